@@ -1,0 +1,98 @@
+# agentkernel build.  `make` builds build/agentkernel and its helpers;
+# `make check` builds everything (also an ASan+UBSan variant) and runs the
+# whole test suite.  Every library source under src/ (except src/cli) is
+# picked up automatically.
+
+CC      ?= cc
+O       ?= build
+VERSION := 0.1.0
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+           -Wmissing-prototypes -Wundef -Wcast-align -Wwrite-strings \
+           -Wno-unused-parameter -Wvla -Wnull-dereference -Wimplicit-fallthrough
+CFLAGS  ?= -O2 -g
+BASE_CFLAGS := -std=gnu11 $(WARN) -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
+           -DAK_VERSION=\"$(VERSION)\" -Isrc -MMD -MP
+LDFLAGS ?=
+LIBS    := -lseccomp -ljansson
+
+LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
+CLI_SRCS := $(sort $(wildcard src/cli/*.c))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+
+define objs
+$(patsubst %.c,$(1)/obj/%.o,$(2))
+endef
+
+LIB_OBJS  := $(call objs,$(O),$(LIB_SRCS))
+CLI_OBJS  := $(call objs,$(O),$(CLI_SRCS))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
+
+ASAN_O     := $(O)/asan
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ASAN_LIB_OBJS := $(call objs,$(ASAN_O),$(LIB_SRCS))
+ASAN_CLI_OBJS := $(call objs,$(ASAN_O),$(CLI_SRCS))
+ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(ASAN_O)/tests/%,$(UNIT_SRCS))
+
+.PHONY: all asan unit check fuzz clean
+all: $(O)/agentkernel $(O)/toml-test-decoder $(O)/probe $(UNIT_BINS)
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(ASAN_O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+
+$(O)/libagentkernel.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(ASAN_O)/libagentkernel.a: $(ASAN_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(O)/agentkernel: $(CLI_OBJS) $(O)/libagentkernel.a
+	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(ASAN_O)/agentkernel: $(ASAN_CLI_OBJS) $(ASAN_O)/libagentkernel.a
+	$(CC) $(ASAN_FLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(O)/toml-test-decoder: $(O)/obj/tools/toml-test-decoder.o $(O)/libagentkernel.a
+	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(ASAN_O)/toml-test-decoder: $(ASAN_O)/obj/tools/toml-test-decoder.o $(ASAN_O)/libagentkernel.a
+	$(CC) $(ASAN_FLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The probe runs inside sandboxes whose root may not hold our libc: static.
+$(O)/probe: tests/probe/probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static -o $@ $<
+
+$(O)/tests/%: tests/unit/%.c $(O)/libagentkernel.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(ASAN_O)/tests/%: tests/unit/%.c $(ASAN_O)/libagentkernel.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+asan: $(ASAN_O)/agentkernel $(ASAN_O)/toml-test-decoder $(ASAN_UNIT_BINS)
+
+# libFuzzer targets (clang only): fuzz/fuzz_<name>.c -> build/fuzz/fuzz_<name>
+FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_CFLAGS := -std=gnu11 -Isrc -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+fuzz: $(FUZZ_BINS)
+$(O)/fuzz/%: fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -DAK_VERSION=\"$(VERSION)\" -o $@ $< $(LIB_SRCS) $(LIBS)
+
+check: all asan
+	tests/run-all.sh
+
+clean:
+	rm -rf $(O)
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,239 @@
+#define _GNU_SOURCE
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+void
+ak_oom (void)
+{
+  static const char m[] = "agentkernel: out of memory\n";
+  (void) !write (STDERR_FILENO, m, sizeof m - 1);
+  abort ();
+}
+
+void *
+ak_xmalloc (size_t n)
+{
+  void *p = malloc (n ? n : 1);
+  if (p == NULL)
+    ak_oom ();
+  return p;
+}
+
+void *
+ak_xcalloc (size_t n, size_t m)
+{
+  void *p = calloc (n ? n : 1, m ? m : 1);
+  if (p == NULL)
+    ak_oom ();
+  return p;
+}
+
+void *
+ak_xrealloc (void *p, size_t n)
+{
+  p = realloc (p, n ? n : 1);
+  if (p == NULL)
+    ak_oom ();
+  return p;
+}
+
+char *
+ak_xstrdup (const char *s)
+{
+  char *p = strdup (s);
+  if (p == NULL)
+    ak_oom ();
+  return p;
+}
+
+char *
+ak_xstrndup (const char *s, size_t n)
+{
+  char *p = strndup (s, n);
+  if (p == NULL)
+    ak_oom ();
+  return p;
+}
+
+char *
+ak_xasprintf (const char *fmt, ...)
+{
+  va_list ap;
+  char *p = NULL;
+  va_start (ap, fmt);
+  if (vasprintf (&p, fmt, ap) < 0)
+    ak_oom ();
+  va_end (ap);
+  return p;
+}
+
+size_t
+ak_strv_len (char *const *v)
+{
+  size_t n = 0;
+  while (v != NULL && v[n] != NULL)
+    n++;
+  return n;
+}
+
+void
+ak_strv_push (char ***v, const char *s)
+{
+  size_t n = ak_strv_len (*v);
+  *v = ak_xrealloc (*v, (n + 2) * sizeof (char *));
+  (*v)[n] = ak_xstrdup (s);
+  (*v)[n + 1] = NULL;
+}
+
+char **
+ak_strv_dup (char *const *v)
+{
+  size_t n = ak_strv_len (v);
+  char **r = ak_xcalloc (n + 1, sizeof (char *));
+  for (size_t i = 0; i < n; i++)
+    r[i] = ak_xstrdup (v[i]);
+  return r;
+}
+
+void
+ak_strv_free (char **v)
+{
+  ak_strvfreep (&v);
+}
+
+int
+ak_write_all (int fd, const void *buf, size_t len)
+{
+  const char *p = buf;
+  while (len > 0)
+    {
+      ssize_t n = write (fd, p, len);
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return -1;
+        }
+      p += n;
+      len -= (size_t) n;
+    }
+  return 0;
+}
+
+ssize_t
+ak_read_all (int fd, void *buf, size_t len)
+{
+  char *p = buf;
+  size_t got = 0;
+  while (got < len)
+    {
+      ssize_t n = read (fd, p + got, len - got);
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return -1;
+        }
+      if (n == 0)
+        break;
+      got += (size_t) n;
+    }
+  return (ssize_t) got;
+}
+
+int
+ak_write_file (const char *path, const char *data, size_t len, int mode, ak_error_t **err)
+{
+  _cleanup_close_ int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0)
+    return ak_error_set (err, errno, "open %s", path);
+  if (ak_write_all (fd, data, len) < 0)
+    return ak_error_set (err, errno, "write %s", path);
+  return 0;
+}
+
+int
+ak_write_string (const char *path, const char *s, ak_error_t **err)
+{
+  _cleanup_close_ int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return ak_error_set (err, errno, "open %s", path);
+  if (ak_write_all (fd, s, strlen (s)) < 0)
+    return ak_error_set (err, errno, "write '%s' to %s", s, path);
+  return 0;
+}
+
+int
+ak_read_file (const char *path, char **out, size_t *len, ak_error_t **err)
+{
+  _cleanup_close_ int fd = open (path, O_RDONLY | O_CLOEXEC);
+  _cleanup_free_ char *buf = NULL;
+  size_t cap = 4096, used = 0;
+
+  if (fd < 0)
+    return ak_error_set (err, errno, "open %s", path);
+  buf = ak_xmalloc (cap);
+  for (;;)
+    {
+      ssize_t n;
+      if (used + 1 >= cap)
+        {
+          cap *= 2;
+          buf = ak_xrealloc (buf, cap);
+        }
+      n = read (fd, buf + used, cap - used - 1);
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return ak_error_set (err, errno, "read %s", path);
+        }
+      if (n == 0)
+        break;
+      used += (size_t) n;
+    }
+  buf[used] = '\0';
+  if (len != NULL)
+    *len = used;
+  *out = steal_pointer (&buf);
+  return 0;
+}
+
+bool
+ak_parse_u64 (const char *s, unsigned long long min, unsigned long long max,
+              unsigned long long *out)
+{
+  unsigned long long v = 0;
+  if (s == NULL || *s == '\0')
+    return false;
+  for (const char *p = s; *p; p++)
+    {
+      if (*p < '0' || *p > '9')
+        return false;
+      if (v > (~0ULL - 9) / 10)
+        return false;
+      v = v * 10 + (unsigned) (*p - '0');
+    }
+  if (v < min || v > max)
+    return false;
+  *out = v;
+  return true;
+}
+
+unsigned long long
+ak_now_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (unsigned long long) ts.tv_sec * 1000000000ULL + (unsigned long long) ts.tv_nsec;
+}

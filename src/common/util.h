@@ -1,0 +1,44 @@
+/* Small pure and OS helpers shared by every layer. */
+#ifndef AK_UTIL_H
+#define AK_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* Out of memory is the one failure the library does not report upwards. */
+_Noreturn void ak_oom (void);
+void *ak_xmalloc (size_t n);
+void *ak_xcalloc (size_t n, size_t m);
+void *ak_xrealloc (void *p, size_t n);
+char *ak_xstrdup (const char *s);
+char *ak_xstrndup (const char *s, size_t n);
+char *ak_xasprintf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+/* NULL-terminated string vectors. */
+size_t ak_strv_len (char *const *v);
+void ak_strv_push (char ***v, const char *s);   /* copies s */
+char **ak_strv_dup (char *const *v);
+void ak_strv_free (char **v);
+
+/* Write all of buf, retrying on EINTR and short writes. */
+int ak_write_all (int fd, const void *buf, size_t len);
+/* Read until len bytes or EOF; returns bytes read or -1. */
+ssize_t ak_read_all (int fd, void *buf, size_t len);
+/* Write a whole file (O_CLOEXEC|O_TRUNC); returns -1 with *err set. */
+int ak_write_file (const char *path, const char *data, size_t len, int mode, ak_error_t **err);
+/* Write a short string to an existing file (sysfs/procfs style). */
+int ak_write_string (const char *path, const char *s, ak_error_t **err);
+/* Read a whole file into a NUL-terminated heap buffer. */
+int ak_read_file (const char *path, char **out, size_t *len, ak_error_t **err);
+
+/* Parse a decimal unsigned number in [min, max]; false on any junk. */
+bool ak_parse_u64 (const char *s, unsigned long long min, unsigned long long max,
+                   unsigned long long *out);
+
+/* Monotonic clock in nanoseconds. */
+unsigned long long ak_now_ns (void);
+
+#endif
