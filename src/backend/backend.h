@@ -1,0 +1,38 @@
+/* The backend interface: one struct of function pointers per engine.
+ *
+ * Backends consume a resolved ak_spec_t and never parse flags or files.
+ * A new engine is a new set of files filling this struct and one line in
+ * backend.c.
+ */
+#ifndef AK_BACKEND_H
+#define AK_BACKEND_H
+
+#include "common/error.h"
+#include "core/spec.h"
+
+/* Standard streams of a sandboxed command. */
+typedef struct ak_stdio {
+  int in, out, err;
+} ak_stdio_t;
+
+typedef struct ak_backend {
+  const char *name;
+  /* Checks that this host can give `spec` the isolation it asks for, without
+   * starting anything.  Fails naming what is missing and how to fix it. */
+  int (*check) (const ak_spec_t *spec, ak_error_t **err);
+  /* Ephemeral run: build the sandbox, run spec->argv to completion, tear
+   * everything down.  *status receives the command's exit status, or 128+N
+   * when it was killed by signal N. */
+  int (*run) (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_error_t **err);
+} ak_backend_t;
+
+const ak_backend_t *ak_backend_lookup (const char *name, ak_error_t **err);
+
+/* Warnings the library wants the user to see (a degraded feature).  The
+ * default sink prints "agentkernel: warning: ..." on stderr; front ends that
+ * own stderr (MCP) install their own. */
+typedef void (*ak_warn_fn) (const char *msg, void *data);
+void ak_set_warn_handler (ak_warn_fn fn, void *data);
+void ak_warn (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+#endif

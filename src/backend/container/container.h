@@ -1,0 +1,126 @@
+/* Container backend internals: namespaces, mounts, seccomp, Landlock,
+ * cgroups and user-mode networking, orchestrated by container.c.
+ *
+ * Two processes take part in a run:
+ *   the supervisor  agentkernel itself, outside; writes the id maps, joins
+ *                   the cgroup, starts the network, forwards signals, and
+ *                   reports the exit status;
+ *   the sandbox init PID 1 of the new namespaces; builds the root, drops
+ *                   every privilege, then forks the command and reaps.
+ * They talk over a SOCK_SEQPACKET pair with the messages below.
+ */
+#ifndef AK_CONTAINER_H
+#define AK_CONTAINER_H
+
+#include <linux/filter.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "backend/backend.h"
+
+extern const ak_backend_t ak_container_backend;
+
+/* ---- ids (userns.c) ---- */
+
+/* The single uid/gid the sandbox runs as, inside and on the host. */
+typedef struct ak_ids {
+  uid_t inside_uid, host_uid;
+  gid_t inside_gid, host_gid;
+  bool caller_root; /* agentkernel runs as host root: host_uid is a dedicated
+                       unprivileged id, never 0 */
+} ak_ids_t;
+
+/* Host id the sandbox user gets when agentkernel runs as root. */
+#define AK_ROOTFUL_HOST_ID 1000001000u
+
+void ak_ids_plan (const ak_spec_t *spec, ak_ids_t *ids);
+int ak_userns_write_maps (pid_t pid, const ak_ids_t *ids, ak_error_t **err);
+int ak_userns_become (const ak_ids_t *ids, ak_error_t **err);
+/* A user namespace fd mapping on-disk owner -> host id, for idmapped mounts
+ * (root only). */
+int ak_userns_idmap_fd (uid_t disk_uid, gid_t disk_gid, const ak_ids_t *ids, ak_error_t **err);
+/* Whether this host lets the caller create user namespaces; fills *err with
+ * what is missing and how to fix it. */
+int ak_userns_check (ak_error_t **err);
+
+/* ---- host sources (sources.c) ---- */
+
+/* Host files and directories the sandbox shows (workspace, home, volumes,
+ * injected files), opened while still the caller so that permissions are
+ * the caller's, never the sandbox's. */
+typedef struct ak_sources {
+  int cwd_tree;  /* detached mount of spec->cwd, or -1 */
+  int home_tree; /* detached mount of spec->home, or -1 */
+  int *vol_trees;
+  size_t n_vols;
+  int *file_fds;
+  size_t n_files;
+} ak_sources_t;
+
+void ak_sources_init (ak_sources_t *s);
+void ak_sources_close (ak_sources_t *s);
+int ak_sources_open (const ak_spec_t *spec, const ak_ids_t *ids, bool idmap, ak_sources_t *s,
+                     ak_error_t **err);
+/* fd list in a fixed order, for passing over the sync socket. */
+size_t ak_sources_fds (const ak_sources_t *s, int *fds, size_t max);
+void ak_sources_from_fds (const ak_spec_t *spec, const int *fds, size_t n, ak_sources_t *s);
+
+/* ---- the root filesystem (mounts.c, etc.c) ---- */
+
+int ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *src,
+                          ak_error_t **err);
+int ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, const ak_ids_t *ids,
+                     ak_error_t **err);
+
+/* ---- confinement (landlock.c, seccomp.c, caps.c) ---- */
+
+/* Landlock ABI version of the running kernel, 0 when unavailable (also when
+ * disabled with AK_TEST_DISABLE=landlock, to test the fallback). */
+int ak_landlock_abi (void);
+int ak_landlock_apply (const ak_spec_t *spec, ak_error_t **err);
+
+/* Compiled seccomp program for a profile; free with ak_seccomp_free. */
+int ak_seccomp_compile (ak_profile_t profile, struct sock_fprog *prog, ak_error_t **err);
+int ak_seccomp_load (const struct sock_fprog *prog, ak_error_t **err);
+void ak_seccomp_free (struct sock_fprog *prog);
+
+int ak_caps_drop_all (ak_error_t **err);
+
+/* ---- limits (cgroup.c) ---- */
+
+typedef struct ak_cgroup {
+  char *paths[4]; /* directories we created, one per hierarchy touched */
+  size_t n;
+} ak_cgroup_t;
+
+int ak_cgroup_create (const ak_spec_t *spec, ak_cgroup_t *cg, ak_error_t **err);
+int ak_cgroup_attach (const ak_cgroup_t *cg, pid_t pid, ak_error_t **err);
+void ak_cgroup_destroy (ak_cgroup_t *cg);
+
+/* ---- network (netns.c) ---- */
+
+int ak_net_loopback_up (ak_error_t **err);
+int ak_net_check (const ak_spec_t *spec, ak_error_t **err);
+/* Start user-mode NAT for the network namespace of `pid`; returns the
+ * helper's pid, which ak_net_wait_ready() waits for. */
+pid_t ak_net_start (pid_t pid, const ak_ids_t *ids, ak_error_t **err);
+int ak_net_wait_ready (pid_t helper, ak_error_t **err);
+
+/* ---- sync messages (sync.c) ---- */
+
+enum ak_sync_type {
+  AK_SYNC_GO = 1,  /* supervisor -> init: maps written, cgroup joined */
+  AK_SYNC_READY,   /* init -> supervisor: root built, waiting to drop privileges */
+  AK_SYNC_EXEC,    /* supervisor -> init: network up, start the command */
+  AK_SYNC_ERROR,   /* init -> supervisor: setup failed, text says why */
+  AK_SYNC_WARN,    /* init -> supervisor: degraded feature, text says which */
+  AK_SYNC_STARTED, /* init -> supervisor: command forked */
+  AK_SYNC_EXIT,    /* init -> supervisor: command ended, value = wait status */
+};
+
+int ak_sync_send (int fd, int type, int value, const char *text, const int *fds, size_t n_fds);
+/* Receives one message; returns 0 on EOF (peer gone), 1 on a message. */
+int ak_sync_recv (int fd, int *type, int *value, char *text, size_t text_len, int *fds,
+                  size_t *n_fds);
+
+#endif

@@ -1,0 +1,126 @@
+/* A minimal synthesised /etc for the host image.
+ *
+ * The host's /etc holds secrets (shadow, ssh host keys, credentials of
+ * services) and names every host account; the sandbox gets only what
+ * programs need to run: its own passwd/group, name resolution, the dynamic
+ * linker's cache, certificates and the alternatives links that /usr/bin
+ * points through.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend/container/container.h"
+#include "common/cleanup.h"
+#include "common/syscalls.h"
+#include "common/util.h"
+
+/* Small host files copied as they are (when present). */
+static const char *const copied[] = {
+  "ld.so.cache", "ld.so.conf", "nsswitch.conf", "protocols", "services", "mime.types",
+  "bash.bashrc", "profile",    "inputrc",       "shells",    "debian_version", "host.conf",
+  "gai.conf",    "mailcap",    "papersize",
+};
+/* Host directories shown read-only. */
+static const char *const bound[] = { "alternatives", "ssl", "ca-certificates", "ld.so.conf.d",
+                                     "profile.d", "python3", "perl" };
+/* Host symlinks recreated as they are. */
+static const char *const linked[] = { "localtime", "os-release", "mtab" };
+
+static int
+put (const char *dir, const char *name, const char *data, ak_error_t **err)
+{
+  _cleanup_free_ char *path = ak_xasprintf ("%s/%s", dir, name);
+  return ak_write_file (path, data, strlen (data), 0644, err);
+}
+
+static int
+copy_host (const char *dir, const char *name, ak_error_t **err)
+{
+  _cleanup_free_ char *from = ak_xasprintf ("/oldroot/etc/%s", name);
+  _cleanup_free_ char *data = NULL;
+  _cleanup_free_ char *to = NULL;
+  size_t len;
+  ak_error_t *ignored = NULL;
+
+  if (ak_read_file (from, &data, &len, &ignored) < 0)
+    {
+      /* Missing or unreadable on the host: the sandbox simply lacks it. */
+      ak_error_free (ignored);
+      return 0;
+    }
+  to = ak_xasprintf ("%s/%s", dir, name);
+  return ak_write_file (to, data, len, 0644, err);
+}
+
+static int
+resolv_conf (const char *dir, const ak_spec_t *spec, ak_error_t **err)
+{
+  /* Without a network there is no resolver to name. */
+  if (!ak_spec_sec (spec, AK_SEC_NETWORK))
+    return put (dir, "resolv.conf", "", err);
+  return copy_host (dir, "resolv.conf", err);
+}
+
+int
+ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, const ak_ids_t *ids, ak_error_t **err)
+{
+  _cleanup_free_ char *passwd = NULL;
+  _cleanup_free_ char *hosts = NULL;
+  _cleanup_free_ char *hostname = NULL;
+  const char *shell = access ("/oldroot/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+  const char *hn = spec->hostname ? spec->hostname : "agentkernel";
+  char host[PATH_MAX], dst[PATH_MAX], target[PATH_MAX];
+
+  passwd = ak_xasprintf ("root:x:0:0:root:/root:%s\n"
+                         "user:x:1000:1000:user:/home/user:%s\n"
+                         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+                         shell, shell);
+  hosts = ak_xasprintf ("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n"
+                        "::1\tlocalhost ip6-localhost ip6-loopback\n",
+                        hn);
+  hostname = ak_xasprintf ("%s\n", hn);
+  if (put (etc_dir, "passwd", passwd, err) < 0
+      || put (etc_dir, "group", "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n", err) < 0
+      || put (etc_dir, "hosts", hosts, err) < 0 || put (etc_dir, "hostname", hostname, err) < 0
+      || resolv_conf (etc_dir, spec, err) < 0)
+    return -1;
+  for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++)
+    if (copy_host (etc_dir, copied[i], err) < 0)
+      return -1;
+  for (size_t i = 0; i < sizeof linked / sizeof linked[0]; i++)
+    {
+      ssize_t n;
+      snprintf (host, sizeof host, "/oldroot/etc/%s", linked[i]);
+      n = readlink (host, target, sizeof target - 1);
+      if (n < 0)
+        continue;
+      target[n] = '\0';
+      snprintf (dst, sizeof dst, "%s/%s", etc_dir, linked[i]);
+      if (symlink (target, dst) < 0)
+        return ak_error_set (err, errno, "symlink %s", dst);
+    }
+  for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++)
+    {
+      struct ak_mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+      struct stat st;
+      snprintf (host, sizeof host, "/oldroot/etc/%s", bound[i]);
+      if (lstat (host, &st) < 0 || !S_ISDIR (st.st_mode))
+        continue;
+      snprintf (dst, sizeof dst, "%s/%s", etc_dir, bound[i]);
+      if (mkdir (dst, 0755) < 0)
+        return ak_error_set (err, errno, "mkdir %s", dst);
+      if (mount (host, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+        return ak_error_set (err, errno, "bind %s", host);
+      if (ak_mount_setattr (AT_FDCWD, dst, AT_RECURSIVE, &attr) < 0)
+        return ak_error_set (err, errno, "make %s read-only", dst);
+    }
+  (void) ids;
+  return 0;
+}

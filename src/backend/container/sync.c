@@ -1,0 +1,100 @@
+/* Messages between the supervisor and the sandbox init (see container.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "backend/container/container.h"
+
+#define MAX_FDS 64
+
+struct wire {
+  int type;
+  int value;
+  char text[1024];
+};
+
+int
+ak_sync_send (int fd, int type, int value, const char *text, const int *fds, size_t n_fds)
+{
+  struct wire w = { .type = type, .value = value };
+  struct iovec iov = { .iov_base = &w, .iov_len = sizeof w };
+  union {
+    char buf[CMSG_SPACE (sizeof (int) * MAX_FDS)];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+  if (text != NULL)
+    strncpy (w.text, text, sizeof w.text - 1);
+  if (n_fds > 0)
+    {
+      struct cmsghdr *c;
+      if (n_fds > MAX_FDS)
+        return -1;
+      memset (&u, 0, sizeof u);
+      msg.msg_control = u.buf;
+      msg.msg_controllen = CMSG_SPACE (sizeof (int) * n_fds);
+      c = CMSG_FIRSTHDR (&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN (sizeof (int) * n_fds);
+      memcpy (CMSG_DATA (c), fds, sizeof (int) * n_fds);
+    }
+  for (;;)
+    {
+      ssize_t n = sendmsg (fd, &msg, MSG_NOSIGNAL);
+      if (n >= 0)
+        return 0;
+      if (errno != EINTR)
+        return -1;
+    }
+}
+
+int
+ak_sync_recv (int fd, int *type, int *value, char *text, size_t text_len, int *fds, size_t *n_fds)
+{
+  struct wire w;
+  struct iovec iov = { .iov_base = &w, .iov_len = sizeof w };
+  union {
+    char buf[CMSG_SPACE (sizeof (int) * MAX_FDS)];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof u.buf };
+  ssize_t n;
+
+  do
+    n = recvmsg (fd, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return -1;
+  if (n == 0)
+    return 0;
+  if ((size_t) n != sizeof w)
+    {
+      errno = EPROTO;
+      return -1;
+    }
+  *type = w.type;
+  *value = w.value;
+  if (text != NULL && text_len > 0)
+    {
+      w.text[sizeof w.text - 1] = '\0';
+      strncpy (text, w.text, text_len - 1);
+      text[text_len - 1] = '\0';
+    }
+  if (n_fds != NULL)
+    *n_fds = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c; c = CMSG_NXTHDR (&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+      {
+        size_t k = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+        if (fds != NULL && n_fds != NULL)
+          {
+            memcpy (fds, CMSG_DATA (c), k * sizeof (int));
+            *n_fds = k;
+          }
+      }
+  return 1;
+}

@@ -1,0 +1,46 @@
+/* Command-line front end: one file per subcommand. */
+#ifndef AK_CLI_H
+#define AK_CLI_H
+
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "core/spec.h"
+
+#define AK_EXIT_FAILURE 125
+
+/* Flags that decide a sandbox, shared by run, create and config show.
+ * Each records whether it was given, so that only explicit flags override
+ * the config file (DESIGN.md: profile, then config keys, then CLI flags). */
+typedef struct ak_cli_sandbox {
+  const char *profile;
+  const char *config;
+  const char *workdir;
+  const char *rootfs;
+  const char *name;
+  const char *hostname;
+  bool no_network;
+  bool as_root;
+  bool memory_set, cpus_set, pids_set;
+  unsigned long long memory_mb;
+  unsigned cpu_millis;
+  unsigned pids;
+  char **env;     /* -e values, in order */
+  char **volumes; /* -v values, in order */
+} ak_cli_sandbox_t;
+
+/* Parses one sandbox flag at argv[*i]; returns 1 if consumed (advancing *i
+ * past its value), 0 if argv[*i] is not a sandbox flag, -1 on a bad value. */
+int ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_error_t **err);
+void ak_cli_sandbox_free (ak_cli_sandbox_t *f);
+/* Resolves profile, config file and flags, in that order, into spec. */
+int ak_cli_sandbox_resolve (const ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err);
+extern const char ak_cli_sandbox_help[];
+
+/* Prints "agentkernel: <message>" and returns 125. */
+int ak_cli_fail (ak_error_t *err);
+int ak_cli_usage_error (const char *cmd, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+int cmd_run (int argc, char **argv);
+
+#endif

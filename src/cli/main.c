@@ -1,0 +1,74 @@
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+
+static const struct {
+  const char *name;
+  int (*fn) (int argc, char **argv);
+  const char *summary;
+} commands[] = {
+  { "run", cmd_run, "Run a command in a new sandbox and remove it afterwards" },
+};
+
+static void
+usage (FILE *out)
+{
+  fprintf (out, "Usage: agentkernel [--help] [--version] COMMAND [ARGS...]\n\n"
+                "Run AI coding agents' commands in isolated sandboxes.\n\nCommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf (out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf (out, "\nRun 'agentkernel COMMAND --help' for a command's options.\n"
+                "Exit status: the command's own; 128+N if it was killed by signal N;\n"
+                "125 if agentkernel itself failed.\n");
+}
+
+int
+ak_cli_fail (ak_error_t *err)
+{
+  fprintf (stderr, "agentkernel: %s\n", err ? err->msg : "failed");
+  ak_error_free (err);
+  return AK_EXIT_FAILURE;
+}
+
+int
+ak_cli_usage_error (const char *cmd, const char *fmt, ...)
+{
+  va_list ap;
+  fprintf (stderr, "agentkernel: %s%s", cmd ? cmd : "", cmd ? ": " : "");
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fprintf (stderr, " (see 'agentkernel %s--help')\n", cmd ? cmd : "");
+  return AK_EXIT_FAILURE;
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc < 2)
+    {
+      usage (stderr);
+      return AK_EXIT_FAILURE;
+    }
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 || strcmp (argv[1], "help") == 0)
+    {
+      usage (stdout);
+      return 0;
+    }
+  if (strcmp (argv[1], "--version") == 0 || strcmp (argv[1], "version") == 0)
+    {
+      printf ("agentkernel %s\n", AK_VERSION);
+      return 0;
+    }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp (argv[1], commands[i].name) == 0)
+      return commands[i].fn (argc - 1, argv + 1);
+  if (argv[1][0] == '-')
+    return ak_cli_usage_error (NULL, "unknown option '%s'", argv[1]);
+  return ak_cli_usage_error (NULL, "unknown command '%s'", argv[1]);
+}

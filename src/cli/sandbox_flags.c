@@ -1,0 +1,240 @@
+/* The flags that decide a sandbox, shared by every command that makes one. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+
+extern char **environ;
+
+const char ak_cli_sandbox_help[] =
+    "  -p, --profile NAME     permissive, moderate (default) or restrictive\n"
+    "      --config FILE      read settings from FILE (default: ./agentkernel.toml)\n"
+    "      --no-network       no network but loopback, whatever the profile says\n"
+    "  -e, --env KEY=VALUE    set a variable inside (repeatable); -e KEY passes\n"
+    "                         the caller's value of KEY\n"
+    "  -w, --workdir DIR      working directory inside the sandbox\n"
+    "  -v, --volume HOST:DEST[:ro]  show a host file or directory at DEST\n"
+    "  -m, --memory MB        memory limit in MiB (0: none)\n"
+    "      --cpus N           CPU limit, e.g. 0.5 (0: none)\n"
+    "      --pids N           process limit (0: none)\n"
+    "      --rootfs DIR       use DIR as the root filesystem instead of the host's\n"
+    "      --root             run as uid 0 inside (still without host privileges)\n"
+    "      --hostname NAME    hostname inside (default: agentkernel)\n";
+
+/* Value of --flag VALUE or --flag=VALUE. */
+static const char *
+value_of (const char *flag, int argc, char **argv, int *i, bool *matched)
+{
+  const char *a = argv[*i];
+  size_t n = strlen (flag);
+  *matched = false;
+  if (strncmp (a, flag, n) != 0)
+    return NULL;
+  if (a[n] == '=')
+    {
+      *matched = true;
+      return a + n + 1;
+    }
+  if (a[n] != '\0')
+    return NULL;
+  *matched = true;
+  if (*i + 1 >= argc)
+    return NULL;
+  return argv[++*i];
+}
+
+static bool
+parse_cpus (const char *s, unsigned *millis)
+{
+  char *end;
+  double v;
+  errno = 0;
+  v = strtod (s, &end);
+  if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 1024)
+    return false;
+  *millis = (unsigned) (v * 1000.0 + 0.5);
+  return !(v > 0 && *millis == 0);
+}
+
+int
+ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_error_t **err)
+{
+  static const struct {
+    const char *lng, *shrt;
+    int id;
+  } table[] = {
+    { "--profile", "-p", 'p' }, { "--config", NULL, 'c' },  { "--env", "-e", 'e' },
+    { "--workdir", "-w", 'w' }, { "--volume", "-v", 'v' },  { "--memory", "-m", 'm' },
+    { "--cpus", NULL, 'C' },    { "--pids", NULL, 'P' },    { "--rootfs", NULL, 'r' },
+    { "--hostname", NULL, 'h' }, { "--name", NULL, 'n' },
+  };
+  const char *a = argv[*i];
+  unsigned long long n;
+
+  if (strcmp (a, "--no-network") == 0)
+    {
+      f->no_network = true;
+      return 1;
+    }
+  if (strcmp (a, "--root") == 0)
+    {
+      f->as_root = true;
+      return 1;
+    }
+  for (size_t t = 0; t < sizeof table / sizeof table[0]; t++)
+    {
+      bool matched = false;
+      const char *v = value_of (table[t].lng, argc, argv, i, &matched);
+      if (!matched && table[t].shrt != NULL)
+        v = value_of (table[t].shrt, argc, argv, i, &matched);
+      if (!matched)
+        continue;
+      if (v == NULL)
+        return ak_error_set (err, 0, "option %s needs a value", table[t].lng);
+      switch (table[t].id)
+        {
+        case 'p':
+          f->profile = v;
+          break;
+        case 'c':
+          f->config = v;
+          break;
+        case 'e':
+          ak_strv_push (&f->env, v);
+          break;
+        case 'w':
+          f->workdir = v;
+          break;
+        case 'v':
+          ak_strv_push (&f->volumes, v);
+          break;
+        case 'm':
+          if (!ak_parse_u64 (v, 0, 1ULL << 30, &n))
+            return ak_error_set (err, 0, "invalid --memory '%s' (expected MiB, e.g. 512)", v);
+          f->memory_mb = n;
+          f->memory_set = true;
+          break;
+        case 'C':
+          if (!parse_cpus (v, &f->cpu_millis))
+            return ak_error_set (err, 0, "invalid --cpus '%s' (expected a number such as 0.5)", v);
+          f->cpus_set = true;
+          break;
+        case 'P':
+          if (!ak_parse_u64 (v, 0, 1U << 22, &n))
+            return ak_error_set (err, 0, "invalid --pids '%s' (expected a number)", v);
+          f->pids = (unsigned) n;
+          f->pids_set = true;
+          break;
+        case 'r':
+          f->rootfs = v;
+          break;
+        case 'h':
+          f->hostname = v;
+          break;
+        case 'n':
+          f->name = v;
+          break;
+        }
+      return 1;
+    }
+  return 0;
+}
+
+void
+ak_cli_sandbox_free (ak_cli_sandbox_t *f)
+{
+  ak_strv_free (f->env);
+  ak_strv_free (f->volumes);
+  memset (f, 0, sizeof (*f));
+}
+
+static bool
+hostname_valid (const char *h)
+{
+  size_t n = strlen (h);
+  if (n == 0 || n > 63)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z') || (h[i] >= '0' && h[i] <= '9')
+          || h[i] == '-'))
+      return false;
+  return h[0] != '-';
+}
+
+int
+ak_cli_sandbox_resolve (const ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
+{
+  const char *home = getenv ("HOME");
+  _cleanup_free_ char *cwd = getcwd (NULL, 0);
+
+  /* 1. The profile. */
+  if (f->profile != NULL)
+    {
+      ak_profile_t p;
+      if (ak_profile_from_name (f->profile, &p, err) < 0)
+        return -1;
+      ak_spec_set_profile (spec, p, AK_SRC_CLI);
+    }
+  /* 2. The config file's explicit keys. */
+  if (f->config != NULL && access (f->config, R_OK) < 0)
+    return ak_error_set (err, errno, "config file %s", f->config);
+
+  /* 3. Explicit flags, last. */
+  if (f->no_network)
+    ak_spec_set_security (spec, AK_SEC_NETWORK, false, AK_SRC_CLI, 0);
+  for (char **e = f->env; e && *e; e++)
+    if (ak_spec_add_env (spec, *e, err) < 0)
+      return -1;
+  for (char **v = f->volumes; v && *v; v++)
+    if (ak_spec_add_mount (spec, *v, err) < 0)
+      return -1;
+  if (f->memory_set)
+    spec->res.memory_mb = f->memory_mb, spec->res_source[0] = AK_SRC_CLI;
+  if (f->cpus_set)
+    spec->res.cpu_millis = f->cpu_millis, spec->res_source[1] = AK_SRC_CLI;
+  if (f->pids_set)
+    spec->res.pids = f->pids, spec->res_source[2] = AK_SRC_CLI;
+  if (f->workdir != NULL)
+    {
+      free (spec->workdir);
+      spec->workdir = ak_xstrdup (f->workdir);
+    }
+  if (f->rootfs != NULL)
+    {
+      char *real = realpath (f->rootfs, NULL);
+      if (real == NULL)
+        return ak_error_set (err, errno, "rootfs %s", f->rootfs);
+      free (spec->rootfs);
+      spec->rootfs = real;
+      free (spec->image);
+      spec->image = ak_xasprintf ("dir:%s", real);
+    }
+  if (f->hostname != NULL)
+    {
+      if (!hostname_valid (f->hostname))
+        return ak_error_set (err, 0, "invalid hostname '%s'", f->hostname);
+      free (spec->hostname);
+      spec->hostname = ak_xstrdup (f->hostname);
+    }
+  if (f->name != NULL)
+    {
+      free (spec->name);
+      spec->name = ak_xstrdup (f->name);
+    }
+  if (f->as_root)
+    spec->as_root = true;
+
+  /* What the caller's side contributes. */
+  if (spec->cwd == NULL && cwd != NULL)
+    spec->cwd = ak_xstrdup (cwd);
+  if (spec->home == NULL && home != NULL && home[0] == '/')
+    spec->home = ak_xstrdup (home);
+  ak_spec_capture_host_env (spec, environ);
+  return ak_spec_validate (spec, err);
+}

@@ -1,0 +1,135 @@
+/* The sandbox spec: everything that decides a sandbox, resolved once.
+ *
+ * Front ends (CLI, HTTP, MCP) build a spec from a profile, a config file and
+ * their own flags; backends consume it and never look at flags or files.
+ * Ownership: every pointer in a spec is owned by it; ak_spec_clear() frees
+ * them all.  A spec is not thread safe; copy it with ak_spec_copy().
+ */
+#ifndef AK_SPEC_H
+#define AK_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/error.h"
+
+typedef enum ak_profile {
+  AK_PROFILE_PERMISSIVE = 0,
+  AK_PROFILE_MODERATE,
+  AK_PROFILE_RESTRICTIVE,
+} ak_profile_t;
+
+/* Where the value of a security setting came from (for `config show`). */
+typedef enum ak_source {
+  AK_SRC_DEFAULT = 0, /* built-in default */
+  AK_SRC_PROFILE,     /* the profile's table row */
+  AK_SRC_CONFIG,      /* an explicit key in agentkernel.toml */
+  AK_SRC_CLI,         /* an explicit command-line flag (or API field) */
+} ak_source_t;
+
+typedef struct ak_setting {
+  bool value;
+  ak_source_t source;
+  int line; /* config line when source == AK_SRC_CONFIG */
+} ak_setting_t;
+
+/* The five rows of the profile table, in table order. */
+typedef enum ak_sec_key {
+  AK_SEC_NETWORK = 0,
+  AK_SEC_MOUNT_CWD,
+  AK_SEC_MOUNT_HOME,
+  AK_SEC_PASS_ENV,
+  AK_SEC_READ_ONLY,
+  AK_SEC_N
+} ak_sec_key_t;
+
+typedef struct ak_security {
+  ak_profile_t profile;
+  ak_source_t profile_source;
+  ak_setting_t s[AK_SEC_N];
+} ak_security_t;
+
+typedef struct ak_mount {
+  char *source; /* absolute host path */
+  char *dest;   /* absolute path inside */
+  bool read_only;
+} ak_mount_t;
+
+typedef struct ak_inject {
+  char *source; /* absolute host path (resolved against the config file) */
+  char *dest;   /* absolute path inside */
+  int line;
+} ak_inject_t;
+
+typedef struct ak_resources {
+  unsigned long long memory_mb; /* 0: no limit */
+  unsigned cpu_millis;          /* 1000 = one CPU; 0: no limit */
+  unsigned pids;                /* 0: no limit */
+  unsigned vcpus;               /* microVM only; containers see all CPUs */
+} ak_resources_t;
+
+typedef struct ak_spec {
+  char *name;    /* NULL for an anonymous `run` */
+  char *backend; /* "container" */
+  char *image;   /* "host" unless an image or rootfs is named */
+  char *rootfs;  /* host directory used as root, or NULL */
+  ak_security_t sec;
+  ak_resources_t res;
+  ak_source_t res_source[4]; /* memory, cpu, pids, vcpus */
+  char *cwd;      /* host directory shown at /workspace when mount_cwd */
+  char *home;     /* host home shown at /home/user when mount_home */
+  char **env;     /* explicit KEY=VALUE pairs (-e), NULL-terminated */
+  char **host_env; /* pass_env values captured from the caller, KEY=VALUE */
+  ak_mount_t *mounts;
+  size_t n_mounts;
+  ak_inject_t *files;
+  size_t n_files;
+  char *workdir; /* inside; NULL: /workspace when mounted, else HOME */
+  char **argv;   /* the command, NULL-terminated */
+  bool as_root;  /* run as uid 0 inside (still without host privileges) */
+  char *hostname;
+  char *agent;       /* [agent] preferred */
+  char *compat_mode; /* [agent] compatibility_mode */
+} ak_spec_t;
+
+extern const char *const ak_sec_key_names[AK_SEC_N];
+/* The exact variables pass_env lets through. */
+extern const char *const ak_pass_env_names[];
+
+const char *ak_profile_name (ak_profile_t p);
+int ak_profile_from_name (const char *name, ak_profile_t *out, ak_error_t **err);
+const char *ak_source_name (ak_source_t s);
+int ak_sec_key_from_name (const char *name);
+
+/* A spec with built-in defaults and the moderate profile. */
+void ak_spec_init (ak_spec_t *spec);
+void ak_spec_clear (ak_spec_t *spec);
+
+/* Reset the five settings (and the profile's resource defaults, unless they
+ * were set explicitly) to the table row of `p`. */
+void ak_spec_set_profile (ak_spec_t *spec, ak_profile_t p, ak_source_t src);
+void ak_spec_set_security (ak_spec_t *spec, ak_sec_key_t key, bool value, ak_source_t src, int line);
+static inline bool
+ak_spec_sec (const ak_spec_t *spec, ak_sec_key_t key)
+{
+  return spec->sec.s[key].value;
+}
+
+/* Add an explicit KEY=VALUE; a later value for the same key replaces an
+ * earlier one.  Fails on an empty or malformed key. */
+int ak_spec_add_env (ak_spec_t *spec, const char *kv, ak_error_t **err);
+/* Parse "HOST:DEST[:ro|:rw]". */
+int ak_spec_add_mount (ak_spec_t *spec, const char *arg, ak_error_t **err);
+/* Capture the caller's pass_env variables (done once, by the front end). */
+void ak_spec_capture_host_env (ak_spec_t *spec, char *const *environ_);
+
+/* Checks that only make sense on the whole spec (after all layers). */
+int ak_spec_validate (const ak_spec_t *spec, ak_error_t **err);
+
+/* The final environment of the command, as the sandbox will see it. */
+char **ak_spec_build_env (const ak_spec_t *spec);
+
+/* Valid sandbox name: 1-63 of [A-Za-z0-9_-]. */
+bool ak_name_valid (const char *name);
+
+#endif
