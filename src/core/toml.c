@@ -81,16 +81,13 @@ toml_describe (toml_parser_t *p, size_t pos, char *buf, size_t size)
       return buf;
     }
   /* The input is valid UTF-8 by now, so the sequence is complete. */
-  if (s[0] < 0x80)
-    cp = s[0];
-  else if (s[0] < 0xe0 && avail >= 2)
-    cp = ((s[0] & 0x1fu) << 6) | (s[1] & 0x3fu);
-  else if (s[0] < 0xf0 && avail >= 3)
-    cp = ((s[0] & 0x0fu) << 12) | ((s[1] & 0x3fu) << 6) | (s[2] & 0x3fu);
-  else if (avail >= 4)
+  cp = s[0];
+  if (s[0] >= 0xf0 && avail >= 4)
     cp = ((s[0] & 0x07u) << 18) | ((s[1] & 0x3fu) << 12) | ((s[2] & 0x3fu) << 6) | (s[3] & 0x3fu);
-  else
-    cp = s[0];
+  else if (s[0] >= 0xe0 && avail >= 3)
+    cp = ((s[0] & 0x0fu) << 12) | ((s[1] & 0x3fu) << 6) | (s[2] & 0x3fu);
+  else if (s[0] >= 0xc0 && avail >= 2)
+    cp = ((s[0] & 0x1fu) << 6) | (s[1] & 0x3fu);
   snprintf (buf, size, "U+%04X", (unsigned) cp);
   return buf;
 }

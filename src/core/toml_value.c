@@ -8,7 +8,7 @@
 #include "core/toml_private.h"
 
 /* Below this many keys a linear scan beats hashing. */
-#define TOML_INDEX_MIN 8
+#define TOML_INDEX_MIN ((size_t) 8)
 
 ak_toml_value_t *
 toml_value_new (ak_toml_type_t type, toml_origin_t origin, unsigned line, unsigned column)
