@@ -425,9 +425,11 @@ check_depth (toml_parser_t *p, size_t pos, unsigned depth)
 }
 
 /* key = value into table t (at the given depth).  Dotted keys create tables
- * on the way, and may only pass through tables that dotted keys created:
- * extending a [header] table, an implied one, or an inline table this way
- * is not allowed. */
+ * on the way and may pass through tables that dotted keys created, but not
+ * extend a table defined by a [header] or an inline table (both are closed
+ * once written).  A table only implied by a header, [a] of [a.b], is not
+ * defined yet, so dotted keys may define it; after that a [header] for it
+ * would be a second definition. */
 static int
 parse_keyval (toml_parser_t *p, ak_toml_value_t *t, unsigned depth)
 {
@@ -450,8 +452,12 @@ parse_keyval (toml_parser_t *p, ak_toml_value_t *t, unsigned depth)
         return -1;
       if (it == NULL)
         t = add_table (t, seg, TOML_DOTTED, seg->line, seg->column);
-      else if (it->value->type == AK_TOML_TABLE && it->value->origin == TOML_DOTTED)
-        t = it->value;
+      else if (it->value->type == AK_TOML_TABLE
+               && (it->value->origin == TOML_DOTTED || it->value->origin == TOML_IMPLICIT))
+        {
+          t = it->value;
+          t->origin = TOML_DOTTED;
+        }
       else
         return fail_defined (p, &key, i + 1, it, "cannot set key", "'", "'");
     }

@@ -253,6 +253,45 @@ test_error_positions (void **state)
 }
 
 static void
+test_table_definition_rules (void **state)
+{
+  int64_t i;
+
+  /* A table only implied by a header is not defined yet: dotted keys may
+   * define it, after which a header for it is a second definition. */
+  ak_toml_t *doc = parse_ok ("[a.b.c]\n[a]\nb.d = 1\n");
+  const ak_toml_value_t *b = ak_toml_table_get (ak_toml_table_get (ak_toml_root (doc), "a"), "b");
+  assert_true (ak_toml_as_int (ak_toml_table_get (b, "d"), &i));
+  assert_int_equal (i, 1);
+  ak_toml_free (doc);
+  assert_error ("[a.b.c]\n[a]\nb.d = 1\n[a.b]\n",
+                "f.toml:4:4: cannot define table [a.b]: 'a.b' is already a table defined by dotted "
+                "keys (line 1)");
+  /* A table defined by a header is closed to dotted keys from elsewhere. */
+  assert_error ("[a.b.c]\n[a]\nb.c.t = 1\n",
+                "f.toml:3:3: cannot set key 'b.c.t': 'b.c' is already a table defined by a header "
+                "(line 1)");
+  /* Sub-tables of dotted-key tables may have headers of their own. */
+  doc = parse_ok ("[fruit]\napple.color = 'red'\n[fruit.apple.texture]\nsmooth = true\n");
+  ak_toml_free (doc);
+  assert_error ("[fruit]\napple.color = 'red'\n[fruit.apple]\n",
+                "f.toml:3:8: cannot define table [fruit.apple]: 'fruit.apple' is already a table "
+                "defined by dotted keys (line 2)");
+  /* Arrays of tables: headers continue the last element; static arrays and
+   * inline tables are closed. */
+  doc = parse_ok ("[[p]]\n[[p]]\n[p.q]\nx = 1\n");
+  const ak_toml_value_t *p = ak_toml_table_get (ak_toml_root (doc), "p");
+  assert_int_equal (ak_toml_array_len (p), 2);
+  assert_non_null (ak_toml_table_get (ak_toml_array_get (p, 1), "q"));
+  assert_null (ak_toml_table_get (ak_toml_array_get (p, 0), "q"));
+  ak_toml_free (doc);
+  assert_error ("p = []\n[[p]]\n",
+                "f.toml:2:3: cannot define table [[p]]: 'p' is already an array (line 1)");
+  assert_error ("p = {}\np.x = 1\n",
+                "f.toml:2:1: cannot set key 'p.x': 'p' is already an inline table (line 1)");
+}
+
+static void
 test_integers_and_floats (void **state)
 {
   ak_toml_t *doc = parse_ok ("max = 9_223_372_036_854_775_807\n"
@@ -538,6 +577,7 @@ main (void)
     cmocka_unit_test (test_iteration_order_and_key_lines),
     cmocka_unit_test (test_value_positions),
     cmocka_unit_test (test_error_positions),
+    cmocka_unit_test (test_table_definition_rules),
     cmocka_unit_test (test_integers_and_floats),
     cmocka_unit_test (test_strings),
     cmocka_unit_test (test_datetime_kinds_and_format),
