@@ -252,6 +252,9 @@ is_bare_key_char (int c)
          || c == '-';
 }
 
+/* Longest key name quoted in an error message; the position says the rest. */
+#define TOML_KEY_NAME_MAX 200
+
 /* Human-readable dotted name of the first n segments, for messages.  Quoted
  * when needed; bytes that would garble a terminal become '?'. */
 static char *
@@ -278,6 +281,16 @@ key_name (const toml_key_t *k, size_t n)
         }
       if (!bare)
         toml_buf_push (&b, "\"", 1);
+      if (b.len > TOML_KEY_NAME_MAX)
+        {
+          /* Cut on a character boundary so the message stays UTF-8. */
+          b.len = TOML_KEY_NAME_MAX;
+          while (b.len > 0 && ((unsigned char) b.ptr[b.len] & 0xc0) == 0x80)
+            b.len--;
+          b.ptr[b.len] = '\0';
+          toml_buf_push (&b, "...", 3);
+          break;
+        }
     }
   return b.ptr;
 }
@@ -314,6 +327,14 @@ parse_key (toml_parser_t *p, toml_key_t *key)
                                  toml_describe (p, p->pos, buf, sizeof buf));
           toml_buf_push (&b, p->buf + p->pos, n);
           p->pos += n;
+        }
+      /* Every part but the last is a table level, so a longer key would
+       * fail the depth check anyway: stop before buffering all of it. */
+      if (key->n > AK_TOML_MAX_DEPTH)
+        {
+          toml_buf_free (&b);
+          return toml_fail_at (p, seg.pos, "tables and arrays nested deeper than %d levels",
+                               AK_TOML_MAX_DEPTH);
         }
       if (key->n == key->cap)
         {

@@ -44,6 +44,18 @@ parse_err (const char *text, const char *filename)
   return msg;
 }
 
+static char *
+repeat (const char *prefix, const char *unit, size_t n, const char *suffix)
+{
+  size_t lp = strlen (prefix), lu = strlen (unit), ls = strlen (suffix);
+  char *s = ak_xmalloc (lp + lu * n + ls + 1);
+  memcpy (s, prefix, lp);
+  for (size_t i = 0; i < n; i++)
+    memcpy (s + lp + i * lu, unit, lu);
+  memcpy (s + lp + lu * n, suffix, ls + 1);
+  return s;
+}
+
 static void
 assert_error (const char *text, const char *expected)
 {
@@ -250,6 +262,18 @@ test_error_positions (void **state)
   char *msg = parse_err ("= 1", NULL);
   assert_string_equal (msg, "<input>:1:1: expected a key or a table header, found '='");
   free (msg);
+
+  /* Key names in messages are cut short; the position locates the rest. */
+  char *key = repeat ("", "\xc3\xa9", 300, "");
+  char *text = ak_xasprintf ("\"%s\" = 1\n\"%s\" = 2\n", key, key);
+  msg = parse_err (text, NULL);
+  assert_true (strlen (msg) < 300);
+  assert_non_null (strstr (msg, "...' (first defined at line 1)"));
+  static const char head[] = "<input>:2:1: duplicate key '\"\xc3\xa9";
+  assert_memory_equal (msg, head, sizeof head - 1);
+  free (msg);
+  free (text);
+  free (key);
 }
 
 static void
@@ -414,18 +438,6 @@ test_datetime_kinds_and_format (void **state)
   assert_error ("d = 07:08", "f.toml:1:5: invalid time: expected HH:MM:SS");
   assert_error ("d = 2000-01-01T00:00:00+24:00",
                 "f.toml:1:5: invalid date-time: time zone offset out of range");
-}
-
-static char *
-repeat (const char *prefix, const char *unit, size_t n, const char *suffix)
-{
-  size_t lp = strlen (prefix), lu = strlen (unit), ls = strlen (suffix);
-  char *s = ak_xmalloc (lp + lu * n + ls + 1);
-  memcpy (s, prefix, lp);
-  for (size_t i = 0; i < n; i++)
-    memcpy (s + lp + i * lu, unit, lu);
-  memcpy (s + lp + lu * n, suffix, ls + 1);
-  return s;
 }
 
 static void
