@@ -48,6 +48,7 @@ typedef struct init_ctx {
   const ak_stdio_t *stdio;
   const sigset_t *origmask;
   int sync;
+  int net_helper;
 } init_ctx_t;
 
 static _Noreturn void
@@ -116,7 +117,7 @@ sandbox_init (const init_ctx_t *c)
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0)
     _exit (1);
   /* 5. */
-  if (ak_mounts_build_root (c->spec, c->ids, &src, &err) < 0)
+  if (ak_mounts_build_root (c->spec, c->ids, &src, c->net_helper, &err) < 0)
     init_fail (c->sync, err);
   ak_sources_close (&src);
   /* 6. */
@@ -315,7 +316,8 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
   _cleanup_close_ int sigfd = -1;
   _cleanup_close_ int pidfd = -1;
   int sv[2] = { -1, -1 };
-  pid_t pid = -1, net = -1;
+  pid_t pid = -1;
+  ak_net_t net = { .pid = -1, .ready_fd = -1, .exit_fd = -1 };
   int ret = -1;
   bool network = ak_spec_sec (spec, AK_SEC_NETWORK);
   ak_stdio_t io = stdio ? *stdio : (ak_stdio_t){ 0, 1, 2 };
@@ -363,7 +365,8 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
   if (pid == 0)
     {
       init_ctx_t c = { .spec = spec, .ids = &ids, .seccomp = &prog, .stdio = &io,
-                       .origmask = &origmask, .sync = sv[1] };
+                       .origmask = &origmask, .sync = sv[1],
+                       .net_helper = network ? (int) ak_net_helper (NULL) : AK_NET_NONE };
       close (sv[0]);
       sandbox_init (&c);
     }
@@ -393,17 +396,14 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
   ak_sources_close (&src);
   if (network)
     {
-      net = ak_net_start (pid, &ids, err);
-      if (net < 0)
+      if (ak_net_start (pid, &ids, &net, err) < 0)
         goto kill;
     }
   if (wait_ready (sv[0], err) < 0)
     goto kill;
   if (network)
     {
-      pid_t h = net;
-      net = -1;
-      if (ak_net_wait_ready (h, err) < 0)
+      if (ak_net_wait_ready (&net, err) < 0)
         goto kill;
     }
   if (ak_sync_send (sv[0], AK_SYNC_EXEC, 0, NULL, NULL, 0) < 0)
@@ -420,12 +420,8 @@ kill:
   while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
     ;
   pid = -1;
-  if (net > 0)
-    {
-      kill (net, SIGKILL);
-      waitpid (net, NULL, 0);
-    }
 out_mask:
+  ak_net_stop (&net);
   if (sv[0] >= 0)
     close (sv[0]);
   sigprocmask (SIG_SETMASK, &origmask, NULL);

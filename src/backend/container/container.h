@@ -68,9 +68,8 @@ void ak_sources_from_fds (const ak_spec_t *spec, const int *fds, size_t n, ak_so
 /* ---- the root filesystem (mounts.c, etc.c) ---- */
 
 int ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *src,
-                          ak_error_t **err);
-int ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, const ak_ids_t *ids,
-                     ak_error_t **err);
+                          int net_helper, ak_error_t **err);
+int ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, int net_helper, ak_error_t **err);
 
 /* ---- confinement (landlock.c, seccomp.c, caps.c) ---- */
 
@@ -99,12 +98,23 @@ void ak_cgroup_destroy (ak_cgroup_t *cg);
 
 /* ---- network (netns.c) ---- */
 
+typedef enum ak_net_helper { AK_NET_NONE = 0, AK_NET_SLIRP4NETNS, AK_NET_PASTA } ak_net_helper_t;
+
+typedef struct ak_net {
+  ak_net_helper_t kind;
+  pid_t pid;    /* helper process while we own it, else -1 */
+  int ready_fd; /* becomes readable when the network is up */
+  int exit_fd;  /* closing it stops the helper */
+} ak_net_t;
+
 int ak_net_loopback_up (ak_error_t **err);
 int ak_net_check (const ak_spec_t *spec, ak_error_t **err);
-/* Start user-mode NAT for the network namespace of `pid`; returns the
- * helper's pid, which ak_net_wait_ready() waits for. */
-pid_t ak_net_start (pid_t pid, const ak_ids_t *ids, ak_error_t **err);
-int ak_net_wait_ready (pid_t helper, ak_error_t **err);
+/* The helper this host would use, and its path. */
+ak_net_helper_t ak_net_helper (const char **path);
+/* Start user-mode NAT for the network namespace of `pid`. */
+int ak_net_start (pid_t pid, const ak_ids_t *ids, ak_net_t *net, ak_error_t **err);
+int ak_net_wait_ready (ak_net_t *net, ak_error_t **err);
+void ak_net_stop (ak_net_t *net);
 
 /* ---- sync messages (sync.c) ---- */
 

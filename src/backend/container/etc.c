@@ -60,16 +60,19 @@ copy_host (const char *dir, const char *name, ak_error_t **err)
 }
 
 static int
-resolv_conf (const char *dir, const ak_spec_t *spec, ak_error_t **err)
+resolv_conf (const char *dir, const ak_spec_t *spec, int net_helper, ak_error_t **err)
 {
   /* Without a network there is no resolver to name. */
   if (!ak_spec_sec (spec, AK_SEC_NETWORK))
     return put (dir, "resolv.conf", "", err);
+  /* slirp4netns answers DNS itself, forwarding to the host's resolvers. */
+  if (net_helper == AK_NET_SLIRP4NETNS)
+    return put (dir, "resolv.conf", "nameserver 10.0.2.3\n", err);
   return copy_host (dir, "resolv.conf", err);
 }
 
 int
-ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, const ak_ids_t *ids, ak_error_t **err)
+ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, int net_helper, ak_error_t **err)
 {
   _cleanup_free_ char *passwd = NULL;
   _cleanup_free_ char *hosts = NULL;
@@ -89,7 +92,7 @@ ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, const ak_ids_t *ids
   if (put (etc_dir, "passwd", passwd, err) < 0
       || put (etc_dir, "group", "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n", err) < 0
       || put (etc_dir, "hosts", hosts, err) < 0 || put (etc_dir, "hostname", hostname, err) < 0
-      || resolv_conf (etc_dir, spec, err) < 0)
+      || resolv_conf (etc_dir, spec, net_helper, err) < 0)
     return -1;
   for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++)
     if (copy_host (etc_dir, copied[i], err) < 0)
@@ -121,6 +124,5 @@ ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, const ak_ids_t *ids
       if (ak_mount_setattr (AT_FDCWD, dst, AT_RECURSIVE, &attr) < 0)
         return ak_error_set (err, errno, "make %s read-only", dst);
     }
-  (void) ids;
   return 0;
 }

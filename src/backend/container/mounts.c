@@ -238,7 +238,7 @@ inject_file (int fd, const char *dest, ak_error_t **err)
 
 int
 ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *src,
-                      ak_error_t **err)
+                      int net_helper, ak_error_t **err)
 {
   bool ro = ak_spec_sec (spec, AK_SEC_READ_ONLY);
   _cleanup_free_ char *home = ak_xstrdup (spec->as_root ? NEWROOT "/root" : NEWROOT "/home/user");
@@ -271,7 +271,7 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
         return -1;
       if (build_host_image (spec, err) < 0)
         return -1;
-      if (ak_etc_populate (NEWROOT "/etc", spec, ids, err) < 0)
+      if (ak_etc_populate (NEWROOT "/etc", spec, net_helper, err) < 0)
         return ak_error_prefix (err, "/etc");
     }
 

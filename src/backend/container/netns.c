@@ -1,17 +1,22 @@
 /* Networking: every sandbox has its own network namespace.
  *
  * network = false: only loopback, brought up here; nothing outside is
- * reachable, DNS included.  network = true: pasta (Debian's passt) gives the
- * namespace user-mode NAT for outbound traffic.  It is started with every
- * inbound and namespace-to-host forwarding off and without mapping the
- * gateway to the host, so the host's loopback services stay out of reach.
+ * reachable, DNS included.  network = true: a user-mode NAT helper gives the
+ * namespace outbound connectivity: slirp4netns (preferred: it is ready in a
+ * few milliseconds) or pasta from Debian's passt.  Either is started so that
+ * the host's loopback services stay out of reach (slirp4netns
+ * --disable-host-loopback; pasta without gateway mapping or port forwards),
+ * and slirp4netns confines itself (--enable-sandbox --enable-seccomp).
+ * AK_NET_HELPER=slirp4netns|pasta picks one explicitly.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -41,16 +46,41 @@ ak_net_loopback_up (ak_error_t **err)
 }
 
 static const char *
-pasta_path (void)
+find_exe (const char *name)
 {
-  static const char *const candidates[] = { "/usr/bin/pasta", "/usr/local/bin/pasta", "/bin/pasta" };
-  const char *env = getenv ("AK_PASTA");
-  if (env != NULL)
-    return env;
-  for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
-    if (access (candidates[i], X_OK) == 0)
-      return candidates[i];
+  static char buf[64];
+  static const char *const dirs[] = { "/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin" };
+  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+    {
+      snprintf (buf, sizeof buf, "%s/%s", dirs[i], name);
+      if (access (buf, X_OK) == 0)
+        return buf;
+    }
   return NULL;
+}
+
+ak_net_helper_t
+ak_net_helper (const char **path)
+{
+  const char *want = getenv ("AK_NET_HELPER");
+  const char *p = NULL;
+  ak_net_helper_t h = AK_NET_NONE;
+
+  if (want == NULL || strcmp (want, "slirp4netns") == 0)
+    {
+      p = find_exe ("slirp4netns");
+      if (p != NULL)
+        h = AK_NET_SLIRP4NETNS;
+    }
+  if (h == AK_NET_NONE && (want == NULL || strcmp (want, "pasta") == 0))
+    {
+      p = find_exe ("pasta");
+      if (p != NULL)
+        h = AK_NET_PASTA;
+    }
+  if (path != NULL)
+    *path = p;
+  return h;
 }
 
 int
@@ -58,46 +88,61 @@ ak_net_check (const ak_spec_t *spec, ak_error_t **err)
 {
   if (!ak_spec_sec (spec, AK_SEC_NETWORK))
     return 0;
-  if (pasta_path () == NULL)
+  if (ak_net_helper (NULL) == AK_NET_NONE)
     return ak_error_set (err, 0,
-                         "network = true needs pasta for user-mode networking, which is not "
-                         "installed: apt-get install passt (or run with --no-network)");
+                         "network = true needs a user-mode network helper and none is installed: "
+                         "apt-get install slirp4netns (or passt); or run with --no-network");
   return 0;
 }
 
-pid_t
-ak_net_start (pid_t pid, const ak_ids_t *ids, ak_error_t **err)
+static _Noreturn void
+exec_helper (ak_net_helper_t kind, const char *exe, pid_t pid, int ready_w, int exit_r,
+             bool caller_root)
 {
-  char netns[64], userns[64];
-  const char *pasta = pasta_path ();
-  pid_t helper;
+  char netns[64], userns[64], ready[32], exitfd[32], nspath[96];
+  const char *argv[32];
+  int n = 0, null, ufd, nfd;
 
-  if (pasta == NULL)
-    return ak_error_set (err, 0, "pasta not found: apt-get install passt");
-  snprintf (netns, sizeof netns, "/proc/%d/ns/net", (int) pid);
+  /* Opened here, with our privileges, and handed over by descriptor: the
+   * helpers shed their capabilities before they open the namespaces. */
   snprintf (userns, sizeof userns, "/proc/%d/ns/user", (int) pid);
-  helper = fork ();
-  if (helper < 0)
-    return ak_error_set (err, errno, "fork network helper");
-  if (helper == 0)
+  snprintf (netns, sizeof netns, "/proc/%d/ns/net", (int) pid);
+  ufd = open (userns, O_RDONLY);
+  nfd = open (netns, O_RDONLY);
+  null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  if (ufd < 0 || nfd < 0)
+    _exit (126);
+  if (null >= 0)
     {
-      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
-      /* Opened here, with our privileges, and handed over by descriptor:
-       * pasta sheds its capabilities before it opens the namespaces. */
-      int ufd = open (userns, O_RDONLY), nfd = open (netns, O_RDONLY);
-      const char *argv[32];
-      if (ufd < 0 || nfd < 0)
-        _exit (126);
-      snprintf (userns, sizeof userns, "/proc/self/fd/%d", ufd);
-      snprintf (netns, sizeof netns, "/proc/self/fd/%d", nfd);
-      int n = 0;
-      if (null >= 0)
-        {
-          dup2 (null, 0);
-          dup2 (null, 1);
-          if (getenv ("AK_DEBUG_PASTA") == NULL)
-            dup2 (null, 2);
-        }
+      dup2 (null, 0);
+      dup2 (null, 1);
+      if (getenv ("AK_DEBUG_NET") == NULL)
+        dup2 (null, 2);
+    }
+  if (kind == AK_NET_PASTA)
+    prctl (PR_SET_PDEATHSIG, SIGKILL);
+  snprintf (userns, sizeof userns, "/proc/self/fd/%d", ufd);
+  snprintf (netns, sizeof netns, "/proc/self/fd/%d", nfd);
+  if (kind == AK_NET_SLIRP4NETNS)
+    {
+      snprintf (ready, sizeof ready, "--ready-fd=%d", ready_w);
+      snprintf (exitfd, sizeof exitfd, "--exit-fd=%d", exit_r);
+      snprintf (nspath, sizeof nspath, "--userns-path=%s", userns);
+      argv[n++] = "slirp4netns";
+      argv[n++] = "--configure";
+      argv[n++] = "--mtu=65520";
+      argv[n++] = "--disable-host-loopback";
+      argv[n++] = "--enable-sandbox";
+      argv[n++] = "--enable-seccomp";
+      argv[n++] = ready;
+      argv[n++] = exitfd;
+      argv[n++] = nspath;
+      argv[n++] = "--netns-type=path";
+      argv[n++] = netns;
+      argv[n++] = "eth0";
+    }
+  else
+    {
       argv[n++] = "pasta";
       argv[n++] = "--config-net";
       argv[n++] = "--quiet";
@@ -111,10 +156,9 @@ ak_net_start (pid_t pid, const ak_ids_t *ids, ak_error_t **err)
       argv[n++] = "-U";
       argv[n++] = "none";
       argv[n++] = "--no-map-gw";
-      if (ids->caller_root)
+      if (caller_root)
         {
-          /* pasta would drop to "nobody", who may not enter the sandbox's
-           * namespaces; it drops its own capabilities once inside. */
+          /* pasta would drop to "nobody"; it sheds capabilities anyway. */
           argv[n++] = "--runas";
           argv[n++] = "0:0";
         }
@@ -122,26 +166,105 @@ ak_net_start (pid_t pid, const ak_ids_t *ids, ak_error_t **err)
       argv[n++] = userns;
       argv[n++] = "--netns";
       argv[n++] = netns;
-      argv[n] = NULL;
-      execv (pasta, (char *const *) argv);
-      _exit (127);
     }
-  return helper;
+  argv[n] = NULL;
+  execv (exe, (char *const *) argv);
+  _exit (127);
 }
 
 int
-ak_net_wait_ready (pid_t helper, ak_error_t **err)
+ak_net_start (pid_t pid, const ak_ids_t *ids, ak_net_t *net, ak_error_t **err)
+{
+  const char *exe = NULL;
+  int ready[2] = { -1, -1 }, ex[2] = { -1, -1 };
+
+  memset (net, 0, sizeof (*net));
+  net->pid = -1;
+  net->ready_fd = net->exit_fd = -1;
+  net->kind = ak_net_helper (&exe);
+  if (net->kind == AK_NET_NONE)
+    return ak_error_set (err, 0, "no network helper: apt-get install slirp4netns");
+  if (net->kind == AK_NET_SLIRP4NETNS && (pipe2 (ready, O_CLOEXEC) < 0 || pipe2 (ex, O_CLOEXEC) < 0))
+    return ak_error_set (err, errno, "pipe");
+  net->pid = fork ();
+  if (net->pid < 0)
+    return ak_error_set (err, errno, "fork network helper");
+  if (net->pid == 0)
+    {
+      if (net->kind == AK_NET_SLIRP4NETNS)
+        {
+          /* Detach slirp4netns (its exit takes tens of milliseconds nobody
+           * should wait for): an intermediate process exits at once and
+           * init reaps the helper.  It still ends with us: exit_fd closes
+           * when we exit, however we exit. */
+          pid_t p = fork ();
+          if (p != 0)
+            _exit (p < 0 ? 1 : 0);
+          /* The helper's ends must survive exec. */
+          fcntl (ready[1], F_SETFD, 0);
+          fcntl (ex[0], F_SETFD, 0);
+        }
+      exec_helper (net->kind, exe, pid, ready[1], ex[0], ids->caller_root);
+    }
+  if (net->kind == AK_NET_SLIRP4NETNS)
+    {
+      int st;
+      while (waitpid (net->pid, &st, 0) < 0 && errno == EINTR)
+        ;
+      net->pid = -1;
+      close (ready[1]);
+      close (ex[0]);
+      net->ready_fd = ready[0];
+      /* Closing this (or our death) tells slirp4netns to exit. */
+      net->exit_fd = ex[1];
+    }
+  return 0;
+}
+
+int
+ak_net_wait_ready (ak_net_t *net, ak_error_t **err)
 {
   int status;
+
+  if (net->kind == AK_NET_SLIRP4NETNS)
+    {
+      char c;
+      ssize_t n;
+      do
+        n = read (net->ready_fd, &c, 1);
+      while (n < 0 && errno == EINTR);
+      ak_closep (&net->ready_fd);
+      if (n == 1)
+        return 0;
+      ak_net_stop (net);
+      return ak_error_set (err, 0, "slirp4netns failed to set up the sandbox network; run with "
+                           "--no-network, or try AK_NET_HELPER=pasta");
+    }
   /* pasta forks into the background once the namespace is configured: its
-   * first process exiting with 0 means the network is up. */
-  while (waitpid (helper, &status, 0) < 0)
+   * first process exiting with 0 means the network is up.  The background
+   * copy exits by itself when the namespace goes away. */
+  while (waitpid (net->pid, &status, 0) < 0)
     if (errno != EINTR)
       return ak_error_set (err, errno, "wait for pasta");
+  net->pid = -1;
   if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
     return 0;
-  if (WIFEXITED (status) && WEXITSTATUS (status) == 127)
-    return ak_error_set (err, 0, "could not run pasta: apt-get install passt");
   return ak_error_set (err, 0, "pasta failed to set up the sandbox network (status %d); run with "
-                       "--no-network, or check that pasta works: pasta --config-net true", status);
+                       "--no-network, or try AK_NET_HELPER=slirp4netns", status);
+}
+
+void
+ak_net_stop (ak_net_t *net)
+{
+  ak_closep (&net->ready_fd);
+  ak_closep (&net->exit_fd);
+  /* slirp4netns exits once exit_fd is closed; pasta once the namespace is
+   * gone.  A pasta that never got ready is still ours to end. */
+  if (net->pid > 0)
+    {
+      kill (net->pid, SIGKILL);
+      while (waitpid (net->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    }
+  net->pid = -1;
 }
