@@ -92,6 +92,13 @@ ak_net_check (const ak_spec_t *spec, ak_error_t **err)
     return ak_error_set (err, 0,
                          "network = true needs a user-mode network helper and none is installed: "
                          "apt-get install slirp4netns (or passt); or run with --no-network");
+  /* Both helpers open a TAP device from inside the sandbox's namespaces,
+   * with the caller's own permissions. */
+  if (access ("/dev/net/tun", R_OK | W_OK) < 0)
+    return ak_error_set (err, errno,
+                         "network = true needs read-write access to /dev/net/tun for user-mode "
+                         "networking (Debian's default is mode 0666: chmod 0666 /dev/net/tun); or "
+                         "run with --no-network");
   return 0;
 }
 
@@ -132,7 +139,11 @@ exec_helper (ak_net_helper_t kind, const char *exe, pid_t pid, int ready_w, int 
       argv[n++] = "--configure";
       argv[n++] = "--mtu=65520";
       argv[n++] = "--disable-host-loopback";
-      argv[n++] = "--enable-sandbox";
+      /* Its own mount-namespace sandbox needs uid 0 mapped in the sandbox's
+       * user namespace, which only a root caller's helper can do without it;
+       * a user's helper runs with that user's own rights anyway. */
+      if (caller_root)
+        argv[n++] = "--enable-sandbox";
       argv[n++] = "--enable-seccomp";
       argv[n++] = ready;
       argv[n++] = exitfd;
