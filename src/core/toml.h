@@ -76,9 +76,12 @@ typedef struct ak_toml_entry
   unsigned line, column;
 } ak_toml_entry_t;
 
-/* Parse len bytes of buf (need not be NUL-terminated).  filename is used in
- * error messages only and may be NULL ("<input>").  Returns 0 and sets *out,
- * which the caller frees with ak_toml_free(); or -1 with *err set. */
+/* Parse len bytes of buf (need not be NUL-terminated; the parser keeps no
+ * pointer into it).  filename is used in messages only and may be NULL
+ * ("<input>").  Returns 0 and sets *out, which the caller frees with
+ * ak_toml_free(); or -1 with *err set and *out untouched.  Integers must fit
+ * in 64 bits and floats must not overflow to infinity; newlines inside
+ * multi-line strings are returned as LF whatever the file used. */
 int ak_toml_parse (const char *buf, size_t len, const char *filename, ak_toml_t **out,
                    ak_error_t **err);
 /* Read and parse a file; errors name the path. */
@@ -91,13 +94,16 @@ const ak_toml_value_t *ak_toml_root (const ak_toml_t *doc);
 /* The filename given at parse time, or "<input>". */
 const char *ak_toml_filename (const ak_toml_t *doc);
 
+/* v must not be NULL; the position, table, array and typed getters below
+ * accept a NULL value and report a miss, so lookups can be chained. */
 ak_toml_type_t ak_toml_type (const ak_toml_value_t *v);
 /* "string", "integer", "float", "boolean", "datetime", "local datetime",
  * "local date", "local time", "array", "table": for error messages. */
 const char *ak_toml_type_name (ak_toml_type_t type);
 /* Where the value starts: the first character of a scalar, array or inline
- * table; the header of a [table] or [[array]] element; the first key that
- * implied a table created implicitly.  The root table is at 1:1. */
+ * table; the header of a [table] or [[array]] element; for a table created
+ * by a dotted key or implied by a header, the key part that first named it.
+ * The root table is at 1:1. */
 unsigned ak_toml_line (const ak_toml_value_t *v);
 unsigned ak_toml_column (const ak_toml_value_t *v);
 
