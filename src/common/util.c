@@ -237,3 +237,14 @@ ak_now_ns (void)
   clock_gettime (CLOCK_MONOTONIC, &ts);
   return (unsigned long long) ts.tv_sec * 1000000000ULL + (unsigned long long) ts.tv_nsec;
 }
+
+bool
+ak_test_disabled (const char *feature)
+{
+  const char *v = getenv ("AK_TEST_DISABLE");
+  size_t n = strlen (feature);
+  for (const char *p = v; p != NULL && *p; p += strcspn (p, ","), p += *p == ',')
+    if (strncmp (p, feature, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+      return true;
+  return false;
+}

@@ -38,6 +38,11 @@ int ak_read_file (const char *path, char **out, size_t *len, ak_error_t **err);
 bool ak_parse_u64 (const char *s, unsigned long long min, unsigned long long max,
                    unsigned long long *out);
 
+/* Whether AK_TEST_DISABLE (a comma-separated list used by the test suite to
+ * force fallback paths: landlock, cgroup, seccomp) names `feature`.  Every
+ * use warns loudly: a sandbox is never weakened silently. */
+bool ak_test_disabled (const char *feature);
+
 /* Monotonic clock in nanoseconds. */
 unsigned long long ak_now_ns (void);
 

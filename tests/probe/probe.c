@@ -393,6 +393,7 @@ static int
 fork_many (const char *count)
 {
   int n = atoi (count), ok = 0;
+  pid_t *kids = calloc ((size_t) n + 1, sizeof *kids);
   for (int i = 0; i < n; i++)
     {
       pid_t p = fork ();
@@ -403,10 +404,11 @@ fork_many (const char *count)
           pause ();
           _exit (0);
         }
-      ok++;
+      kids[ok++] = p;
     }
   printf ("forked %d\n", ok);
-  kill (0, SIGKILL);
+  for (int i = 0; i < ok; i++)
+    kill (kids[i], SIGKILL);
   return ok == n ? 0 : 1;
 }
 

@@ -29,13 +29,6 @@
 enum { CTL_MEMORY, CTL_PIDS, CTL_CPU, CTL_N };
 static const char *const ctl_names[CTL_N] = { "memory", "pids", "cpu" };
 
-static bool
-cgroup_disabled_for_tests (void)
-{
-  const char *off = getenv ("AK_TEST_DISABLE");
-  return off != NULL && strstr (off, "cgroup") != NULL;
-}
-
 /* agentkernel's own path in the hierarchy holding `ctl` (v1), or in the
  * unified hierarchy when ctl is NULL. */
 static char *
@@ -214,7 +207,7 @@ ak_cgroup_create (const ak_spec_t *spec, ak_cgroup_t *cg, ak_error_t **err)
   ak_error_t *why = NULL;
 
   memset (cg, 0, sizeof (*cg));
-  if (cgroup_disabled_for_tests ())
+  if (ak_test_disabled ("cgroup"))
     {
       for (int c = 0; c < CTL_N; c++)
         if (want[c])

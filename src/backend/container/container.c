@@ -152,7 +152,7 @@ sandbox_init (const init_ctx_t *c)
     init_fail (c->sync, err);
   (void) prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
   /* 10. */
-  if (ak_seccomp_load (c->seccomp, &err) < 0)
+  if (c->seccomp->len > 0 && ak_seccomp_load (c->seccomp, &err) < 0)
     init_fail (c->sync, err);
 
   /* 11. */
@@ -326,10 +326,15 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
   ak_ids_plan (spec, &ids);
   if (container_check (spec, err) < 0)
     return -1;
-  if (ak_landlock_abi () == 0)
+  if (ak_landlock_abi () == 0 && ak_test_disabled ("landlock"))
+    ak_warn ("Landlock is DISABLED by AK_TEST_DISABLE: file access is confined by mounts only");
+  else if (ak_landlock_abi () == 0)
     ak_warn ("Landlock is not available (kernel without CONFIG_SECURITY_LANDLOCK, or 'landlock' "
              "missing from the lsm= boot parameter): file access is confined by mounts only");
-  if (ak_seccomp_compile (spec->sec.profile, &prog, err) < 0)
+  if (ak_test_disabled ("seccomp"))
+    ak_warn ("the seccomp filter is DISABLED by AK_TEST_DISABLE: this sandbox is weaker than its "
+             "profile (for testing only)");
+  else if (ak_seccomp_compile (spec->sec.profile, &prog, err) < 0)
     return -1;
   if (ids.caller_root && ak_sources_open (spec, &ids, true, &src, err) < 0)
     goto out;
@@ -394,11 +399,9 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
       }
   }
   ak_sources_close (&src);
-  if (network)
-    {
-      if (ak_net_start (pid, &ids, &net, err) < 0)
-        goto kill;
-    }
+  /* The network comes up in parallel with the root being built. */
+  if (network && ak_net_start (pid, &ids, &net, err) < 0)
+    goto kill;
   if (wait_ready (sv[0], err) < 0)
     goto kill;
   if (network)

@@ -41,10 +41,9 @@ struct ll_ruleset_attr {
 int
 ak_landlock_abi (void)
 {
-  const char *off = getenv ("AK_TEST_DISABLE");
   int abi;
 
-  if (off != NULL && strstr (off, "landlock") != NULL)
+  if (ak_test_disabled ("landlock"))
     return 0;
   abi = ak_landlock_create_ruleset (NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
   return abi < 0 ? 0 : abi;

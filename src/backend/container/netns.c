@@ -104,21 +104,25 @@ ak_net_check (const ak_spec_t *spec, ak_error_t **err)
 
 static _Noreturn void
 exec_helper (ak_net_helper_t kind, const char *exe, pid_t pid, int ready_w, int exit_r,
-             bool caller_root)
+             const ak_ids_t *ids)
 {
-  char netns[64], userns[64], ready[32], exitfd[32], nspath[96];
+  bool caller_root = ids->caller_root;
+  char netns[64], userns[64], ready[32], exitfd[32], nspath[96], runas[48];
   const char *argv[32];
   int n = 0, null, ufd, nfd;
+  (void) runas;
 
-  /* Opened here, with our privileges, and handed over by descriptor: the
-   * helpers shed their capabilities before they open the namespaces. */
   snprintf (userns, sizeof userns, "/proc/%d/ns/user", (int) pid);
   snprintf (netns, sizeof netns, "/proc/%d/ns/net", (int) pid);
+  /* Opened here, with our privileges, and handed over by descriptor: both
+   * helpers shed their capabilities before they would open the paths. */
   ufd = open (userns, O_RDONLY);
   nfd = open (netns, O_RDONLY);
-  null = open ("/dev/null", O_RDWR | O_CLOEXEC);
   if (ufd < 0 || nfd < 0)
     _exit (126);
+  snprintf (userns, sizeof userns, "/proc/self/fd/%d", ufd);
+  snprintf (netns, sizeof netns, "/proc/self/fd/%d", nfd);
+  null = open ("/dev/null", O_RDWR | O_CLOEXEC);
   if (null >= 0)
     {
       dup2 (null, 0);
@@ -128,8 +132,6 @@ exec_helper (ak_net_helper_t kind, const char *exe, pid_t pid, int ready_w, int 
     }
   if (kind == AK_NET_PASTA)
     prctl (PR_SET_PDEATHSIG, SIGKILL);
-  snprintf (userns, sizeof userns, "/proc/self/fd/%d", ufd);
-  snprintf (netns, sizeof netns, "/proc/self/fd/%d", nfd);
   if (kind == AK_NET_SLIRP4NETNS)
     {
       snprintf (ready, sizeof ready, "--ready-fd=%d", ready_w);
@@ -154,9 +156,15 @@ exec_helper (ak_net_helper_t kind, const char *exe, pid_t pid, int ready_w, int 
     }
   else
     {
+      /* In the foreground, as our child (it dies with us), reporting
+       * readiness by writing its pid into our pipe. */
+      snprintf (ready, sizeof ready, "/proc/self/fd/%d", ready_w);
       argv[n++] = "pasta";
       argv[n++] = "--config-net";
       argv[n++] = "--quiet";
+      argv[n++] = "--foreground";
+      argv[n++] = "--pid";
+      argv[n++] = ready;
       /* Outbound NAT only: no inbound forwards, no way to the host's loopback. */
       argv[n++] = "-t";
       argv[n++] = "none";
@@ -169,9 +177,11 @@ exec_helper (ak_net_helper_t kind, const char *exe, pid_t pid, int ready_w, int 
       argv[n++] = "--no-map-gw";
       if (caller_root)
         {
-          /* pasta would drop to "nobody"; it sheds capabilities anyway. */
+          /* pasta's default for root, "nobody", could not use the
+           * descriptors; it drops its capabilities either way. */
+          snprintf (runas, sizeof runas, "0:0");
           argv[n++] = "--runas";
-          argv[n++] = "0:0";
+          argv[n++] = runas;
         }
       argv[n++] = "--userns";
       argv[n++] = userns;
@@ -195,7 +205,7 @@ ak_net_start (pid_t pid, const ak_ids_t *ids, ak_net_t *net, ak_error_t **err)
   net->kind = ak_net_helper (&exe);
   if (net->kind == AK_NET_NONE)
     return ak_error_set (err, 0, "no network helper: apt-get install slirp4netns");
-  if (net->kind == AK_NET_SLIRP4NETNS && (pipe2 (ready, O_CLOEXEC) < 0 || pipe2 (ex, O_CLOEXEC) < 0))
+  if (pipe2 (ready, O_CLOEXEC) < 0 || pipe2 (ex, O_CLOEXEC) < 0)
     return ak_error_set (err, errno, "pipe");
   net->pid = fork ();
   if (net->pid < 0)
@@ -211,11 +221,11 @@ ak_net_start (pid_t pid, const ak_ids_t *ids, ak_net_t *net, ak_error_t **err)
           pid_t p = fork ();
           if (p != 0)
             _exit (p < 0 ? 1 : 0);
-          /* The helper's ends must survive exec. */
-          fcntl (ready[1], F_SETFD, 0);
-          fcntl (ex[0], F_SETFD, 0);
         }
-      exec_helper (net->kind, exe, pid, ready[1], ex[0], ids->caller_root);
+      /* The helper's ends must survive exec. */
+      fcntl (ready[1], F_SETFD, 0);
+      fcntl (ex[0], F_SETFD, 0);
+      exec_helper (net->kind, exe, pid, ready[1], ex[0], ids);
     }
   if (net->kind == AK_NET_SLIRP4NETNS)
     {
@@ -223,45 +233,35 @@ ak_net_start (pid_t pid, const ak_ids_t *ids, ak_net_t *net, ak_error_t **err)
       while (waitpid (net->pid, &st, 0) < 0 && errno == EINTR)
         ;
       net->pid = -1;
-      close (ready[1]);
-      close (ex[0]);
-      net->ready_fd = ready[0];
-      /* Closing this (or our death) tells slirp4netns to exit. */
-      net->exit_fd = ex[1];
     }
+  close (ready[1]);
+  close (ex[0]);
+  net->ready_fd = ready[0];
+  /* Closing this (or our death) tells slirp4netns to exit. */
+  net->exit_fd = ex[1];
   return 0;
 }
 
 int
 ak_net_wait_ready (ak_net_t *net, ak_error_t **err)
 {
-  int status;
+  char c;
+  ssize_t n;
 
-  if (net->kind == AK_NET_SLIRP4NETNS)
-    {
-      char c;
-      ssize_t n;
-      do
-        n = read (net->ready_fd, &c, 1);
-      while (n < 0 && errno == EINTR);
-      ak_closep (&net->ready_fd);
-      if (n == 1)
-        return 0;
-      ak_net_stop (net);
-      return ak_error_set (err, 0, "slirp4netns failed to set up the sandbox network; run with "
-                           "--no-network, or try AK_NET_HELPER=pasta");
-    }
-  /* pasta forks into the background once the namespace is configured: its
-   * first process exiting with 0 means the network is up.  The background
-   * copy exits by itself when the namespace goes away. */
-  while (waitpid (net->pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return ak_error_set (err, errno, "wait for pasta");
-  net->pid = -1;
-  if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
+  /* Both write to the ready pipe once the namespace is configured, and
+   * close it without a byte if they fail. */
+  do
+    n = read (net->ready_fd, &c, 1);
+  while (n < 0 && errno == EINTR);
+  ak_closep (&net->ready_fd);
+  if (n == 1)
     return 0;
-  return ak_error_set (err, 0, "pasta failed to set up the sandbox network (status %d); run with "
-                       "--no-network, or try AK_NET_HELPER=slirp4netns", status);
+  ak_net_stop (net);
+  if (net->kind == AK_NET_SLIRP4NETNS)
+    return ak_error_set (err, 0, "slirp4netns failed to set up the sandbox network; run with "
+                         "--no-network, or try AK_NET_HELPER=pasta");
+  return ak_error_set (err, 0, "pasta failed to set up the sandbox network; run with "
+                       "--no-network, or try AK_NET_HELPER=slirp4netns");
 }
 
 void
@@ -269,8 +269,8 @@ ak_net_stop (ak_net_t *net)
 {
   ak_closep (&net->ready_fd);
   ak_closep (&net->exit_fd);
-  /* slirp4netns exits once exit_fd is closed; pasta once the namespace is
-   * gone.  A pasta that never got ready is still ours to end. */
+  /* slirp4netns (detached) exits once exit_fd is closed; pasta is our
+   * child. */
   if (net->pid > 0)
     {
       kill (net->pid, SIGKILL);

@@ -1,0 +1,63 @@
+# Helpers for the integration tests: each test asserts what a user or an
+# attacker observes, from outside (exit status, output, host state) or from
+# inside the sandbox through the probe.
+
+AK=${AK:-$PWD/build/agentkernel}
+PROBE=${PROBE:-$PWD/build/probe}
+T_PASS=0
+T_FAIL=0
+T_SKIP=0
+T_FAILED=()
+T_CURRENT=""
+
+# Run the probe (or anything) in a sandbox, probe mounted at /probe.
+sbx () { "$AK" run -v "$PROBE:/probe:ro" "$@"; }
+
+t_begin () { T_CURRENT=$1; }
+pass () { T_PASS=$((T_PASS + 1)); printf '  ok    %s\n' "$T_CURRENT"; }
+fail () {
+  T_FAIL=$((T_FAIL + 1)); T_FAILED+=("$T_CURRENT")
+  printf '  FAIL  %s: %s\n' "$T_CURRENT" "$*"
+}
+skip () { T_SKIP=$((T_SKIP + 1)); printf '  skip  %s: %s\n' "$T_CURRENT" "$*"; }
+
+# expect NAME STATUS PATTERN -- CMD...: runs CMD, checks exit status and that
+# stdout+stderr matches the extended regex PATTERN ("" to skip that check).
+expect () {
+  local name=$1 want=$2 pat=$3 out rc
+  shift 4
+  t_begin "$name"
+  out=$("$@" 2>&1)
+  rc=$?
+  if [ "$rc" != "$want" ]; then
+    fail "exit status $rc, expected $want; output: $(printf %s "$out" | head -c 400)"
+  elif [ -n "$pat" ] && ! printf '%s' "$out" | grep -Eq -- "$pat"; then
+    fail "output does not match /$pat/: $(printf %s "$out" | head -c 400)"
+  else
+    pass
+  fi
+}
+
+# refute NAME PATTERN -- CMD...: CMD's output must NOT match PATTERN.
+refute () {
+  local name=$1 pat=$2 out
+  shift 3
+  t_begin "$name"
+  out=$("$@" 2>&1)
+  if printf '%s' "$out" | grep -Eq -- "$pat"; then
+    fail "output matches /$pat/: $(printf %s "$out" | grep -E -- "$pat" | head -3)"
+  else
+    pass
+  fi
+}
+
+is_root () { [ "$(id -u)" = 0 ]; }
+
+summary () {
+  printf '\n%s: %d passed, %d failed, %d skipped\n' "${1:-integration}" "$T_PASS" "$T_FAIL" "$T_SKIP"
+  if [ "$T_FAIL" -gt 0 ]; then
+    printf '  failed: %s\n' "${T_FAILED[@]}"
+    return 1
+  fi
+  return 0
+}

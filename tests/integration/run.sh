@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Integration tests of `agentkernel run`, as whichever user runs this.
+#   AK=path/to/agentkernel PROBE=path/to/probe tests/integration/run.sh
+# AK_TEST_HOST: address of the test host (tests/run-all.sh creates it).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+cd "$(mktemp -d)" || exit 1
+echo "integration tests as $(id -un) (uid $(id -u)), agentkernel $($AK --version)"
+for t in cli profiles hardening limits lifecycle; do
+  . "$here/test_$t.sh"
+done
+summary "integration ($(id -un))"

@@ -1,0 +1,92 @@
+# Hardening that no profile turns off, each rule with its deny side and,
+# where the kernel would otherwise allow it, its allow side.
+
+echo "== hardening: identity and privileges"
+for p in permissive moderate restrictive; do
+  expect "$p: runs as uid 1000 'user'" 0 '^uid=1000\(user\) gid=1000\(user\)' -- "$AK" run --profile $p -- id
+  expect "$p: no capabilities" 0 'CapEff:\s+0+$' -- sbx --profile $p -- /probe status CapEff
+  expect "$p: empty bounding set" 0 'CapBnd:\s+0+$' -- sbx --profile $p -- /probe status CapBnd
+  expect "$p: no_new_privs" 0 '^1$' -- sbx --profile $p -- /probe nnp
+  expect "$p: seccomp filter active" 0 'Seccomp:\s+2' -- sbx --profile $p -- /probe status 'Seccomp:'
+  expect "$p: cannot become root" 1 denied -- sbx --profile $p -- /probe setuid
+done
+expect "--root: uid 0 inside" 0 '^uid=0 gid=0$' -- sbx --root -- /probe ids
+expect "--root: still no capabilities" 0 'CapEff:\s+0+$' -- sbx --root -- /probe status CapEff
+expect "--root: still no bounding set" 0 'CapBnd:\s+0+$' -- sbx --root -- /probe status CapBnd
+if is_root; then
+  expect "run by root: sandbox user is not host root" 0 "^ +1000 +1000001000 +1$" -- "$AK" run -- cat /proc/self/uid_map
+  expect "run by root, --root: uid 0 inside is not host root" 0 "^ +0 +1000001000 +1$" -- "$AK" run --root -- cat /proc/self/uid_map
+  expect "run by root: root's supplementary groups dropped" 0 '^1000$' -- "$AK" run -- id -G
+else
+  expect "run by a user: sandbox user is that user" 0 "^ +1000 +$(id -u) +1$" -- "$AK" run -- cat /proc/self/uid_map
+fi
+expect "synthesised /etc/passwd: root, user, nobody" 0 '^root,user,nobody$' -- "$AK" run -- sh -c 'cut -d: -f1 /etc/passwd | paste -sd,'
+refute "host accounts not visible" "^daemon:|^_apt:|^aktest:" -- "$AK" run -- cat /etc/passwd
+expect "no /etc/shadow" 1 'No such file' -- sbx -- /probe read /etc/shadow
+
+echo "== hardening: namespaces"
+expect "own hostname" 0 '^agentkernel$' -- "$AK" run -- hostname
+expect "--hostname" 0 '^box1$' -- "$AK" run --hostname box1 -- hostname
+sleep 321 &
+marker=$!
+refute "host processes invisible" 'sleep' -- sbx -- /probe pids
+kill "$marker"; wait "$marker" 2>/dev/null
+expect "the command's init is PID 1" 0 '^1 ' -- sbx -- /probe pids
+key=$(ipcmk -M 4096 2>/dev/null | awk '{print $NF}')
+if [ -n "$key" ]; then
+  expect "host SysV IPC visible on the host (control)" 0 "$key" -- ipcs -m
+  refute "host SysV IPC invisible inside" "$key" -- "$AK" run -- ipcs -m
+  ipcrm -m "$key" 2>/dev/null
+fi
+expect "own cgroup namespace" 0 '^0::/$' -- "$AK" run -- sh -c 'grep "^0::" /proc/self/cgroup'
+
+expect "signals cannot leave the sandbox" 0 '^alive$' -- "$AK" run -- sh -c 'trap "" USR1; kill -USR1 0; sleep 0.3; echo alive'
+
+echo "== hardening: devices"
+expect "only harmless devices" 0 '' -- sh -c "$AK run -v $PROBE:/probe:ro -- /probe devices | awk '{print \$1}' | sort | tr '\n' ' ' | grep -qx 'full null random tty urandom zero '"
+for dev in mem kmem port kmsg sda vda console; do
+  expect "no /dev/$dev" 1 'No such file' -- sbx -- /probe read /dev/$dev
+done
+expect "cannot create device nodes in /tmp" 1 denied -- sbx -- /probe mknod /tmp/null2
+expect "cannot create device nodes, restrictive" 1 denied -- sbx --profile restrictive -- /probe mknod /tmp/null2
+
+echo "== hardening: seccomp"
+# Refused in every profile.  The allow side runs the same probe with the
+# filter switched off: the kernel would have let these through.
+for s in mount umount unshare setns clone-newuser keyctl add_key bpf perf_event_open io_uring_setup clock_settime userfaultfd tiocsti clone3; do
+  for p in permissive moderate restrictive; do
+    expect "$p: $s refused" 1 denied -- sbx --profile $p -- /probe syscall $s
+  done
+  expect "$s allowed without the filter (control)" 0 allowed -- env AK_TEST_DISABLE=seccomp "$AK" run -v "$PROBE:/probe:ro" -- /probe syscall $s
+done
+# Also refused by the kernel for want of a capability; the filter is a
+# second wall.
+for s in kexec_load init_module finit_module delete_module reboot settimeofday syslog; do
+  for p in permissive moderate restrictive; do
+    expect "$p: $s refused" 1 denied -- sbx --profile $p -- /probe syscall $s
+  done
+done
+for s in ptrace process_vm_readv personality; do
+  expect "permissive: $s allowed" 0 allowed -- sbx --profile permissive -- /probe syscall $s
+  expect "moderate: $s refused" 1 denied -- sbx --profile moderate -- /probe syscall $s
+  expect "restrictive: $s refused" 1 denied -- sbx --profile restrictive -- /probe syscall $s
+done
+for abi in i386 x32; do
+  for p in permissive moderate restrictive; do
+    expect "$p: $abi system calls kill the process" 1 'killed by signal 31' -- sbx --profile $p -- /probe syscall $abi
+  done
+done
+expect "i386 system calls work without the filter (control)" 0 allowed -- env AK_TEST_DISABLE=seccomp "$AK" run -v "$PROBE:/probe:ro" -- /probe syscall i386
+expect "restrictive: exotic socket families refused" 1 'Address family not supported' -- sbx --profile restrictive -- /probe syscall af_alg
+expect "disabling the filter is said loudly" 0 'seccomp filter is DISABLED' -- env AK_TEST_DISABLE=seccomp "$AK" run -- true
+
+echo "== hardening: Landlock"
+expect "restrictive: writes outside scratch space refused by Landlock" 1 'Permission denied' -- sbx --profile restrictive -- /probe write /proc/self/comm
+expect "moderate: /proc/self/comm writable (control)" 0 written -- sbx --profile moderate -- /probe write /proc/self/comm
+expect "restrictive without Landlock: the write goes through (fallback)" 0 written -- env AK_TEST_DISABLE=landlock "$AK" run --profile restrictive -v "$PROBE:/probe:ro" -- /probe write /proc/self/comm
+expect "missing Landlock is said loudly" 0 'Landlock is DISABLED' -- env AK_TEST_DISABLE=landlock "$AK" run -- true
+expect "restrictive: Landlock allows /tmp" 0 written -- sbx --profile restrictive -- /probe write /tmp/x
+
+echo "== hardening: host feature checks"
+expect "no network helper: clear error, nothing runs" 125 'needs a user-mode network helper.*apt-get install slirp4netns' -- env AK_NET_HELPER=none "$AK" run -- touch /tmp/should-not-run
+expect "no network helper: --no-network still works" 0 '' -- env AK_NET_HELPER=none "$AK" run --no-network -- true

@@ -1,0 +1,84 @@
+# The sandbox ends with agentkernel, however agentkernel ends, and leaves
+# nothing behind on the host.
+
+echo "== lifecycle"
+# Processes of a run, tagged with a unique marker; zombies hold nothing.
+alive () { ps -eo stat=,args= | awk -v m="$1" '$1 !~ /^Z/ && index($0, m) && !/awk/' ; }
+
+mounts_before=$(wc -l </proc/self/mountinfo)
+
+t_begin "kill -9 of agentkernel ends the whole sandbox"
+m="ak-marker-$RANDOM$RANDOM"
+"$AK" run -- sh -c "sleep 300 $m & sleep 301 $m; :" >/dev/null 2>&1 &
+sup=$!
+for _ in $(seq 50); do [ -n "$(alive "$m")" ] && break; sleep 0.1; done
+if [ -z "$(alive "$m")" ]; then
+  fail "sandbox did not start"
+else
+  kill -9 "$sup"
+  wait "$sup" 2>/dev/null
+  for _ in $(seq 50); do [ -z "$(alive "$m")" ] && break; sleep 0.1; done
+  [ -z "$(alive "$m")" ] && pass || fail "left: $(alive "$m")"
+fi
+
+t_begin "SIGTERM to agentkernel ends the sandbox: 143, background jobs too"
+m="ak-marker-$RANDOM$RANDOM"
+"$AK" run -- sh -c "sleep 300 $m & exec sleep 301 $m" >/dev/null 2>&1 &
+sup=$!
+for _ in $(seq 50); do [ "$(alive "$m" | wc -l)" -ge 2 ] && break; sleep 0.1; done
+kill -TERM "$sup"
+wait "$sup"
+rc=$?
+sleep 0.3
+if [ "$rc" = 143 ] && [ -z "$(alive "$m")" ]; then pass; else fail "status $rc, left: $(alive "$m")"; fi
+
+t_begin "SIGINT (Ctrl-C) to agentkernel: 130"
+m="ak-marker-$RANDOM$RANDOM"
+"$AK" run -- sleep 302 >/dev/null 2>&1 &
+sup=$!
+sleep 0.5
+kill -INT "$sup"
+wait "$sup"
+rc=$?
+[ "$rc" = 130 ] && pass || fail "status $rc"
+
+t_begin "a command ignoring SIGTERM is killed after the grace period"
+m="ak-marker-$RANDOM$RANDOM"
+"$AK" run -- sh -c "trap '' TERM; sleep 303 $m; :" >/dev/null 2>&1 &
+sup=$!
+for _ in $(seq 50); do [ -n "$(alive "$m")" ] && break; sleep 0.1; done
+kill -TERM "$sup"
+wait "$sup"
+rc=$?
+sleep 0.3
+if [ "$rc" = 137 ] && [ -z "$(alive "$m")" ]; then pass; else fail "status $rc, left: $(alive "$m")"; fi
+
+t_begin "background processes end with the command"
+m="ak-marker-$RANDOM$RANDOM"
+"$AK" run -- sh -c "sleep 304 $m >/dev/null 2>&1 & echo started" >/dev/null 2>&1
+sleep 0.3
+[ -z "$(alive "$m")" ] && pass || fail "left: $(alive "$m")"
+
+t_begin "no network helper left running"
+sleep 0.5
+left=$(ps -eo stat=,comm= | awk '$1 !~ /^Z/ && ($2 == "slirp4netns" || $2 == "pasta" || $2 == "passt.avx2")')
+[ -z "$left" ] && pass || fail "$left"
+
+t_begin "nothing mounted on the host"
+[ "$(wc -l </proc/self/mountinfo)" = "$mounts_before" ] && ! grep -q 'newroot\|oldroot' /proc/self/mountinfo && pass || fail "mount table changed"
+
+echo "== rootfs"
+rootfs=$(mktemp -d)
+mkdir -p "$rootfs/bin" "$rootfs/etc"
+cp /bin/busybox "$rootfs/bin/busybox"
+ln -s busybox "$rootfs/bin/sh"
+ln -s busybox "$rootfs/bin/cat"
+echo 'from-rootfs' >"$rootfs/etc/issue"
+chmod -R a+rX "$rootfs"
+expect "--rootfs: runs in the given tree" 0 from-rootfs -- "$AK" run --rootfs "$rootfs" -- /bin/cat /etc/issue
+expect "--rootfs: writes stay private" 0 '' -- "$AK" run --rootfs "$rootfs" -- /bin/sh -c 'echo x >/etc/issue; echo y >/new'
+t_begin "--rootfs: the directory is unchanged"
+[ "$(cat "$rootfs/etc/issue")" = from-rootfs ] && [ ! -e "$rootfs/new" ] && pass || fail "changed"
+expect "--rootfs read-only (restrictive)" 1 'Read-only' -- "$AK" run --profile restrictive --rootfs "$rootfs" -- /bin/sh -c 'echo x >/etc/issue'
+expect "--rootfs missing" 125 'rootfs /nonexistent' -- "$AK" run --rootfs /nonexistent -- true
+rm -rf "$rootfs"

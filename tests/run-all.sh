@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests (also under ASan+UBSan), the TOML
+# conformance suite, a short fuzz pass, and the integration tests, run as
+# root and, when started as root, again as an unprivileged user.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+top=$PWD
+failed=()
+step () { echo; echo "######## $*"; }
+run () { local name=$1; shift; "$@" || failed+=("$name"); }
+
+step "unit tests"
+for t in build/tests/test_* build/asan/tests/test_*; do
+  [ -x "$t" ] || continue
+  run "$t" "$t"
+done
+
+step "TOML conformance (toml-test)"
+run toml-test tests/toml/run-toml-test.sh build/toml-test-decoder
+run toml-test-asan tests/toml/run-toml-test.sh build/asan/toml-test-decoder
+
+if [ -x build/fuzz/fuzz_toml ]; then
+  step "fuzz smoke"
+  run fuzz-toml env FUZZ_SECONDS=${FUZZ_SECONDS:-20} tests/toml/fuzz-smoke.sh
+fi
+
+# Integration tests run from a copy every user can read (the checkout may
+# live in a private home directory).
+stage=$(mktemp -d /tmp/ak-test.XXXXXX)
+chmod 755 "$stage"
+cp build/agentkernel build/asan/agentkernel build/probe "$stage/" 2>/dev/null
+cp build/asan/agentkernel "$stage/agentkernel-asan" 2>/dev/null
+cp -r tests/integration "$stage/integration"
+chmod -R a+rX "$stage"
+
+host_ns=""
+if [ "$(id -u)" = 0 ]; then
+  step "test host (network namespace aktest-host, 10.231.0.2)"
+  host_ns=aktest-host
+  ip netns del $host_ns 2>/dev/null
+  ip link del ak-h0 2>/dev/null
+  ip netns add $host_ns
+  ip link add ak-h0 type veth peer name ak-h1
+  ip link set ak-h1 netns $host_ns
+  ip addr add 10.231.0.1/24 dev ak-h0
+  ip link set ak-h0 up
+  ip -n $host_ns addr add 10.231.0.2/24 dev ak-h1
+  ip -n $host_ns link set ak-h1 up
+  ip -n $host_ns link set lo up
+  mkdir -p "$stage/www" && echo hello >"$stage/www/index.html"
+  ip netns exec $host_ns busybox httpd -f -p 10.231.0.2:8080 -h "$stage/www" &
+  httpd=$!
+  export AK_TEST_HOST=10.231.0.2
+  sleep 0.3
+fi
+
+step "integration tests as $(id -un)"
+run "integration-$(id -un)" env AK="$stage/agentkernel" PROBE="$stage/probe" "$stage/integration/run.sh"
+
+if [ "$(id -u)" = 0 ]; then
+  user=${AK_TEST_USER:-aktest}
+  id "$user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$user"
+  # Debian's default; some hosts ship a root-only TAP device.
+  chmod 0666 /dev/net/tun 2>/dev/null
+  step "integration tests as $user"
+  run "integration-$user" runuser -u "$user" -- env AK="$stage/agentkernel" PROBE="$stage/probe" \
+      AK_TEST_HOST=$AK_TEST_HOST AK_EXPECT_NO_CGROUPS=${AK_TEST_USER_HAS_CGROUPS:+}${AK_TEST_USER_HAS_CGROUPS:-1} \
+      HOME="/home/$user" "$stage/integration/run.sh"
+  kill "$httpd" 2>/dev/null
+  ip netns del $host_ns 2>/dev/null
+  ip link del ak-h0 2>/dev/null
+fi
+rm -rf "$stage"
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "ALL TESTS PASSED"
