@@ -89,7 +89,7 @@ $(O)/fuzz/%: fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -DAK_VERSION=\"$(VERSION)\" -o $@ $< $(LIB_SRCS) $(LIBS)
 
-check: all asan
+check: all asan $(if $(shell command -v clang),fuzz)
 	tests/run-all.sh
 
 clean:

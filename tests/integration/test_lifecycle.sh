@@ -9,7 +9,7 @@ mounts_before=$(wc -l </proc/self/mountinfo)
 
 t_begin "kill -9 of agentkernel ends the whole sandbox"
 m="ak-marker-$RANDOM$RANDOM"
-"$AK" run -- sh -c "sleep 300 $m & sleep 301 $m; :" >/dev/null 2>&1 &
+"$AK" run -- sh -c "(sleep 300; : $m) & sleep 301; : $m" >/dev/null 2>&1 &
 sup=$!
 for _ in $(seq 50); do [ -n "$(alive "$m")" ] && break; sleep 0.1; done
 if [ -z "$(alive "$m")" ]; then
@@ -23,7 +23,7 @@ fi
 
 t_begin "SIGTERM to agentkernel ends the sandbox: 143, background jobs too"
 m="ak-marker-$RANDOM$RANDOM"
-"$AK" run -- sh -c "sleep 300 $m & exec sleep 301 $m" >/dev/null 2>&1 &
+"$AK" run -- sh -c "(sleep 300; : $m) & sleep 301; : $m" >/dev/null 2>&1 &
 sup=$!
 for _ in $(seq 50); do [ "$(alive "$m" | wc -l)" -ge 2 ] && break; sleep 0.1; done
 kill -TERM "$sup"
@@ -44,7 +44,7 @@ rc=$?
 
 t_begin "a command ignoring SIGTERM is killed after the grace period"
 m="ak-marker-$RANDOM$RANDOM"
-"$AK" run -- sh -c "trap '' TERM; sleep 303 $m; :" >/dev/null 2>&1 &
+"$AK" run -- sh -c "trap '' TERM; sleep 303; : $m" >/dev/null 2>&1 &
 sup=$!
 for _ in $(seq 50); do [ -n "$(alive "$m")" ] && break; sleep 0.1; done
 kill -TERM "$sup"
@@ -55,7 +55,7 @@ if [ "$rc" = 137 ] && [ -z "$(alive "$m")" ]; then pass; else fail "status $rc, 
 
 t_begin "background processes end with the command"
 m="ak-marker-$RANDOM$RANDOM"
-"$AK" run -- sh -c "sleep 304 $m >/dev/null 2>&1 & echo started" >/dev/null 2>&1
+"$AK" run -- sh -c "(sleep 304; : $m) >/dev/null 2>&1 & echo started" >/dev/null 2>&1
 sleep 0.3
 [ -z "$(alive "$m")" ] && pass || fail "left: $(alive "$m")"
 

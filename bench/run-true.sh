@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Start-up cost of a sandbox: `agentkernel run -- /bin/true` for each profile
+# against bare /bin/true and bubblewrap with a comparable filesystem, in one
+# run on one machine.  Prints medians (ms) and ratios to bubblewrap.
+#   bench/run-true.sh [RUNS]      (default 200; needs hyperfine and bwrap)
+set -eu
+cd "$(dirname "$0")/.."
+runs=${1:-200}
+ak=$PWD/build/agentkernel
+for tool in hyperfine bwrap; do
+  command -v $tool >/dev/null || { echo "bench: $tool not installed (apt-get install ${tool/bwrap/bubblewrap})" >&2; exit 125; }
+done
+[ -x "$ak" ] || { echo "bench: build first (make)" >&2; exit 125; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+cd "$out"
+
+# bubblewrap with the same shape of root: read-only /usr and its merged-/usr
+# links, /etc files, fresh /proc, minimal /dev, private /tmp, all namespaces.
+bwrap_cmd="bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/sbin /sbin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --ro-bind /etc/ld.so.cache /etc/ld.so.cache --ro-bind /etc/alternatives /etc/alternatives --proc /proc --dev /dev --tmpfs /tmp --tmpfs /home /bin/true"
+
+hyperfine -N --warmup 20 --runs "$runs" --export-json "$out/r.json" \
+  -n bare /bin/true \
+  -n bwrap "$bwrap_cmd" \
+  -n restrictive "$ak run --profile restrictive -- /bin/true" \
+  -n moderate "$ak run --profile moderate -- /bin/true" \
+  -n "moderate --no-network" "$ak run --profile moderate --no-network -- /bin/true" \
+  -n permissive "$ak run --profile permissive -- /bin/true" >/dev/null 2>&1
+
+python3 - "$out/r.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+b = r["bwrap"]["median"]
+print(f"{'command':<24}{'median ms':>10}{'mean ms':>10}{'vs bwrap':>10}")
+for name, x in r.items():
+    print(f"{name:<24}{x['median']*1000:>10.2f}{x['mean']*1000:>10.2f}{x['median']/b:>9.2f}x")
+PY
