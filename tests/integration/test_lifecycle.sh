@@ -3,7 +3,7 @@
 
 echo "== lifecycle"
 # Processes of a run, tagged with a unique marker; zombies hold nothing.
-alive () { ps -eo stat=,args= | awk -v m="$1" '$1 !~ /^Z/ && index($0, m) && !/awk/' ; }
+alive () { ps -eo stat=,args= | awk -v m="$1" '$1 !~ /^Z/ && index($0, m) && !/awk/ && !/agentkernel/' ; }
 
 mounts_before=$(wc -l </proc/self/mountinfo)
 
