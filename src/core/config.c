@@ -1,0 +1,449 @@
+/* agentkernel.toml onto a sandbox spec (see config.h). */
+#define _GNU_SOURCE
+#include "core/config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backend/backend.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "core/toml.h"
+
+/* What a run of the loader needs to name places in messages. */
+typedef struct cfg {
+  const char *file;
+  char *dir; /* realpath of the directory holding the file */
+  ak_spec_t *spec;
+} cfg_t;
+
+static const char *const tables[] = { "sandbox", "agent", "resources", "security",
+                                      "network", "build",  "files",     NULL };
+static const char *const sandbox_keys[] = { "name", "base_image", NULL };
+static const char *const agent_keys[] = { "preferred", "compatibility_mode", NULL };
+static const char *const resources_keys[] = { "vcpus", "memory_mb", "pids", "cpu", NULL };
+static const char *const security_keys[] = { "profile",  "network",   "mount_cwd", "mount_home",
+                                             "pass_env", "read_only", NULL };
+static const char *const files_keys[] = { "source", "dest", NULL };
+static const char *const compat_modes[] = { "claude", "codex", "gemini", "opencode", NULL };
+
+size_t
+ak_edit_distance (const char *a, const char *b)
+{
+  size_t n = strlen (a), m = strlen (b);
+  _cleanup_free_ size_t *row = ak_xcalloc (m + 1, sizeof (size_t));
+  size_t result;
+
+  for (size_t j = 0; j <= m; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= n; i++)
+    {
+      size_t diag = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= m; j++)
+        {
+          size_t up = row[j];
+          size_t best = diag + (a[i - 1] != b[j - 1]);
+          if (up + 1 < best)
+            best = up + 1;
+          if (row[j - 1] + 1 < best)
+            best = row[j - 1] + 1;
+          row[j] = best;
+          diag = up;
+        }
+    }
+  result = row[m];
+  return result;
+}
+
+static bool
+in_list (const char *const *list, const char *s)
+{
+  for (size_t i = 0; list[i] != NULL; i++)
+    if (strcmp (list[i], s) == 0)
+      return true;
+  return false;
+}
+
+/* A typo is worth a warning, not a failure: an older agentkernel must still
+ * start with a newer file.  The suggestion makes the typo easy to spot. */
+static void
+warn_unknown (const cfg_t *c, unsigned line, const char *what, const char *key, const char *table,
+              const char *const *known)
+{
+  const char *best = NULL;
+  size_t best_d = 3;
+
+  for (size_t i = 0; known != NULL && known[i] != NULL; i++)
+    {
+      size_t d = ak_edit_distance (key, known[i]);
+      if (d < best_d)
+        best_d = d, best = known[i];
+    }
+  ak_warn ("%s:%u: unknown %s '%s'%s%s%s%s%s", c->file, line, what, key, table ? " in " : "",
+           table ? table : "", best ? " (did you mean '" : "", best ? best : "", best ? "')" : "");
+}
+
+static int
+type_error (const cfg_t *c, unsigned line, const char *table, const char *key, const char *want,
+            const ak_toml_value_t *v, ak_error_t **err)
+{
+  return ak_error_set (err, 0, "%s:%u: %s %s: expected %s, got %s", c->file, line, table, key, want,
+                       ak_toml_type_name (ak_toml_type (v)));
+}
+
+static int
+get_string (const cfg_t *c, const ak_toml_entry_t *e, const char *table, const char **out,
+            ak_error_t **err)
+{
+  size_t len;
+  if (!ak_toml_as_string (e->value, out, &len))
+    return type_error (c, e->line, table, e->key, "a string", e->value, err);
+  if (len != strlen (*out))
+    return ak_error_set (err, 0, "%s:%u: %s %s: NUL byte in string", c->file, e->line, table, e->key);
+  return 0;
+}
+
+static int
+get_uint (const cfg_t *c, const ak_toml_entry_t *e, const char *table, int64_t max,
+          unsigned long long *out, ak_error_t **err)
+{
+  int64_t v;
+  if (!ak_toml_as_int (e->value, &v))
+    return type_error (c, e->line, table, e->key, "an integer", e->value, err);
+  if (v < 0 || v > max)
+    return ak_error_set (err, 0, "%s:%u: %s %s: %lld is out of range (0 to %lld)", c->file, e->line,
+                         table, e->key, (long long) v, (long long) max);
+  *out = (unsigned long long) v;
+  return 0;
+}
+
+static void
+set_str (char **field, const char *v)
+{
+  free (*field);
+  *field = ak_xstrdup (v);
+}
+
+/* The table named `name`, or NULL when absent; a non-table is an error. */
+static int
+get_table (const cfg_t *c, const ak_toml_value_t *root, const char *name,
+           const ak_toml_value_t **out, ak_error_t **err)
+{
+  ak_toml_entry_t e;
+  *out = NULL;
+  if (!ak_toml_table_find (root, name, &e))
+    return 0;
+  if (ak_toml_type (e.value) != AK_TOML_TABLE)
+    return ak_error_set (err, 0, "%s:%u: %s: expected a table, got %s", c->file, e.line, name,
+                         ak_toml_type_name (ak_toml_type (e.value)));
+  *out = e.value;
+  return 0;
+}
+
+static void
+warn_unknown_keys (const cfg_t *c, const ak_toml_value_t *t, const char *table,
+                   const char *const *known)
+{
+  size_t it = 0;
+  ak_toml_entry_t e;
+  while (ak_toml_table_next (t, &it, &e))
+    if (!in_list (known, e.key))
+      warn_unknown (c, e.line, "key", e.key, table, known);
+}
+
+static int
+apply_security (const cfg_t *c, const ak_toml_value_t *t, bool profile_from_cli, ak_error_t **err)
+{
+  ak_toml_entry_t e;
+  size_t it = 0;
+
+  /* The profile first, wherever it is written: explicit keys refine it. */
+  if (ak_toml_table_find (t, "profile", &e))
+    {
+      const char *name;
+      ak_profile_t p;
+      if (get_string (c, &e, "[security]", &name, err) < 0)
+        return -1;
+      if (ak_profile_from_name (name, &p, err) < 0)
+        return ak_error_prefix (err, "%s:%u: [security] profile", c->file, e.line);
+      if (!profile_from_cli)
+        ak_spec_set_profile (c->spec, p, AK_SRC_CONFIG);
+    }
+  while (ak_toml_table_next (t, &it, &e))
+    {
+      int k;
+      bool b;
+      if (strcmp (e.key, "profile") == 0)
+        continue;
+      k = ak_sec_key_from_name (e.key);
+      if (k < 0)
+        {
+          warn_unknown (c, e.line, "key", e.key, "[security]", security_keys);
+          continue;
+        }
+      if (!ak_toml_as_bool (e.value, &b))
+        return type_error (c, e.line, "[security]", e.key, "a boolean", e.value, err);
+      ak_spec_set_security (c->spec, (ak_sec_key_t) k, b, AK_SRC_CONFIG, (int) e.line);
+    }
+  return 0;
+}
+
+static int
+apply_sandbox (const cfg_t *c, const ak_toml_value_t *t, ak_error_t **err)
+{
+  ak_toml_entry_t e;
+  const char *s;
+
+  warn_unknown_keys (c, t, "[sandbox]", sandbox_keys);
+  if (ak_toml_table_find (t, "name", &e))
+    {
+      if (get_string (c, &e, "[sandbox]", &s, err) < 0)
+        return -1;
+      if (!ak_name_valid (s))
+        return ak_error_set (err, 0,
+                             "%s:%u: [sandbox] name: invalid name '%s' (1-63 of letters, digits, "
+                             "'-' and '_')",
+                             c->file, e.line, s);
+      set_str (&c->spec->name, s);
+    }
+  if (ak_toml_table_find (t, "base_image", &e))
+    {
+      if (get_string (c, &e, "[sandbox]", &s, err) < 0)
+        return -1;
+      if (*s == '\0')
+        return ak_error_set (err, 0, "%s:%u: [sandbox] base_image: empty", c->file, e.line);
+      set_str (&c->spec->image, s);
+    }
+  return 0;
+}
+
+static int
+apply_agent (const cfg_t *c, const ak_toml_value_t *t, ak_error_t **err)
+{
+  ak_toml_entry_t e;
+  const char *s;
+
+  warn_unknown_keys (c, t, "[agent]", agent_keys);
+  if (ak_toml_table_find (t, "preferred", &e))
+    {
+      if (get_string (c, &e, "[agent]", &s, err) < 0)
+        return -1;
+      set_str (&c->spec->agent, s);
+    }
+  if (ak_toml_table_find (t, "compatibility_mode", &e))
+    {
+      if (get_string (c, &e, "[agent]", &s, err) < 0)
+        return -1;
+      if (!in_list (compat_modes, s))
+        return ak_error_set (err, 0,
+                             "%s:%u: [agent] compatibility_mode: unknown mode '%s' (expected "
+                             "claude, codex, gemini or opencode)",
+                             c->file, e.line, s);
+      set_str (&c->spec->compat_mode, s);
+    }
+  return 0;
+}
+
+static int
+apply_resources (const cfg_t *c, const ak_toml_value_t *t, ak_error_t **err)
+{
+  ak_spec_t *spec = c->spec;
+  ak_toml_entry_t e;
+  unsigned long long n;
+
+  warn_unknown_keys (c, t, "[resources]", resources_keys);
+  /* Same bounds as the CLI flags, so both layers accept the same values. */
+  if (ak_toml_table_find (t, "memory_mb", &e))
+    {
+      if (get_uint (c, &e, "[resources]", INT64_C (1) << 30, &n, err) < 0)
+        return -1;
+      spec->res.memory_mb = n, spec->res_source[0] = AK_SRC_CONFIG;
+    }
+  if (ak_toml_table_find (t, "cpu", &e))
+    {
+      double v;
+      int64_t i;
+      if (ak_toml_as_int (e.value, &i))
+        v = (double) i;
+      else if (!ak_toml_as_float (e.value, &v))
+        return type_error (c, e.line, "[resources]", "cpu", "a number", e.value, err);
+      if (!(v > 0 && v <= 1024) || (unsigned) (v * 1000.0 + 0.5) == 0)
+        return ak_error_set (err, 0,
+                             "%s:%u: [resources] cpu: expected a number of CPUs above 0 (at most "
+                             "1024), got %g",
+                             c->file, e.line, v);
+      spec->res.cpu_millis = (unsigned) (v * 1000.0 + 0.5), spec->res_source[1] = AK_SRC_CONFIG;
+    }
+  if (ak_toml_table_find (t, "pids", &e))
+    {
+      if (get_uint (c, &e, "[resources]", INT64_C (1) << 22, &n, err) < 0)
+        return -1;
+      spec->res.pids = (unsigned) n, spec->res_source[2] = AK_SRC_CONFIG;
+    }
+  if (ak_toml_table_find (t, "vcpus", &e))
+    {
+      if (get_uint (c, &e, "[resources]", 1024, &n, err) < 0)
+        return -1;
+      spec->res.vcpus = (unsigned) n, spec->res_source[3] = AK_SRC_CONFIG;
+    }
+  return 0;
+}
+
+static bool
+dest_valid (const char *d)
+{
+  if (d[0] != '/' || strcmp (d, "/") == 0)
+    return false;
+  for (const char *p = d; *p != '\0'; p++)
+    if (p[0] == '/' && p[1] == '.' && p[2] == '.' && (p[3] == '/' || p[3] == '\0'))
+      return false;
+  return true;
+}
+
+/* A [[files]] source may only name a regular file under the config file's
+ * directory: a config file from a cloned repository must not be able to copy
+ * ~/.ssh/id_ed25519 into the sandbox, through "..", an absolute path or a
+ * symlink.  realpath() resolves all three, then the prefix is checked. */
+static int
+resolve_source (const cfg_t *c, unsigned line, const char *src, char **out, ak_error_t **err)
+{
+  _cleanup_free_ char *joined = NULL;
+  _cleanup_free_ char *real = NULL;
+  size_t n = strlen (c->dir);
+  struct stat st;
+
+  if (*src == '\0')
+    return ak_error_set (err, 0, "%s:%u: [[files]] source: empty", c->file, line);
+  joined = src[0] == '/' ? ak_xstrdup (src) : ak_xasprintf ("%s/%s", c->dir, src);
+  real = realpath (joined, NULL);
+  if (real == NULL)
+    return ak_error_set (err, errno, "%s:%u: [[files]] source '%s'", c->file, line, src);
+  if (strncmp (real, c->dir, n) != 0 || (real[n] != '/' && strcmp (c->dir, "/") != 0))
+    return ak_error_set (err, 0,
+                         "%s:%u: [[files]] source '%s': resolves to %s, outside the config "
+                         "file's directory %s",
+                         c->file, line, src, real, c->dir);
+  if (stat (real, &st) < 0)
+    return ak_error_set (err, errno, "%s:%u: [[files]] source '%s'", c->file, line, src);
+  if (!S_ISREG (st.st_mode))
+    return ak_error_set (err, 0, "%s:%u: [[files]] source '%s': not a regular file", c->file, line,
+                         src);
+  *out = steal_pointer (&real);
+  return 0;
+}
+
+static int
+apply_files (const cfg_t *c, const ak_toml_value_t *root, ak_error_t **err)
+{
+  ak_spec_t *spec = c->spec;
+  ak_toml_entry_t fe;
+  size_t n;
+
+  if (!ak_toml_table_find (root, "files", &fe))
+    return 0;
+  if (ak_toml_type (fe.value) != AK_TOML_ARRAY)
+    return ak_error_set (err, 0, "%s:%u: files: expected an array of tables ([[files]]), got %s",
+                         c->file, fe.line, ak_toml_type_name (ak_toml_type (fe.value)));
+  n = ak_toml_array_len (fe.value);
+  for (size_t i = 0; i < n; i++)
+    {
+      const ak_toml_value_t *t = ak_toml_array_get (fe.value, i);
+      unsigned line = ak_toml_line (t);
+      ak_toml_entry_t e;
+      const char *src = NULL, *dest = NULL;
+      char *real = NULL;
+
+      if (ak_toml_type (t) != AK_TOML_TABLE)
+        return ak_error_set (err, 0, "%s:%u: files: expected an array of tables, got %s element",
+                             c->file, line, ak_toml_type_name (ak_toml_type (t)));
+      warn_unknown_keys (c, t, "[[files]]", files_keys);
+      if (!ak_toml_table_find (t, "source", &e))
+        return ak_error_set (err, 0, "%s:%u: [[files]] source: missing", c->file, line);
+      if (get_string (c, &e, "[[files]]", &src, err) < 0)
+        return -1;
+      if (!ak_toml_table_find (t, "dest", &e))
+        return ak_error_set (err, 0, "%s:%u: [[files]] dest: missing", c->file, line);
+      if (get_string (c, &e, "[[files]]", &dest, err) < 0)
+        return -1;
+      if (!dest_valid (dest))
+        return ak_error_set (err, 0,
+                             "%s:%u: [[files]] dest '%s': expected an absolute path inside the "
+                             "sandbox, without '..'",
+                             c->file, e.line, dest);
+      if (resolve_source (c, line, src, &real, err) < 0)
+        return -1;
+      spec->files = ak_xrealloc (spec->files, (spec->n_files + 1) * sizeof (ak_inject_t));
+      spec->files[spec->n_files++]
+          = (ak_inject_t){ .source = real, .dest = ak_xstrdup (dest), .line = (int) line };
+    }
+  return 0;
+}
+
+static int
+apply (const cfg_t *c, const ak_toml_value_t *root, bool profile_from_cli, ak_error_t **err)
+{
+  const ak_toml_value_t *t;
+  ak_toml_entry_t e;
+  size_t it = 0;
+
+  while (ak_toml_table_next (root, &it, &e))
+    if (!in_list (tables, e.key))
+      warn_unknown (c, e.line, ak_toml_type (e.value) == AK_TOML_TABLE ? "table" : "key", e.key,
+                    NULL, tables);
+
+  /* Security first: a profile resets resource defaults, which explicit
+   * [resources] keys must then override. */
+  if (get_table (c, root, "security", &t, err) < 0)
+    return -1;
+  if (t != NULL && apply_security (c, t, profile_from_cli, err) < 0)
+    return -1;
+  if (get_table (c, root, "sandbox", &t, err) < 0)
+    return -1;
+  if (t != NULL && apply_sandbox (c, t, err) < 0)
+    return -1;
+  if (get_table (c, root, "agent", &t, err) < 0)
+    return -1;
+  if (t != NULL && apply_agent (c, t, err) < 0)
+    return -1;
+  if (get_table (c, root, "resources", &t, err) < 0)
+    return -1;
+  if (t != NULL && apply_resources (c, t, err) < 0)
+    return -1;
+  /* [network] is reserved: any keys are accepted and ignored. */
+  if (get_table (c, root, "network", &t, err) < 0)
+    return -1;
+  if (get_table (c, root, "build", &t, err) < 0)
+    return -1;
+  if (t != NULL)
+    ak_warn ("%s:%u: [build] is not yet supported; ignored", c->file, ak_toml_line (t));
+  return apply_files (c, root, err);
+}
+
+int
+ak_config_load_apply (const char *path, bool profile_from_cli, ak_spec_t *spec, ak_error_t **err)
+{
+  _cleanup_free_ char *real = NULL;
+  ak_toml_t *doc = NULL;
+  cfg_t c = { .file = path, .spec = spec };
+  char *slash;
+  int rc;
+
+  real = realpath (path, NULL);
+  if (real == NULL)
+    return ak_error_set (err, errno, "config file %s", path);
+  slash = strrchr (real, '/');
+  c.dir = slash == real ? ak_xstrdup ("/") : ak_xstrndup (real, (size_t) (slash - real));
+  if (ak_toml_parse_file (path, &doc, err) < 0)
+    {
+      free (c.dir);
+      return -1;
+    }
+  rc = apply (&c, ak_toml_root (doc), profile_from_cli, err);
+  ak_toml_free (doc);
+  free (c.dir);
+  return rc;
+}

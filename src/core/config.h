@@ -1,0 +1,31 @@
+/* agentkernel.toml: the config file layer of a sandbox spec.
+ *
+ * DESIGN.md's order is profile, then explicit [security] keys, then CLI
+ * flags.  This layer owns the middle step (and the profile step when the CLI
+ * named none); the caller applies CLI flags afterwards.
+ */
+#ifndef AK_CONFIG_H
+#define AK_CONFIG_H
+
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "core/spec.h"
+
+/* Parse the config file at `path` and apply it to `spec`:
+ *  - the profile from [security] profile, unless profile_from_cli (the CLI's
+ *    --profile wins; the key is still checked);
+ *  - each explicit [security] key, with source AK_SRC_CONFIG and its line;
+ *  - [sandbox], [agent], [resources] and [[files]].
+ * Settings the file does not name are left untouched.  Unknown keys and
+ * tables are warnings (ak_warn), never errors; wrong types, bad values and
+ * unsafe [[files]] entries fail with "FILE:LINE: [table] key: ...".
+ * Returns 0, or -1 with *err set; on failure spec may be partly applied and
+ * should be discarded. */
+int ak_config_load_apply (const char *path, bool profile_from_cli, ak_spec_t *spec,
+                          ak_error_t **err);
+
+/* Levenshtein distance between a and b (pure; used for "did you mean"). */
+size_t ak_edit_distance (const char *a, const char *b);
+
+#endif
