@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "core/config.h"
 
 extern char **environ;
 
@@ -181,9 +182,20 @@ ak_cli_sandbox_resolve (const ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t *
         return -1;
       ak_spec_set_profile (spec, p, AK_SRC_CLI);
     }
-  /* 2. The config file's explicit keys. */
-  if (f->config != NULL && access (f->config, R_OK) < 0)
-    return ak_error_set (err, errno, "config file %s", f->config);
+  /* 2. The config file: its profile unless --profile named one, then its
+   * explicit [security] keys. */
+  if (f->config != NULL)
+    {
+      if (access (f->config, R_OK) < 0)
+        return ak_error_set (err, errno, "config file %s", f->config);
+      if (ak_config_load_apply (f->config, f->profile != NULL, spec, err) < 0)
+        return -1;
+    }
+  else if (access ("agentkernel.toml", F_OK) == 0)
+    {
+      if (ak_config_load_apply ("agentkernel.toml", f->profile != NULL, spec, err) < 0)
+        return -1;
+    }
 
   /* 3. Explicit flags, last. */
   if (f->no_network)

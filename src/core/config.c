@@ -84,7 +84,7 @@ warn_unknown (const cfg_t *c, unsigned line, const char *what, const char *key, 
         best_d = d, best = known[i];
     }
   ak_warn ("%s:%u: unknown %s '%s'%s%s%s%s%s", c->file, line, what, key, table ? " in " : "",
-           table ? table : "", best ? " (did you mean '" : "", best ? best : "", best ? "')" : "");
+           table ? table : "", best ? " (did you mean '" : "", best ? best : "", best ? "'?)" : "");
 }
 
 static int
