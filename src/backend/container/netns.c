@@ -110,7 +110,6 @@ exec_helper (ak_net_helper_t kind, const char *exe, pid_t pid, int ready_w, int 
   char netns[64], userns[64], ready[32], exitfd[32], nspath[96], runas[48];
   const char *argv[32];
   int n = 0, null, ufd, nfd;
-  (void) runas;
 
   snprintf (userns, sizeof userns, "/proc/%d/ns/user", (int) pid);
   snprintf (netns, sizeof netns, "/proc/%d/ns/net", (int) pid);

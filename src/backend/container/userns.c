@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -120,33 +121,37 @@ ak_userns_idmap_fd (uid_t disk_uid, gid_t disk_gid, const ak_ids_t *ids, ak_erro
   return fd;
 }
 
+/* Host switches that forbid user namespaces, the value that does, and the fix. */
+static const struct {
+  const char *path;
+  int blocking;
+  bool unprivileged_only;
+  const char *what;
+} userns_switches[] = {
+  { "/proc/sys/user/max_user_namespaces", 0, false,
+    "user namespaces are disabled (user.max_user_namespaces = 0); enable them with: "
+    "sysctl -w user.max_user_namespaces=15000" },
+  { "/proc/sys/kernel/unprivileged_userns_clone", 0, true,
+    "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0); enable "
+    "them with: sysctl -w kernel.unprivileged_userns_clone=1" },
+  { "/proc/sys/kernel/apparmor_restrict_unprivileged_userns", 1, true,
+    "AppArmor restricts unprivileged user namespaces "
+    "(kernel.apparmor_restrict_unprivileged_userns = 1); allow them with: sysctl -w "
+    "kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile granting 'userns' "
+    "to agentkernel" },
+};
+
 int
 ak_userns_check (ak_error_t **err)
 {
-  _cleanup_free_ char *v = NULL;
-
-  if (ak_read_file ("/proc/sys/user/max_user_namespaces", &v, NULL, NULL) == 0 && atoi (v) == 0)
-    return ak_error_set (err, 0,
-                         "user namespaces are disabled (user.max_user_namespaces = 0); enable them "
-                         "with: sysctl -w user.max_user_namespaces=15000");
-  ak_freep (&v);
-  v = NULL;
-  if (geteuid () != 0
-      && ak_read_file ("/proc/sys/kernel/unprivileged_userns_clone", &v, NULL, NULL) == 0
-      && atoi (v) == 0)
-    return ak_error_set (err, 0,
-                         "unprivileged user namespaces are disabled "
-                         "(kernel.unprivileged_userns_clone = 0); enable them with: "
-                         "sysctl -w kernel.unprivileged_userns_clone=1");
-  ak_freep (&v);
-  v = NULL;
-  if (geteuid () != 0
-      && ak_read_file ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", &v, NULL, NULL) == 0
-      && atoi (v) == 1)
-    return ak_error_set (err, 0,
-                         "AppArmor restricts unprivileged user namespaces "
-                         "(kernel.apparmor_restrict_unprivileged_userns = 1); allow them with: "
-                         "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor "
-                         "profile granting 'userns' to agentkernel");
+  for (size_t i = 0; i < sizeof userns_switches / sizeof userns_switches[0]; i++)
+    {
+      _cleanup_free_ char *v = NULL;
+      if (userns_switches[i].unprivileged_only && geteuid () == 0)
+        continue;
+      if (ak_read_file (userns_switches[i].path, &v, NULL, NULL) == 0
+          && atoi (v) == userns_switches[i].blocking)
+        return ak_error_set (err, 0, "%s", userns_switches[i].what);
+    }
   return 0;
 }
