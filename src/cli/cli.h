@@ -42,5 +42,6 @@ int ak_cli_fail (ak_error_t *err);
 int ak_cli_usage_error (const char *cmd, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 int cmd_run (int argc, char **argv);
+int cmd_config (int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static const struct {
   const char *summary;
 } commands[] = {
   { "run", cmd_run, "Run a command in a new sandbox and remove it afterwards" },
+  { "config", cmd_config, "Show the resolved settings and where each came from" },
 };
 
 static void

@@ -1,0 +1,253 @@
+/* agentkernel config show: the settings a sandbox would get, and where each
+ * one came from (profile, config file line, CLI flag). */
+#define _GNU_SOURCE
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+
+static const char *const res_names[4] = { "memory_mb", "cpu", "pids", "vcpus" };
+
+static void
+config_usage (FILE *out)
+{
+  fprintf (out, "Usage: agentkernel config show [OPTIONS] [--json]\n\n"
+                "Print the settings a sandbox started with OPTIONS would get, resolved from\n"
+                "the profile, the config file and the flags, with where each came from.\n\n"
+                "Options:\n%s"
+                "      --json             print JSON instead of TOML\n"
+                "  -h, --help             show this help\n",
+                ak_cli_sandbox_help);
+}
+
+/* "# profile moderate", "# config line 4", "# cli flag". */
+static char *
+describe (const ak_spec_t *spec, ak_source_t src, int line)
+{
+  switch (src)
+    {
+    case AK_SRC_DEFAULT:
+    case AK_SRC_PROFILE:
+      return ak_xasprintf ("profile %s", ak_profile_name (spec->sec.profile));
+    case AK_SRC_CONFIG:
+      return line > 0 ? ak_xasprintf ("config line %d", line) : ak_xstrdup ("config");
+    case AK_SRC_CLI:
+      return ak_xstrdup ("cli flag");
+    }
+  return ak_xstrdup ("?");
+}
+
+/* Resource defaults come with the profile even though they are never set
+ * explicitly: report them as the profile's. */
+static ak_source_t
+res_source (const ak_spec_t *spec, int i)
+{
+  ak_source_t s = spec->res_source[i];
+  if (s == AK_SRC_DEFAULT && i < 3)
+    return spec->sec.profile_source == AK_SRC_DEFAULT ? AK_SRC_DEFAULT : AK_SRC_PROFILE;
+  return s;
+}
+
+static unsigned long long
+res_value (const ak_spec_t *spec, int i)
+{
+  switch (i)
+    {
+    case 0:
+      return spec->res.memory_mb;
+    case 1:
+      return spec->res.cpu_millis;
+    case 2:
+      return spec->res.pids;
+    default:
+      return spec->res.vcpus;
+    }
+}
+
+static void
+toml_string (FILE *out, const char *s)
+{
+  fputc ('"', out);
+  for (const unsigned char *p = (const unsigned char *) s; *p != '\0'; p++)
+    {
+      if (*p == '"' || *p == '\\')
+        fprintf (out, "\\%c", *p);
+      else if (*p < 0x20 || *p == 0x7f)
+        fprintf (out, "\\u%04x", *p);
+      else
+        fputc (*p, out);
+    }
+  fputc ('"', out);
+}
+
+static void
+toml_key_string (FILE *out, const char *key, const char *value)
+{
+  fprintf (out, "%s = ", key);
+  toml_string (out, value);
+  fputc ('\n', out);
+}
+
+static void
+print_toml (const ak_spec_t *spec, FILE *out)
+{
+  const char *psrc = spec->sec.profile_source == AK_SRC_CLI ? "cli flag"
+                                                              : ak_source_name (spec->sec.profile_source);
+
+  fprintf (out, "[sandbox]\n");
+  if (spec->name != NULL)
+    toml_key_string (out, "name", spec->name);
+  toml_key_string (out, "base_image", spec->image);
+  if (spec->agent != NULL || spec->compat_mode != NULL)
+    {
+      fprintf (out, "\n[agent]\n");
+      if (spec->agent != NULL)
+        toml_key_string (out, "preferred", spec->agent);
+      if (spec->compat_mode != NULL)
+        toml_key_string (out, "compatibility_mode", spec->compat_mode);
+    }
+  fprintf (out, "\n[security]\nprofile = \"%s\"  # %s\n", ak_profile_name (spec->sec.profile), psrc);
+  for (int k = 0; k < AK_SEC_N; k++)
+    {
+      _cleanup_free_ char *d = describe (spec, spec->sec.s[k].source, spec->sec.s[k].line);
+      fprintf (out, "%s = %s  # %s\n", ak_sec_key_names[k], spec->sec.s[k].value ? "true" : "false",
+               d);
+    }
+  fprintf (out, "\n[resources]\n");
+  for (int i = 0; i < 4; i++)
+    {
+      ak_source_t s = res_source (spec, i);
+      _cleanup_free_ char *d = s == AK_SRC_DEFAULT && i == 3 ? ak_xstrdup ("default")
+                                                              : describe (spec, s, 0);
+      if (i == 1)
+        fprintf (out, "cpu = %.3g  # %s%s\n", spec->res.cpu_millis / 1000.0, d,
+                 spec->res.cpu_millis == 0 ? " (0: no limit)" : "");
+      else
+        fprintf (out, "%s = %llu  # %s%s\n", res_names[i], res_value (spec, i), d,
+                 res_value (spec, i) == 0 ? " (0: no limit)" : "");
+    }
+  for (size_t i = 0; i < spec->n_files; i++)
+    {
+      fprintf (out, "\n[[files]]  # config line %d\n", spec->files[i].line);
+      toml_key_string (out, "source", spec->files[i].source);
+      toml_key_string (out, "dest", spec->files[i].dest);
+    }
+}
+
+static json_t *
+json_setting (json_t *value, ak_source_t src, int line)
+{
+  json_t *o = json_pack ("{s:o, s:s}", "value", value, "source", ak_source_name (src));
+  if (o == NULL)
+    ak_oom ();
+  if (src == AK_SRC_CONFIG && line > 0)
+    json_object_set_new (o, "line", json_integer (line));
+  return o;
+}
+
+static int
+print_json (const ak_spec_t *spec, FILE *out)
+{
+  json_t *root = json_object ();
+  json_t *sec = json_object ();
+  json_t *res = json_object ();
+  json_t *files = json_array ();
+  json_t *sandbox = json_object ();
+  int rc;
+
+  if (root == NULL || sec == NULL || res == NULL || files == NULL || sandbox == NULL)
+    ak_oom ();
+  json_object_set_new (sandbox, "name", spec->name ? json_string (spec->name) : json_null ());
+  json_object_set_new (sandbox, "base_image", json_string (spec->image));
+  json_object_set_new (root, "sandbox", sandbox);
+  if (spec->agent != NULL || spec->compat_mode != NULL)
+    json_object_set_new (root, "agent",
+                         json_pack ("{s:s?, s:s?}", "preferred", spec->agent, "compatibility_mode",
+                                    spec->compat_mode));
+  json_object_set_new (root, "profile",
+                       json_setting (json_string (ak_profile_name (spec->sec.profile)),
+                                     spec->sec.profile_source, 0));
+  for (int k = 0; k < AK_SEC_N; k++)
+    json_object_set_new (sec, ak_sec_key_names[k],
+                         json_setting (json_boolean (spec->sec.s[k].value), spec->sec.s[k].source,
+                                       spec->sec.s[k].line));
+  json_object_set_new (root, "security", sec);
+  for (int i = 0; i < 4; i++)
+    {
+      json_t *v = i == 1 ? json_real (spec->res.cpu_millis / 1000.0)
+                         : json_integer ((json_int_t) res_value (spec, i));
+      json_object_set_new (res, res_names[i], json_setting (v, res_source (spec, i), 0));
+    }
+  json_object_set_new (root, "resources", res);
+  for (size_t i = 0; i < spec->n_files; i++)
+    json_array_append_new (files, json_pack ("{s:s, s:s, s:i}", "source", spec->files[i].source,
+                                             "dest", spec->files[i].dest, "line",
+                                             spec->files[i].line));
+  json_object_set_new (root, "files", files);
+  rc = json_dumpf (root, out, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+  fputc ('\n', out);
+  json_decref (root);
+  return rc;
+}
+
+int
+cmd_config (int argc, char **argv)
+{
+  ak_cli_sandbox_t flags = { 0 };
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  bool json = false;
+  int rc;
+
+  if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)
+    {
+      config_usage (argc < 2 ? stderr : stdout);
+      return argc < 2 ? AK_EXIT_FAILURE : 0;
+    }
+  if (strcmp (argv[1], "show") != 0)
+    return ak_cli_usage_error ("config", "unknown subcommand '%s'", argv[1]);
+  for (int i = 2; i < argc; i++)
+    {
+      const char *a = argv[i];
+      if (strcmp (a, "--json") == 0)
+        {
+          json = true;
+          continue;
+        }
+      if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0)
+        {
+          config_usage (stdout);
+          ak_cli_sandbox_free (&flags);
+          return 0;
+        }
+      rc = ak_cli_sandbox_flag (&flags, argc, argv, &i, &err);
+      if (rc < 0)
+        {
+          ak_cli_sandbox_free (&flags);
+          return ak_cli_fail (err);
+        }
+      if (rc == 0)
+        {
+          ak_cli_sandbox_free (&flags);
+          return ak_cli_usage_error ("config", "unknown option '%s'", a);
+        }
+    }
+
+  ak_spec_init (&spec);
+  rc = ak_cli_sandbox_resolve (&flags, &spec, &err);
+  ak_cli_sandbox_free (&flags);
+  if (rc < 0)
+    {
+      ak_spec_clear (&spec);
+      return ak_cli_fail (err);
+    }
+  if (json)
+    rc = print_json (&spec, stdout);
+  else
+    print_toml (&spec, stdout);
+  ak_spec_clear (&spec);
+  return rc < 0 ? AK_EXIT_FAILURE : 0;
+}
