@@ -5,13 +5,13 @@
 # timeout; the offending input is kept under build/fuzz/artifacts-toml/.
 #
 # usage: tests/toml/fuzz-smoke.sh [SECONDS] [extra libFuzzer flags...]
-#   SECONDS defaults to $AK_FUZZ_SECONDS or 20.
+#   SECONDS defaults to $AK_FUZZ_SECONDS, else $FUZZ_SECONDS, else 20.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 fuzzer=${AK_FUZZ_TOML:-$root/build/fuzz/fuzz_toml}
-seconds=${AK_FUZZ_SECONDS:-20}
+seconds=${AK_FUZZ_SECONDS:-${FUZZ_SECONDS:-20}}
 if [ $# -gt 0 ]; then
     seconds=$1
     shift
