@@ -1,0 +1,300 @@
+/* The config layer: DESIGN.md's precedence and every error it reports. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "backend/backend.h"
+#include "common/util.h"
+#include "core/config.h"
+
+static char tmpdir[64];
+static char *warnings;
+
+static void
+capture_warn (const char *msg, void *data)
+{
+  char *joined = ak_xasprintf ("%s%s\n", warnings ? warnings : "", msg);
+  (void) data;
+  free (warnings);
+  warnings = joined;
+}
+
+static int
+setup (void **state)
+{
+  (void) state;
+  strcpy (tmpdir, "/tmp/ak-config-XXXXXX");
+  if (mkdtemp (tmpdir) == NULL)
+    return -1;
+  ak_set_warn_handler (capture_warn, NULL);
+  return 0;
+}
+
+static int
+teardown (void **state)
+{
+  char *cmd = ak_xasprintf ("rm -rf '%s'", tmpdir);
+  (void) state;
+  if (system (cmd) != 0)
+    fprintf (stderr, "could not remove %s\n", tmpdir);
+  free (cmd);
+  free (warnings);
+  warnings = NULL;
+  ak_set_warn_handler (NULL, NULL);
+  return 0;
+}
+
+static char *
+write_tmp (const char *name, const char *text)
+{
+  char *path = ak_xasprintf ("%s/%s", tmpdir, name);
+  ak_error_t *err = NULL;
+  assert_int_equal (ak_write_file (path, text, strlen (text), 0644, &err), 0);
+  return path;
+}
+
+/* Loads text as agentkernel.toml into a fresh spec (optionally after a CLI
+ * profile); returns the loader's result. */
+static int
+load (const char *text, int cli_profile, ak_spec_t *spec, ak_error_t **err)
+{
+  char *path = write_tmp ("agentkernel.toml", text);
+  int rc;
+  ak_spec_init (spec);
+  if (cli_profile >= 0)
+    ak_spec_set_profile (spec, (ak_profile_t) cli_profile, AK_SRC_CLI);
+  rc = ak_config_load_apply (path, cli_profile >= 0, spec, err);
+  free (path);
+  return rc;
+}
+
+static void
+expect_error (const char *text, const char *line_tag, const char *key)
+{
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  assert_int_equal (load (text, -1, &spec, &err), -1);
+  assert_non_null (err);
+  assert_non_null (strstr (err->msg, "agentkernel.toml"));
+  assert_non_null (strstr (err->msg, line_tag));
+  if (key != NULL && strstr (err->msg, key) == NULL)
+    fail_msg ("'%s' not in: %s", key, err->msg);
+  ak_error_free (err);
+  ak_spec_clear (&spec);
+}
+
+static void
+test_profile_default (void **state)
+{
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  (void) state;
+  assert_int_equal (load ("[sandbox]\nname = \"a\"\n", -1, &spec, &err), 0);
+  assert_int_equal (spec.sec.profile, AK_PROFILE_MODERATE);
+  assert_int_equal (spec.sec.profile_source, AK_SRC_DEFAULT);
+  assert_string_equal (spec.name, "a");
+  ak_spec_clear (&spec);
+}
+
+static void
+test_profile_from_config (void **state)
+{
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  (void) state;
+  assert_int_equal (load ("[security]\nprofile = \"restrictive\"\n", -1, &spec, &err), 0);
+  assert_int_equal (spec.sec.profile, AK_PROFILE_RESTRICTIVE);
+  assert_int_equal (spec.sec.profile_source, AK_SRC_CONFIG);
+  assert_false (ak_spec_sec (&spec, AK_SEC_NETWORK));
+  assert_true (ak_spec_sec (&spec, AK_SEC_READ_ONLY));
+  assert_int_equal (spec.res.memory_mb, 256);
+  ak_spec_clear (&spec);
+}
+
+static void
+test_profile_cli_wins (void **state)
+{
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  (void) state;
+  assert_int_equal (load ("[security]\nprofile = \"restrictive\"\n", AK_PROFILE_PERMISSIVE, &spec, &err), 0);
+  assert_int_equal (spec.sec.profile, AK_PROFILE_PERMISSIVE);
+  assert_int_equal (spec.sec.profile_source, AK_SRC_CLI);
+  assert_true (ak_spec_sec (&spec, AK_SEC_MOUNT_CWD));
+  ak_spec_clear (&spec);
+}
+
+static void
+test_key_over_profile (void **state)
+{
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  (void) state;
+  /* The key is written before the profile: the profile still comes first. */
+  assert_int_equal (load ("[security]\nmount_cwd = true\nprofile = \"restrictive\"\n", -1, &spec, &err), 0);
+  assert_true (ak_spec_sec (&spec, AK_SEC_MOUNT_CWD));
+  assert_int_equal (spec.sec.s[AK_SEC_MOUNT_CWD].source, AK_SRC_CONFIG);
+  assert_int_equal (spec.sec.s[AK_SEC_MOUNT_CWD].line, 2);
+  assert_int_equal (spec.sec.s[AK_SEC_NETWORK].source, AK_SRC_PROFILE);
+  ak_spec_clear (&spec);
+
+  /* And over a CLI profile too. */
+  assert_int_equal (load ("[security]\nnetwork = false\n", AK_PROFILE_PERMISSIVE, &spec, &err), 0);
+  assert_false (ak_spec_sec (&spec, AK_SEC_NETWORK));
+  assert_int_equal (spec.sec.s[AK_SEC_NETWORK].source, AK_SRC_CONFIG);
+  assert_true (ak_spec_sec (&spec, AK_SEC_PASS_ENV));
+  ak_spec_clear (&spec);
+}
+
+static void
+test_untouched (void **state)
+{
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  (void) state;
+  assert_int_equal (load ("[security]\npass_env = true\n", AK_PROFILE_RESTRICTIVE, &spec, &err), 0);
+  for (int k = 0; k < AK_SEC_N; k++)
+    if (k != AK_SEC_PASS_ENV)
+      assert_int_equal (spec.sec.s[k].source, AK_SRC_PROFILE);
+  assert_true (ak_spec_sec (&spec, AK_SEC_READ_ONLY));
+  assert_false (ak_spec_sec (&spec, AK_SEC_NETWORK));
+  assert_int_equal (spec.res.pids, 256);
+  assert_null (spec.name);
+  assert_string_equal (spec.image, "host");
+  assert_int_equal (spec.n_files, 0);
+  ak_spec_clear (&spec);
+}
+
+static void
+test_full_schema (void **state)
+{
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  char *f;
+  (void) state;
+  f = write_tmp ("hello.txt", "hello\n");
+  free (f);
+  assert_int_equal (load ("[sandbox]\nname = \"my-box_1\"\nbase_image = \"alpine\"\n"
+                          "[agent]\npreferred = \"claude\"\ncompatibility_mode = \"codex\"\n"
+                          "[resources]\nvcpus = 2\nmemory_mb = 1024\npids = 99\ncpu = 0.5\n"
+                          "[network]\nanything = 1\n"
+                          "[[files]]\nsource = \"hello.txt\"\ndest = \"/etc/hello\"\n",
+                          -1, &spec, &err),
+                    0);
+  assert_string_equal (spec.name, "my-box_1");
+  assert_string_equal (spec.image, "alpine");
+  assert_string_equal (spec.agent, "claude");
+  assert_string_equal (spec.compat_mode, "codex");
+  assert_int_equal (spec.res.vcpus, 2);
+  assert_int_equal (spec.res.memory_mb, 1024);
+  assert_int_equal (spec.res.pids, 99);
+  assert_int_equal (spec.res.cpu_millis, 500);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal (spec.res_source[i], AK_SRC_CONFIG);
+  assert_int_equal (spec.n_files, 1);
+  assert_string_equal (spec.files[0].dest, "/etc/hello");
+  assert_int_equal (spec.files[0].line, 14);
+  assert_non_null (strstr (spec.files[0].source, "/hello.txt"));
+  assert_int_equal (spec.files[0].source[0], '/');
+  assert_null (warnings);
+  ak_spec_clear (&spec);
+}
+
+static void
+test_unknown_key_warns (void **state)
+{
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  (void) state;
+  assert_int_equal (load ("[security]\nnetwrok = false\n[extra]\nx = 1\n[build]\n", -1, &spec, &err), 0);
+  assert_null (err);
+  assert_non_null (warnings);
+  assert_non_null (strstr (warnings, "agentkernel.toml:2: unknown key 'netwrok' in [security] (did you mean 'network'?)"));
+  assert_non_null (strstr (warnings, ":3: unknown table 'extra'"));
+  assert_non_null (strstr (warnings, "[build] is not yet supported; ignored"));
+  assert_true (ak_spec_sec (&spec, AK_SEC_NETWORK));
+  ak_spec_clear (&spec);
+}
+
+static void
+test_errors (void **state)
+{
+  char *f, *link;
+  (void) state;
+  expect_error ("\n[security]\nnetwork = \"no\"\n", ":3:", "[security] network: expected a boolean, got string");
+  expect_error ("[security]\nprofile = \"paranoid\"\n", ":2:", "unknown profile 'paranoid'");
+  expect_error ("[security]\nprofile = 1\n", ":2:", "profile");
+  expect_error ("[sandbox]\nname = \"bad name!\"\n", ":2:", "[sandbox] name");
+  expect_error ("[sandbox]\nname = \"\"\n", ":2:", "[sandbox] name");
+  expect_error ("[agent]\ncompatibility_mode = \"vim\"\n", ":2:", "compatibility_mode");
+  expect_error ("[resources]\nmemory_mb = -1\n", ":2:", "memory_mb");
+  expect_error ("[resources]\ncpu = 0.0\n", ":2:", "cpu");
+  expect_error ("[resources]\npids = \"many\"\n", ":2:", "pids: expected an integer");
+  expect_error ("[security]\nnetwork = \n", ":2:", NULL); /* syntax: FILE:LINE:COL */
+
+  f = write_tmp ("in.txt", "x");
+  free (f);
+  expect_error ("[[files]]\nsource = \"in.txt\"\ndest = \"etc/x\"\n", ":3:", "dest");
+  expect_error ("[[files]]\nsource = \"in.txt\"\ndest = \"/etc/../x\"\n", ":3:", "dest");
+  expect_error ("[[files]]\nsource = \"missing.txt\"\ndest = \"/x\"\n", ":1:", "source 'missing.txt'");
+  expect_error ("[[files]]\nsource = \"../../etc/passwd\"\ndest = \"/x\"\n", ":1:", "outside");
+  expect_error ("[[files]]\nsource = \"/etc/passwd\"\ndest = \"/x\"\n", ":1:", "outside");
+  link = ak_xasprintf ("%s/link", tmpdir);
+  assert_int_equal (symlink ("/etc/passwd", link), 0);
+  free (link);
+  expect_error ("[[files]]\nsource = \"link\"\ndest = \"/x\"\n", ":1:", "outside");
+  link = ak_xasprintf ("%s/sub", tmpdir);
+  assert_int_equal (mkdir (link, 0755), 0);
+  free (link);
+  expect_error ("[[files]]\nsource = \"sub\"\ndest = \"/x\"\n", ":1:", "not a regular file");
+  expect_error ("[[files]]\ndest = \"/x\"\n", ":1:", "source");
+}
+
+static void
+test_syntax_error_position (void **state)
+{
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  (void) state;
+  assert_int_equal (load ("[security]\nnetwork = tru\n", -1, &spec, &err), -1);
+  assert_non_null (strstr (err->msg, "agentkernel.toml:2:"));
+  ak_error_free (err);
+  ak_spec_clear (&spec);
+}
+
+static void
+test_edit_distance (void **state)
+{
+  (void) state;
+  assert_int_equal (ak_edit_distance ("network", "network"), 0);
+  assert_int_equal (ak_edit_distance ("netwrok", "network"), 2);
+  assert_int_equal (ak_edit_distance ("", "abc"), 3);
+  assert_int_equal (ak_edit_distance ("kitten", "sitting"), 3);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown (test_profile_default, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_profile_from_config, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_profile_cli_wins, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_key_over_profile, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_untouched, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_full_schema, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_unknown_key_warns, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_errors, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_syntax_error_position, setup, teardown),
+    cmocka_unit_test (test_edit_distance),
+  };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}
