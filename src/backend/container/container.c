@@ -2,11 +2,12 @@
  *
  * Security-relevant order, in one place (sandbox_init below):
  *    1. die with the supervisor (PDEATHSIG), wait for the id maps
- *    2. own cgroup namespace, now that the supervisor placed us in our group
- *    3. open what the user shares, with the caller's permissions
- *    4. become the sandbox user (one mapped id; no host privilege)
- *    5. build the root in a private mount namespace and pivot into it
- *    6. hostname, loopback, working directory
+ *    2. open what the user shares, with the caller's permissions
+ *    3. become the sandbox user (one mapped id; no host privilege)
+ *    4. build the root in a private mount namespace and pivot into it
+ *    5. hostname, loopback, working directory
+ *    6. own cgroup namespace, once the supervisor has placed us in our
+ *       groups (it does so in parallel with steps 2-5)
  *    --- privileges dropped from here on, irrevocably ---
  *    7. no_new_privs
  *    8. Landlock
@@ -91,12 +92,6 @@ sandbox_init (const init_ctx_t *c)
   if (ak_sync_recv (c->sync, &type, &value, mask, sizeof mask, fds, &n_fds) != 1 || type != AK_SYNC_GO)
     _exit (1);
   /* 2. */
-  if (unshare (CLONE_NEWCGROUP) < 0)
-    {
-      ak_error_set (&err, errno, "cgroup namespace");
-      init_fail (c->sync, err);
-    }
-  /* 3. */
   if (c->ids->caller_root)
     {
       int slots[64];
@@ -111,16 +106,16 @@ sandbox_init (const init_ctx_t *c)
       if (ak_sources_open (c->spec, c->ids, false, &src, &err) < 0)
         init_fail (c->sync, err);
     }
-  /* 4.  Changing ids clears the parent-death signal: set it again. */
+  /* 3.  Changing ids clears the parent-death signal: set it again. */
   if (ak_userns_become (c->ids, &err) < 0)
     init_fail (c->sync, err);
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0)
     _exit (1);
-  /* 5. */
+  /* 4. */
   if (ak_mounts_build_root (c->spec, c->ids, &src, c->net_helper, &err) < 0)
     init_fail (c->sync, err);
   ak_sources_close (&src);
-  /* 6. */
+  /* 5. */
   if (sethostname (hostname, strlen (hostname)) < 0)
     {
       ak_error_set (&err, errno, "sethostname");
@@ -136,6 +131,12 @@ sandbox_init (const init_ctx_t *c)
   ak_sync_send (c->sync, AK_SYNC_READY, 0, NULL, NULL, 0);
   if (ak_sync_recv (c->sync, &type, &value, NULL, 0, NULL, NULL) != 1 || type != AK_SYNC_EXEC)
     _exit (1);
+  /* 6. */
+  if (unshare (CLONE_NEWCGROUP) < 0)
+    {
+      ak_error_set (&err, errno, "cgroup namespace");
+      init_fail (c->sync, err);
+    }
 
   /* --- privilege drop --- */
   /* 7. */
@@ -378,7 +379,7 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
   close (sv[1]);
   sv[1] = -1;
 
-  if (ak_userns_write_maps (pid, &ids, err) < 0 || ak_cgroup_attach (&cg, pid, err) < 0)
+  if (ak_userns_write_maps (pid, &ids, err) < 0)
     goto kill;
   {
     int fds[64];
@@ -401,6 +402,10 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
   ak_sources_close (&src);
   /* The network comes up in parallel with the root being built. */
   if (network && ak_net_start (pid, &ids, &net, err) < 0)
+    goto kill;
+  /* Joining cgroups is slow on v1 hierarchies: it overlaps the root build.
+   * The command starts only after EXEC, so it always runs inside them. */
+  if (ak_cgroup_attach (&cg, pid, err) < 0)
     goto kill;
   if (wait_ready (sv[0], err) < 0)
     goto kill;
