@@ -45,7 +45,6 @@
 typedef struct init_ctx {
   const ak_spec_t *spec;
   const ak_ids_t *ids;
-  const struct sock_fprog *seccomp;
   const ak_stdio_t *stdio;
   const sigset_t *origmask;
   int sync;
@@ -129,7 +128,10 @@ sandbox_init (const init_ctx_t *c)
       init_fail (c->sync, err);
     }
   ak_sync_send (c->sync, AK_SYNC_READY, 0, NULL, NULL, 0);
-  if (ak_sync_recv (c->sync, &type, &value, NULL, 0, NULL, NULL) != 1 || type != AK_SYNC_EXEC)
+  /* EXEC carries the seccomp filter, compiled meanwhile (none when tests
+   * disable it). */
+  n_fds = 0;
+  if (ak_sync_recv (c->sync, &type, &value, NULL, 0, fds, &n_fds) != 1 || type != AK_SYNC_EXEC)
     _exit (1);
   /* 6. */
   if (unshare (CLONE_NEWCGROUP) < 0)
@@ -153,8 +155,10 @@ sandbox_init (const init_ctx_t *c)
     init_fail (c->sync, err);
   (void) prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
   /* 10. */
-  if (c->seccomp->len > 0 && ak_seccomp_load (c->seccomp, &err) < 0)
+  if (n_fds == 1 && ak_seccomp_load (fds[0], &err) < 0)
     init_fail (c->sync, err);
+  if (n_fds == 1)
+    close (fds[0]);
 
   /* 11. */
   if (dup2 (c->stdio->in, 0) < 0 || dup2 (c->stdio->out, 1) < 0 || dup2 (c->stdio->err, 2) < 0)
@@ -310,7 +314,7 @@ static int
 container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_error_t **err)
 {
   ak_ids_t ids;
-  struct sock_fprog prog = { 0 };
+  _cleanup_close_ int seccomp_fd = -1;
   ak_cgroup_t cg = { 0 };
   ak_sources_t src;
   sigset_t mask, origmask;
@@ -332,11 +336,6 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
   else if (ak_landlock_abi () == 0)
     ak_warn ("Landlock is not available (kernel without CONFIG_SECURITY_LANDLOCK, or 'landlock' "
              "missing from the lsm= boot parameter): file access is confined by mounts only");
-  if (ak_test_disabled ("seccomp"))
-    ak_warn ("the seccomp filter is DISABLED by AK_TEST_DISABLE: this sandbox is weaker than its "
-             "profile (for testing only)");
-  else if (ak_seccomp_compile (spec->sec.profile, &prog, err) < 0)
-    return -1;
   if (ids.caller_root && ak_sources_open (spec, &ids, true, &src, err) < 0)
     goto out;
   if (ak_cgroup_create (spec, &cg, err) < 0)
@@ -370,7 +369,7 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
     }
   if (pid == 0)
     {
-      init_ctx_t c = { .spec = spec, .ids = &ids, .seccomp = &prog, .stdio = &io,
+      init_ctx_t c = { .spec = spec, .ids = &ids, .stdio = &io,
                        .origmask = &origmask, .sync = sv[1],
                        .net_helper = network ? (int) ak_net_helper (NULL) : AK_NET_NONE };
       close (sv[0]);
@@ -407,6 +406,12 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
    * The command starts only after EXEC, so it always runs inside them. */
   if (ak_cgroup_attach (&cg, pid, err) < 0)
     goto kill;
+  /* So is compiling the seccomp filter. */
+  if (ak_test_disabled ("seccomp"))
+    ak_warn ("the seccomp filter is DISABLED by AK_TEST_DISABLE: this sandbox is weaker than its "
+             "profile (for testing only)");
+  else if ((seccomp_fd = ak_seccomp_compile (spec->sec.profile, err)) < 0)
+    goto kill;
   if (wait_ready (sv[0], err) < 0)
     goto kill;
   if (network)
@@ -414,7 +419,7 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
       if (ak_net_wait_ready (&net, err) < 0)
         goto kill;
     }
-  if (ak_sync_send (sv[0], AK_SYNC_EXEC, 0, NULL, NULL, 0) < 0)
+  if (ak_sync_send (sv[0], AK_SYNC_EXEC, 0, NULL, &seccomp_fd, seccomp_fd >= 0 ? 1 : 0) < 0)
     {
       ak_error_set (err, errno, "start command");
       goto kill;
@@ -436,7 +441,6 @@ out_mask:
 out:
   ak_sources_close (&src);
   ak_cgroup_destroy (&cg);
-  ak_seccomp_free (&prog);
   return ret;
 }
 

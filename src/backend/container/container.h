@@ -78,10 +78,10 @@ int ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, int net_helper,
 int ak_landlock_abi (void);
 int ak_landlock_apply (const ak_spec_t *spec, ak_error_t **err);
 
-/* Compiled seccomp program for a profile; free with ak_seccomp_free. */
-int ak_seccomp_compile (ak_profile_t profile, struct sock_fprog *prog, ak_error_t **err);
-int ak_seccomp_load (const struct sock_fprog *prog, ak_error_t **err);
-void ak_seccomp_free (struct sock_fprog *prog);
+/* The seccomp program of a profile, compiled into a sealed memfd (returned;
+ * the caller closes it); ak_seccomp_load() installs it from that fd. */
+int ak_seccomp_compile (ak_profile_t profile, ak_error_t **err);
+int ak_seccomp_load (int fd, ak_error_t **err);
 
 int ak_caps_drop_all (ak_error_t **err);
 

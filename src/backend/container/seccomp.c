@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdlib.h>
@@ -110,11 +111,10 @@ build (scmp_filter_ctx ctx, ak_profile_t profile, ak_error_t **err)
 }
 
 int
-ak_seccomp_compile (ak_profile_t profile, struct sock_fprog *prog, ak_error_t **err)
+ak_seccomp_compile (ak_profile_t profile, ak_error_t **err)
 {
   scmp_filter_ctx ctx;
   _cleanup_close_ int mfd = -1;
-  off_t size;
   int rc;
 
   ctx = seccomp_init (SCMP_ACT_ALLOW);
@@ -133,8 +133,8 @@ ak_seccomp_compile (ak_profile_t profile, struct sock_fprog *prog, ak_error_t **
       seccomp_release (ctx);
       return -1;
     }
-  /* Export the BPF once; the init only has to load it. */
-  mfd = memfd_create ("ak-seccomp", MFD_CLOEXEC);
+  /* Export the BPF into a sealed memfd the init only has to load. */
+  mfd = memfd_create ("ak-seccomp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (mfd < 0)
     {
       seccomp_release (ctx);
@@ -144,31 +144,26 @@ ak_seccomp_compile (ak_profile_t profile, struct sock_fprog *prog, ak_error_t **
   seccomp_release (ctx);
   if (rc < 0)
     return ak_error_set (err, -rc, "seccomp: export filter");
-  size = lseek (mfd, 0, SEEK_END);
-  if (size <= 0 || size % (off_t) sizeof (struct sock_filter) != 0)
-    return ak_error_set (err, EINVAL, "seccomp: exported filter has size %lld", (long long) size);
-  prog->len = (unsigned short) (size / (off_t) sizeof (struct sock_filter));
-  prog->filter = ak_xmalloc ((size_t) size);
-  if (pread (mfd, prog->filter, (size_t) size, 0) != size)
-    {
-      ak_seccomp_free (prog);
-      return ak_error_set (err, errno, "seccomp: read filter");
-    }
-  return 0;
+  if (fcntl (mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+    return ak_error_set (err, errno, "seccomp: seal filter");
+  return take_fd (&mfd);
 }
 
 int
-ak_seccomp_load (const struct sock_fprog *prog, ak_error_t **err)
+ak_seccomp_load (int fd, ak_error_t **err)
 {
-  if (prctl (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog, 0, 0) < 0)
+  struct sock_fprog prog;
+  _cleanup_free_ struct sock_filter *filter = NULL;
+  off_t size = lseek (fd, 0, SEEK_END);
+
+  if (size <= 0 || size % (off_t) sizeof (struct sock_filter) != 0 || size > 65536)
+    return ak_error_set (err, EINVAL, "seccomp: filter has size %lld", (long long) size);
+  filter = ak_xmalloc ((size_t) size);
+  if (pread (fd, filter, (size_t) size, 0) != size)
+    return ak_error_set (err, errno, "seccomp: read filter");
+  prog.len = (unsigned short) (size / (off_t) sizeof (struct sock_filter));
+  prog.filter = filter;
+  if (prctl (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
     return ak_error_set (err, errno, "seccomp: load filter (the kernel needs CONFIG_SECCOMP_FILTER)");
   return 0;
-}
-
-void
-ak_seccomp_free (struct sock_fprog *prog)
-{
-  free (prog->filter);
-  prog->filter = NULL;
-  prog->len = 0;
 }
