@@ -1,0 +1,85 @@
+# agentkernel.toml observed from inside: profile, then config keys, then CLI
+# flags (DESIGN.md), and every bad file refused with its file and line.
+
+cfgdir=$(mktemp -d)
+chmod 755 "$cfgdir"
+echo marker-config >"$cfgdir/marker"
+echo injected-content >"$cfgdir/payload.txt"
+cfg () { printf '%s\n' "$@" >"$cfgdir/agentkernel.toml"; }
+pushd "$cfgdir" >/dev/null || exit 1
+
+echo "== config: [security] keys"
+cfg '[security]' 'profile = "moderate"' 'mount_cwd = true'
+expect "config mount_cwd = true shows /workspace" 0 'read 14 bytes' -- sbx -- /probe read /workspace/marker
+expect "config mount_cwd = true: the caller's directory at /workspace" 0 '^marker-config$' -- "$AK" run -- cat /workspace/marker
+expect "--profile restrictive beats the config profile; config key still applies" 0 'read 14 bytes' -- sbx --profile restrictive -- /probe read /workspace/marker
+expect "--profile restrictive beats the config profile (read-only root)" 1 'Read-only' -- sbx --profile restrictive -- /probe write /newfile
+
+cfg '[security]' 'profile = "restrictive"'
+expect "config profile restrictive: root is read-only" 1 'Read-only' -- sbx -- /probe write /newfile
+expect "--profile moderate beats config profile restrictive" 0 written -- sbx --profile moderate -- /probe write /newfile
+
+cfg '[security]' 'read_only = true'
+expect "config read_only = true: root is read-only" 1 'Read-only' -- sbx -- /probe write /newfile
+
+cfg '[security]' 'pass_env = true'
+expect "config pass_env = true passes TERM" 0 '^xterm-config$' -- env TERM=xterm-config "$AK" run -- sh -c 'echo "$TERM"'
+cfg '[security]' 'pass_env = false'
+refute "config pass_env = false keeps TERM out" 'xterm-config' -- env TERM=xterm-config "$AK" run -- sh -c 'echo "TERM=$TERM"'
+
+if [ -n "${AK_TEST_HOST:-}" ]; then
+  cfg '[security]' 'network = false'
+  expect "config network = false: test host unreachable" 1 unreachable -- sbx -- /probe connect "$AK_TEST_HOST" 8080
+  cfg '[security]' 'profile = "restrictive"' 'network = true'
+  expect "config network = true over restrictive: test host reachable" 0 connected -- sbx -- /probe connect "$AK_TEST_HOST" 8080
+  expect "--no-network beats config network = true" 1 unreachable -- sbx --no-network -- /probe connect "$AK_TEST_HOST" 8080
+else
+  t_begin "config network to a test host"; skip "AK_TEST_HOST not set"
+fi
+cfg '[security]' 'profile = "restrictive"' 'network = true'
+expect "config network = true over restrictive: a DNS resolver" 0 nameserver -- "$AK" run -- cat /etc/resolv.conf
+expect "--no-network beats config network = true: loopback only" 0 '^lo$' -- "$AK" run --no-network -- sh -c 'ls /sys/class/net 2>/dev/null || ip -o link | cut -d: -f2 | tr -d " "'
+expect "--no-network beats config network = true: no DNS resolver" 0 '' -- "$AK" run --no-network -- sh -c '! grep -q nameserver /etc/resolv.conf'
+
+echo "== config: [[files]] and --config"
+cfg '[[files]]' 'source = "payload.txt"' 'dest = "/etc/payload"'
+expect "[[files]] source copied to dest" 0 '^injected-content$' -- "$AK" run -- cat /etc/payload
+other=$(mktemp -d)
+printf '[security]\nread_only = true\n' >"$other/custom.toml"
+expect "--config FILE is used instead of ./agentkernel.toml" 1 'Read-only' -- sbx --config "$other/custom.toml" -- /probe write /newfile
+expect "--config missing file fails" 125 'missing.toml' -- "$AK" run --config "$other/missing.toml" -- true
+rm -rf "$other"
+
+echo "== config: config show"
+cfg '[security]' 'profile = "moderate"' 'mount_cwd = true'
+expect "config show: key from config with its line" 0 'mount_cwd = true  # config line 3' -- "$AK" config show
+expect "config show: cli flag" 0 'network = false  # cli flag' -- "$AK" config show --no-network
+expect "config show: from the profile" 0 'pass_env = false  # profile moderate' -- "$AK" config show
+expect "config show --json: sources" 0 '"source": "config"' -- "$AK" config show --json
+t_begin "config show --json: network from cli, mount_cwd from config line 3"
+out=$("$AK" config show --json --no-network 2>&1)
+if printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["security"]; assert s["network"]=={"value":False,"source":"cli"}, s; assert s["mount_cwd"]=={"value":True,"source":"config","line":3}, s; assert d["profile"]["source"]=="config"' 2>/dev/null; then pass; else fail "$out"; fi
+
+echo "== config: errors and warnings"
+cfg '[security]' 'network = "no"'
+expect "wrong type: file, line and key" 125 'agentkernel.toml:2: \[security\] network: expected a boolean, got string' -- "$AK" run -- true
+cfg '[security]' 'profile = "paranoid"'
+expect "unknown profile" 125 "agentkernel.toml:2: .*unknown profile 'paranoid'" -- "$AK" run -- true
+cfg '[[files]]' 'source = "payload.txt"' 'dest = "etc/payload"'
+expect "relative dest" 125 'agentkernel.toml:3: \[\[files\]\] dest' -- "$AK" run -- true
+cfg '[[files]]' 'source = "../../../etc/passwd"' 'dest = "/x"'
+expect "source escaping the directory" 125 'agentkernel.toml:1: \[\[files\]\] source.*outside' -- "$AK" run -- true
+ln -sf /etc/passwd "$cfgdir/link"
+cfg '[[files]]' 'source = "link"' 'dest = "/x"'
+expect "source escaping through a symlink" 125 'agentkernel.toml:1: \[\[files\]\] source.*outside' -- "$AK" run -- true
+cfg '[[files]]' 'source = "nothere.txt"' 'dest = "/x"'
+expect "missing source" 125 "agentkernel.toml:1: \[\[files\]\] source 'nothere.txt'" -- "$AK" run -- true
+cfg '[sandbox]' 'name = "no spaces allowed"'
+expect "invalid name" 125 'agentkernel.toml:2: \[sandbox\] name' -- "$AK" run -- true
+cfg '[security]' 'network = tru'
+expect "syntax error with line and column" 125 'agentkernel.toml:2:[0-9]+:' -- "$AK" run -- true
+cfg '[security]' 'netwrok = false'
+expect "unknown key is a warning with a suggestion" 0 "warning: agentkernel.toml:2: unknown key 'netwrok' in \[security\] \(did you mean 'network'\?\)" -- "$AK" run -- true
+
+popd >/dev/null || exit 1
+rm -rf "$cfgdir"
