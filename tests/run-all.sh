@@ -28,7 +28,7 @@ fi
 # live in a private home directory).
 stage=$(mktemp -d /tmp/ak-test.XXXXXX)
 chmod 755 "$stage"
-cp build/agentkernel build/asan/agentkernel build/probe "$stage/" 2>/dev/null
+cp build/agentkernel build/probe "$stage/"
 cp build/asan/agentkernel "$stage/agentkernel-asan" 2>/dev/null
 cp -r tests/integration "$stage/integration"
 chmod -R a+rX "$stage"
@@ -56,6 +56,10 @@ fi
 
 step "integration tests as $(id -un)"
 run "integration-$(id -un)" env AK="$stage/agentkernel" PROBE="$stage/probe" "$stage/integration/run.sh"
+
+step "integration tests (cli, profiles) with the ASan+UBSan build"
+run "integration-asan" env AK="$stage/agentkernel-asan" PROBE="$stage/probe" AK_TEST_FILES="cli profiles" \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1 "$stage/integration/run.sh"
 
 if [ "$(id -u)" = 0 ]; then
   user=${AK_TEST_USER:-aktest}
