@@ -44,7 +44,7 @@ ak_cli_usage_error (const char *cmd, const char *fmt, ...)
   va_start (ap, fmt);
   vfprintf (stderr, fmt, ap);
   va_end (ap);
-  fprintf (stderr, " (see 'agentkernel %s--help')\n", cmd ? cmd : "");
+  fprintf (stderr, " (see 'agentkernel %s%s--help')\n", cmd ? cmd : "", cmd ? " " : "");
   return AK_EXIT_FAILURE;
 }
 

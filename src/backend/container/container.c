@@ -186,6 +186,11 @@ container_check (const ak_spec_t *spec, ak_error_t **err)
     return -1;
   if (spec->argv == NULL || spec->argv[0] == NULL)
     return ak_error_set (err, 0, "no command to run");
+  if (spec->rootfs == NULL && spec->image != NULL && strcmp (spec->image, "host") != 0)
+    return ak_error_set (err, 0,
+                         "image '%s': this build runs the 'host' image or a directory (--rootfs "
+                         "DIR); pulling OCI images is not available",
+                         spec->image);
   return 0;
 }
 
