@@ -48,3 +48,5 @@ rm -rf "$tmp"
 t_begin "stdin EOF reaches the command"
 out=$("$AK" run -- sh -c 'cat >/dev/null; echo eof-seen' </dev/null)
 [ "$out" = "eof-seen" ] && pass || fail "got '$out'"
+
+expect "an OCI image is refused, not replaced by the host" 125 "image 'python:3.12-alpine'" -- sh -c 'd=$(mktemp -d); cd "$d" && printf "[sandbox]\nbase_image = \"python:3.12-alpine\"\n" >agentkernel.toml && "$0" run -- true' "$AK"
