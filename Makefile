@@ -14,7 +14,9 @@ CFLAGS  ?= -O2 -g
 BASE_CFLAGS := -std=gnu11 $(WARN) -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
            -DAK_VERSION=\"$(VERSION)\" -Isrc -MMD -MP
 LDFLAGS ?=
-LIBS    := -lseccomp -ljansson
+# libseccomp and jansson are linked statically: it saves the dynamic loader
+# a good part of a sandbox start-up.
+LIBS    := -Wl,-Bstatic -lseccomp -ljansson -Wl,-Bdynamic
 
 LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
 CLI_SRCS := $(sort $(wildcard src/cli/*.c))
