@@ -43,5 +43,6 @@ int ak_cli_usage_error (const char *cmd, const char *fmt, ...) __attribute__ ((f
 
 int cmd_run (int argc, char **argv);
 int cmd_config (int argc, char **argv);
+int cmd_replay (int argc, char **argv);
 
 #endif

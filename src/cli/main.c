@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
   { "run", cmd_run, "Run a command in a new sandbox and remove it afterwards" },
   { "config", cmd_config, "Show the resolved settings and where each came from" },
+  { "replay", cmd_replay, "Play back a recorded session" },
 };
 
 static void
