@@ -470,9 +470,44 @@ test_asciinema_accepts (void **state)
   free (out_path);
 }
 
-int
-main (void)
+/* `test_asciicast --write-sample FILE`: writes a small recording through
+ * the writer (characters split across writes, input and resize events) and
+ * prints the output it holds, for the integration tests to play it back
+ * with asciinema and agentkernel replay. */
+static int
+write_sample (const char *path)
 {
+  static const char *const pieces[] = { "sample \xe2", "\x82\xac \x1b[1mbold\x1b[0m", " \xf0\x9f",
+                                        "\x98\x80\r\n", "\"q\" \\ tab\tend\r\n" };
+  ak_error_t *err = NULL;
+  ak_cast_t *c = ak_cast_open (path, 80, 24, "sample", "/bin/sh", &err);
+
+  if (c == NULL)
+    {
+      fprintf (stderr, "%s\n", err->msg);
+      return 1;
+    }
+  for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++)
+    {
+      if (ak_cast_output (c, pieces[i], strlen (pieces[i])) < 0 || ak_cast_input (c, "k", 1) < 0
+          || (i == 2 && ak_cast_resize (c, 100, 30) < 0))
+        {
+          perror (path);
+          return 1;
+        }
+      fputs (pieces[i], stdout);
+      usleep (10000);
+    }
+  ak_cast_close (c);
+  return fflush (stdout) == 0 ? 0 : 1;
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc == 3 && strcmp (argv[1], "--write-sample") == 0)
+    return write_sample (argv[2]);
+
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown (test_header, setup, teardown),
     cmocka_unit_test_setup_teardown (test_file_mode_and_errors, setup, teardown),
