@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -601,6 +603,55 @@ test_remove_symlinks (void **state)
   free (outside_file);
 }
 
+/* A filesystem mounted inside a sandbox's directory (a bind mount left by a
+ * crashed supervisor) is not emptied: removal stops, says why, and gives the
+ * name back.  Needs a private mount namespace, so root. */
+static void
+test_remove_mount_point (void **state)
+{
+  pid_t pid;
+  int st;
+
+  (void) state;
+  create_ok ("mounted");
+  pid = fork ();
+  assert_true (pid >= 0);
+  if (pid == 0)
+    {
+      ak_error_t *err = NULL;
+      char *mnt = sandbox_file ("mounted", "mnt");
+      char *inner = sandbox_file ("mounted", "mnt/keep");
+
+      if (unshare (CLONE_NEWNS) < 0)
+        _exit (77);
+      if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || mkdir (mnt, 0700) < 0
+          || mount ("tmpfs", mnt, "tmpfs", 0, "size=1m") < 0)
+        _exit (10);
+      if (ak_write_file (inner, "x", 1, 0600, &err) < 0)
+        _exit (11);
+      if (ak_store_remove ("mounted", &err) == 0)
+        _exit (12);
+      if (err->code != EXDEV || strstr (err->msg, "mount point") == NULL)
+        _exit (13);
+      ak_error_clear (&err);
+      if (!exists (inner))
+        _exit (14);
+      if (umount (mnt) < 0)
+        _exit (15);
+      if (ak_store_remove ("mounted", &err) < 0 || exists (mnt))
+        _exit (16);
+      _exit (0);
+    }
+  assert_int_equal (waitpid (pid, &st, 0), pid);
+  assert_true (WIFEXITED (st));
+  if (WEXITSTATUS (st) == 77)
+    {
+      print_message ("skipped: needs CAP_SYS_ADMIN for a private mount namespace (run as root)\n");
+      skip ();
+    }
+  assert_int_equal (WEXITSTATUS (st), 0);
+}
+
 /* Half-built directories and stray entries are not records. */
 static void
 test_list_skips (void **state)
@@ -685,6 +736,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_lock_contention, setup, teardown),
     cmocka_unit_test_setup_teardown (test_lock_removed_while_waiting, setup, teardown),
     cmocka_unit_test_setup_teardown (test_remove_symlinks, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_remove_mount_point, setup, teardown),
     cmocka_unit_test_setup_teardown (test_list_skips, setup, teardown),
     cmocka_unit_test_setup_teardown (test_supervisor_alive, setup, teardown),
   };
