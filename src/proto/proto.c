@@ -168,7 +168,7 @@ ak_proto_write_json (int fd, uint8_t type, uint32_t channel, json_t *obj, ak_err
                          ak_proto_type_name (type) ? ak_proto_type_name (type) : "?");
   s = json_dumps (obj, JSON_COMPACT);
   if (s == NULL)
-    ak_oom ();
+    return ak_error_set (err, ENOMEM, "encode %s frame", ak_proto_type_name (type) ? ak_proto_type_name (type) : "?");
   return ak_proto_write (fd, type, channel, s, strlen (s), err);
 }
 
@@ -211,6 +211,8 @@ ak_proto_reader_new (int fd)
 {
   ak_proto_reader_t *r = ak_xcalloc (1, sizeof *r);
   r->fd = fd;
+  r->cap = READER_MIN_BUF;
+  r->buf = ak_xmalloc (r->cap);
   return r;
 }
 
@@ -223,8 +225,8 @@ ak_proto_reader_free (ak_proto_reader_t *r)
   free (r);
 }
 
-/* Makes room for `need` unconsumed bytes (a whole frame at most), moving
- * them to the front of the buffer first. */
+/* Makes room for `need` bytes from r->start (a whole frame at most),
+ * moving the unconsumed bytes to the front of the buffer first. */
 static void
 reader_reserve (ak_proto_reader_t *r, size_t need)
 {
@@ -234,8 +236,6 @@ reader_reserve (ak_proto_reader_t *r, size_t need)
       r->end -= r->start;
       r->start = 0;
     }
-  if (need < READER_MIN_BUF)
-    need = READER_MIN_BUF;
   if (r->cap < need)
     {
       r->buf = ak_xrealloc (r->buf, need);
@@ -264,7 +264,7 @@ ak_proto_read (ak_proto_reader_t *r, ak_frame_t *out, ak_error_t **err)
     {
       size_t have = r->end - r->start;
       size_t used;
-      int ret = ak_proto_decode (r->buf ? r->buf + r->start : NULL, have, out, &used, err);
+      int ret = ak_proto_decode (r->buf + r->start, have, out, &used, err);
       ssize_t n;
 
       if (ret < 0)
@@ -281,7 +281,7 @@ ak_proto_read (ak_proto_reader_t *r, ak_frame_t *out, ak_error_t **err)
         need += get_be32 (r->buf + r->start);
       if (have == 0)
         r->start = r->end = 0;
-      if (r->buf == NULL || r->cap - r->start < need)
+      if (r->cap - r->start < need)
         reader_reserve (r, need);
 
       n = read (r->fd, r->buf + r->end, r->cap - r->end);
