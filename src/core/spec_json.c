@@ -202,8 +202,13 @@ check_hostname (const char *s)
 static char *
 quote (const char *s)
 {
-  size_t n = strnlen (s, 64);
-  char *q = ak_xstrndup (s, n);
+  size_t n;
+  char *q;
+
+  if (s == NULL)
+    s = "";
+  n = strnlen (s, 64);
+  q = ak_xstrndup (s, n);
   for (size_t i = 0; i < n; i++)
     if ((unsigned char) q[i] < 0x20 || q[i] == 0x7f)
       q[i] = '?';

@@ -757,6 +757,8 @@ ak_store_list (ak_record_t **out, size_t *n, ak_error_t **err)
     }
   closedir (d);
 
+  if (names == NULL)
+    return 0;
   nn = ak_strv_len (names);
   qsort (names, nn, sizeof (char *), cmp_str);
   recs = ak_xcalloc (nn, sizeof (ak_record_t));
@@ -936,7 +938,7 @@ ak_store_proc_starttime (pid_t pid, unsigned long long *out, ak_error_t **err)
 bool
 ak_store_supervisor_alive (const ak_record_t *r)
 {
-  unsigned long long start;
+  unsigned long long start = 0;
   char state = '?';
 
   if (r->supervisor_pid <= 0 || proc_stat (r->supervisor_pid, &state, &start, NULL) < 0)
