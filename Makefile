@@ -16,7 +16,7 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_FORTIFY_SOURCE=2 -fstack-protector-strong -
 LDFLAGS ?=
 # libseccomp and jansson are linked statically: it saves the dynamic loader
 # a good part of a sandbox start-up.
-LIBS    := -Wl,-Bstatic -lseccomp -ljansson -Wl,-Bdynamic
+LIBS    := -Wl,-Bstatic -lseccomp -ljansson -Wl,-Bdynamic -larchive -lutil
 
 LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
 CLI_SRCS := $(sort $(wildcard src/cli/*.c))
@@ -74,11 +74,11 @@ $(O)/probe: tests/probe/probe.c
 
 $(O)/tests/%: tests/unit/%.c $(O)/libagentkernel.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(LIBS) -lcmocka -lutil
 
 $(ASAN_O)/tests/%: tests/unit/%.c $(ASAN_O)/libagentkernel.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka
+	$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka -lutil
 
 asan: $(ASAN_O)/agentkernel $(ASAN_O)/toml-test-decoder $(ASAN_UNIT_BINS)
 

@@ -7,6 +7,8 @@
 #ifndef AK_BACKEND_H
 #define AK_BACKEND_H
 
+#include <sys/types.h>
+
 #include "common/error.h"
 #include "core/spec.h"
 
@@ -24,6 +26,10 @@ typedef struct ak_backend {
    * everything down.  *status receives the command's exit status, or 128+N
    * when it was killed by signal N. */
   int (*run) (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_error_t **err);
+  /* Persistent: start the sandbox whose state directory is dir, with the
+   * agent serving dir/agent.sock; returns once it serves, with the pid of
+   * the process that owns the sandbox (signal it to stop). */
+  int (*start) (const ak_spec_t *spec, const char *dir, pid_t *supervisor, ak_error_t **err);
 } ak_backend_t;
 
 const ak_backend_t *ak_backend_lookup (const char *name, ak_error_t **err);

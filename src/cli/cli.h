@@ -42,6 +42,15 @@ int ak_cli_fail (ak_error_t *err);
 int ak_cli_usage_error (const char *cmd, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 int cmd_run (int argc, char **argv);
+int cmd_create (int argc, char **argv);
+int cmd_start (int argc, char **argv);
+int cmd_stop (int argc, char **argv);
+int cmd_remove (int argc, char **argv);
+int cmd_list (int argc, char **argv);
+int cmd_exec (int argc, char **argv);
+int cmd_attach (int argc, char **argv);
+int cmd_cp (int argc, char **argv);
+int cmd_audit (int argc, char **argv);
 int cmd_config (int argc, char **argv);
 int cmd_replay (int argc, char **argv);
 

@@ -1,9 +1,11 @@
 /* agentkernel run: one command in a new sandbox, removed afterwards. */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "backend/backend.h"
+#include "core/sandbox.h"
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -14,11 +16,46 @@ run_usage (FILE *out)
   fprintf (out, "Usage: agentkernel run [OPTIONS] [--] COMMAND [ARGS...]\n\n"
                 "Run COMMAND in a new sandbox governed by a security profile; the sandbox\n"
                 "is removed when the command ends.\n\nOptions:\n%s"
+                "      --keep             keep the sandbox as a persistent one (named by\n"
+                "                         --name, else run-<random>), running\n"
                 "  -h, --help             show this help\n"
                 "      --version          show the version\n\n"
                 "Exit status: COMMAND's own; 128+N if it was killed by signal N;\n"
                 "125 if agentkernel itself failed.\n",
                 ak_cli_sandbox_help);
+}
+
+/* run --keep: the same command in a new persistent sandbox, left running. */
+static int
+run_kept (ak_spec_t *spec, ak_error_t **err)
+{
+  ak_record_t rec = { 0 };
+  ak_exec_req_t req = { .sigfd = -1 };
+  char **argv = spec->argv;
+  int code = 0;
+
+  if (spec->name == NULL)
+    {
+      unsigned r;
+      if (getentropy (&r, sizeof r) < 0)
+        r = (unsigned) getpid ();
+      spec->name = ak_xasprintf ("run-%08x", r);
+    }
+  spec->argv = NULL;
+  if (ak_sandbox_create (spec, &rec, err) < 0 || ak_sandbox_start (spec->name, err) < 0)
+    {
+      spec->argv = argv;
+      ak_record_clear (&rec);
+      return -1;
+    }
+  ak_record_clear (&rec);
+  spec->argv = argv;
+  req.argv = argv;
+  if (ak_sandbox_exec (spec->name, &req, NULL, &code, err) < 0)
+    return -1;
+  fprintf (stderr, "agentkernel: kept sandbox %s (agentkernel exec %s -- ...; agentkernel remove --force %s)\n",
+           spec->name, spec->name, spec->name);
+  return code;
 }
 
 int
@@ -29,6 +66,7 @@ cmd_run (int argc, char **argv)
   ak_error_t *err = NULL;
   const ak_backend_t *backend;
   int i, status = 0, rc;
+  bool keep = false;
 
   for (i = 1; i < argc; i++)
     {
@@ -52,6 +90,11 @@ cmd_run (int argc, char **argv)
         }
       if (a[0] != '-' || a[1] == '\0')
         break;
+      if (strcmp (a, "--keep") == 0)
+        {
+          keep = true;
+          continue;
+        }
       rc = ak_cli_sandbox_flag (&flags, argc, argv, &i, &err);
       if (rc < 0)
         {
@@ -74,9 +117,17 @@ cmd_run (int argc, char **argv)
   spec.argv = ak_strv_dup (argv + i);
   if (ak_cli_sandbox_resolve (&flags, &spec, &err) < 0)
     goto fail;
+  if (keep)
+    {
+      status = run_kept (&spec, &err);
+      if (status < 0)
+        goto fail;
+      goto done;
+    }
   backend = ak_backend_lookup (spec.backend, &err);
   if (backend == NULL || backend->run (&spec, NULL, &status, &err) < 0)
     goto fail;
+done:
   ak_spec_clear (&spec);
   ak_cli_sandbox_free (&flags);
   return status;

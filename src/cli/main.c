@@ -13,6 +13,15 @@ static const struct {
   const char *summary;
 } commands[] = {
   { "run", cmd_run, "Run a command in a new sandbox and remove it afterwards" },
+  { "create", cmd_create, "Record a persistent sandbox" },
+  { "start", cmd_start, "Start a persistent sandbox" },
+  { "exec", cmd_exec, "Run a command in a running sandbox" },
+  { "attach", cmd_attach, "Open an interactive shell in a running sandbox" },
+  { "cp", cmd_cp, "Copy files between the host and a sandbox" },
+  { "stop", cmd_stop, "Stop a running sandbox (its files are kept)" },
+  { "remove", cmd_remove, "Remove a sandbox and everything in it" },
+  { "list", cmd_list, "List persistent sandboxes" },
+  { "audit", cmd_audit, "Show the audit log" },
   { "config", cmd_config, "Show the resolved settings and where each came from" },
   { "replay", cmd_replay, "Play back a recorded session" },
 };
@@ -70,6 +79,11 @@ main (int argc, char **argv)
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (strcmp (argv[1], commands[i].name) == 0)
       return commands[i].fn (argc - 1, argv + 1);
+  /* Docker's short names. */
+  if (strcmp (argv[1], "rm") == 0)
+    return cmd_remove (argc - 1, argv + 1);
+  if (strcmp (argv[1], "ls") == 0 || strcmp (argv[1], "ps") == 0)
+    return cmd_list (argc - 1, argv + 1);
   if (argv[1][0] == '-')
     return ak_cli_usage_error (NULL, "unknown option '%s'", argv[1]);
   return ak_cli_usage_error (NULL, "unknown command '%s'", argv[1]);

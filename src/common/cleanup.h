@@ -19,6 +19,8 @@ ak_freep (void *p)
   free (*(void **) p);
 }
 
+/* Closes *fd if open and marks it closed (-1), so calling it twice, or
+ * explicitly before scope exit, is safe. */
 static inline void
 ak_closep (int *fd)
 {
@@ -27,6 +29,7 @@ ak_closep (int *fd)
       int saved = errno;
       close (*fd);
       errno = saved;
+      *fd = -1;
     }
 }
 

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "backend/container/container.h"
+#include "agent/agent.h"
 #include "backend/container/init.h"
 #include "common/cleanup.h"
 #include "common/syscalls.h"
@@ -49,6 +50,8 @@ typedef struct init_ctx {
   const sigset_t *origmask;
   int sync;
   int net_helper;
+  bool serve; /* persistent: the agent serves the listening socket (sent with GO) */
+  const char *persist; /* persistent: the sandbox's state directory */
 } init_ctx_t;
 
 static _Noreturn void
@@ -83,6 +86,8 @@ sandbox_init (const init_ctx_t *c)
   size_t n_fds = 0;
   char mask[128];
   _cleanup_strv_ char **env = NULL;
+  int listen_fd = -1;
+  const char *persist_dir = c->persist;
   const char *hostname = c->spec->hostname ? c->spec->hostname : "agentkernel";
 
   /* 1. */
@@ -91,6 +96,10 @@ sandbox_init (const init_ctx_t *c)
   if (ak_sync_recv (c->sync, &type, &value, mask, sizeof mask, fds, &n_fds) != 1 || type != AK_SYNC_GO)
     _exit (1);
   /* 2. */
+  /* GO carries the listening socket (serving) and, for a root caller, the
+   * sources opened outside; the mask says which slots they fill. */
+  if (c->serve && n_fds > 0)
+    listen_fd = fds[--n_fds];
   if (c->ids->caller_root)
     {
       int slots[64];
@@ -102,7 +111,7 @@ sandbox_init (const init_ctx_t *c)
   else
     {
       ak_sources_init (&src);
-      if (ak_sources_open (c->spec, c->ids, false, &src, &err) < 0)
+      if (ak_sources_open (c->spec, c->ids, false, persist_dir, &src, &err) < 0)
         init_fail (c->sync, err);
     }
   /* 3.  Changing ids clears the parent-death signal: set it again. */
@@ -161,6 +170,16 @@ sandbox_init (const init_ctx_t *c)
     close (fds[0]);
 
   /* 11. */
+  if (c->serve)
+    {
+      ak_agent_conf_t conf = { .spec = c->spec, .user_uid = c->ids->inside_uid,
+                               .user_gid = c->ids->inside_gid, .can_root = c->ids->with_root };
+      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+      if (null >= 0)
+        dup2 (null, 0), dup2 (null, 1), dup2 (null, 2);
+      report_started (getpid (), (void *) &c->sync);
+      _exit (ak_agent_serve (listen_fd, &conf));
+    }
   if (dup2 (c->stdio->in, 0) < 0 || dup2 (c->stdio->out, 1) < 0 || dup2 (c->stdio->err, 2) < 0)
     {
       ak_error_set (&err, errno, "standard streams");
@@ -177,20 +196,29 @@ sandbox_init (const init_ctx_t *c)
   _exit (0);
 }
 
+/* What the host must offer for `spec`, command aside. */
 static int
-container_check (const ak_spec_t *spec, ak_error_t **err)
+container_check_env (const ak_spec_t *spec, ak_error_t **err)
 {
   if (ak_userns_check (err) < 0)
     return -1;
   if (ak_net_check (spec, err) < 0)
     return -1;
-  if (spec->argv == NULL || spec->argv[0] == NULL)
-    return ak_error_set (err, 0, "no command to run");
   if (spec->rootfs == NULL && spec->image != NULL && strcmp (spec->image, "host") != 0)
     return ak_error_set (err, 0,
                          "image '%s': this build runs the 'host' image or a directory (--rootfs "
                          "DIR); pulling OCI images is not available",
                          spec->image);
+  return 0;
+}
+
+static int
+container_check (const ak_spec_t *spec, ak_error_t **err)
+{
+  if (container_check_env (spec, err) < 0)
+    return -1;
+  if (spec->argv == NULL || spec->argv[0] == NULL)
+    return ak_error_set (err, 0, "no command to run");
   return 0;
 }
 
@@ -315,9 +343,23 @@ wait_ready (int sync, ak_error_t **err)
   return ak_error_set (err, rc < 0 ? errno : 0, "sandbox init exited during setup");
 }
 
+/* Everything about one sandbox's life, for `run` (argv, stdio) and for a
+ * persistent sandbox (listen_fd >= 0: the agent serves it; persist: its
+ * state directory; ready_fd: told once the agent serves). */
+typedef struct launch {
+  const ak_spec_t *spec;
+  const ak_stdio_t *stdio;
+  int listen_fd;
+  const char *persist;
+  int ready_fd;
+} launch_t;
+
 static int
-container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_error_t **err)
+launch (const launch_t *l, int *status, ak_error_t **err)
 {
+  const ak_spec_t *spec = l->spec;
+  const ak_stdio_t *stdio = l->stdio;
+  bool serve = l->listen_fd >= 0;
   ak_ids_t ids;
   _cleanup_close_ int seccomp_fd = -1;
   ak_cgroup_t cg = { 0 };
@@ -333,15 +375,15 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
   ak_stdio_t io = stdio ? *stdio : (ak_stdio_t){ 0, 1, 2 };
 
   ak_sources_init (&src);
-  ak_ids_plan (spec, &ids);
-  if (container_check (spec, err) < 0)
+  ak_ids_plan (spec, serve, &ids);
+  if ((serve ? container_check_env (spec, err) : container_check (spec, err)) < 0)
     return -1;
   if (ak_landlock_abi () == 0 && ak_test_disabled ("landlock"))
     ak_warn ("Landlock is DISABLED by AK_TEST_DISABLE: file access is confined by mounts only");
   else if (ak_landlock_abi () == 0)
     ak_warn ("Landlock is not available (kernel without CONFIG_SECURITY_LANDLOCK, or 'landlock' "
              "missing from the lsm= boot parameter): file access is confined by mounts only");
-  if (ids.caller_root && ak_sources_open (spec, &ids, true, &src, err) < 0)
+  if (ids.caller_root && ak_sources_open (spec, &ids, true, l->persist, &src, err) < 0)
     goto out;
   if (ak_cgroup_create (spec, &cg, err) < 0)
     goto out;
@@ -375,7 +417,7 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
   if (pid == 0)
     {
       init_ctx_t c = { .spec = spec, .ids = &ids, .stdio = &io,
-                       .origmask = &origmask, .sync = sv[1],
+                       .origmask = &origmask, .sync = sv[1], .serve = serve, .persist = l->persist,
                        .net_helper = network ? (int) ak_net_helper (NULL) : AK_NET_NONE };
       close (sv[0]);
       sandbox_init (&c);
@@ -397,6 +439,8 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
           valid[k++] = fds[i];
       }
     /* Only open descriptors can travel; the mask keeps their slots. */
+    if (serve)
+      valid[k++] = l->listen_fd;
     if (ak_sync_send (sv[0], AK_SYNC_GO, 0, m, valid, k) < 0)
       {
         ak_error_set (err, errno, "start sandbox init");
@@ -429,6 +473,25 @@ container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_e
       ak_error_set (err, errno, "start command");
       goto kill;
     }
+  if (serve)
+    {
+      /* The agent serves once it reports STARTED. */
+      int type = 0, value;
+      char text[1024];
+      if (ak_sync_recv (sv[0], &type, &value, text, sizeof text, NULL, NULL) != 1 || type != AK_SYNC_STARTED)
+        {
+          if (type == AK_SYNC_ERROR)
+            ak_error_set (err, 0, "%s", text);
+          else
+            ak_error_set (err, 0, "sandbox agent exited during setup");
+          goto kill;
+        }
+      if (l->ready_fd >= 0)
+        {
+          (void) !write (l->ready_fd, "", 1);
+          close (l->ready_fd);
+        }
+    }
   ret = supervise (pid, pidfd, sv[0], sigfd, status, err);
   pid = -1;
   goto out_mask;
@@ -449,8 +512,25 @@ out:
   return ret;
 }
 
+static int
+container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_error_t **err)
+{
+  launch_t l = { .spec = spec, .stdio = stdio, .listen_fd = -1, .ready_fd = -1 };
+  return launch (&l, status, err);
+}
+
+int
+ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persist, int ready_fd,
+                    ak_error_t **err)
+{
+  launch_t l = { .spec = spec, .listen_fd = listen_fd, .persist = persist, .ready_fd = ready_fd };
+  int status = 0;
+  return launch (&l, &status, err) < 0 ? -1 : status;
+}
+
 const ak_backend_t ak_container_backend = {
   .name = "container",
   .check = container_check,
   .run = container_run,
+  .start = ak_container_start,
 };

@@ -28,12 +28,15 @@ typedef struct ak_ids {
   gid_t inside_gid, host_gid;
   bool caller_root; /* agentkernel runs as host root: host_uid is a dedicated
                        unprivileged id, never 0 */
+  bool with_root;   /* also map uid/gid 0 (to host_root_id) and hold it in the
+                       saved set, so the agent can run commands as either */
+  uid_t host_root_id;
 } ak_ids_t;
 
 /* Host id the sandbox user gets when agentkernel runs as root. */
 #define AK_ROOTFUL_HOST_ID 1000001000u
 
-void ak_ids_plan (const ak_spec_t *spec, ak_ids_t *ids);
+void ak_ids_plan (const ak_spec_t *spec, bool persistent, ak_ids_t *ids);
 int ak_userns_write_maps (pid_t pid, const ak_ids_t *ids, ak_error_t **err);
 int ak_userns_become (const ak_ids_t *ids, ak_error_t **err);
 /* A user namespace fd mapping on-disk owner -> host id, for idmapped mounts
@@ -51,6 +54,7 @@ int ak_userns_check (ak_error_t **err);
 typedef struct ak_sources {
   int cwd_tree;  /* detached mount of spec->cwd, or -1 */
   int home_tree; /* detached mount of spec->home, or -1 */
+  int persist_tree; /* a persistent sandbox's own directory (root, upper, work), or -1 */
   int *vol_trees;
   size_t n_vols;
   int *file_fds;
@@ -59,8 +63,8 @@ typedef struct ak_sources {
 
 void ak_sources_init (ak_sources_t *s);
 void ak_sources_close (ak_sources_t *s);
-int ak_sources_open (const ak_spec_t *spec, const ak_ids_t *ids, bool idmap, ak_sources_t *s,
-                     ak_error_t **err);
+int ak_sources_open (const ak_spec_t *spec, const ak_ids_t *ids, bool idmap, const char *persist,
+                     ak_sources_t *s, ak_error_t **err);
 /* fd list in a fixed order, for passing over the sync socket. */
 size_t ak_sources_fds (const ak_sources_t *s, int *fds, size_t max);
 void ak_sources_from_fds (const ak_spec_t *spec, const int *fds, size_t n, ak_sources_t *s);
@@ -95,6 +99,18 @@ typedef struct ak_cgroup {
 int ak_cgroup_create (const ak_spec_t *spec, ak_cgroup_t *cg, ak_error_t **err);
 int ak_cgroup_attach (const ak_cgroup_t *cg, pid_t pid, ak_error_t **err);
 void ak_cgroup_destroy (ak_cgroup_t *cg);
+
+/* ---- persistent sandboxes (persist.c) ---- */
+
+/* Starts a persistent sandbox whose state lives in dir (spec.json's
+ * directory): a detached supervisor runs it with the agent as PID 1,
+ * serving on dir/agent.sock.  Returns once the agent serves, with the
+ * supervisor's pid in *pid. */
+int ak_container_start (const ak_spec_t *spec, const char *dir, pid_t *pid, ak_error_t **err);
+/* The supervisor's part: runs the sandbox serving listen_fd until it ends
+ * (ready_fd gets one byte once the agent serves). */
+int ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persist, int ready_fd,
+                        ak_error_t **err);
 
 /* ---- network (netns.c) ---- */
 

@@ -106,7 +106,7 @@ ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, int net_helper, ak_
         continue;
       target[n] = '\0';
       snprintf (dst, sizeof dst, "%s/%s", etc_dir, linked[i]);
-      if (symlink (target, dst) < 0)
+      if (symlink (target, dst) < 0 && errno != EEXIST)
         return ak_error_set (err, errno, "symlink %s", dst);
     }
   for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++)
@@ -117,7 +117,7 @@ ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, int net_helper, ak_
       if (lstat (host, &st) < 0 || !S_ISDIR (st.st_mode))
         continue;
       snprintf (dst, sizeof dst, "%s/%s", etc_dir, bound[i]);
-      if (mkdir (dst, 0755) < 0)
+      if (mkdir (dst, 0755) < 0 && errno != EEXIST)
         return ak_error_set (err, errno, "mkdir %s", dst);
       if (mount (host, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
         return ak_error_set (err, errno, "bind %s", host);

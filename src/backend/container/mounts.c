@@ -109,14 +109,14 @@ attach_tree (int tree, const char *dst, ak_error_t **err)
 /* An overlay of `lower` with a private upper layer in the staging tmpfs:
  * the sandbox can write anywhere in it and the host never sees a byte. */
 static int
-overlay (const char *lower, const char *tag, const char *dst, ak_error_t **err)
+overlay (const char *lower, const char *layers, const char *tag, const char *dst, ak_error_t **err)
 {
-  _cleanup_free_ char *upper = ak_xasprintf ("/upper/%s", tag);
-  _cleanup_free_ char *work = ak_xasprintf ("/work/%s", tag);
+  _cleanup_free_ char *upper = ak_xasprintf ("%s/upper/%s", layers, tag);
+  _cleanup_free_ char *work = ak_xasprintf ("%s/work/%s", layers, tag);
   _cleanup_free_ char *opts = NULL;
 
-  if (mkdir (upper, 0755) < 0 || mkdir (work, 0755) < 0)
-    return ak_error_set (err, errno, "overlay layer for %s", dst);
+  if (mkdir_p (upper, 0755, err) < 0 || mkdir_p (work, 0755, err) < 0)
+    return ak_error_prefix (err, "overlay layer for %s", dst);
   opts = ak_xasprintf ("lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lower, upper, work);
   if (mount ("overlay", dst, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
     return ak_error_set (err, errno,
@@ -127,7 +127,7 @@ overlay (const char *lower, const char *tag, const char *dst, ak_error_t **err)
 }
 
 static int
-build_host_image (const ak_spec_t *spec, ak_error_t **err)
+build_host_image (const ak_spec_t *spec, const char *layers, ak_error_t **err)
 {
   static const char *const dirs[] = { "usr", "etc", "var", "var/tmp", "run", "opt", "srv", "mnt",
                                       "root", "home", "dev", "proc", "tmp" };
@@ -144,7 +144,7 @@ build_host_image (const ak_spec_t *spec, ak_error_t **err)
   if (chmod (NEWROOT "/var/tmp", 01777) < 0)
     return ak_error_set (err, errno, "chmod /var/tmp");
   if (ro ? bind_host ("/oldroot/usr", NEWROOT "/usr", true, err)
-         : overlay ("/oldroot/usr", "usr", NEWROOT "/usr", err))
+         : overlay ("/oldroot/usr", layers, "usr", NEWROOT "/usr", err))
     return -1;
   /* Mirror the host's merged-/usr links, or show a real directory as is. */
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
@@ -157,7 +157,7 @@ build_host_image (const ak_spec_t *spec, ak_error_t **err)
       if (n >= 0)
         {
           target[n] = '\0';
-          if (symlink (target, dst) < 0)
+          if (symlink (target, dst) < 0 && errno != EEXIST)
             return ak_error_set (err, errno, "symlink %s", dst);
         }
       else if (lstat (host, &st) == 0 && S_ISDIR (st.st_mode))
@@ -242,6 +242,9 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
 {
   bool ro = ak_spec_sec (spec, AK_SEC_READ_ONLY);
   _cleanup_free_ char *home = ak_xstrdup (spec->as_root ? NEWROOT "/root" : NEWROOT "/home/user");
+  /* Where the writable layers live: the staging tmpfs (gone with the run),
+   * or a persistent sandbox's own directory (kept across stop/start). */
+  const char *layers = src->persist_tree >= 0 ? "/persist" : "";
 
   /* 1. Nothing we mount propagates to the host. */
   if (mnt (NULL, "/", NULL, MS_SLAVE | MS_REC, NULL, err) < 0)
@@ -254,12 +257,18 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
     return ak_error_set (err, errno, "prepare staging directory");
   if (ak_pivot_root (".", "oldroot") < 0 || chdir ("/") < 0)
     return ak_error_set (err, errno, "pivot_root into staging directory");
+  if (src->persist_tree >= 0)
+    {
+      if (mkdir ("/persist", 0700) < 0 || attach_tree (src->persist_tree, "/persist", err) < 0
+          || mkdir_p ("/persist/root", 0755, err) < 0)
+        return ak_error_prefix (err, "sandbox state");
+    }
 
   /* 3. The image. */
   if (spec->rootfs != NULL)
     {
       _cleanup_free_ char *lower = ak_xasprintf ("/oldroot%s", spec->rootfs);
-      if (overlay (lower, "root", NEWROOT, err) < 0)
+      if (overlay (lower, layers, "root", NEWROOT, err) < 0)
         return -1;
       if (mkdir_p (NEWROOT "/dev", 0755, err) < 0 || mkdir_p (NEWROOT "/proc", 0755, err) < 0
           || mkdir_p (NEWROOT "/tmp", 01777, err) < 0)
@@ -267,9 +276,12 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
     }
   else
     {
-      if (mnt ("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", err) < 0)
+      if (src->persist_tree >= 0
+              ? mnt ("/persist/root", NEWROOT, NULL, MS_BIND, NULL, err) < 0
+                    || set_attr (NEWROOT, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false, err) < 0
+              : mnt ("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", err) < 0)
         return -1;
-      if (build_host_image (spec, err) < 0)
+      if (build_host_image (spec, layers, err) < 0)
         return -1;
       if (ak_etc_populate (NEWROOT "/etc", spec, net_helper, err) < 0)
         return ak_error_prefix (err, "/etc");

@@ -25,6 +25,7 @@ ak_sources_init (ak_sources_t *s)
   memset (s, 0, sizeof (*s));
   s->cwd_tree = -1;
   s->home_tree = -1;
+  s->persist_tree = -1;
 }
 
 void
@@ -32,6 +33,7 @@ ak_sources_close (ak_sources_t *s)
 {
   ak_closep (&s->cwd_tree);
   ak_closep (&s->home_tree);
+  ak_closep (&s->persist_tree);
   for (size_t i = 0; i < s->n_vols; i++)
     ak_closep (&s->vol_trees[i]);
   for (size_t i = 0; i < s->n_files; i++)
@@ -81,9 +83,16 @@ open_tree_of (const char *path, const ak_ids_t *ids, bool idmap, bool read_only,
 }
 
 int
-ak_sources_open (const ak_spec_t *spec, const ak_ids_t *ids, bool idmap, ak_sources_t *s,
-                 ak_error_t **err)
+ak_sources_open (const ak_spec_t *spec, const ak_ids_t *ids, bool idmap, const char *persist,
+                 ak_sources_t *s, ak_error_t **err)
 {
+  /* Owned by the sandbox's own host id already: no idmap. */
+  if (persist != NULL)
+    {
+      s->persist_tree = open_tree_of (persist, ids, false, false, err);
+      if (s->persist_tree < 0)
+        return ak_error_prefix (err, "sandbox state");
+    }
   if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD))
     {
       s->cwd_tree = open_tree_of (spec->cwd, ids, idmap, false, err);
@@ -132,6 +141,8 @@ ak_sources_fds (const ak_sources_t *s, int *fds, size_t max)
     fds[n++] = s->cwd_tree;
   if (n < max)
     fds[n++] = s->home_tree;
+  if (n < max)
+    fds[n++] = s->persist_tree;
   for (size_t i = 0; i < s->n_vols && n < max; i++)
     fds[n++] = s->vol_trees[i];
   for (size_t i = 0; i < s->n_files && n < max; i++)
@@ -146,6 +157,7 @@ ak_sources_from_fds (const ak_spec_t *spec, const int *fds, size_t n, ak_sources
   ak_sources_init (s);
   s->cwd_tree = k < n ? fds[k++] : -1;
   s->home_tree = k < n ? fds[k++] : -1;
+  s->persist_tree = k < n ? fds[k++] : -1;
   s->vol_trees = ak_xcalloc (spec->n_mounts, sizeof (int));
   for (size_t i = 0; i < spec->n_mounts; i++)
     s->vol_trees[i] = k < n ? fds[k++] : -1;

@@ -26,7 +26,7 @@
 #include "common/util.h"
 
 void
-ak_ids_plan (const ak_spec_t *spec, ak_ids_t *ids)
+ak_ids_plan (const ak_spec_t *spec, bool persistent, ak_ids_t *ids)
 {
   uid_t uid = geteuid ();
   gid_t gid = getegid ();
@@ -36,6 +36,10 @@ ak_ids_plan (const ak_spec_t *spec, ak_ids_t *ids)
   ids->host_gid = ids->caller_root ? AK_ROOTFUL_HOST_ID : gid;
   ids->inside_uid = spec->as_root ? 0 : 1000;
   ids->inside_gid = spec->as_root ? 0 : 1000;
+  /* Only root may map a second id; a persistent sandbox then holds uid 0
+   * too, as a second unprivileged host id, for `exec --root`. */
+  ids->with_root = persistent && ids->caller_root && !spec->as_root;
+  ids->host_root_id = AK_ROOTFUL_HOST_ID - 1000;
 }
 
 static int
@@ -55,10 +59,16 @@ ak_userns_write_maps (pid_t pid, const ak_ids_t *ids, ak_error_t **err)
    * it so the init can drop root's supplementary groups (gid 0 among them). */
   if (write_proc (pid, "setgroups", ids->caller_root ? "allow" : "deny", err) < 0)
     return ak_error_prefix (err, "user namespace");
-  snprintf (buf, sizeof buf, "%u %u 1\n", ids->inside_uid, ids->host_uid);
+  if (ids->with_root)
+    snprintf (buf, sizeof buf, "0 %u 1\n%u %u 1\n", ids->host_root_id, ids->inside_uid, ids->host_uid);
+  else
+    snprintf (buf, sizeof buf, "%u %u 1\n", ids->inside_uid, ids->host_uid);
   if (write_proc (pid, "uid_map", buf, err) < 0)
     return ak_error_prefix (err, "user namespace uid map");
-  snprintf (buf, sizeof buf, "%u %u 1\n", ids->inside_gid, ids->host_gid);
+  if (ids->with_root)
+    snprintf (buf, sizeof buf, "0 %u 1\n%u %u 1\n", ids->host_root_id, ids->inside_gid, ids->host_gid);
+  else
+    snprintf (buf, sizeof buf, "%u %u 1\n", ids->inside_gid, ids->host_gid);
   if (write_proc (pid, "gid_map", buf, err) < 0)
     return ak_error_prefix (err, "user namespace gid map");
   return 0;
@@ -69,9 +79,13 @@ ak_userns_become (const ak_ids_t *ids, ak_error_t **err)
 {
   if (ids->caller_root && setgroups (0, NULL) < 0)
     return ak_error_set (err, errno, "drop supplementary groups");
-  if (setresgid (ids->inside_gid, ids->inside_gid, ids->inside_gid) < 0)
+  /* With uid 0 mapped too, it stays in the real and saved ids: switching
+   * between the two later needs no capability. */
+  gid_t rg = ids->with_root ? 0 : ids->inside_gid;
+  uid_t ru = ids->with_root ? 0 : ids->inside_uid;
+  if (setresgid (rg, ids->inside_gid, rg) < 0)
     return ak_error_set (err, errno, "setresgid %u", ids->inside_gid);
-  if (setresuid (ids->inside_uid, ids->inside_uid, ids->inside_uid) < 0)
+  if (setresuid (ru, ids->inside_uid, ru) < 0)
     return ak_error_set (err, errno, "setresuid %u", ids->inside_uid);
   return 0;
 }

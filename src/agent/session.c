@@ -1,0 +1,443 @@
+/* One agent connection: EXEC (pipes or PTY) or a file transfer. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pty.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "agent/session.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "proto/proto.h"
+#include "proto/tarstream.h"
+
+extern char **environ;
+
+static int
+send_error (int conn, const char *fmt, ...)
+{
+  char msg[512];
+  va_list ap;
+  json_t *j;
+  va_start (ap, fmt);
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  va_end (ap);
+  j = json_pack ("{s:s}", "message", msg);
+  ak_proto_write_json (conn, AK_F_ERROR, 0, j, NULL);
+  json_decref (j);
+  return 1;
+}
+
+/* Take the ids a request asks for: the sandbox user, or uid 0 when the
+ * sandbox maps it (held in the saved set, no capability involved). */
+static int
+become (const ak_agent_conf_t *conf, bool root)
+{
+  uid_t u = root ? 0 : conf->user_uid;
+  gid_t g = root ? 0 : conf->user_gid;
+  if (root && !conf->can_root)
+    {
+      errno = EPERM;
+      return -1;
+    }
+  if (setresgid (g, g, g) < 0 || setresuid (u, u, u) < 0)
+    return -1;
+  return 0;
+}
+
+typedef struct exec_req {
+  char **argv;
+  char **env;
+  const char *workdir;
+  bool root, tty;
+  unsigned short rows, cols;
+} exec_req_t;
+
+static int
+parse_exec (json_t *j, const ak_agent_conf_t *conf, exec_req_t *r, char *why, size_t whylen)
+{
+  json_t *argv = json_object_get (j, "argv"), *env = json_object_get (j, "env");
+  json_t *wd = json_object_get (j, "workdir");
+  size_t i;
+  json_t *v;
+
+  memset (r, 0, sizeof (*r));
+  if (!json_is_array (argv) || json_array_size (argv) == 0 || json_array_size (argv) > 4096)
+    return snprintf (why, whylen, "exec: argv must be a non-empty array"), -1;
+  r->argv = ak_xcalloc (json_array_size (argv) + 1, sizeof (char *));
+  json_array_foreach (argv, i, v)
+    {
+      if (!json_is_string (v))
+        return snprintf (why, whylen, "exec: argv[%zu] is not a string", i), -1;
+      r->argv[i] = ak_xstrdup (json_string_value (v));
+    }
+  r->env = ak_spec_build_env (conf->spec);
+  if (env != NULL && !json_is_array (env))
+    return snprintf (why, whylen, "exec: env must be an array of KEY=VALUE"), -1;
+  json_array_foreach (env, i, v)
+    {
+      const char *kv = json_string_value (v);
+      size_t k;
+      bool replaced = false;
+      if (kv == NULL || strchr (kv, '=') == NULL || kv[0] == '=')
+        return snprintf (why, whylen, "exec: env[%zu] is not KEY=VALUE", i), -1;
+      k = (size_t) (strchr (kv, '=') - kv);
+      for (char **e = r->env; *e; e++)
+        if (strncmp (*e, kv, k + 1) == 0)
+          {
+            free (*e);
+            *e = ak_xstrdup (kv);
+            replaced = true;
+            break;
+          }
+      if (!replaced)
+        ak_strv_push (&r->env, kv);
+    }
+  if (wd != NULL && (!json_is_string (wd) || json_string_value (wd)[0] != '/'))
+    return snprintf (why, whylen, "exec: workdir must be an absolute path"), -1;
+  r->workdir = wd ? json_string_value (wd) : NULL;
+  r->root = json_is_true (json_object_get (j, "root"));
+  r->tty = json_is_true (json_object_get (j, "tty"));
+  r->rows = (unsigned short) json_integer_value (json_object_get (j, "rows"));
+  r->cols = (unsigned short) json_integer_value (json_object_get (j, "cols"));
+  return 0;
+}
+
+static const char *
+default_workdir (const ak_agent_conf_t *conf, bool root)
+{
+  if (conf->spec->workdir)
+    return conf->spec->workdir;
+  if (ak_spec_sec (conf->spec, AK_SEC_MOUNT_CWD))
+    return "/workspace";
+  return root ? "/root" : "/home/user";
+}
+
+/* In the command's process: ids, directory, then exec.  Reports failure
+ * through the status pipe. */
+static _Noreturn void
+exec_child (const ak_agent_conf_t *conf, const exec_req_t *r, int status_w)
+{
+  const char *wd = r->workdir ? r->workdir : default_workdir (conf, r->root);
+  int e;
+  sigset_t none;
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
+  signal (SIGPIPE, SIG_DFL);
+  if (become (conf, r->root) < 0)
+    {
+      e = errno;
+      dprintf (status_w, "cannot run as %s: %s", r->root ? "root (this sandbox maps no uid 0)" : "the sandbox user",
+               strerror (e));
+      _exit (125);
+    }
+  if (chdir (wd) < 0)
+    {
+      dprintf (status_w, "working directory %s: %s", wd, strerror (errno));
+      _exit (125);
+    }
+  environ = r->env;
+  execvp (r->argv[0], r->argv);
+  e = errno;
+  dprintf (STDERR_FILENO, "agentkernel: %s: %s\n", r->argv[0], e == ENOENT ? "command not found" : strerror (e));
+  _exit (e == ENOENT ? 127 : 126);
+}
+
+static int
+write_exit (int conn, int status)
+{
+  json_t *j;
+  int code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+  j = json_pack ("{s:i}", "exit_code", code);
+  if (WIFSIGNALED (status))
+    json_object_set_new (j, "signal", json_integer (WTERMSIG (status)));
+  ak_proto_write_json (conn, AK_F_EXIT, 0, j, NULL);
+  json_decref (j);
+  return 0;
+}
+
+/* Pumps bytes between the connection and the command until it ends. */
+static int
+pump (int conn, ak_proto_reader_t *rd, pid_t pid, int in_w, int out_r, int err_r, bool tty)
+{
+  char buf[65536];
+  int status = 0;
+  /* The reader may already hold frames that came with the request. */
+  bool exited = false, conn_open = true, try_conn = true;
+  _cleanup_free_ char *pending = NULL;
+  size_t pending_len = 0;
+
+  fcntl (conn, F_SETFL, fcntl (conn, F_GETFL) | O_NONBLOCK);
+  if (in_w >= 0)
+    fcntl (in_w, F_SETFL, fcntl (in_w, F_GETFL) | O_NONBLOCK);
+  while (out_r >= 0 || err_r >= 0 || !exited)
+    {
+      struct pollfd p[4];
+      int n = 0, i_conn = -1, i_out = -1, i_err = -1, i_in = -1;
+      if (conn_open && pending_len == 0)
+        p[i_conn = n++] = (struct pollfd){ .fd = conn, .events = POLLIN };
+      if (out_r >= 0)
+        p[i_out = n++] = (struct pollfd){ .fd = out_r, .events = POLLIN };
+      if (err_r >= 0)
+        p[i_err = n++] = (struct pollfd){ .fd = err_r, .events = POLLIN };
+      if (pending_len > 0 && in_w >= 0)
+        p[i_in = n++] = (struct pollfd){ .fd = in_w, .events = POLLOUT };
+      if (out_r < 0 && err_r < 0 && !exited)
+        {
+          /* Output closed; the command may still run (daemonized fds). */
+          if (waitpid (pid, &status, 0) == pid)
+            exited = true;
+          continue;
+        }
+      if (poll (p, (nfds_t) n, 200) < 0 && errno != EINTR)
+        break;
+      if (!exited && waitpid (pid, &status, WNOHANG) == pid)
+        exited = true;
+      if (i_in >= 0 && (p[i_in].revents & (POLLOUT | POLLERR | POLLHUP)))
+        {
+          ssize_t w = write (in_w, pending, pending_len);
+          if (w > 0)
+            {
+              memmove (pending, pending + w, pending_len - (size_t) w);
+              pending_len -= (size_t) w;
+              /* The reader may hold more frames already. */
+              try_conn = pending_len == 0;
+            }
+          else if (w < 0 && errno != EAGAIN && errno != EINTR)
+            pending_len = 0, ak_closep (&in_w);
+        }
+      if (i_conn >= 0 && (try_conn || (p[i_conn].revents & (POLLIN | POLLHUP | POLLERR))))
+        {
+          try_conn = false;
+          for (;;)
+            {
+              ak_frame_t f;
+              int rc = ak_proto_read (rd, &f, NULL);
+              if (rc == AK_PROTO_AGAIN)
+                break;
+              if (rc <= 0)
+                {
+                  /* Client gone: the command goes with it. */
+                  conn_open = false;
+                  kill (-pid, SIGKILL);
+                  kill (pid, SIGKILL);
+                  ak_closep (&in_w);
+                  break;
+                }
+              if (f.type == AK_F_STDIN)
+                {
+                  if (f.len == 0 && !tty)
+                    ak_closep (&in_w);
+                  else if (in_w >= 0)
+                    {
+                      pending = ak_xrealloc (pending, pending_len + f.len);
+                      memcpy (pending + pending_len, f.payload, f.len);
+                      pending_len += f.len;
+                      break; /* drain before reading more */
+                    }
+                }
+              else if (f.type == AK_F_RESIZE && tty)
+                {
+                  json_t *j = NULL;
+                  if (ak_proto_parse_json (&f, &j, NULL) == 0)
+                    {
+                      struct winsize ws = { .ws_row = (unsigned short) json_integer_value (json_object_get (j, "rows")),
+                                            .ws_col = (unsigned short) json_integer_value (json_object_get (j, "cols")) };
+                      ioctl (out_r, TIOCSWINSZ, &ws);
+                      json_decref (j);
+                    }
+                }
+              else if (f.type == AK_F_SIGNAL)
+                {
+                  json_t *j = NULL;
+                  if (ak_proto_parse_json (&f, &j, NULL) == 0)
+                    {
+                      int sig = (int) json_integer_value (json_object_get (j, "signal"));
+                      if (sig > 0 && sig < 65)
+                        {
+                          /* To the foreground of a terminal, else the
+                           * command's process group. */
+                          pid_t fg = tty && out_r >= 0 ? tcgetpgrp (out_r) : -1;
+                          kill (fg > 0 ? -fg : -pid, sig);
+                        }
+                      json_decref (j);
+                    }
+                }
+            }
+        }
+      for (int k = 0; k < 2; k++)
+        {
+          int idx = k == 0 ? i_out : i_err;
+          int *fd = k == 0 ? &out_r : &err_r;
+          ssize_t r;
+          if (idx < 0 || !(p[idx].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+          r = read (*fd, buf, sizeof buf);
+          if (r > 0)
+            {
+              if (conn_open)
+                {
+                  /* Blocking on a slow client is the backpressure. */
+                  fcntl (conn, F_SETFL, fcntl (conn, F_GETFL) & ~O_NONBLOCK);
+                  if (ak_proto_write (conn, k == 0 ? AK_F_STDOUT : AK_F_STDERR, 0, buf, (size_t) r, NULL) < 0)
+                    conn_open = false;
+                  fcntl (conn, F_SETFL, fcntl (conn, F_GETFL) | O_NONBLOCK);
+                }
+            }
+          else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+            ak_closep (fd); /* a PTY master reports EIO once the slave side is gone */
+        }
+    }
+  ak_closep (&in_w);
+  if (conn_open)
+    {
+      fcntl (conn, F_SETFL, fcntl (conn, F_GETFL) & ~O_NONBLOCK);
+      write_exit (conn, status);
+    }
+  return 0;
+}
+
+static int
+serve_exec (int conn, ak_proto_reader_t *rd, json_t *j, const ak_agent_conf_t *conf)
+{
+  exec_req_t r;
+  char why[256];
+  int st[2], in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+  int master = -1, ret;
+  pid_t pid;
+  char msg[512];
+  ssize_t n;
+
+  if (parse_exec (j, conf, &r, why, sizeof why) < 0)
+    {
+      ak_strv_free (r.argv);
+      ak_strv_free (r.env);
+      return send_error (conn, "%s", why);
+    }
+  if (pipe2 (st, O_CLOEXEC) < 0)
+    return send_error (conn, "pipe: %s", strerror (errno));
+  if (r.tty)
+    {
+      struct winsize ws = { .ws_row = r.rows ? r.rows : 24, .ws_col = r.cols ? r.cols : 80 };
+      pid = forkpty (&master, NULL, NULL, &ws);
+    }
+  else
+    {
+      if (pipe2 (in, O_CLOEXEC) < 0 || pipe2 (out, O_CLOEXEC) < 0 || pipe2 (err, O_CLOEXEC) < 0)
+        return send_error (conn, "pipe: %s", strerror (errno));
+      pid = fork ();
+      if (pid == 0)
+        {
+          setsid ();
+          dup2 (in[0], 0);
+          dup2 (out[1], 1);
+          dup2 (err[1], 2);
+        }
+    }
+  if (pid < 0)
+    return send_error (conn, "fork: %s", strerror (errno));
+  if (pid == 0)
+    {
+      close (st[0]);
+      exec_child (conf, &r, st[1]);
+    }
+  close (st[1]);
+  /* Setup errors arrive on the status pipe; exec closes it empty. */
+  n = read (st[0], msg, sizeof msg - 1);
+  close (st[0]);
+  if (n > 0)
+    {
+      msg[n] = '\0';
+      waitpid (pid, NULL, 0);
+      send_error (conn, "%s", msg);
+      ret = 1;
+    }
+  else if (r.tty)
+    ret = pump (conn, rd, pid, dup (master), master, -1, true);
+  else
+    {
+      close (in[0]);
+      close (out[1]);
+      close (err[1]);
+      ret = pump (conn, rd, pid, in[1], out[0], err[0], false);
+    }
+  ak_strv_free (r.argv);
+  ak_strv_free (r.env);
+  return ret;
+}
+
+int
+ak_session_serve (int conn, const ak_agent_conf_t *conf)
+{
+  ak_proto_reader_t *rd = ak_proto_reader_new (conn);
+  ak_frame_t f;
+  json_t *j = NULL;
+  ak_error_t *err = NULL;
+  int ret = 1;
+
+  signal (SIGPIPE, SIG_IGN);
+  if (ak_proto_read (rd, &f, &err) != 1 || ak_proto_parse_json (&f, &j, &err) < 0)
+    {
+      send_error (conn, "bad request: %s", err ? err->msg : "connection closed");
+      goto out;
+    }
+  switch (f.type)
+    {
+    case AK_F_EXEC:
+      ret = serve_exec (conn, rd, j, conf);
+      break;
+    case AK_F_FILE_READ:
+    case AK_F_FILE_WRITE:
+      {
+        const char *path = json_string_value (json_object_get (j, "path"));
+        bool root = json_is_true (json_object_get (j, "root"));
+        if (path == NULL || path[0] != '/')
+          ret = send_error (conn, "file: path must be absolute");
+        else if (become (conf, root) < 0)
+          ret = send_error (conn, "file: cannot take the sandbox user's ids: %s", strerror (errno));
+        else
+          {
+            /* Paths resolve in the sandbox's own root, as its user. */
+            long long bytes = 0;
+            int rc = f.type == AK_F_FILE_READ ? ak_tar_send (conn, path, &err)
+                                              : ak_tar_receive (rd, path, false, &bytes, &err);
+            if (rc < 0)
+              ret = send_error (conn, "%s", err->msg);
+            else
+              {
+                json_t *ok = json_pack ("{s:I}", "size", (json_int_t) bytes);
+                ak_proto_write_json (conn, AK_F_OK, 0, ok, NULL);
+                json_decref (ok);
+                ret = 0;
+              }
+          }
+      }
+      break;
+    case AK_F_HELLO:
+      {
+        json_t *ok = json_pack ("{s:i}", "version", AK_PROTO_VERSION);
+        ak_proto_write_json (conn, AK_F_OK, 0, ok, NULL);
+        json_decref (ok);
+        ret = 0;
+      }
+      break;
+    default:
+      send_error (conn, "unexpected request type %d", f.type);
+    }
+out:
+  json_decref (j);
+  ak_error_free (err);
+  ak_proto_reader_free (rd);
+  close (conn);
+  return ret;
+}

@@ -1,0 +1,161 @@
+/* Persistent sandboxes: a detached supervisor per running sandbox.
+ *
+ * `start` forks a supervisor that leaves the caller's session (so closing
+ * the terminal does not stop the sandbox), binds the agent's socket in the
+ * sandbox's state directory, and runs the sandbox with the agent as PID 1
+ * until it is stopped.  The writable layers live in the state directory
+ * (persist/root, persist/upper, persist/work), so they survive stop/start.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <linux/close_range.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend/container/container.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+
+static int
+prepare_persist (const char *dir, const ak_ids_t *ids, char **persist, ak_error_t **err)
+{
+  static const char *const subdirs[] = { "", "/root", "/upper", "/work" };
+  for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++)
+    {
+      _cleanup_free_ char *p = ak_xasprintf ("%s/persist%s", dir, subdirs[i]);
+      /* persist/root is the sandbox's "/": traversable by every id inside. */
+      if (mkdir (p, i == 1 ? 0755 : 0700) < 0 && errno != EEXIST)
+        return ak_error_set (err, errno, "mkdir %s", p);
+      if (i == 1 && chmod (p, 0755) < 0)
+        return ak_error_set (err, errno, "chmod %s", p);
+      /* Run by root, the layers belong to the sandbox's own host id. */
+      if (ids->caller_root && lchown (p, ids->host_uid, ids->host_gid) < 0)
+        return ak_error_set (err, errno, "chown %s", p);
+    }
+  *persist = ak_xasprintf ("%s/persist", dir);
+  return 0;
+}
+
+static int
+bind_socket (const char *dir, ak_error_t **err)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  _cleanup_free_ char *path = ak_xasprintf ("%s/agent.sock", dir);
+  _cleanup_close_ int fd = -1;
+
+  if (strlen (path) >= sizeof sa.sun_path)
+    return ak_error_set (err, ENAMETOOLONG, "agent socket %s", path);
+  strcpy (sa.sun_path, path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return ak_error_set (err, errno, "socket");
+  (void) unlink (path); /* left by a supervisor that was killed */
+  if (bind (fd, (struct sockaddr *) &sa, sizeof sa) < 0 || chmod (path, 0600) < 0
+      || listen (fd, 128) < 0)
+    return ak_error_set (err, errno, "agent socket %s", path);
+  return take_fd (&fd);
+}
+
+static _Noreturn void
+supervisor (const ak_spec_t *spec, const char *dir, int ready_w)
+{
+  ak_error_t *err = NULL;
+  ak_ids_t ids;
+  _cleanup_free_ char *persist = NULL;
+  _cleanup_free_ char *log = ak_xasprintf ("%s/supervisor.log", dir);
+  int fd, listen_fd, rc;
+
+  fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  if (fd >= 0)
+    dup2 (fd, 0);
+  fd = open (log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd >= 0)
+    dup2 (fd, 1), dup2 (fd, 2);
+  ak_ids_plan (spec, true, &ids);
+  if (prepare_persist (dir, &ids, &persist, &err) < 0 || (listen_fd = bind_socket (dir, &err)) < 0)
+    {
+      dprintf (ready_w, "%s", err->msg);
+      _exit (1);
+    }
+  /* ak_container_serve writes one NUL byte to ready_w once the agent serves;
+   * any failure before that is reported as text. */
+  rc = ak_container_serve (spec, listen_fd, persist, ready_w, &err);
+  if (rc < 0)
+    {
+      dprintf (ready_w, "%s", err->msg);
+      fprintf (stderr, "agentkernel: %s\n", err->msg);
+    }
+  {
+    _cleanup_free_ char *sock = ak_xasprintf ("%s/agent.sock", dir);
+    (void) unlink (sock);
+  }
+  _exit (rc < 0 ? 1 : 0);
+}
+
+int
+ak_container_start (const ak_spec_t *spec, const char *dir, pid_t *pid, ak_error_t **err)
+{
+  int ready[2], pp[2];
+  pid_t child;
+  char buf[1024];
+  ssize_t n;
+  int st;
+
+  if (pipe2 (ready, O_CLOEXEC) < 0 || pipe2 (pp, O_CLOEXEC) < 0)
+    return ak_error_set (err, errno, "pipe");
+  child = fork ();
+  if (child < 0)
+    return ak_error_set (err, errno, "fork");
+  if (child == 0)
+    {
+      pid_t s;
+      /* Keep nothing of the caller's but the two pipes: an inherited lock
+       * or socket would otherwise live as long as the sandbox. */
+      ready[1] = fcntl (ready[1], F_DUPFD_CLOEXEC, 100);
+      pp[1] = fcntl (pp[1], F_DUPFD_CLOEXEC, 100);
+      if (ready[1] < 0 || pp[1] < 0 || dup3 (ready[1], 3, O_CLOEXEC) < 0 || dup3 (pp[1], 4, O_CLOEXEC) < 0)
+        _exit (1);
+      ready[1] = 3;
+      pp[1] = 4;
+      close_range (5, ~0U, 0);
+      setsid ();
+      s = fork ();
+      if (s != 0)
+        {
+          (void) !write (pp[1], &s, sizeof s);
+          _exit (s < 0);
+        }
+      close (pp[1]);
+      supervisor (spec, dir, ready[1]);
+    }
+  close (ready[1]);
+  close (pp[1]);
+  while (waitpid (child, &st, 0) < 0 && errno == EINTR)
+    ;
+  if (read (pp[0], pid, sizeof *pid) != sizeof *pid || *pid <= 0)
+    {
+      close (pp[0]);
+      close (ready[0]);
+      return ak_error_set (err, 0, "could not start the sandbox supervisor");
+    }
+  close (pp[0]);
+  do
+    n = read (ready[0], buf, sizeof buf - 1);
+  while (n < 0 && errno == EINTR);
+  close (ready[0]);
+  if (n == 1 && buf[0] == '\0')
+    return 0;
+  if (n > 0)
+    {
+      buf[n] = '\0';
+      return ak_error_set (err, 0, "%s", buf[0] ? buf : buf + 1);
+    }
+  return ak_error_set (err, 0, "the sandbox supervisor exited during start-up (see %s/supervisor.log)", dir);
+}

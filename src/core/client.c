@@ -1,0 +1,299 @@
+/* The host side of the agent protocol: exec, attach and cp. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "core/audit.h"
+#include "core/sandbox.h"
+#include "proto/proto.h"
+#include "proto/tarstream.h"
+
+int
+ak_sandbox_connect (const char *name, ak_error_t **err)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  ak_record_t r = { 0 };
+  _cleanup_free_ char *dir = NULL;
+  _cleanup_free_ char *path = NULL;
+  _cleanup_close_ int fd = -1;
+
+  if (ak_store_load (name, &r, err) < 0)
+    return -1;
+  if (!ak_sandbox_running (&r))
+    {
+      ak_record_clear (&r);
+      return ak_error_set (err, 0, "sandbox '%s' is not running (start it with: agentkernel start %s)",
+                           name, name);
+    }
+  ak_record_clear (&r);
+  dir = ak_store_dir (name);
+  path = ak_xasprintf ("%s/agent.sock", dir);
+  if (strlen (path) >= sizeof sa.sun_path)
+    return ak_error_set (err, ENAMETOOLONG, "agent socket %s", path);
+  strcpy (sa.sun_path, path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return ak_error_set (err, errno, "socket");
+  if (connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+    return ak_error_set (err, errno, "connect to the agent of '%s'", name);
+  return take_fd (&fd);
+}
+
+static json_t *
+strv_json (char *const *v)
+{
+  json_t *a = json_array ();
+  for (; v && *v; v++)
+    json_array_append_new (a, json_string (*v));
+  return a;
+}
+
+/* An ERROR frame from the agent becomes our error. */
+static int
+frame_error (const ak_frame_t *f, ak_error_t **err)
+{
+  json_t *j = NULL;
+  const char *m;
+  if (ak_proto_parse_json (f, &j, NULL) < 0)
+    return ak_error_set (err, EPROTO, "agent error");
+  m = json_string_value (json_object_get (j, "message"));
+  ak_error_set (err, 0, "%s", m ? m : "agent error");
+  json_decref (j);
+  return -1;
+}
+
+static int
+relay_signal (int conn, int sigfd, const ak_exec_req_t *req, ak_error_t **err)
+{
+  struct signalfd_siginfo si;
+  json_t *j;
+  int rc;
+  if (read (sigfd, &si, sizeof si) != sizeof si)
+    return 0;
+  if (si.ssi_signo == SIGWINCH)
+    {
+      struct winsize ws;
+      if (!req->tty || ioctl (STDIN_FILENO, TIOCGWINSZ, &ws) < 0)
+        return 0;
+      j = json_pack ("{s:i, s:i}", "rows", ws.ws_row, "cols", ws.ws_col);
+      rc = ak_proto_write_json (conn, AK_F_RESIZE, 0, j, err);
+    }
+  else
+    {
+      j = json_pack ("{s:i}", "signal", (int) si.ssi_signo);
+      rc = ak_proto_write_json (conn, AK_F_SIGNAL, 0, j, err);
+    }
+  json_decref (j);
+  return rc;
+}
+
+int
+ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *io, int *exit_code,
+                 ak_error_t **err)
+{
+  _cleanup_close_ int conn = -1;
+  ak_proto_reader_t *rd = NULL;
+  ak_stdio_t std = io ? *io : (ak_stdio_t){ 0, 1, 2 };
+  bool in_open = true, done = false;
+  json_t *j;
+  int ret = -1;
+  char buf[65536];
+
+  conn = ak_sandbox_connect (name, err);
+  if (conn < 0)
+    return -1;
+  j = json_pack ("{s:o, s:o, s:b, s:b, s:i, s:i}", "argv", strv_json (req->argv), "env",
+                 strv_json (req->env), "root", req->root, "tty", req->tty, "rows", req->rows, "cols",
+                 req->cols);
+  if (req->workdir)
+    json_object_set_new (j, "workdir", json_string (req->workdir));
+  if (ak_proto_write_json (conn, AK_F_EXEC, 1, j, err) < 0)
+    {
+      json_decref (j);
+      return -1;
+    }
+  json_decref (j);
+  rd = ak_proto_reader_new (conn);
+  while (!done)
+    {
+      struct pollfd p[3] = {
+        { .fd = conn, .events = POLLIN },
+        { .fd = in_open ? std.in : -1, .events = POLLIN },
+        { .fd = req->sigfd, .events = POLLIN },
+      };
+      if (poll (p, 3, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          ak_error_set (err, errno, "poll");
+          goto out;
+        }
+      if (p[2].revents & POLLIN && relay_signal (conn, req->sigfd, req, err) < 0)
+        goto out;
+      if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
+        {
+          ssize_t n = read (std.in, buf, sizeof buf);
+          if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+          if (n <= 0)
+            {
+              in_open = false;
+              /* A terminal session keeps going; a command gets EOF. */
+              if (!req->tty && ak_proto_write (conn, AK_F_STDIN, 1, NULL, 0, err) < 0)
+                goto out;
+            }
+          else if (ak_proto_write (conn, AK_F_STDIN, 1, buf, (size_t) n, err) < 0)
+            goto out;
+        }
+      if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+        {
+          ak_frame_t f;
+          int rc = ak_proto_read (rd, &f, err);
+          if (rc <= 0)
+            {
+              if (rc == 0)
+                ak_error_set (err, 0, "the agent of '%s' closed the connection", name);
+              goto out;
+            }
+          switch (f.type)
+            {
+            case AK_F_STDOUT:
+            case AK_F_STDERR:
+              if (req->on_output)
+                req->on_output (f.payload, f.len, req->on_output_arg);
+              if (ak_write_all (f.type == AK_F_STDOUT ? std.out : std.err, f.payload, f.len) < 0
+                  && errno != EPIPE)
+                {
+                  ak_error_set (err, errno, "write output");
+                  goto out;
+                }
+              break;
+            case AK_F_EXIT:
+              if (ak_proto_parse_json (&f, &j, err) < 0)
+                goto out;
+              *exit_code = (int) json_integer_value (json_object_get (j, "exit_code"));
+              json_decref (j);
+              done = true;
+              break;
+            case AK_F_ERROR:
+              frame_error (&f, err);
+              goto out;
+            default:
+              ak_error_set (err, EPROTO, "unexpected %s frame from the agent", ak_proto_type_name (f.type));
+              goto out;
+            }
+        }
+    }
+  ret = 0;
+  ak_audit ("command_executed", name,
+            json_pack ("{s:o, s:i, s:b}", "command", strv_json (req->argv), "exit_code", *exit_code,
+                       "tty", req->tty));
+out:
+  ak_proto_reader_free (rd);
+  return ret;
+}
+
+/* Reads the agent's final reply: OK, or ERROR. */
+static int
+final_reply (ak_proto_reader_t *rd, long long *size, ak_error_t **err)
+{
+  ak_frame_t f;
+  json_t *j = NULL;
+  int rc = ak_proto_read (rd, &f, err);
+  if (rc != 1)
+    return rc == 0 ? ak_error_set (err, 0, "the agent closed the connection") : -1;
+  if (f.type == AK_F_ERROR)
+    return frame_error (&f, err);
+  if (f.type != AK_F_OK || ak_proto_parse_json (&f, &j, err) < 0)
+    return ak_error_set (err, EPROTO, "unexpected reply from the agent");
+  if (size)
+    *size = (long long) json_integer_value (json_object_get (j, "size"));
+  json_decref (j);
+  return 0;
+}
+
+int
+ak_sandbox_copy_in (const char *name, const char *host_path, const char *inside, ak_error_t **err)
+{
+  _cleanup_close_ int conn = -1;
+  ak_proto_reader_t *rd;
+  json_t *j;
+  long long size = 0;
+  int ret;
+
+  if (inside[0] != '/')
+    return ak_error_set (err, 0, "path inside the sandbox must be absolute: %s", inside);
+  if (access (host_path, R_OK) < 0)
+    return ak_error_set (err, errno, "%s", host_path);
+  conn = ak_sandbox_connect (name, err);
+  if (conn < 0)
+    return -1;
+  j = json_pack ("{s:s}", "path", inside);
+  ret = ak_proto_write_json (conn, AK_F_FILE_WRITE, 1, j, err);
+  json_decref (j);
+  if (ret < 0)
+    return -1;
+  rd = ak_proto_reader_new (conn);
+  ret = ak_tar_send (conn, host_path, err);
+  if (ret == 0)
+    ret = final_reply (rd, &size, err);
+  else
+    {
+      /* The agent may have said why it stopped reading. */
+      ak_error_t *why = NULL;
+      if (final_reply (rd, NULL, &why) < 0 && why != NULL)
+        {
+          ak_error_clear (err);
+          *err = why;
+        }
+      else
+        ak_error_free (why);
+    }
+  ak_proto_reader_free (rd);
+  if (ret == 0)
+    ak_audit ("file_written", name, json_pack ("{s:s, s:s, s:I}", "path", inside, "source", host_path,
+                                               "bytes", (json_int_t) size));
+  return ret;
+}
+
+int
+ak_sandbox_copy_out (const char *name, const char *inside, const char *host_path, ak_error_t **err)
+{
+  _cleanup_close_ int conn = -1;
+  ak_proto_reader_t *rd;
+  json_t *j;
+  long long bytes = 0;
+  int ret;
+
+  if (inside[0] != '/')
+    return ak_error_set (err, 0, "path inside the sandbox must be absolute: %s", inside);
+  conn = ak_sandbox_connect (name, err);
+  if (conn < 0)
+    return -1;
+  j = json_pack ("{s:s}", "path", inside);
+  ret = ak_proto_write_json (conn, AK_F_FILE_READ, 1, j, err);
+  json_decref (j);
+  if (ret < 0)
+    return -1;
+  rd = ak_proto_reader_new (conn);
+  ret = ak_tar_receive (rd, host_path, true, &bytes, err);
+  if (ret == 0)
+    ret = final_reply (rd, NULL, err);
+  ak_proto_reader_free (rd);
+  if (ret == 0)
+    ak_audit ("file_read", name, json_pack ("{s:s, s:s, s:I}", "path", inside, "destination", host_path,
+                                            "bytes", (json_int_t) bytes));
+  return ret;
+}

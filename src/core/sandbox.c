@@ -1,0 +1,179 @@
+/* Persistent sandbox lifecycle: create, start, stop, remove. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "core/audit.h"
+#include "core/sandbox.h"
+
+/* How long a stopping sandbox has before its supervisor is killed. */
+#define STOP_TIMEOUT_MS 10000
+
+bool
+ak_sandbox_running (const ak_record_t *r)
+{
+  return r->supervisor_pid > 0 && ak_store_supervisor_alive (r);
+}
+
+const char *
+ak_sandbox_status (const ak_record_t *r)
+{
+  return ak_sandbox_running (r) ? "running" : "stopped";
+}
+
+int
+ak_sandbox_create (const ak_spec_t *spec, ak_record_t *out, ak_error_t **err)
+{
+  const ak_backend_t *b = ak_backend_lookup (spec->backend, err);
+  if (b == NULL)
+    return -1;
+  if (spec->name == NULL || !ak_name_valid (spec->name))
+    return ak_error_set (err, 0, "invalid sandbox name '%s' (1-63 of letters, digits, '-', '_')",
+                         spec->name ? spec->name : "");
+  if (ak_store_create (spec, out, err) < 0)
+    return -1;
+  ak_audit ("sandbox_created", spec->name,
+            json_pack ("{s:s, s:s, s:s}", "profile", ak_profile_name (spec->sec.profile), "backend",
+                       spec->backend, "image", spec->image));
+  return 0;
+}
+
+/* Holds the sandbox's lock for the rest of the caller's scope. */
+#define LOCKED(name, err)                                                                   \
+  _cleanup_close_ int lock_ = ak_store_lock (name, true, err);                              \
+  if (lock_ < 0)                                                                            \
+    return -1
+
+int
+ak_sandbox_start (const char *name, ak_error_t **err)
+{
+  ak_record_t r = { 0 };
+  const ak_backend_t *b;
+  _cleanup_free_ char *dir = NULL;
+  pid_t pid;
+  int ret = -1;
+  LOCKED (name, err);
+
+  if (ak_store_load (name, &r, err) < 0)
+    return -1;
+  if (ak_sandbox_running (&r))
+    {
+      ak_error_set (err, 0, "sandbox '%s' is already running", name);
+      goto out;
+    }
+  b = ak_backend_lookup (r.spec.backend, err);
+  if (b == NULL)
+    goto out;
+  if (b->start == NULL)
+    {
+      ak_error_set (err, 0, "backend '%s' cannot run persistent sandboxes", b->name);
+      goto out;
+    }
+  dir = ak_store_dir (name);
+  if (b->start (&r.spec, dir, &pid, err) < 0)
+    {
+      ak_error_prefix (err, "start %s", name);
+      goto out;
+    }
+  r.supervisor_pid = (int) pid;
+  if (ak_store_proc_starttime (pid, &r.supervisor_starttime, err) < 0)
+    goto out;
+  free (r.status_hint);
+  r.status_hint = ak_xstrdup ("running");
+  if (ak_store_save_state (&r, err) < 0)
+    goto out;
+  ak_audit ("sandbox_started", name, json_pack ("{s:i}", "supervisor_pid", (int) pid));
+  ret = 0;
+out:
+  ak_record_clear (&r);
+  return ret;
+}
+
+/* Ends the supervisor of a running sandbox: SIGTERM (the agent ends every
+ * process), then SIGKILL after STOP_TIMEOUT_MS. */
+static int
+stop_locked (ak_record_t *r, ak_error_t **err)
+{
+  int pidfd;
+  struct pollfd p;
+
+  if (!ak_sandbox_running (r))
+    return 0;
+  pidfd = (int) syscall (SYS_pidfd_open, r->supervisor_pid, 0);
+  if (pidfd < 0)
+    return errno == ESRCH ? 0 : ak_error_set (err, errno, "pidfd_open %d", r->supervisor_pid);
+  kill (r->supervisor_pid, SIGTERM);
+  p = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+  if (poll (&p, 1, STOP_TIMEOUT_MS) == 0)
+    {
+      syscall (SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+      (void) poll (&p, 1, STOP_TIMEOUT_MS);
+    }
+  close (pidfd);
+  r->supervisor_pid = 0;
+  r->supervisor_starttime = 0;
+  free (r->status_hint);
+  r->status_hint = ak_xstrdup ("stopped");
+  if (ak_store_save_state (r, err) < 0)
+    return -1;
+  ak_audit ("sandbox_stopped", r->name, NULL);
+  return 0;
+}
+
+int
+ak_sandbox_stop (const char *name, ak_error_t **err)
+{
+  ak_record_t r = { 0 };
+  int ret;
+  LOCKED (name, err);
+
+  if (ak_store_load (name, &r, err) < 0)
+    return -1;
+  ret = stop_locked (&r, err);
+  ak_record_clear (&r);
+  return ret;
+}
+
+int
+ak_sandbox_remove (const char *name, bool force, ak_error_t **err)
+{
+  ak_record_t r = { 0 };
+  ak_error_t *load_err = NULL;
+  int ret = -1;
+  LOCKED (name, err);
+
+  /* A record that cannot be read (half written, corrupt) is still removed. */
+  if (ak_store_load (name, &r, &load_err) < 0)
+    {
+      if (load_err->code == ENOENT)
+        {
+          *err = load_err;
+          return -1;
+        }
+      ak_error_free (load_err);
+    }
+  else if (ak_sandbox_running (&r))
+    {
+      if (!force)
+        {
+          ak_error_set (err, 0, "sandbox '%s' is running: stop it first, or remove --force", name);
+          goto out;
+        }
+      if (stop_locked (&r, err) < 0)
+        goto out;
+    }
+  if (ak_store_remove (name, err) < 0)
+    goto out;
+  ak_audit ("sandbox_removed", name, NULL);
+  ret = 0;
+out:
+  ak_record_clear (&r);
+  return ret;
+}

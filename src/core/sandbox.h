@@ -1,0 +1,53 @@
+/* Persistent sandboxes: the library calls every front end uses (CLI, HTTP
+ * API, MCP).  Each takes the sandbox's lock for as long as it changes
+ * state, so concurrent callers see one consistent answer.
+ */
+#ifndef AK_SANDBOX_H
+#define AK_SANDBOX_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "backend/backend.h"
+#include "core/spec.h"
+#include "core/store.h"
+
+int ak_sandbox_create (const ak_spec_t *spec, ak_record_t *out, ak_error_t **err);
+int ak_sandbox_start (const char *name, ak_error_t **err);
+int ak_sandbox_stop (const char *name, ak_error_t **err);
+/* Refuses a running sandbox unless force (then stops it first). */
+int ak_sandbox_remove (const char *name, bool force, ak_error_t **err);
+bool ak_sandbox_running (const ak_record_t *r);
+const char *ak_sandbox_status (const ak_record_t *r);
+
+/* One command in a running sandbox. */
+typedef struct ak_exec_req {
+  char *const *argv;
+  char *const *env; /* explicit KEY=VALUE, on top of the sandbox's own */
+  const char *workdir;
+  bool root;
+  bool tty;
+  unsigned short rows, cols;
+  /* Optional: a signalfd the caller reads SIGINT/SIGTERM/SIGHUP/SIGQUIT
+   * (relayed to the command) and SIGWINCH (terminal resized) from; -1. */
+  int sigfd;
+  /* Optional: sees every byte of output (session recording). */
+  void (*on_output) (const void *data, size_t len, void *arg);
+  void *on_output_arg;
+} ak_exec_req_t;
+
+/* Connects to a running sandbox's agent; returns the fd. */
+int ak_sandbox_connect (const char *name, ak_error_t **err);
+
+/* Runs req with the standard streams in io, passing stdin (until EOF),
+ * stdout and stderr through; *exit_code is the command's status (128+N for
+ * signal N).  Signals forwarded while it runs: see ak_exec_forward_signal. */
+int ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *io, int *exit_code,
+                     ak_error_t **err);
+
+/* Copies between host and sandbox: exactly one of the two paths is inside
+ * (sandbox != NULL names the sandbox the `inside` path belongs to). */
+int ak_sandbox_copy_in (const char *name, const char *host_path, const char *inside, ak_error_t **err);
+int ak_sandbox_copy_out (const char *name, const char *inside, const char *host_path, ak_error_t **err);
+
+#endif

@@ -1,0 +1,260 @@
+/* Tar streams over the protocol (see tarstream.h). */
+#define _GNU_SOURCE
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "proto/tarstream.h"
+
+
+static la_ssize_t
+send_block (struct archive *a, void *data, const void *buf, size_t len)
+{
+  int conn = *(int *) data;
+  size_t off = 0;
+  (void) a;
+  while (off < len)
+    {
+      size_t n = len - off > 65536 ? 65536 : len - off;
+      if (ak_proto_write (conn, AK_F_FILE_DATA, 0, (const char *) buf + off, n, NULL) < 0)
+        return -1;
+      off += n;
+    }
+  return (la_ssize_t) len;
+}
+
+int
+ak_tar_send (int conn, const char *path, ak_error_t **err)
+{
+  struct archive *disk = archive_read_disk_new ();
+  struct archive *out = archive_write_new ();
+  struct archive_entry *e;
+  _cleanup_free_ char *copy = ak_xstrdup (path);
+  const char *base = basename (copy);
+  size_t plen = strlen (path);
+  struct stat st;
+  int r, ret = 0;
+
+  if (lstat (path, &st) < 0)
+    {
+      ret = ak_error_set (err, errno, "%s", path);
+      goto out;
+    }
+  archive_read_disk_set_symlink_physical (disk);
+  archive_read_disk_set_standard_lookup (disk);
+  archive_write_set_format_pax_restricted (out);
+  archive_write_set_bytes_per_block (out, 0);
+  if (archive_write_open (out, &conn, NULL, send_block, NULL) != ARCHIVE_OK
+      || archive_read_disk_open (disk, path) != ARCHIVE_OK)
+    {
+      ret = ak_error_set (err, 0, "%s: %s", path, archive_error_string (disk));
+      goto out;
+    }
+  for (;;)
+    {
+      const char *name;
+      _cleanup_free_ char *rel = NULL;
+      e = archive_entry_new ();
+      r = archive_read_next_header2 (disk, e);
+      if (r == ARCHIVE_EOF)
+        {
+          archive_entry_free (e);
+          break;
+        }
+      if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+        {
+          archive_entry_free (e);
+          ret = ak_error_set (err, 0, "%s: %s", path, archive_error_string (disk));
+          goto out;
+        }
+      archive_read_disk_descend (disk);
+      /* Names relative to the parent of path: "base/..." */
+      name = archive_entry_pathname (e);
+      rel = ak_xasprintf ("%s%s", base, strncmp (name, path, plen) == 0 ? name + plen : "");
+      archive_entry_set_pathname (e, rel);
+      if (archive_write_header (out, e) == ARCHIVE_OK && archive_entry_size (e) > 0
+          && archive_entry_filetype (e) == AE_IFREG)
+        {
+          char buf[65536];
+          la_ssize_t n;
+          while ((n = archive_read_data (disk, buf, sizeof buf)) > 0)
+            if (archive_write_data (out, buf, (size_t) n) < 0)
+              break;
+        }
+      archive_entry_free (e);
+    }
+  if (archive_write_close (out) != ARCHIVE_OK)
+    ret = ak_error_set (err, 0, "%s: %s", path, archive_error_string (out));
+  else if (ak_proto_write (conn, AK_F_FILE_DATA, 0, NULL, 0, err) < 0)
+    ret = -1;
+out:
+  archive_read_free (disk);
+  archive_write_free (out);
+  return ret;
+}
+
+typedef struct pull {
+  ak_proto_reader_t *rd;
+  bool done;
+  bool failed;
+  char why[512]; /* the peer's ERROR message, when it sent one */
+} pull_t;
+
+static la_ssize_t
+pull_block (struct archive *a, void *data, const void **buf)
+{
+  pull_t *p = data;
+  ak_frame_t f;
+  (void) a;
+  if (p->done)
+    return 0;
+  for (;;)
+    {
+      int rc = ak_proto_read (p->rd, &f, NULL);
+      if (rc == AK_PROTO_AGAIN)
+        continue;
+      if (rc != 1 || f.type != AK_F_FILE_DATA)
+        {
+          json_t *j = NULL;
+          if (rc == 1 && f.type == AK_F_ERROR && ak_proto_parse_json (&f, &j, NULL) == 0)
+            {
+              const char *m = json_string_value (json_object_get (j, "message"));
+              snprintf (p->why, sizeof p->why, "%s", m ? m : "error");
+              json_decref (j);
+            }
+          p->failed = true;
+          return -1;
+        }
+      if (f.len == 0)
+        {
+          p->done = true;
+          return 0;
+        }
+      *buf = f.payload;
+      return (la_ssize_t) f.len;
+    }
+}
+
+int
+ak_tar_receive (ak_proto_reader_t *reader, const char *path, bool from_sandbox, long long *bytes,
+                ak_error_t **err)
+{
+  pull_t p = { .rd = reader };
+  struct archive *in = archive_read_new ();
+  struct archive *disk = archive_write_disk_new ();
+  struct archive_entry *e;
+  _cleanup_free_ char *c1 = ak_xstrdup (path), *c2 = ak_xstrdup (path);
+  const char *dir, *newtop = NULL;
+  struct stat st;
+  int ret = 0;
+  long long written = 0;
+  int cwd = open (".", O_PATH | O_CLOEXEC);
+
+  /* Into an existing directory, or as the path itself. */
+  if (stat (path, &st) == 0 && S_ISDIR (st.st_mode))
+    dir = path;
+  else
+    {
+      dir = dirname (c1);
+      newtop = basename (c2);
+    }
+  if (chdir (dir) < 0)
+    {
+      ret = ak_error_set (err, errno, "%s", dir);
+      goto out;
+    }
+  archive_read_support_format_tar (in);
+  /* From a sandbox, only permission bits (never setuid/setgid) under the
+   * umask: a sandbox must not be able to plant a setuid file on the host. */
+  archive_write_disk_set_options (disk, (from_sandbox ? 0 : ARCHIVE_EXTRACT_PERM) | ARCHIVE_EXTRACT_TIME
+                                            | ARCHIVE_EXTRACT_SECURE_NODOTDOT
+                                            | ARCHIVE_EXTRACT_SECURE_SYMLINKS
+                                            | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS
+                                            | ARCHIVE_EXTRACT_UNLINK);
+  if (archive_read_open (in, &p, NULL, pull_block, NULL) != ARCHIVE_OK)
+    {
+      ret = p.why[0] ? ak_error_set (err, 0, "%s", p.why)
+                     : ak_error_set (err, 0, "archive: %s", archive_error_string (in));
+      goto out;
+    }
+  for (;;)
+    {
+      int r = archive_read_next_header (in, &e);
+      if (r == ARCHIVE_EOF)
+        break;
+      if (r != ARCHIVE_OK)
+        {
+          ret = p.why[0] ? ak_error_set (err, 0, "%s", p.why)
+                         : ak_error_set (err, 0, "archive: %s", archive_error_string (in));
+          goto out;
+        }
+      if (from_sandbox
+          && ((archive_entry_filetype (e) != AE_IFREG && archive_entry_filetype (e) != AE_IFDIR
+               && archive_entry_filetype (e) != AE_IFLNK)
+              || archive_entry_hardlink (e) != NULL))
+        {
+          /* Device nodes, FIFOs, sockets and hard links stay in the sandbox. */
+          archive_read_data_skip (in);
+          continue;
+        }
+      if (newtop != NULL)
+        {
+          /* Rename the archive's top component to the target's name. */
+          const char *name = archive_entry_pathname (e);
+          const char *rest = strchr (name, '/');
+          _cleanup_free_ char *renamed = ak_xasprintf ("%s%s", newtop, rest ? rest : "");
+          archive_entry_set_pathname (e, renamed);
+        }
+      if (archive_write_header (disk, e) != ARCHIVE_OK)
+        {
+          ret = ak_error_set (err, 0, "%s: %s", archive_entry_pathname (e), archive_error_string (disk));
+          goto out;
+        }
+      for (;;)
+        {
+          const void *buf;
+          size_t len;
+          la_int64_t off;
+          r = archive_read_data_block (in, &buf, &len, &off);
+          if (r == ARCHIVE_EOF)
+            break;
+          if (r != ARCHIVE_OK || archive_write_data_block (disk, buf, len, off) != ARCHIVE_OK)
+            {
+              ret = ak_error_set (err, 0, "%s: %s", archive_entry_pathname (e), archive_error_string (disk));
+              goto out;
+            }
+          written += (long long) len;
+        }
+      archive_write_finish_entry (disk);
+    }
+  /* Drain to the end marker if the archive ended early. */
+  while (!p.done && !p.failed)
+    {
+      const void *b;
+      if (pull_block (in, &p, &b) <= 0)
+        break;
+    }
+  if (p.failed && ret == 0)
+    ret = ak_error_set (err, 0, "archive stream ended early");
+  if (bytes != NULL)
+    *bytes = written;
+out:
+  archive_read_free (in);
+  archive_write_free (disk);
+  if (cwd >= 0)
+    {
+      (void) !fchdir (cwd);
+      close (cwd);
+    }
+  return ret;
+}
