@@ -42,6 +42,15 @@ wait "$sup"
 rc=$?
 [ "$rc" = 130 ] && pass || fail "status $rc"
 
+if command -v script >/dev/null; then
+  t_begin "Ctrl-C on a real terminal ends the sandbox: 130"
+  out=$( (sleep 1.5; printf '\003'; sleep 1) | script -qefc "$AK run -- sleep 100" /dev/null 2>&1; echo "rc=$?")
+  case "$out" in *rc=130*) pass ;; *) fail "$out" ;; esac
+  t_begin "Ctrl-C on a real terminal reaches the command once"
+  out=$( (sleep 1.5; printf '\003'; sleep 1) | script -qefc "$AK run -- sh -c 'trap \"echo got-int\" INT; sleep 3; echo done'" /dev/null 2>&1)
+  [ "$(printf '%s' "$out" | grep -c got-int)" = 1 ] && printf '%s' "$out" | grep -q done && pass || fail "$out"
+fi
+
 t_begin "a command ignoring SIGTERM is killed after the grace period"
 m="ak-marker-$RANDOM$RANDOM"
 "$AK" run -- sh -c "trap '' TERM; sleep 303; : $m" >/dev/null 2>&1 &
