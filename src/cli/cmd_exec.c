@@ -160,8 +160,8 @@ cmd_attach (int argc, char **argv)
       ak_strv_free (o.env);
       return ak_cli_fail (err);
     }
-  if (tty)
-    ioctl (STDIN_FILENO, TIOCGWINSZ, &ws);
+  if (tty && (ioctl (STDIN_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_row == 0 || ws.ws_col == 0))
+    ws = (struct winsize){ .ws_row = 24, .ws_col = 80 };
   if (o.record)
     {
       cast_path = ak_cast_default_path (o.name);
