@@ -395,6 +395,13 @@ remove_tree_at (int parent, const char *name, const fs_id_t *top, ak_error_t **e
   struct dirent *e;
   int rc = 0;
 
+  /* Directories the sandbox (or overlayfs, for its work directory) left
+   * without permissions: ours, so we may open them up to empty them.
+   * AT_SYMLINK_NOFOLLOW is not supported by fchmodat, but O_NOFOLLOW above
+   * failing with EACCES means name is a directory, not a link. */
+  if (fd < 0 && errno == EACCES && fchmodat (parent, name, 0700, 0) == 0)
+    fd = openat (parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
   if (fd < 0)
     {
       if (errno == ENOENT)
