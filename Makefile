@@ -37,7 +37,7 @@ ASAN_CLI_OBJS := $(call objs,$(ASAN_O),$(CLI_SRCS))
 ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(ASAN_O)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all asan unit check fuzz clean
-all: $(O)/agentkernel $(O)/toml-test-decoder $(O)/probe $(UNIT_BINS)
+all: $(O)/agentkernel $(O)/toml-test-decoder $(O)/probe $(O)/exec-latency $(UNIT_BINS)
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -63,6 +63,9 @@ $(ASAN_O)/agentkernel: $(ASAN_CLI_OBJS) $(ASAN_O)/libagentkernel.a
 
 $(O)/toml-test-decoder: $(O)/obj/tools/toml-test-decoder.o $(O)/libagentkernel.a
 	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(O)/exec-latency: $(O)/obj/tools/exec-latency.o $(O)/libagentkernel.a
+	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS) -lpthread
 
 $(ASAN_O)/toml-test-decoder: $(ASAN_O)/obj/tools/toml-test-decoder.o $(ASAN_O)/libagentkernel.a
 	$(CC) $(ASAN_FLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS)
