@@ -51,6 +51,7 @@ int cmd_exec (int argc, char **argv);
 int cmd_attach (int argc, char **argv);
 int cmd_cp (int argc, char **argv);
 int cmd_audit (int argc, char **argv);
+int cmd_detached (int argc, char **argv);
 int cmd_config (int argc, char **argv);
 int cmd_replay (int argc, char **argv);
 

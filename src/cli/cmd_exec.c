@@ -16,13 +16,14 @@
 #include "common/util.h"
 #include "core/asciicast.h"
 #include "core/audit.h"
+#include "core/detached.h"
 #include "core/sandbox.h"
 
 typedef struct exec_opts {
   const char *name;
   char **env;
   const char *workdir;
-  bool root, record;
+  bool root, record, detach;
   int first_arg;
 } exec_opts_t;
 
@@ -62,6 +63,8 @@ parse (const char *cmd, int argc, char **argv, bool want_command, exec_opts_t *o
         o->workdir = argv[++i];
       else if (!strcmp (a, "--root") && want_command)
         o->root = true;
+      else if ((!strcmp (a, "-d") || !strcmp (a, "--detach")) && want_command)
+        o->detach = true;
       else if (!strcmp (a, "--record") && !want_command)
         o->record = true;
       else if (a[0] == '-')
@@ -109,7 +112,8 @@ cmd_exec (int argc, char **argv)
 
   if (argc > 1 && (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h")))
     {
-      printf ("Usage: agentkernel exec NAME [-e KEY=VALUE]... [--workdir DIR] [--root] [--] CMD [ARGS...]\n");
+      printf ("Usage: agentkernel exec NAME [-e KEY=VALUE]... [--workdir DIR] [--root] [--detach] [--] CMD [ARGS...]\n"
+              "  --detach   leave the command running; prints its id (see 'agentkernel detached')\n");
       return 0;
     }
   if (parse ("exec", argc, argv, true, &o, &err) < 0)
@@ -121,6 +125,18 @@ cmd_exec (int argc, char **argv)
   req.env = o.env;
   req.workdir = o.workdir;
   req.root = o.root;
+  if (o.detach)
+    {
+      char *id = NULL;
+      req.sigfd = -1;
+      rc = ak_detached_start (o.name, &req, &id, &err);
+      ak_strv_free (o.env);
+      if (rc < 0)
+        return ak_cli_fail (err);
+      printf ("%s\n", id);
+      free (id);
+      return 0;
+    }
   req.sigfd = signal_fd (&old);
   rc = ak_sandbox_exec (o.name, &req, NULL, &code, &err);
   close (req.sigfd);

@@ -16,6 +16,7 @@ static const struct {
   { "create", cmd_create, "Record a persistent sandbox" },
   { "start", cmd_start, "Start a persistent sandbox" },
   { "exec", cmd_exec, "Run a command in a running sandbox" },
+  { "detached", cmd_detached, "Look at commands started with exec --detach" },
   { "attach", cmd_attach, "Open an interactive shell in a running sandbox" },
   { "cp", cmd_cp, "Copy files between the host and a sandbox" },
   { "stop", cmd_stop, "Stop a running sandbox (its files are kept)" },

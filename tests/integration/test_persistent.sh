@@ -125,6 +125,24 @@ if command -v script >/dev/null; then
   if [ -n "$cast" ] && head -1 "$cast" | grep -q '"version": *2' && "$AK" replay --speed 100 "$cast" | grep -q 'recorded-6'; then pass; else fail "cast: $cast"; fi
 fi
 
+echo "== persistent: detached commands"
+did=$("$AK" exec --detach pbox -- sh -c 'echo d-out; echo d-err >&2; sleep 1; exit 5')
+expect "exec --detach returns an id at once" 0 '"status": "running"' -- "$AK" detached pbox status "$did"
+sleep 1.8
+expect "detached: exit code once ended" 0 '"exit_code": 5' -- "$AK" detached pbox status "$did"
+expect "detached: stdout" 0 '^d-out$' -- "$AK" detached pbox logs "$did"
+expect "detached: stderr" 0 '^d-err$' -- "$AK" detached pbox logs "$did" --stderr
+did2=$("$AK" exec --detach pbox -- sh -c 'sleep 200; : ak-detached-marker')
+expect "detached: list" 0 "$did2" -- "$AK" detached pbox list
+expect "detached: kill" 0 '' -- "$AK" detached pbox kill "$did2"
+expect "detached: killed is exited 137" 0 '"exit_code": 137' -- "$AK" detached pbox status "$did2"
+t_begin "detached: the killed command is gone"
+sleep 0.5
+[ -z "$(ps -eo stat=,args= | awk '$1 !~ /^Z/ && /ak-detached-marker/ && !/awk/')" ] && pass || fail "still running"
+expect "detached: bad id" 125 "invalid command id" -- "$AK" detached pbox status ../../etc
+expect "detached: unknown id" 125 "no such detached command" -- "$AK" detached pbox status 0123456789abcdef
+expect "detached: into a stopped sandbox" 125 "is not running" -- sh -c "$AK create dstop >/dev/null; $AK exec --detach dstop -- true; rc=\$?; $AK remove dstop; exit \$rc"
+
 echo "== persistent: crashes"
 t_begin "exec client killed: its command ends too"
 m="ak-pmarker-$RANDOM"

@@ -1,0 +1,262 @@
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/close_range.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "core/detached.h"
+
+static bool
+id_valid (const char *id)
+{
+  size_t n = id ? strlen (id) : 0;
+  if (n != 16)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+      return false;
+  return true;
+}
+
+static char *
+cmd_dir (const char *name, const char *id, ak_error_t **err)
+{
+  _cleanup_free_ char *dir = ak_store_dir (name);
+  struct stat st;
+  char *p;
+  if (dir == NULL)
+    return ak_error_set (err, 0, "invalid sandbox name '%s'", name ? name : ""), NULL;
+  if (stat (dir, &st) < 0)
+    return ak_error_set (err, ENOENT, "no such sandbox '%s'", name), NULL;
+  if (id == NULL)
+    return ak_xasprintf ("%s/detached", dir);
+  if (!id_valid (id))
+    return ak_error_set (err, 0, "invalid command id '%s'", id), NULL;
+  p = ak_xasprintf ("%s/detached/%s", dir, id);
+  if (stat (p, &st) < 0)
+    {
+      free (p);
+      return ak_error_set (err, ENOENT, "no such detached command '%s' in '%s'", id, name), NULL;
+    }
+  return p;
+}
+
+int
+ak_detached_start (const char *name, const ak_exec_req_t *req, char **id, ak_error_t **err)
+{
+  _cleanup_free_ char *base = NULL;
+  _cleanup_free_ char *dir = NULL;
+  unsigned char rnd[8];
+  char hex[17];
+  json_t *meta, *argv;
+  int sync[2];
+  pid_t pid;
+  char ok;
+
+  /* Fail now, not in the background, when the sandbox is not running. */
+  {
+    int probe = ak_sandbox_connect (name, err);
+    if (probe < 0)
+      return -1;
+    close (probe);
+  }
+  if (getentropy (rnd, sizeof rnd) < 0)
+    return ak_error_set (err, errno, "getentropy");
+  for (int i = 0; i < 8; i++)
+    snprintf (hex + 2 * i, 3, "%02x", rnd[i]);
+  base = cmd_dir (name, NULL, err);
+  if (base == NULL)
+    return -1;
+  dir = ak_xasprintf ("%s/%s", base, hex);
+  if ((mkdir (base, 0700) < 0 && errno != EEXIST) || mkdir (dir, 0700) < 0)
+    return ak_error_set (err, errno, "mkdir %s", dir);
+  argv = json_array ();
+  for (char *const *a = req->argv; a && *a; a++)
+    json_array_append_new (argv, json_string (*a));
+  {
+    char ts[32];
+    time_t now = time (NULL);
+    struct tm tm;
+    gmtime_r (&now, &tm);
+    strftime (ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    meta = json_pack ("{s:s, s:o, s:s}", "id", hex, "command", argv, "started", ts);
+  }
+  {
+    _cleanup_free_ char *mp = ak_xasprintf ("%s/meta.json", dir);
+    if (json_dump_file (meta, mp, JSON_COMPACT) < 0)
+      {
+        json_decref (meta);
+        return ak_error_set (err, errno, "write %s", mp);
+      }
+    json_decref (meta);
+  }
+  if (pipe2 (sync, O_CLOEXEC) < 0)
+    return ak_error_set (err, errno, "pipe");
+  pid = fork ();
+  if (pid < 0)
+    return ak_error_set (err, errno, "fork");
+  if (pid == 0)
+    {
+      /* Detach twice so nobody has to reap the holder. */
+      pid_t h;
+      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+      /* Nothing of the caller's: not its terminal, not its pipes (a shell's
+       * $(...) would wait for them), not its locks. */
+      if (null >= 0)
+        dup2 (null, 0), dup2 (null, 1), dup2 (null, 2);
+      sync[1] = fcntl (sync[1], F_DUPFD_CLOEXEC, 100);
+      if (sync[1] < 0 || dup3 (sync[1], 3, O_CLOEXEC) < 0)
+        _exit (1);
+      sync[1] = 3;
+      close_range (4, ~0U, 0);
+      setsid ();
+      h = fork ();
+      if (h != 0)
+        _exit (h < 0);
+      {
+        _cleanup_free_ char *o = ak_xasprintf ("%s/stdout", dir);
+        _cleanup_free_ char *e = ak_xasprintf ("%s/stderr", dir);
+        _cleanup_free_ char *x = ak_xasprintf ("%s/exit", dir);
+        _cleanup_free_ char *pf = ak_xasprintf ("%s/pid", dir);
+        ak_stdio_t io = { open ("/dev/null", O_RDONLY | O_CLOEXEC),
+                          open (o, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600),
+                          open (e, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) };
+        ak_exec_req_t r = *req;
+        ak_error_t *er = NULL;
+        char buf[32];
+        int code = -1;
+        r.sigfd = -1;
+        r.tty = false;
+        snprintf (buf, sizeof buf, "%d\n", (int) getpid ());
+        ak_write_file (pf, buf, strlen (buf), 0600, NULL);
+        (void) !write (sync[1], "k", 1);
+        close (sync[1]);
+        if (ak_sandbox_exec (name, &r, &io, &code, &er) < 0)
+          {
+            dprintf (io.err, "agentkernel: %s\n", er->msg);
+            code = 125;
+          }
+        snprintf (buf, sizeof buf, "%d\n", code);
+        ak_write_file (x, buf, strlen (buf), 0600, NULL);
+        _exit (0);
+      }
+    }
+  close (sync[1]);
+  while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  if (read (sync[0], &ok, 1) != 1)
+    {
+      close (sync[0]);
+      return ak_error_set (err, 0, "detached command did not start");
+    }
+  close (sync[0]);
+  *id = ak_xstrdup (hex);
+  return 0;
+}
+
+json_t *
+ak_detached_status (const char *name, const char *id, ak_error_t **err)
+{
+  _cleanup_free_ char *dir = cmd_dir (name, id, err);
+  _cleanup_free_ char *mp = NULL;
+  _cleanup_free_ char *xp = NULL;
+  _cleanup_free_ char *x = NULL;
+  json_t *meta;
+
+  if (dir == NULL)
+    return NULL;
+  mp = ak_xasprintf ("%s/meta.json", dir);
+  meta = json_load_file (mp, 0, NULL);
+  if (!json_is_object (meta))
+    {
+      json_decref (meta);
+      return ak_error_set (err, 0, "detached command '%s': unreadable record", id), NULL;
+    }
+  xp = ak_xasprintf ("%s/exit", dir);
+  if (ak_read_file (xp, &x, NULL, NULL) == 0)
+    {
+      json_object_set_new (meta, "status", json_string ("exited"));
+      json_object_set_new (meta, "exit_code", json_integer (atoi (x)));
+    }
+  else
+    json_object_set_new (meta, "status", json_string ("running"));
+  return meta;
+}
+
+json_t *
+ak_detached_list (const char *name, ak_error_t **err)
+{
+  _cleanup_free_ char *base = cmd_dir (name, NULL, err);
+  json_t *a;
+  DIR *d;
+  struct dirent *e;
+  if (base == NULL)
+    return NULL;
+  a = json_array ();
+  d = opendir (base);
+  while (d && (e = readdir (d)))
+    {
+      json_t *s;
+      if (!id_valid (e->d_name))
+        continue;
+      s = ak_detached_status (name, e->d_name, NULL);
+      if (s)
+        json_array_append_new (a, s);
+    }
+  if (d)
+    closedir (d);
+  return a;
+}
+
+int
+ak_detached_logs (const char *name, const char *id, const char *stream, char **data, size_t *len,
+                  ak_error_t **err)
+{
+  _cleanup_free_ char *dir = NULL;
+  _cleanup_free_ char *p = NULL;
+  if (stream == NULL || (strcmp (stream, "stdout") != 0 && strcmp (stream, "stderr") != 0))
+    return ak_error_set (err, 0, "stream must be stdout or stderr");
+  dir = cmd_dir (name, id, err);
+  if (dir == NULL)
+    return -1;
+  p = ak_xasprintf ("%s/%s", dir, stream);
+  if (access (p, F_OK) < 0)
+    {
+      *data = ak_xstrdup ("");
+      *len = 0;
+      return 0;
+    }
+  return ak_read_file (p, data, len, err);
+}
+
+int
+ak_detached_kill (const char *name, const char *id, ak_error_t **err)
+{
+  _cleanup_free_ char *dir = cmd_dir (name, id, err);
+  _cleanup_free_ char *pf = NULL;
+  _cleanup_free_ char *pid = NULL;
+  _cleanup_free_ char *xp = NULL;
+  if (dir == NULL)
+    return -1;
+  xp = ak_xasprintf ("%s/exit", dir);
+  if (access (xp, F_OK) == 0)
+    return 0; /* already ended */
+  pf = ak_xasprintf ("%s/pid", dir);
+  if (ak_read_file (pf, &pid, NULL, err) < 0)
+    return -1;
+  /* The holder's end closes the connection: the agent kills the command. */
+  if (kill (atoi (pid), SIGKILL) < 0 && errno != ESRCH)
+    return ak_error_set (err, errno, "kill detached command '%s'", id);
+  ak_write_file (xp, "137\n", 4, 0600, NULL);
+  return 0;
+}
