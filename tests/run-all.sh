@@ -31,6 +31,7 @@ chmod 755 "$stage"
 cp build/agentkernel build/probe "$stage/"
 cp build/asan/agentkernel "$stage/agentkernel-asan" 2>/dev/null
 cp -r tests/integration "$stage/integration"
+mkdir -p "$stage/tests" && cp build/tests/test_asciicast "$stage/tests/" 2>/dev/null
 chmod -R a+rX "$stage"
 
 host_ns=""
