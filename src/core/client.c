@@ -224,26 +224,37 @@ final_reply (ak_proto_reader_t *rd, long long *size, ak_error_t **err)
   return 0;
 }
 
+/* Connects and asks for a transfer (FILE_READ/FILE_WRITE) of `inside`. */
+static int
+open_transfer (const char *name, uint8_t type, const char *inside, ak_error_t **err)
+{
+  _cleanup_close_ int conn = -1;
+  json_t *j;
+  int ret;
+
+  if (inside[0] != '/')
+    return ak_error_set (err, 0, "path inside the sandbox must be absolute: %s", inside);
+  conn = ak_sandbox_connect (name, err);
+  if (conn < 0)
+    return -1;
+  j = json_pack ("{s:s}", "path", inside);
+  ret = ak_proto_write_json (conn, type, 1, j, err);
+  json_decref (j);
+  return ret < 0 ? -1 : take_fd (&conn);
+}
+
 int
 ak_sandbox_copy_in (const char *name, const char *host_path, const char *inside, ak_error_t **err)
 {
   _cleanup_close_ int conn = -1;
   ak_proto_reader_t *rd;
-  json_t *j;
   long long size = 0;
   int ret;
 
-  if (inside[0] != '/')
-    return ak_error_set (err, 0, "path inside the sandbox must be absolute: %s", inside);
   if (access (host_path, R_OK) < 0)
     return ak_error_set (err, errno, "%s", host_path);
-  conn = ak_sandbox_connect (name, err);
+  conn = open_transfer (name, AK_F_FILE_WRITE, inside, err);
   if (conn < 0)
-    return -1;
-  j = json_pack ("{s:s}", "path", inside);
-  ret = ak_proto_write_json (conn, AK_F_FILE_WRITE, 1, j, err);
-  json_decref (j);
-  if (ret < 0)
     return -1;
   rd = ak_proto_reader_new (conn);
   ret = ak_tar_send (conn, host_path, err);
@@ -271,21 +282,12 @@ ak_sandbox_copy_in (const char *name, const char *host_path, const char *inside,
 int
 ak_sandbox_copy_out (const char *name, const char *inside, const char *host_path, ak_error_t **err)
 {
-  _cleanup_close_ int conn = -1;
+  _cleanup_close_ int conn = open_transfer (name, AK_F_FILE_READ, inside, err);
   ak_proto_reader_t *rd;
-  json_t *j;
   long long bytes = 0;
   int ret;
 
-  if (inside[0] != '/')
-    return ak_error_set (err, 0, "path inside the sandbox must be absolute: %s", inside);
-  conn = ak_sandbox_connect (name, err);
   if (conn < 0)
-    return -1;
-  j = json_pack ("{s:s}", "path", inside);
-  ret = ak_proto_write_json (conn, AK_F_FILE_READ, 1, j, err);
-  json_decref (j);
-  if (ret < 0)
     return -1;
   rd = ak_proto_reader_new (conn);
   ret = ak_tar_receive (rd, host_path, true, &bytes, err);
