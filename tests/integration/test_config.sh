@@ -19,6 +19,19 @@ cfg '[security]' 'profile = "restrictive"'
 expect "config profile restrictive: root is read-only" 1 'Read-only' -- sbx -- /probe write /newfile
 expect "--profile moderate beats config profile restrictive" 0 written -- sbx --profile moderate -- /probe write /newfile
 
+cfghome=$(mktemp -d)
+chmod 755 "$cfghome"
+echo marker-cfghome >"$cfghome/.m"
+cfg '[security]' 'mount_home = true'
+expect "config mount_home = true over moderate: home shown" 0 '^marker-cfghome$' -- env HOME="$cfghome" "$AK" run -- cat /home/user/.m
+cfg '[security]' 'profile = "permissive"' 'mount_home = false'
+expect "config mount_home = false over permissive: home not shown" 1 'No such file' -- env HOME="$cfghome" "$AK" run -v "$PROBE:/probe:ro" -- /probe read /home/user/.m
+cfg '[security]' 'profile = "permissive"' 'mount_cwd = false'
+expect "config mount_cwd = false over permissive: no /workspace" 1 'No such file' -- sbx -- /probe read /workspace/marker
+cfg '[security]' 'profile = "permissive"' 'read_only = true'
+expect "config read_only = true over permissive" 1 'Read-only' -- sbx -- /probe write /newfile
+rm -rf "$cfghome"
+
 cfg '[security]' 'read_only = true'
 expect "config read_only = true: root is read-only" 1 'Read-only' -- sbx -- /probe write /newfile
 
