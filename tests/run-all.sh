@@ -58,8 +58,8 @@ fi
 step "integration tests as $(id -un)"
 run "integration-$(id -un)" env AK="$stage/agentkernel" PROBE="$stage/probe" "$stage/integration/run.sh"
 
-step "integration tests (cli, profiles) with the ASan+UBSan build"
-run "integration-asan" env AK="$stage/agentkernel-asan" PROBE="$stage/probe" AK_TEST_FILES="cli profiles" \
+step "integration tests (cli, profiles, persistent) with the ASan+UBSan build"
+run "integration-asan" env AK="$stage/agentkernel-asan" PROBE="$stage/probe" AK_TEST_FILES="cli profiles persistent" \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1 "$stage/integration/run.sh"
 
 if [ "$(id -u)" = 0 ]; then
