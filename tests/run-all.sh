@@ -62,6 +62,9 @@ step "integration tests (cli, profiles, persistent) with the ASan+UBSan build"
 run "integration-asan" env AK="$stage/agentkernel-asan" PROBE="$stage/probe" AK_TEST_FILES="cli profiles persistent" \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1 "$stage/integration/run.sh"
 
+step "MCP server (official TypeScript SDK client)"
+run mcp env AK="$stage/agentkernel" tests/mcp/run.sh
+
 if [ "$(id -u)" = 0 ]; then
   user=${AK_TEST_USER:-aktest}
   id "$user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$user"

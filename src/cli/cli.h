@@ -54,5 +54,6 @@ int cmd_audit (int argc, char **argv);
 int cmd_detached (int argc, char **argv);
 int cmd_config (int argc, char **argv);
 int cmd_replay (int argc, char **argv);
+int cmd_mcp (int argc, char **argv);
 
 #endif

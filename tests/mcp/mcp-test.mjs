@@ -1,0 +1,237 @@
+// agentkernel mcp-server checked with the official MCP TypeScript SDK client:
+// tool listing, ephemeral runs, the persistent-sandbox life cycle, tool
+// errors, and raw framing (malformed input, nothing but JSON on stdout).
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+
+const AK = process.env.AK;
+if (!AK) {
+  console.error("mcp-test: set AK to the agentkernel binary");
+  process.exit(2);
+}
+const stateDir = mkdtempSync(join(tmpdir(), "ak-mcp-state-"));
+const env = { ...process.env, AGENTKERNEL_STATE_DIR: stateDir, AGENTKERNEL_AUDIT: "0" };
+
+const TOOLS = [
+  "sandbox_run", "sandbox_create", "sandbox_start", "sandbox_stop", "sandbox_remove",
+  "sandbox_exec", "sandbox_list", "sandbox_file_write", "sandbox_file_read",
+];
+
+let passed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    console.log(`not ok - ${name}`);
+    throw e;
+  }
+}
+
+const text = (r) => r.content.map((c) => c.text).join("");
+
+async function sdkTests() {
+  const transport = new StdioClientTransport({ command: AK, args: ["mcp-server"], env, stderr: "inherit" });
+  const client = new Client({ name: "agentkernel-mcp-test", version: "1.0.0" });
+  await client.connect(transport);
+  const call = (name, args) => client.callTool({ name, arguments: args });
+  const box = `mcp-test-${process.pid}`;
+
+  try {
+    await check("server identifies itself", async () => {
+      const info = client.getServerVersion();
+      assert.equal(info.name, "agentkernel");
+      assert.ok(client.getServerCapabilities().tools);
+    });
+
+    await check("tools/list has all tools with input schemas", async () => {
+      const { tools } = await client.listTools();
+      assert.deepEqual(tools.map((t) => t.name).sort(), [...TOOLS].sort());
+      for (const t of tools) {
+        assert.equal(t.inputSchema.type, "object", t.name);
+        assert.equal(typeof t.inputSchema.properties, "object", t.name);
+        assert.equal(t.inputSchema.additionalProperties, false, t.name);
+        assert.ok(typeof t.description === "string" && t.description.length > 0, t.name);
+      }
+      const run = tools.find((t) => t.name === "sandbox_run");
+      assert.deepEqual(run.inputSchema.required, ["command"]);
+      assert.deepEqual(run.inputSchema.properties.profile.enum, ["permissive", "moderate", "restrictive"]);
+    });
+
+    await check("ping", async () => {
+      await client.ping();
+    });
+
+    await check("sandbox_run echo hello", async () => {
+      const r = await call("sandbox_run", { command: ["echo", "hello"] });
+      assert.equal(r.isError, false, text(r));
+      assert.equal(r.structuredContent.exit_code, 0);
+      assert.equal(r.structuredContent.stdout, "hello\n");
+      assert.match(text(r), /hello/);
+      assert.match(text(r), /exit_code: 0/);
+    });
+
+    await check("sandbox_run restrictive exit 3", async () => {
+      const r = await call("sandbox_run", { command: ["sh", "-c", "echo oops >&2; exit 3"], profile: "restrictive" });
+      assert.equal(r.isError, false, text(r));
+      assert.equal(r.structuredContent.exit_code, 3);
+      assert.equal(r.structuredContent.stderr, "oops\n");
+      assert.match(text(r), /exit_code: 3/);
+    });
+
+    await check("sandbox_create", async () => {
+      const r = await call("sandbox_create", { name: box, profile: "moderate" });
+      assert.equal(r.isError, false, text(r));
+      assert.match(text(r), new RegExp(box));
+    });
+
+    await check("sandbox_start", async () => {
+      const r = await call("sandbox_start", { name: box });
+      assert.equal(r.isError, false, text(r));
+    });
+
+    await check("sandbox_exec with env and workdir", async () => {
+      const r = await call("sandbox_exec", {
+        name: box, command: ["sh", "-c", 'echo "$GREETING"; pwd; exit 7'], env: { GREETING: "hi there" }, workdir: "/tmp",
+      });
+      assert.equal(r.isError, false, text(r));
+      assert.equal(r.structuredContent.exit_code, 7);
+      assert.equal(r.structuredContent.stdout, "hi there\n/tmp\n");
+    });
+
+    const content = "line one\nünïcode ✓\n";
+    await check("sandbox_file_write", async () => {
+      const r = await call("sandbox_file_write", { name: box, path: "/tmp/mcp-note.txt", content });
+      assert.equal(r.isError, false, text(r));
+      const c = await call("sandbox_exec", { name: box, command: ["cat", "/tmp/mcp-note.txt"] });
+      assert.equal(c.structuredContent.stdout, content);
+    });
+
+    await check("sandbox_file_read", async () => {
+      const r = await call("sandbox_file_read", { name: box, path: "/tmp/mcp-note.txt" });
+      assert.equal(r.isError, false, text(r));
+      assert.equal(text(r), content);
+    });
+
+    await check("sandbox_list shows it running", async () => {
+      const r = await call("sandbox_list", {});
+      assert.equal(r.isError, false, text(r));
+      const mine = r.structuredContent.sandboxes.find((s) => s.name === box);
+      assert.ok(mine, text(r));
+      assert.equal(mine.status, "running");
+      assert.match(text(r), new RegExp(box));
+    });
+
+    await check("sandbox_stop", async () => {
+      const r = await call("sandbox_stop", { name: box });
+      assert.equal(r.isError, false, text(r));
+      const l = await call("sandbox_list", {});
+      assert.equal(l.structuredContent.sandboxes.find((s) => s.name === box).status, "stopped");
+    });
+
+    await check("sandbox_remove", async () => {
+      const r = await call("sandbox_remove", { name: box });
+      assert.equal(r.isError, false, text(r));
+      const l = await call("sandbox_list", {});
+      assert.equal(l.structuredContent.sandboxes.find((s) => s.name === box), undefined);
+    });
+
+    await check("missing required argument is a tool error", async () => {
+      const r = await call("sandbox_exec", { name: box });
+      assert.equal(r.isError, true);
+      assert.match(text(r), /command/);
+    });
+
+    await check("unknown argument and bad types are tool errors", async () => {
+      assert.equal((await call("sandbox_run", { command: ["true"], bogus: 1 })).isError, true);
+      assert.equal((await call("sandbox_run", { command: "true" })).isError, true);
+      assert.equal((await call("sandbox_run", { command: ["true"], profile: "lax" })).isError, true);
+    });
+
+    await check("unknown sandbox is a tool error", async () => {
+      const r = await call("sandbox_exec", { name: "no-such-sandbox", command: ["true"] });
+      assert.equal(r.isError, true);
+      assert.match(text(r), /no-such-sandbox/);
+    });
+
+    await check("unknown tool is a tool error", async () => {
+      const r = await call("no_such_tool", {});
+      assert.equal(r.isError, true);
+    });
+  } finally {
+    await client.close();
+  }
+}
+
+// Raw framing: write lines to the server ourselves and look at every byte
+// it puts on stdout.
+async function rawTests() {
+  const lines = [
+    '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}',
+    '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+    "{this is not json",
+    '{"jsonrpc":"2.0","id":2,"method":"no/such/method"}',
+    '{"jsonrpc":"1.0","id":3,"method":"ping"}',
+    '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":[]}',
+    '{"jsonrpc":"2.0","id":5,"method":"initialize","params":{"protocolVersion":"1999-01-01"}}',
+    '{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"sandbox_run","arguments":{"command":["sh","-c","printf \'\\\\377\\\\n\'; echo to-stderr >&2"]}}}',
+    '{"jsonrpc":"2.0","id":7,"method":"ping"}',
+  ];
+  const child = spawn(AK, ["mcp-server"], { env, stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  child.stdin.end(lines.join("\n") + "\n");
+  const code = await new Promise((resolve) => child.on("close", resolve));
+
+  await check("raw: server exits 0 at end of input", async () => assert.equal(code, 0, err));
+  const outLines = out.split("\n");
+  await check("raw: stdout is only newline-terminated JSON lines", async () => {
+    assert.equal(outLines.pop(), "", "output ends with a newline");
+    for (const l of outLines) assert.doesNotThrow(() => JSON.parse(l), `not JSON: ${l}`);
+  });
+  const msgs = outLines.map((l) => JSON.parse(l));
+  const byId = (id) => msgs.find((m) => m.id === id);
+  await check("raw: one reply per request, none for the notification", async () => {
+    assert.equal(msgs.length, lines.length - 1);
+    for (const m of msgs) assert.equal(m.jsonrpc, "2.0");
+  });
+  await check("raw: initialize echoes 2024-11-05", async () =>
+    assert.equal(byId(1).result.protocolVersion, "2024-11-05"));
+  await check("raw: malformed JSON is -32700 with id null", async () => {
+    const m = msgs.find((x) => x.error && x.error.code === -32700);
+    assert.ok(m, out);
+    assert.equal(m.id, null);
+  });
+  await check("raw: unknown method is -32601", async () => assert.equal(byId(2).error.code, -32601));
+  await check("raw: wrong jsonrpc version is -32600", async () => assert.equal(byId(3).error.code, -32600));
+  await check("raw: params not an object is -32602", async () => assert.equal(byId(4).error.code, -32602));
+  await check("raw: unknown protocol version gets 2025-06-18", async () =>
+    assert.equal(byId(5).result.protocolVersion, "2025-06-18"));
+  await check("raw: invalid UTF-8 output is replaced, stderr stays out of stdout", async () => {
+    const r = byId(6).result;
+    assert.equal(r.isError, false, JSON.stringify(r));
+    assert.equal(r.structuredContent.stdout, "\ufffd\n");
+    assert.equal(r.structuredContent.stderr, "to-stderr\n");
+  });
+  await check("raw: ping after all that", async () => assert.deepEqual(byId(7).result, {}));
+}
+
+try {
+  await sdkTests();
+  await rawTests();
+  console.log(`mcp-test: ${passed} checks passed`);
+} catch (e) {
+  console.error(e);
+  console.log(`mcp-test: FAILED after ${passed} checks`);
+  process.exitCode = 1;
+} finally {
+  rmSync(stateDir, { recursive: true, force: true });
+}
