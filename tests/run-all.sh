@@ -23,6 +23,11 @@ if [ -x build/fuzz/fuzz_toml ]; then
   step "fuzz smoke"
   run fuzz-toml env FUZZ_SECONDS=${FUZZ_SECONDS:-20} tests/toml/fuzz-smoke.sh
 fi
+if [ -x build/fuzz/fuzz_mcp ]; then
+  step "fuzz smoke (MCP requests)"
+  mkdir -p build/fuzz/artifacts-mcp
+  run fuzz-mcp build/fuzz/fuzz_mcp -max_total_time="${FUZZ_SECONDS:-20}" -artifact_prefix=build/fuzz/artifacts-mcp/
+fi
 
 # Integration tests run from a copy every user can read (the checkout may
 # live in a private home directory).

@@ -593,10 +593,12 @@ tools_list (void)
   return json_pack ("{s:o}", "tools", arr);
 }
 
+/* Error messages may quote paths and other bytes that are not UTF-8. */
 static json_t *
 tool_error (const char *msg)
 {
-  return json_pack ("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", msg, "isError", 1);
+  return json_pack ("{s:[{s:s, s:o}], s:b}", "content", "type", "text", "text", json_text (msg, strlen (msg)),
+                    "isError", 1);
 }
 
 static json_t *
@@ -652,8 +654,10 @@ reply (json_t *id, json_t *result, int code, const char *msg)
   char *s;
   if (result != NULL)
     json_object_set_new (r, "result", result);
-  else
+  else if (msg != NULL)
     json_object_set_new (r, "error", json_pack ("{s:i, s:s}", "code", code, "message", msg));
+  else
+    json_object_set_new (r, "error", json_pack ("{s:i, s:s}", "code", -32603, "message", "internal error"));
   s = json_dumps (r, JSON_COMPACT);
   json_decref (r);
   if (s == NULL)
