@@ -75,13 +75,13 @@ $(O)/probe: tests/probe/probe.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static -o $@ $<
 
-$(O)/tests/%: tests/unit/%.c $(O)/libagentkernel.a
+$(O)/tests/%: tests/unit/%.c $(O)/libagentkernel.a tests/unit/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(LIBS) -lcmocka -lutil
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(O)/libagentkernel.a $(LIBS) -lcmocka -lutil
 
-$(ASAN_O)/tests/%: tests/unit/%.c $(ASAN_O)/libagentkernel.a
+$(ASAN_O)/tests/%: tests/unit/%.c $(ASAN_O)/libagentkernel.a tests/unit/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka -lutil
+	$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -o $@ $< $(ASAN_O)/libagentkernel.a $(LIBS) -lcmocka -lutil
 
 asan: $(ASAN_O)/agentkernel $(ASAN_O)/toml-test-decoder $(ASAN_UNIT_BINS)
 

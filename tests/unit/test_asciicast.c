@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "testutil.h"
 #include "common/util.h"
 #include "core/asciicast.h"
 
@@ -38,11 +39,8 @@ setup (void **state)
 static int
 teardown (void **state)
 {
-  char *cmd = ak_xasprintf ("rm -rf '%s'", tmpdir);
   (void) state;
-  if (system (cmd) != 0)
-    fprintf (stderr, "could not remove %s\n", tmpdir);
-  free (cmd);
+  ak_test_rmtree (tmpdir);
   free (cast_path);
   cast_path = NULL;
   return 0;

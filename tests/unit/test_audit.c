@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "testutil.h"
 #include "common/util.h"
 #include "core/audit.h"
 
@@ -40,11 +41,8 @@ setup (void **state)
 static int
 teardown (void **state)
 {
-  char *cmd = ak_xasprintf ("rm -rf '%s'", tmpdir);
   (void) state;
-  if (system (cmd) != 0)
-    fprintf (stderr, "could not remove %s\n", tmpdir);
-  free (cmd);
+  ak_test_rmtree (tmpdir);
   unsetenv ("AGENTKERNEL_AUDIT_LOG");
   unsetenv ("AGENTKERNEL_AUDIT");
   return 0;

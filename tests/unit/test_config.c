@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
 #include "backend/backend.h"
 #include "common/util.h"
 #include "core/config.h"
@@ -42,11 +43,8 @@ setup (void **state)
 static int
 teardown (void **state)
 {
-  char *cmd = ak_xasprintf ("rm -rf '%s'", tmpdir);
   (void) state;
-  if (system (cmd) != 0)
-    fprintf (stderr, "could not remove %s\n", tmpdir);
-  free (cmd);
+  ak_test_rmtree (tmpdir);
   free (warnings);
   warnings = NULL;
   ak_set_warn_handler (NULL, NULL);
