@@ -37,7 +37,7 @@ ASAN_CLI_OBJS := $(call objs,$(ASAN_O),$(CLI_SRCS))
 ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(ASAN_O)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all asan unit check fuzz clean
-all: $(O)/agentkernel $(O)/toml-test-decoder $(O)/probe $(O)/exec-latency $(UNIT_BINS)
+all: $(O)/agentkernel $(O)/agentkernel-serve $(O)/toml-test-decoder $(O)/probe $(O)/exec-latency $(UNIT_BINS)
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,6 +61,14 @@ $(O)/agentkernel: $(CLI_OBJS) $(O)/libagentkernel.a
 $(ASAN_O)/agentkernel: $(ASAN_CLI_OBJS) $(ASAN_O)/libagentkernel.a
 	$(CC) $(ASAN_FLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# The HTTP server is a program of its own: see tools/agentkernel-serve.c.
+SERVE_LIBS := -lmicrohttpd -lpthread
+$(O)/agentkernel-serve: $(O)/obj/tools/agentkernel-serve.o $(O)/libagentkernel.a
+	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS) $(SERVE_LIBS)
+
+$(ASAN_O)/agentkernel-serve: $(ASAN_O)/obj/tools/agentkernel-serve.o $(ASAN_O)/libagentkernel.a
+	$(CC) $(ASAN_FLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS) $(SERVE_LIBS)
+
 $(O)/toml-test-decoder: $(O)/obj/tools/toml-test-decoder.o $(O)/libagentkernel.a
 	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -77,13 +85,13 @@ $(O)/probe: tests/probe/probe.c
 
 $(O)/tests/%: tests/unit/%.c $(O)/libagentkernel.a tests/unit/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(O)/libagentkernel.a $(LIBS) -lcmocka -lutil
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(O)/libagentkernel.a $(LIBS) $(SERVE_LIBS) -lcmocka -lutil
 
 $(ASAN_O)/tests/%: tests/unit/%.c $(ASAN_O)/libagentkernel.a tests/unit/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -o $@ $< $(ASAN_O)/libagentkernel.a $(LIBS) -lcmocka -lutil
+	$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -o $@ $< $(ASAN_O)/libagentkernel.a $(LIBS) $(SERVE_LIBS) -lcmocka -lutil
 
-asan: $(ASAN_O)/agentkernel $(ASAN_O)/toml-test-decoder $(ASAN_UNIT_BINS)
+asan: $(ASAN_O)/agentkernel $(ASAN_O)/agentkernel-serve $(ASAN_O)/toml-test-decoder $(ASAN_UNIT_BINS)
 
 # libFuzzer targets (clang only): fuzz/fuzz_<name>.c -> build/fuzz/fuzz_<name>
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
@@ -92,7 +100,7 @@ FUZZ_CFLAGS := -std=gnu11 -Isrc -g -O1 -fsanitize=fuzzer,address,undefined -fno-
 fuzz: $(FUZZ_BINS)
 $(O)/fuzz/%: fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -DAK_VERSION=\"$(VERSION)\" -o $@ $< $(LIB_SRCS) $(LIBS)
+	clang $(FUZZ_CFLAGS) -DAK_VERSION=\"$(VERSION)\" -o $@ $< $(LIB_SRCS) $(LIBS) $(SERVE_LIBS)
 
 check: all asan $(if $(shell command -v clang),fuzz)
 	tests/run-all.sh

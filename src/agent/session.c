@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -23,8 +26,10 @@
 
 extern char **environ;
 
-static int
-send_error (int conn, const char *fmt, ...)
+/* An ERROR frame; code (an errno value, or 0) tells the host what kind of
+ * failure it was. */
+static int __attribute__ ((format (printf, 3, 4)))
+send_error_code (int conn, int code, const char *fmt, ...)
 {
   char msg[512];
   va_list ap;
@@ -32,11 +37,13 @@ send_error (int conn, const char *fmt, ...)
   va_start (ap, fmt);
   vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
-  j = json_pack ("{s:s}", "message", msg);
+  j = json_pack ("{s:s, s:i}", "message", msg, "code", code);
   ak_proto_write_json (conn, AK_F_ERROR, 0, j, NULL);
   json_decref (j);
   return 1;
 }
+
+#define send_error(conn, ...) send_error_code (conn, 0, __VA_ARGS__)
 
 /* Take the ids a request asks for: the sandbox user, or uid 0 when the
  * sandbox maps it (held in the saved set, no capability involved). */
@@ -113,22 +120,12 @@ parse_exec (json_t *j, const ak_agent_conf_t *conf, exec_req_t *r, char *why, si
   return 0;
 }
 
-static const char *
-default_workdir (const ak_agent_conf_t *conf, bool root)
-{
-  if (conf->spec->workdir)
-    return conf->spec->workdir;
-  if (ak_spec_sec (conf->spec, AK_SEC_MOUNT_CWD))
-    return "/workspace";
-  return root ? "/root" : "/home/user";
-}
-
 /* In the command's process: ids, directory, then exec.  Reports failure
  * through the status pipe. */
 static _Noreturn void
 exec_child (const ak_agent_conf_t *conf, const exec_req_t *r, int status_w)
 {
-  const char *wd = r->workdir ? r->workdir : default_workdir (conf, r->root);
+  const char *wd = r->workdir ? r->workdir : ak_spec_default_workdir (conf->spec, r->root);
   int e;
   sigset_t none;
   sigemptyset (&none);
@@ -376,6 +373,131 @@ serve_exec (int conn, ak_proto_reader_t *rd, json_t *j, const ak_agent_conf_t *c
   return ret;
 }
 
+/* Opens the directory that holds `path` (absolute) one component at a
+ * time, never through a symlink; with create, makes missing directories.
+ * *base points at the last component.  -1 with errno set on failure. */
+static int
+open_parent_strict (const char *path, bool create, const char **base)
+{
+  _cleanup_free_ char *dir = ak_xstrdup (path);
+  const char *last = strrchr (path, '/');
+  char *save = NULL, *comp;
+  int fd;
+
+  *base = last + 1;
+  if (**base == '\0' || strcmp (*base, ".") == 0 || strcmp (*base, "..") == 0)
+    {
+      errno = **base == '\0' ? EISDIR : EINVAL;
+      return -1;
+    }
+  dir[last - path] = '\0';
+  fd = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  for (comp = strtok_r (dir, "/", &save); fd >= 0 && comp; comp = strtok_r (NULL, "/", &save))
+    {
+      struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                              .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH };
+      int next;
+      if (strcmp (comp, ".") == 0 || strcmp (comp, "..") == 0)
+        {
+          close (fd);
+          errno = EINVAL;
+          return -1;
+        }
+      next = (int) syscall (SYS_openat2, fd, comp, &how, sizeof how);
+      if (next < 0 && errno == ENOENT && create && (mkdirat (fd, comp, 0755) == 0 || errno == EEXIST))
+        next = (int) syscall (SYS_openat2, fd, comp, &how, sizeof how);
+      {
+        int saved = errno;
+        close (fd);
+        errno = saved;
+      }
+      fd = next;
+    }
+  return fd;
+}
+
+static const char *
+strict_why (int e)
+{
+  switch (e)
+    {
+    case ELOOP:
+      return "the path goes through a symlink";
+    case EISDIR:
+      return "is a directory";
+    case ENOTDIR:
+      return "a component of the path is not a directory";
+    case EINVAL:
+      return "is not a regular file";
+    default:
+      return strerror (e);
+    }
+}
+
+/* FILE_READ / FILE_WRITE / FILE_REMOVE.  With "strict" (the API's files),
+ * the path names exactly one regular file reached without any symlink;
+ * without it, `cp` semantics (into a directory, symlinks followed). */
+static int
+serve_file (int conn, ak_proto_reader_t *rd, uint8_t type, json_t *j, const ak_agent_conf_t *conf)
+{
+  const char *path = json_string_value (json_object_get (j, "path"));
+  bool root = json_is_true (json_object_get (j, "root"));
+  bool strict = json_is_true (json_object_get (j, "strict")) || type == AK_F_FILE_REMOVE;
+  _cleanup_close_ int dirfd = -1;
+  ak_error_t *err = NULL;
+  long long bytes = 0;
+  json_t *ok;
+  int rc;
+
+  if (path == NULL || path[0] != '/')
+    return send_error_code (conn, EINVAL, "file: path must be absolute");
+  if (become (conf, root) < 0)
+    return send_error (conn, "file: cannot take the sandbox user's ids: %s", strerror (errno));
+  /* Paths resolve in the sandbox's own root, as its user. */
+  if (strict)
+    {
+      struct stat st;
+      const char *base;
+      dirfd = open_parent_strict (path, type == AK_F_FILE_WRITE, &base);
+      if (dirfd < 0 || fchdir (dirfd) < 0)
+        return send_error_code (conn, errno, "%s: %s", path, strict_why (errno));
+      if (fstatat (dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        {
+          if (errno != ENOENT || type != AK_F_FILE_WRITE)
+            return send_error_code (conn, errno, "%s: %s", path, strict_why (errno));
+        }
+      else if (S_ISLNK (st.st_mode) && type != AK_F_FILE_REMOVE)
+        return send_error_code (conn, ELOOP, "%s: is a symlink", path);
+      else if (S_ISDIR (st.st_mode) && type != AK_F_FILE_REMOVE)
+        return send_error_code (conn, EISDIR, "%s: is a directory", path);
+      else if (!S_ISREG (st.st_mode) && type == AK_F_FILE_READ)
+        return send_error_code (conn, EINVAL, "%s: is not a regular file", path);
+      if (type == AK_F_FILE_REMOVE)
+        {
+          if (unlinkat (dirfd, base, S_ISDIR (st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+            return send_error_code (conn, errno, "%s: %s", path, strerror (errno));
+          path = NULL;
+        }
+      else
+        path = base;
+    }
+  rc = 0;
+  if (type == AK_F_FILE_READ)
+    rc = ak_tar_send (conn, path, &err);
+  else if (type == AK_F_FILE_WRITE)
+    rc = ak_tar_receive (rd, path, false, &bytes, &err);
+  if (rc < 0)
+    {
+      send_error (conn, "%s", err->msg);
+      ak_error_free (err);
+      return 1;
+    }
+  ok = json_pack ("{s:I}", "size", (json_int_t) bytes);
+  ak_proto_write_json (conn, AK_F_OK, 0, ok, NULL);
+  json_decref (ok);
+  return 0;
+}
+
 int
 ak_session_serve (int conn, const ak_agent_conf_t *conf)
 {
@@ -398,30 +520,8 @@ ak_session_serve (int conn, const ak_agent_conf_t *conf)
       break;
     case AK_F_FILE_READ:
     case AK_F_FILE_WRITE:
-      {
-        const char *path = json_string_value (json_object_get (j, "path"));
-        bool root = json_is_true (json_object_get (j, "root"));
-        if (path == NULL || path[0] != '/')
-          ret = send_error (conn, "file: path must be absolute");
-        else if (become (conf, root) < 0)
-          ret = send_error (conn, "file: cannot take the sandbox user's ids: %s", strerror (errno));
-        else
-          {
-            /* Paths resolve in the sandbox's own root, as its user. */
-            long long bytes = 0;
-            int rc = f.type == AK_F_FILE_READ ? ak_tar_send (conn, path, &err)
-                                              : ak_tar_receive (rd, path, false, &bytes, &err);
-            if (rc < 0)
-              ret = send_error (conn, "%s", err->msg);
-            else
-              {
-                json_t *ok = json_pack ("{s:I}", "size", (json_int_t) bytes);
-                ak_proto_write_json (conn, AK_F_OK, 0, ok, NULL);
-                json_decref (ok);
-                ret = 0;
-              }
-          }
-      }
+    case AK_F_FILE_REMOVE:
+      ret = serve_file (conn, rd, f.type, j, conf);
       break;
     case AK_F_HELLO:
       {

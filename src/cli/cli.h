@@ -55,5 +55,6 @@ int cmd_detached (int argc, char **argv);
 int cmd_config (int argc, char **argv);
 int cmd_replay (int argc, char **argv);
 int cmd_mcp (int argc, char **argv);
+int cmd_serve (int argc, char **argv);
 
 #endif

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "error.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,19 @@ ak_error_set (ak_error_t **err, int code, const char *fmt, ...)
   va_start (ap, fmt);
   ak_error_setv (err, code, fmt, ap);
   va_end (ap);
+  return -1;
+}
+
+int
+ak_error_coded (ak_error_t **err, int code, const char *fmt, ...)
+{
+  va_list ap;
+  bool fresh = err != NULL && *err == NULL;
+  va_start (ap, fmt);
+  ak_error_setv (err, 0, fmt, ap);
+  va_end (ap);
+  if (fresh)
+    (*err)->code = code;
   return -1;
 }
 

@@ -23,6 +23,12 @@ int ak_error_set (ak_error_t **err, int code, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 int ak_error_setv (ak_error_t **err, int code, const char *fmt, va_list ap);
 
+/* Like ak_error_set, but the code only classifies the failure (ENOENT: no
+ * such thing, EEXIST, ...) for front ends that map it to a status; nothing
+ * is appended to the message. */
+int ak_error_coded (ak_error_t **err, int code, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
 /* Prepend "context: " to an existing error and return -1. */
 int ak_error_prefix (ak_error_t **err, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));

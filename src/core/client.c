@@ -34,7 +34,7 @@ ak_sandbox_connect (const char *name, ak_error_t **err)
   if (!ak_sandbox_running (&r))
     {
       ak_record_clear (&r);
-      return ak_error_set (err, 0, "sandbox '%s' is not running (start it with: agentkernel start %s)",
+      return ak_error_coded (err, ENOTCONN, "sandbox '%s' is not running (start it with: agentkernel start %s)",
                            name, name);
     }
   ak_record_clear (&r);
@@ -69,7 +69,7 @@ frame_error (const ak_frame_t *f, ak_error_t **err)
   if (ak_proto_parse_json (f, &j, NULL) < 0)
     return ak_error_set (err, EPROTO, "agent error");
   m = json_string_value (json_object_get (j, "message"));
-  ak_error_set (err, 0, "%s", m ? m : "agent error");
+  ak_error_coded (err, (int) json_integer_value (json_object_get (j, "code")), "%s", m ? m : "agent error");
   json_decref (j);
   return -1;
 }
@@ -106,7 +106,7 @@ ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *i
   _cleanup_close_ int conn = -1;
   ak_proto_reader_t *rd = NULL;
   ak_stdio_t std = io ? *io : (ak_stdio_t){ 0, 1, 2 };
-  bool in_open = true, done = false;
+  bool in_open = true, done = false, cancelled = false;
   json_t *j;
   int ret = -1;
   char buf[65536];
@@ -128,12 +128,13 @@ ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *i
   rd = ak_proto_reader_new (conn);
   while (!done)
     {
-      struct pollfd p[3] = {
+      struct pollfd p[4] = {
         { .fd = conn, .events = POLLIN },
         { .fd = in_open ? std.in : -1, .events = POLLIN },
         { .fd = req->sigfd, .events = POLLIN },
+        { .fd = req->cancel_fd > 0 && !cancelled ? req->cancel_fd : -1, .events = POLLIN },
       };
-      if (poll (p, 3, -1) < 0)
+      if (poll (p, 4, -1) < 0)
         {
           if (errno == EINTR)
             continue;
@@ -142,6 +143,16 @@ ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *i
         }
       if (p[2].revents & POLLIN && relay_signal (conn, req->sigfd, req, err) < 0)
         goto out;
+      if (p[3].revents & (POLLIN | POLLHUP | POLLERR))
+        {
+          /* The agent kills the command and still reports its EXIT. */
+          json_t *k = json_pack ("{s:i}", "signal", SIGKILL);
+          int rc = ak_proto_write_json (conn, AK_F_SIGNAL, 0, k, err);
+          json_decref (k);
+          if (rc < 0)
+            goto out;
+          cancelled = true;
+        }
       if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
         {
           ssize_t n = read (std.in, buf, sizeof buf);
@@ -224,20 +235,21 @@ final_reply (ak_proto_reader_t *rd, long long *size, ak_error_t **err)
   return 0;
 }
 
-/* Connects and asks for a transfer (FILE_READ/FILE_WRITE) of `inside`. */
+/* Connects and asks for a transfer (FILE_READ/FILE_WRITE/FILE_REMOVE) of
+ * `inside`; strict: see ak_sandbox_read_file. */
 static int
-open_transfer (const char *name, uint8_t type, const char *inside, ak_error_t **err)
+open_transfer (const char *name, uint8_t type, const char *inside, bool strict, ak_error_t **err)
 {
   _cleanup_close_ int conn = -1;
   json_t *j;
   int ret;
 
   if (inside[0] != '/')
-    return ak_error_set (err, 0, "path inside the sandbox must be absolute: %s", inside);
+    return ak_error_coded (err, EINVAL, "path inside the sandbox must be absolute: %s", inside);
   conn = ak_sandbox_connect (name, err);
   if (conn < 0)
     return -1;
-  j = json_pack ("{s:s}", "path", inside);
+  j = json_pack ("{s:s, s:b}", "path", inside, "strict", strict);
   ret = ak_proto_write_json (conn, type, 1, j, err);
   json_decref (j);
   return ret < 0 ? -1 : take_fd (&conn);
@@ -253,7 +265,7 @@ ak_sandbox_copy_in (const char *name, const char *host_path, const char *inside,
 
   if (access (host_path, R_OK) < 0)
     return ak_error_set (err, errno, "%s", host_path);
-  conn = open_transfer (name, AK_F_FILE_WRITE, inside, err);
+  conn = open_transfer (name, AK_F_FILE_WRITE, inside, false, err);
   if (conn < 0)
     return -1;
   rd = ak_proto_reader_new (conn);
@@ -282,7 +294,7 @@ ak_sandbox_copy_in (const char *name, const char *host_path, const char *inside,
 int
 ak_sandbox_copy_out (const char *name, const char *inside, const char *host_path, ak_error_t **err)
 {
-  _cleanup_close_ int conn = open_transfer (name, AK_F_FILE_READ, inside, err);
+  _cleanup_close_ int conn = open_transfer (name, AK_F_FILE_READ, inside, false, err);
   ak_proto_reader_t *rd;
   long long bytes = 0;
   int ret;
@@ -297,5 +309,69 @@ ak_sandbox_copy_out (const char *name, const char *inside, const char *host_path
   if (ret == 0)
     ak_audit ("file_read", name, json_pack ("{s:s, s:s, s:I}", "path", inside, "destination", host_path,
                                             "bytes", (json_int_t) bytes));
+  return ret;
+}
+
+int
+ak_sandbox_read_file (const char *name, const char *inside, size_t max, char **data, size_t *len,
+                      ak_error_t **err)
+{
+  _cleanup_close_ int conn = open_transfer (name, AK_F_FILE_READ, inside, true, err);
+  ak_proto_reader_t *rd;
+  int ret;
+
+  if (conn < 0)
+    return -1;
+  rd = ak_proto_reader_new (conn);
+  ret = ak_tar_receive_mem (rd, max, data, len, err);
+  if (ret == 0 && (ret = final_reply (rd, NULL, err)) < 0)
+    free (*data);
+  ak_proto_reader_free (rd);
+  if (ret == 0)
+    ak_audit ("file_read", name, json_pack ("{s:s, s:I}", "path", inside, "bytes", (json_int_t) *len));
+  return ret;
+}
+
+int
+ak_sandbox_write_file (const char *name, const char *inside, const void *data, size_t len, ak_error_t **err)
+{
+  _cleanup_close_ int conn = open_transfer (name, AK_F_FILE_WRITE, inside, true, err);
+  ak_proto_reader_t *rd;
+  int ret;
+
+  if (conn < 0)
+    return -1;
+  rd = ak_proto_reader_new (conn);
+  ret = ak_tar_send_mem (conn, "file", data, len, err);
+  /* The agent's reply says why, when it refused the path before reading. */
+  {
+    ak_error_t *why = NULL;
+    if (final_reply (rd, NULL, &why) < 0)
+      {
+        ak_error_clear (err);
+        *err = why;
+        ret = -1;
+      }
+  }
+  ak_proto_reader_free (rd);
+  if (ret == 0)
+    ak_audit ("file_written", name, json_pack ("{s:s, s:I}", "path", inside, "bytes", (json_int_t) len));
+  return ret;
+}
+
+int
+ak_sandbox_remove_file (const char *name, const char *inside, ak_error_t **err)
+{
+  _cleanup_close_ int conn = open_transfer (name, AK_F_FILE_REMOVE, inside, true, err);
+  ak_proto_reader_t *rd;
+  int ret;
+
+  if (conn < 0)
+    return -1;
+  rd = ak_proto_reader_new (conn);
+  ret = final_reply (rd, NULL, err);
+  ak_proto_reader_free (rd);
+  if (ret == 0)
+    ak_audit ("file_removed", name, json_pack ("{s:s}", "path", inside));
   return ret;
 }

@@ -35,18 +35,18 @@ cmd_dir (const char *name, const char *id, ak_error_t **err)
   struct stat st;
   char *p;
   if (dir == NULL)
-    return ak_error_set (err, 0, "invalid sandbox name '%s'", name ? name : ""), NULL;
+    return ak_error_coded (err, EINVAL, "invalid sandbox name '%s'", name ? name : ""), NULL;
   if (stat (dir, &st) < 0)
-    return ak_error_set (err, ENOENT, "no such sandbox '%s'", name), NULL;
+    return ak_error_coded (err, ENOENT, "no such sandbox '%s'", name), NULL;
   if (id == NULL)
     return ak_xasprintf ("%s/detached", dir);
   if (!id_valid (id))
-    return ak_error_set (err, 0, "invalid command id '%s'", id), NULL;
+    return ak_error_coded (err, EINVAL, "invalid command id '%s'", id), NULL;
   p = ak_xasprintf ("%s/detached/%s", dir, id);
   if (stat (p, &st) < 0)
     {
       free (p);
-      return ak_error_set (err, ENOENT, "no such detached command '%s' in '%s'", id, name), NULL;
+      return ak_error_coded (err, ENOENT, "no such detached command '%s' in '%s'", id, name), NULL;
     }
   return p;
 }
@@ -182,6 +182,12 @@ ak_detached_status (const char *name, const char *id, ak_error_t **err)
       json_decref (meta);
       return ak_error_set (err, 0, "detached command '%s': unreadable record", id), NULL;
     }
+  {
+    _cleanup_free_ char *pp = ak_xasprintf ("%s/pid", dir);
+    _cleanup_free_ char *pid = NULL;
+    if (ak_read_file (pp, &pid, NULL, NULL) == 0 && atoi (pid) > 0)
+      json_object_set_new (meta, "pid", json_integer (atoi (pid)));
+  }
   xp = ak_xasprintf ("%s/exit", dir);
   if (ak_read_file (xp, &x, NULL, NULL) == 0)
     {
@@ -225,7 +231,7 @@ ak_detached_logs (const char *name, const char *id, const char *stream, char **d
   _cleanup_free_ char *dir = NULL;
   _cleanup_free_ char *p = NULL;
   if (stream == NULL || (strcmp (stream, "stdout") != 0 && strcmp (stream, "stderr") != 0))
-    return ak_error_set (err, 0, "stream must be stdout or stderr");
+    return ak_error_coded (err, EINVAL, "stream must be stdout or stderr");
   dir = cmd_dir (name, id, err);
   if (dir == NULL)
     return -1;

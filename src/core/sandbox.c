@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -65,7 +66,7 @@ ak_sandbox_start (const char *name, ak_error_t **err)
     return -1;
   if (ak_sandbox_running (&r))
     {
-      ak_error_set (err, 0, "sandbox '%s' is already running", name);
+      ak_error_coded (err, EALREADY, "sandbox '%s' is already running", name);
       goto out;
     }
   b = ak_backend_lookup (r.spec.backend, err);
@@ -141,8 +142,10 @@ ak_sandbox_stop (const char *name, ak_error_t **err)
   return ret;
 }
 
-int
-ak_sandbox_remove (const char *name, bool force, ak_error_t **err)
+/* Removes the sandbox; with due > 0, only when it expires at or before due
+ * (else returns 1 and changes nothing). */
+static int
+remove_if (const char *name, bool force, long long due, ak_error_t **err)
 {
   ak_record_t r = { 0 };
   ak_error_t *load_err = NULL;
@@ -152,18 +155,23 @@ ak_sandbox_remove (const char *name, bool force, ak_error_t **err)
   /* A record that cannot be read (half written, corrupt) is still removed. */
   if (ak_store_load (name, &r, &load_err) < 0)
     {
-      if (load_err->code == ENOENT)
+      if (load_err->code == ENOENT || due > 0)
         {
           *err = load_err;
           return -1;
         }
       ak_error_free (load_err);
     }
+  else if (due > 0 && (r.expires_at <= 0 || r.expires_at > due))
+    {
+      ret = 1; /* extended meanwhile */
+      goto out;
+    }
   else if (ak_sandbox_running (&r))
     {
       if (!force)
         {
-          ak_error_set (err, 0, "sandbox '%s' is running: stop it first, or remove --force", name);
+          ak_error_coded (err, EBUSY, "sandbox '%s' is running: stop it first, or remove --force", name);
           goto out;
         }
       if (stop_locked (&r, err) < 0)
@@ -171,9 +179,70 @@ ak_sandbox_remove (const char *name, bool force, ak_error_t **err)
     }
   if (ak_store_remove (name, err) < 0)
     goto out;
-  ak_audit ("sandbox_removed", name, NULL);
+  ak_audit (due > 0 ? "sandbox_expired" : "sandbox_removed", name, NULL);
   ret = 0;
 out:
   ak_record_clear (&r);
   return ret;
+}
+
+int
+ak_sandbox_remove (const char *name, bool force, ak_error_t **err)
+{
+  return remove_if (name, force, 0, err);
+}
+
+int
+ak_sandbox_extend (const char *name, long long seconds, long long *expires_at, ak_error_t **err)
+{
+  ak_record_t r = { 0 };
+  long long now = (long long) time (NULL), base;
+  int ret = -1;
+  LOCKED (name, err);
+
+  if (seconds <= 0 || seconds > 366LL * 24 * 3600)
+    return ak_error_coded (err, EINVAL, "extension must be between 1 second and 366 days");
+  if (ak_store_load (name, &r, err) < 0)
+    return -1;
+  base = r.expires_at > now ? r.expires_at : now;
+  r.expires_at = base + seconds;
+  if (ak_store_save_state (&r, err) < 0)
+    goto out;
+  *expires_at = r.expires_at;
+  ak_audit ("sandbox_extended", name, json_pack ("{s:I, s:I}", "by_seconds", (json_int_t) seconds,
+                                                 "expires_at", (json_int_t) r.expires_at));
+  ret = 0;
+out:
+  ak_record_clear (&r);
+  return ret;
+}
+
+int
+ak_sandbox_remove_expired (long long now)
+{
+  ak_record_t *recs = NULL;
+  size_t n = 0;
+  int removed = 0;
+
+  if (ak_store_list (&recs, &n, NULL) < 0)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      ak_error_t *e = NULL;
+      int rc;
+      if (recs[i].load_error != NULL || recs[i].expires_at <= 0 || recs[i].expires_at > now)
+        continue;
+      rc = remove_if (recs[i].name, true, now, &e);
+      if (rc < 0)
+        {
+          if (e->code != ENOENT)
+            ak_warn ("expired sandbox '%s' could not be removed: %s", recs[i].name, e->msg);
+          ak_error_free (e);
+          continue;
+        }
+      if (rc == 0)
+        removed++;
+    }
+  ak_store_list_free (recs, n);
+  return removed;
 }

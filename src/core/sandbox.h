@@ -17,6 +17,13 @@ int ak_sandbox_start (const char *name, ak_error_t **err);
 int ak_sandbox_stop (const char *name, ak_error_t **err);
 /* Refuses a running sandbox unless force (then stops it first). */
 int ak_sandbox_remove (const char *name, bool force, ak_error_t **err);
+/* Sets the sandbox's expiry to `seconds` after the later of now and its
+ * current expiry; *expires_at gets the new Unix time. */
+int ak_sandbox_extend (const char *name, long long seconds, long long *expires_at, ak_error_t **err);
+/* Removes (stopping first) every sandbox whose expiry is at or before now;
+ * returns how many, and reports each one that could not be removed through
+ * ak_warn. */
+int ak_sandbox_remove_expired (long long now);
 bool ak_sandbox_running (const ak_record_t *r);
 const char *ak_sandbox_status (const ak_record_t *r);
 
@@ -34,6 +41,9 @@ typedef struct ak_exec_req {
   /* Optional: sees every byte of output (session recording). */
   void (*on_output) (const void *data, size_t len, void *arg);
   void *on_output_arg;
+  /* Optional: when this fd becomes readable the command is killed (SIGKILL)
+   * and the call returns once it has ended; values <= 0 mean none. */
+  int cancel_fd;
 } ak_exec_req_t;
 
 /* Connects to a running sandbox's agent; returns the fd. */
@@ -49,5 +59,16 @@ int ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_
  * (sandbox != NULL names the sandbox the `inside` path belongs to). */
 int ak_sandbox_copy_in (const char *name, const char *host_path, const char *inside, ak_error_t **err);
 int ak_sandbox_copy_out (const char *name, const char *inside, const char *host_path, ak_error_t **err);
+
+/* Files of a running sandbox, for the API front ends.  Paths are absolute
+ * and resolved inside the sandbox as its user, never through a symlink
+ * (ELOOP) and never onto a directory (EISDIR); missing parent directories
+ * of a written file are created.  Errors carry an errno-style code. */
+int ak_sandbox_read_file (const char *name, const char *inside, size_t max, char **data, size_t *len,
+                          ak_error_t **err);
+int ak_sandbox_write_file (const char *name, const char *inside, const void *data, size_t len,
+                           ak_error_t **err);
+/* Removes a file, a symlink (not its target) or an empty directory. */
+int ak_sandbox_remove_file (const char *name, const char *inside, ak_error_t **err);
 
 #endif

@@ -317,3 +317,13 @@ ak_spec_build_env (const ak_spec_t *spec)
     env = ak_xcalloc (1, sizeof (char *));
   return env;
 }
+
+const char *
+ak_spec_default_workdir (const ak_spec_t *spec, bool root)
+{
+  if (spec->workdir)
+    return spec->workdir;
+  if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD))
+    return "/workspace";
+  return root ? "/root" : "/home/user";
+}

@@ -128,6 +128,9 @@ int ak_spec_validate (const ak_spec_t *spec, ak_error_t **err);
 
 /* The final environment of the command, as the sandbox will see it. */
 char **ak_spec_build_env (const ak_spec_t *spec);
+/* Where a command starts when it names no directory: the spec's workdir,
+ * else /workspace when the project is mounted, else the user's home. */
+const char *ak_spec_default_workdir (const ak_spec_t *spec, bool root);
 
 /* Valid sandbox name: 1-63 of [A-Za-z0-9_-]. */
 bool ak_name_valid (const char *name);

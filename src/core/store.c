@@ -40,38 +40,22 @@ bad_name (const char *name, ak_error_t **err)
                        name ? name : "");
 }
 
-/* An error whose code is an errno value but whose message does not end in
- * strerror(): "no such sandbox 'x'" reads better than "...: No such file". */
-static int __attribute__ ((format (printf, 3, 4)))
-set_coded (ak_error_t **err, int code, const char *fmt, ...)
-{
-  bool fresh = err != NULL && *err == NULL;
-  va_list ap;
-
-  va_start (ap, fmt);
-  ak_error_setv (err, 0, fmt, ap);
-  va_end (ap);
-  if (fresh)
-    (*err)->code = code;
-  return -1;
-}
-
 static int
 no_such (const char *name, ak_error_t **err)
 {
-  return set_coded (err, ENOENT, "no such sandbox '%s'", name);
+  return ak_error_coded (err, ENOENT, "no such sandbox '%s'", name);
 }
 
 static int
 already_exists (const char *name, ak_error_t **err)
 {
-  return set_coded (err, EEXIST, "sandbox '%s' already exists", name);
+  return ak_error_coded (err, EEXIST, "sandbox '%s' already exists", name);
 }
 
 static int
 busy (const char *name, ak_error_t **err)
 {
-  return set_coded (err, EBUSY, "sandbox '%s' is busy (another agentkernel holds it)", name);
+  return ak_error_coded (err, EBUSY, "sandbox '%s' is busy (another agentkernel holds it)", name);
 }
 
 static int
@@ -315,6 +299,8 @@ state_to_json (const ak_record_t *r)
                          "created", r->created, "supervisor_pid", r->supervisor_pid,
                          "supervisor_starttime", (json_int_t) r->supervisor_starttime,
                          "status_hint", r->status_hint);
+  if (j != NULL && r->expires_at > 0)
+    json_object_set_new (j, "expires_at", json_integer ((json_int_t) r->expires_at));
   if (j == NULL)
     ak_oom ();
   return j;
@@ -325,12 +311,12 @@ state_from_json (const json_t *j, const char *name, ak_record_t *r, ak_error_t *
 {
   const char *n = NULL, *uuid = NULL, *created = NULL;
   json_t *hint = NULL;
-  json_int_t pid = 0, start = 0;
+  json_int_t pid = 0, start = 0, expires = 0;
   json_error_t jerr;
 
-  if (json_unpack_ex ((json_t *) j, &jerr, JSON_STRICT, "{s:s, s:s, s:s, s:I, s:I, s?o}", "name", &n,
+  if (json_unpack_ex ((json_t *) j, &jerr, JSON_STRICT, "{s:s, s:s, s:s, s:I, s:I, s?o, s?I}", "name", &n,
                       "uuid", &uuid, "created", &created, "supervisor_pid", &pid,
-                      "supervisor_starttime", &start, "status_hint", &hint)
+                      "supervisor_starttime", &start, "status_hint", &hint, "expires_at", &expires)
       < 0)
     return ak_error_set (err, 0, STATE_FILE ": %s", jerr.text);
   if (strcmp (n, name) != 0)
@@ -339,6 +325,8 @@ state_from_json (const json_t *j, const char *name, ak_record_t *r, ak_error_t *
     return ak_error_set (err, 0, STATE_FILE ": invalid uuid");
   if (pid < 0 || pid > INT_MAX || start < 0)
     return ak_error_set (err, 0, STATE_FILE ": invalid supervisor");
+  if (expires < 0)
+    return ak_error_set (err, 0, STATE_FILE ": invalid expires_at");
   if (hint != NULL && !json_is_null (hint) && !json_is_string (hint))
     return ak_error_set (err, 0, STATE_FILE ": status_hint must be a string or null");
   r->uuid = ak_xstrdup (uuid);
@@ -346,6 +334,7 @@ state_from_json (const json_t *j, const char *name, ak_record_t *r, ak_error_t *
   r->supervisor_pid = (int) pid;
   r->supervisor_starttime = (unsigned long long) start;
   r->status_hint = json_is_string (hint) ? ak_xstrdup (json_string_value (hint)) : NULL;
+  r->expires_at = (long long) expires;
   return 0;
 }
 
@@ -815,7 +804,7 @@ ak_store_find_uuid (const char *uuid, ak_record_t *out, ak_error_t **err)
         return 0;
       }
   ak_store_list_free (recs, n);
-  return set_coded (err, ENOENT, "no sandbox with uuid '%s'", uuid);
+  return ak_error_coded (err, ENOENT, "no sandbox with uuid '%s'", uuid);
 }
 
 /* ---- locking ---------------------------------------------------------- */

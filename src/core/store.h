@@ -3,7 +3,7 @@
  * Layout: <root>/sandboxes/<name>/ holds
  *   spec.json   the spec as `create` resolved it (core/spec_json.h)
  *   state.json  { name, uuid, created, supervisor_pid, supervisor_starttime,
- *                 status_hint }
+ *                 status_hint, expires_at? }
  *   lock        the file ak_store_lock() flocks
  * and whatever other modules put there (sockets, logs), found through
  * ak_store_dir().  The root is $AGENTKERNEL_STATE_DIR when set, else
@@ -44,6 +44,7 @@ typedef struct ak_record {
   int supervisor_pid;
   unsigned long long supervisor_starttime;
   char *status_hint; /* last status written ("created", "running", ...) */
+  long long expires_at; /* Unix time after which the API server removes it; 0: never */
   /* Set only by ak_store_list() when the record exists but cannot be read
    * (then only `name` is meaningful): list reports it, remove cleans it. */
   char *load_error;

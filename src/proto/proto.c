@@ -26,6 +26,7 @@ static const char *const type_names[] = {
   [AK_F_FILE_DATA] = "FILE_DATA", [AK_F_FILE_WRITE] = "FILE_WRITE",
   [AK_F_OK] = "OK",               [AK_F_STAT] = "STAT",
   [AK_F_LIST] = "LIST",
+  [AK_F_FILE_REMOVE] = "FILE_REMOVE",
 };
 
 const char *

@@ -68,6 +68,7 @@ enum ak_frame_type {
   AK_F_OK = 13,
   AK_F_STAT = 14,
   AK_F_LIST = 15,
+  AK_F_FILE_REMOVE = 16,
 };
 
 typedef struct ak_frame {

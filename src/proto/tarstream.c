@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -108,6 +109,7 @@ typedef struct pull {
   bool done;
   bool failed;
   char why[512]; /* the peer's ERROR message, when it sent one */
+  int why_code;  /* and its code */
 } pull_t;
 
 static la_ssize_t
@@ -130,6 +132,7 @@ pull_block (struct archive *a, void *data, const void **buf)
             {
               const char *m = json_string_value (json_object_get (j, "message"));
               snprintf (p->why, sizeof p->why, "%s", m ? m : "error");
+              p->why_code = (int) json_integer_value (json_object_get (j, "code"));
               json_decref (j);
             }
           p->failed = true;
@@ -256,5 +259,95 @@ out:
       (void) !fchdir (cwd);
       close (cwd);
     }
+  return ret;
+}
+
+int
+ak_tar_send_mem (int conn, const char *name, const void *data, size_t len, ak_error_t **err)
+{
+  struct archive *out = archive_write_new ();
+  struct archive_entry *e = archive_entry_new ();
+  int ret = 0;
+
+  archive_write_set_format_pax_restricted (out);
+  archive_write_set_bytes_per_block (out, 0);
+  archive_entry_set_pathname (e, name);
+  archive_entry_set_filetype (e, AE_IFREG);
+  archive_entry_set_perm (e, 0644);
+  archive_entry_set_size (e, (la_int64_t) len);
+  archive_entry_set_mtime (e, time (NULL), 0);
+  if (archive_write_open (out, &conn, NULL, send_block, NULL) != ARCHIVE_OK
+      || archive_write_header (out, e) != ARCHIVE_OK
+      || (len > 0 && archive_write_data (out, data, len) != (la_ssize_t) len)
+      || archive_write_close (out) != ARCHIVE_OK)
+    ret = ak_error_set (err, 0, "send %s: %s", name, archive_error_string (out));
+  else if (ak_proto_write (conn, AK_F_FILE_DATA, 0, NULL, 0, err) < 0)
+    ret = -1;
+  archive_entry_free (e);
+  archive_write_free (out);
+  return ret;
+}
+
+int
+ak_tar_receive_mem (ak_proto_reader_t *reader, size_t max, char **data, size_t *len, ak_error_t **err)
+{
+  pull_t p = { .rd = reader };
+  struct archive *in = archive_read_new ();
+  struct archive_entry *e;
+  char *buf = NULL;
+  size_t used = 0;
+  int ret = -1, r;
+
+  archive_read_support_format_tar (in);
+  if (archive_read_open (in, &p, NULL, pull_block, NULL) != ARCHIVE_OK
+      || (r = archive_read_next_header (in, &e)) != ARCHIVE_OK)
+    {
+      if (p.why[0])
+        ak_error_coded (err, p.why_code, "%s", p.why);
+      else
+        ak_error_set (err, 0, "archive: %s", archive_error_string (in));
+      goto out;
+    }
+  if (archive_entry_filetype (e) != AE_IFREG || archive_entry_hardlink (e) != NULL)
+    {
+      ak_error_coded (err, EINVAL, "%s: is not a regular file", archive_entry_pathname (e));
+      goto out;
+    }
+  if (archive_entry_size (e) < 0 || (size_t) archive_entry_size (e) > max)
+    {
+      ak_error_coded (err, EFBIG, "file is larger than %zu bytes", max);
+      goto out;
+    }
+  buf = ak_xmalloc ((size_t) archive_entry_size (e) + 1);
+  for (;;)
+    {
+      la_ssize_t n = archive_read_data (in, buf + used, (size_t) archive_entry_size (e) - used);
+      if (n == 0)
+        break;
+      if (n < 0)
+        {
+          ak_error_set (err, 0, "archive: %s", archive_error_string (in));
+          goto out;
+        }
+      used += (size_t) n;
+    }
+  buf[used] = '\0';
+  ret = 0;
+out:
+  /* Drain to the end marker so the final reply can be read. */
+  while (!p.done && !p.failed)
+    {
+      const void *b;
+      if (pull_block (in, &p, &b) <= 0)
+        break;
+    }
+  archive_read_free (in);
+  if (ret == 0)
+    {
+      *data = buf;
+      *len = used;
+    }
+  else
+    free (buf);
   return ret;
 }

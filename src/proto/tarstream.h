@@ -26,4 +26,14 @@ int ak_tar_send (int fd, const char *path, ak_error_t **err);
 int ak_tar_receive (ak_proto_reader_t *rd, const char *dest, bool from_sandbox, long long *bytes,
                     ak_error_t **err);
 
+/* One regular file, from memory, as a tar stream with the entry `name`
+ * (mode 0644). */
+int ak_tar_send_mem (int fd, const char *name, const void *data, size_t len, ak_error_t **err);
+
+/* Receives a tar stream holding one regular file of at most max bytes into
+ * memory (*data is NUL-terminated, *len excludes the NUL).  Anything else
+ * (a directory, a symlink) is refused with code EINVAL, a larger file with
+ * EFBIG; an ERROR from the peer keeps its code. */
+int ak_tar_receive_mem (ak_proto_reader_t *rd, size_t max, char **data, size_t *len, ak_error_t **err);
+
 #endif

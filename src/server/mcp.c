@@ -9,7 +9,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +24,8 @@
 #include "core/sandbox.h"
 #include "core/spec.h"
 #include "core/store.h"
+#include "server/common.h"
 #include "server/mcp.h"
-
-extern char **environ;
 
 #define RPC_PARSE_ERROR -32700
 #define RPC_INVALID_REQUEST -32600
@@ -47,68 +45,6 @@ void
 ak_mcp_set_dry_run (bool on)
 {
   dry_run = on;
-}
-
-/* ---- Pure helpers ---------------------------------------------------- */
-
-/* Copies buf as valid UTF-8, each invalid sequence replaced by U+FFFD.
- * Result is NUL-terminated; *out_len excludes the NUL. */
-static char *
-utf8_clean (const char *buf, size_t len, size_t *out_len)
-{
-  const unsigned char *s = (const unsigned char *) buf;
-  char *out = ak_xmalloc (len * 3 + 1);
-  size_t i = 0, o = 0;
-
-  while (i < len)
-    {
-      unsigned char c = s[i];
-      size_t need = 0;
-      unsigned char lo = 0x80, hi = 0xbf;
-
-      if (c < 0x80)
-        {
-          out[o++] = (char) c;
-          i++;
-          continue;
-        }
-      if (c >= 0xc2 && c <= 0xdf)
-        need = 1;
-      else if (c >= 0xe0 && c <= 0xef)
-        need = 2, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-      else if (c >= 0xf0 && c <= 0xf4)
-        need = 3, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-
-      bool ok = need > 0 && i + need < len;
-      if (ok && (s[i + 1] < lo || s[i + 1] > hi))
-        ok = false;
-      for (size_t k = 2; ok && k <= need; k++)
-        if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-          ok = false;
-      if (ok)
-        {
-          memcpy (out + o, s + i, need + 1);
-          o += need + 1;
-          i += need + 1;
-        }
-      else
-        {
-          memcpy (out + o, "\xef\xbf\xbd", 3);
-          o += 3;
-          i++;
-        }
-    }
-  out[o] = '\0';
-  *out_len = o;
-  return out;
-}
-
-static json_t *
-json_text (const char *buf, size_t len)
-{
-  size_t n;
-  _cleanup_free_ char *clean = utf8_clean (buf, len, &n);
-  return json_stringn (clean, n);
 }
 
 /* ---- Tool argument schemas ------------------------------------------- */
@@ -231,37 +167,12 @@ command_result (int status, int out_fd, int err_fd, tool_out_t *out)
   bool otrunc, etrunc;
   _cleanup_free_ char *o = capture_read (out_fd, &olen, &otrunc);
   _cleanup_free_ char *e = capture_read (err_fd, &elen, &etrunc);
-  json_t *js_out = json_text (o, olen), *js_err = json_text (e, elen);
+  json_t *js_out = ak_json_text (o, olen), *js_err = ak_json_text (e, elen);
   const char *so = json_string_value (js_out), *se = json_string_value (js_err);
 
   out->text = ak_xasprintf ("exit_code: %d\n%s%s%s%s%s", status, so, otrunc ? "\n[stdout truncated]" : "",
                             elen > 0 ? "\nstderr:\n" : "", se, etrunc ? "\n[stderr truncated]" : "");
   out->structured = json_pack ("{s:i, s:o, s:o}", "exit_code", status, "stdout", js_out, "stderr", js_err);
-}
-
-/* A spec as `run`/`create` would build it with only --profile given: the
- * profile's settings, the server's working directory and home. */
-static int
-spec_for (const json_t *args, ak_spec_t *spec, ak_error_t **err)
-{
-  const char *profile = json_string_value (json_object_get (args, "profile"));
-  const char *home = getenv ("HOME");
-  _cleanup_free_ char *cwd = getcwd (NULL, 0);
-
-  ak_spec_init (spec);
-  if (profile != NULL)
-    {
-      ak_profile_t p;
-      if (ak_profile_from_name (profile, &p, err) < 0)
-        return -1;
-      ak_spec_set_profile (spec, p, AK_SRC_CLI);
-    }
-  if (cwd != NULL)
-    spec->cwd = ak_xstrdup (cwd);
-  if (home != NULL && home[0] == '/')
-    spec->home = ak_xstrdup (home);
-  ak_spec_capture_host_env (spec, environ);
-  return 0;
 }
 
 static char **
@@ -290,7 +201,7 @@ tool_run (const json_t *args, tool_out_t *out, ak_error_t **err)
   ak_stdio_t io;
   int status = 0, rc = -1;
 
-  if (spec_for (args, &spec, err) < 0)
+  if (ak_server_spec (arg_str (args, "profile"), &spec, err) < 0)
     goto done;
   spec.argv = strv_from_json (json_object_get (args, "command"));
   if (ak_spec_validate (&spec, err) < 0 || (b = ak_backend_lookup (spec.backend, err)) == NULL)
@@ -356,7 +267,7 @@ tool_create (const json_t *args, tool_out_t *out, ak_error_t **err)
   ak_record_t rec = { 0 };
   int rc = -1;
 
-  if (spec_for (args, &spec, err) < 0)
+  if (ak_server_spec (arg_str (args, "profile"), &spec, err) < 0)
     goto done;
   spec.name = ak_xstrdup (arg_str (args, "name"));
   if (ak_spec_validate (&spec, err) < 0 || ak_sandbox_create (&spec, &rec, err) < 0)
@@ -436,94 +347,27 @@ tool_list (const json_t *args, tool_out_t *out, ak_error_t **err)
 }
 
 static int
-rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void) st, (void) ftw;
-  if ((flag == FTW_DP ? rmdir (path) : unlink (path)) < 0)
-    fprintf (stderr, "agentkernel: cannot remove %s: %s\n", path, strerror (errno));
-  return 0;
-}
-
-/* A private scratch directory for a file transfer; removed with rm_scratch. */
-static char *
-scratch_dir (ak_error_t **err)
-{
-  const char *tmp = getenv ("TMPDIR");
-  char *dir = ak_xasprintf ("%s/ak-mcp-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
-  if (mkdtemp (dir) == NULL)
-    {
-      ak_error_set (err, errno, "cannot create a directory under %s", tmp && tmp[0] == '/' ? tmp : "/tmp");
-      free (dir);
-      return NULL;
-    }
-  return dir;
-}
-
-static void
-rm_scratch (char *dir)
-{
-  if (dir != NULL)
-    nftw (dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  free (dir);
-}
-
-static int
 tool_file_write (const json_t *args, tool_out_t *out, ak_error_t **err)
 {
   const json_t *content = json_object_get (args, "content");
-  char *dir = scratch_dir (err);
-  _cleanup_free_ char *host = NULL;
-  int rc = -1;
-
-  if (dir == NULL)
+  if (ak_sandbox_write_file (arg_str (args, "name"), arg_str (args, "path"), json_string_value (content),
+                             json_string_length (content), err)
+      < 0)
     return -1;
-  host = ak_xasprintf ("%s/content", dir);
-  if (ak_write_file (host, json_string_value (content), json_string_length (content), 0644, err) < 0
-      || ak_sandbox_copy_in (arg_str (args, "name"), host, arg_str (args, "path"), err) < 0)
-    goto done;
   out->text = ak_xasprintf ("wrote %zu bytes to %s", json_string_length (content), arg_str (args, "path"));
-  rc = 0;
-done:
-  rm_scratch (dir);
-  return rc;
+  return 0;
 }
 
 static int
 tool_file_read (const json_t *args, tool_out_t *out, ak_error_t **err)
 {
-  char *dir = scratch_dir (err);
-  _cleanup_free_ char *host = NULL, *data = NULL;
-  struct stat st;
+  _cleanup_free_ char *data = NULL;
   size_t len = 0;
-  int rc = -1;
 
-  if (dir == NULL)
+  if (ak_sandbox_read_file (arg_str (args, "name"), arg_str (args, "path"), FILE_CAP, &data, &len, err) < 0)
     return -1;
-  host = ak_xasprintf ("%s/file", dir);
-  if (ak_sandbox_copy_out (arg_str (args, "name"), arg_str (args, "path"), host, err) < 0)
-    goto done;
-  if (lstat (host, &st) < 0)
-    {
-      ak_error_set (err, errno, "%s", arg_str (args, "path"));
-      goto done;
-    }
-  if (!S_ISREG (st.st_mode))
-    {
-      ak_error_set (err, 0, "%s is not a regular file", arg_str (args, "path"));
-      goto done;
-    }
-  if (st.st_size > FILE_CAP)
-    {
-      ak_error_set (err, 0, "%s is larger than %d bytes", arg_str (args, "path"), FILE_CAP);
-      goto done;
-    }
-  if (ak_read_file (host, &data, &len, err) < 0)
-    goto done;
-  out->text = utf8_clean (data, len, &len);
-  rc = 0;
-done:
-  rm_scratch (dir);
-  return rc;
+  out->text = ak_utf8_clean (data, len, &len);
+  return 0;
 }
 
 /* ---- The tool table --------------------------------------------------- */
@@ -597,7 +441,7 @@ tools_list (void)
 static json_t *
 tool_error (const char *msg)
 {
-  return json_pack ("{s:[{s:s, s:o}], s:b}", "content", "type", "text", "text", json_text (msg, strlen (msg)),
+  return json_pack ("{s:[{s:s, s:o}], s:b}", "content", "type", "text", "text", ak_json_text (msg, strlen (msg)),
                     "isError", 1);
 }
 
@@ -637,7 +481,7 @@ tools_call (const char *name, const json_t *args)
       json_decref (out.structured);
       return res;
     }
-  res = json_pack ("{s:[{s:s, s:o}], s:b}", "content", "type", "text", "text", json_text (out.text, strlen (out.text)),
+  res = json_pack ("{s:[{s:s, s:o}], s:b}", "content", "type", "text", "text", ak_json_text (out.text, strlen (out.text)),
                    "isError", 0);
   if (out.structured != NULL)
     json_object_set_new (res, "structuredContent", out.structured);

@@ -1,0 +1,34 @@
+/* agentkernel serve: runs agentkernel-serve, installed next to this
+ * program (see tools/agentkernel-serve.c for why it is a program of its own). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+
+int
+cmd_serve (int argc, char **argv)
+{
+  char self[PATH_MAX];
+  ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
+  _cleanup_free_ char *server = NULL;
+
+  (void) argc;
+  if (n < 0)
+    {
+      fprintf (stderr, "agentkernel: serve: cannot find this program: %s\n", strerror (errno));
+      return AK_EXIT_FAILURE;
+    }
+  self[n] = '\0';
+  server = ak_xasprintf ("%s/agentkernel-serve", dirname (self));
+  execv (server, argv);
+  fprintf (stderr, "agentkernel: serve: cannot run %s: %s (it is built and installed with agentkernel)\n", server,
+           strerror (errno));
+  return AK_EXIT_FAILURE;
+}

@@ -1,0 +1,694 @@
+/* The HTTP API's endpoints: routing, and each one as a thin layer over the
+ * library.  Requests are checked by request.c before anything acts. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/base64.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "core/audit.h"
+#include "core/detached.h"
+#include "core/sandbox.h"
+#include "core/store.h"
+#include "server/common.h"
+#include "server/http_internal.h"
+#include "server/request.h"
+
+/* Output kept per stream, and the largest file read back. */
+#define OUTPUT_CAP (4u * 1024 * 1024)
+#define FILE_CAP (16u * 1024 * 1024)
+
+typedef enum MHD_Result result_t;
+
+static bool
+is (const ak_http_req_t *r, const char *method)
+{
+  return strcmp (r->method, method) == 0;
+}
+
+static json_t *
+rfc3339 (long long t)
+{
+  char buf[32];
+  time_t tt = (time_t) t;
+  struct tm tm;
+  gmtime_r (&tt, &tm);
+  strftime (buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return json_string (buf);
+}
+
+static json_t *
+sandbox_json (const ak_record_t *rec)
+{
+  json_t *j = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", rec->name, "uuid", rec->uuid, "status",
+                         ak_sandbox_status (rec), "backend", rec->spec.backend, "image",
+                         rec->spec.image ? rec->spec.image : "host", "profile",
+                         ak_profile_name (rec->spec.sec.profile), "created_at", rec->created);
+  if (j == NULL)
+    ak_oom ();
+  if (rec->spec.res.memory_mb > 0)
+    json_object_set_new (j, "memory_mb", json_integer ((json_int_t) rec->spec.res.memory_mb));
+  if (rec->spec.res.cpu_millis > 0)
+    json_object_set_new (j, "vcpus", json_integer ((rec->spec.res.cpu_millis + 999) / 1000));
+  if (rec->expires_at > 0)
+    json_object_set_new (j, "expires_at", rfc3339 (rec->expires_at));
+  return j;
+}
+
+/* The sandbox name in the URL: checked before it names a path. */
+static const char *
+url_name (ak_http_req_t *r, ak_error_t **err)
+{
+  const char *name = r->seg[1];
+  if (!ak_name_valid (name))
+    return ak_error_coded (err, EINVAL, "invalid sandbox name '%.64s' (1-63 of letters, digits, '-', '_')", name),
+           NULL;
+  return name;
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+static json_t *
+output_json (const ak_job_capture_t *c, int exit_code)
+{
+  json_t *j = json_pack ("{s:o, s:o, s:o, s:i}", "output", ak_json_text (c->all ? c->all : "", c->all_len), "stdout",
+                         ak_json_text (c->out ? c->out : "", c->out_len), "stderr",
+                         ak_json_text (c->err ? c->err : "", c->err_len), "exit_code", exit_code);
+  if (c->truncated)
+    json_object_set_new (j, "truncated", json_true ());
+  return j;
+}
+
+/* Runs a job to its end for the request; NULL when the client went away
+ * (then nothing is sent), else the response's data or *err. */
+static json_t *
+finish_job (ak_http_req_t *r, ak_job_t *job, int watch_fd, bool *gone, ak_error_t **err)
+{
+  ak_job_capture_t cap = { .cap = OUTPUT_CAP };
+  json_t *data = NULL;
+  int code = 0, rc;
+
+  ak_http_job_register (job);
+  rc = ak_job_collect (job, ak_http_command_deadline (), watch_fd, &cap, &code, err);
+  ak_http_job_unregister (job);
+  ak_job_free (job);
+  if (rc == AK_JOB_CLIENT_GONE)
+    {
+      *gone = true;
+      ak_error_clear (err);
+    }
+  else if (rc == AK_JOB_TIMED_OUT)
+    ak_error_coded (err, ETIMEDOUT, "the command ran longer than this server's limit of %u s and was killed",
+                    ak_http_opts->command_timeout);
+  else if (rc == 0)
+    data = output_json (&cap, code);
+  ak_job_capture_clear (&cap);
+  (void) r;
+  return data;
+}
+
+static result_t
+reply_job (ak_http_req_t *r, json_t *data, bool gone, ak_error_t *err)
+{
+  if (gone)
+    return MHD_NO; /* nobody to answer: close */
+  if (data == NULL)
+    {
+      if (err && err->code == ETIMEDOUT)
+        {
+          result_t ret = ak_http_fail (r, MHD_HTTP_GATEWAY_TIMEOUT, "%s", err->msg);
+          ak_error_free (err);
+          return ret;
+        }
+      return ak_http_fail_err (r, err);
+    }
+  return ak_http_ok (r, MHD_HTTP_OK, data);
+}
+
+int
+ak_api_run_spec (const json_t *body, ak_spec_t *spec, ak_error_t **err)
+{
+  ak_api_cmd_t cmd;
+  int rc = -1;
+
+  ak_spec_init (spec);
+  if (ak_api_parse_run (body, &cmd, err) < 0)
+    goto out;
+  ak_spec_clear (spec);
+  if (ak_server_spec (cmd.profile, spec, err) < 0)
+    goto out;
+  spec->argv = cmd.argv;
+  cmd.argv = NULL;
+  if (ak_spec_validate (spec, err) < 0 || ak_backend_lookup (spec->backend, err) == NULL)
+    goto out;
+  rc = 0;
+out:
+  if (rc < 0 && err && *err && (*err)->code == 0)
+    (*err)->code = EINVAL;
+  ak_api_cmd_clear (&cmd);
+  return rc;
+}
+
+static json_t *
+run_one (ak_http_req_t *r, const ak_spec_t *spec, int watch_fd, bool *gone, ak_error_t **err)
+{
+  ak_job_t *job;
+  json_t *data;
+
+  ak_http_run_slot_take ();
+  job = ak_job_run (spec, err);
+  data = job ? finish_job (r, job, watch_fd, gone, err) : NULL;
+  ak_http_run_slot_give ();
+  return data;
+}
+
+static result_t
+api_run (ak_http_req_t *r, json_t *body)
+{
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  json_t *data = NULL;
+  bool gone = false;
+
+  if (ak_api_run_spec (body, &spec, &err) == 0)
+    data = run_one (r, &spec, ak_http_client_fd (r), &gone, &err);
+  ak_spec_clear (&spec);
+  return reply_job (r, data, gone, err);
+}
+
+typedef struct batch_item {
+  ak_http_req_t *r;
+  ak_spec_t spec;
+  json_t *result;
+  pthread_t thread;
+  bool started;
+} batch_item_t;
+
+static void *
+batch_thread (void *arg)
+{
+  batch_item_t *b = arg;
+  ak_error_t *err = NULL;
+  bool gone = false;
+  json_t *data = run_one (b->r, &b->spec, -1, &gone, &err);
+
+  if (data != NULL)
+    {
+      b->result = json_pack ("{s:O, s:n, s:O}", "output", json_object_get (data, "output"), "error", "exit_code",
+                             json_object_get (data, "exit_code"));
+      json_decref (data);
+    }
+  else
+    {
+      b->result = json_pack ("{s:n, s:o, s:n}", "output", "error",
+                             ak_json_text (err ? err->msg : "failed", strlen (err ? err->msg : "failed")),
+                             "exit_code");
+      ak_error_free (err);
+    }
+  return NULL;
+}
+
+static result_t
+api_batch (ak_http_req_t *r, json_t *body)
+{
+  ak_api_cmd_t *cmds = NULL;
+  size_t n = 0;
+  ak_error_t *err = NULL;
+  batch_item_t *items;
+  json_t *results;
+
+  if (ak_api_parse_batch (body, &cmds, &n, &err) < 0)
+    {
+      for (size_t i = 0; i < n; i++)
+        ak_api_cmd_clear (&cmds[i]);
+      free (cmds);
+      return ak_http_fail_err (r, err);
+    }
+  items = ak_xcalloc (n, sizeof *items);
+  for (size_t i = 0; i < n && err == NULL; i++)
+    {
+      items[i].r = r;
+      if (ak_server_spec (NULL, &items[i].spec, &err) < 0)
+        break;
+      items[i].spec.argv = cmds[i].argv;
+      cmds[i].argv = NULL;
+      if (ak_spec_validate (&items[i].spec, &err) < 0)
+        ak_error_prefix (&err, "commands[%zu]", i);
+    }
+  for (size_t i = 0; i < n && err == NULL; i++)
+    items[i].started = pthread_create (&items[i].thread, NULL, batch_thread, &items[i]) == 0;
+  results = json_array ();
+  for (size_t i = 0; i < n; i++)
+    {
+      if (items[i].started)
+        pthread_join (items[i].thread, NULL);
+      else if (err == NULL)
+        items[i].result = json_pack ("{s:n, s:s, s:n}", "output", "error", "cannot start a thread", "exit_code");
+      if (items[i].result)
+        json_array_append_new (results, items[i].result);
+      ak_spec_clear (&items[i].spec);
+      ak_api_cmd_clear (&cmds[i]);
+    }
+  free (items);
+  free (cmds);
+  if (err != NULL)
+    {
+      json_decref (results);
+      err->code = EINVAL;
+      return ak_http_fail_err (r, err);
+    }
+  return ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:o}", "results", results));
+}
+
+static void
+exec_req_of (const ak_api_cmd_t *cmd, ak_exec_req_t *req)
+{
+  *req = (ak_exec_req_t){ .argv = cmd->argv, .env = cmd->env, .workdir = cmd->workdir, .root = cmd->sudo,
+                          .sigfd = -1 };
+}
+
+static result_t
+api_exec (ak_http_req_t *r, const char *name, json_t *body)
+{
+  ak_api_cmd_t cmd;
+  ak_exec_req_t req;
+  ak_error_t *err = NULL;
+  ak_job_t *job;
+  json_t *data = NULL;
+  bool gone = false;
+
+  if (ak_api_parse_exec (body, &cmd, &err) == 0)
+    {
+      exec_req_of (&cmd, &req);
+      job = ak_job_exec (name, &req, &err);
+      if (job != NULL)
+        data = finish_job (r, job, ak_http_client_fd (r), &gone, &err);
+    }
+  ak_api_cmd_clear (&cmd);
+  return reply_job (r, data, gone, err);
+}
+
+/* ---- sandboxes -------------------------------------------------------- */
+
+static result_t
+api_create (ak_http_req_t *r, json_t *body)
+{
+  ak_api_create_t c;
+  ak_spec_t spec;
+  ak_record_t rec = { 0 };
+  ak_error_t *err = NULL;
+  result_t ret;
+
+  ak_spec_init (&spec);
+  if (ak_api_parse_create (body, &c, &err) < 0)
+    goto fail;
+  ak_spec_clear (&spec);
+  if (ak_server_spec (c.profile, &spec, &err) < 0)
+    goto fail;
+  spec.name = ak_xstrdup (c.name);
+  if (c.memory_mb > 0)
+    spec.res.memory_mb = c.memory_mb, spec.res_source[0] = AK_SRC_CLI;
+  if (c.vcpus > 0)
+    spec.res.cpu_millis = c.vcpus * 1000, spec.res_source[1] = AK_SRC_CLI;
+  if (ak_spec_validate (&spec, &err) < 0)
+    {
+      err->code = EINVAL;
+      goto fail;
+    }
+  if (ak_sandbox_create (&spec, &rec, &err) < 0)
+    goto fail;
+  ak_record_clear (&rec);
+  /* A sandbox made through the API is ready to use; one that cannot start
+   * is not left behind. */
+  if (ak_sandbox_start (c.name, &err) < 0)
+    {
+      ak_error_t *rm = NULL;
+      if (ak_sandbox_remove (c.name, true, &rm) < 0)
+        ak_error_free (rm);
+      goto fail;
+    }
+  if (ak_store_load (c.name, &rec, &err) < 0)
+    goto fail;
+  ret = ak_http_ok (r, MHD_HTTP_CREATED, sandbox_json (&rec));
+  ak_record_clear (&rec);
+  ak_spec_clear (&spec);
+  ak_api_create_clear (&c);
+  return ret;
+fail:
+  ak_spec_clear (&spec);
+  ak_api_create_clear (&c);
+  return ak_http_fail_err (r, err);
+}
+
+static result_t
+api_list (ak_http_req_t *r)
+{
+  ak_record_t *recs = NULL;
+  size_t n = 0;
+  ak_error_t *err = NULL;
+  json_t *arr;
+
+  if (ak_store_list (&recs, &n, &err) < 0)
+    return ak_http_fail_err (r, err);
+  arr = json_array ();
+  for (size_t i = 0; i < n; i++)
+    {
+      if (recs[i].load_error != NULL)
+        json_array_append_new (arr, json_pack ("{s:s, s:s, s:s, s:s}", "name", recs[i].name, "status", "error",
+                                               "backend", "container", "error", recs[i].load_error));
+      else
+        json_array_append_new (arr, sandbox_json (&recs[i]));
+    }
+  ak_store_list_free (recs, n);
+  return ak_http_ok (r, MHD_HTTP_OK, arr);
+}
+
+static result_t
+api_get (ak_http_req_t *r, const char *name, bool by_uuid)
+{
+  ak_record_t rec = { 0 };
+  ak_error_t *err = NULL;
+  result_t ret;
+
+  if ((by_uuid ? ak_store_find_uuid (name, &rec, &err) : ak_store_load (name, &rec, &err)) < 0)
+    return ak_http_fail_err (r, err);
+  ret = ak_http_ok (r, MHD_HTTP_OK, sandbox_json (&rec));
+  ak_record_clear (&rec);
+  return ret;
+}
+
+static result_t
+api_lifecycle (ak_http_req_t *r, const char *name, const char *what)
+{
+  ak_error_t *err = NULL;
+  int rc;
+
+  if (strcmp (what, "start") == 0)
+    rc = ak_sandbox_start (name, &err);
+  else if (strcmp (what, "stop") == 0)
+    rc = ak_sandbox_stop (name, &err);
+  else
+    rc = ak_sandbox_remove (name, true, &err);
+  if (rc < 0)
+    return ak_http_fail_err (r, err);
+  if (strcmp (what, "remove") == 0)
+    return ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:s, s:b}", "name", name, "removed", 1));
+  return api_get (r, name, false);
+}
+
+static result_t
+api_extend (ak_http_req_t *r, const char *name, json_t *body)
+{
+  ak_error_t *err = NULL;
+  long long by, until;
+
+  if (ak_api_parse_extend (body, &by, &err) < 0 || ak_sandbox_extend (name, by, &until, &err) < 0)
+    return ak_http_fail_err (r, err);
+  return ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:s, s:o}", "name", name, "expires_at", rfc3339 (until)));
+}
+
+static result_t
+api_logs (ak_http_req_t *r, const char *name)
+{
+  ak_record_t rec = { 0 };
+  ak_error_t *err = NULL;
+  json_t *entries;
+
+  if (ak_store_load (name, &rec, &err) < 0)
+    return ak_http_fail_err (r, err);
+  ak_record_clear (&rec);
+  if (ak_audit_read (name, &entries, &err) < 0)
+    return ak_http_fail_err (r, err);
+  return ak_http_ok (r, MHD_HTTP_OK, entries);
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+/* The file path of /sandboxes/{name}/files/{path...}: everything after
+ * "/files/" in the decoded URL, so encoded slashes stay inside it. */
+static const char *
+url_file_path (ak_http_req_t *r)
+{
+  const char *p = strstr (r->url, "/files/");
+  return p ? p + strlen ("/files/") : "";
+}
+
+static result_t
+api_file (ak_http_req_t *r, const char *name, json_t *body)
+{
+  ak_error_t *err = NULL;
+  _cleanup_free_ char *inside = NULL;
+  result_t ret;
+
+  if (is (r, "PUT"))
+    {
+      ak_api_file_t f;
+      if (ak_api_parse_file_write (body, url_file_path (r), &f, &err) < 0
+          || ak_sandbox_write_file (name, f.path, f.data, f.len, &err) < 0)
+        {
+          free (f.path);
+          free (f.data);
+          return ak_http_fail_err (r, err);
+        }
+      ret = ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:s, s:I}", "path", f.path, "size", (json_int_t) f.len));
+      free (f.path);
+      free (f.data);
+      return ret;
+    }
+  if (json_object_size (body) > 0)
+    return ak_http_fail (r, MHD_HTTP_BAD_REQUEST, "%s of a file takes no body", r->method);
+  if (ak_api_file_path (url_file_path (r), "/", &inside, &err) < 0)
+    return ak_http_fail_err (r, err);
+  if (is (r, "DELETE"))
+    {
+      if (ak_sandbox_remove_file (name, inside, &err) < 0)
+        return ak_http_fail_err (r, err);
+      return ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:s, s:b}", "path", inside, "removed", 1));
+    }
+  {
+    _cleanup_free_ char *data = NULL;
+    size_t len = 0;
+    json_t *j;
+    if (ak_sandbox_read_file (name, inside, FILE_CAP, &data, &len, &err) < 0)
+      return ak_http_fail_err (r, err);
+    if (ak_utf8_valid (data, len))
+      j = json_pack ("{s:s, s:s%, s:s, s:I}", "path", inside, "content", data, len, "encoding", "utf8", "size",
+                     (json_int_t) len);
+    else
+      {
+        _cleanup_free_ char *b64 = ak_base64_encode (data, len);
+        j = json_pack ("{s:s, s:s, s:s, s:I}", "path", inside, "content", b64, "encoding", "base64", "size",
+                       (json_int_t) len);
+      }
+    return ak_http_ok (r, MHD_HTTP_OK, j);
+  }
+}
+
+static result_t
+api_files (ak_http_req_t *r, const char *name, json_t *body)
+{
+  ak_record_t rec = { 0 };
+  ak_error_t *err = NULL;
+  ak_api_file_t *files = NULL;
+  size_t n = 0, written = 0;
+  _cleanup_free_ char *base = NULL;
+
+  if (ak_store_load (name, &rec, &err) < 0)
+    return ak_http_fail_err (r, err);
+  base = ak_xstrdup (ak_spec_default_workdir (&rec.spec, false));
+  ak_record_clear (&rec);
+  /* Every path is checked before the first file is written. */
+  if (ak_api_parse_files (body, base, &files, &n, &err) < 0)
+    {
+      ak_api_files_free (files, n);
+      return ak_http_fail_err (r, err);
+    }
+  for (; written < n; written++)
+    if (ak_sandbox_write_file (name, files[written].path, files[written].data, files[written].len, &err) < 0)
+      {
+        ak_error_prefix (&err, "%s (%zu of %zu files written before it)", files[written].path, written, n);
+        break;
+      }
+  ak_api_files_free (files, n);
+  if (err != NULL)
+    return ak_http_fail_err (r, err);
+  return ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:I}", "written", (json_int_t) written));
+}
+
+/* ---- detached commands ------------------------------------------------ */
+
+/* The library's record in the published clients' shape. */
+static json_t *
+detached_json (const char *name, json_t *s)
+{
+  json_t *code = json_object_get (s, "exit_code");
+  bool running = strcmp (json_string_value (json_object_get (s, "status")) ?: "", "running") == 0;
+  json_t *j = json_pack ("{s:O, s:s, s:O, s:O, s:s, s:O, s:O}", "id", json_object_get (s, "id"), "sandbox", name,
+                         "command", json_object_get (s, "command"), "pid",
+                         json_object_get (s, "pid") ?: json_null (), "status",
+                         running ? "running" : json_integer_value (code) == 0 ? "completed" : "failed", "exit_code",
+                         code ?: json_null (), "started_at", json_object_get (s, "started") ?: json_null ());
+  json_decref (s);
+  return j;
+}
+
+static result_t
+api_detached (ak_http_req_t *r, const char *name, json_t *body)
+{
+  ak_error_t *err = NULL;
+  const char *id = r->nseg >= 5 ? r->seg[4] : NULL;
+  json_t *s;
+
+  if (r->nseg == 4 && is (r, "POST")) /* .../exec/detach */
+    {
+      ak_api_cmd_t cmd;
+      ak_exec_req_t req;
+      _cleanup_free_ char *new_id = NULL;
+      int rc = ak_api_parse_exec (body, &cmd, &err);
+      if (rc == 0)
+        {
+          exec_req_of (&cmd, &req);
+          rc = ak_detached_start (name, &req, &new_id, &err);
+        }
+      ak_api_cmd_clear (&cmd);
+      if (rc < 0 || (s = ak_detached_status (name, new_id, &err)) == NULL)
+        return ak_http_fail_err (r, err);
+      return ak_http_ok (r, MHD_HTTP_CREATED, detached_json (name, s));
+    }
+  if (r->nseg == 4 && is (r, "GET")) /* .../exec/detached */
+    {
+      json_t *list = ak_detached_list (name, &err), *out, *e;
+      size_t i;
+      if (list == NULL)
+        return ak_http_fail_err (r, err);
+      out = json_array ();
+      json_array_foreach (list, i, e)
+        json_array_append_new (out, detached_json (name, json_incref (e)));
+      json_decref (list);
+      return ak_http_ok (r, MHD_HTTP_OK, out);
+    }
+  if (r->nseg == 6 && is (r, "GET")) /* .../exec/detached/{id}/logs */
+    {
+      const char *which = MHD_lookup_connection_value (r->conn, MHD_GET_ARGUMENT_KIND, "stream");
+      json_t *out = json_object ();
+      for (int k = 0; k < 2; k++)
+        {
+          const char *stream = k == 0 ? "stdout" : "stderr";
+          _cleanup_free_ char *data = NULL;
+          size_t len = 0;
+          if (which != NULL && strcmp (which, stream) != 0)
+            continue;
+          if (ak_detached_logs (name, id, which ? which : stream, &data, &len, &err) < 0)
+            {
+              json_decref (out);
+              return ak_http_fail_err (r, err);
+            }
+          json_object_set_new (out, stream, ak_json_text (data, len));
+        }
+      if (json_object_size (out) == 0)
+        {
+          json_decref (out);
+          return ak_http_fail (r, MHD_HTTP_BAD_REQUEST, "stream must be stdout or stderr");
+        }
+      return ak_http_ok (r, MHD_HTTP_OK, out);
+    }
+  if (r->nseg == 5 && is (r, "DELETE") && ak_detached_kill (name, id, &err) < 0)
+    return ak_http_fail_err (r, err);
+  if (r->nseg == 5 && (is (r, "GET") || is (r, "DELETE")))
+    {
+      if ((s = ak_detached_status (name, id, &err)) == NULL)
+        return ak_http_fail_err (r, err);
+      return ak_http_ok (r, MHD_HTTP_OK, detached_json (name, s));
+    }
+  return ak_http_fail (r, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %s", r->method, r->url);
+}
+
+/* ---- routing ---------------------------------------------------------- */
+
+static result_t
+wrong_method (ak_http_req_t *r, const char *allowed)
+{
+  return ak_http_fail (r, MHD_HTTP_METHOD_NOT_ALLOWED, "%s is not allowed on %s (allowed: %s)", r->method, r->url,
+                       allowed);
+}
+
+static result_t
+route_sandbox (ak_http_req_t *r, const char *name, json_t *body)
+{
+  const char *what = r->nseg >= 3 ? r->seg[2] : NULL;
+
+  if (what == NULL)
+    {
+      if (is (r, "GET"))
+        return api_get (r, name, false);
+      if (is (r, "DELETE"))
+        return api_lifecycle (r, name, "remove");
+      return wrong_method (r, "GET, DELETE");
+    }
+  if (strcmp (what, "files") == 0)
+    {
+      if (r->nseg == 3)
+        return is (r, "POST") ? api_files (r, name, body) : wrong_method (r, "POST");
+      if (is (r, "GET") || is (r, "PUT") || is (r, "DELETE"))
+        return api_file (r, name, body);
+      return wrong_method (r, "GET, PUT, DELETE");
+    }
+  if (strcmp (what, "exec") == 0 && r->nseg == 3)
+    return is (r, "POST") ? api_exec (r, name, body) : wrong_method (r, "POST");
+  if (strcmp (what, "exec") == 0 && r->nseg == 4 && strcmp (r->seg[3], "detach") == 0)
+    return is (r, "POST") ? api_detached (r, name, body) : wrong_method (r, "POST");
+  if (strcmp (what, "exec") == 0 && r->nseg >= 4 && strcmp (r->seg[3], "detached") == 0
+      && (r->nseg <= 5 || (r->nseg == 6 && strcmp (r->seg[5], "logs") == 0)))
+    {
+      if (is (r, "GET") || (r->nseg == 5 && is (r, "DELETE")))
+        return api_detached (r, name, body);
+      return wrong_method (r, r->nseg == 5 ? "GET, DELETE" : "GET");
+    }
+  if (r->nseg == 3 && strcmp (what, "logs") == 0)
+    return is (r, "GET") ? api_logs (r, name) : wrong_method (r, "GET");
+  if (r->nseg == 3 && (strcmp (what, "start") == 0 || strcmp (what, "stop") == 0))
+    return is (r, "POST") ? api_lifecycle (r, name, what) : wrong_method (r, "POST");
+  if (r->nseg == 3 && strcmp (what, "extend") == 0)
+    return is (r, "POST") ? api_extend (r, name, body) : wrong_method (r, "POST");
+  return ak_http_fail (r, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %s", r->method, r->url);
+}
+
+result_t
+ak_api_dispatch (ak_http_req_t *r)
+{
+  ak_error_t *err = NULL;
+  json_t *body;
+  result_t ret;
+  char **s = r->seg;
+  size_t n = r->nseg;
+
+  if (n == 1 && strcmp (s[0], "health") == 0)
+    return is (r, "GET") ? ak_http_ok (r, MHD_HTTP_OK, json_string ("ok")) : wrong_method (r, "GET");
+  body = ak_api_parse_body (r->body, r->len, &err);
+  if (body == NULL)
+    return ak_http_fail_err (r, err);
+  if (n == 1 && strcmp (s[0], "run") == 0)
+    ret = is (r, "POST") ? api_run (r, body) : wrong_method (r, "POST");
+  else if (n == 2 && strcmp (s[0], "run") == 0 && strcmp (s[1], "stream") == 0)
+    ret = is (r, "POST") ? ak_api_run_stream (r, body) : wrong_method (r, "POST");
+  else if (n == 2 && strcmp (s[0], "batch") == 0 && strcmp (s[1], "run") == 0)
+    ret = is (r, "POST") ? api_batch (r, body) : wrong_method (r, "POST");
+  else if (n == 1 && strcmp (s[0], "sandboxes") == 0)
+    ret = is (r, "GET") ? api_list (r) : is (r, "POST") ? api_create (r, body) : wrong_method (r, "GET, POST");
+  else if (n == 3 && strcmp (s[0], "sandboxes") == 0 && strcmp (s[1], "by-uuid") == 0 && is (r, "GET"))
+    ret = api_get (r, s[2], true);
+  else if (n >= 2 && strcmp (s[0], "sandboxes") == 0)
+    {
+      const char *name = url_name (r, &err);
+      ret = name ? route_sandbox (r, name, body) : ak_http_fail_err (r, err);
+    }
+  else
+    ret = ak_http_fail (r, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %s", r->method, r->url);
+  json_decref (body);
+  return ret;
+}

@@ -1,0 +1,137 @@
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "server/common.h"
+
+extern char **environ;
+
+/* Length of the valid sequence at s[0..len), 0 when invalid or cut short
+ * (*cut tells the two apart). */
+static size_t
+utf8_seq (const unsigned char *s, size_t len, bool *cut)
+{
+  unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+  size_t need;
+
+  *cut = false;
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xc2 && c <= 0xdf)
+    need = 1;
+  else if (c >= 0xe0 && c <= 0xef)
+    need = 2, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+  else if (c >= 0xf0 && c <= 0xf4)
+    need = 3, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+  else
+    return 0;
+  for (size_t k = 1; k <= need; k++)
+    {
+      if (k >= len)
+        {
+          *cut = true;
+          return 0;
+        }
+      if (k == 1 ? (s[1] < lo || s[1] > hi) : (s[k] < 0x80 || s[k] > 0xbf))
+        return 0;
+    }
+  return need + 1;
+}
+
+char *
+ak_utf8_clean (const char *buf, size_t len, size_t *out_len)
+{
+  const unsigned char *s = (const unsigned char *) buf;
+  char *out = ak_xmalloc (len * 3 + 1);
+  size_t i = 0, o = 0;
+
+  while (i < len)
+    {
+      bool cut;
+      size_t n = utf8_seq (s + i, len - i, &cut);
+      if (n > 0)
+        {
+          memcpy (out + o, s + i, n);
+          o += n;
+          i += n;
+        }
+      else
+        {
+          memcpy (out + o, "\xef\xbf\xbd", 3);
+          o += 3;
+          i++;
+        }
+    }
+  out[o] = '\0';
+  *out_len = o;
+  return out;
+}
+
+size_t
+ak_utf8_whole (const char *buf, size_t len)
+{
+  const unsigned char *s = (const unsigned char *) buf;
+  /* Only the last three bytes can start a cut-short sequence. */
+  for (size_t back = 1; back <= 3 && back <= len; back++)
+    {
+      bool cut;
+      if (s[len - back] < 0xc0)
+        continue;
+      if (utf8_seq (s + len - back, back, &cut) == 0 && cut)
+        return len - back;
+      break;
+    }
+  return len;
+}
+
+bool
+ak_utf8_valid (const char *buf, size_t len)
+{
+  const unsigned char *s = (const unsigned char *) buf;
+  size_t i = 0;
+  while (i < len)
+    {
+      bool cut;
+      size_t n = s[i] == 0 ? 0 : utf8_seq (s + i, len - i, &cut);
+      if (n == 0)
+        return false;
+      i += n;
+    }
+  return true;
+}
+
+json_t *
+ak_json_text (const char *buf, size_t len)
+{
+  size_t n;
+  _cleanup_free_ char *clean = ak_utf8_clean (buf, len, &n);
+  json_t *j = json_stringn (clean, n);
+  if (j == NULL)
+    ak_oom ();
+  return j;
+}
+
+int
+ak_server_spec (const char *profile, ak_spec_t *spec, ak_error_t **err)
+{
+  const char *home = getenv ("HOME");
+  _cleanup_free_ char *cwd = getcwd (NULL, 0);
+
+  ak_spec_init (spec);
+  if (profile != NULL)
+    {
+      ak_profile_t p;
+      if (ak_profile_from_name (profile, &p, err) < 0)
+        return -1;
+      ak_spec_set_profile (spec, p, AK_SRC_CLI);
+    }
+  if (cwd != NULL)
+    spec->cwd = ak_xstrdup (cwd);
+  if (home != NULL && home[0] == '/')
+    spec->home = ak_xstrdup (home);
+  ak_spec_capture_host_env (spec, environ);
+  return 0;
+}

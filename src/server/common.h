@@ -1,0 +1,33 @@
+/* What the two front ends (HTTP API and MCP) share: turning untrusted
+ * command output into JSON text, and the spec a request's sandbox gets. */
+#ifndef AK_SERVER_COMMON_H
+#define AK_SERVER_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "common/error.h"
+#include "core/spec.h"
+
+/* Copies buf as valid UTF-8, each invalid sequence replaced by U+FFFD.
+ * NUL-terminated; *out_len excludes the NUL. */
+char *ak_utf8_clean (const char *buf, size_t len, size_t *out_len);
+
+/* How many bytes of buf form whole UTF-8 sequences: an incomplete sequence
+ * at the end (at most 3 bytes) is left for the next chunk of a stream. */
+size_t ak_utf8_whole (const char *buf, size_t len);
+
+/* True when buf is valid UTF-8 without NUL bytes. */
+bool ak_utf8_valid (const char *buf, size_t len);
+
+/* A JSON string of buf, cleaned as ak_utf8_clean does. */
+json_t *ak_json_text (const char *buf, size_t len);
+
+/* The spec `run`/`create` would build with only --profile given (profile
+ * may be NULL: moderate): that profile's settings, the server's working
+ * directory and home, its environment as the profile lets through. */
+int ak_server_spec (const char *profile, ak_spec_t *spec, ak_error_t **err);
+
+#endif

@@ -1,0 +1,427 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/close_range.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "server/job.h"
+
+struct ak_job {
+  int out, err;   /* read ends (non-blocking); -1 once at end of file */
+  int done_fd;    /* readable once the worker has ended */
+  bool ended, cancelled;
+  int exit_code;
+  ak_error_t *error;
+  /* A worker process (run). */
+  pid_t pid;
+  int result_fd;
+  /* A worker thread (exec). */
+  bool is_thread;
+  pthread_t thread;
+  int cancel_r, cancel_w;
+  int out_w, err_w;
+  char *name;
+  ak_exec_req_t req;
+};
+
+static void
+close_fd (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
+
+static ak_job_t *
+job_new (int out[2], int err[2], ak_error_t **err_out)
+{
+  ak_job_t *j;
+  if (pipe2 (out, O_CLOEXEC) < 0)
+    return ak_error_set (err_out, errno, "pipe"), NULL;
+  if (pipe2 (err, O_CLOEXEC) < 0)
+    {
+      close (out[0]), close (out[1]);
+      return ak_error_set (err_out, errno, "pipe"), NULL;
+    }
+  fcntl (out[0], F_SETFL, O_NONBLOCK);
+  fcntl (err[0], F_SETFL, O_NONBLOCK);
+  j = ak_xcalloc (1, sizeof *j);
+  j->out = out[0];
+  j->err = err[0];
+  j->done_fd = j->result_fd = j->cancel_r = j->cancel_w = j->out_w = j->err_w = -1;
+  j->pid = -1;
+  return j;
+}
+
+/* ---- run: a worker process ------------------------------------------- */
+
+/* In the worker: a single-threaded copy of the server with nothing of it
+ * but the descriptors this run needs, the default signal state, and a
+ * parent-death signal so a dying server ends its sandboxes. */
+static _Noreturn void
+run_worker (const ak_spec_t *spec, int out_w, int err_w, int res_w)
+{
+  const ak_backend_t *b;
+  ak_error_t *err = NULL;
+  sigset_t none;
+  ak_stdio_t io;
+  int status = 0, keep[4], null_fd;
+  char msg[1024];
+
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
+  for (int s = 1; s < NSIG; s++)
+    if (s != SIGKILL && s != SIGSTOP)
+      signal (s, SIG_DFL);
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+  null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  /* Everything else (other clients' sockets, the listening socket) is
+   * closed: a worker must not keep another connection open. */
+  keep[0] = fcntl (out_w, F_DUPFD_CLOEXEC, 100);
+  keep[1] = fcntl (err_w, F_DUPFD_CLOEXEC, 100);
+  keep[2] = fcntl (res_w, F_DUPFD_CLOEXEC, 100);
+  keep[3] = fcntl (null_fd, F_DUPFD_CLOEXEC, 100);
+  for (int i = 0; i < 4; i++)
+    if (keep[i] < 0 || dup3 (keep[i], 3 + i, O_CLOEXEC) < 0)
+      _exit (125);
+  close_range (7, ~0U, 0);
+  io = (ak_stdio_t){ 6, 3, 4 };
+  b = ak_backend_lookup (spec->backend, &err);
+  if (b == NULL || b->run (spec, &io, &status, &err) < 0)
+    snprintf (msg, sizeof msg, "E%s", err ? err->msg : "failed");
+  else
+    snprintf (msg, sizeof msg, "X%d", status);
+  (void) !write (5, msg, strlen (msg));
+  _exit (0);
+}
+
+ak_job_t *
+ak_job_run (const ak_spec_t *spec, ak_error_t **err)
+{
+  int out[2], errp[2], res[2];
+  ak_job_t *j = job_new (out, errp, err);
+
+  if (j == NULL)
+    return NULL;
+  if (pipe2 (res, O_CLOEXEC) < 0)
+    {
+      ak_error_set (err, errno, "pipe");
+      goto fail;
+    }
+  j->result_fd = res[0];
+  j->pid = fork ();
+  if (j->pid < 0)
+    {
+      ak_error_set (err, errno, "fork");
+      close (res[1]);
+      goto fail;
+    }
+  if (j->pid == 0)
+    run_worker (spec, out[1], errp[1], res[1]);
+  close (res[1]);
+  close (out[1]);
+  close (errp[1]);
+  out[1] = errp[1] = -1;
+  j->done_fd = (int) syscall (SYS_pidfd_open, j->pid, 0);
+  if (j->done_fd < 0)
+    {
+      ak_error_set (err, errno, "pidfd_open");
+      kill (j->pid, SIGKILL);
+      waitpid (j->pid, NULL, 0);
+      j->pid = -1;
+      goto fail;
+    }
+  return j;
+fail:
+  if (out[1] >= 0)
+    close (out[1]);
+  if (errp[1] >= 0)
+    close (errp[1]);
+  j->ended = true;
+  ak_job_free (j);
+  return NULL;
+}
+
+/* ---- exec: a worker thread ------------------------------------------- */
+
+static void *
+exec_thread (void *arg)
+{
+  ak_job_t *j = arg;
+  ak_stdio_t io = { -1, j->out_w, j->err_w };
+  int null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  io.in = null_fd;
+  if (null_fd < 0)
+    ak_error_set (&j->error, errno, "/dev/null");
+  else if (ak_sandbox_exec (j->name, &j->req, &io, &j->exit_code, &j->error) < 0 && j->error == NULL)
+    ak_error_set (&j->error, 0, "exec failed");
+  if (null_fd >= 0)
+    close (null_fd);
+  close_fd (&j->out_w);
+  close_fd (&j->err_w);
+  eventfd_write (j->done_fd, 1);
+  return NULL;
+}
+
+ak_job_t *
+ak_job_exec (const char *name, const ak_exec_req_t *req, ak_error_t **err)
+{
+  int out[2], errp[2], cancel[2];
+  ak_job_t *j = job_new (out, errp, err);
+  int rc;
+
+  if (j == NULL)
+    return NULL;
+  j->is_thread = true;
+  j->out_w = out[1];
+  j->err_w = errp[1];
+  j->name = ak_xstrdup (name);
+  j->req = *req;
+  j->req.sigfd = -1;
+  j->done_fd = eventfd (0, EFD_CLOEXEC);
+  if (j->done_fd < 0 || pipe2 (cancel, O_CLOEXEC) < 0)
+    {
+      ak_error_set (err, errno, "eventfd");
+      goto fail;
+    }
+  j->cancel_r = cancel[0];
+  j->cancel_w = cancel[1];
+  j->req.cancel_fd = j->cancel_r;
+  rc = pthread_create (&j->thread, NULL, exec_thread, j);
+  if (rc != 0)
+    {
+      ak_error_set (err, rc, "pthread_create");
+      goto fail;
+    }
+  return j;
+fail:
+  j->is_thread = false;
+  j->ended = true;
+  ak_job_free (j);
+  return NULL;
+}
+
+/* ---- watching --------------------------------------------------------- */
+
+static void
+drain (ak_job_t *j, int *fd, int stream, ak_job_output_fn fn, void *arg, bool once)
+{
+  char buf[65536];
+  while (*fd >= 0)
+    {
+      ssize_t n = read (*fd, buf, sizeof buf);
+      if (n > 0)
+        {
+          if (fn)
+            fn (stream, buf, (size_t) n, arg);
+          if (once)
+            return;
+          continue;
+        }
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n == 0 || errno != EAGAIN)
+        close_fd (fd);
+      return;
+    }
+}
+
+static void
+finish (ak_job_t *j, ak_job_output_fn fn, void *arg)
+{
+  if (j->is_thread)
+    pthread_join (j->thread, NULL);
+  else
+    {
+      char res[1100];
+      ssize_t n;
+      while (waitpid (j->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+      j->pid = -1;
+      n = read (j->result_fd, res, sizeof res - 1);
+      res[n > 0 ? n : 0] = '\0';
+      if (res[0] == 'X')
+        j->exit_code = atoi (res + 1);
+      else
+        ak_error_set (&j->error, 0, "%s", res[0] == 'E' ? res + 1 : "the sandbox worker died");
+    }
+  /* The worker's end closed every writer that matters; what is left in the
+   * pipes is the last of the output. */
+  drain (j, &j->out, 1, fn, arg, false);
+  drain (j, &j->err, 2, fn, arg, false);
+  j->ended = true;
+}
+
+static long long
+now_ms (void)
+{
+  return (long long) (ak_now_ns () / 1000000);
+}
+
+int
+ak_job_pump (ak_job_t *j, int timeout_ms, int watch_fd, ak_job_output_fn fn, void *arg)
+{
+  long long until = timeout_ms < 0 ? -1 : now_ms () + timeout_ms;
+
+  if (j->ended)
+    return 1;
+  for (;;)
+    {
+      struct pollfd p[4] = {
+        { .fd = j->out, .events = POLLIN },
+        { .fd = j->err, .events = POLLIN },
+        { .fd = j->done_fd, .events = POLLIN },
+        { .fd = watch_fd, .events = POLLRDHUP },
+      };
+      int left = until < 0 ? -1 : (int) (until - now_ms () > 0 ? until - now_ms () : 0);
+      int r = poll (p, 4, left);
+      bool output = false;
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return -1;
+      if (r == 0)
+        return 0;
+      if (p[0].revents)
+        drain (j, &j->out, 1, fn, arg, true), output = true;
+      if (p[1].revents)
+        drain (j, &j->err, 2, fn, arg, true), output = true;
+      if (p[2].revents & POLLIN)
+        {
+          finish (j, fn, arg);
+          return 1;
+        }
+      if (p[3].revents & (POLLRDHUP | POLLHUP | POLLERR))
+        return -2;
+      if (output)
+        return 0;
+    }
+}
+
+void
+ak_job_cancel (ak_job_t *j)
+{
+  if (j->ended || j->cancelled)
+    return;
+  j->cancelled = true;
+  if (j->is_thread)
+    (void) !write (j->cancel_w, "x", 1);
+  else if (j->pid > 0)
+    kill (j->pid, SIGTERM);
+}
+
+int
+ak_job_result (ak_job_t *j, int *exit_code, ak_error_t **err)
+{
+  if (j->error != NULL)
+    return ak_error_coded (err, j->error->code, "%s", j->error->msg);
+  *exit_code = j->exit_code;
+  return 0;
+}
+
+void
+ak_job_free (ak_job_t *j)
+{
+  if (j == NULL)
+    return;
+  if (!j->ended)
+    {
+      ak_job_cancel (j);
+      while (ak_job_pump (j, -1, -1, NULL, NULL) == 0)
+        ;
+    }
+  close_fd (&j->out);
+  close_fd (&j->err);
+  close_fd (&j->done_fd);
+  close_fd (&j->result_fd);
+  close_fd (&j->cancel_r);
+  close_fd (&j->cancel_w);
+  close_fd (&j->out_w);
+  close_fd (&j->err_w);
+  ak_error_free (j->error);
+  free (j->name);
+  free (j);
+}
+
+/* ---- collecting ------------------------------------------------------- */
+
+static void
+append (char **buf, size_t *len, size_t cap, const char *data, size_t n, bool *truncated)
+{
+  if (*len + n > cap)
+    {
+      *truncated = true;
+      n = cap - *len;
+    }
+  if (n == 0)
+    return;
+  *buf = ak_xrealloc (*buf, *len + n + 1);
+  memcpy (*buf + *len, data, n);
+  *len += n;
+  (*buf)[*len] = '\0';
+}
+
+static void
+capture (int stream, const char *data, size_t len, void *arg)
+{
+  ak_job_capture_t *c = arg;
+  if (stream == 1)
+    append (&c->out, &c->out_len, c->cap, data, len, &c->truncated);
+  else
+    append (&c->err, &c->err_len, c->cap, data, len, &c->truncated);
+  append (&c->all, &c->all_len, 2 * c->cap, data, len, &c->truncated);
+}
+
+int
+ak_job_collect (ak_job_t *j, long long deadline_ms, int watch_fd, ak_job_capture_t *cap, int *exit_code,
+                ak_error_t **err)
+{
+  int outcome = 0, r;
+
+  for (;;)
+    {
+      int wait = -1;
+      if (deadline_ms >= 0 && outcome == 0)
+        {
+          long long left = deadline_ms - now_ms ();
+          wait = left > 0 ? (int) left : 0;
+        }
+      r = ak_job_pump (j, wait, outcome == AK_JOB_CLIENT_GONE ? -1 : watch_fd, capture, cap);
+      if (r == 1)
+        break;
+      if (r == -1)
+        return ak_error_set (err, errno, "poll");
+      if (r == -2 || (r == 0 && outcome == 0 && deadline_ms >= 0 && now_ms () >= deadline_ms))
+        {
+          outcome = r == -2 ? AK_JOB_CLIENT_GONE : AK_JOB_TIMED_OUT;
+          ak_job_cancel (j);
+        }
+    }
+  if (ak_job_result (j, exit_code, err) < 0)
+    return outcome == AK_JOB_CLIENT_GONE ? outcome : -1;
+  return outcome;
+}
+
+void
+ak_job_capture_clear (ak_job_capture_t *c)
+{
+  free (c->out);
+  free (c->err);
+  free (c->all);
+  c->out = c->err = c->all = NULL;
+  c->out_len = c->err_len = c->all_len = 0;
+}

@@ -1,0 +1,498 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/base64.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "core/spec.h"
+#include "server/request.h"
+
+#define MAX_ARGS 4096
+#define MAX_PATH 4095
+
+void
+ak_api_cmd_clear (ak_api_cmd_t *c)
+{
+  ak_strv_free (c->argv);
+  ak_strv_free (c->env);
+  free (c->workdir);
+  free (c->profile);
+  free (c->image);
+  memset (c, 0, sizeof *c);
+}
+
+void
+ak_api_create_clear (ak_api_create_t *c)
+{
+  free (c->name);
+  free (c->profile);
+  free (c->image);
+  memset (c, 0, sizeof *c);
+}
+
+void
+ak_api_files_free (ak_api_file_t *files, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      free (files[i].path);
+      free (files[i].data);
+    }
+  free (files);
+}
+
+static int
+bad (ak_error_t **err, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+static int
+bad (ak_error_t **err, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  ak_error_setv (err, 0, fmt, ap);
+  va_end (ap);
+  if (err != NULL && *err != NULL)
+    (*err)->code = EINVAL;
+  return -1;
+}
+
+json_t *
+ak_api_parse_body (const char *body, size_t len, ak_error_t **err)
+{
+  json_error_t jerr;
+  json_t *j;
+
+  if (len == 0)
+    return json_object ();
+  j = json_loadb (body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+  if (j == NULL)
+    return bad (err, "malformed JSON body: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column), NULL;
+  if (!json_is_object (j))
+    {
+      json_decref (j);
+      return bad (err, "the JSON body must be an object"), NULL;
+    }
+  return j;
+}
+
+/* A string without NUL bytes (JSON allows \u0000; C strings do not). */
+static const char *
+plain_string (const json_t *v)
+{
+  const char *s = json_string_value (v);
+  if (s == NULL || strlen (s) != json_string_length (v))
+    return NULL;
+  return s;
+}
+
+/* Optional fields: absent and null are the same. */
+static const json_t *
+field (const json_t *body, const char *key)
+{
+  const json_t *v = json_object_get (body, key);
+  return json_is_null (v) ? NULL : v;
+}
+
+static int
+only_keys (const json_t *body, const char *const *allowed, ak_error_t **err)
+{
+  const char *key;
+  json_t *v;
+  json_object_foreach ((json_t *) body, key, v)
+    {
+      bool ok = false;
+      for (const char *const *a = allowed; *a && !ok; a++)
+        ok = strcmp (*a, key) == 0;
+      if (!ok)
+        return bad (err, "unknown field '%.64s'", key);
+    }
+  return 0;
+}
+
+static int
+opt_string (const json_t *body, const char *key, char **out, ak_error_t **err)
+{
+  const json_t *v = field (body, key);
+  if (v == NULL)
+    return 0;
+  if (plain_string (v) == NULL)
+    return bad (err, "'%s' must be a string", key);
+  *out = ak_xstrdup (json_string_value (v));
+  return 0;
+}
+
+static int
+opt_bool (const json_t *body, const char *key, bool *out, ak_error_t **err)
+{
+  const json_t *v = field (body, key);
+  if (v == NULL)
+    return 0;
+  if (!json_is_boolean (v))
+    return bad (err, "'%s' must be true or false", key);
+  *out = json_is_true (v);
+  return 0;
+}
+
+static int
+parse_command (const json_t *body, ak_api_cmd_t *out, ak_error_t **err)
+{
+  const json_t *cmd = json_object_get (body, "command");
+  size_t i;
+  json_t *v;
+
+  if (!json_is_array (cmd) || json_array_size (cmd) == 0)
+    return bad (err, "'command' must be a non-empty array of strings");
+  if (json_array_size (cmd) > MAX_ARGS)
+    return bad (err, "'command' has more than %d arguments", MAX_ARGS);
+  out->argv = ak_xcalloc (json_array_size (cmd) + 1, sizeof (char *));
+  json_array_foreach (cmd, i, v)
+    {
+      if (plain_string (v) == NULL)
+        return bad (err, "'command[%zu]' must be a string without NUL bytes", i);
+      out->argv[i] = ak_xstrdup (json_string_value (v));
+    }
+  if (out->argv[0][0] == '\0')
+    return bad (err, "'command[0]' must not be empty");
+  return 0;
+}
+
+static int
+parse_profile (const json_t *body, char **out, ak_error_t **err)
+{
+  ak_profile_t p;
+  if (opt_string (body, "profile", out, err) < 0)
+    return -1;
+  if (*out != NULL && ak_profile_from_name (*out, &p, NULL) < 0)
+    return bad (err, "'profile' must be permissive, moderate or restrictive, not '%.64s'", *out);
+  return 0;
+}
+
+static int
+parse_image (const json_t *body, char **out, ak_error_t **err)
+{
+  if (opt_string (body, "image", out, err) < 0)
+    return -1;
+  if (*out != NULL && strcmp (*out, "host") != 0)
+    return bad (err, "image '%.128s' is not available: this server runs the 'host' image (pulling OCI images is "
+                     "not supported)",
+                *out);
+  return 0;
+}
+
+int
+ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err)
+{
+  static const char *const keys[] = { "command", "image", "profile", "fast", NULL };
+  bool fast = true;
+
+  memset (out, 0, sizeof *out);
+  out->env = ak_xcalloc (1, sizeof (char *));
+  /* "fast" asked for a pre-warmed pool; every start here is fast. */
+  if (only_keys (body, keys, err) < 0 || parse_command (body, out, err) < 0 || parse_image (body, &out->image, err) < 0
+      || parse_profile (body, &out->profile, err) < 0 || opt_bool (body, "fast", &fast, err) < 0)
+    return -1;
+  return 0;
+}
+
+static int
+parse_env (const json_t *body, char ***env, ak_error_t **err)
+{
+  const json_t *e = field (body, "env");
+  const char *key;
+  json_t *v;
+  size_t i;
+
+  if (e == NULL)
+    return 0;
+  if (json_is_array (e))
+    {
+      json_array_foreach (e, i, v)
+        {
+          const char *kv = plain_string (v);
+          if (kv == NULL || kv[0] == '=' || strchr (kv, '=') == NULL)
+            return bad (err, "'env[%zu]' must be a KEY=VALUE string", i);
+          ak_strv_push (env, kv);
+        }
+      return 0;
+    }
+  if (!json_is_object (e))
+    return bad (err, "'env' must be an array of KEY=VALUE strings");
+  json_object_foreach ((json_t *) e, key, v)
+    {
+      _cleanup_free_ char *kv = NULL;
+      if (key[0] == '\0' || strchr (key, '=') != NULL || plain_string (v) == NULL)
+        return bad (err, "'env' must map names without '=' to strings");
+      kv = ak_xasprintf ("%s=%s", key, json_string_value (v));
+      ak_strv_push (env, kv);
+    }
+  return 0;
+}
+
+int
+ak_api_parse_exec (const json_t *body, ak_api_cmd_t *out, ak_error_t **err)
+{
+  static const char *const keys[] = { "command", "env", "workdir", "sudo", NULL };
+
+  memset (out, 0, sizeof *out);
+  out->env = ak_xcalloc (1, sizeof (char *));
+  if (only_keys (body, keys, err) < 0 || parse_command (body, out, err) < 0 || parse_env (body, &out->env, err) < 0
+      || opt_string (body, "workdir", &out->workdir, err) < 0 || opt_bool (body, "sudo", &out->sudo, err) < 0)
+    return -1;
+  if (out->workdir != NULL && (out->workdir[0] != '/' || strlen (out->workdir) > MAX_PATH))
+    return bad (err, "'workdir' must be an absolute path");
+  return 0;
+}
+
+/* A non-negative integer field no larger than max. */
+static int
+opt_uint (const json_t *body, const char *key, unsigned long long max, unsigned long long *out, ak_error_t **err)
+{
+  const json_t *v = field (body, key);
+  if (v == NULL)
+    return 0;
+  if (!json_is_integer (v) || json_integer_value (v) < 0 || (unsigned long long) json_integer_value (v) > max)
+    return bad (err, "'%s' must be an integer from 0 to %llu", key, max);
+  *out = (unsigned long long) json_integer_value (v);
+  return 0;
+}
+
+int
+ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
+{
+  static const char *const keys[] = { "name",    "image",      "profile",    "vcpus",   "memory_mb",
+                                      "volumes", "source_url", "source_ref", "secrets", "secret_files",
+                                      NULL };
+  static const char *const refused[] = { "volumes", "source_url", "source_ref", "secrets", "secret_files", NULL };
+  unsigned long long vcpus = 0;
+
+  memset (out, 0, sizeof *out);
+  if (only_keys (body, keys, err) < 0)
+    return -1;
+  for (const char *const *r = refused; *r; r++)
+    {
+      const json_t *v = field (body, *r);
+      if (v != NULL && !(json_is_array (v) && json_array_size (v) == 0))
+        return bad (err, "'%s' is not supported by this server", *r);
+    }
+  if (opt_string (body, "name", &out->name, err) < 0)
+    return -1;
+  if (out->name == NULL)
+    return bad (err, "'name' is required");
+  if (!ak_name_valid (out->name))
+    return bad (err, "invalid sandbox name '%.64s' (1-63 of letters, digits, '-', '_')", out->name);
+  if (parse_image (body, &out->image, err) < 0 || parse_profile (body, &out->profile, err) < 0
+      || opt_uint (body, "memory_mb", 1024ULL * 1024 * 1024, &out->memory_mb, err) < 0
+      || opt_uint (body, "vcpus", 1024, &vcpus, err) < 0)
+    return -1;
+  out->vcpus = (unsigned) vcpus;
+  return 0;
+}
+
+int
+ak_api_parse_batch (const json_t *body, ak_api_cmd_t **cmds, size_t *n, ak_error_t **err)
+{
+  static const char *const keys[] = { "commands", NULL };
+  static const char *const item_keys[] = { "command", NULL };
+  const json_t *arr = json_object_get (body, "commands");
+  size_t i;
+  json_t *v;
+
+  *cmds = NULL;
+  *n = 0;
+  if (only_keys (body, keys, err) < 0)
+    return -1;
+  if (!json_is_array (arr) || json_array_size (arr) == 0 || json_array_size (arr) > AK_API_MAX_BATCH)
+    return bad (err, "'commands' must be an array of 1 to %d {\"command\": [...]} objects", AK_API_MAX_BATCH);
+  *cmds = ak_xcalloc (json_array_size (arr), sizeof (ak_api_cmd_t));
+  json_array_foreach (arr, i, v)
+    {
+      ak_api_cmd_t *c = &(*cmds)[i];
+      (*n)++;
+      c->env = ak_xcalloc (1, sizeof (char *));
+      if (!json_is_object (v))
+        return bad (err, "'commands[%zu]' must be an object", i);
+      if (only_keys (v, item_keys, err) < 0 || parse_command (v, c, err) < 0)
+        return ak_error_prefix (err, "commands[%zu]", i);
+    }
+  return 0;
+}
+
+/* The bytes a {content, encoding} pair stands for. */
+static int
+decode_content (const json_t *content, const char *encoding, char **data, size_t *len, ak_error_t **err)
+{
+  const char *text = json_string_value (content);
+  if (text == NULL)
+    return bad (err, "'content' must be a string");
+  if (encoding == NULL || strcmp (encoding, "utf8") == 0 || strcmp (encoding, "utf-8") == 0)
+    {
+      *len = json_string_length (content);
+      *data = ak_xmalloc (*len + 1);
+      memcpy (*data, text, *len + 1);
+      return 0;
+    }
+  if (strcmp (encoding, "base64") == 0)
+    {
+      if (!ak_base64_decode (text, json_string_length (content), data, len))
+        return bad (err, "'content' is not valid base64");
+      return 0;
+    }
+  return bad (err, "'encoding' must be \"utf8\" or \"base64\", not '%.32s'", encoding);
+}
+
+int
+ak_api_parse_file_write (const json_t *body, const char *path, ak_api_file_t *out, ak_error_t **err)
+{
+  static const char *const keys[] = { "content", "encoding", NULL };
+  _cleanup_free_ char *encoding = NULL;
+
+  memset (out, 0, sizeof *out);
+  if (only_keys (body, keys, err) < 0 || opt_string (body, "encoding", &encoding, err) < 0
+      || decode_content (json_object_get (body, "content"), encoding, &out->data, &out->len, err) < 0
+      || ak_api_file_path (path, "/", &out->path, err) < 0)
+    return -1;
+  return 0;
+}
+
+int
+ak_api_parse_files (const json_t *body, const char *base, ak_api_file_t **files, size_t *n, ak_error_t **err)
+{
+  static const char *const keys[] = { "files", NULL };
+  const json_t *map = json_object_get (body, "files");
+  const char *key;
+  json_t *v;
+
+  *files = NULL;
+  *n = 0;
+  if (only_keys (body, keys, err) < 0)
+    return -1;
+  if (!json_is_object (map) || json_object_size (map) == 0 || json_object_size (map) > AK_API_MAX_FILES)
+    return bad (err, "'files' must be an object of 1 to %d path: content pairs", AK_API_MAX_FILES);
+  *files = ak_xcalloc (json_object_size (map), sizeof (ak_api_file_t));
+  json_object_foreach ((json_t *) map, key, v)
+    {
+      ak_api_file_t *f = &(*files)[*n];
+      (*n)++;
+      if (ak_api_file_path (key, base, &f->path, err) < 0)
+        return -1;
+      if (decode_content (v, NULL, &f->data, &f->len, err) < 0)
+        return ak_error_prefix (err, "files['%.128s']", key);
+    }
+  return 0;
+}
+
+int
+ak_api_parse_duration (const char *s, long long *seconds, ak_error_t **err)
+{
+  long long total = 0;
+  const char *p = s;
+
+  if (s == NULL || *s == '\0')
+    return bad (err, "a duration like \"30m\", \"1h\" or \"2d\" is required");
+  while (*p)
+    {
+      long long v = 0, unit;
+      if (*p < '0' || *p > '9')
+        goto invalid;
+      while (*p >= '0' && *p <= '9')
+        {
+          v = v * 10 + (*p++ - '0');
+          if (v > 1000000000LL)
+            goto invalid;
+        }
+      switch (*p)
+        {
+        case 's':
+          unit = 1;
+          break;
+        case 'm':
+          unit = 60;
+          break;
+        case 'h':
+          unit = 3600;
+          break;
+        case 'd':
+          unit = 86400;
+          break;
+        case '\0':
+          unit = p == s + strlen (s) && total == 0 ? 1 : 0; /* bare number: seconds */
+          if (unit == 0)
+            goto invalid;
+          p--;
+          break;
+        default:
+          goto invalid;
+        }
+      p++;
+      total += v * unit;
+      if (total > 366LL * 86400)
+        return bad (err, "duration '%.32s' is longer than 366 days", s);
+    }
+  if (total <= 0)
+    return bad (err, "duration '%.32s' must be at least one second", s);
+  *seconds = total;
+  return 0;
+invalid:
+  return bad (err, "invalid duration '%.32s' (use e.g. \"45s\", \"30m\", \"1h30m\", \"2d\")", s);
+}
+
+int
+ak_api_parse_extend (const json_t *body, long long *seconds, ak_error_t **err)
+{
+  static const char *const keys[] = { "by", NULL };
+  const json_t *by = json_object_get (body, "by");
+
+  if (only_keys (body, keys, err) < 0)
+    return -1;
+  if (json_is_integer (by) && json_integer_value (by) > 0 && json_integer_value (by) <= 366LL * 86400)
+    {
+      *seconds = (long long) json_integer_value (by);
+      return 0;
+    }
+  if (plain_string (by) == NULL)
+    return bad (err, "'by' must be a duration string like \"30m\"");
+  return ak_api_parse_duration (json_string_value (by), seconds, err);
+}
+
+int
+ak_api_file_path (const char *rest, const char *base, char **inside, ak_error_t **err)
+{
+  _cleanup_free_ char *full = NULL;
+  _cleanup_free_ char *copy = NULL;
+  char *save = NULL, *comp;
+  size_t n = 0;
+  char *out;
+
+  if (rest == NULL || rest[0] == '\0')
+    return bad (err, "a file path is required");
+  if (strstr (rest, "%00") != NULL)
+    return bad (err, "file path contains a NUL byte");
+  full = rest[0] == '/' ? ak_xstrdup (rest) : ak_xasprintf ("%s/%s", base ? base : "/", rest);
+  if (strlen (full) > MAX_PATH)
+    return bad (err, "file path is longer than %d bytes", MAX_PATH);
+  copy = ak_xstrdup (full);
+  out = ak_xmalloc (strlen (full) + 2);
+  for (comp = strtok_r (copy, "/", &save); comp; comp = strtok_r (NULL, "/", &save))
+    {
+      if (strcmp (comp, ".") == 0 || strcmp (comp, "..") == 0)
+        {
+          free (out);
+          return bad (err, "file path '%.128s' must not contain '.' or '..' components", rest);
+        }
+      out[n++] = '/';
+      strcpy (out + n, comp);
+      n += strlen (comp);
+    }
+  if (n == 0)
+    {
+      free (out);
+      return bad (err, "file path '%.128s' names the root directory, not a file", rest);
+    }
+  out[n] = '\0';
+  *inside = out;
+  return 0;
+}
