@@ -35,6 +35,7 @@ usage (FILE *out)
            "      --command-timeout S    kill a command running this long; 0: never\n"
            "                             (default 3600)\n"
            "      --max-runs N           new sandboxes (run, batch) at once (default 8)\n"
+           "      --reap-interval S      how often expired sandboxes are removed (default 5)\n"
            "  -h, --help                 show this help\n");
 }
 
@@ -90,6 +91,7 @@ main (int argc, char **argv)
       NUM ("--body-timeout", body_timeout, 86400)
       NUM ("--command-timeout", command_timeout, 31 * 86400)
       NUM ("--max-runs", max_runs, 4096)
+      NUM ("--reap-interval", reap_interval, 3600)
 #undef NUM
       else
         {
@@ -100,10 +102,10 @@ main (int argc, char **argv)
       i++;
     }
   if (o.max_connections == 0 || o.max_runs == 0 || o.max_body == 0 || o.max_header < 1024 || o.idle_timeout == 0
-      || o.body_timeout == 0)
+      || o.body_timeout == 0 || o.reap_interval == 0)
     {
-      fprintf (stderr, "agentkernel: serve: --max-connections, --max-runs, --max-body, --idle-timeout and "
-                       "--body-timeout must be above 0, --max-header at least 1024\n");
+      fprintf (stderr, "agentkernel: serve: --max-connections, --max-runs, --max-body, --idle-timeout, "
+                       "--body-timeout and --reap-interval must be above 0, --max-header at least 1024\n");
       return EXIT_FAIL;
     }
   if (ak_http_serve (&o, &err) < 0)

@@ -27,6 +27,7 @@ cmd_serve (int argc, char **argv)
     }
   self[n] = '\0';
   server = ak_xasprintf ("%s/agentkernel-serve", dirname (self));
+  argv[0] = server;
   execv (server, argv);
   fprintf (stderr, "agentkernel: serve: cannot run %s: %s (it is built and installed with agentkernel)\n", server,
            strerror (errno));

@@ -233,7 +233,7 @@ api_batch (ak_http_req_t *r, json_t *body)
   for (size_t i = 0; i < n && err == NULL; i++)
     {
       items[i].r = r;
-      if (ak_server_spec (NULL, &items[i].spec, &err) < 0)
+      if (ak_server_spec (cmds[i].profile, &items[i].spec, &err) < 0)
         break;
       items[i].spec.argv = cmds[i].argv;
       cmds[i].argv = NULL;

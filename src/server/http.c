@@ -447,7 +447,7 @@ ak_http_serve (const ak_http_opts_t *o, ak_error_t **err)
                         MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout,
                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header,
                         MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-                        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+                        MHD_OPTION_END);
   if (d == NULL)
     {
       int e = errno;

@@ -296,7 +296,7 @@ int
 ak_api_parse_batch (const json_t *body, ak_api_cmd_t **cmds, size_t *n, ak_error_t **err)
 {
   static const char *const keys[] = { "commands", NULL };
-  static const char *const item_keys[] = { "command", NULL };
+  static const char *const item_keys[] = { "command", "profile", NULL };
   const json_t *arr = json_object_get (body, "commands");
   size_t i;
   json_t *v;
@@ -315,7 +315,8 @@ ak_api_parse_batch (const json_t *body, ak_api_cmd_t **cmds, size_t *n, ak_error
       c->env = ak_xcalloc (1, sizeof (char *));
       if (!json_is_object (v))
         return bad (err, "'commands[%zu]' must be an object", i);
-      if (only_keys (v, item_keys, err) < 0 || parse_command (v, c, err) < 0)
+      if (only_keys (v, item_keys, err) < 0 || parse_command (v, c, err) < 0
+          || parse_profile (v, &c->profile, err) < 0)
         return ak_error_prefix (err, "commands[%zu]", i);
     }
   return 0;

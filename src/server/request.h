@@ -58,7 +58,7 @@ int ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err);
 int ak_api_parse_exec (const json_t *body, ak_api_cmd_t *out, ak_error_t **err);
 /* {name, image?, profile?, vcpus?, memory_mb?} (+ fields this server refuses) */
 int ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err);
-/* {commands: [{command}, ...]}: *cmds is an array of *n */
+/* {commands: [{command, profile?}, ...]}: *cmds is an array of *n */
 int ak_api_parse_batch (const json_t *body, ak_api_cmd_t **cmds, size_t *n, ak_error_t **err);
 /* {content, encoding?: "utf8" | "base64"} for a file at `path` */
 int ak_api_parse_file_write (const json_t *body, const char *path, ak_api_file_t *out, ak_error_t **err);
