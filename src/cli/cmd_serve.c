@@ -1,8 +1,8 @@
-/* agentkernel serve: runs agentkernel-serve, installed next to this
- * program (see tools/agentkernel-serve.c for why it is a program of its own). */
+/* agentkernel serve: runs the server program installed next to this one,
+ * named after it with "-serve" appended (agentkernel-serve; see
+ * tools/agentkernel-serve.c for why it is a program of its own). */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,7 +26,7 @@ cmd_serve (int argc, char **argv)
       return AK_EXIT_FAILURE;
     }
   self[n] = '\0';
-  server = ak_xasprintf ("%s/agentkernel-serve", dirname (self));
+  server = ak_xasprintf ("%s-serve", self);
   argv[0] = server;
   execv (server, argv);
   fprintf (stderr, "agentkernel: serve: cannot run %s: %s (it is built and installed with agentkernel)\n", server,

@@ -134,13 +134,17 @@ ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *i
         { .fd = req->sigfd, .events = POLLIN },
         { .fd = req->cancel_fd > 0 && !cancelled ? req->cancel_fd : -1, .events = POLLIN },
       };
-      if (poll (p, 4, -1) < 0)
+      /* Frames already read into the reader's buffer come first. */
+      bool buffered = ak_proto_reader_has_frame (rd);
+      if (poll (p, 4, buffered ? 0 : -1) < 0)
         {
           if (errno == EINTR)
             continue;
           ak_error_set (err, errno, "poll");
           goto out;
         }
+      if (buffered)
+        p[0].revents |= POLLIN;
       if (p[2].revents & POLLIN && relay_signal (conn, req->sigfd, req, err) < 0)
         goto out;
       if (p[3].revents & (POLLIN | POLLHUP | POLLERR))

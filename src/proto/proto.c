@@ -251,6 +251,15 @@ reader_fail (ak_proto_reader_t *r)
   return -1;
 }
 
+bool
+ak_proto_reader_has_frame (const ak_proto_reader_t *r)
+{
+  size_t start = r->start + r->pending, have = r->end - start;
+  if (r->state != READER_OK || have < AK_PROTO_HEADER_SIZE)
+    return false;
+  return have - AK_PROTO_HEADER_SIZE >= get_be32 (r->buf + start);
+}
+
 int
 ak_proto_read (ak_proto_reader_t *r, ak_frame_t *out, ak_error_t **err)
 {

@@ -38,6 +38,7 @@
 #ifndef AK_PROTO_H
 #define AK_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -123,5 +124,10 @@ void ak_proto_reader_free (ak_proto_reader_t *r);
  * kept); -1 with *err set on a read error, on EOF inside a frame or on a
  * protocol error.  After -1 or 0 every later call returns the same. */
 int ak_proto_read (ak_proto_reader_t *r, ak_frame_t *out, ak_error_t **err);
+
+/* True when the reader already holds the whole next frame, so the next
+ * ak_proto_read returns it without reading fd: a caller that polls fd must
+ * not wait for POLLIN first (the bytes are no longer in the kernel). */
+bool ak_proto_reader_has_frame (const ak_proto_reader_t *r);
 
 #endif

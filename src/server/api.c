@@ -632,8 +632,8 @@ route_sandbox (ak_http_req_t *r, const char *name, json_t *body)
     }
   if (strcmp (what, "files") == 0)
     {
-      if (r->nseg == 3)
-        return is (r, "POST") ? api_files (r, name, body) : wrong_method (r, "POST");
+      if (r->nseg == 3 && is (r, "POST"))
+        return api_files (r, name, body);
       if (is (r, "GET") || is (r, "PUT") || is (r, "DELETE"))
         return api_file (r, name, body);
       return wrong_method (r, "GET, PUT, DELETE");

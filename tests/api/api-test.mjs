@@ -1,0 +1,614 @@
+// agentkernel serve, driven by the published Node.js client (npm
+// "agentkernel" 0.18.x) for every endpoint it has, and by raw HTTP for what
+// a client library would never send: path escapes, malformed bodies,
+// missing keys, oversized requests, slow and vanished clients.  Security
+// properties are observed from inside the sandboxes.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  AgentKernel, AgentKernelError, AuthError, NotFoundError, ValidationError,
+} from "agentkernel";
+
+const AK = process.env.AK;
+if (!AK) {
+  console.error("api-test: set AK to the agentkernel binary");
+  process.exit(2);
+}
+const work = mkdtempSync(join(tmpdir(), "ak-api-"));
+const stateDir = join(work, "state");
+const auditLog = join(work, "audit.jsonl");
+const baseEnv = { ...process.env, AGENTKERNEL_STATE_DIR: stateDir, AGENTKERNEL_AUDIT_LOG: auditLog };
+delete baseEnv.AGENTKERNEL_API_KEY;
+const servers = [];
+
+let passed = 0;
+let failed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`not ok - ${name}`);
+    console.log(`  ${String(e && e.stack ? e.stack : e).split("\n").slice(0, 6).join("\n  ")}`);
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Starts a server on a free port; resolves once it says where it listens.
+function startServer(args = [], env = {}, { expectExit = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(AK, ["serve", "--port", "0", ...args], {
+      cwd: work, env: { ...baseEnv, ...env }, stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    proc.stderr.on("data", (d) => {
+      err += d;
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err);
+      if (m && !expectExit) {
+        const s = { proc, port: Number(m[1]), base: `http://127.0.0.1:${m[1]}`, stderr: () => err };
+        servers.push(s);
+        resolve(s);
+      }
+    });
+    proc.on("exit", (code) => (expectExit ? resolve({ code, stderr: err }) : reject(new Error(`server exited ${code}: ${err}`))));
+    setTimeout(() => reject(new Error(`server did not start: ${err}`)), 10000).unref();
+  });
+}
+
+// A request exactly as given: the path is not normalised, nothing is added.
+function raw(port, method, path, { body, headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method, path, headers: {
+      ...(body !== undefined ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) } : {}),
+      ...headers,
+    } }, (res) => {
+      let text = "";
+      res.on("data", (d) => (text += d));
+      res.on("end", () => {
+        let json = null;
+        try { json = JSON.parse(text); } catch {}
+        resolve({ status: res.statusCode, text, json, headers: res.headers });
+      });
+    });
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+// Bytes over a socket; resolves with everything the server sent once it
+// closes (or after ms).
+function rawSocket(port, chunks, { gapMs = 0, ms = 15000 } = {}) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, "127.0.0.1");
+    let got = "";
+    let closed = false;
+    sock.on("data", (d) => (got += d));
+    sock.on("error", () => {});
+    sock.on("close", () => { closed = true; resolve({ got, closed: true }); });
+    setTimeout(() => { if (!closed) { sock.destroy(); resolve({ got, closed: false }); } }, ms).unref();
+    (async () => {
+      for (const c of chunks) {
+        if (sock.destroyed) return;
+        sock.write(c);
+        if (gapMs) await sleep(gapMs);
+      }
+    })();
+  });
+}
+
+const statusOf = (text) => Number((/^HTTP\/1\.[01] (\d+)/.exec(text) || [])[1]);
+
+// Output of a command in a persistent sandbox.
+async function sh(client, box, script, opts) {
+  return client.execInSandbox(box, ["sh", "-c", script], opts);
+}
+
+async function expectError(promise, cls, re) {
+  let err = null;
+  try { await promise; } catch (e) { err = e; }
+  assert.ok(err, "expected an error");
+  if (cls) assert.ok(err instanceof cls, `expected ${cls.name}, got ${err.name}: ${err.message}`);
+  if (re) assert.match(err.message, re);
+  return err;
+}
+
+async function main() {
+  const srv = await startServer(["--reap-interval", "1"]);
+  const client = new AgentKernel({ baseUrl: srv.base, timeout: 60000 });
+  const box = `api-${process.pid}`;
+
+  // ---- ephemeral runs -------------------------------------------------
+  await check("health", async () => assert.equal(await client.health(), "ok"));
+
+  await check("run: output, streams and exit code", async () => {
+    const r = await client.run(["sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert.equal(r.stdout, "out\n");
+    assert.equal(r.stderr, "err\n");
+    assert.match(r.output, /out\n/);
+    assert.match(r.output, /err\n/);
+    assert.equal(r.exit_code, 3);
+  });
+
+  await check("run: the profile is enforced inside (restrictive: no network, read-only root)", async () => {
+    const ifaces = (out) => out.split("\n").map((l) => (/^\s*([a-z0-9]+):/.exec(l) || [])[1]).filter(Boolean);
+    const r = await client.run(["sh", "-c", "cat /proc/net/dev; touch /etc/x 2>/dev/null; echo rc=$?"], { profile: "restrictive" });
+    assert.equal(r.exit_code, 0);
+    assert.deepEqual(ifaces(r.stdout), ["lo"]);
+    assert.match(r.stdout, /rc=1/);
+    const m = await client.run(["cat", "/proc/net/dev"], { profile: "moderate" });
+    assert.ok(ifaces(m.stdout).length > 1, m.stdout);
+  });
+
+  await check("run: an image this server cannot run is a ValidationError", async () => {
+    await expectError(client.run(["true"], { image: "alpine:3.20" }), ValidationError, /host/);
+  });
+
+  await check("runStream: started, progress, output as produced, done", async () => {
+    const events = [];
+    const t0 = Date.now();
+    for await (const e of client.runStream(["sh", "-c", "echo first; sleep 2; echo second >&2; exit 4"])) {
+      events.push({ ...e, at: Date.now() - t0 });
+    }
+    const types = events.map((e) => e.type);
+    assert.equal(types[0], "started");
+    assert.match(String(events[0].data.sandbox), /^run-/);
+    assert.ok(types.includes("progress"));
+    assert.equal(types.at(-1), "done");
+    assert.equal(events.at(-1).data.exit_code, 4);
+    const outs = events.filter((e) => e.type === "output");
+    const first = outs.find((e) => e.data.data === "first\n");
+    const second = outs.find((e) => e.data.data === "second\n");
+    assert.ok(first && second, JSON.stringify(outs));
+    assert.equal(first.data.content, first.data.data);
+    assert.equal(first.data.stream, "stdout");
+    assert.equal(second.data.stream, "stderr");
+    // "first" reached the client while the command was still sleeping.
+    assert.ok(events.at(-1).at - first.at > 1000, `first at ${first.at} ms, done at ${events.at(-1).at} ms`);
+  });
+
+  await check("runStream: multi-byte characters survive chunking; bad bytes become U+FFFD", async () => {
+    let text = "";
+    for await (const e of client.runStream(["sh", "-c", "printf 'h\\303'; sleep 0.3; printf '\\251!\\377'"])) {
+      if (e.type === "output") text += e.data.data;
+    }
+    assert.equal(text, "hé!\ufffd");
+  });
+
+  await check("runStream: a bad request is refused before the stream starts", async () => {
+    const gen = client.runStream(["true"], { profile: "paranoid" });
+    await expectError(gen.next(), ValidationError, /profile/);
+  });
+
+  await check("batchRun: results in order, commands run in parallel", async () => {
+    // Each command waits until all three have started: only a parallel
+    // run finishes (the timeout bounds a serial one).
+    const wait = "touch /workspace/batch-$0; i=0; while [ $(ls /workspace | grep -c batch-) -lt 3 ]; do i=$((i+1)); [ $i -gt 300 ] && exit 9; sleep 0.05; done; echo $0";
+    const res = await client.batchRun(["a", "b", "c"].map((x) => ({ command: ["sh", "-c", wait, x], profile: "permissive" })));
+    assert.equal(res.results.length, 3);
+    res.results.forEach((r, i) => {
+      assert.equal(r.error, null);
+      assert.equal(r.output, `${"abc"[i]}\n`);
+    });
+    const r2 = await client.batchRun([{ command: ["sh", "-c", "exit 2"] }, { command: ["echo", "ok"] }]);
+    assert.equal(r2.results[0].exit_code, 2);
+    assert.equal(r2.results[1].output, "ok\n");
+  });
+
+  // ---- persistent sandboxes -------------------------------------------
+  let info;
+  await check("createSandbox: created and running, with its limits", async () => {
+    info = await client.createSandbox(box, { memory_mb: 256, vcpus: 1 });
+    assert.equal(info.name, box);
+    assert.equal(info.status, "running");
+    assert.equal(info.backend, "container");
+    assert.equal(info.memory_mb, 256);
+    assert.equal(info.vcpus, 1);
+    assert.match(info.uuid, /^[0-9a-f-]{36}$/);
+  });
+
+  await check("getSandbox, getSandboxByUuid, listSandboxes", async () => {
+    assert.equal((await client.getSandbox(box)).uuid, info.uuid);
+    assert.equal((await client.getSandboxByUuid(info.uuid)).name, box);
+    const list = await client.listSandboxes();
+    assert.ok(list.some((s) => s.name === box && s.status === "running"));
+  });
+
+  await check("execInSandbox: env, workdir, exit code", async () => {
+    const r = await sh(client, box, 'echo "$FOO"; pwd; exit 5', { env: ["FOO=bar baz"], workdir: "/tmp" });
+    assert.equal(r.stdout, "bar baz\n/tmp\n");
+    assert.equal(r.exit_code, 5);
+  });
+
+  await check("execInSandbox: sudo runs as the sandbox's root (an unprivileged server's sandbox has none)", async () => {
+    if (process.getuid() === 0) {
+      const r = await client.execInSandbox(box, ["id", "-u"], { sudo: true });
+      assert.equal(r.stdout, "0\n");
+    } else {
+      await expectError(client.execInSandbox(box, ["id", "-u"], { sudo: true }), AgentKernelError);
+    }
+    const u = await client.execInSandbox(box, ["id", "-u"]);
+    assert.notEqual(u.stdout, "0\n");
+  });
+
+  await check("files: write and read text; binary comes back as base64 with its size", async () => {
+    await client.writeFile(box, "tmp/dir/hello.txt", "héllo\n");
+    const t = await client.readFile(box, "tmp/dir/hello.txt");
+    assert.equal(t.content, "héllo\n");
+    assert.equal(t.encoding, "utf8");
+    assert.equal(t.size, Buffer.byteLength("héllo\n"));
+    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    await client.writeFile(box, "/tmp/bin", bytes.toString("base64"), { encoding: "base64" });
+    const b = await client.readFile(box, "/tmp/bin");
+    assert.equal(b.encoding, "base64");
+    assert.equal(b.size, 256);
+    assert.deepEqual(Buffer.from(b.content, "base64"), bytes);
+    const inside = await sh(client, box, "od -An -tx1 /tmp/bin | tr -d ' \\n' | head -c 12; stat -c %U /tmp/dir/hello.txt");
+    assert.equal(inside.stdout.slice(0, 12), "000102030405");
+  });
+
+  await check("files: delete; a missing file is NotFoundError", async () => {
+    await client.deleteFile(box, "tmp/dir/hello.txt");
+    await expectError(client.readFile(box, "tmp/dir/hello.txt"), NotFoundError);
+    const r = await sh(client, box, "test -e /tmp/dir/hello.txt; echo $?");
+    assert.equal(r.stdout, "1\n");
+  });
+
+  await check("writeFiles: several at once; relative paths land in the working directory", async () => {
+    const res = await client.writeFiles(box, { "rel.txt": "one", "/tmp/abs.txt": "two", "sub/deep.txt": "three" });
+    assert.equal(res.written, 3);
+    const r = await sh(client, box, "cat rel.txt /tmp/abs.txt sub/deep.txt");
+    assert.equal(r.stdout, "onetwothree");
+  });
+
+  await check("getSandboxLogs: the sandbox's audit entries", async () => {
+    const logs = await client.getSandboxLogs(box);
+    const events = logs.map((e) => e.event);
+    assert.ok(events.includes("sandbox_created"), events.join());
+    assert.ok(events.includes("command_executed"), events.join());
+    assert.ok(logs.every((e) => e.sandbox === box));
+  });
+
+  await check("detached: start, list, logs per stream, kill", async () => {
+    const d = await client.execDetached(box, ["sh", "-c", "echo d-out; echo d-err >&2; sleep 60"]);
+    assert.match(d.id, /^[0-9a-f]{16}$/);
+    assert.equal(d.sandbox, box);
+    assert.equal(d.status, "running");
+    assert.ok(Number.isInteger(d.pid) && d.pid > 0);
+    assert.deepEqual(d.command, ["sh", "-c", "echo d-out; echo d-err >&2; sleep 60"]);
+    let logs;
+    for (let i = 0; i < 100; i++) {
+      logs = await client.detachedLogs(box, d.id);
+      if (logs.stdout && logs.stderr) break;
+      await sleep(50);
+    }
+    assert.equal(logs.stdout, "d-out\n");
+    assert.equal(logs.stderr, "d-err\n");
+    const errOnly = await client.detachedLogs(box, d.id, "stderr");
+    assert.deepEqual(errOnly, { stderr: "d-err\n" });
+    assert.ok((await client.detachedList(box)).some((x) => x.id === d.id && x.status === "running"));
+    const killed = await client.detachedKill(box, d.id);
+    assert.equal(killed.status, "failed");
+    assert.equal(killed.exit_code, 137);
+    const ps = await sh(client, box, "ps -eo args | grep -c '[s]leep 60'");
+    assert.equal(ps.stdout, "0\n");
+  });
+
+  await check("detached: a command that ends well is completed, with its exit code", async () => {
+    const d = await client.execDetached(box, ["sh", "-c", "echo done"]);
+    let s;
+    for (let i = 0; i < 100; i++) {
+      s = await client.detachedStatus(box, d.id);
+      if (s.status !== "running") break;
+      await sleep(50);
+    }
+    assert.equal(s.status, "completed");
+    assert.equal(s.exit_code, 0);
+    await expectError(client.detachedStatus(box, "0123456789abcdef"), NotFoundError);
+    await expectError(client.detachedStatus(box, "../../etc"), AgentKernelError);
+  });
+
+  await check("stop and start (POST /sandboxes/{name}/stop|start); exec on a stopped sandbox is 409", async () => {
+    const stop = await raw(srv.port, "POST", `/sandboxes/${box}/stop`);
+    assert.equal(stop.status, 200);
+    assert.equal(stop.json.data.status, "stopped");
+    const ex = await raw(srv.port, "POST", `/sandboxes/${box}/exec`, { body: JSON.stringify({ command: ["true"] }) });
+    assert.equal(ex.status, 409);
+    assert.match(ex.json.error, /not running/);
+    const start = await raw(srv.port, "POST", `/sandboxes/${box}/start`);
+    assert.equal(start.status, 200);
+    assert.equal(start.json.data.status, "running");
+    const again = await raw(srv.port, "POST", `/sandboxes/${box}/start`);
+    assert.equal(again.status, 409);
+    // Files written before the stop are still there (not /tmp: a tmpfs).
+    assert.equal((await sh(client, box, "cat rel.txt")).stdout, "one");
+  });
+
+  await check("extendTtl: expires_at moves forward by the duration", async () => {
+    const before = Date.now();
+    const r = await client.extendTtl(box, { by: "30m" });
+    const t = Date.parse(r.expires_at);
+    assert.ok(t >= before + 30 * 60000 - 2000 && t <= Date.now() + 30 * 60000 + 2000, r.expires_at);
+    const r2 = await client.extendTtl(box, { by: "1h" });
+    assert.ok(Date.parse(r2.expires_at) - t >= 3600000 - 2000);
+    assert.equal((await client.getSandbox(box)).expires_at, r2.expires_at);
+    await expectError(client.extendTtl(box, { by: "soon" }), ValidationError);
+  });
+
+  await check("an expired sandbox is removed by the server", async () => {
+    const ttlBox = `${box}-ttl`;
+    await client.createSandbox(ttlBox);
+    await client.extendTtl(ttlBox, { by: "1s" });
+    let gone = false;
+    for (let i = 0; i < 100 && !gone; i++) {
+      await sleep(100);
+      try { await client.getSandbox(ttlBox); } catch (e) { gone = e instanceof NotFoundError; }
+    }
+    assert.ok(gone, "still there after 10 s");
+    assert.ok(!existsSync(join(stateDir, "sandboxes", ttlBox)));
+    const logs = readFileSync(auditLog, "utf8");
+    assert.match(logs, new RegExp(`"event":"sandbox_expired","sandbox":"${ttlBox}"`));
+  });
+
+  await check("client errors: unknown sandbox 404, duplicate 409, bad name 400", async () => {
+    await expectError(client.getSandbox("no-such-box"), NotFoundError, /no such sandbox/);
+    await expectError(client.execInSandbox("no-such-box", ["true"]), NotFoundError);
+    await expectError(client.getSandboxByUuid("00000000-0000-4000-8000-000000000000"), NotFoundError);
+    const dup = await expectError(client.createSandbox(box), AgentKernelError, /already exists/);
+    assert.equal(dup.name, "ServerError");
+    const r = await raw(srv.port, "POST", "/sandboxes", { body: JSON.stringify({ name: box }) });
+    assert.equal(r.status, 409);
+    await expectError(client.createSandbox("bad name!"), ValidationError, /invalid sandbox name/);
+    await expectError(client.getSandbox("a".repeat(64)), ValidationError);
+    await expectError(client.createSandbox("vol", { volumes: ["data:/data"] }), ValidationError, /not supported/);
+  });
+
+  // ---- bad input, from where an attacker stands -------------------------
+  await check("path escapes in file URLs are 400 and change nothing", async () => {
+    const paths = [
+      "tmp/../etc/passwd", "tmp/%2e%2e/etc/passwd", "tmp/%2E%2E/etc/passwd", "tmp/..%2fetc/passwd",
+      "tmp/%2e%2e%2fetc%2fpasswd", "./etc/passwd", "tmp/./x", "tmp/%00x", "",
+    ];
+    for (const p of paths) {
+      for (const method of ["GET", "DELETE"]) {
+        const r = await raw(srv.port, method, `/sandboxes/${box}/files/${p}`);
+        assert.equal(r.status, 400, `${method} ${p}: ${r.status} ${r.text}`);
+        assert.equal(r.json.success, false);
+      }
+      const w = await raw(srv.port, "PUT", `/sandboxes/${box}/files/${p.replace("etc/passwd", "escaped")}`,
+        { body: JSON.stringify({ content: "pwned" }) });
+      assert.equal(w.status, 400, `PUT ${p}: ${w.status} ${w.text}`);
+    }
+    const r = await sh(client, box, "ls /escaped /etc/escaped /tmp/x 2>/dev/null | wc -l; grep -c pwned /etc/passwd");
+    assert.equal(r.stdout, "0\n0\n");
+  });
+
+  await check("symlinks inside the sandbox are never followed by file requests", async () => {
+    await sh(client, box, "mkdir -p /tmp/real && echo secret > /tmp/real/f && ln -sfn /tmp/real /tmp/link && ln -sf /tmp/real/f /tmp/flink && ln -sfn /etc /tmp/etclink");
+    for (const [method, path, body] of [
+      ["GET", "tmp/link/f"], ["GET", "tmp/flink"], ["GET", "tmp/etclink/passwd"],
+      ["PUT", "tmp/link/new", { content: "x" }], ["PUT", "tmp/flink", { content: "overwritten" }],
+      ["PUT", "tmp/etclink/planted", { content: "x" }], ["DELETE", "tmp/link/f"],
+    ]) {
+      const r = await raw(srv.port, method, `/sandboxes/${box}/files/${path}`, body ? { body: JSON.stringify(body) } : {});
+      assert.equal(r.status, 400, `${method} ${path}: ${r.status} ${r.text}`);
+      assert.match(r.json.error, /symlink/);
+    }
+    const inside = await sh(client, box, "cat /tmp/real/f; ls /tmp/real; ls /etc/planted 2>&1 | grep -c 'No such'");
+    assert.equal(inside.stdout, "secret\nf\n1\n");
+    // Deleting the link itself is fine: it does not touch what it points to.
+    await client.deleteFile(box, "tmp/flink");
+    assert.equal((await sh(client, box, "cat /tmp/real/f; test -L /tmp/flink; echo $?")).stdout, "secret\n1\n");
+  });
+
+  await check("file requests on directories and non-files are 400", async () => {
+    const r = await raw(srv.port, "GET", `/sandboxes/${box}/files/tmp`);
+    assert.equal(r.status, 400);
+    const w = await raw(srv.port, "PUT", `/sandboxes/${box}/files/tmp`, { body: JSON.stringify({ content: "x" }) });
+    assert.equal(w.status, 400);
+    const d = await raw(srv.port, "GET", `/sandboxes/${box}/files/dev/null`);
+    assert.equal(d.status, 400);
+  });
+
+  await check("malformed JSON, wrong types and unknown fields are 400", async () => {
+    const cases = [
+      ["POST", "/run", "{not json"], ["POST", "/run", "[1,2]"], ["POST", "/run", '{"command": "ls"}'],
+      ["POST", "/run", '{"command": []}'], ["POST", "/run", '{"command": [1]}'], ["POST", "/run", '{"command": ["a\\u0000b"]}'],
+      ["POST", "/run", '{"command": ["true"], "profile": "none"}'], ["POST", "/run", '{"command": ["true"], "fast": "yes"}'],
+      ["POST", "/run", '{"command": ["true"], "comand": ["x"]}'], ["POST", "/run", '{"command": ["true"], "command": ["x"]}'],
+      ["POST", "/sandboxes", '{"name": 5}'], ["POST", "/sandboxes", "{}"], ["POST", "/sandboxes", '{"name": "x", "memory_mb": -1}'],
+      ["POST", `/sandboxes/${box}/exec`, '{"command": ["true"], "env": ["NOEQUALS"]}'],
+      ["POST", `/sandboxes/${box}/exec`, '{"command": ["true"], "workdir": "relative"}'],
+      ["POST", `/sandboxes/${box}/exec`, '{"command": ["true"], "sudo": 1}'],
+      ["PUT", `/sandboxes/${box}/files/tmp/z`, '{"content": "!!", "encoding": "base64"}'],
+      ["PUT", `/sandboxes/${box}/files/tmp/z`, '{"content": "x", "encoding": "rot13"}'],
+      ["PUT", `/sandboxes/${box}/files/tmp/z`, '{"content": 5}'],
+      ["POST", `/sandboxes/${box}/files`, '{"files": {"../x": "y"}}'], ["POST", `/sandboxes/${box}/files`, '{"files": []}'],
+      ["POST", `/sandboxes/${box}/extend`, '{"by": "-5m"}'], ["POST", `/sandboxes/${box}/extend`, '{"by": "999d"}'],
+      ["POST", "/batch/run", '{"commands": []}'], ["POST", "/batch/run", '{"commands": [{"command": ["true"], "x": 1}]}'],
+    ];
+    for (const [method, path, body] of cases) {
+      const r = await raw(srv.port, method, path, { body });
+      assert.equal(r.status, 400, `${method} ${path} ${body}: ${r.status} ${r.text}`);
+      assert.equal(r.json.success, false);
+      assert.equal(typeof r.json.error, "string");
+    }
+    assert.ok(!existsSync(join(stateDir, "sandboxes", "x")));
+    assert.equal((await sh(client, box, "ls /tmp/z 2>/dev/null | wc -l")).stdout, "0\n");
+  });
+
+  await check("unknown endpoints are 404, wrong methods 405", async () => {
+    assert.equal((await raw(srv.port, "GET", "/nope")).status, 404);
+    assert.equal((await raw(srv.port, "GET", `/sandboxes/${box}/whatever`)).status, 404);
+    assert.equal((await raw(srv.port, "GET", "/run")).status, 405);
+    assert.equal((await raw(srv.port, "PATCH", `/sandboxes/${box}`)).status, 405);
+  });
+
+  await check("a client that disconnects mid-stream ends its command", async () => {
+    const hb = join(work, "hb-stream");
+    const ac = new AbortController();
+    const resp = await fetch(`${srv.base}/run/stream`, {
+      method: "POST", signal: ac.signal, headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ profile: "permissive", command: ["sh", "-c", "echo up; while :; do date +%s%N > /workspace/hb-stream; sleep 0.1; done"] }),
+    });
+    const reader = resp.body.getReader();
+    const { value } = await reader.read();
+    assert.match(Buffer.from(value).toString(), /event: started/);
+    for (let i = 0; i < 50 && !existsSync(hb); i++) await sleep(100);
+    assert.ok(existsSync(hb), "the command never ran");
+    ac.abort();
+    await sleep(1500);
+    const a = readFileSync(hb, "utf8");
+    await sleep(1000);
+    assert.equal(readFileSync(hb, "utf8"), a, "the command is still running after its client left");
+  });
+
+  await check("a client that disconnects mid-exec ends its command", async () => {
+    const ac = new AbortController();
+    const p = fetch(`${srv.base}/sandboxes/${box}/exec`, {
+      method: "POST", signal: ac.signal, headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ command: ["sh", "-c", "while :; do date +%s%N > /tmp/hb-exec; sleep 0.1; done"] }),
+    }).catch(() => null);
+    await sleep(1000);
+    ac.abort();
+    await p;
+    await sleep(1000);
+    const r = await sh(client, box, "a=$(cat /tmp/hb-exec); sleep 1; b=$(cat /tmp/hb-exec); [ \"$a\" = \"$b\" ] && echo stopped; ps -eo args | grep -c '^sh -c while'");
+    assert.equal(r.stdout, "stopped\n0\n");
+  });
+
+  await check("removeSandbox: gone, and its state with it", async () => {
+    await client.removeSandbox(box);
+    await expectError(client.getSandbox(box), NotFoundError);
+    assert.ok(!(await client.listSandboxes()).some((s) => s.name === box));
+    assert.ok(!existsSync(join(stateDir, "sandboxes", box)));
+  });
+
+  await check("the server is still healthy, with no sandbox or worker left behind", async () => {
+    assert.equal(await client.health(), "ok");
+    const kids = spawnSync("ps", ["-o", "pid=,stat=,args=", "--ppid", String(srv.proc.pid)], { encoding: "utf8" }).stdout
+      .split("\n").filter((l) => l.trim() && !/\bZ/.test(l.trim().split(/\s+/)[1] || ""));
+    assert.deepEqual(kids, []);
+    assert.deepEqual(await client.listSandboxes(), []);
+  });
+
+  // ---- authentication and limits --------------------------------------
+  const KEY = "k3y-" + process.pid;
+  const lim = await startServer(["--max-connections", "2", "--max-body", "4096", "--max-header", "8192",
+    "--body-timeout", "1", "--idle-timeout", "2", "--command-timeout", "1"], { AGENTKERNEL_API_KEY: KEY });
+
+  await check("with an API key, requests without it (or with a wrong one) are 401", async () => {
+    for (const headers of [{}, { Authorization: "Bearer wrong" }, { Authorization: `Bearer ${KEY}x` },
+      { "X-API-Key": KEY.slice(0, -1) }, { Authorization: KEY }]) {
+      const r = await raw(lim.port, "GET", "/health", { headers });
+      assert.equal(r.status, 401, JSON.stringify(headers));
+      assert.equal(r.json.success, false);
+    }
+    const r = await raw(lim.port, "POST", "/run", { body: JSON.stringify({ command: ["true"] }) });
+    assert.equal(r.status, 401);
+    await expectError(new AgentKernel({ baseUrl: lim.base }).health(), AuthError);
+  });
+
+  await check("the key works as a Bearer token (the client's way) and as X-API-Key", async () => {
+    assert.equal(await new AgentKernel({ baseUrl: lim.base, apiKey: KEY }).health(), "ok");
+    assert.equal((await raw(lim.port, "GET", "/health", { headers: { "X-API-Key": KEY } })).status, 200);
+  });
+
+  const auth = { Authorization: `Bearer ${KEY}` };
+  await check("a body over the limit is 413", async () => {
+    const body = JSON.stringify({ command: ["echo", "x".repeat(5000)] });
+    const r = await raw(lim.port, "POST", "/run", { body, headers: auth });
+    assert.equal(r.status, 413);
+    assert.match(r.json.error, /larger than 4096 bytes/);
+    const chunked = await rawSocket(lim.port, [
+      `POST /run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`,
+      "1388\r\n" + "x".repeat(5000) + "\r\n0\r\n\r\n",
+    ]);
+    assert.equal(statusOf(chunked.got), 413, chunked.got);
+  });
+
+  await check("headers over the limit are refused with a 4xx", async () => {
+    const r = await rawSocket(lim.port, [`GET /health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nX-Big: ${"y".repeat(20000)}\r\n\r\n`]);
+    const st = statusOf(r.got);
+    assert.ok(st >= 400 && st < 500, r.got.slice(0, 200));
+  });
+
+  await check("a body that arrives too slowly is 408", async () => {
+    const body = JSON.stringify({ command: ["true"] });
+    const chunks = [`POST /run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+      ...body.split("")];
+    const r = await rawSocket(lim.port, chunks, { gapMs: 150 });
+    assert.equal(statusOf(r.got), 408, r.got);
+  });
+
+  await check("a silent connection is closed", async () => {
+    const r = await rawSocket(lim.port, [], { ms: 10000 });
+    assert.ok(r.closed);
+  });
+
+  await check("a command over the time limit is killed: 504", async () => {
+    const r = await raw(lim.port, "POST", "/run", { body: JSON.stringify({ command: ["sleep", "30"] }), headers: auth });
+    assert.equal(r.status, 504);
+    assert.match(r.json.error, /limit of 1 s/);
+  });
+
+  await check("connections over the limit get 503, the others are served", async () => {
+    const slow = () => raw(lim.port, "POST", "/run", { body: JSON.stringify({ command: ["sleep", "0.8"] }), headers: auth });
+    const a = slow();
+    const b = slow();
+    await sleep(300);
+    const c = await raw(lim.port, "GET", "/health", { headers: auth });
+    assert.equal(c.status, 503);
+    assert.match(c.json.error, /too many/);
+    assert.equal((await a).status, 200);
+    assert.equal((await b).status, 200);
+    assert.equal((await raw(lim.port, "GET", "/health", { headers: auth })).status, 200);
+  });
+
+  await check("a non-loopback address needs an API key", async () => {
+    const r = await startServer(["--host", "0.0.0.0"], {}, { expectExit: true });
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /without an API key/);
+    const e = await startServer([], { AGENTKERNEL_API_KEY: "" }, { expectExit: true });
+    assert.equal(e.code, 125);
+    const bad = await startServer(["--port", "99999"], {}, { expectExit: true });
+    assert.equal(bad.code, 125);
+  });
+
+  await check("SIGTERM stops the server and the commands it runs", async () => {
+    const s = await startServer();
+    const c = new AgentKernel({ baseUrl: s.base });
+    const hb = join(work, "hb-term");
+    const p = c.run(["sh", "-c", "while :; do date +%s%N > /workspace/hb-term; sleep 0.1; done"], { profile: "permissive" }).catch((e) => e);
+    for (let i = 0; i < 50 && !existsSync(hb); i++) await sleep(100);
+    const exited = new Promise((r) => s.proc.on("exit", (code) => r(code)));
+    s.proc.kill("SIGTERM");
+    assert.equal(await exited, 0);
+    await p;
+    const a = readFileSync(hb, "utf8");
+    await sleep(800);
+    assert.equal(readFileSync(hb, "utf8"), a);
+  });
+}
+
+try {
+  await main();
+} finally {
+  for (const s of servers) s.proc.kill("SIGKILL");
+  // Whatever a failed check left behind.
+  const dir = join(stateDir, "sandboxes");
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    if (!name.startsWith(".")) spawnSync(AK, ["remove", "--force", name], { env: baseEnv });
+  }
+  rmSync(work, { recursive: true, force: true });
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
