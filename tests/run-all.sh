@@ -29,13 +29,24 @@ if [ -x build/fuzz/fuzz_mcp ]; then
   run fuzz-mcp build/fuzz/fuzz_mcp -max_total_time="${FUZZ_SECONDS:-20}" -artifact_prefix=build/fuzz/artifacts-mcp/
 fi
 
+if [ -x build/fuzz/fuzz_api ]; then
+  step "fuzz smoke (HTTP API requests)"
+  mkdir -p build/fuzz/artifacts-api
+  run fuzz-api build/fuzz/fuzz_api -max_total_time="${FUZZ_SECONDS:-20}" -artifact_prefix=build/fuzz/artifacts-api/
+fi
+
+# The HTTP API tests' client comes from npm.
+(cd tests/api && { [ -d node_modules/agentkernel ] || npm install --no-audit --no-fund; }) || failed+=(api-npm-install)
+
 # Integration tests run from a copy every user can read (the checkout may
 # live in a private home directory).
 stage=$(mktemp -d /tmp/ak-test.XXXXXX)
 chmod 755 "$stage"
-cp build/agentkernel build/probe "$stage/"
+cp build/agentkernel build/agentkernel-serve build/probe "$stage/"
 cp build/asan/agentkernel "$stage/agentkernel-asan" 2>/dev/null
+cp build/asan/agentkernel-serve "$stage/agentkernel-asan-serve" 2>/dev/null
 cp -r tests/integration "$stage/integration"
+cp -r tests/api "$stage/api"
 mkdir -p "$stage/tests" && cp build/tests/test_asciicast "$stage/tests/" 2>/dev/null
 chmod -R a+rX "$stage"
 
@@ -70,6 +81,13 @@ run "integration-asan" env AK="$stage/agentkernel-asan" PROBE="$stage/probe" AK_
 step "MCP server (official TypeScript SDK client)"
 run mcp env AK="$stage/agentkernel" tests/mcp/run.sh
 
+step "HTTP API (published Node.js client) as $(id -un)"
+run "api-$(id -un)" env AK="$stage/agentkernel" "$stage/api/run.sh"
+
+step "HTTP API with the ASan+UBSan build"
+run "api-asan" env AK="$stage/agentkernel-asan" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1 "$stage/api/run.sh"
+
 if [ "$(id -u)" = 0 ]; then
   user=${AK_TEST_USER:-aktest}
   id "$user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$user"
@@ -79,6 +97,8 @@ if [ "$(id -u)" = 0 ]; then
   run "integration-$user" runuser -u "$user" -- env AK="$stage/agentkernel" PROBE="$stage/probe" \
       AK_TEST_HOST=$AK_TEST_HOST AK_EXPECT_NO_CGROUPS=${AK_TEST_USER_HAS_CGROUPS:+}${AK_TEST_USER_HAS_CGROUPS:-1} \
       HOME="/home/$user" "$stage/integration/run.sh"
+  step "HTTP API as $user"
+  run "api-$user" runuser -u "$user" -- env AK="$stage/agentkernel" HOME="/home/$user" "$stage/api/run.sh"
   kill "$httpd" 2>/dev/null
   ip netns del $host_ns 2>/dev/null
   ip link del ak-h0 2>/dev/null
