@@ -84,6 +84,9 @@ run mcp env AK="$stage/agentkernel" tests/mcp/run.sh
 step "HTTP API (published Node.js client) as $(id -un)"
 run "api-$(id -un)" env AK="$stage/agentkernel" "$stage/api/run.sh"
 
+step "HTTP API: the curl examples of docs/api.md"
+run api-docs env AK="$stage/agentkernel" tests/api/docs-test.sh docs/api.md
+
 step "HTTP API with the ASan+UBSan build"
 run "api-asan" env AK="$stage/agentkernel-asan" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=halt_on_error=1 "$stage/api/run.sh"
