@@ -26,6 +26,12 @@ expect "exec: runs as the sandbox user" 0 'uid=1000\(user\)' -- "$AK" exec pbox 
 expect "exec: -e and --workdir" 0 '^/tmp bar$' -- "$AK" exec pbox -e FOO=bar --workdir /tmp -- sh -c 'echo "$(pwd) $FOO"'
 expect "exec: killed by a signal" 137 '' -- "$AK" exec pbox -- sh -c 'kill -KILL $$'
 expect "exec: command not found" 127 'command not found' -- "$AK" exec pbox -- /nope
+expect "exec: stderr arrives as it is written (nothing held back)" 0 '^got e$' -- \
+  bash -c '"$1" exec pbox -- sh -c "echo e >&2; sleep 4" 2>&1 >/dev/null | { read -t 2 l && echo "got $l"; cat >/dev/null; }' _ "$AK"
+expect "exec: default signal state, whatever the starter ignored" 0 'SigBlk:[[:space:]]0+ SigIgn:[[:space:]]0+$' -- \
+  bash -c 'trap "" INT QUIT TERM HUP; "$1" create sigbox >/dev/null && "$1" start sigbox &&
+           "$1" exec sigbox -- grep -E "SigBlk|SigIgn" /proc/self/status | tr "\n" " " | sed "s/ $//";
+           "$1" remove --force sigbox' _ "$AK"
 t_begin "exec: stdin EOF and binary data (4 MiB)"
 tmp=$(mktemp -d)
 head -c 4194304 /dev/urandom >"$tmp/in"
