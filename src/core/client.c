@@ -162,15 +162,28 @@ ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *i
           ssize_t n = read (std.in, buf, sizeof buf);
           if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
+          ak_error_t *werr = NULL;
           if (n <= 0)
             {
               in_open = false;
               /* A terminal session keeps going; a command gets EOF. */
-              if (!req->tty && ak_proto_write (conn, AK_F_STDIN, 1, NULL, 0, err) < 0)
-                goto out;
+              if (!req->tty)
+                ak_proto_write (conn, AK_F_STDIN, 1, NULL, 0, &werr);
             }
-          else if (ak_proto_write (conn, AK_F_STDIN, 1, buf, (size_t) n, err) < 0)
-            goto out;
+          else
+            ak_proto_write (conn, AK_F_STDIN, 1, buf, (size_t) n, &werr);
+          if (werr != NULL)
+            {
+              /* The agent may have finished (and closed its end) before it
+               * needed our input: its EXIT frame is still to be read. */
+              if (werr->code != EPIPE && werr->code != ECONNRESET)
+                {
+                  *err = werr;
+                  goto out;
+                }
+              ak_error_free (werr);
+              in_open = false;
+            }
         }
       if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
         {

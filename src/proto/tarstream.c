@@ -333,14 +333,16 @@ ak_tar_receive_mem (ak_proto_reader_t *reader, size_t max, char **data, size_t *
     }
   buf[used] = '\0';
   ret = 0;
-out:
-  /* Drain to the end marker so the final reply can be read. */
+  /* Drain to the end marker so the final reply can be read.  Not after a
+   * refusal: the caller drops the connection instead of reading what may be
+   * a huge file to its end. */
   while (!p.done && !p.failed)
     {
       const void *b;
       if (pull_block (in, &p, &b) <= 0)
         break;
     }
+out:
   archive_read_free (in);
   if (ret == 0)
     {

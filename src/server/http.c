@@ -273,7 +273,6 @@ access_handler (void *cls, struct MHD_Connection *conn, const char *url, const c
       r->method = method;
       r->url = url;
       r->started_ms = ak_http_now_ms ();
-      r->counted = true;
       if (atomic_fetch_add (&connections, 1) >= ak_http_opts->max_connections)
         return ak_http_fail (r, MHD_HTTP_SERVICE_UNAVAILABLE,
                              "too many requests at once (this server serves %u); retry later",
@@ -320,8 +319,7 @@ request_completed (void *cls, struct MHD_Connection *conn, void **con_cls, enum 
   (void) cls, (void) conn, (void) toe;
   if (r == NULL)
     return;
-  if (r->counted)
-    atomic_fetch_sub (&connections, 1);
+  atomic_fetch_sub (&connections, 1);
   ak_strv_free (r->seg);
   free (r->body);
   free (r);

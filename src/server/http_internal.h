@@ -24,7 +24,6 @@ typedef struct ak_http_req {
   size_t len;
   bool too_large, too_slow;
   long long started_ms;
-  bool counted; /* counted as one of the connections served */
 } ak_http_req_t;
 
 extern const ak_http_opts_t *ak_http_opts;

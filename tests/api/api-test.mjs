@@ -418,6 +418,14 @@ async function main() {
     assert.equal(d.status, 400);
   });
 
+  await check("a file too large to read is 413 at once (not read to its end)", async () => {
+    await sh(client, box, "truncate -s 200G /home/user/huge");
+    const r = await raw(srv.port, "GET", `/sandboxes/${box}/files/home/user/huge`);
+    assert.equal(r.status, 413);
+    assert.match(r.json.error, /larger than/);
+    await client.deleteFile(box, "home/user/huge");
+  });
+
   await check("malformed JSON, wrong types and unknown fields are 400", async () => {
     const cases = [
       ["POST", "/run", "{not json"], ["POST", "/run", "[1,2]"], ["POST", "/run", '{"command": "ls"}'],
