@@ -107,6 +107,7 @@ ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *i
   ak_proto_reader_t *rd = NULL;
   ak_stdio_t std = io ? *io : (ak_stdio_t){ 0, 1, 2 };
   bool in_open = true, done = false, cancelled = false;
+  unsigned long long cancel_deadline = 0;
   json_t *j;
   int ret = -1;
   char buf[65536];
@@ -136,11 +137,25 @@ ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *i
       };
       /* Frames already read into the reader's buffer come first. */
       bool buffered = ak_proto_reader_has_frame (rd);
-      if (poll (p, 4, buffered ? 0 : -1) < 0)
+      int timeout = buffered ? 0 : -1, r;
+      if (cancelled && !buffered)
+        {
+          unsigned long long now = ak_now_ns ();
+          timeout = now >= cancel_deadline ? 0 : (int) ((cancel_deadline - now) / 1000000) + 1;
+        }
+      r = poll (p, 4, timeout);
+      if (r < 0)
         {
           if (errno == EINTR)
             continue;
           ak_error_set (err, errno, "poll");
+          goto out;
+        }
+      if (r == 0 && cancelled && !buffered)
+        {
+          /* Killed, yet its output is still held open (by a process that
+           * left its group): stop waiting, drop the connection. */
+          ak_error_set (err, 0, "the command did not end within 5 s of being killed");
           goto out;
         }
       if (buffered)
@@ -156,6 +171,7 @@ ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *i
           if (rc < 0)
             goto out;
           cancelled = true;
+          cancel_deadline = ak_now_ns () + 5000000000ULL;
         }
       if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
         {

@@ -411,9 +411,12 @@ ak_job_collect (ak_job_t *j, long long deadline_ms, int watch_fd, ak_job_capture
           ak_job_cancel (j);
         }
     }
-  if (ak_job_result (j, exit_code, err) < 0)
-    return outcome == AK_JOB_CLIENT_GONE ? outcome : -1;
-  return outcome;
+  if (outcome != 0)
+    {
+      ak_job_result (j, exit_code, NULL);
+      return outcome;
+    }
+  return ak_job_result (j, exit_code, err) < 0 ? -1 : 0;
 }
 
 void

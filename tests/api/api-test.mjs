@@ -568,6 +568,16 @@ async function main() {
     assert.match(r.json.error, /limit of 1 s/);
   });
 
+  await check("an exec whose output outlives its kill does not hold the request", async () => {
+    const made = await raw(lim.port, "POST", "/sandboxes", { body: JSON.stringify({ name: `${box}-hold` }), headers: auth });
+    assert.equal(made.status, 201, made.text);
+    // setsid: a process outside the command's group keeps stdout open.
+    const r = await raw(lim.port, "POST", `/sandboxes/${box}-hold/exec`,
+      { body: JSON.stringify({ command: ["sh", "-c", "setsid sleep 60 & sleep 60"] }), headers: auth });
+    assert.equal(r.status, 504, r.text);
+    assert.equal((await raw(lim.port, "DELETE", `/sandboxes/${box}-hold`, { headers: auth })).status, 200);
+  });
+
   await check("connections over the limit get 503, the others are served", async () => {
     const slow = () => raw(lim.port, "POST", "/run", { body: JSON.stringify({ command: ["sleep", "0.8"] }), headers: auth });
     const a = slow();
