@@ -371,6 +371,19 @@ async function main() {
     await expectError(client.createSandbox("vol", { volumes: ["data:/data"] }), ValidationError, /not supported/);
   });
 
+  await check("the client's sandbox() session: run, writeFiles, info, remove", async () => {
+    const name = `${box}-session`;
+    const sb = await client.sandbox(name, { profile: "restrictive" });
+    await sb.writeFiles({ "/tmp/s.txt": "from a session" });
+    assert.equal((await sb.run(["cat", "/tmp/s.txt"])).output, "from a session");
+    const i = await sb.info();
+    assert.equal(i.profile, "restrictive");
+    assert.equal(i.status, "running");
+    await sb.remove();
+    await sb.remove(); // idempotent
+    await expectError(client.getSandbox(name), NotFoundError);
+  });
+
   // ---- bad input, from where an attacker stands -------------------------
   await check("path escapes in file URLs are 400 and change nothing", async () => {
     const paths = [
