@@ -138,13 +138,13 @@ exec_child (const ak_agent_conf_t *conf, const exec_req_t *r, int status_w)
   if (become (conf, r->root) < 0)
     {
       e = errno;
-      dprintf (status_w, "cannot run as %s: %s", r->root ? "root (this sandbox maps no uid 0)" : "the sandbox user",
-               strerror (e));
+      dprintf (status_w, "%d:cannot run as %s: %s", EPERM,
+               r->root ? "root (this sandbox maps no uid 0)" : "the sandbox user", strerror (e));
       _exit (125);
     }
   if (chdir (wd) < 0)
     {
-      dprintf (status_w, "working directory %s: %s", wd, strerror (errno));
+      dprintf (status_w, "%d:working directory %s: %s", EINVAL, wd, strerror (errno));
       _exit (125);
     }
   environ = r->env;
@@ -353,14 +353,19 @@ serve_exec (int conn, ak_proto_reader_t *rd, json_t *j, const ak_agent_conf_t *c
       exec_child (conf, &r, st[1]);
     }
   close (st[1]);
-  /* Setup errors arrive on the status pipe; exec closes it empty. */
+  /* Setup errors arrive on the status pipe as "CODE:message"; exec closes
+   * it empty. */
   n = read (st[0], msg, sizeof msg - 1);
   close (st[0]);
   if (n > 0)
     {
+      char *text;
+      int code;
       msg[n] = '\0';
+      code = (int) strtol (msg, &text, 10);
+      text = *text == ':' ? text + 1 : msg;
       waitpid (pid, NULL, 0);
-      send_error (conn, "%s", msg);
+      send_error_code (conn, code, "%s", text);
       ret = 1;
     }
   else if (r.tty)

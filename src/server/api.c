@@ -87,7 +87,7 @@ output_json (const ak_job_capture_t *c, int exit_code)
 /* Runs a job to its end for the request; NULL when the client went away
  * (then nothing is sent), else the response's data or *err. */
 static json_t *
-finish_job (ak_http_req_t *r, ak_job_t *job, int watch_fd, bool *gone, ak_error_t **err)
+finish_job (ak_job_t *job, int watch_fd, bool *gone, ak_error_t **err)
 {
   ak_job_capture_t cap = { .cap = OUTPUT_CAP };
   json_t *data = NULL;
@@ -108,7 +108,6 @@ finish_job (ak_http_req_t *r, ak_job_t *job, int watch_fd, bool *gone, ak_error_
   else if (rc == 0)
     data = output_json (&cap, code);
   ak_job_capture_clear (&cap);
-  (void) r;
   return data;
 }
 
@@ -118,15 +117,7 @@ reply_job (ak_http_req_t *r, json_t *data, bool gone, ak_error_t *err)
   if (gone)
     return MHD_NO; /* nobody to answer: close */
   if (data == NULL)
-    {
-      if (err && err->code == ETIMEDOUT)
-        {
-          result_t ret = ak_http_fail (r, MHD_HTTP_GATEWAY_TIMEOUT, "%s", err->msg);
-          ak_error_free (err);
-          return ret;
-        }
-      return ak_http_fail_err (r, err);
-    }
+    return ak_http_fail_err (r, err);
   return ak_http_ok (r, MHD_HTTP_OK, data);
 }
 
@@ -155,14 +146,14 @@ out:
 }
 
 static json_t *
-run_one (ak_http_req_t *r, const ak_spec_t *spec, int watch_fd, bool *gone, ak_error_t **err)
+run_one (const ak_spec_t *spec, int watch_fd, bool *gone, ak_error_t **err)
 {
   ak_job_t *job;
   json_t *data;
 
   ak_http_run_slot_take ();
   job = ak_job_run (spec, err);
-  data = job ? finish_job (r, job, watch_fd, gone, err) : NULL;
+  data = job ? finish_job (job, watch_fd, gone, err) : NULL;
   ak_http_run_slot_give ();
   return data;
 }
@@ -176,13 +167,12 @@ api_run (ak_http_req_t *r, json_t *body)
   bool gone = false;
 
   if (ak_api_run_spec (body, &spec, &err) == 0)
-    data = run_one (r, &spec, ak_http_client_fd (r), &gone, &err);
+    data = run_one (&spec, ak_http_client_fd (r), &gone, &err);
   ak_spec_clear (&spec);
   return reply_job (r, data, gone, err);
 }
 
 typedef struct batch_item {
-  ak_http_req_t *r;
   ak_spec_t spec;
   json_t *result;
   pthread_t thread;
@@ -195,7 +185,7 @@ batch_thread (void *arg)
   batch_item_t *b = arg;
   ak_error_t *err = NULL;
   bool gone = false;
-  json_t *data = run_one (b->r, &b->spec, -1, &gone, &err);
+  json_t *data = run_one (&b->spec, -1, &gone, &err);
 
   if (data != NULL)
     {
@@ -232,7 +222,6 @@ api_batch (ak_http_req_t *r, json_t *body)
   items = ak_xcalloc (n, sizeof *items);
   for (size_t i = 0; i < n && err == NULL; i++)
     {
-      items[i].r = r;
       if (ak_server_spec (cmds[i].profile, &items[i].spec, &err) < 0)
         break;
       items[i].spec.argv = cmds[i].argv;
@@ -287,7 +276,7 @@ api_exec (ak_http_req_t *r, const char *name, json_t *body)
       exec_req_of (&cmd, &req);
       job = ak_job_exec (name, &req, &err);
       if (job != NULL)
-        data = finish_job (r, job, ak_http_client_fd (r), &gone, &err);
+        data = finish_job (job, ak_http_client_fd (r), &gone, &err);
     }
   ak_api_cmd_clear (&cmd);
   return reply_job (r, data, gone, err);

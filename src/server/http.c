@@ -126,6 +126,8 @@ ak_http_status_of (const ak_error_t *err)
     case EACCES:
     case EPERM:
       return MHD_HTTP_FORBIDDEN;
+    case ETIMEDOUT:
+      return MHD_HTTP_GATEWAY_TIMEOUT;
     default:
       return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }

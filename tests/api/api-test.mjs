@@ -233,8 +233,13 @@ async function main() {
       const r = await client.execInSandbox(box, ["id", "-u"], { sudo: true });
       assert.equal(r.stdout, "0\n");
     } else {
-      await expectError(client.execInSandbox(box, ["id", "-u"], { sudo: true }), AgentKernelError);
+      const r = await raw(srv.port, "POST", `/sandboxes/${box}/exec`, { body: JSON.stringify({ command: ["id"], sudo: true }) });
+      assert.equal(r.status, 403, r.text);
+      assert.match(r.json.error, /maps no uid 0/);
     }
+    const wd = await raw(srv.port, "POST", `/sandboxes/${box}/exec`, { body: JSON.stringify({ command: ["pwd"], workdir: "/nonexistent" }) });
+    assert.equal(wd.status, 400, wd.text);
+    assert.match(wd.json.error, /working directory \/nonexistent/);
     const u = await client.execInSandbox(box, ["id", "-u"]);
     assert.notEqual(u.stdout, "0\n");
   });
