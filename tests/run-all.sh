@@ -80,6 +80,8 @@ run "integration-asan" env AK="$stage/agentkernel-asan" PROBE="$stage/probe" AK_
 
 step "MCP server (official TypeScript SDK client)"
 run mcp env AK="$stage/agentkernel" tests/mcp/run.sh
+run mcp-asan env AK="$stage/agentkernel-asan" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1 tests/mcp/run.sh
 
 step "HTTP API (published Node.js client) as $(id -un)"
 run "api-$(id -un)" env AK="$stage/agentkernel" "$stage/api/run.sh"

@@ -127,14 +127,9 @@ exec_child (const ak_agent_conf_t *conf, const exec_req_t *r, int status_w)
 {
   const char *wd = r->workdir ? r->workdir : ak_spec_default_workdir (conf->spec, r->root);
   int e;
-  sigset_t none;
-  sigemptyset (&none);
-  sigprocmask (SIG_SETMASK, &none, NULL);
   /* Whatever the agent ignores (and whatever was ignored where the sandbox
    * was started, maybe long ago) is not the command's business. */
-  for (int s = 1; s < NSIG; s++)
-    if (s != SIGKILL && s != SIGSTOP)
-      signal (s, SIG_DFL);
+  ak_signals_default ();
   if (become (conf, r->root) < 0)
     {
       e = errno;

@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -247,4 +249,23 @@ ak_test_disabled (const char *feature)
     if (strncmp (p, feature, n) == 0 && (p[n] == ',' || p[n] == '\0'))
       return true;
   return false;
+}
+
+void
+ak_signals_default (void)
+{
+  /* The kernel's struct for rt_sigaction(2). */
+  struct {
+    void (*handler) (int);
+    unsigned long flags;
+    void (*restorer) (void);
+    unsigned long mask;
+  } dfl = { SIG_DFL, 0, NULL, 0 };
+  sigset_t none;
+
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
+  for (int s = 1; s <= 64; s++)
+    if (s != SIGKILL && s != SIGSTOP)
+      syscall (SYS_rt_sigaction, s, &dfl, NULL, sizeof dfl.mask);
 }

@@ -46,4 +46,9 @@ bool ak_test_disabled (const char *feature);
 /* Monotonic clock in nanoseconds. */
 unsigned long long ak_now_ns (void);
 
+/* Every signal to its default action and none blocked, as a new program
+ * should start: also the C library's own real-time signals, which its
+ * sigaction() will not touch but a parent may have left ignored. */
+void ak_signals_default (void);
+
 #endif

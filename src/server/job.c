@@ -77,16 +77,11 @@ run_worker (const ak_spec_t *spec, int out_w, int err_w, int res_w)
 {
   const ak_backend_t *b;
   ak_error_t *err = NULL;
-  sigset_t none;
   ak_stdio_t io;
   int status = 0, keep[4], null_fd;
   char msg[1024];
 
-  sigemptyset (&none);
-  sigprocmask (SIG_SETMASK, &none, NULL);
-  for (int s = 1; s < NSIG; s++)
-    if (s != SIGKILL && s != SIGSTOP)
-      signal (s, SIG_DFL);
+  ak_signals_default ();
   prctl (PR_SET_PDEATHSIG, SIGTERM);
   null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
   /* Everything else (other clients' sockets, the listening socket) is

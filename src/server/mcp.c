@@ -8,11 +8,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +25,7 @@
 #include "core/spec.h"
 #include "core/store.h"
 #include "server/common.h"
+#include "server/job.h"
 #include "server/mcp.h"
 
 #define RPC_PARSE_ERROR -32700
@@ -126,53 +127,86 @@ warn_to_stderr (const char *msg, void *data)
   fprintf (stderr, "agentkernel: warning: %s\n", msg);
 }
 
-static int
-capture_fd (const char *name, ak_error_t **err)
-{
-  int fd = memfd_create (name, MFD_CLOEXEC);
-  if (fd < 0)
-    return ak_error_set (err, errno, "memfd_create");
-  return fd;
-}
+/* ---- Calls in flight --------------------------------------------------
+ *
+ * tools/call requests run on threads of their own, so a long command does
+ * not hold up the others, and notifications/cancelled can end one: its
+ * command is cancelled and no response is sent for it (as the protocol
+ * asks). */
 
-/* Reads back at most OUTPUT_CAP bytes of a capture file. */
-static char *
-capture_read (int fd, size_t *len, bool *truncated)
-{
-  struct stat st;
-  size_t want;
-  ssize_t n;
-  char *buf;
+typedef struct call {
+  json_t *id;
+  ak_job_t *job; /* the command it runs, while it runs */
+  bool cancelled;
+  char *line;
+  size_t len;
+  struct call *next;
+} call_t;
 
-  *len = 0;
-  *truncated = false;
-  if (fstat (fd, &st) < 0 || lseek (fd, 0, SEEK_SET) < 0)
-    return ak_xstrdup ("");
-  want = (size_t) st.st_size;
-  if (want > OUTPUT_CAP)
-    want = OUTPUT_CAP, *truncated = true;
-  buf = ak_xmalloc (want + 1);
-  n = ak_read_all (fd, buf, want);
-  *len = n < 0 ? 0 : (size_t) n;
-  buf[*len] = '\0';
-  return buf;
-}
+#define MAX_CALLS 16
 
-/* The result of a command: its exit code and both streams, as text for
- * the model and as structuredContent for programs. */
+static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t calls_changed = PTHREAD_COND_INITIALIZER;
+static call_t *calls;
+static unsigned n_calls;
+static __thread call_t *current_call;
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The running call's command (NULL once it ended). */
 static void
-command_result (int status, int out_fd, int err_fd, tool_out_t *out)
+call_set_job (ak_job_t *j)
 {
-  size_t olen, elen;
-  bool otrunc, etrunc;
-  _cleanup_free_ char *o = capture_read (out_fd, &olen, &otrunc);
-  _cleanup_free_ char *e = capture_read (err_fd, &elen, &etrunc);
-  json_t *js_out = ak_json_text (o, olen), *js_err = ak_json_text (e, elen);
-  const char *so = json_string_value (js_out), *se = json_string_value (js_err);
+  pthread_mutex_lock (&calls_lock);
+  if (current_call != NULL)
+    {
+      current_call->job = j;
+      if (j != NULL && current_call->cancelled)
+        ak_job_cancel (j);
+    }
+  pthread_mutex_unlock (&calls_lock);
+}
 
-  out->text = ak_xasprintf ("exit_code: %d\n%s%s%s%s%s", status, so, otrunc ? "\n[stdout truncated]" : "",
-                            elen > 0 ? "\nstderr:\n" : "", se, etrunc ? "\n[stderr truncated]" : "");
-  out->structured = json_pack ("{s:i, s:o, s:o}", "exit_code", status, "stdout", js_out, "stderr", js_err);
+static void
+cancel_calls (const json_t *id)
+{
+  pthread_mutex_lock (&calls_lock);
+  for (call_t *c = calls; c; c = c->next)
+    if (id == NULL || json_equal (c->id, id))
+      {
+        c->cancelled = true;
+        if (c->job != NULL)
+          ak_job_cancel (c->job);
+      }
+  pthread_mutex_unlock (&calls_lock);
+}
+
+/* Runs a command's job to its end, its output captured; the call's
+ * cancellation ends it. */
+static int
+run_job (ak_job_t *job, tool_out_t *out, ak_error_t **err)
+{
+  ak_job_capture_t cap = { .cap = OUTPUT_CAP };
+  int status = 0, rc;
+
+  if (job == NULL)
+    return -1;
+  call_set_job (job);
+  rc = ak_job_collect (job, -1, -1, &cap, &status, err);
+  call_set_job (NULL);
+  ak_job_free (job);
+  if (rc == 0)
+    {
+      /* The result of a command: its exit code and both streams, as text
+       * for the model and as structuredContent for programs. */
+      json_t *js_out = ak_json_text (cap.out ? cap.out : "", cap.out_len);
+      json_t *js_err = ak_json_text (cap.err ? cap.err : "", cap.err_len);
+      out->text = ak_xasprintf ("exit_code: %d\n%s%s%s%s", status, json_string_value (js_out),
+                                cap.err_len > 0 ? "\nstderr:\n" : "", json_string_value (js_err),
+                                cap.truncated ? "\n[output truncated]" : "");
+      out->structured = json_pack ("{s:i, s:o, s:o}", "exit_code", status, "stdout", js_out, "stderr", js_err);
+    }
+  ak_job_capture_clear (&cap);
+  return rc == 0 ? 0 : -1;
 }
 
 static char **
@@ -196,32 +230,16 @@ static int
 tool_run (const json_t *args, tool_out_t *out, ak_error_t **err)
 {
   ak_spec_t spec;
-  const ak_backend_t *b;
-  _cleanup_close_ int in = -1, o = -1, e = -1;
-  ak_stdio_t io;
-  int status = 0, rc = -1;
+  int rc = -1;
 
-  if (ak_server_spec (arg_str (args, "profile"), &spec, err) < 0)
-    goto done;
-  spec.argv = strv_from_json (json_object_get (args, "command"));
-  if (ak_spec_validate (&spec, err) < 0 || (b = ak_backend_lookup (spec.backend, err)) == NULL)
-    goto done;
-  /* The command must never see the server's own stdin or stdout: those
-   * carry the protocol. */
-  in = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (in < 0)
+  /* The command gets pipes of its own: it never sees the server's stdin
+   * or stdout, which carry the protocol. */
+  if (ak_server_spec (arg_str (args, "profile"), &spec, err) == 0)
     {
-      ak_error_set (err, errno, "/dev/null");
-      goto done;
+      spec.argv = strv_from_json (json_object_get (args, "command"));
+      if (ak_spec_validate (&spec, err) == 0 && ak_backend_lookup (spec.backend, err) != NULL)
+        rc = run_job (ak_job_run (&spec, err), out, err);
     }
-  if ((o = capture_fd ("ak-mcp-stdout", err)) < 0 || (e = capture_fd ("ak-mcp-stderr", err)) < 0)
-    goto done;
-  io = (ak_stdio_t){ in, o, e };
-  if (b->run (&spec, &io, &status, err) < 0)
-    goto done;
-  command_result (status, o, e, out);
-  rc = 0;
-done:
   ak_spec_clear (&spec);
   return rc;
 }
@@ -231,12 +249,9 @@ tool_exec (const json_t *args, tool_out_t *out, ak_error_t **err)
 {
   _cleanup_strv_ char **argv = strv_from_json (json_object_get (args, "command"));
   _cleanup_strv_ char **env = ak_xcalloc (1, sizeof *env);
-  _cleanup_close_ int in = -1, o = -1, e = -1;
   ak_exec_req_t req = { .sigfd = -1 };
-  ak_stdio_t io;
   const char *key;
   json_t *val;
-  int status = 0;
 
   json_object_foreach (json_object_get (args, "env"), key, val)
     {
@@ -248,16 +263,7 @@ tool_exec (const json_t *args, tool_out_t *out, ak_error_t **err)
   req.argv = argv;
   req.env = env;
   req.workdir = arg_str (args, "workdir");
-  in = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (in < 0)
-    return ak_error_set (err, errno, "/dev/null");
-  if ((o = capture_fd ("ak-mcp-stdout", err)) < 0 || (e = capture_fd ("ak-mcp-stderr", err)) < 0)
-    return -1;
-  io = (ak_stdio_t){ in, o, e };
-  if (ak_sandbox_exec (arg_str (args, "name"), &req, &io, &status, err) < 0)
-    return -1;
-  command_result (status, o, e, out);
-  return 0;
+  return run_job (ak_job_exec (arg_str (args, "name"), &req, err), out, err);
 }
 
 static int
@@ -596,6 +602,7 @@ ak_mcp_handle_line (const char *line, size_t len)
   return resp;
 }
 
+/* Writes one response line; calls on other threads write theirs too. */
 static int
 send_line (int fd, char *resp)
 {
@@ -603,22 +610,123 @@ send_line (int fd, char *resp)
   int rc;
   resp = ak_xrealloc (resp, n + 2);
   resp[n] = '\n';
+  pthread_mutex_lock (&out_lock);
   rc = ak_write_all (fd, resp, n + 1);
+  pthread_mutex_unlock (&out_lock);
   if (rc < 0)
     fprintf (stderr, "agentkernel: mcp-server: write: %s\n", strerror (errno));
   free (resp);
   return rc < 0 ? -1 : 0;
 }
 
+static int out_fd_calls;
+
+static void *
+call_thread (void *arg)
+{
+  call_t *c = arg;
+  char *resp;
+  bool cancelled;
+
+  current_call = c;
+  resp = ak_mcp_handle_line (c->line, c->len);
+  pthread_mutex_lock (&calls_lock);
+  cancelled = c->cancelled;
+  pthread_mutex_unlock (&calls_lock);
+  /* Answered while still counted: the server waits for this before it
+   * exits. */
+  if (resp != NULL && !cancelled)
+    send_line (out_fd_calls, resp);
+  else
+    free (resp);
+  pthread_mutex_lock (&calls_lock);
+  for (call_t **pp = &calls; *pp; pp = &(*pp)->next)
+    if (*pp == c)
+      {
+        *pp = c->next;
+        break;
+      }
+  n_calls--;
+  pthread_cond_broadcast (&calls_changed);
+  pthread_mutex_unlock (&calls_lock);
+  json_decref (c->id);
+  free (c->line);
+  free (c);
+  return NULL;
+}
+
+/* A tools/call goes to a thread of its own (at most MAX_CALLS at once);
+ * notifications/cancelled cancels one; everything else is answered here. */
 static int
 handle_and_send (int out_fd, const char *line, size_t len)
 {
-  char *resp = ak_mcp_handle_line (line, len);
+  json_t *req = json_loadb (line, len, JSON_REJECT_DUPLICATES, NULL);
+  const char *method = json_string_value (json_object_get (req, "method"));
+  json_t *id = json_object_get (req, "id");
+  char *resp;
+
+  if (method != NULL && id == NULL && strcmp (method, "notifications/cancelled") == 0)
+    {
+      json_t *which = json_object_get (json_object_get (req, "params"), "requestId");
+      if (json_is_string (which) || json_is_integer (which))
+        cancel_calls (which);
+      json_decref (req);
+      return 0;
+    }
+  if (method != NULL && strcmp (method, "tools/call") == 0 && (json_is_string (id) || json_is_integer (id))
+      && !dry_run)
+    {
+      call_t *c = ak_xcalloc (1, sizeof *c);
+      pthread_t t;
+      pthread_attr_t attr;
+      c->id = json_incref (id);
+      c->line = ak_xmalloc (len + 1);
+      memcpy (c->line, line, len);
+      c->len = len;
+      pthread_mutex_lock (&calls_lock);
+      while (n_calls >= MAX_CALLS)
+        pthread_cond_wait (&calls_changed, &calls_lock);
+      c->next = calls;
+      calls = c;
+      n_calls++;
+      out_fd_calls = out_fd;
+      pthread_attr_init (&attr);
+      pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+      if (pthread_create (&t, &attr, call_thread, c) != 0)
+        {
+          calls = c->next;
+          n_calls--;
+          pthread_mutex_unlock (&calls_lock);
+          json_decref (c->id);
+          free (c->line);
+          free (c);
+          pthread_attr_destroy (&attr);
+          json_decref (req);
+          return send_line (out_fd, reply (id, NULL, -32603, "cannot start a thread for the call"));
+        }
+      pthread_attr_destroy (&attr);
+      pthread_mutex_unlock (&calls_lock);
+      json_decref (req);
+      return 0;
+    }
+  json_decref (req);
+  resp = ak_mcp_handle_line (line, len);
   return resp ? send_line (out_fd, resp) : 0;
 }
 
-int
-ak_mcp_serve (int in_fd, int out_fd)
+/* Waits for the calls still running (the end of input is how a client
+ * says it has nothing more to ask; it may still read their answers). */
+static void
+finish_calls (void)
+{
+  pthread_mutex_lock (&calls_lock);
+  while (n_calls > 0)
+    pthread_cond_wait (&calls_changed, &calls_lock);
+  pthread_mutex_unlock (&calls_lock);
+}
+
+static int
+serve_lines (int in_fd, int out_fd)
 {
   size_t cap = 65536, used = 0;
   _cleanup_free_ char *buf = ak_xmalloc (cap);
@@ -667,4 +775,14 @@ ak_mcp_serve (int in_fd, int out_fd)
         return used > 0 && !discarding ? handle_and_send (out_fd, buf, used) : 0;
       used += (size_t) n;
     }
+}
+
+int
+ak_mcp_serve (int in_fd, int out_fd)
+{
+  int rc = serve_lines (in_fd, out_fd);
+  if (rc < 0)
+    cancel_calls (NULL); /* nobody to answer */
+  finish_calls ();
+  return rc;
 }

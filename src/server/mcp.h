@@ -9,8 +9,8 @@
  *
  * Tool failures (bad arguments, unknown sandbox, a sandbox that cannot
  * start) are tool results with "isError": true, so the model sees why; only
- * protocol faults are JSON-RPC errors.  Not thread safe: one caller at a
- * time.
+ * protocol faults are JSON-RPC errors.  Tool calls run concurrently (each
+ * on a thread of its own) and notifications/cancelled ends one.
  */
 #ifndef AK_MCP_H
 #define AK_MCP_H
@@ -18,15 +18,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Serves requests from in_fd until end of input.  Returns 0 at end of input,
- * -1 when reading or writing fails (the reason is logged on stderr).  Installs
- * a warning handler that writes to stderr.  Neither descriptor is closed. */
+/* Serves requests from in_fd until end of input, then waits for the calls
+ * still running and sends their answers.  Returns 0 at end of input, -1
+ * when reading or writing fails (the calls still running are cancelled;
+ * the reason is logged on stderr).  Installs a
+ * warning handler that writes to stderr.  Neither descriptor is closed. */
 int ak_mcp_serve (int in_fd, int out_fd);
 
 /* Handles one request line (len bytes, need not be NUL-terminated; a
- * trailing "\r" is ignored).  Returns the response as a heap string without
- * a newline, which the caller frees, or NULL when there is nothing to send
- * (a notification, a client's response, a blank line). */
+ * trailing "\r" is ignored), a tool call included, on the calling thread.
+ * Returns the response as a heap string without a newline, which the
+ * caller frees, or NULL when there is nothing to send (a notification, a
+ * client's response, a blank line). */
 char *ak_mcp_handle_line (const char *line, size_t len);
 
 /* When on, tools/call checks a call's arguments exactly as usual but acts

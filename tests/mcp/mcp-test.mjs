@@ -3,7 +3,7 @@
 // errors, and raw framing (malformed input, nothing but JSON on stdout).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -224,8 +224,51 @@ async function rawTests() {
   await check("raw: ping after all that", async () => assert.deepEqual(byId(7).result, {}));
 }
 
+// Calls run concurrently, and a cancelled call's command ends.  The server
+// runs in a scratch directory: the permissive profile mounts it at
+// /workspace, where the commands leave their marks.
+async function concurrencyTests() {
+  const cwd = mkdtempSync(join(tmpdir(), "ak-mcp-cwd-"));
+  const transport = new StdioClientTransport({ command: AK, args: ["mcp-server"], env, cwd, stderr: "inherit" });
+  const client = new Client({ name: "agentkernel-mcp-test", version: "1.0.0" });
+  await client.connect(transport);
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  try {
+    await check("tool calls run concurrently", async () => {
+      // Each waits until both have started: only concurrent calls finish.
+      const wait = "touch /workspace/meet-$0; i=0; while [ $(ls /workspace | grep -c meet-) -lt 2 ]; do i=$((i+1)); [ $i -gt 300 ] && exit 9; sleep 0.05; done; echo $0";
+      const [a, b] = await Promise.all(["a", "b"].map((x) =>
+        client.callTool({ name: "sandbox_run", arguments: { command: ["sh", "-c", wait, x], profile: "permissive" } })));
+      assert.equal(a.structuredContent.exit_code, 0, text(a));
+      assert.equal(b.structuredContent.stdout, "b\n", text(b));
+    });
+
+    await check("a cancelled call ends its command, and others go on", async () => {
+      const hb = join(cwd, "hb");
+      const ac = new AbortController();
+      const p = client.callTool({ name: "sandbox_run", arguments: { profile: "permissive",
+        command: ["sh", "-c", "while :; do date +%s%N > /workspace/hb; sleep 0.1; done"] } },
+      undefined, { signal: ac.signal }).catch((e) => e);
+      for (let i = 0; i < 50 && !existsSync(hb); i++) await sleep(100);
+      assert.ok(existsSync(hb), "the command never ran");
+      ac.abort("test");
+      assert.ok((await p) instanceof Error);
+      await sleep(1500);
+      const before = readFileSync(hb, "utf8");
+      await sleep(1000);
+      assert.equal(readFileSync(hb, "utf8"), before, "the command still runs");
+      const r = await client.callTool({ name: "sandbox_run", arguments: { command: ["echo", "still here"] } });
+      assert.equal(r.structuredContent.stdout, "still here\n");
+    });
+  } finally {
+    await client.close();
+    rmSync(cwd, { recursive: true, force: true });
+  }
+}
+
 try {
   await sdkTests();
+  await concurrencyTests();
   await rawTests();
   console.log(`mcp-test: ${passed} checks passed`);
 } catch (e) {

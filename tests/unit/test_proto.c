@@ -75,8 +75,9 @@ test_type_names (void **state)
   assert_string_equal (ak_proto_type_name (AK_F_HELLO), "HELLO");
   assert_string_equal (ak_proto_type_name (AK_F_FILE_WRITE), "FILE_WRITE");
   assert_string_equal (ak_proto_type_name (AK_F_LIST), "LIST");
+  assert_string_equal (ak_proto_type_name (AK_F_FILE_REMOVE), "FILE_REMOVE");
   assert_null (ak_proto_type_name (0));
-  assert_null (ak_proto_type_name (16));
+  assert_null (ak_proto_type_name (17));
   assert_null (ak_proto_type_name (255));
 }
 
@@ -407,7 +408,7 @@ test_oversize (void **state)
 static void
 test_unknown_type (void **state)
 {
-  const uint8_t bad[] = { 0, 16, 200, 255 };
+  const uint8_t bad[] = { 0, 17, 200, 255 };
   ak_error_t *err = NULL;
   (void) state;
 
