@@ -25,14 +25,18 @@ if [ -x build/fuzz/fuzz_toml ]; then
 fi
 if [ -x build/fuzz/fuzz_mcp ]; then
   step "fuzz smoke (MCP requests)"
-  mkdir -p build/fuzz/artifacts-mcp
-  run fuzz-mcp build/fuzz/fuzz_mcp -max_total_time="${FUZZ_SECONDS:-20}" -artifact_prefix=build/fuzz/artifacts-mcp/
+  mkdir -p build/fuzz/artifacts-mcp build/fuzz/corpus-mcp
+  cp fuzz/corpus/mcp/* build/fuzz/corpus-mcp/
+  run fuzz-mcp build/fuzz/fuzz_mcp -max_total_time="${FUZZ_SECONDS:-20}" -artifact_prefix=build/fuzz/artifacts-mcp/ \
+      build/fuzz/corpus-mcp
 fi
 
 if [ -x build/fuzz/fuzz_api ]; then
   step "fuzz smoke (HTTP API requests)"
-  mkdir -p build/fuzz/artifacts-api
-  run fuzz-api build/fuzz/fuzz_api -max_total_time="${FUZZ_SECONDS:-20}" -artifact_prefix=build/fuzz/artifacts-api/
+  mkdir -p build/fuzz/artifacts-api build/fuzz/corpus-api
+  cp fuzz/corpus/api/* build/fuzz/corpus-api/
+  run fuzz-api build/fuzz/fuzz_api -max_total_time="${FUZZ_SECONDS:-20}" -artifact_prefix=build/fuzz/artifacts-api/ \
+      build/fuzz/corpus-api
 fi
 
 # The HTTP API tests' client comes from npm.

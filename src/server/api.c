@@ -8,28 +8,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/base64.h"
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/audit.h"
-#include "core/detached.h"
 #include "core/sandbox.h"
 #include "core/store.h"
 #include "server/common.h"
 #include "server/http_internal.h"
 #include "server/request.h"
 
-/* Output kept per stream, and the largest file read back. */
+/* Output kept per stream. */
 #define OUTPUT_CAP (4u * 1024 * 1024)
-#define FILE_CAP (16u * 1024 * 1024)
 
 typedef enum MHD_Result result_t;
-
-static bool
-is (const ak_http_req_t *r, const char *method)
-{
-  return strcmp (r->method, method) == 0;
-}
 
 static json_t *
 rfc3339 (long long t)
@@ -254,13 +244,6 @@ api_batch (ak_http_req_t *r, json_t *body)
   return ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:o}", "results", results));
 }
 
-static void
-exec_req_of (const ak_api_cmd_t *cmd, ak_exec_req_t *req)
-{
-  *req = (ak_exec_req_t){ .argv = cmd->argv, .env = cmd->env, .workdir = cmd->workdir, .root = cmd->sudo,
-                          .sigfd = -1 };
-}
-
 static result_t
 api_exec (ak_http_req_t *r, const char *name, json_t *body)
 {
@@ -273,7 +256,7 @@ api_exec (ak_http_req_t *r, const char *name, json_t *body)
 
   if (ak_api_parse_exec (body, &cmd, &err) == 0)
     {
-      exec_req_of (&cmd, &req);
+      ak_api_exec_req (&cmd, &req);
       job = ak_job_exec (name, &req, &err);
       if (job != NULL)
         data = finish_job (job, ak_http_client_fd (r), &gone, &err);
@@ -401,202 +384,6 @@ api_extend (ak_http_req_t *r, const char *name, json_t *body)
   return ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:s, s:o}", "name", name, "expires_at", rfc3339 (until)));
 }
 
-static result_t
-api_logs (ak_http_req_t *r, const char *name)
-{
-  ak_record_t rec = { 0 };
-  ak_error_t *err = NULL;
-  json_t *entries;
-
-  if (ak_store_load (name, &rec, &err) < 0)
-    return ak_http_fail_err (r, err);
-  ak_record_clear (&rec);
-  if (ak_audit_read (name, &entries, &err) < 0)
-    return ak_http_fail_err (r, err);
-  return ak_http_ok (r, MHD_HTTP_OK, entries);
-}
-
-/* ---- files ------------------------------------------------------------ */
-
-/* The file path of /sandboxes/{name}/files/{path...}: everything after
- * "/files/" in the decoded URL, so encoded slashes stay inside it. */
-static const char *
-url_file_path (ak_http_req_t *r)
-{
-  const char *p = strstr (r->url, "/files/");
-  return p ? p + strlen ("/files/") : "";
-}
-
-static result_t
-api_file (ak_http_req_t *r, const char *name, json_t *body)
-{
-  ak_error_t *err = NULL;
-  _cleanup_free_ char *inside = NULL;
-  result_t ret;
-
-  if (is (r, "PUT"))
-    {
-      ak_api_file_t f;
-      if (ak_api_parse_file_write (body, url_file_path (r), &f, &err) < 0
-          || ak_sandbox_write_file (name, f.path, f.data, f.len, &err) < 0)
-        {
-          free (f.path);
-          free (f.data);
-          return ak_http_fail_err (r, err);
-        }
-      ret = ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:s, s:I}", "path", f.path, "size", (json_int_t) f.len));
-      free (f.path);
-      free (f.data);
-      return ret;
-    }
-  if (json_object_size (body) > 0)
-    return ak_http_fail (r, MHD_HTTP_BAD_REQUEST, "%s of a file takes no body", r->method);
-  if (ak_api_file_path (url_file_path (r), "/", &inside, &err) < 0)
-    return ak_http_fail_err (r, err);
-  if (is (r, "DELETE"))
-    {
-      if (ak_sandbox_remove_file (name, inside, &err) < 0)
-        return ak_http_fail_err (r, err);
-      return ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:s, s:b}", "path", inside, "removed", 1));
-    }
-  {
-    _cleanup_free_ char *data = NULL;
-    size_t len = 0;
-    json_t *j;
-    if (ak_sandbox_read_file (name, inside, FILE_CAP, &data, &len, &err) < 0)
-      return ak_http_fail_err (r, err);
-    if (ak_utf8_valid (data, len))
-      j = json_pack ("{s:s, s:s%, s:s, s:I}", "path", inside, "content", data, len, "encoding", "utf8", "size",
-                     (json_int_t) len);
-    else
-      {
-        _cleanup_free_ char *b64 = ak_base64_encode (data, len);
-        j = json_pack ("{s:s, s:s, s:s, s:I}", "path", inside, "content", b64, "encoding", "base64", "size",
-                       (json_int_t) len);
-      }
-    return ak_http_ok (r, MHD_HTTP_OK, j);
-  }
-}
-
-static result_t
-api_files (ak_http_req_t *r, const char *name, json_t *body)
-{
-  ak_record_t rec = { 0 };
-  ak_error_t *err = NULL;
-  ak_api_file_t *files = NULL;
-  size_t n = 0, written = 0;
-  _cleanup_free_ char *base = NULL;
-
-  if (ak_store_load (name, &rec, &err) < 0)
-    return ak_http_fail_err (r, err);
-  base = ak_xstrdup (ak_spec_default_workdir (&rec.spec, false));
-  ak_record_clear (&rec);
-  /* Every path is checked before the first file is written. */
-  if (ak_api_parse_files (body, base, &files, &n, &err) < 0)
-    {
-      ak_api_files_free (files, n);
-      return ak_http_fail_err (r, err);
-    }
-  for (; written < n; written++)
-    if (ak_sandbox_write_file (name, files[written].path, files[written].data, files[written].len, &err) < 0)
-      {
-        ak_error_prefix (&err, "%s (%zu of %zu files written before it)", files[written].path, written, n);
-        break;
-      }
-  ak_api_files_free (files, n);
-  if (err != NULL)
-    return ak_http_fail_err (r, err);
-  return ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:I}", "written", (json_int_t) written));
-}
-
-/* ---- detached commands ------------------------------------------------ */
-
-/* The library's record in the published clients' shape. */
-static json_t *
-detached_json (const char *name, json_t *s)
-{
-  json_t *code = json_object_get (s, "exit_code");
-  bool running = strcmp (json_string_value (json_object_get (s, "status")) ?: "", "running") == 0;
-  json_t *j = json_pack ("{s:O, s:s, s:O, s:O, s:s, s:O, s:O}", "id", json_object_get (s, "id"), "sandbox", name,
-                         "command", json_object_get (s, "command"), "pid",
-                         json_object_get (s, "pid") ?: json_null (), "status",
-                         running ? "running" : json_integer_value (code) == 0 ? "completed" : "failed", "exit_code",
-                         code ?: json_null (), "started_at", json_object_get (s, "started") ?: json_null ());
-  json_decref (s);
-  return j;
-}
-
-static result_t
-api_detached (ak_http_req_t *r, const char *name, json_t *body)
-{
-  ak_error_t *err = NULL;
-  const char *id = r->nseg >= 5 ? r->seg[4] : NULL;
-  json_t *s;
-
-  if (r->nseg == 4 && is (r, "POST")) /* .../exec/detach */
-    {
-      ak_api_cmd_t cmd;
-      ak_exec_req_t req;
-      _cleanup_free_ char *new_id = NULL;
-      int rc = ak_api_parse_exec (body, &cmd, &err);
-      if (rc == 0)
-        {
-          exec_req_of (&cmd, &req);
-          rc = ak_detached_start (name, &req, &new_id, &err);
-        }
-      ak_api_cmd_clear (&cmd);
-      if (rc < 0 || (s = ak_detached_status (name, new_id, &err)) == NULL)
-        return ak_http_fail_err (r, err);
-      return ak_http_ok (r, MHD_HTTP_CREATED, detached_json (name, s));
-    }
-  if (r->nseg == 4 && is (r, "GET")) /* .../exec/detached */
-    {
-      json_t *list = ak_detached_list (name, &err), *out, *e;
-      size_t i;
-      if (list == NULL)
-        return ak_http_fail_err (r, err);
-      out = json_array ();
-      json_array_foreach (list, i, e)
-        json_array_append_new (out, detached_json (name, json_incref (e)));
-      json_decref (list);
-      return ak_http_ok (r, MHD_HTTP_OK, out);
-    }
-  if (r->nseg == 6 && is (r, "GET")) /* .../exec/detached/{id}/logs */
-    {
-      const char *which = MHD_lookup_connection_value (r->conn, MHD_GET_ARGUMENT_KIND, "stream");
-      json_t *out = json_object ();
-      for (int k = 0; k < 2; k++)
-        {
-          const char *stream = k == 0 ? "stdout" : "stderr";
-          _cleanup_free_ char *data = NULL;
-          size_t len = 0;
-          if (which != NULL && strcmp (which, stream) != 0)
-            continue;
-          if (ak_detached_logs (name, id, which ? which : stream, &data, &len, &err) < 0)
-            {
-              json_decref (out);
-              return ak_http_fail_err (r, err);
-            }
-          json_object_set_new (out, stream, ak_json_text (data, len));
-        }
-      if (json_object_size (out) == 0)
-        {
-          json_decref (out);
-          return ak_http_fail (r, MHD_HTTP_BAD_REQUEST, "stream must be stdout or stderr");
-        }
-      return ak_http_ok (r, MHD_HTTP_OK, out);
-    }
-  if (r->nseg == 5 && is (r, "DELETE") && ak_detached_kill (name, id, &err) < 0)
-    return ak_http_fail_err (r, err);
-  if (r->nseg == 5 && (is (r, "GET") || is (r, "DELETE")))
-    {
-      if ((s = ak_detached_status (name, id, &err)) == NULL)
-        return ak_http_fail_err (r, err);
-      return ak_http_ok (r, MHD_HTTP_OK, detached_json (name, s));
-    }
-  return ak_http_fail (r, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %s", r->method, r->url);
-}
-
 /* ---- routing ---------------------------------------------------------- */
 
 static result_t
@@ -613,37 +400,37 @@ route_sandbox (ak_http_req_t *r, const char *name, json_t *body)
 
   if (what == NULL)
     {
-      if (is (r, "GET"))
+      if (ak_http_is (r, "GET"))
         return api_get (r, name, false);
-      if (is (r, "DELETE"))
+      if (ak_http_is (r, "DELETE"))
         return api_lifecycle (r, name, "remove");
       return wrong_method (r, "GET, DELETE");
     }
   if (strcmp (what, "files") == 0)
     {
-      if (r->nseg == 3 && is (r, "POST"))
-        return api_files (r, name, body);
-      if (is (r, "GET") || is (r, "PUT") || is (r, "DELETE"))
-        return api_file (r, name, body);
+      if (r->nseg == 3 && ak_http_is (r, "POST"))
+        return ak_api_files (r, name, body);
+      if (ak_http_is (r, "GET") || ak_http_is (r, "PUT") || ak_http_is (r, "DELETE"))
+        return ak_api_file (r, name, body);
       return wrong_method (r, "GET, PUT, DELETE");
     }
   if (strcmp (what, "exec") == 0 && r->nseg == 3)
-    return is (r, "POST") ? api_exec (r, name, body) : wrong_method (r, "POST");
+    return ak_http_is (r, "POST") ? api_exec (r, name, body) : wrong_method (r, "POST");
   if (strcmp (what, "exec") == 0 && r->nseg == 4 && strcmp (r->seg[3], "detach") == 0)
-    return is (r, "POST") ? api_detached (r, name, body) : wrong_method (r, "POST");
+    return ak_http_is (r, "POST") ? ak_api_detached (r, name, body) : wrong_method (r, "POST");
   if (strcmp (what, "exec") == 0 && r->nseg >= 4 && strcmp (r->seg[3], "detached") == 0
       && (r->nseg <= 5 || (r->nseg == 6 && strcmp (r->seg[5], "logs") == 0)))
     {
-      if (is (r, "GET") || (r->nseg == 5 && is (r, "DELETE")))
-        return api_detached (r, name, body);
+      if (ak_http_is (r, "GET") || (r->nseg == 5 && ak_http_is (r, "DELETE")))
+        return ak_api_detached (r, name, body);
       return wrong_method (r, r->nseg == 5 ? "GET, DELETE" : "GET");
     }
   if (r->nseg == 3 && strcmp (what, "logs") == 0)
-    return is (r, "GET") ? api_logs (r, name) : wrong_method (r, "GET");
+    return ak_http_is (r, "GET") ? ak_api_logs (r, name) : wrong_method (r, "GET");
   if (r->nseg == 3 && (strcmp (what, "start") == 0 || strcmp (what, "stop") == 0))
-    return is (r, "POST") ? api_lifecycle (r, name, what) : wrong_method (r, "POST");
+    return ak_http_is (r, "POST") ? api_lifecycle (r, name, what) : wrong_method (r, "POST");
   if (r->nseg == 3 && strcmp (what, "extend") == 0)
-    return is (r, "POST") ? api_extend (r, name, body) : wrong_method (r, "POST");
+    return ak_http_is (r, "POST") ? api_extend (r, name, body) : wrong_method (r, "POST");
   return ak_http_fail (r, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %s", r->method, r->url);
 }
 
@@ -657,19 +444,19 @@ ak_api_dispatch (ak_http_req_t *r)
   size_t n = r->nseg;
 
   if (n == 1 && strcmp (s[0], "health") == 0)
-    return is (r, "GET") ? ak_http_ok (r, MHD_HTTP_OK, json_string ("ok")) : wrong_method (r, "GET");
+    return ak_http_is (r, "GET") ? ak_http_ok (r, MHD_HTTP_OK, json_string ("ok")) : wrong_method (r, "GET");
   body = ak_api_parse_body (r->body, r->len, &err);
   if (body == NULL)
     return ak_http_fail_err (r, err);
   if (n == 1 && strcmp (s[0], "run") == 0)
-    ret = is (r, "POST") ? api_run (r, body) : wrong_method (r, "POST");
+    ret = ak_http_is (r, "POST") ? api_run (r, body) : wrong_method (r, "POST");
   else if (n == 2 && strcmp (s[0], "run") == 0 && strcmp (s[1], "stream") == 0)
-    ret = is (r, "POST") ? ak_api_run_stream (r, body) : wrong_method (r, "POST");
+    ret = ak_http_is (r, "POST") ? ak_api_run_stream (r, body) : wrong_method (r, "POST");
   else if (n == 2 && strcmp (s[0], "batch") == 0 && strcmp (s[1], "run") == 0)
-    ret = is (r, "POST") ? api_batch (r, body) : wrong_method (r, "POST");
+    ret = ak_http_is (r, "POST") ? api_batch (r, body) : wrong_method (r, "POST");
   else if (n == 1 && strcmp (s[0], "sandboxes") == 0)
-    ret = is (r, "GET") ? api_list (r) : is (r, "POST") ? api_create (r, body) : wrong_method (r, "GET, POST");
-  else if (n == 3 && strcmp (s[0], "sandboxes") == 0 && strcmp (s[1], "by-uuid") == 0 && is (r, "GET"))
+    ret = ak_http_is (r, "GET") ? api_list (r) : ak_http_is (r, "POST") ? api_create (r, body) : wrong_method (r, "GET, POST");
+  else if (n == 3 && strcmp (s[0], "sandboxes") == 0 && strcmp (s[1], "by-uuid") == 0 && ak_http_is (r, "GET"))
     ret = api_get (r, s[2], true);
   else if (n >= 2 && strcmp (s[0], "sandboxes") == 0)
     {

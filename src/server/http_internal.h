@@ -6,6 +6,7 @@
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -27,6 +28,12 @@ typedef struct ak_http_req {
 } ak_http_req_t;
 
 extern const ak_http_opts_t *ak_http_opts;
+
+static inline bool
+ak_http_is (const ak_http_req_t *r, const char *method)
+{
+  return strcmp (r->method, method) == 0;
+}
 
 /* Responses.  `data` is stolen.  Each returns what the access handler
  * returns. */
@@ -52,9 +59,18 @@ void ak_http_job_unregister (ak_job_t *j);
 void ak_http_run_slot_take (void);
 void ak_http_run_slot_give (void);
 
-/* Endpoints: api.c routes, stream.c streams. */
+/* Endpoints: api.c routes (and runs, and manages sandboxes), stream.c
+ * streams, api_io.c serves what is inside a sandbox. */
 enum MHD_Result ak_api_dispatch (ak_http_req_t *r);
 enum MHD_Result ak_api_run_stream (ak_http_req_t *r, json_t *body);
+enum MHD_Result ak_api_file (ak_http_req_t *r, const char *name, json_t *body);
+enum MHD_Result ak_api_files (ak_http_req_t *r, const char *name, json_t *body);
+enum MHD_Result ak_api_logs (ak_http_req_t *r, const char *name);
+enum MHD_Result ak_api_detached (ak_http_req_t *r, const char *name, json_t *body);
+
+/* The library's exec request for a checked API command. */
+struct ak_api_cmd;
+void ak_api_exec_req (const struct ak_api_cmd *cmd, ak_exec_req_t *req);
 
 /* The spec a run request's sandbox gets, validated. */
 int ak_api_run_spec (const json_t *body, ak_spec_t *spec, ak_error_t **err);
