@@ -22,7 +22,10 @@
 
 struct ak_job {
   int out, err;   /* read ends (non-blocking); -1 once at end of file */
-  int done_fd;    /* readable once the worker has ended */
+  int done_fd;    /* readable once the worker has ended (a pidfd for a process) */
+  /* ended and cancelled are also read by ak_job_cancel from other threads
+   * (a server stopping): under lock. */
+  pthread_mutex_t lock;
   bool ended, cancelled;
   int exit_code;
   ak_error_t *error;
@@ -60,6 +63,7 @@ job_new (int out[2], int err[2], ak_error_t **err_out)
   fcntl (out[0], F_SETFL, O_NONBLOCK);
   fcntl (err[0], F_SETFL, O_NONBLOCK);
   j = ak_xcalloc (1, sizeof *j);
+  pthread_mutex_init (&j->lock, NULL);
   j->out = out[0];
   j->err = err[0];
   j->done_fd = j->result_fd = j->cancel_r = j->cancel_w = j->out_w = j->err_w = -1;
@@ -258,7 +262,9 @@ finish (ak_job_t *j, ak_job_output_fn fn, void *arg)
    * pipes is the last of the output. */
   drain (j, &j->out, 1, fn, arg, false);
   drain (j, &j->err, 2, fn, arg, false);
+  pthread_mutex_lock (&j->lock);
   j->ended = true;
+  pthread_mutex_unlock (&j->lock);
 }
 
 static long long
@@ -310,13 +316,17 @@ ak_job_pump (ak_job_t *j, int timeout_ms, int watch_fd, ak_job_output_fn fn, voi
 void
 ak_job_cancel (ak_job_t *j)
 {
-  if (j->ended || j->cancelled)
-    return;
-  j->cancelled = true;
-  if (j->is_thread)
-    (void) !write (j->cancel_w, "x", 1);
-  else if (j->pid > 0)
-    kill (j->pid, SIGTERM);
+  pthread_mutex_lock (&j->lock);
+  if (!j->ended && !j->cancelled)
+    {
+      j->cancelled = true;
+      /* Through the pidfd: the worker's pid cannot have been reused. */
+      if (j->is_thread)
+        (void) !write (j->cancel_w, "x", 1);
+      else
+        syscall (SYS_pidfd_send_signal, j->done_fd, SIGTERM, NULL, 0);
+    }
+  pthread_mutex_unlock (&j->lock);
 }
 
 int
@@ -333,7 +343,7 @@ ak_job_free (ak_job_t *j)
 {
   if (j == NULL)
     return;
-  if (!j->ended)
+  if (!j->ended) /* only the owner sets it */
     {
       ak_job_cancel (j);
       while (ak_job_pump (j, -1, -1, NULL, NULL) == 0)
@@ -349,6 +359,7 @@ ak_job_free (ak_job_t *j)
   close_fd (&j->err_w);
   ak_error_free (j->error);
   free (j->name);
+  pthread_mutex_destroy (&j->lock);
   free (j);
 }
 
