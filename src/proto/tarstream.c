@@ -1,7 +1,5 @@
 /* Tar streams over the protocol (see tarstream.h). */
 #define _GNU_SOURCE
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -15,6 +13,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "proto/archive_dl.h"
 #include "proto/tarstream.h"
 
 
@@ -34,11 +33,11 @@ send_block (struct archive *a, void *data, const void *buf, size_t len)
   return (la_ssize_t) len;
 }
 
-int
-ak_tar_send (int conn, const char *path, ak_error_t **err)
+static int
+ak_tar_send_loaded (int conn, const char *path, ak_error_t **err)
 {
-  struct archive *disk = archive_read_disk_new ();
-  struct archive *out = archive_write_new ();
+  struct archive *disk = la.archive_read_disk_new ();
+  struct archive *out = la.archive_write_new ();
   struct archive_entry *e;
   _cleanup_free_ char *copy = ak_xstrdup (path);
   const char *base = basename (copy);
@@ -51,56 +50,56 @@ ak_tar_send (int conn, const char *path, ak_error_t **err)
       ret = ak_error_set (err, errno, "%s", path);
       goto out;
     }
-  archive_read_disk_set_symlink_physical (disk);
-  archive_read_disk_set_standard_lookup (disk);
-  archive_write_set_format_pax_restricted (out);
-  archive_write_set_bytes_per_block (out, 0);
-  if (archive_write_open (out, &conn, NULL, send_block, NULL) != ARCHIVE_OK
-      || archive_read_disk_open (disk, path) != ARCHIVE_OK)
+  la.archive_read_disk_set_symlink_physical (disk);
+  la.archive_read_disk_set_standard_lookup (disk);
+  la.archive_write_set_format_pax_restricted (out);
+  la.archive_write_set_bytes_per_block (out, 0);
+  if (la.archive_write_open (out, &conn, NULL, send_block, NULL) != ARCHIVE_OK
+      || la.archive_read_disk_open (disk, path) != ARCHIVE_OK)
     {
-      ret = ak_error_set (err, 0, "%s: %s", path, archive_error_string (disk));
+      ret = ak_error_set (err, 0, "%s: %s", path, la.archive_error_string (disk));
       goto out;
     }
   for (;;)
     {
       const char *name;
       _cleanup_free_ char *rel = NULL;
-      e = archive_entry_new ();
-      r = archive_read_next_header2 (disk, e);
+      e = la.archive_entry_new ();
+      r = la.archive_read_next_header2 (disk, e);
       if (r == ARCHIVE_EOF)
         {
-          archive_entry_free (e);
+          la.archive_entry_free (e);
           break;
         }
       if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
         {
-          archive_entry_free (e);
-          ret = ak_error_set (err, 0, "%s: %s", path, archive_error_string (disk));
+          la.archive_entry_free (e);
+          ret = ak_error_set (err, 0, "%s: %s", path, la.archive_error_string (disk));
           goto out;
         }
-      archive_read_disk_descend (disk);
+      la.archive_read_disk_descend (disk);
       /* Names relative to the parent of path: "base/..." */
-      name = archive_entry_pathname (e);
+      name = la.archive_entry_pathname (e);
       rel = ak_xasprintf ("%s%s", base, strncmp (name, path, plen) == 0 ? name + plen : "");
-      archive_entry_set_pathname (e, rel);
-      if (archive_write_header (out, e) == ARCHIVE_OK && archive_entry_size (e) > 0
-          && archive_entry_filetype (e) == AE_IFREG)
+      la.archive_entry_set_pathname (e, rel);
+      if (la.archive_write_header (out, e) == ARCHIVE_OK && la.archive_entry_size (e) > 0
+          && la.archive_entry_filetype (e) == AE_IFREG)
         {
           char buf[65536];
           la_ssize_t n;
-          while ((n = archive_read_data (disk, buf, sizeof buf)) > 0)
-            if (archive_write_data (out, buf, (size_t) n) < 0)
+          while ((n = la.archive_read_data (disk, buf, sizeof buf)) > 0)
+            if (la.archive_write_data (out, buf, (size_t) n) < 0)
               break;
         }
-      archive_entry_free (e);
+      la.archive_entry_free (e);
     }
-  if (archive_write_close (out) != ARCHIVE_OK)
-    ret = ak_error_set (err, 0, "%s: %s", path, archive_error_string (out));
+  if (la.archive_write_close (out) != ARCHIVE_OK)
+    ret = ak_error_set (err, 0, "%s: %s", path, la.archive_error_string (out));
   else if (ak_proto_write (conn, AK_F_FILE_DATA, 0, NULL, 0, err) < 0)
     ret = -1;
 out:
-  archive_read_free (disk);
-  archive_write_free (out);
+  la.archive_read_free (disk);
+  la.archive_write_free (out);
   return ret;
 }
 
@@ -148,13 +147,13 @@ pull_block (struct archive *a, void *data, const void **buf)
     }
 }
 
-int
-ak_tar_receive (ak_proto_reader_t *reader, const char *path, bool from_sandbox, long long *bytes,
+static int
+ak_tar_receive_loaded (ak_proto_reader_t *reader, const char *path, bool from_sandbox, long long *bytes,
                 ak_error_t **err)
 {
   pull_t p = { .rd = reader };
-  struct archive *in = archive_read_new ();
-  struct archive *disk = archive_write_disk_new ();
+  struct archive *in = la.archive_read_new ();
+  struct archive *disk = la.archive_write_disk_new ();
   struct archive_entry *e;
   _cleanup_free_ char *c1 = ak_xstrdup (path), *c2 = ak_xstrdup (path);
   const char *dir, *newtop = NULL;
@@ -176,51 +175,51 @@ ak_tar_receive (ak_proto_reader_t *reader, const char *path, bool from_sandbox, 
       ret = ak_error_set (err, errno, "%s", dir);
       goto out;
     }
-  archive_read_support_format_tar (in);
+  la.archive_read_support_format_tar (in);
   /* From a sandbox, only permission bits (never setuid/setgid) under the
    * umask: a sandbox must not be able to plant a setuid file on the host. */
-  archive_write_disk_set_options (disk, (from_sandbox ? 0 : ARCHIVE_EXTRACT_PERM) | ARCHIVE_EXTRACT_TIME
+  la.archive_write_disk_set_options (disk, (from_sandbox ? 0 : ARCHIVE_EXTRACT_PERM) | ARCHIVE_EXTRACT_TIME
                                             | ARCHIVE_EXTRACT_SECURE_NODOTDOT
                                             | ARCHIVE_EXTRACT_SECURE_SYMLINKS
                                             | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS
                                             | ARCHIVE_EXTRACT_UNLINK);
-  if (archive_read_open (in, &p, NULL, pull_block, NULL) != ARCHIVE_OK)
+  if (la.archive_read_open (in, &p, NULL, pull_block, NULL) != ARCHIVE_OK)
     {
       ret = p.why[0] ? ak_error_set (err, 0, "%s", p.why)
-                     : ak_error_set (err, 0, "archive: %s", archive_error_string (in));
+                     : ak_error_set (err, 0, "archive: %s", la.archive_error_string (in));
       goto out;
     }
   for (;;)
     {
-      int r = archive_read_next_header (in, &e);
+      int r = la.archive_read_next_header (in, &e);
       if (r == ARCHIVE_EOF)
         break;
       if (r != ARCHIVE_OK)
         {
           ret = p.why[0] ? ak_error_set (err, 0, "%s", p.why)
-                         : ak_error_set (err, 0, "archive: %s", archive_error_string (in));
+                         : ak_error_set (err, 0, "archive: %s", la.archive_error_string (in));
           goto out;
         }
       if (from_sandbox
-          && ((archive_entry_filetype (e) != AE_IFREG && archive_entry_filetype (e) != AE_IFDIR
-               && archive_entry_filetype (e) != AE_IFLNK)
-              || archive_entry_hardlink (e) != NULL))
+          && ((la.archive_entry_filetype (e) != AE_IFREG && la.archive_entry_filetype (e) != AE_IFDIR
+               && la.archive_entry_filetype (e) != AE_IFLNK)
+              || la.archive_entry_hardlink (e) != NULL))
         {
           /* Device nodes, FIFOs, sockets and hard links stay in the sandbox. */
-          archive_read_data_skip (in);
+          la.archive_read_data_skip (in);
           continue;
         }
       if (newtop != NULL)
         {
           /* Rename the archive's top component to the target's name. */
-          const char *name = archive_entry_pathname (e);
+          const char *name = la.archive_entry_pathname (e);
           const char *rest = strchr (name, '/');
           _cleanup_free_ char *renamed = ak_xasprintf ("%s%s", newtop, rest ? rest : "");
-          archive_entry_set_pathname (e, renamed);
+          la.archive_entry_set_pathname (e, renamed);
         }
-      if (archive_write_header (disk, e) != ARCHIVE_OK)
+      if (la.archive_write_header (disk, e) != ARCHIVE_OK)
         {
-          ret = ak_error_set (err, 0, "%s: %s", archive_entry_pathname (e), archive_error_string (disk));
+          ret = ak_error_set (err, 0, "%s: %s", la.archive_entry_pathname (e), la.archive_error_string (disk));
           goto out;
         }
       for (;;)
@@ -228,17 +227,17 @@ ak_tar_receive (ak_proto_reader_t *reader, const char *path, bool from_sandbox, 
           const void *buf;
           size_t len;
           la_int64_t off;
-          r = archive_read_data_block (in, &buf, &len, &off);
+          r = la.archive_read_data_block (in, &buf, &len, &off);
           if (r == ARCHIVE_EOF)
             break;
-          if (r != ARCHIVE_OK || archive_write_data_block (disk, buf, len, off) != ARCHIVE_OK)
+          if (r != ARCHIVE_OK || la.archive_write_data_block (disk, buf, len, off) != ARCHIVE_OK)
             {
-              ret = ak_error_set (err, 0, "%s: %s", archive_entry_pathname (e), archive_error_string (disk));
+              ret = ak_error_set (err, 0, "%s: %s", la.archive_entry_pathname (e), la.archive_error_string (disk));
               goto out;
             }
           written += (long long) len;
         }
-      archive_write_finish_entry (disk);
+      la.archive_write_finish_entry (disk);
     }
   /* Drain to the end marker if the archive ended early. */
   while (!p.done && !p.failed)
@@ -252,8 +251,8 @@ ak_tar_receive (ak_proto_reader_t *reader, const char *path, bool from_sandbox, 
   if (bytes != NULL)
     *bytes = written;
 out:
-  archive_read_free (in);
-  archive_write_free (disk);
+  la.archive_read_free (in);
+  la.archive_write_free (disk);
   if (cwd >= 0)
     {
       (void) !fchdir (cwd);
@@ -262,71 +261,71 @@ out:
   return ret;
 }
 
-int
-ak_tar_send_mem (int conn, const char *name, const void *data, size_t len, ak_error_t **err)
+static int
+ak_tar_send_mem_loaded (int conn, const char *name, const void *data, size_t len, ak_error_t **err)
 {
-  struct archive *out = archive_write_new ();
-  struct archive_entry *e = archive_entry_new ();
+  struct archive *out = la.archive_write_new ();
+  struct archive_entry *e = la.archive_entry_new ();
   int ret = 0;
 
-  archive_write_set_format_pax_restricted (out);
-  archive_write_set_bytes_per_block (out, 0);
-  archive_entry_set_pathname (e, name);
-  archive_entry_set_filetype (e, AE_IFREG);
-  archive_entry_set_perm (e, 0644);
-  archive_entry_set_size (e, (la_int64_t) len);
-  archive_entry_set_mtime (e, time (NULL), 0);
-  if (archive_write_open (out, &conn, NULL, send_block, NULL) != ARCHIVE_OK
-      || archive_write_header (out, e) != ARCHIVE_OK
-      || (len > 0 && archive_write_data (out, data, len) != (la_ssize_t) len)
-      || archive_write_close (out) != ARCHIVE_OK)
-    ret = ak_error_set (err, 0, "send %s: %s", name, archive_error_string (out));
+  la.archive_write_set_format_pax_restricted (out);
+  la.archive_write_set_bytes_per_block (out, 0);
+  la.archive_entry_set_pathname (e, name);
+  la.archive_entry_set_filetype (e, AE_IFREG);
+  la.archive_entry_set_perm (e, 0644);
+  la.archive_entry_set_size (e, (la_int64_t) len);
+  la.archive_entry_set_mtime (e, time (NULL), 0);
+  if (la.archive_write_open (out, &conn, NULL, send_block, NULL) != ARCHIVE_OK
+      || la.archive_write_header (out, e) != ARCHIVE_OK
+      || (len > 0 && la.archive_write_data (out, data, len) != (la_ssize_t) len)
+      || la.archive_write_close (out) != ARCHIVE_OK)
+    ret = ak_error_set (err, 0, "send %s: %s", name, la.archive_error_string (out));
   else if (ak_proto_write (conn, AK_F_FILE_DATA, 0, NULL, 0, err) < 0)
     ret = -1;
-  archive_entry_free (e);
-  archive_write_free (out);
+  la.archive_entry_free (e);
+  la.archive_write_free (out);
   return ret;
 }
 
-int
-ak_tar_receive_mem (ak_proto_reader_t *reader, size_t max, char **data, size_t *len, ak_error_t **err)
+static int
+ak_tar_receive_mem_loaded (ak_proto_reader_t *reader, size_t max, char **data, size_t *len, ak_error_t **err)
 {
   pull_t p = { .rd = reader };
-  struct archive *in = archive_read_new ();
+  struct archive *in = la.archive_read_new ();
   struct archive_entry *e;
   char *buf = NULL;
   size_t used = 0;
   int ret = -1, r;
 
-  archive_read_support_format_tar (in);
-  if (archive_read_open (in, &p, NULL, pull_block, NULL) != ARCHIVE_OK
-      || (r = archive_read_next_header (in, &e)) != ARCHIVE_OK)
+  la.archive_read_support_format_tar (in);
+  if (la.archive_read_open (in, &p, NULL, pull_block, NULL) != ARCHIVE_OK
+      || (r = la.archive_read_next_header (in, &e)) != ARCHIVE_OK)
     {
       if (p.why[0])
         ak_error_coded (err, p.why_code, "%s", p.why);
       else
-        ak_error_set (err, 0, "archive: %s", archive_error_string (in));
+        ak_error_set (err, 0, "archive: %s", la.archive_error_string (in));
       goto out;
     }
-  if (archive_entry_filetype (e) != AE_IFREG || archive_entry_hardlink (e) != NULL)
+  if (la.archive_entry_filetype (e) != AE_IFREG || la.archive_entry_hardlink (e) != NULL)
     {
-      ak_error_coded (err, EINVAL, "%s: is not a regular file", archive_entry_pathname (e));
+      ak_error_coded (err, EINVAL, "%s: is not a regular file", la.archive_entry_pathname (e));
       goto out;
     }
-  if (archive_entry_size (e) < 0 || (size_t) archive_entry_size (e) > max)
+  if (la.archive_entry_size (e) < 0 || (size_t) la.archive_entry_size (e) > max)
     {
       ak_error_coded (err, EFBIG, "file is larger than %zu bytes", max);
       goto out;
     }
-  buf = ak_xmalloc ((size_t) archive_entry_size (e) + 1);
+  buf = ak_xmalloc ((size_t) la.archive_entry_size (e) + 1);
   for (;;)
     {
-      la_ssize_t n = archive_read_data (in, buf + used, (size_t) archive_entry_size (e) - used);
+      la_ssize_t n = la.archive_read_data (in, buf + used, (size_t) la.archive_entry_size (e) - used);
       if (n == 0)
         break;
       if (n < 0)
         {
-          ak_error_set (err, 0, "archive: %s", archive_error_string (in));
+          ak_error_set (err, 0, "archive: %s", la.archive_error_string (in));
           goto out;
         }
       used += (size_t) n;
@@ -343,7 +342,7 @@ ak_tar_receive_mem (ak_proto_reader_t *reader, size_t max, char **data, size_t *
         break;
     }
 out:
-  archive_read_free (in);
+  la.archive_read_free (in);
   if (ret == 0)
     {
       *data = buf;
@@ -352,4 +351,37 @@ out:
   else
     free (buf);
   return ret;
+}
+
+int
+ak_tar_send (int conn, const char *path, ak_error_t **err)
+{
+  if (ak_archive_load (err) < 0)
+    return -1;
+  return ak_tar_send_loaded (conn, path, err);
+}
+
+int
+ak_tar_receive (ak_proto_reader_t *reader, const char *path, bool from_sandbox, long long *bytes,
+                ak_error_t **err)
+{
+  if (ak_archive_load (err) < 0)
+    return -1;
+  return ak_tar_receive_loaded (reader, path, from_sandbox, bytes, err);
+}
+
+int
+ak_tar_send_mem (int conn, const char *name, const void *data, size_t len, ak_error_t **err)
+{
+  if (ak_archive_load (err) < 0)
+    return -1;
+  return ak_tar_send_mem_loaded (conn, name, data, len, err);
+}
+
+int
+ak_tar_receive_mem (ak_proto_reader_t *reader, size_t max, char **data, size_t *len, ak_error_t **err)
+{
+  if (ak_archive_load (err) < 0)
+    return -1;
+  return ak_tar_receive_mem_loaded (reader, max, data, len, err);
 }

@@ -22,6 +22,7 @@
 #include "backend/container/container.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "proto/archive_dl.h"
 
 static int
 prepare_persist (const char *dir, const ak_ids_t *ids, char **persist, ak_error_t **err)
@@ -108,6 +109,16 @@ ak_container_start (const ak_spec_t *spec, const char *dir, pid_t *pid, ak_error
   ssize_t n;
   int st;
 
+  /* The agent serves file transfers with libarchive: loaded here, it is in
+   * the agent's memory whatever the sandbox's root holds. */
+  {
+    ak_error_t *missing = NULL;
+    if (ak_archive_load (&missing) < 0)
+      {
+        ak_warn ("%s; cp and file requests will fail in this sandbox", missing->msg);
+        ak_error_free (missing);
+      }
+  }
   if (pipe2 (ready, O_CLOEXEC) < 0 || pipe2 (pp, O_CLOEXEC) < 0)
     return ak_error_set (err, errno, "pipe");
   child = fork ();
