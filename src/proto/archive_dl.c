@@ -5,7 +5,7 @@
 
 #include "proto/archive_dl.h"
 
-ak_archive_api_t la;
+ak_archive_api_t ak_la;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char why[512];
@@ -20,7 +20,7 @@ load (void)
       return;
     }
 #define AK_ARCHIVE_RESOLVE(f)                                                                                          \
-  if (why[0] == '\0' && (la.f = (__typeof__ (la.f)) dlsym (h, #f)) == NULL)                                           \
+  if (why[0] == '\0' && (ak_la.f = (__typeof__ (ak_la.f)) dlsym (h, #f)) == NULL)                                           \
     snprintf (why, sizeof why, "libarchive.so.13 has no %s", #f);
   AK_ARCHIVE_FUNCS (AK_ARCHIVE_RESOLVE)
 #undef AK_ARCHIVE_RESOLVE

@@ -61,8 +61,8 @@ typedef struct ak_archive_api {
 #undef AK_ARCHIVE_MEMBER
 } ak_archive_api_t;
 
-/* Filled by ak_archive_load; call through it (la.archive_read_new ()). */
-extern ak_archive_api_t la;
+/* Filled by ak_archive_load; call through it (ak_la.archive_read_new ()). */
+extern ak_archive_api_t ak_la;
 
 /* Loads libarchive once (thread safe); fails naming the package to install. */
 int ak_archive_load (ak_error_t **err);

@@ -36,8 +36,8 @@ send_block (struct archive *a, void *data, const void *buf, size_t len)
 static int
 ak_tar_send_loaded (int conn, const char *path, ak_error_t **err)
 {
-  struct archive *disk = la.archive_read_disk_new ();
-  struct archive *out = la.archive_write_new ();
+  struct archive *disk = ak_la.archive_read_disk_new ();
+  struct archive *out = ak_la.archive_write_new ();
   struct archive_entry *e;
   _cleanup_free_ char *copy = ak_xstrdup (path);
   const char *base = basename (copy);
@@ -50,56 +50,56 @@ ak_tar_send_loaded (int conn, const char *path, ak_error_t **err)
       ret = ak_error_set (err, errno, "%s", path);
       goto out;
     }
-  la.archive_read_disk_set_symlink_physical (disk);
-  la.archive_read_disk_set_standard_lookup (disk);
-  la.archive_write_set_format_pax_restricted (out);
-  la.archive_write_set_bytes_per_block (out, 0);
-  if (la.archive_write_open (out, &conn, NULL, send_block, NULL) != ARCHIVE_OK
-      || la.archive_read_disk_open (disk, path) != ARCHIVE_OK)
+  ak_la.archive_read_disk_set_symlink_physical (disk);
+  ak_la.archive_read_disk_set_standard_lookup (disk);
+  ak_la.archive_write_set_format_pax_restricted (out);
+  ak_la.archive_write_set_bytes_per_block (out, 0);
+  if (ak_la.archive_write_open (out, &conn, NULL, send_block, NULL) != ARCHIVE_OK
+      || ak_la.archive_read_disk_open (disk, path) != ARCHIVE_OK)
     {
-      ret = ak_error_set (err, 0, "%s: %s", path, la.archive_error_string (disk));
+      ret = ak_error_set (err, 0, "%s: %s", path, ak_la.archive_error_string (disk));
       goto out;
     }
   for (;;)
     {
       const char *name;
       _cleanup_free_ char *rel = NULL;
-      e = la.archive_entry_new ();
-      r = la.archive_read_next_header2 (disk, e);
+      e = ak_la.archive_entry_new ();
+      r = ak_la.archive_read_next_header2 (disk, e);
       if (r == ARCHIVE_EOF)
         {
-          la.archive_entry_free (e);
+          ak_la.archive_entry_free (e);
           break;
         }
       if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
         {
-          la.archive_entry_free (e);
-          ret = ak_error_set (err, 0, "%s: %s", path, la.archive_error_string (disk));
+          ak_la.archive_entry_free (e);
+          ret = ak_error_set (err, 0, "%s: %s", path, ak_la.archive_error_string (disk));
           goto out;
         }
-      la.archive_read_disk_descend (disk);
+      ak_la.archive_read_disk_descend (disk);
       /* Names relative to the parent of path: "base/..." */
-      name = la.archive_entry_pathname (e);
+      name = ak_la.archive_entry_pathname (e);
       rel = ak_xasprintf ("%s%s", base, strncmp (name, path, plen) == 0 ? name + plen : "");
-      la.archive_entry_set_pathname (e, rel);
-      if (la.archive_write_header (out, e) == ARCHIVE_OK && la.archive_entry_size (e) > 0
-          && la.archive_entry_filetype (e) == AE_IFREG)
+      ak_la.archive_entry_set_pathname (e, rel);
+      if (ak_la.archive_write_header (out, e) == ARCHIVE_OK && ak_la.archive_entry_size (e) > 0
+          && ak_la.archive_entry_filetype (e) == AE_IFREG)
         {
           char buf[65536];
           la_ssize_t n;
-          while ((n = la.archive_read_data (disk, buf, sizeof buf)) > 0)
-            if (la.archive_write_data (out, buf, (size_t) n) < 0)
+          while ((n = ak_la.archive_read_data (disk, buf, sizeof buf)) > 0)
+            if (ak_la.archive_write_data (out, buf, (size_t) n) < 0)
               break;
         }
-      la.archive_entry_free (e);
+      ak_la.archive_entry_free (e);
     }
-  if (la.archive_write_close (out) != ARCHIVE_OK)
-    ret = ak_error_set (err, 0, "%s: %s", path, la.archive_error_string (out));
+  if (ak_la.archive_write_close (out) != ARCHIVE_OK)
+    ret = ak_error_set (err, 0, "%s: %s", path, ak_la.archive_error_string (out));
   else if (ak_proto_write (conn, AK_F_FILE_DATA, 0, NULL, 0, err) < 0)
     ret = -1;
 out:
-  la.archive_read_free (disk);
-  la.archive_write_free (out);
+  ak_la.archive_read_free (disk);
+  ak_la.archive_write_free (out);
   return ret;
 }
 
@@ -152,8 +152,8 @@ ak_tar_receive_loaded (ak_proto_reader_t *reader, const char *path, bool from_sa
                 ak_error_t **err)
 {
   pull_t p = { .rd = reader };
-  struct archive *in = la.archive_read_new ();
-  struct archive *disk = la.archive_write_disk_new ();
+  struct archive *in = ak_la.archive_read_new ();
+  struct archive *disk = ak_la.archive_write_disk_new ();
   struct archive_entry *e;
   _cleanup_free_ char *c1 = ak_xstrdup (path), *c2 = ak_xstrdup (path);
   const char *dir, *newtop = NULL;
@@ -175,51 +175,51 @@ ak_tar_receive_loaded (ak_proto_reader_t *reader, const char *path, bool from_sa
       ret = ak_error_set (err, errno, "%s", dir);
       goto out;
     }
-  la.archive_read_support_format_tar (in);
+  ak_la.archive_read_support_format_tar (in);
   /* From a sandbox, only permission bits (never setuid/setgid) under the
    * umask: a sandbox must not be able to plant a setuid file on the host. */
-  la.archive_write_disk_set_options (disk, (from_sandbox ? 0 : ARCHIVE_EXTRACT_PERM) | ARCHIVE_EXTRACT_TIME
+  ak_la.archive_write_disk_set_options (disk, (from_sandbox ? 0 : ARCHIVE_EXTRACT_PERM) | ARCHIVE_EXTRACT_TIME
                                             | ARCHIVE_EXTRACT_SECURE_NODOTDOT
                                             | ARCHIVE_EXTRACT_SECURE_SYMLINKS
                                             | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS
                                             | ARCHIVE_EXTRACT_UNLINK);
-  if (la.archive_read_open (in, &p, NULL, pull_block, NULL) != ARCHIVE_OK)
+  if (ak_la.archive_read_open (in, &p, NULL, pull_block, NULL) != ARCHIVE_OK)
     {
       ret = p.why[0] ? ak_error_set (err, 0, "%s", p.why)
-                     : ak_error_set (err, 0, "archive: %s", la.archive_error_string (in));
+                     : ak_error_set (err, 0, "archive: %s", ak_la.archive_error_string (in));
       goto out;
     }
   for (;;)
     {
-      int r = la.archive_read_next_header (in, &e);
+      int r = ak_la.archive_read_next_header (in, &e);
       if (r == ARCHIVE_EOF)
         break;
       if (r != ARCHIVE_OK)
         {
           ret = p.why[0] ? ak_error_set (err, 0, "%s", p.why)
-                         : ak_error_set (err, 0, "archive: %s", la.archive_error_string (in));
+                         : ak_error_set (err, 0, "archive: %s", ak_la.archive_error_string (in));
           goto out;
         }
       if (from_sandbox
-          && ((la.archive_entry_filetype (e) != AE_IFREG && la.archive_entry_filetype (e) != AE_IFDIR
-               && la.archive_entry_filetype (e) != AE_IFLNK)
-              || la.archive_entry_hardlink (e) != NULL))
+          && ((ak_la.archive_entry_filetype (e) != AE_IFREG && ak_la.archive_entry_filetype (e) != AE_IFDIR
+               && ak_la.archive_entry_filetype (e) != AE_IFLNK)
+              || ak_la.archive_entry_hardlink (e) != NULL))
         {
           /* Device nodes, FIFOs, sockets and hard links stay in the sandbox. */
-          la.archive_read_data_skip (in);
+          ak_la.archive_read_data_skip (in);
           continue;
         }
       if (newtop != NULL)
         {
           /* Rename the archive's top component to the target's name. */
-          const char *name = la.archive_entry_pathname (e);
+          const char *name = ak_la.archive_entry_pathname (e);
           const char *rest = strchr (name, '/');
           _cleanup_free_ char *renamed = ak_xasprintf ("%s%s", newtop, rest ? rest : "");
-          la.archive_entry_set_pathname (e, renamed);
+          ak_la.archive_entry_set_pathname (e, renamed);
         }
-      if (la.archive_write_header (disk, e) != ARCHIVE_OK)
+      if (ak_la.archive_write_header (disk, e) != ARCHIVE_OK)
         {
-          ret = ak_error_set (err, 0, "%s: %s", la.archive_entry_pathname (e), la.archive_error_string (disk));
+          ret = ak_error_set (err, 0, "%s: %s", ak_la.archive_entry_pathname (e), ak_la.archive_error_string (disk));
           goto out;
         }
       for (;;)
@@ -227,17 +227,17 @@ ak_tar_receive_loaded (ak_proto_reader_t *reader, const char *path, bool from_sa
           const void *buf;
           size_t len;
           la_int64_t off;
-          r = la.archive_read_data_block (in, &buf, &len, &off);
+          r = ak_la.archive_read_data_block (in, &buf, &len, &off);
           if (r == ARCHIVE_EOF)
             break;
-          if (r != ARCHIVE_OK || la.archive_write_data_block (disk, buf, len, off) != ARCHIVE_OK)
+          if (r != ARCHIVE_OK || ak_la.archive_write_data_block (disk, buf, len, off) != ARCHIVE_OK)
             {
-              ret = ak_error_set (err, 0, "%s: %s", la.archive_entry_pathname (e), la.archive_error_string (disk));
+              ret = ak_error_set (err, 0, "%s: %s", ak_la.archive_entry_pathname (e), ak_la.archive_error_string (disk));
               goto out;
             }
           written += (long long) len;
         }
-      la.archive_write_finish_entry (disk);
+      ak_la.archive_write_finish_entry (disk);
     }
   /* Drain to the end marker if the archive ended early. */
   while (!p.done && !p.failed)
@@ -251,8 +251,8 @@ ak_tar_receive_loaded (ak_proto_reader_t *reader, const char *path, bool from_sa
   if (bytes != NULL)
     *bytes = written;
 out:
-  la.archive_read_free (in);
-  la.archive_write_free (disk);
+  ak_la.archive_read_free (in);
+  ak_la.archive_write_free (disk);
   if (cwd >= 0)
     {
       (void) !fchdir (cwd);
@@ -264,26 +264,26 @@ out:
 static int
 ak_tar_send_mem_loaded (int conn, const char *name, const void *data, size_t len, ak_error_t **err)
 {
-  struct archive *out = la.archive_write_new ();
-  struct archive_entry *e = la.archive_entry_new ();
+  struct archive *out = ak_la.archive_write_new ();
+  struct archive_entry *e = ak_la.archive_entry_new ();
   int ret = 0;
 
-  la.archive_write_set_format_pax_restricted (out);
-  la.archive_write_set_bytes_per_block (out, 0);
-  la.archive_entry_set_pathname (e, name);
-  la.archive_entry_set_filetype (e, AE_IFREG);
-  la.archive_entry_set_perm (e, 0644);
-  la.archive_entry_set_size (e, (la_int64_t) len);
-  la.archive_entry_set_mtime (e, time (NULL), 0);
-  if (la.archive_write_open (out, &conn, NULL, send_block, NULL) != ARCHIVE_OK
-      || la.archive_write_header (out, e) != ARCHIVE_OK
-      || (len > 0 && la.archive_write_data (out, data, len) != (la_ssize_t) len)
-      || la.archive_write_close (out) != ARCHIVE_OK)
-    ret = ak_error_set (err, 0, "send %s: %s", name, la.archive_error_string (out));
+  ak_la.archive_write_set_format_pax_restricted (out);
+  ak_la.archive_write_set_bytes_per_block (out, 0);
+  ak_la.archive_entry_set_pathname (e, name);
+  ak_la.archive_entry_set_filetype (e, AE_IFREG);
+  ak_la.archive_entry_set_perm (e, 0644);
+  ak_la.archive_entry_set_size (e, (la_int64_t) len);
+  ak_la.archive_entry_set_mtime (e, time (NULL), 0);
+  if (ak_la.archive_write_open (out, &conn, NULL, send_block, NULL) != ARCHIVE_OK
+      || ak_la.archive_write_header (out, e) != ARCHIVE_OK
+      || (len > 0 && ak_la.archive_write_data (out, data, len) != (la_ssize_t) len)
+      || ak_la.archive_write_close (out) != ARCHIVE_OK)
+    ret = ak_error_set (err, 0, "send %s: %s", name, ak_la.archive_error_string (out));
   else if (ak_proto_write (conn, AK_F_FILE_DATA, 0, NULL, 0, err) < 0)
     ret = -1;
-  la.archive_entry_free (e);
-  la.archive_write_free (out);
+  ak_la.archive_entry_free (e);
+  ak_la.archive_write_free (out);
   return ret;
 }
 
@@ -291,41 +291,41 @@ static int
 ak_tar_receive_mem_loaded (ak_proto_reader_t *reader, size_t max, char **data, size_t *len, ak_error_t **err)
 {
   pull_t p = { .rd = reader };
-  struct archive *in = la.archive_read_new ();
+  struct archive *in = ak_la.archive_read_new ();
   struct archive_entry *e;
   char *buf = NULL;
   size_t used = 0;
   int ret = -1, r;
 
-  la.archive_read_support_format_tar (in);
-  if (la.archive_read_open (in, &p, NULL, pull_block, NULL) != ARCHIVE_OK
-      || (r = la.archive_read_next_header (in, &e)) != ARCHIVE_OK)
+  ak_la.archive_read_support_format_tar (in);
+  if (ak_la.archive_read_open (in, &p, NULL, pull_block, NULL) != ARCHIVE_OK
+      || (r = ak_la.archive_read_next_header (in, &e)) != ARCHIVE_OK)
     {
       if (p.why[0])
         ak_error_coded (err, p.why_code, "%s", p.why);
       else
-        ak_error_set (err, 0, "archive: %s", la.archive_error_string (in));
+        ak_error_set (err, 0, "archive: %s", ak_la.archive_error_string (in));
       goto out;
     }
-  if (la.archive_entry_filetype (e) != AE_IFREG || la.archive_entry_hardlink (e) != NULL)
+  if (ak_la.archive_entry_filetype (e) != AE_IFREG || ak_la.archive_entry_hardlink (e) != NULL)
     {
-      ak_error_coded (err, EINVAL, "%s: is not a regular file", la.archive_entry_pathname (e));
+      ak_error_coded (err, EINVAL, "%s: is not a regular file", ak_la.archive_entry_pathname (e));
       goto out;
     }
-  if (la.archive_entry_size (e) < 0 || (size_t) la.archive_entry_size (e) > max)
+  if (ak_la.archive_entry_size (e) < 0 || (size_t) ak_la.archive_entry_size (e) > max)
     {
       ak_error_coded (err, EFBIG, "file is larger than %zu bytes", max);
       goto out;
     }
-  buf = ak_xmalloc ((size_t) la.archive_entry_size (e) + 1);
+  buf = ak_xmalloc ((size_t) ak_la.archive_entry_size (e) + 1);
   for (;;)
     {
-      la_ssize_t n = la.archive_read_data (in, buf + used, (size_t) la.archive_entry_size (e) - used);
+      la_ssize_t n = ak_la.archive_read_data (in, buf + used, (size_t) ak_la.archive_entry_size (e) - used);
       if (n == 0)
         break;
       if (n < 0)
         {
-          ak_error_set (err, 0, "archive: %s", la.archive_error_string (in));
+          ak_error_set (err, 0, "archive: %s", ak_la.archive_error_string (in));
           goto out;
         }
       used += (size_t) n;
@@ -342,7 +342,7 @@ ak_tar_receive_mem_loaded (ak_proto_reader_t *reader, size_t max, char **data, s
         break;
     }
 out:
-  la.archive_read_free (in);
+  ak_la.archive_read_free (in);
   if (ret == 0)
     {
       *data = buf;
