@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests (also under ASan+UBSan), the TOML
-# conformance suite, a short fuzz pass, and the integration tests, run as
+# conformance suite, short fuzz passes, and the integration tests, run as
 # root and, when started as root, again as an unprivileged user.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -23,6 +23,13 @@ if [ -x build/fuzz/fuzz_toml ]; then
   step "fuzz smoke"
   run fuzz-toml env FUZZ_SECONDS=${FUZZ_SECONDS:-20} tests/toml/fuzz-smoke.sh
 fi
+for target in proto spec_json; do
+  [ -x build/fuzz/fuzz_$target ] || continue
+  step "fuzz smoke ($target)"
+  mkdir -p build/fuzz/artifacts-$target
+  run fuzz-$target build/fuzz/fuzz_$target -max_total_time="${FUZZ_SECONDS:-20}" \
+      -artifact_prefix=build/fuzz/artifacts-$target/
+done
 if [ -x build/fuzz/fuzz_mcp ]; then
   step "fuzz smoke (MCP requests)"
   mkdir -p build/fuzz/artifacts-mcp build/fuzz/corpus-mcp
