@@ -359,8 +359,10 @@ async function main() {
     }
     assert.ok(gone, "still there after 10 s");
     assert.ok(!existsSync(join(stateDir, "sandboxes", ttlBox)));
-    const logs = readFileSync(auditLog, "utf8");
-    assert.match(logs, new RegExp(`"event":"sandbox_expired","sandbox":"${ttlBox}"`));
+    // The audit entry follows the removal: give it a moment.
+    const expired = new RegExp(`"event":"sandbox_expired","sandbox":"${ttlBox}"`);
+    for (let i = 0; i < 50 && !expired.test(readFileSync(auditLog, "utf8")); i++) await sleep(100);
+    assert.match(readFileSync(auditLog, "utf8"), expired);
   });
 
   await check("client errors: unknown sandbox 404, duplicate 409, bad name 400", async () => {
