@@ -20,7 +20,7 @@ load (void)
       return;
     }
 #define AK_ARCHIVE_RESOLVE(f)                                                                                          \
-  if (why[0] == '\0' && (ak_la.f = (__typeof__ (ak_la.f)) dlsym (h, #f)) == NULL)                                           \
+  if (why[0] == '\0' && (ak_la.f = (__typeof__ (ak_la.f)) dlsym (h, #f)) == NULL)                                     \
     snprintf (why, sizeof why, "libarchive.so.13 has no %s", #f);
   AK_ARCHIVE_FUNCS (AK_ARCHIVE_RESOLVE)
 #undef AK_ARCHIVE_RESOLVE
