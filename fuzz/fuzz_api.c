@@ -16,18 +16,9 @@
 #include "common/base64.h"
 #include "server/common.h"
 #include "server/request.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-static void
-check (int cond, const char *what)
-{
-  if (!cond)
-    {
-      fprintf (stderr, "invariant violated: %s\n", what);
-      abort ();
-    }
-}
 
 static void
 check_refusal (int rc, ak_error_t *err)

@@ -11,18 +11,9 @@
 #include <jansson.h>
 
 #include "server/mcp.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-static void
-check (int cond, const char *what)
-{
-  if (!cond)
-    {
-      fprintf (stderr, "invariant violated: %s\n", what);
-      abort ();
-    }
-}
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

@@ -10,18 +10,9 @@
 #include <string.h>
 
 #include "proto/proto.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-static void
-check (int cond, const char *what)
-{
-  if (!cond)
-    {
-      fprintf (stderr, "invariant violated: %s\n", what);
-      abort ();
-    }
-}
 
 static int
 is_json_type (uint8_t t)

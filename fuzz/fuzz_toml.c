@@ -9,18 +9,9 @@
 #include <string.h>
 
 #include "core/toml.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-static void
-check (int cond, const char *what)
-{
-  if (!cond)
-    {
-      fprintf (stderr, "invariant violated: %s\n", what);
-      abort ();
-    }
-}
 
 static void
 walk (const ak_toml_value_t *v, unsigned depth)

@@ -269,3 +269,15 @@ ak_signals_default (void)
     if (s != SIGKILL && s != SIGSTOP)
       syscall (SYS_rt_sigaction, s, &dfl, NULL, sizeof dfl.mask);
 }
+
+int
+ak_hex_value (int c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}

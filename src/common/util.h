@@ -46,6 +46,9 @@ bool ak_test_disabled (const char *feature);
 /* Monotonic clock in nanoseconds. */
 unsigned long long ak_now_ns (void);
 
+/* The value of a hexadecimal digit, or -1. */
+int ak_hex_value (int c);
+
 /* Every signal to its default action and none blocked, as a new program
  * should start: also the C library's own real-time signals, which its
  * sigaction() will not touch but a parent may have left ignored. */

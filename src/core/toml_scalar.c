@@ -84,18 +84,6 @@ is_digit (int c)
   return c >= '0' && c <= '9';
 }
 
-static int
-hex_value (int c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Control characters other than tab are not allowed raw in any string or
  * comment: they would make the file display differently from its meaning. */
 static bool
@@ -114,7 +102,7 @@ parse_unicode_escape (toml_parser_t *p, toml_buf_t *out)
 
   for (int i = 1; i <= ndigits; i++)
     {
-      int h = hex_value (toml_peek (p, (size_t) i));
+      int h = ak_hex_value (toml_peek (p, (size_t) i));
       if (h < 0)
         return toml_fail_at (p, start, "\\%c escape needs %d hex digits", ndigits == 4 ? 'u' : 'U',
                              ndigits);
@@ -297,7 +285,7 @@ is_token_char (int c)
 static int
 digit_value (int c, int base)
 {
-  int d = hex_value (c);
+  int d = ak_hex_value (c);
   return d >= 0 && d < base ? d : -1;
 }
 

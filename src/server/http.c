@@ -328,18 +328,6 @@ request_completed (void *cls, struct MHD_Connection *conn, void **con_cls, enum 
   *con_cls = NULL;
 }
 
-static int
-hex_value (char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Percent-decodes in place, except that an encoded NUL stays "%00" (so it
  * cannot cut a path short; file paths then refuse it). */
 static size_t
@@ -349,8 +337,8 @@ unescape (void *cls, struct MHD_Connection *c, char *s)
   (void) cls, (void) c;
   for (char *p = s; *p; p++)
     {
-      int hi = p[0] == '%' ? hex_value (p[1]) : -1;
-      int lo = hi >= 0 ? hex_value (p[2]) : -1;
+      int hi = p[0] == '%' ? ak_hex_value (p[1]) : -1;
+      int lo = hi >= 0 ? ak_hex_value (p[2]) : -1;
       if (lo >= 0 && (hi | lo) != 0)
         {
           *w++ = (char) (hi << 4 | lo);
