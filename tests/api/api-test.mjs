@@ -148,6 +148,18 @@ async function main() {
     assert.ok(ifaces(m.stdout).length > 1, m.stdout);
   });
 
+  await check("run: the command holds none of the server's descriptors (no other client's socket)", async () => {
+    // Another client is connected meanwhile: its socket must not reach the sandbox.
+    const other = net.connect(srv.port, "127.0.0.1");
+    await new Promise((r) => other.on("connect", r));
+    try {
+      const r = await client.run(["sh", "-c", "ls /proc/self/fd; ls -l /proc/self/fd | grep -c socket"]);
+      assert.equal(r.stdout, "0\n1\n2\n3\n0\n"); // 3: ls's own directory
+    } finally {
+      other.destroy();
+    }
+  });
+
   await check("run: an image this server cannot run is a ValidationError", async () => {
     await expectError(client.run(["true"], { image: "alpine:3.20" }), ValidationError, /host/);
   });
