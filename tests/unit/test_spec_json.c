@@ -13,7 +13,7 @@
 #include <jansson.h>
 
 #include "common/util.h"
-#include "core/spec_json.h"
+#include "model/spec_json.h"
 
 /* A spec with every field set to something other than its default. */
 static void

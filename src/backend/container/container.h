@@ -111,6 +111,9 @@ int ak_container_start (const ak_spec_t *spec, const char *dir, pid_t *pid, ak_e
  * (ready_fd gets one byte once the agent serves). */
 int ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persist, int ready_fd,
                         ak_error_t **err);
+/* The backend's connect and stop (see backend.h). */
+int ak_container_connect (const char *dir, ak_error_t **err);
+int ak_container_stop (const char *dir, pid_t supervisor, ak_error_t **err);
 
 /* ---- network (netns.c) ---- */
 

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "core/spec.h"
+#include "model/spec.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* agentkernel.toml onto a sandbox spec (see config.h). */
 #define _GNU_SOURCE
-#include "core/config.h"
+#include "model/config.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -8,10 +8,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "backend/backend.h"
+#include "common/error.h"
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/toml.h"
+#include "model/toml.h"
 
 /* What a run of the loader needs to name places in messages. */
 typedef struct cfg {

@@ -2,7 +2,7 @@
  * both the stored form of a persistent sandbox (a file anyone with the
  * user's rights may have edited) and the body of API requests. */
 #define _GNU_SOURCE
-#include "core/spec_json.h"
+#include "model/spec_json.h"
 
 #include <limits.h>
 #include <stdint.h>

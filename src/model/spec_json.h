@@ -26,7 +26,7 @@
 #include <jansson.h>
 
 #include "common/error.h"
-#include "core/spec.h"
+#include "model/spec.h"
 
 #define AK_SPEC_JSON_VERSION 1
 
