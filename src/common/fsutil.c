@@ -106,8 +106,10 @@ ak_fs_openat (int dirfd, const char *path, int flags, mode_t mode, ak_fs_how_t h
       struct open_how oh = {
         .flags = (uint64_t) (flags | O_CLOEXEC),
         .mode = (flags & O_CREAT) ? mode : 0,
-        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
-                   | (how == AK_FS_NO_SYMLINKS ? RESOLVE_NO_SYMLINKS : 0),
+        .resolve = RESOLVE_NO_MAGICLINKS
+                   | (how == AK_FS_BENEATH ? RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
+                      : how == AK_FS_NO_SYMLINKS ? RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS
+                                                 : RESOLVE_IN_ROOT),
       };
       for (int tries = 0; tries < 16; tries++)
         {
@@ -200,8 +202,10 @@ ak_fs_mkdir_p (int rootfd, const char *path, mode_t mode, ak_error_t **err)
                 return ak_error_set (err, errno, "mkdir %s", copy);
               next = ak_fs_openat (cur, p, O_PATH | O_DIRECTORY, 0, AK_FS_NO_SYMLINKS);
             }
+          if (next < 0 && errno == ELOOP)
+            return ak_error_set (err, 0, "/%s is a symlink leading nowhere inside the root", copy);
           if (next < 0)
-            return ak_error_set (err, errno, "directory %s", copy);
+            return ak_error_set (err, errno, "directory /%s", copy);
           ak_closep (&cur);
           cur = next;
         }

@@ -28,6 +28,7 @@
 typedef enum ak_fs_how {
   AK_FS_IN_ROOT = 0,     /* symlinks followed, but only ever within the root */
   AK_FS_NO_SYMLINKS = 1, /* any symlink on the way is an error (ELOOP) */
+  AK_FS_BENEATH = 2,     /* no symlink, and ".." out of dirfd is an error (EXDEV) */
 } ak_fs_how_t;
 
 /* openat2 beneath dirfd (a leading '/' in path is ignored), or the O_NOFOLLOW

@@ -334,7 +334,7 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
       return ak_error_prefix (err, "volume %s", spec->mounts[i].dest);
   for (size_t i = 0; i < spec->n_files; i++)
     if (inject_file (rootfd, src->file_fds[i], spec->files[i].dest, err) < 0)
-      return ak_error_prefix (err, "[[files]]");
+      return ak_error_prefix (err, "[[files]] %s", spec->files[i].dest);
 
   /* 6. read_only: the root and everything in it that is not scratch space. */
   if (ro && set_attr (NEWROOT, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false, err) < 0)
