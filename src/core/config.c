@@ -343,7 +343,8 @@ resolve_source (const cfg_t *c, unsigned line, const char *src, char **out, ak_f
   if ((fd < 0 && errno == ELOOP) || (fd >= 0 && S_ISLNK (st.st_mode)))
     return ak_error_set (err, 0,
                          "%s:%u: [[files]] source '%s': is a symlink or goes through one, which "
-                         "is not followed (name the file itself)",
+                         "is not followed (it may lead outside the config file's directory): "
+                         "name the file itself",
                          c->file, line, src);
   if (fd < 0 && errno == EXDEV)
     return ak_error_set (err, 0, "%s:%u: [[files]] source '%s': outside the config file's directory %s",
