@@ -103,6 +103,15 @@ attack "5: --rootfs swapped for a symlink to a host directory" 0 "" -- \
 expect "5: the next start refuses the swapped rootfs" 125 "rootfs .*/work/rootfs .*(replaced|symlink)" -- \
   "$AK" start e5root
 "$AK" remove --force e5root >/dev/null
+# A sandbox recorded before identities were: refused with what to do.
+mkdir -p "$e5/old"
+"$AK" create e5old -v "$e5/old:/data" >/dev/null
+e5spec=$AGENTKERNEL_STATE_DIR/sandboxes/e5old/spec.json
+tr -d '\n' <"$e5spec" | sed -E 's/,[[:space:]]*"pin":[[:space:]]*\{[^}]*\}//g' >"$e5spec.new" &&
+  mv "$e5spec.new" "$e5spec"
+expect "5: a spec without source identities is refused at start, asking to re-create" 125 \
+  "volume .*re-create it" -- "$AK" start e5old
+"$AK" remove --force e5old >/dev/null
 
 echo "== escapes 6: a found agentkernel.toml only tightens"
 
