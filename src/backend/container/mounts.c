@@ -277,36 +277,25 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
    * through. */
   if (spec->rootfs != NULL)
     {
-      _cleanup_close_ int newroot = open (NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
       /* The directory pinned and opened in sources.c, never its path again. */
-      if (src->rootfs_tree < 0)
-        return ak_error_set (err, EBADF, "rootfs %s was not opened", spec->rootfs);
-      if (mkdir ("/lower", 0755) < 0
+      _cleanup_close_ int newroot = open (NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (newroot < 0 || src->rootfs_tree < 0 || mkdir ("/lower", 0755) < 0
           || ak_move_mount (src->rootfs_tree, "", AT_FDCWD, "/lower", MOVE_MOUNT_F_EMPTY_PATH) < 0)
-        return ak_error_set (err, errno, "rootfs %s: attach", spec->rootfs);
-      if (newroot < 0 || overlay ("/lower", layers, "root", newroot, "/", err) < 0)
-        return newroot < 0 ? ak_error_set (err, errno, "open " NEWROOT) : -1;
-      rootfd = open (NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
-      if (rootfd < 0)
-        return ak_error_set (err, errno, "open " NEWROOT);
-      for (size_t i = 0; i < 3; i++)
-        {
-          static const char *const dirs[] = { "dev", "proc", "tmp" };
-          _cleanup_close_ int fd = ak_fs_ensure_dir (rootfd, dirs[i], 0755, err);
-          if (fd < 0)
-            return -1;
-        }
-    }
-  else
-    {
-      if (src->persist_tree >= 0
-              ? mnt ("/persist/root", NEWROOT, NULL, MS_BIND, NULL, err) < 0
-                    || set_attr (NEWROOT, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false, err) < 0
-              : mnt ("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", err) < 0)
+        return ak_error_set (err, src->rootfs_tree < 0 ? EBADF : errno, "rootfs %s: attach",
+                             spec->rootfs);
+      if (overlay ("/lower", layers, "root", newroot, "/", err) < 0)
         return -1;
-      rootfd = open (NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
-      if (rootfd < 0)
-        return ak_error_set (err, errno, "open " NEWROOT);
+    }
+  else if (src->persist_tree >= 0
+               ? mnt ("/persist/root", NEWROOT, NULL, MS_BIND, NULL, err) < 0
+                     || set_attr (NEWROOT, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false, err) < 0
+               : mnt ("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", err) < 0)
+    return -1;
+  rootfd = open (NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return ak_error_set (err, errno, "open " NEWROOT);
+  if (spec->rootfs == NULL)
+    {
       if (build_host_image (rootfd, spec, layers, err) < 0)
         return -1;
       if (ak_etc_populate (rootfd, spec, net_helper, err) < 0)
