@@ -3,12 +3,12 @@
  * They are opened as detached mount trees (open_tree) or plain fds while
  * still running with the caller's own permissions, so the sandbox never
  * needs to be able to name a host path: later steps attach what was opened
- * here, and nothing else of the host is reachable.  Each is re-opened by
- * its canonical path without following symlinks and compared with the
- * identity recorded at create (ak_spec_pin_sources), so a source swapped
- * for a symlink after create is refused, never followed.  When agentkernel runs as
- * root, the trees are idmapped so that their owner appears as the sandbox
- * user and files it creates belong to that owner on the host.
+ * here, and nothing else of the host is reachable.  Each is opened by its
+ * canonical path without following symlinks and compared with the identity
+ * recorded at create (ak_spec_pin_sources), so a source swapped for a
+ * symlink after create is refused, never followed.  When agentkernel runs
+ * as root, the trees are idmapped so that their owner appears as the
+ * sandbox user and files it creates belong to that owner on the host.
  */
 #define _GNU_SOURCE
 #include <errno.h>
