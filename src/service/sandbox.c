@@ -40,7 +40,7 @@ ak_sandbox_check_backend (const ak_spec_t *spec, ak_error_t **err)
 }
 
 int
-ak_sandbox_create (const ak_spec_t *spec, ak_record_t *out, ak_error_t **err)
+ak_sandbox_create (ak_spec_t *spec, ak_record_t *out, ak_error_t **err)
 {
   const ak_backend_t *b = ak_backend_lookup (spec->backend, err);
   if (b == NULL)
@@ -48,7 +48,8 @@ ak_sandbox_create (const ak_spec_t *spec, ak_record_t *out, ak_error_t **err)
   if (spec->name == NULL || !ak_name_valid (spec->name))
     return ak_error_set (err, 0, "invalid sandbox name '%s' (1-63 of letters, digits, '-', '_')",
                          spec->name ? spec->name : "");
-  if (ak_store_create (spec, out, err) < 0)
+  /* What each host source is now is what every start must find. */
+  if (ak_spec_pin_sources (spec, err) < 0 || ak_store_create (spec, out, err) < 0)
     return -1;
   ak_audit ("sandbox_created", spec->name,
             json_pack ("{s:s, s:s, s:s}", "profile", ak_profile_name (spec->sec.profile), "backend",

@@ -37,11 +37,19 @@ prepare_persist (const char *dir, const ak_ids_t *ids, char **persist, ak_error_
       /* persist/root is the sandbox's "/": traversable by every id inside. */
       if (mkdir (p, i == 1 ? 0755 : 0700) < 0 && errno != EEXIST)
         return ak_error_set (err, errno, "mkdir %s", p);
-      if (i == 1 && chmod (p, 0755) < 0)
-        return ak_error_set (err, errno, "chmod %s", p);
-      /* Run by root, the layers belong to the sandbox's own host id. */
-      if (ids->caller_root && lchown (p, ids->host_uid, ids->host_gid) < 0)
-        return ak_error_set (err, errno, "chown %s", p);
+      /* Changed through a descriptor opened without following a symlink:
+       * the state directory is the caller's, but nothing here needs to
+       * trust a name twice. */
+      {
+        _cleanup_close_ int fd = open (p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+          return ak_error_set (err, errno, "open %s", p);
+        if (i == 1 && fchmod (fd, 0755) < 0)
+          return ak_error_set (err, errno, "chmod %s", p);
+        /* Run by root, the layers belong to the sandbox's own host id. */
+        if (ids->caller_root && fchown (fd, ids->host_uid, ids->host_gid) < 0)
+          return ak_error_set (err, errno, "chown %s", p);
+      }
     }
   *persist = ak_xasprintf ("%s/persist", dir);
   return 0;
