@@ -12,7 +12,8 @@ declare -A may=(
   [agent]="common model proto"
   [backend]="common model proto agent"
   [service]="common model proto backend"
-  [cli]="common model service server"
+  [images]="common model"
+  [cli]="common model service server images"
   [server]="common model service proto"
 )
 for layer in "${!may[@]}"; do
