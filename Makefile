@@ -14,10 +14,10 @@ CFLAGS  ?= -O2 -g
 BASE_CFLAGS := -std=gnu11 $(WARN) -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
            -DAK_VERSION=\"$(VERSION)\" -Isrc -MMD -MP
 LDFLAGS ?=
-# libseccomp and jansson are linked statically: it saves the dynamic loader
+# libseccomp, jansson and nettle are linked statically: it saves the dynamic loader
 # a good part of a sandbox start-up.  libarchive is loaded at run time, and
 # only for file transfers (src/proto/archive_dl.h).
-LIBS    := -Wl,-Bstatic -lseccomp -ljansson -Wl,-Bdynamic -lutil
+LIBS    := -Wl,-Bstatic -lseccomp -ljansson -lnettle -Wl,-Bdynamic -lutil
 
 LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
 CLI_SRCS := $(sort $(wildcard src/cli/*.c))
