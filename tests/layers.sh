@@ -12,7 +12,7 @@ declare -A may=(
   [agent]="common model proto"
   [backend]="common model proto agent"
   [service]="common model proto backend"
-  [images]="common model"
+  [images]="common model proto"
   [cli]="common model service server images"
   [server]="common model service proto"
 )

@@ -16,10 +16,12 @@
 #include "common/error.h"
 
 #define AK_ARCHIVE_FUNCS(X)                                                                                            \
-  X (archive_error_string)                                                                                             \
   X (archive_entry_filetype)                                                                                           \
   X (archive_entry_free)                                                                                               \
+  X (archive_entry_gid)                                                                                                \
   X (archive_entry_hardlink)                                                                                           \
+  X (archive_entry_mode)                                                                                               \
+  X (archive_entry_mtime)                                                                                              \
   X (archive_entry_new)                                                                                                \
   X (archive_entry_pathname)                                                                                           \
   X (archive_entry_set_filetype)                                                                                       \
@@ -28,6 +30,9 @@
   X (archive_entry_set_perm)                                                                                           \
   X (archive_entry_set_size)                                                                                           \
   X (archive_entry_size)                                                                                               \
+  X (archive_entry_symlink)                                                                                            \
+  X (archive_entry_uid)                                                                                                \
+  X (archive_error_string)                                                                                             \
   X (archive_read_data)                                                                                                \
   X (archive_read_data_block)                                                                                          \
   X (archive_read_data_skip)                                                                                           \
@@ -41,6 +46,9 @@
   X (archive_read_next_header)                                                                                         \
   X (archive_read_next_header2)                                                                                        \
   X (archive_read_open)                                                                                                \
+  X (archive_read_open_fd)                                                                                             \
+  X (archive_read_support_filter_all)                                                                                  \
+  X (archive_read_support_format_raw)                                                                                  \
   X (archive_read_support_format_tar)                                                                                  \
   X (archive_write_close)                                                                                              \
   X (archive_write_data)                                                                                               \
