@@ -56,5 +56,6 @@ int cmd_config (int argc, char **argv);
 int cmd_replay (int argc, char **argv);
 int cmd_mcp (int argc, char **argv);
 int cmd_serve (int argc, char **argv);
+int cmd_image (int argc, char **argv);
 
 #endif
