@@ -120,7 +120,8 @@ set_opaque (layer_t *l, int parent, const char *base)
 {
   _cleanup_close_ int fd = -1;
 
-  fd = base ? openat (parent, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : dup (parent);
+  /* parent is an O_PATH descriptor, on which xattrs cannot be set. */
+  fd = openat (parent, base ? base : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return;
   fsetxattr (fd, "user.overlay.opaque", "y", 1, 0);
