@@ -180,6 +180,17 @@ ak_auth_store (const char *registry, const char *user, const char *password, ak_
       _cleanup_free_ char *b64 = ak_base64_encode (pair, strlen (pair));
       json_object_set_new (auths, registry, json_pack ("{ss}", "auth", b64));
     }
+  for (char *p = dir + 1; *p; p++)
+    if (*p == '/')
+      {
+        *p = '\0';
+        if (mkdir (dir, 0700) < 0 && errno != EEXIST)
+          {
+            ak_error_set (err, errno, "create %s", dir);
+            goto out;
+          }
+        *p = '/';
+      }
   if (mkdir (dir, 0700) < 0 && errno != EEXIST)
     {
       ak_error_set (err, errno, "create %s", dir);

@@ -231,8 +231,13 @@ curl_failure (ak_registry_t *r, CURLcode rc, ak_error_t **err)
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
       return ak_error_coded (err, EHOSTUNREACH, "registry %s unreachable: %s", r->registry, what);
-    case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
+      /* Never a reason to fall back to plain HTTP: a server that speaks TLS
+       * with a certificate we cannot verify is the case TLS exists for. */
+      return ak_error_coded (err, EKEYREJECTED,
+                             "TLS failure with registry %s: %s (a private CA goes in certs.d/%s/ca.crt)", r->registry,
+                             what, r->registry);
+    case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CERTPROBLEM:
       return ak_error_coded (err, EPROTO, "TLS failure with registry %s: %s (a private CA goes in certs.d/%s/ca.crt)",
