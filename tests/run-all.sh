@@ -41,6 +41,14 @@ if [ -x build/fuzz/fuzz_mcp ]; then
       build/fuzz/corpus-mcp
 fi
 
+if [ -x build/fuzz/fuzz_manifest ]; then
+  step "fuzz smoke (image manifests)"
+  mkdir -p build/fuzz/artifacts-manifest build/fuzz/corpus-manifest
+  cp fuzz/corpus/manifest/* build/fuzz/corpus-manifest/
+  run fuzz-manifest build/fuzz/fuzz_manifest -max_total_time="${FUZZ_SECONDS:-20}" \
+      -artifact_prefix=build/fuzz/artifacts-manifest/ build/fuzz/corpus-manifest
+fi
+
 if [ -x build/fuzz/fuzz_api ]; then
   step "fuzz smoke (HTTP API requests)"
   mkdir -p build/fuzz/artifacts-api build/fuzz/corpus-api
