@@ -73,7 +73,7 @@ field_ok (const char *s)
   if (s == NULL || s[0] == '\0' || strlen (s) > 32)
     return false;
   for (; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' || *s == '.'))
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
       return false;
   return true;
 }
