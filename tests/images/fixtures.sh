@@ -11,6 +11,8 @@
 #   TOKEN  plain HTTP, bearer tokens from token_server.py on TOKEN_SRV
 #          (anonymous: pull all but private/*; agent / agentpass: all)
 #   TLS    HTTPS with a certificate from a test CA (DIR/certs/ca.crt), no auth
+#   FLAKY  flaky_proxy.py in front of PLAIN: each blob first 503, then a
+#          redirect to PLAIN (its requests logged in DIR/flaky.log)
 # Images: see fixtures.py; their digests in DIR/digests.json.
 # Needs: docker-registry, apache2-utils (htpasswd), openssl, python3, zstd,
 # busybox-static.
@@ -59,8 +61,8 @@ start_bg () { # NAME CMD...
 
 up () {
   mkdir -p "$dir/storage" "$dir/certs" "$dir/escape"
-  local plain basic token tsrv tls
-  plain=$(free_port) basic=$(free_port) token=$(free_port) tsrv=$(free_port) tls=$(free_port)
+  local plain basic token tsrv tls flaky
+  plain=$(free_port) basic=$(free_port) token=$(free_port) tsrv=$(free_port) tls=$(free_port) flaky=$(free_port)
   htpasswd -Bbn agent agentpass >"$dir/htpasswd" 2>/dev/null
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=agentkernel-test-ca \
     -keyout "$dir/certs/ca.key" -out "$dir/certs/ca.crt" 2>/dev/null
@@ -81,6 +83,8 @@ up () {
   start_bg token-server python3 "$here/token_server.py" "$tsrv" "$dir/certs/token.key" "$dir/certs/token.crt" \
     agentkernel-token-issuer agent:agentpass
   wait_http "http://127.0.0.1:$plain/v2/"
+  start_bg flaky python3 "$here/flaky_proxy.py" "$flaky" "127.0.0.1:$plain"
+  wait_http "http://127.0.0.1:$flaky/v2/"
   wait_http "http://127.0.0.1:$basic/v2/"
   wait_http "http://127.0.0.1:$token/v2/"
   wait_http "http://127.0.0.1:$tsrv/token"
@@ -92,6 +96,8 @@ BASIC=127.0.0.1:$basic
 TOKEN=127.0.0.1:$token
 TOKEN_SRV=127.0.0.1:$tsrv
 TLS=127.0.0.1:$tls
+FLAKY=127.0.0.1:$flaky
+FX_FLAKY_LOG=$dir/flaky.log
 FX_STORAGE=$dir/storage
 FX_CA=$dir/certs/ca.crt
 FX_ESCAPE=$dir/escape

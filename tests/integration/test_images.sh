@@ -85,6 +85,20 @@ else
   expect "images: a layer past the size limit stops the pull" 125 "expands past the size limit" -- \
     env AGENTKERNEL_IMAGE_MAX_LAYER_BYTES=1000000 "$AK" image pull -q "$PLAIN/test/big"
 
+  IMG_ST=$PWD/img-flaky
+  expect "images: blobs retried after a 503 and followed through a redirect" 0 "$FLAKY/test/layers:latest" -- \
+    aki pull -q "$FLAKY/test/layers"
+  IMG_ST=$PWD/img-state
+  t_begin "images: each blob got a 503, then a redirect to where it was served"
+  n503=$(grep -c "/v2/test/layers/blobs/" "$FX_FLAKY_LOG")
+  if [ "$n503" = 6 ]; then pass; else fail "$n503 blob requests: $(cat "$FX_FLAKY_LOG")"; fi
+  if command -v script >/dev/null; then
+    IMG_ST=$PWD/img-tty
+    expect "images: a pull on a terminal draws progress bars" 0 "layer [0-9a-f]{12}: \[#+ *\] .* MB/s|layer [0-9a-f]{12}: \[#+ *\] .* kB/s" -- \
+      script -qec "AGENTKERNEL_STATE_DIR=$IMG_ST $AK image pull $PLAIN/test/busybox" /dev/null
+    IMG_ST=$PWD/img-state
+  fi
+
   # --- hostile layers: refused, naming layer and entry; nothing outside ----
   for evil in traversal:escape-traversal absolute:escape-absolute symlink:escape-symlink \
               dotdot:escape-dotdot hardlink:hl hardlink-abs:hl; do
