@@ -66,8 +66,11 @@ clean_path (const char *raw, bool *is_root)
  * the layer's diff id: the layer directory is shared by every image that
  * names this diff id, so a layer must be what its name says. */
 static int
-check_diff_id (int blobfd, const char *diff_id, const char *name, ak_error_t **err)
+check_diff_id (int blobfd, const char *diff_id, const char *name, uint64_t max_bytes, ak_error_t **err)
 {
+  /* File content plus room for every entry's headers: a small blob that
+   * expands without end is stopped here, before any of it is written. */
+  uint64_t limit = max_bytes + (uint64_t) MAX_ENTRIES * 1536, total = 0;
   struct archive *a = ak_la.archive_read_new ();
   struct archive_entry *e;
   char got[AK_DIGEST_STR_LEN + 1];
@@ -84,7 +87,16 @@ check_diff_id (int blobfd, const char *diff_id, const char *name, ak_error_t **e
     goto bad;
   ak_sha256_init (&sha);
   while ((r = ak_la.archive_read_data_block (a, &buf, &len, &off)) == ARCHIVE_OK)
-    ak_sha256_update (&sha, buf, len);
+    {
+      total += len;
+      if (total > limit)
+        {
+          ak_la.archive_read_free (a);
+          return ak_error_coded (err, EFBIG, "layer %s expands past the size limit of %llu bytes", name,
+                                 (unsigned long long) max_bytes);
+        }
+      ak_sha256_update (&sha, buf, len);
+    }
   if (r != ARCHIVE_EOF)
     goto bad;
   ak_la.archive_read_free (a);
@@ -269,7 +281,7 @@ ak_layer_unpack (int blobfd, const char *diff_id, const char *name, int dirfd, u
 
   if (ak_archive_load (err) < 0)
     return -1;
-  if (check_diff_id (blobfd, diff_id, name, err) < 0)
+  if (check_diff_id (blobfd, diff_id, name, l.max_bytes, err) < 0)
     return -1;
   a = ak_la.archive_read_new ();
   ak_la.archive_read_support_filter_all (a);
