@@ -265,7 +265,7 @@ static char *
 registry_name (const char *text, ak_error_t **err)
 {
   _cleanup_free_ char *probe = ak_xasprintf ("%s/x", text);
-  ak_imgref_t ref;
+  ak_imgref_t ref = { 0 };
   char *out;
 
   if (strchr (text, '/') != NULL || ak_imgref_parse (probe, &ref, err) < 0
