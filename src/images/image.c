@@ -116,13 +116,15 @@ typedef struct puller {
   ak_registry_t *reg;
   const ak_pull_opts_t *opts;
   const char *ref;
+  const char *layer; /* the layer blob downloading, the only one reported */
 } puller_t;
 
 static void
 on_bytes (const char *digest, uint64_t done, uint64_t total, void *data)
 {
-  const ak_pull_opts_t *opts = data;
-  opts->progress (AK_PULL_LAYER_BYTES, digest, done, total, opts->progress_data);
+  const puller_t *p = data;
+  if (p->layer != NULL && strcmp (p->layer, digest) == 0)
+    p->opts->progress (AK_PULL_LAYER_BYTES, digest, done, total, p->opts->progress_data);
 }
 
 static int
@@ -161,8 +163,10 @@ ensure_layer (puller_t *p, const ak_descriptor_t *d, const char *diff_id, ak_err
     return -1;
   if (ak_istore_has_layer (p->s, diff_id))
     goto present;
+  p->layer = d->digest;
   if (ensure_blob (p, d, err) < 0)
     return -1;
+  p->layer = NULL;
   if ((blob = ak_istore_open_blob (p->s, d->digest, err)) < 0 || (dir = ak_istore_tmpdir (p->s, &name, err)) < 0)
     return -1;
   if (ak_layer_unpack (blob, diff_id, d->digest, dir, o->max_layer_bytes, err) < 0
@@ -187,6 +191,16 @@ fetch_manifest (puller_t *p, const char *reference, ak_manifest_t *m, char diges
   _cleanup_free_ char *body = NULL, *type = NULL;
   size_t len;
 
+  /* A manifest named by digest that the store holds is read (and
+   * verified) locally: content addressing makes the registry's copy the
+   * same bytes, and a re-pull costs one request for the tag. */
+  if (strncmp (reference, "sha256:", 7) == 0 && ak_istore_has_blob (p->s, reference))
+    {
+      if (ak_istore_read_blob (p->s, reference, AK_MANIFEST_MAX, &body, &len, err) < 0)
+        return -1;
+      strcpy (digest, reference);
+      return ak_manifest_parse (body, len, m, err);
+    }
   if (ak_registry_manifest (p->reg, reference, &body, &len, &type, digest, err) < 0)
     return -1;
   if (ak_manifest_parse (body, len, m, err) < 0)
@@ -287,11 +301,12 @@ ak_image_pull (const char *state_root, const char *text, const ak_pull_opts_t *o
   if (opts->progress != NULL)
     {
       ropts.progress = on_bytes;
-      ropts.progress_data = (void *) opts;
     }
+  p = (puller_t){ .s = &s, .opts = opts, .ref = key };
+  if (opts->progress != NULL)
+    ropts.progress_data = &p;
   if (ak_istore_open (state_root, false, &s, err) < 0)
     goto out_store;
-  p = (puller_t){ .s = &s, .opts = opts, .ref = key };
   p.reg = ak_registry_open (&ref, &ropts, err);
   if (p.reg != NULL)
     {
