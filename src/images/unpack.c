@@ -148,6 +148,23 @@ safe_mode (mode_t m)
   return m & (S_IRWXU | S_IRWXG | S_IRWXO | S_ISVTX);
 }
 
+/* Extended attributes kept: user.* only.  trusted.* and security.* carry
+ * privileges or kernel metadata (file capabilities are setuid by another
+ * name; trusted.overlay.* would steer overlayfs), and user.overlay.* is
+ * overlayfs' own metadata under userxattr: an image never sets those. */
+static void
+set_xattrs (struct archive_entry *e, int fd)
+{
+  const char *name;
+  const void *value;
+  size_t size;
+
+  ak_la.archive_entry_xattr_reset (e);
+  while (ak_la.archive_entry_xattr_next (e, &name, &value, &size) == ARCHIVE_OK)
+    if (strncmp (name, "user.", 5) == 0 && strncmp (name, "user.overlay.", 13) != 0)
+      fsetxattr (fd, name, value, size, 0);
+}
+
 static int
 write_data (layer_t *l, struct archive *a, int fd, const char *entry, ak_error_t **err)
 {
@@ -239,6 +256,9 @@ one_entry (layer_t *l, struct archive *a, struct archive_entry *e, ak_error_t **
        * at run time) can still be written; root needs no such bits. */
       if (fchmodat (parent, base, l->root ? mode : mode | S_IRWXU, 0) < 0)
         return entry_error (l, raw, err, errno, "chmod");
+      fd = openat (parent, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd >= 0)
+        set_xattrs (e, fd);
       break;
     case AE_IFREG:
       fd = openat (parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -250,6 +270,7 @@ one_entry (layer_t *l, struct archive *a, struct archive_entry *e, ak_error_t **
         return entry_error (l, raw, err, errno, "chown");
       if (fchmod (fd, mode) < 0)
         return entry_error (l, raw, err, errno, "chmod");
+      set_xattrs (e, fd);
       return 0;
     case AE_IFLNK:
       if (ak_la.archive_entry_symlink (e) == NULL || symlinkat (ak_la.archive_entry_symlink (e), parent, base) < 0)

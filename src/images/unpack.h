@@ -19,7 +19,9 @@
  *     ".wh..wh..opq" the opaque attribute on its directory
  *     (user.overlay.opaque for overlay's userxattr mounts, and
  *     trusted.overlay.opaque too when root).
- *   - extended attributes of entries are not kept.
+ *   - extended attributes: user.* on files and directories (where the
+ *     filesystem allows); trusted.*, security.* (file capabilities) and
+ *     user.overlay.* are dropped.
  * The uncompressed stream is checked against the layer's diff id before
  * anything is written, and writing stops past max_bytes of file content.
  */

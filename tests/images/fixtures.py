@@ -127,7 +127,11 @@ def main():
           entry("suid", data=b"#!/bin/sh\n", mode=0o4755), entry("sgid", data=b"g\n", mode=0o2755),
           entry("hl", tarfile.LNKTYPE, linkname="a.txt"), entry("ln", tarfile.SYMTYPE, linkname="a.txt"),
           entry("ro/", tarfile.DIRTYPE, mode=0o555), entry("ro/f", data=b"in a read-only dir\n"),
-          entry("keep.txt", data=b"kept\n")]
+          entry("keep.txt", data=b"kept\n"),
+          entry("xa", data=b"x\n", pax_headers={"SCHILY.xattr.user.test": "kept",
+                                                 "SCHILY.xattr.security.capability": "\x01\x00\x00\x02",
+                                                 "SCHILY.xattr.trusted.overlay.redirect": "/etc",
+                                                 "SCHILY.xattr.user.overlay.opaque": "y"})]
     l2 = [entry(".wh.a.txt", data=b""), entry("d/", tarfile.DIRTYPE, mode=0o755),
           entry("d/.wh..wh..opq", data=b""), entry("d/new", data=b"new\n"),
           entry("dev/", tarfile.DIRTYPE, mode=0o755),

@@ -59,6 +59,9 @@ else
   t_begin "images: setuid and setgid bits are stripped"
   if [ -f "$l1/suid" ] && [ ! -u "$l1/suid" ] && [ ! -g "$l1/sgid" ] && [ -x "$l1/suid" ]; then pass
   else fail "$(ls -l "$l1/suid" "$l1/sgid")"; fi
+  t_begin "images: user xattrs kept; file capabilities and overlay metadata dropped"
+  if out=$(python3 -c 'import os,sys; print(sorted(os.listxattr(sys.argv[1])))' "$l1/xa" 2>&1) && [ "$out" = "['user.test']" ]; then pass
+  else fail "xattrs of xa: $out"; fi
   t_begin "images: a .wh. file becomes an overlay whiteout (0/0 character device)"
   if [ -c "$l2/a.txt" ] && [ "$(stat -c %t,%T "$l2/a.txt")" = 0,0 ]; then pass; else fail "$(ls -l "$l2")"; fi
   t_begin "images: an opaque directory is marked for overlay"
