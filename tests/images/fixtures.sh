@@ -11,8 +11,9 @@
 #   TOKEN  plain HTTP, bearer tokens from token_server.py on TOKEN_SRV
 #          (anonymous: pull all but private/*; agent / agentpass: all)
 #   TLS    HTTPS with a certificate from a test CA (DIR/certs/ca.crt), no auth
-#   FLAKY  flaky_proxy.py in front of PLAIN: each blob first 503, then a
-#          redirect to PLAIN (its requests logged in DIR/flaky.log)
+#   FLAKY  flaky_proxy.py in front of PLAIN: each manifest's first request
+#          reset, each blob first a 503, then a redirect to PLAIN (requests
+#          logged in DIR/flaky.log)
 # Images: see fixtures.py; their digests in DIR/digests.json.
 # Needs: docker-registry, apache2-utils (htpasswd), openssl, python3, zstd,
 # busybox-static.

@@ -3,8 +3,9 @@
 
   flaky_proxy.py PORT UPSTREAM_HOST:PORT
 
-Proxies GETs to UPSTREAM, except that each blob's first request gets a 503
-and its second a 307 redirect to UPSTREAM itself (another host:port, as
+Proxies GETs to UPSTREAM, except that each manifest's first request gets
+its connection closed without an answer, and each blob's first request a
+503 and its second a 307 redirect to UPSTREAM itself (another host:port, as
 blob storage would be).  Logs every request it sees, with whether it
 carried an Authorization header, on stdout."""
 import http.server
@@ -22,6 +23,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         print(self.path, "auth" if self.headers.get("Authorization") else "-", flush=True)
+        if "/manifests/" in self.path and not seen.get(self.path):
+            # The first request for each manifest: the connection is closed
+            # without an answer (a reset, as a broken proxy would).
+            seen[self.path] = 1
+            self.close_connection = True
+            return
         if "/blobs/" in self.path:
             n = seen.get(self.path, 0)
             seen[self.path] = n + 1

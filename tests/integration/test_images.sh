@@ -89,9 +89,12 @@ else
     env AGENTKERNEL_IMAGE_MAX_LAYER_BYTES=1000000 "$AK" image pull -q "$PLAIN/test/big"
 
   IMG_ST=$PWD/img-flaky
-  expect "images: blobs retried after a 503 and followed through a redirect" 0 "$FLAKY/test/layers:latest" -- \
+  expect "images: pull through resets, 503s and redirects" 0 "$FLAKY/test/layers:latest" -- \
     aki pull -q "$FLAKY/test/layers"
   IMG_ST=$PWD/img-state
+  t_begin "images: a manifest request whose connection was closed is retried"
+  nman=$(grep -c "/v2/test/layers/manifests/latest" "$FX_FLAKY_LOG")
+  if [ "$nman" = 2 ]; then pass; else fail "$nman manifest requests: $(cat "$FX_FLAKY_LOG")"; fi
   t_begin "images: each blob got a 503, then a redirect to where it was served"
   n503=$(grep -c "/v2/test/layers/blobs/" "$FX_FLAKY_LOG")
   if [ "$n503" = 6 ]; then pass; else fail "$n503 blob requests: $(cat "$FX_FLAKY_LOG")"; fi
