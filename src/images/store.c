@@ -40,6 +40,19 @@ ak_istore_open (const char *state_root, bool exclusive, ak_istore_t *s, ak_error
 
   s->dirfd = s->lockfd = -1;
   s->path = ak_xasprintf ("%s/images", state_root);
+  /* The state directory and its missing parents (a fresh account has no
+   * ~/.local/share). */
+  {
+    _cleanup_free_ char *p = ak_xstrdup (state_root);
+    for (char *c = p + 1; *c; c++)
+      if (*c == '/')
+        {
+          *c = '\0';
+          if (mkdir (p, 0700) < 0 && errno != EEXIST)
+            return ak_error_set (err, errno, "create %s", p);
+          *c = '/';
+        }
+  }
   if (mkdir (state_root, 0700) < 0 && errno != EEXIST)
     return ak_error_set (err, errno, "create the state directory %s", state_root);
   rootfd = open (state_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
