@@ -17,6 +17,7 @@
 
 #include "common/digest.h"
 #include "common/util.h"
+#include "images/auth.h"
 #include "images/manifest.h"
 #include "images/store.h"
 #include "testutil.h"
@@ -180,6 +181,61 @@ test_store (void **state)
   ak_test_rmtree (dir);
 }
 
+static void
+test_auth (void **state)
+{
+  char dir[] = "/tmp/ak-imgauth-XXXXXX";
+  char *file, *user, *pass;
+  ak_error_t *err = NULL;
+
+  assert_non_null (mkdtemp (dir));
+  setenv ("XDG_CONFIG_HOME", dir, 1);
+  setenv ("HOME", dir, 1);
+  unsetenv ("XDG_RUNTIME_DIR");
+  unsetenv ("DOCKER_CONFIG");
+  file = ak_xasprintf ("%s/other.json", dir);
+  /* base64 of a:b and of c:d */
+  {
+    const char *text = "{\"auths\": {\"localhost:50001\": {\"auth\": \"YTpi\"},"
+                       "\"https://index.docker.io/v1/\": {\"auth\": \"YzpkOmU=\"},"
+                       "\"bad.io\": {\"auth\": \"!!\"}}}";
+    assert_int_equal (ak_write_file (file, text, strlen (text), 0600, &err), 0);
+  }
+  setenv ("REGISTRY_AUTH_FILE", file, 1);
+  /* A host:port is not a prefix of a longer one. */
+  assert_int_equal (ak_auth_lookup ("localhost:5000", &user, &pass, &err), 0);
+  assert_int_equal (ak_auth_lookup ("localhost:50001", &user, &pass, &err), 1);
+  assert_string_equal (user, "a");
+  assert_string_equal (pass, "b");
+  free (user), free (pass);
+  /* Docker Hub's historical key; a password may hold ':'. */
+  assert_int_equal (ak_auth_lookup ("docker.io", &user, &pass, &err), 1);
+  assert_string_equal (user, "c");
+  assert_string_equal (pass, "d:e");
+  free (user), free (pass);
+  assert_int_equal (ak_auth_lookup ("bad.io", &user, &pass, &err), -1);
+  assert_non_null (strstr (err->msg, "not base64 of user:password"));
+  ak_error_clear (&err);
+  /* agentkernel's own file comes first, is 0600, and logout removes. */
+  assert_int_equal (ak_auth_store ("localhost:50001", "own", "pw", &err), 0);
+  assert_int_equal (ak_auth_lookup ("localhost:50001", &user, &pass, &err), 1);
+  assert_string_equal (user, "own");
+  free (user), free (pass);
+  {
+    struct stat st;
+    char *own = ak_xasprintf ("%s/agentkernel/auth.json", dir);
+    assert_int_equal (stat (own, &st), 0);
+    assert_int_equal (st.st_mode & 0777, 0600);
+    free (own);
+  }
+  assert_int_equal (ak_auth_store ("localhost:50001", NULL, NULL, &err), 0);
+  assert_int_equal (ak_auth_store ("localhost:50001", NULL, NULL, &err), -1);
+  ak_error_clear (&err);
+  unsetenv ("REGISTRY_AUTH_FILE");
+  free (file);
+  ak_test_rmtree (dir);
+}
+
 int
 main (void)
 {
@@ -187,6 +243,7 @@ main (void)
     cmocka_unit_test (test_manifests),
     cmocka_unit_test (test_index),
     cmocka_unit_test (test_store),
+    cmocka_unit_test (test_auth),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
