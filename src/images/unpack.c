@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -271,6 +272,10 @@ one_entry (layer_t *l, struct archive *a, struct archive_entry *e, ak_error_t **
       if (fchmod (fd, mode) < 0)
         return entry_error (l, raw, err, errno, "chmod");
       set_xattrs (e, fd);
+      {
+        struct timespec ts[2] = { { ak_la.archive_entry_mtime (e), 0 }, { ak_la.archive_entry_mtime (e), 0 } };
+        futimens (fd, ts);
+      }
       return 0;
     case AE_IFLNK:
       if (ak_la.archive_entry_symlink (e) == NULL || symlinkat (ak_la.archive_entry_symlink (e), parent, base) < 0)
@@ -286,6 +291,13 @@ one_entry (layer_t *l, struct archive *a, struct archive_entry *e, ak_error_t **
   if (l->root
       && fchownat (parent, base, ak_la.archive_entry_uid (e), ak_la.archive_entry_gid (e), AT_SYMLINK_NOFOLLOW) < 0)
     return entry_error (l, raw, err, errno, "chown");
+  /* Directories' times change with every later entry in them: only the
+   * others keep the image's modification time. */
+  if (type != AE_IFDIR)
+    {
+      struct timespec ts[2] = { { ak_la.archive_entry_mtime (e), 0 }, { ak_la.archive_entry_mtime (e), 0 } };
+      utimensat (parent, base, ts, AT_SYMLINK_NOFOLLOW);
+    }
   return 0;
 }
 

@@ -11,6 +11,7 @@
  *   - regular files, directories, symlinks, hard links within the layer,
  *     FIFOs; mode bits except setuid and setgid, which are stripped so no
  *     image file can ever raise privileges on the host or in a sandbox;
+ *   - modification times of everything but directories;
  *   - ownership as the tar says when the caller is root; otherwise the
  *     caller's own (a user namespace maps it at run time);
  *   - device nodes (block and character) and sockets are skipped;

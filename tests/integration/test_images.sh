@@ -56,6 +56,9 @@ else
   t_begin "images: files, hard links and symlinks within a layer are kept"
   if [ "$(cat "$l1/a.txt")" = "layer one" ] && [ "$l1/a.txt" -ef "$l1/hl" ] && [ "$(readlink "$l1/ln")" = a.txt ] \
      && [ "$(cat "$l1/ro/f")" = "in a read-only dir" ]; then pass; else fail "$(ls -la "$l1")"; fi
+  t_begin "images: files keep the image's modification time"
+  if [ "$(stat -c %Y "$l1/a.txt")" = 1700000000 ] && [ "$(stat -c %Y "$l1/ln")" = 1700000000 ]; then pass
+  else fail "$(stat -c '%n %Y' "$l1/a.txt" "$l1/ln")"; fi
   t_begin "images: setuid and setgid bits are stripped"
   if [ -f "$l1/suid" ] && [ ! -u "$l1/suid" ] && [ ! -g "$l1/sgid" ] && [ -x "$l1/suid" ]; then pass
   else fail "$(ls -l "$l1/suid" "$l1/sgid")"; fi
