@@ -82,6 +82,10 @@ int ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, int net_helper,
 int ak_landlock_abi (void);
 int ak_landlock_apply (const ak_spec_t *spec, ak_error_t **err);
 
+/* The newest system call the seccomp filter was written against
+ * (file_setattr, Linux 6.17): every number above it gets ENOSYS. */
+#define AK_SECCOMP_NR_MAX 469
+
 /* The seccomp program of a profile, compiled into a sealed memfd (returned;
  * the caller closes it); ak_seccomp_load() installs it from that fd. */
 int ak_seccomp_compile (ak_profile_t profile, ak_error_t **err);
