@@ -66,6 +66,56 @@ else
 fi
 
 echo "== escapes 2: no set-id bits across the boundary"
+# What a sandbox creates in /workspace or a read-write volume belongs on the
+# host to the share's owner (root, for root's workspace, through the
+# idmapped mount): a set-id bit there gives any local user that owner's ids.
+# Every route is tried from inside; the host then looks at the share.
+sid=$esc_dir/setid
+mkdir -p "$sid/ws" "$sid/vol" "$sid/in/t"
+chmod -R 755 "$sid"
+echo x >"$sid/in/t/suid" && chmod 4755 "$sid/in/t/suid"
+tar -cf "$sid/in/suid.tar" -C "$sid/in/t" suid
+# sid_host DIR CMD...: runs CMD, then says whether DIR holds a set-id file
+# (as seen from the host), and empties DIR for the next case.
+sid_host () {
+  local dir=$1 found
+  shift
+  "$@"
+  found=$(find "$dir" -mindepth 1 -perm /6000 -printf '%M %u %p\n' | head -3)
+  find "$dir" -mindepth 1 -delete
+  if [ -n "$found" ]; then echo "host: set-id file: $found"; return 1; fi
+  echo "host: no set-id file"
+}
+in_ws () { (cd "$sid/ws" && "$@"); }
+plant='cp /bin/sh /workspace/rootsh && chmod 4755 /workspace/rootsh'
+attack "chmod 4755 in /workspace (the attack)" 0 '^host: no set-id file$' -- \
+  sid_host "$sid/ws" in_ws "$AK" run --profile permissive -- sh -c "echo $MARK; $plant"
+owner=$(id -un)
+attack "without the filter the same plants a set-id file (control)" 1 "^host: set-id file: -rwsr-xr-x $owner " -- \
+  sid_host "$sid/ws" in_ws env AK_TEST_DISABLE=seccomp "$AK_TEST_BIN" run --profile permissive -- sh -c "echo $MARK; $plant"
+attack "chmod g+s / u+s in /workspace" 0 '^host: no set-id file$' -- \
+  sid_host "$sid/ws" in_ws "$AK" run --profile permissive -- sh -c "echo $MARK; touch /workspace/a /workspace/b; chmod g+s /workspace/a; chmod u+s /workspace/b"
+attack "tar -xpf of a 4755 file into a volume" 0 '^host: no set-id file$' -- \
+  sid_host "$sid/vol" "$AK" run -v "$sid/vol:/data" -v "$sid/in:/in:ro" -- sh -c "echo $MARK; tar -xpf /in/suid.tar -C /data"
+attack "tar -xpf without the filter (control)" 1 '^host: set-id file: -rwsr-xr-x' -- \
+  sid_host "$sid/vol" env AK_TEST_DISABLE=seccomp "$AK_TEST_BIN" run -v "$sid/vol:/data" -v "$sid/in:/in:ro" -- sh -c "echo $MARK; tar -xpf /in/suid.tar -C /data"
+for route in chmod fchmod fchmodat fchmodat2 open openat creat openat2 tmpfile mknod mknodat; do
+  for mode in 4755 2755; do
+    attack "$route $mode in a volume" 0 '^host: no set-id file$' -- \
+      sid_host "$sid/vol" sbx -v "$sid/vol:/data" -- sh -c "echo $MARK; /probe setid /data/f $route $mode"
+  done
+  attack "restrictive: $route 6755 in a volume" 0 '^host: no set-id file$' -- \
+    sid_host "$sid/vol" sbx --profile restrictive -v "$sid/vol:/data" -- sh -c "echo $MARK; /probe setid /data/f $route 6755"
+  [ $route = openat2 ] && continue
+  attack "$route 0755 still works" 0 '^allowed' -- \
+    sid_host "$sid/vol" sbx -v "$sid/vol:/data" -- sh -c "echo $MARK; /probe setid /data/f $route 755"
+  attack "$route 4755 without the filter (control)" 1 '^host: set-id file: -rwsr-xr-x' -- \
+    sid_host "$sid/vol" env AK_TEST_DISABLE=seccomp "$AK_TEST_BIN" run -v "$PROBE:/probe:ro" -v "$sid/vol:/data" -- \
+    sh -c "echo $MARK; /probe setid /data/f $route 4755"
+done
+attack "exec in a persistent sandbox: chmod 4755 in a volume" 0 '^host: no set-id file$' -- \
+  sid_host "$sid/vol" sh -c '"$1" create sidbox -v "$2:/data" >/dev/null && "$1" start sidbox &&
+    "$1" exec sidbox -- sh -c "echo $3; touch /data/x; chmod 4755 /data/x"; "$1" remove --force sidbox >/dev/null' _ "$AK" "$sid/vol" "$MARK"
 
 echo "== escapes 3: the API server is the caller's alone"
 
