@@ -113,18 +113,19 @@ ak_net_check (const ak_spec_t *spec, ak_error_t **err)
 }
 
 /* Gives a root caller's helper a mount namespace in which nothing
- * propagates back to the host, whatever it mounts or unmounts.
+ * propagates back to the host, whatever it mounts or unmounts: run by root,
+ * slirp4netns stays in the host's user namespace, and so would the mount
+ * namespace its sandbox creates.
  *
- * An unprivileged caller's helper is left where it is, for it cannot do
- * otherwise and needs nothing: it holds no capability in the initial user
- * namespace, which owns the host's mount namespace, so it can neither
- * unmount there nor create a mount namespace beside it (slirp4netns runs
- * without --enable-sandbox then, which would fail for that reason).  A mount
- * namespace it makes inside a user namespace it enters or creates (pasta
- * does) is owned by a less privileged user namespace, and the kernel turns
- * every shared mount copied into it into a slave (CL_SHARED_TO_SLAVE): events
- * flow in, never out.  Giving it its own user namespace first is not an
- * option: it could then no longer join the sandbox's. */
+ * An unprivileged caller's helper is left where it is, for it needs
+ * nothing and could not do otherwise.  It holds no capability in the
+ * initial user namespace, which owns the host's mount namespace, so it can
+ * neither unmount there nor create a mount namespace beside it; a mount
+ * namespace it creates lies in a user namespace it joined (slirp4netns, not
+ * run by root, joins the sandbox's; so does pasta), and the kernel turns
+ * every shared mount copied into such a namespace into a slave
+ * (CL_SHARED_TO_SLAVE): propagation flows in, never out.  A user namespace
+ * of its own, to unshare in, would keep it out of the sandbox's. */
 static int
 private_mounts (const ak_ids_t *ids)
 {
@@ -176,10 +177,10 @@ exec_helper (ak_net_helper_t kind, const char *exe, pid_t pid, int ready_w, int 
       argv[n++] = "--configure";
       argv[n++] = "--mtu=65520";
       argv[n++] = "--disable-host-loopback";
-      /* Its sandbox unshares a mount namespace in the helper's own user
-       * namespace, which needs CAP_SYS_ADMIN there: root only (inside the
-       * private namespace above).  A user's helper runs with that user's
-       * own rights anyway. */
+      /* Its own mount-namespace sandbox needs uid 0 mapped in the sandbox's
+       * user namespace, which only a root caller's helper can do without it
+       * (and there, inside the private namespace above); a user's helper
+       * runs with that user's own rights anyway. */
       if (caller_root)
         argv[n++] = "--enable-sandbox";
       argv[n++] = "--enable-seccomp";
