@@ -31,26 +31,26 @@ check () {
   after=$(table)
   if [ "$before" != "$after" ]; then
     echo "mount table changed by: $*"
-    printf '%s\n' "$before" >"$TMPDIR/b"; printf '%s\n' "$after" >"$TMPDIR/a"
-    diff "$TMPDIR/b" "$TMPDIR/a" | head -5
+    printf '%s\n' "$before" >"$scratch/b"; printf '%s\n' "$after" >"$scratch/a"
+    diff "$scratch/b" "$scratch/a" | head -5
     bad=1
   fi
 }
 persistent () {
-  "$AK" create "mnt-$1" -v "$TMPDIR:/workspace/vol" >/dev/null && AK_NET_HELPER=$1 "$AK" start "mnt-$1" &&
+  "$AK" create "mnt-$1" -v "$scratch:/workspace/vol" >/dev/null && AK_NET_HELPER=$1 "$AK" start "mnt-$1" &&
     "$AK" exec "mnt-$1" -- sh -c "echo $MARK" && "$AK" stop "mnt-$1" && "$AK" remove "mnt-$1"
   rc=$?
   "$AK" remove --force "mnt-$1" >/dev/null 2>&1
   return $rc
 }
-TMPDIR=$(mktemp -d)
+scratch=$(mktemp -d)
 for h in slirp4netns pasta; do
   check env AK_NET_HELPER=$h "$AK" run -- sh -c "echo $MARK"
   check persistent $h
 done
 check "$AK" run --no-network -- sh -c "echo $MARK"
-check "$AK" run --profile permissive -v "$TMPDIR:/workspace/vol" -- sh -c "echo $MARK"
-rm -rf "$TMPDIR"
+check "$AK" run --profile permissive -v "$scratch:/workspace/vol" -- sh -c "echo $MARK"
+rm -rf "$scratch"
 [ $bad = 0 ] && echo "mounts unchanged"
 exit $bad
 EOS
