@@ -197,7 +197,21 @@ try_syscall (const char *name)
         }
     }
   else if (!strncmp (name, "nr=", 3))
-    rc = syscall (atol (name + 3), 0, 0, 0, 0, 0, 0);
+    {
+      /* nr=N or nr=FIRST-LAST: denied only if every one is. */
+      char *end;
+      long first = strtol (name + 3, &end, 10), last = *end == '-' ? atol (end + 1) : first;
+      for (long nr = first; nr <= last; nr++)
+        {
+          errno = 0;
+          rc = syscall (nr, 0, 0, 0, 0, 0, 0);
+          if (rc >= 0 || errno != ENOSYS)
+            {
+              printf ("allowed (system call %ld: %s)\n", nr, rc >= 0 ? "succeeded" : strerror (errno));
+              return 0;
+            }
+        }
+    }
   else if (!strcmp (name, "x32"))
     return in_child (x32_getpid);
   else if (!strcmp (name, "i386"))
