@@ -69,7 +69,10 @@
 #include "common/util.h"
 
 /* System calls newer than the libseccomp we build with may name, by
- * number: since 424 every architecture but alpha shares one numbering. */
+ * number: since 424 every architecture but alpha shares one numbering.  A
+ * call the kernel gains later stays ENOSYS until it is reviewed, added here
+ * (and to the lists below if it must be refused, or to restrictive_allow)
+ * and AK_SECCOMP_NR_MAX raised. */
 static const struct {
   int nr;
   const char *name;
