@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "core/spec_json.h"
+#include "model/spec_json.h"
 #include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);

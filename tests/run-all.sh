@@ -9,6 +9,9 @@ failed=()
 step () { echo; echo "######## $*"; }
 run () { local name=$1; shift; "$@" || failed+=("$name"); }
 
+step "layers (HACKING.md's placement rule)"
+run layers tests/layers.sh
+
 step "unit tests"
 for t in build/tests/test_* build/asan/tests/test_*; do
   [ -x "$t" ] || continue

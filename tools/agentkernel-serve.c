@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/backend.h"
+#include "common/error.h"
 #include "server/http.h"
 
 #define EXIT_FAIL 125

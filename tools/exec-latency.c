@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "core/sandbox.h"
+#include "service/sandbox.h"
 
 static const char *name;
 static int per_thread;

@@ -14,7 +14,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/toml.h"
+#include "model/toml.h"
 
 static json_t *to_json (const ak_toml_value_t *v);
 

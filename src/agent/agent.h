@@ -13,7 +13,7 @@
 
 #include <sys/types.h>
 
-#include "core/spec.h"
+#include "model/spec.h"
 
 typedef struct ak_agent_conf {
   const ak_spec_t *spec;

@@ -10,16 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/openat2.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "agent/session.h"
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "common/util.h"
 #include "proto/proto.h"
 #include "proto/tarstream.h"
@@ -377,49 +376,6 @@ serve_exec (int conn, ak_proto_reader_t *rd, json_t *j, const ak_agent_conf_t *c
   return ret;
 }
 
-/* Opens the directory that holds `path` (absolute) one component at a
- * time, never through a symlink; with create, makes missing directories.
- * *base points at the last component.  -1 with errno set on failure. */
-static int
-open_parent_strict (const char *path, bool create, const char **base)
-{
-  _cleanup_free_ char *dir = ak_xstrdup (path);
-  const char *last = strrchr (path, '/');
-  char *save = NULL, *comp;
-  int fd;
-
-  *base = last + 1;
-  if (**base == '\0' || strcmp (*base, ".") == 0 || strcmp (*base, "..") == 0)
-    {
-      errno = **base == '\0' ? EISDIR : EINVAL;
-      return -1;
-    }
-  dir[last - path] = '\0';
-  fd = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  for (comp = strtok_r (dir, "/", &save); fd >= 0 && comp; comp = strtok_r (NULL, "/", &save))
-    {
-      struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-                              .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH };
-      int next;
-      if (strcmp (comp, ".") == 0 || strcmp (comp, "..") == 0)
-        {
-          close (fd);
-          errno = EINVAL;
-          return -1;
-        }
-      next = (int) syscall (SYS_openat2, fd, comp, &how, sizeof how);
-      if (next < 0 && errno == ENOENT && create && (mkdirat (fd, comp, 0755) == 0 || errno == EEXIST))
-        next = (int) syscall (SYS_openat2, fd, comp, &how, sizeof how);
-      {
-        int saved = errno;
-        close (fd);
-        errno = saved;
-      }
-      fd = next;
-    }
-  return fd;
-}
-
 static const char *
 strict_why (int e)
 {
@@ -462,7 +418,8 @@ serve_file (int conn, ak_proto_reader_t *rd, uint8_t type, json_t *j, const ak_a
     {
       struct stat st;
       const char *base;
-      dirfd = open_parent_strict (path, type == AK_F_FILE_WRITE, &base);
+      _cleanup_close_ int top = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      dirfd = top < 0 ? -1 : ak_fs_open_parent (top, path, type == AK_F_FILE_WRITE, &base);
       if (dirfd < 0 || fchdir (dirfd) < 0)
         return send_error_code (conn, errno, "%s: %s", path, strict_why (errno));
       if (fstatat (dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)

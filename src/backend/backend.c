@@ -1,8 +1,6 @@
 #define _GNU_SOURCE
 #include "backend/backend.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "backend/container/container.h"
@@ -24,33 +22,4 @@ ak_backend_lookup (const char *name, ak_error_t **err)
            NULL;
   ak_error_set (err, 0, "unknown backend '%s' (expected 'container')", name);
   return NULL;
-}
-
-static void
-default_warn (const char *msg, void *data)
-{
-  (void) data;
-  fprintf (stderr, "agentkernel: warning: %s\n", msg);
-}
-
-static ak_warn_fn warn_fn = default_warn;
-static void *warn_data;
-
-void
-ak_set_warn_handler (ak_warn_fn fn, void *data)
-{
-  warn_fn = fn ? fn : default_warn;
-  warn_data = data;
-}
-
-void
-ak_warn (const char *fmt, ...)
-{
-  va_list ap;
-  _cleanup_free_ char *msg = NULL;
-  va_start (ap, fmt);
-  if (vasprintf (&msg, fmt, ap) < 0)
-    ak_oom ();
-  va_end (ap);
-  warn_fn (msg, warn_data);
 }

@@ -10,7 +10,7 @@
 #include <sys/types.h>
 
 #include "common/error.h"
-#include "core/spec.h"
+#include "model/spec.h"
 
 /* Standard streams of a sandboxed command. */
 typedef struct ak_stdio {
@@ -30,15 +30,15 @@ typedef struct ak_backend {
    * agent serving dir/agent.sock; returns once it serves, with the pid of
    * the process that owns the sandbox (signal it to stop). */
   int (*start) (const ak_spec_t *spec, const char *dir, pid_t *supervisor, ak_error_t **err);
+  /* Persistent: a connection to the agent of the sandbox started from dir
+   * (the framed protocol of proto/ runs over it); returns the fd. */
+  int (*connect) (const char *dir, ak_error_t **err);
+  /* Persistent: ends the sandbox owned by `supervisor` (started from dir):
+   * the agent is asked to end every process, then everything is killed after
+   * a grace period.  Returns once it is gone. */
+  int (*stop) (const char *dir, pid_t supervisor, ak_error_t **err);
 } ak_backend_t;
 
 const ak_backend_t *ak_backend_lookup (const char *name, ak_error_t **err);
-
-/* Warnings the library wants the user to see (a degraded feature).  The
- * default sink prints "agentkernel: warning: ..." on stderr; front ends that
- * own stderr (MCP) install their own. */
-typedef void (*ak_warn_fn) (const char *msg, void *data);
-void ak_set_warn_handler (ak_warn_fn fn, void *data);
-void ak_warn (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
 #endif

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 
 #include "common/error.h"
-#include "core/spec.h"
+#include "model/spec.h"
 
 #define AK_EXIT_FAILURE 125
 

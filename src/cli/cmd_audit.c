@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "core/audit.h"
-#include "core/spec.h"
+#include "service/audit.h"
+#include "model/spec.h"
 
 int
 cmd_audit (int argc, char **argv)

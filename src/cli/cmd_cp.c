@@ -6,7 +6,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/sandbox.h"
+#include "service/sandbox.h"
 
 /* "NAME:/path" -> name and path; NULL name when it is a host path.  A
  * host path containing ':' can be given as ./file:x. */

@@ -7,7 +7,7 @@
 
 #include "cli/cli.h"
 #include "common/util.h"
-#include "core/sandbox.h"
+#include "service/sandbox.h"
 
 static void
 usage (FILE *out)

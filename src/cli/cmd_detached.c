@@ -8,7 +8,7 @@
 
 #include "cli/cli.h"
 #include "common/util.h"
-#include "core/detached.h"
+#include "service/detached.h"
 
 int
 cmd_detached (int argc, char **argv)

@@ -14,10 +14,10 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/asciicast.h"
-#include "core/audit.h"
-#include "core/detached.h"
-#include "core/sandbox.h"
+#include "service/asciicast.h"
+#include "service/audit.h"
+#include "service/detached.h"
+#include "service/sandbox.h"
 
 typedef struct exec_opts {
   const char *name;

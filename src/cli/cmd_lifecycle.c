@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "core/sandbox.h"
+#include "service/sandbox.h"
 
 /* Parses "CMD [--force] NAME..." and applies fn to every name. */
 static int

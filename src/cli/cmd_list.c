@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "core/sandbox.h"
+#include "service/sandbox.h"
 
 int
 cmd_list (int argc, char **argv)

@@ -4,8 +4,7 @@
 #include <unistd.h>
 #include <string.h>
 
-#include "backend/backend.h"
-#include "core/sandbox.h"
+#include "service/sandbox.h"
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -64,7 +63,6 @@ cmd_run (int argc, char **argv)
   ak_cli_sandbox_t flags = { 0 };
   ak_spec_t spec;
   ak_error_t *err = NULL;
-  const ak_backend_t *backend;
   int i, status = 0, rc;
   bool keep = false;
 
@@ -124,8 +122,7 @@ cmd_run (int argc, char **argv)
         goto fail;
       goto done;
     }
-  backend = ak_backend_lookup (spec.backend, &err);
-  if (backend == NULL || backend->run (&spec, NULL, &status, &err) < 0)
+  if (ak_sandbox_run (&spec, NULL, &status, &err) < 0)
     goto fail;
 done:
   ak_spec_clear (&spec);

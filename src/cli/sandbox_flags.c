@@ -9,7 +9,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/config.h"
+#include "model/config.h"
 
 extern char **environ;
 

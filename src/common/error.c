@@ -98,3 +98,33 @@ ak_error_clear (ak_error_t **err)
   ak_error_free (*err);
   *err = NULL;
 }
+
+static void
+default_warn (const char *msg, void *data)
+{
+  (void) data;
+  fprintf (stderr, "agentkernel: warning: %s\n", msg);
+}
+
+static ak_warn_fn warn_fn = default_warn;
+static void *warn_data;
+
+void
+ak_set_warn_handler (ak_warn_fn fn, void *data)
+{
+  warn_fn = fn ? fn : default_warn;
+  warn_data = data;
+}
+
+void
+ak_warn (const char *fmt, ...)
+{
+  va_list ap;
+  char *msg = NULL;
+  va_start (ap, fmt);
+  if (vasprintf (&msg, fmt, ap) < 0)
+    ak_oom ();
+  va_end (ap);
+  warn_fn (msg, warn_data);
+  free (msg);
+}

@@ -37,4 +37,13 @@ void ak_error_free (ak_error_t *err);
 /* Frees *err and sets it to NULL. */
 void ak_error_clear (ak_error_t **err);
 
+/* Warnings the library wants the user to see (a degraded feature): not an
+ * error, so they travel through a sink the front end owns.  The default
+ * sink prints "agentkernel: warning: ..." on stderr; front ends that own
+ * stderr (MCP) or collect warnings for a reply (HTTP) install their own.
+ * The handler is process-wide; set it before starting threads. */
+typedef void (*ak_warn_fn) (const char *msg, void *data);
+void ak_set_warn_handler (ak_warn_fn fn, void *data);
+void ak_warn (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
 #endif

@@ -10,8 +10,8 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/sandbox.h"
-#include "core/store.h"
+#include "service/sandbox.h"
+#include "service/store.h"
 #include "server/common.h"
 #include "server/http_internal.h"
 #include "server/request.h"

@@ -9,7 +9,7 @@
 #include <jansson.h>
 
 #include "common/error.h"
-#include "core/spec.h"
+#include "model/spec.h"
 
 /* Copies buf as valid UTF-8, each invalid sequence replaced by U+FFFD.
  * NUL-terminated; *out_len excludes the NUL. */

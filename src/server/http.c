@@ -14,10 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend/backend.h"
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/sandbox.h"
+#include "service/sandbox.h"
 #include "server/common.h"
 #include "server/http_internal.h"
 

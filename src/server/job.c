@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend/backend.h"
+#include "service/sandbox.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "server/job.h"
@@ -79,7 +79,6 @@ job_new (int out[2], int err[2], ak_error_t **err_out)
 static _Noreturn void
 run_worker (const ak_spec_t *spec, int out_w, int err_w, int res_w)
 {
-  const ak_backend_t *b;
   ak_error_t *err = NULL;
   ak_stdio_t io;
   int status = 0, keep[4], null_fd;
@@ -99,8 +98,7 @@ run_worker (const ak_spec_t *spec, int out_w, int err_w, int res_w)
       _exit (125);
   close_range (7, ~0U, 0);
   io = (ak_stdio_t){ 6, 3, 4 };
-  b = ak_backend_lookup (spec->backend, &err);
-  if (b == NULL || b->run (spec, &io, &status, &err) < 0)
+  if (ak_sandbox_run (spec, &io, &status, &err) < 0)
     snprintf (msg, sizeof msg, "E%s", err ? err->msg : "failed");
   else
     snprintf (msg, sizeof msg, "X%d", status);

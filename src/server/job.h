@@ -15,8 +15,8 @@
 #include <stddef.h>
 
 #include "common/error.h"
-#include "core/sandbox.h"
-#include "core/spec.h"
+#include "service/sandbox.h"
+#include "model/spec.h"
 
 typedef struct ak_job ak_job_t;
 

@@ -18,12 +18,11 @@
 
 #include <jansson.h>
 
-#include "backend/backend.h"
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/sandbox.h"
-#include "core/spec.h"
-#include "core/store.h"
+#include "service/sandbox.h"
+#include "model/spec.h"
+#include "service/store.h"
 #include "server/common.h"
 #include "server/job.h"
 #include "server/mcp.h"
@@ -237,7 +236,7 @@ tool_run (const json_t *args, tool_out_t *out, ak_error_t **err)
   if (ak_server_spec (arg_str (args, "profile"), &spec, err) == 0)
     {
       spec.argv = strv_from_json (json_object_get (args, "command"));
-      if (ak_spec_validate (&spec, err) == 0 && ak_backend_lookup (spec.backend, err) != NULL)
+      if (ak_spec_validate (&spec, err) == 0 && ak_sandbox_check_backend (&spec, err) == 0)
         rc = run_job (ak_job_run (&spec, err), out, err);
     }
   ak_spec_clear (&spec);

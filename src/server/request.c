@@ -8,7 +8,7 @@
 #include "common/base64.h"
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/spec.h"
+#include "model/spec.h"
 #include "server/request.h"
 
 #define MAX_ARGS 4096

@@ -120,8 +120,102 @@ attack "exec in a persistent sandbox: chmod 4755 in a volume" 0 '^host: no set-i
 echo "== escapes 3: the API server is the caller's alone"
 
 echo "== escapes 4: persistent-root symlinks are not followed at start"
+# The victims: host directories the sandbox's host id could write (under the
+# caller's own home when unprivileged; owned by the sandbox's host id when
+# run as root, whose home the sandbox could not traverse anyway).
+if is_root || ! e4=$(mktemp -d "$HOME/.ak-e4.XXXXXX" 2>/dev/null); then
+  e4=$esc_dir/e4
+  mkdir -p "$e4"
+fi
+chmod 755 "$e4"
+mkdir "$e4/vartmp" "$e4/etc" "$e4/home" "$e4/files" "$e4/cfg"
+chmod 755 "$e4/vartmp" "$e4/etc" "$e4/home" "$e4/files"
+is_root && chown 1000001000:1000001000 "$e4/vartmp" "$e4/etc" "$e4/home" "$e4/files"
+echo injected >"$e4/cfg/x"
+printf '[[files]]\nsource = "x"\ndest = "/opt/cfg/x"\n' >"$e4/cfg/agentkernel.toml"
+chmod -R a+rX "$e4/cfg"
+e4_host_unchanged () {
+  [ "$(stat -c %a "$e4/vartmp")" = 755 ] && [ -z "$(find "$e4/etc" "$e4/home" "$e4/files" -mindepth 1)" ]
+}
+"$AK" create e4sys >/dev/null && "$AK" start e4sys
+attack "4: plant symlinks to host directories at /var/tmp, /etc, /home" 0 "" -- \
+  "$AK" exec e4sys -- sh -c "echo $MARK; rm -rf /var/tmp && ln -s /oldroot$e4/vartmp /var/tmp &&
+    mv /etc /etc.old && ln -s /oldroot$e4/etc /etc && mv /home /home.old && ln -s /oldroot$e4/home /home"
+"$AK" stop e4sys >/dev/null
+expect "4: the sandbox starts again over its planted symlinks" 0 "" -- "$AK" start e4sys
+t_begin "4: nothing changed on the host (no chmod 1777, no passwd, no home/user)"
+if e4_host_unchanged; then pass; else
+  fail "$(stat -c '%a %n' "$e4/vartmp"; find "$e4/etc" "$e4/home" -mindepth 1 | head -5)"; fi
+expect "4: real /etc, /var/tmp and /home/user again inside" 0 '^user:x:1000 drwxrwxrwt d d$' -- \
+  "$AK" exec e4sys -- sh -c 'set -e; test ! -L /etc; test ! -L /var/tmp; test ! -L /home
+    echo "$(grep ^user: /etc/passwd | cut -d: -f1-3) $(stat -c %A /var/tmp) $(stat -c %F /etc | cut -c1) $(stat -c %F /home/user | cut -c1)"'
+"$AK" remove --force e4sys >/dev/null
+"$AK" create e4files --config "$e4/cfg/agentkernel.toml" >/dev/null && "$AK" start e4files
+attack "4: plant a symlink to a host directory where a [[files]] destination goes" 0 "" -- \
+  "$AK" exec e4files -- sh -c "echo $MARK; test \"\$(cat /opt/cfg/x)\" = injected && rm -rf /opt/cfg &&
+    ln -s /oldroot$e4/files /opt/cfg"
+"$AK" stop e4files >/dev/null
+expect "4: the start refuses the planted destination, naming it" 125 "/opt/cfg is a symlink" -- \
+  "$AK" start e4files
+t_begin "4: the injected file is not written into the host directory"
+if [ -z "$(ls -A "$e4/files")" ]; then pass; else fail "$(ls -la "$e4/files")"; fi
+"$AK" remove --force e4files >/dev/null
+rm -rf "$e4"
 
 echo "== escapes 5: host sources are pinned"
+# The workspace is the sandbox's to write: after create it swaps a source
+# for a symlink (to a host directory or a secret), and the next start must
+# refuse it rather than show what the link points at.
+e5=$esc_dir/e5
+mkdir -p "$e5/work/data" "$e5/work/rootfs/bin" "$e5/secret"
+echo workdata >"$e5/work/data/f"
+echo filedata >"$e5/work/key"
+echo SECRET-DIR >"$e5/secret/f"
+echo SECRET-KEY >"$e5/secret/id_key"
+cp "$PROBE" "$e5/work/rootfs/bin/probe"
+printf '[[files]]\nsource = "key"\ndest = "/etc/key"\n' >"$e5/work/files.toml"
+chmod -R a+rwX "$e5"
+"$AK" create e5vol -v "$e5/work:/w" -v "$e5/work/data:/data" >/dev/null && "$AK" start e5vol
+"$AK" stop e5vol >/dev/null
+expect "5: control: an unswapped volume starts again and is shown" 0 '^workdata$' -- \
+  sh -c '"$1" start e5vol && "$1" exec e5vol -- cat /data/f' _ "$AK"
+attack "5: -v source swapped for a symlink to a host directory" 0 "" -- \
+  "$AK" exec e5vol -- sh -c "echo $MARK; rm -rf /w/data && ln -s ../secret /w/data"
+"$AK" stop e5vol >/dev/null
+expect "5: the next start refuses the swapped volume" 125 "volume .*/work/data .*(replaced|symlink)" -- \
+  "$AK" start e5vol
+refute "5: the host directory is not shown" "SECRET-DIR" -- "$AK" exec e5vol -- cat /data/f
+"$AK" remove --force e5vol >/dev/null
+"$AK" create e5file --config "$e5/work/files.toml" -v "$e5/work:/w" >/dev/null && "$AK" start e5file
+expect "5: control: the [[files]] source is injected" 0 '^filedata$' -- "$AK" exec e5file -- cat /etc/key
+attack "5: [[files]] source swapped for a symlink to a secret" 0 "" -- \
+  "$AK" exec e5file -- sh -c "echo $MARK; rm /w/key && ln -s ../secret/id_key /w/key"
+"$AK" stop e5file >/dev/null
+expect "5: the next start refuses the swapped [[files]] source" 125 "\[\[files\]\] source .*/work/key .*(replaced|symlink)" -- \
+  "$AK" start e5file
+refute "5: the secret is not copied in" "SECRET-KEY" -- "$AK" exec e5file -- cat /etc/key
+"$AK" remove --force e5file >/dev/null
+expect "5: a [[files]] source that is a symlink is refused at create" 125 "files.*key.*symlink" -- \
+  "$AK" create e5link --config "$e5/work/files.toml"
+"$AK" remove --force e5link >/dev/null 2>&1
+rm -f "$e5/work/key"; echo filedata >"$e5/work/key"; chmod 666 "$e5/work/key"
+"$AK" create e5root --rootfs "$e5/work/rootfs" >/dev/null && "$AK" start e5root
+expect "5: control: --rootfs shows the directory" 2 'usage: probe' -- "$AK" exec e5root -- /bin/probe
+"$AK" stop e5root >/dev/null
+attack "5: --rootfs swapped for a symlink to a host directory" 0 "" -- \
+  "$AK" run -v "$e5/work:/w" -- sh -c "echo $MARK; mv /w/rootfs /w/rootfs.old && ln -s .. /w/rootfs"
+expect "5: the next start refuses the swapped rootfs" 125 "rootfs .*/work/rootfs .*(replaced|symlink)" -- \
+  "$AK" start e5root
+"$AK" remove --force e5root >/dev/null
+# A sandbox recorded before identities were: refused with what to do.
+mkdir -p "$e5/old"
+"$AK" create e5old -v "$e5/old:/data" >/dev/null
+e5spec=$AGENTKERNEL_STATE_DIR/sandboxes/e5old/spec.json
+tr -d '\n' <"$e5spec" | sed -E 's/,[[:space:]]*"pin":[[:space:]]*\{[^}]*\}//g' >"$e5spec.new" &&
+  mv "$e5spec.new" "$e5spec"
+expect "5: a spec without source identities is refused at start, asking to re-create" 125 \
+  "volume .*re-create it" -- "$AK" start e5old
+"$AK" remove --force e5old >/dev/null
 
 echo "== escapes 6: a found agentkernel.toml only tightens"
 

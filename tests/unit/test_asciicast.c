@@ -20,7 +20,7 @@
 
 #include "testutil.h"
 #include "common/util.h"
-#include "core/asciicast.h"
+#include "service/asciicast.h"
 
 static char tmpdir[64];
 static char *cast_path;

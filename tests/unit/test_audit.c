@@ -19,7 +19,7 @@
 
 #include "testutil.h"
 #include "common/util.h"
-#include "core/audit.h"
+#include "service/audit.h"
 
 static char tmpdir[64];
 static char logpath[128];

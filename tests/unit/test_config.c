@@ -15,7 +15,7 @@
 #include "testutil.h"
 #include "backend/backend.h"
 #include "common/util.h"
-#include "core/config.h"
+#include "model/config.h"
 
 static char tmpdir[64];
 static char *warnings;

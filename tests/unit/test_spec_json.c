@@ -8,12 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "common/util.h"
-#include "core/spec_json.h"
+#include "model/spec_json.h"
 
 /* A spec with every field set to something other than its default. */
 static void
@@ -42,11 +43,14 @@ full_spec (ak_spec_t *spec)
   assert_int_equal (ak_spec_add_env (spec, "B=x=y", &err), 0);
   ak_strv_push (&spec->host_env, "PATH=/usr/bin");
   spec->mounts = ak_xcalloc (2, sizeof (ak_mount_t));
-  spec->mounts[0] = (ak_mount_t){ ak_xstrdup ("/data"), ak_xstrdup ("/mnt/data"), true };
-  spec->mounts[1] = (ak_mount_t){ ak_xstrdup ("/tmp"), ak_xstrdup ("/scratch"), false };
+  spec->mounts[0] = (ak_mount_t){ ak_xstrdup ("/data"), ak_xstrdup ("/mnt/data"), true,
+                                  { 2049, 131, S_IFDIR } };
+  spec->mounts[1] = (ak_mount_t){ ak_xstrdup ("/tmp"), ak_xstrdup ("/scratch"), false, { 0, 0, 0 } };
   spec->n_mounts = 2;
   spec->files = ak_xcalloc (1, sizeof (ak_inject_t));
-  spec->files[0] = (ak_inject_t){ ak_xstrdup ("/etc/hosts"), ak_xstrdup ("/etc/hosts2"), 9 };
+  spec->files[0] = (ak_inject_t){ ak_xstrdup ("/etc/hosts"), ak_xstrdup ("/etc/hosts2"), 9,
+                                   { 66, 0xfffffffffffffff0ull, S_IFREG } };
+  spec->cwd_pin = (ak_fs_id_t){ 1, 2, S_IFDIR };
   spec->n_files = 1;
   spec->workdir = ak_xstrdup ("/workspace/sub");
   ak_strv_push (&spec->argv, "sh");
@@ -119,6 +123,16 @@ test_round_trip_full (void **state)
   assert_string_equal (back.mounts[1].dest, "/scratch");
   assert_int_equal (back.n_files, 1);
   assert_int_equal (back.files[0].line, 9);
+  /* Recorded source identities survive, full 64-bit inodes included;
+   * an unrecorded one stays unrecorded. */
+  assert_int_equal (back.mounts[0].pin.dev, 2049);
+  assert_int_equal (back.mounts[0].pin.ino, 131);
+  assert_int_equal (back.mounts[0].pin.type, S_IFDIR);
+  assert_int_equal (back.mounts[1].pin.type, 0);
+  assert_true (back.files[0].pin.ino == 0xfffffffffffffff0ull);
+  assert_int_equal (back.files[0].pin.type, S_IFREG);
+  assert_int_equal (back.cwd_pin.ino, 2);
+  assert_int_equal (back.home_pin.type, 0);
   assert_string_equal (back.argv[2], "echo \"hi\"\n");
   assert_true (back.as_root);
   assert_string_equal (back.hostname, "host-a");
@@ -222,6 +236,11 @@ static const struct
   { "{\"hostname\": \"-x\"}", "hostname: expected a hostname" },
   { "{\"hostname\": \"a.b\"}", "hostname: expected a hostname" },
   { "{\"agent\": \"\"}", "agent: expected a non-empty string" },
+  { "{\"cwd_pin\": 3}", "cwd_pin: expected an object" },
+  { "{\"cwd_pin\": {\"dev\": 1, \"ino\": 2, \"type\": \"door\"}}", "cwd_pin: unknown type" },
+  { "{\"cwd_pin\": {\"dev\": 1, \"type\": \"file\"}}", "cwd_pin: expected dev and ino" },
+  { "{\"mounts\": [{\"source\": \"/a\", \"dest\": \"/b\", \"pin\": {\"dev\": 1, \"ino\": 2, \"type\": \"file\", \"x\": 1}}]}",
+    "unknown field" },
   { "{\"compat_mode\": []}", "compat_mode: expected a string or null" },
 };
 

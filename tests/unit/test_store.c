@@ -22,7 +22,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
-#include "core/store.h"
+#include "service/store.h"
 
 static char tmpdir[64];
 static char root[128];

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
-#include "core/toml.h"
+#include "model/toml.h"
 
 static ak_toml_t *
 parse_ok (const char *text)

@@ -533,4 +533,6 @@ const ak_backend_t ak_container_backend = {
   .check = container_check,
   .run = container_run,
   .start = ak_container_start,
+  .connect = ak_container_connect,
+  .stop = ak_container_stop,
 };

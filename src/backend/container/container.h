@@ -55,6 +55,7 @@ typedef struct ak_sources {
   int cwd_tree;  /* detached mount of spec->cwd, or -1 */
   int home_tree; /* detached mount of spec->home, or -1 */
   int persist_tree; /* a persistent sandbox's own directory (root, upper, work), or -1 */
+  int rootfs_tree;  /* detached mount of spec->rootfs (read-only lower layer), or -1 */
   int *vol_trees;
   size_t n_vols;
   int *file_fds;
@@ -73,7 +74,15 @@ void ak_sources_from_fds (const ak_spec_t *spec, const int *fds, size_t n, ak_so
 
 int ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *src,
                           int net_helper, ak_error_t **err);
-int ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, int net_helper, ak_error_t **err);
+/* Attach a detached tree at dst beneath dirfd, on a mount point of the same
+ * kind; owned: dst is a directory set-up owns, made real if it is not (else
+ * created as needed, symlinks resolved within the root). */
+int ak_mounts_attach (int dirfd, int tree, const char *dst, bool owned, ak_error_t **err);
+/* A host path (under /oldroot) bound at dst beneath dirfd, nosuid, nodev. */
+int ak_mounts_bind_host (int dirfd, const char *host, const char *dst, bool read_only,
+                         ak_error_t **err);
+/* The synthesised /etc, written through rootfd (the new root's descriptor). */
+int ak_etc_populate (int rootfd, const ak_spec_t *spec, int net_helper, ak_error_t **err);
 
 /* ---- confinement (landlock.c, seccomp.c, caps.c) ---- */
 
@@ -115,6 +124,9 @@ int ak_container_start (const ak_spec_t *spec, const char *dir, pid_t *pid, ak_e
  * (ready_fd gets one byte once the agent serves). */
 int ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persist, int ready_fd,
                         ak_error_t **err);
+/* The backend's connect and stop (see backend.h). */
+int ak_container_connect (const char *dir, ak_error_t **err);
+int ak_container_stop (const char *dir, pid_t supervisor, ak_error_t **err);
 
 /* ---- network (netns.c) ---- */
 

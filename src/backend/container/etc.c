@@ -12,12 +12,12 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend/container/container.h"
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "common/syscalls.h"
 #include "common/util.h"
 
@@ -33,19 +33,20 @@ static const char *const bound[] = { "alternatives", "ssl", "ca-certificates", "
 /* Host symlinks recreated as they are. */
 static const char *const linked[] = { "localtime", "os-release", "mtab" };
 
+/* Every file is written through the descriptor of /etc, itself made a real
+ * directory first: in a persistent root the sandbox may have replaced any
+ * name here with a symlink to a host path. */
 static int
-put (const char *dir, const char *name, const char *data, ak_error_t **err)
+put (int dir, const char *name, const char *data, ak_error_t **err)
 {
-  _cleanup_free_ char *path = ak_xasprintf ("%s/%s", dir, name);
-  return ak_write_file (path, data, strlen (data), 0644, err);
+  return ak_fs_write_file (dir, name, data, strlen (data), 0644, err);
 }
 
 static int
-copy_host (const char *dir, const char *name, ak_error_t **err)
+copy_host (int dir, const char *name, ak_error_t **err)
 {
   _cleanup_free_ char *from = ak_xasprintf ("/oldroot/etc/%s", name);
   _cleanup_free_ char *data = NULL;
-  _cleanup_free_ char *to = NULL;
   size_t len;
   ak_error_t *ignored = NULL;
 
@@ -55,12 +56,11 @@ copy_host (const char *dir, const char *name, ak_error_t **err)
       ak_error_free (ignored);
       return 0;
     }
-  to = ak_xasprintf ("%s/%s", dir, name);
-  return ak_write_file (to, data, len, 0644, err);
+  return ak_fs_write_file (dir, name, data, len, 0644, err);
 }
 
 static int
-resolv_conf (const char *dir, const ak_spec_t *spec, int net_helper, ak_error_t **err)
+resolv_conf (int dir, const ak_spec_t *spec, int net_helper, ak_error_t **err)
 {
   /* Without a network there is no resolver to name. */
   if (!ak_spec_sec (spec, AK_SEC_NETWORK))
@@ -72,15 +72,19 @@ resolv_conf (const char *dir, const ak_spec_t *spec, int net_helper, ak_error_t 
 }
 
 int
-ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, int net_helper, ak_error_t **err)
+ak_etc_populate (int rootfd, const ak_spec_t *spec, int net_helper, ak_error_t **err)
 {
+  _cleanup_close_ int etc_dir = -1;
   _cleanup_free_ char *passwd = NULL;
   _cleanup_free_ char *hosts = NULL;
   _cleanup_free_ char *hostname = NULL;
   const char *shell = access ("/oldroot/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
   const char *hn = spec->hostname ? spec->hostname : "agentkernel";
-  char host[PATH_MAX], dst[PATH_MAX], target[PATH_MAX];
+  char host[PATH_MAX], target[PATH_MAX];
 
+  etc_dir = ak_fs_ensure_dir (rootfd, "etc", 0755, err);
+  if (etc_dir < 0)
+    return -1;
   passwd = ak_xasprintf ("root:x:0:0:root:/root:%s\n"
                          "user:x:1000:1000:user:/home/user:%s\n"
                          "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
@@ -105,24 +109,17 @@ ak_etc_populate (const char *etc_dir, const ak_spec_t *spec, int net_helper, ak_
       if (n < 0)
         continue;
       target[n] = '\0';
-      snprintf (dst, sizeof dst, "%s/%s", etc_dir, linked[i]);
-      if (symlink (target, dst) < 0 && errno != EEXIST)
-        return ak_error_set (err, errno, "symlink %s", dst);
+      if (ak_fs_symlink (etc_dir, linked[i], target, err) < 0)
+        return -1;
     }
   for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++)
     {
-      struct ak_mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
       struct stat st;
       snprintf (host, sizeof host, "/oldroot/etc/%s", bound[i]);
       if (lstat (host, &st) < 0 || !S_ISDIR (st.st_mode))
         continue;
-      snprintf (dst, sizeof dst, "%s/%s", etc_dir, bound[i]);
-      if (mkdir (dst, 0755) < 0 && errno != EEXIST)
-        return ak_error_set (err, errno, "mkdir %s", dst);
-      if (mount (host, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
-        return ak_error_set (err, errno, "bind %s", host);
-      if (ak_mount_setattr (AT_FDCWD, dst, AT_RECURSIVE, &attr) < 0)
-        return ak_error_set (err, errno, "make %s read-only", dst);
+      if (ak_mounts_bind_host (etc_dir, host, bound[i], true, err) < 0)
+        return -1;
     }
   return 0;
 }

@@ -9,11 +9,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <linux/close_range.h>
 #include <sys/wait.h>
@@ -21,6 +23,7 @@
 
 #include "backend/container/container.h"
 #include "common/cleanup.h"
+#include "common/syscalls.h"
 #include "common/util.h"
 #include "proto/archive_dl.h"
 
@@ -34,11 +37,19 @@ prepare_persist (const char *dir, const ak_ids_t *ids, char **persist, ak_error_
       /* persist/root is the sandbox's "/": traversable by every id inside. */
       if (mkdir (p, i == 1 ? 0755 : 0700) < 0 && errno != EEXIST)
         return ak_error_set (err, errno, "mkdir %s", p);
-      if (i == 1 && chmod (p, 0755) < 0)
-        return ak_error_set (err, errno, "chmod %s", p);
-      /* Run by root, the layers belong to the sandbox's own host id. */
-      if (ids->caller_root && lchown (p, ids->host_uid, ids->host_gid) < 0)
-        return ak_error_set (err, errno, "chown %s", p);
+      /* Changed through a descriptor opened without following a symlink:
+       * the state directory is the caller's, but nothing here needs to
+       * trust a name twice. */
+      {
+        _cleanup_close_ int fd = open (p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+          return ak_error_set (err, errno, "open %s", p);
+        if (i == 1 && fchmod (fd, 0755) < 0)
+          return ak_error_set (err, errno, "chmod %s", p);
+        /* Run by root, the layers belong to the sandbox's own host id. */
+        if (ids->caller_root && fchown (fd, ids->host_uid, ids->host_gid) < 0)
+          return ak_error_set (err, errno, "chown %s", p);
+      }
     }
   *persist = ak_xasprintf ("%s/persist", dir);
   return 0;
@@ -169,4 +180,49 @@ ak_container_start (const ak_spec_t *spec, const char *dir, pid_t *pid, ak_error
       return ak_error_set (err, 0, "%s", buf[0] ? buf : buf + 1);
     }
   return ak_error_set (err, 0, "the sandbox supervisor exited during start-up (see %s/supervisor.log)", dir);
+}
+
+int
+ak_container_connect (const char *dir, ak_error_t **err)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  _cleanup_free_ char *path = ak_xasprintf ("%s/agent.sock", dir);
+  _cleanup_close_ int fd = -1;
+
+  if (strlen (path) >= sizeof sa.sun_path)
+    return ak_error_set (err, ENAMETOOLONG, "agent socket %s", path);
+  strcpy (sa.sun_path, path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return ak_error_set (err, errno, "socket");
+  if (connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+    return ak_error_set (err, errno, "connect to the agent");
+  return take_fd (&fd);
+}
+
+/* How long a stopping sandbox has before its supervisor is killed. */
+#define STOP_TIMEOUT_MS 10000
+
+/* SIGTERM to the supervisor (it relays it; the agent ends every process),
+ * SIGKILL after STOP_TIMEOUT_MS.  Through a pidfd, so a recycled pid is
+ * never signalled. */
+int
+ak_container_stop (const char *dir, pid_t supervisor, ak_error_t **err)
+{
+  _cleanup_close_ int pidfd = -1;
+  struct pollfd p;
+
+  (void) dir;
+  pidfd = (int) syscall (SYS_pidfd_open, supervisor, 0);
+  if (pidfd < 0)
+    return errno == ESRCH ? 0 : ak_error_set (err, errno, "pidfd_open %d", (int) supervisor);
+  if (ak_pidfd_send_signal (pidfd, SIGTERM) < 0 && errno != ESRCH)
+    return ak_error_set (err, errno, "signal the sandbox supervisor");
+  p = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+  if (poll (&p, 1, STOP_TIMEOUT_MS) == 0)
+    {
+      (void) ak_pidfd_send_signal (pidfd, SIGKILL);
+      (void) poll (&p, 1, STOP_TIMEOUT_MS);
+    }
+  return 0;
 }

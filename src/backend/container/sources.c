@@ -3,9 +3,12 @@
  * They are opened as detached mount trees (open_tree) or plain fds while
  * still running with the caller's own permissions, so the sandbox never
  * needs to be able to name a host path: later steps attach what was opened
- * here, and nothing else of the host is reachable.  When agentkernel runs as
- * root, the trees are idmapped so that their owner appears as the sandbox
- * user and files it creates belong to that owner on the host.
+ * here, and nothing else of the host is reachable.  Each is opened by its
+ * canonical path without following symlinks and compared with the identity
+ * recorded at create (ak_spec_pin_sources), so a source swapped for a
+ * symlink after create is refused, never followed.  When agentkernel runs
+ * as root, the trees are idmapped so that their owner appears as the
+ * sandbox user and files it creates belong to that owner on the host.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,6 +19,7 @@
 
 #include "backend/container/container.h"
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "common/syscalls.h"
 #include "common/util.h"
 
@@ -26,6 +30,7 @@ ak_sources_init (ak_sources_t *s)
   s->cwd_tree = -1;
   s->home_tree = -1;
   s->persist_tree = -1;
+  s->rootfs_tree = -1;
 }
 
 void
@@ -34,6 +39,7 @@ ak_sources_close (ak_sources_t *s)
   ak_closep (&s->cwd_tree);
   ak_closep (&s->home_tree);
   ak_closep (&s->persist_tree);
+  ak_closep (&s->rootfs_tree);
   for (size_t i = 0; i < s->n_vols; i++)
     ak_closep (&s->vol_trees[i]);
   for (size_t i = 0; i < s->n_files; i++)
@@ -43,8 +49,9 @@ ak_sources_close (ak_sources_t *s)
   ak_sources_init (s);
 }
 
+/* A detached mount tree of the object open as fd. */
 static int
-open_tree_of (const char *path, const ak_ids_t *ids, bool idmap, bool read_only, ak_error_t **err)
+tree_of (int fd, const char *path, const ak_ids_t *ids, bool idmap, bool read_only, ak_error_t **err)
 {
   _cleanup_close_ int tree = -1;
   /* Private: a clone of a shared mount stays in the host mount's peer
@@ -54,7 +61,7 @@ open_tree_of (const char *path, const ak_ids_t *ids, bool idmap, bool read_only,
                                 .propagation = MS_PRIVATE };
   struct stat st;
 
-  tree = ak_open_tree (AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  tree = ak_open_tree (fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
   if (tree < 0)
     {
       if (errno == ENOSYS)
@@ -86,51 +93,109 @@ open_tree_of (const char *path, const ak_ids_t *ids, bool idmap, bool read_only,
   return take_fd (&tree);
 }
 
+/* A host source, opened without following any symlink and checked against
+ * the identity recorded when the sandbox was created: the path is only a
+ * name, and what it names now may be what the sandbox (which can write the
+ * workspace) made of it since.  A persistent sandbox must have identities
+ * (pinned); an ephemeral run, whose spec was resolved moments ago, pins its
+ * sources here. */
+static int
+open_source (const char *path, const ak_fs_id_t *pin, bool pinned, int flags, const char *what,
+             ak_error_t **err)
+{
+  ak_fs_id_t now;
+  _cleanup_free_ char *canon = NULL;
+  int fd;
+
+  if (pin->type != 0)
+    return ak_fs_open_pinned (path, pin, flags, what, err);
+  if (pinned)
+    return ak_error_set (err, 0,
+                         "%s %s: this sandbox was created by an older agentkernel, which did not "
+                         "record what its host sources are; re-create it (agentkernel remove, then "
+                         "create) to start it",
+                         what, path);
+  fd = ak_fs_pin (path, &now, &canon, err);
+  if (fd < 0)
+    return ak_error_prefix (err, "%s", what);
+  close (fd);
+  return ak_fs_open_pinned (canon, &now, flags, what, err);
+}
+
+/* A directory or file source as a detached tree. */
+static int
+open_tree_source (const char *path, const ak_fs_id_t *pin, bool pinned, const ak_ids_t *ids,
+                  bool idmap, bool read_only, const char *what, ak_error_t **err)
+{
+  _cleanup_close_ int fd = open_source (path, pin, pinned, O_PATH, what, err);
+  struct stat st;
+
+  if (fd < 0)
+    return -1;
+  if (fstat (fd, &st) < 0)
+    return ak_error_set (err, errno, "%s %s", what, path);
+  /* A single file is bind-mounted as is; a directory as a tree. */
+  return tree_of (fd, path, ids, idmap && S_ISDIR (st.st_mode), read_only, err);
+}
+
 int
 ak_sources_open (const ak_spec_t *spec, const ak_ids_t *ids, bool idmap, const char *persist,
                  ak_sources_t *s, ak_error_t **err)
 {
+  /* A persistent sandbox (one with a state directory) was created earlier:
+   * each source must still be what create recorded. */
+  bool pinned = persist != NULL;
+
   /* Owned by the sandbox's own host id already: no idmap. */
   if (persist != NULL)
     {
-      s->persist_tree = open_tree_of (persist, ids, false, false, err);
+      _cleanup_close_ int fd = open (persist, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      s->persist_tree = fd < 0 ? ak_error_set (err, errno, "open %s", persist)
+                               : tree_of (fd, persist, ids, false, false, err);
       if (s->persist_tree < 0)
         return ak_error_prefix (err, "sandbox state");
     }
+  if (spec->rootfs != NULL)
+    {
+      /* The lower layer of the root overlay: read-only, never idmapped. */
+      s->rootfs_tree = open_tree_source (spec->rootfs, &spec->rootfs_pin, pinned, ids, false, true,
+                                         "rootfs", err);
+      if (s->rootfs_tree < 0)
+        return -1;
+    }
   if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD))
     {
-      s->cwd_tree = open_tree_of (spec->cwd, ids, idmap, false, err);
+      s->cwd_tree = open_tree_source (spec->cwd, &spec->cwd_pin, pinned, ids, idmap, false,
+                                      "mount_cwd: workspace", err);
       if (s->cwd_tree < 0)
-        return ak_error_prefix (err, "mount_cwd");
+        return -1;
     }
   if (ak_spec_sec (spec, AK_SEC_MOUNT_HOME) && spec->home != NULL)
     {
-      s->home_tree = open_tree_of (spec->home, ids, idmap, true, err);
+      s->home_tree = open_tree_source (spec->home, &spec->home_pin, pinned, ids, idmap, true,
+                                       "mount_home: home", err);
       if (s->home_tree < 0)
-        return ak_error_prefix (err, "mount_home");
+        return -1;
     }
   s->vol_trees = ak_xcalloc (spec->n_mounts, sizeof (int));
   for (size_t i = 0; i < spec->n_mounts; i++)
     {
       const ak_mount_t *m = &spec->mounts[i];
-      struct stat st;
-      /* A single file is bind-mounted as is; a directory as a tree. */
-      if (stat (m->source, &st) == 0 && !S_ISDIR (st.st_mode))
-        s->vol_trees[i] = open_tree_of (m->source, ids, false, m->read_only, err);
-      else
-        s->vol_trees[i] = open_tree_of (m->source, ids, idmap && !m->read_only, m->read_only, err);
+      s->vol_trees[i] = open_tree_source (m->source, &m->pin, pinned, ids, idmap && !m->read_only,
+                                          m->read_only, "volume", err);
       s->n_vols = i + 1;
       if (s->vol_trees[i] < 0)
-        return ak_error_prefix (err, "volume %s", m->source);
+        return -1;
     }
   s->file_fds = ak_xcalloc (spec->n_files, sizeof (int));
   for (size_t i = 0; i < spec->n_files; i++)
     {
       struct stat st;
-      s->file_fds[i] = open (spec->files[i].source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+      s->file_fds[i] = open_source (spec->files[i].source, &spec->files[i].pin, pinned, O_RDONLY,
+                                    "[[files]] source", err);
       s->n_files = i + 1;
       if (s->file_fds[i] < 0)
-        return ak_error_set (err, errno, "file %s", spec->files[i].source);
+        return -1;
       if (fstat (s->file_fds[i], &st) < 0 || !S_ISREG (st.st_mode))
         return ak_error_set (err, 0, "file %s: not a regular file", spec->files[i].source);
     }
@@ -147,6 +212,8 @@ ak_sources_fds (const ak_sources_t *s, int *fds, size_t max)
     fds[n++] = s->home_tree;
   if (n < max)
     fds[n++] = s->persist_tree;
+  if (n < max)
+    fds[n++] = s->rootfs_tree;
   for (size_t i = 0; i < s->n_vols && n < max; i++)
     fds[n++] = s->vol_trees[i];
   for (size_t i = 0; i < s->n_files && n < max; i++)
@@ -162,6 +229,7 @@ ak_sources_from_fds (const ak_spec_t *spec, const int *fds, size_t n, ak_sources
   s->cwd_tree = k < n ? fds[k++] : -1;
   s->home_tree = k < n ? fds[k++] : -1;
   s->persist_tree = k < n ? fds[k++] : -1;
+  s->rootfs_tree = k < n ? fds[k++] : -1;
   s->vol_trees = ak_xcalloc (spec->n_mounts, sizeof (int));
   for (size_t i = 0; i < spec->n_mounts; i++)
     s->vol_trees[i] = k < n ? fds[k++] : -1;

@@ -9,10 +9,19 @@
 #include <sys/types.h>
 
 #include "backend/backend.h"
-#include "core/spec.h"
-#include "core/store.h"
+#include "model/spec.h"
+#include "service/store.h"
 
-int ak_sandbox_create (const ak_spec_t *spec, ak_record_t *out, ak_error_t **err);
+/* Ephemeral run (`run`, API /run, MCP): builds the sandbox with spec's
+ * backend, runs spec->argv to completion with the given standard streams
+ * (NULL: the caller's own), tears it down.  *status is the command's exit
+ * status (128+N for signal N). */
+int ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_error_t **err);
+/* Whether spec names a backend this build has (nothing is started). */
+int ak_sandbox_check_backend (const ak_spec_t *spec, ak_error_t **err);
+
+/* Records spec (its host sources pinned first: ak_spec_pin_sources). */
+int ak_sandbox_create (ak_spec_t *spec, ak_record_t *out, ak_error_t **err);
 int ak_sandbox_start (const char *name, ak_error_t **err);
 int ak_sandbox_stop (const char *name, ak_error_t **err);
 /* Refuses a running sandbox unless force (then stops it first). */

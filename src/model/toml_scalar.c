@@ -11,7 +11,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/toml_private.h"
+#include "model/toml_private.h"
 
 void
 toml_buf_push (toml_buf_t *b, const char *s, size_t n)

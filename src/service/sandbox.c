@@ -2,20 +2,15 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <jansson.h>
-#include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/audit.h"
-#include "core/sandbox.h"
-
-/* How long a stopping sandbox has before its supervisor is killed. */
-#define STOP_TIMEOUT_MS 10000
+#include "service/audit.h"
+#include "service/sandbox.h"
 
 bool
 ak_sandbox_running (const ak_record_t *r)
@@ -30,7 +25,22 @@ ak_sandbox_status (const ak_record_t *r)
 }
 
 int
-ak_sandbox_create (const ak_spec_t *spec, ak_record_t *out, ak_error_t **err)
+ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_error_t **err)
+{
+  const ak_backend_t *b = ak_backend_lookup (spec->backend, err);
+  if (b == NULL)
+    return -1;
+  return b->run (spec, stdio, status, err);
+}
+
+int
+ak_sandbox_check_backend (const ak_spec_t *spec, ak_error_t **err)
+{
+  return ak_backend_lookup (spec->backend, err) != NULL ? 0 : -1;
+}
+
+int
+ak_sandbox_create (ak_spec_t *spec, ak_record_t *out, ak_error_t **err)
 {
   const ak_backend_t *b = ak_backend_lookup (spec->backend, err);
   if (b == NULL)
@@ -38,7 +48,8 @@ ak_sandbox_create (const ak_spec_t *spec, ak_record_t *out, ak_error_t **err)
   if (spec->name == NULL || !ak_name_valid (spec->name))
     return ak_error_set (err, 0, "invalid sandbox name '%s' (1-63 of letters, digits, '-', '_')",
                          spec->name ? spec->name : "");
-  if (ak_store_create (spec, out, err) < 0)
+  /* What each host source is now is what every start must find. */
+  if (ak_spec_pin_sources (spec, err) < 0 || ak_store_create (spec, out, err) < 0)
     return -1;
   ak_audit ("sandbox_created", spec->name,
             json_pack ("{s:s, s:s, s:s}", "profile", ak_profile_name (spec->sec.profile), "backend",
@@ -97,27 +108,21 @@ out:
   return ret;
 }
 
-/* Ends the supervisor of a running sandbox: SIGTERM (the agent ends every
- * process), then SIGKILL after STOP_TIMEOUT_MS. */
+/* Ends a running sandbox through its backend and records it stopped. */
 static int
 stop_locked (ak_record_t *r, ak_error_t **err)
 {
-  int pidfd;
-  struct pollfd p;
+  const ak_backend_t *b;
+  _cleanup_free_ char *dir = NULL;
 
   if (!ak_sandbox_running (r))
     return 0;
-  pidfd = (int) syscall (SYS_pidfd_open, r->supervisor_pid, 0);
-  if (pidfd < 0)
-    return errno == ESRCH ? 0 : ak_error_set (err, errno, "pidfd_open %d", r->supervisor_pid);
-  kill (r->supervisor_pid, SIGTERM);
-  p = (struct pollfd){ .fd = pidfd, .events = POLLIN };
-  if (poll (&p, 1, STOP_TIMEOUT_MS) == 0)
-    {
-      syscall (SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-      (void) poll (&p, 1, STOP_TIMEOUT_MS);
-    }
-  close (pidfd);
+  b = ak_backend_lookup (r->spec.backend, err);
+  if (b == NULL)
+    return -1;
+  dir = ak_store_dir (r->name);
+  if (b->stop (dir, (pid_t) r->supervisor_pid, err) < 0)
+    return -1;
   r->supervisor_pid = 0;
   r->supervisor_starttime = 0;
   free (r->status_hint);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "common/error.h"
+#include "common/fsutil.h"
 
 typedef enum ak_profile {
   AK_PROFILE_PERMISSIVE = 0,
@@ -53,12 +54,14 @@ typedef struct ak_mount {
   char *source; /* absolute host path */
   char *dest;   /* absolute path inside */
   bool read_only;
+  ak_fs_id_t pin; /* what source was at create (see ak_spec_pin_sources) */
 } ak_mount_t;
 
 typedef struct ak_inject {
   char *source; /* absolute host path (resolved against the config file) */
   char *dest;   /* absolute path inside */
   int line;
+  ak_fs_id_t pin;
 } ak_inject_t;
 
 typedef struct ak_resources {
@@ -78,6 +81,7 @@ typedef struct ak_spec {
   ak_source_t res_source[4]; /* memory, cpu, pids, vcpus */
   char *cwd;      /* host directory shown at /workspace when mount_cwd */
   char *home;     /* host home shown at /home/user when mount_home */
+  ak_fs_id_t rootfs_pin, cwd_pin, home_pin;
   char **env;     /* explicit KEY=VALUE pairs (-e), NULL-terminated */
   char **host_env; /* pass_env values captured from the caller, KEY=VALUE */
   ak_mount_t *mounts;
@@ -122,6 +126,16 @@ int ak_spec_add_env (ak_spec_t *spec, const char *kv, ak_error_t **err);
 int ak_spec_add_mount (ak_spec_t *spec, const char *arg, ak_error_t **err);
 /* Capture the caller's pass_env variables (done once, by the front end). */
 void ak_spec_capture_host_env (ak_spec_t *spec, char *const *environ_);
+
+/* Pins every host source the sandbox will show (rootfs, the workspace with
+ * mount_cwd, home with mount_home, volumes, [[files]]): its path made
+ * canonical and its identity (device, inode, type) recorded, unless already
+ * recorded (config files pin their [[files]] when they resolve them).  A
+ * persistent sandbox's start re-opens each source without following
+ * symlinks and refuses one that is no longer the same object: a source
+ * inside a writable workspace swapped for a symlink to / or to a secret
+ * after create is not shown. */
+int ak_spec_pin_sources (ak_spec_t *spec, ak_error_t **err);
 
 /* Checks that only make sense on the whole spec (after all layers). */
 int ak_spec_validate (const ak_spec_t *spec, ak_error_t **err);

@@ -1,7 +1,7 @@
 /* Persistent sandbox records: one directory per sandbox, created whole by
  * rename, files replaced by fsync + rename, one flock per sandbox. */
 #define _GNU_SOURCE
-#include "core/store.h"
+#include "service/store.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -22,7 +22,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/spec_json.h"
+#include "model/spec_json.h"
 
 #define SPEC_FILE "spec.json"
 #define STATE_FILE "state.json"

@@ -2,7 +2,7 @@
  * the kernel serialises those per file, so concurrent agentkernel processes
  * never interleave within a line, without any lock between them. */
 #define _GNU_SOURCE
-#include "core/audit.h"
+#include "service/audit.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -31,7 +31,7 @@
 #include <sys/types.h>
 
 #include "common/error.h"
-#include "core/spec.h"
+#include "model/spec.h"
 
 typedef struct ak_record {
   char *name;

@@ -14,7 +14,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/asciicast.h"
+#include "service/asciicast.h"
 
 enum { STREAM_OUT, STREAM_IN };
 

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 
 #include "common/error.h"
-#include "core/spec.h"
+#include "model/spec.h"
 
 /* Parse the config file at `path` and apply it to `spec`:
  *  - the profile from [security] profile, unless profile_from_cli (the CLI's

@@ -14,7 +14,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/toml_private.h"
+#include "model/toml_private.h"
 
 /* ---- positions and errors ---- */
 

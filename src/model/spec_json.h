@@ -19,6 +19,11 @@
  *     "files": [{ "source": "/abs", "dest": "/abs", "line": 3 }],
  *     "workdir": null | "/abs", "argv": null | ["cmd", ...], "as_root": false,
  *     "hostname": null | "h", "agent": null | "s", "compat_mode": null | "s" }
+ *
+ * plus, where create recorded a host source's identity, "rootfs_pin",
+ * "cwd_pin", "home_pin" and a "pin" in each mounts/files entry:
+ *   { "dev": 2049, "ino": 131, "type": "directory" | "file" | ... }
+ * (absent in specs written before identities were recorded).
  */
 #ifndef AK_SPEC_JSON_H
 #define AK_SPEC_JSON_H
@@ -26,7 +31,7 @@
 #include <jansson.h>
 
 #include "common/error.h"
-#include "core/spec.h"
+#include "model/spec.h"
 
 #define AK_SPEC_JSON_VERSION 1
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "core/toml_private.h"
+#include "model/toml_private.h"
 
 /* Below this many keys a linear scan beats hashing. */
 #define TOML_INDEX_MIN ((size_t) 8)

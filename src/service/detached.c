@@ -14,7 +14,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/detached.h"
+#include "service/detached.h"
 
 static bool
 id_valid (const char *id)

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/toml.h"
+#include "model/toml.h"
 
 /* How a table or array came to exist.  The redefinition rules of TOML depend
  * on it, not on the value's type alone. */

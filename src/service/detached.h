@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "core/sandbox.h"
+#include "service/sandbox.h"
 
 /* Starts req detached; *id (heap) names it. */
 int ak_detached_start (const char *name, const ak_exec_req_t *req, char **id, ak_error_t **err);

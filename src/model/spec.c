@@ -1,7 +1,8 @@
 #define _GNU_SOURCE
-#include "core/spec.h"
+#include "model/spec.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -240,6 +241,38 @@ ak_spec_add_mount (ak_spec_t *spec, const char *arg, ak_error_t **err)
   spec->mounts[spec->n_mounts++] = (ak_mount_t){
     .source = steal_pointer (&real), .dest = ak_xstrdup (dst), .read_only = ro
   };
+  return 0;
+}
+
+static int
+pin (char **path, ak_fs_id_t *id, const char *what, ak_error_t **err)
+{
+  int fd;
+  if (*path == NULL || id->type != 0)
+    return 0;
+  fd = ak_fs_pin (*path, id, path, err);
+  if (fd < 0)
+    return ak_error_prefix (err, "%s", what);
+  close (fd);
+  return 0;
+}
+
+int
+ak_spec_pin_sources (ak_spec_t *spec, ak_error_t **err)
+{
+  if (pin (&spec->rootfs, &spec->rootfs_pin, "rootfs", err) < 0)
+    return -1;
+  if (spec->sec.s[AK_SEC_MOUNT_CWD].value && pin (&spec->cwd, &spec->cwd_pin, "mount_cwd", err) < 0)
+    return -1;
+  if (spec->sec.s[AK_SEC_MOUNT_HOME].value
+      && pin (&spec->home, &spec->home_pin, "mount_home", err) < 0)
+    return -1;
+  for (size_t i = 0; i < spec->n_mounts; i++)
+    if (pin (&spec->mounts[i].source, &spec->mounts[i].pin, "volume", err) < 0)
+      return -1;
+  for (size_t i = 0; i < spec->n_files; i++)
+    if (pin (&spec->files[i].source, &spec->files[i].pin, "[[files]] source", err) < 0)
+      return -1;
   return 0;
 }
 

@@ -1,17 +1,19 @@
 /* agentkernel.toml onto a sandbox spec (see config.h). */
 #define _GNU_SOURCE
-#include "core/config.h"
+#include "model/config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "backend/backend.h"
+#include "common/error.h"
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "common/util.h"
-#include "core/toml.h"
+#include "model/toml.h"
 
 /* What a run of the loader needs to name places in messages. */
 typedef struct cfg {
@@ -308,31 +310,55 @@ dest_valid (const char *d)
  * directory: a config file from a cloned repository must not be able to copy
  * ~/.ssh/id_ed25519 into the sandbox, through "..", an absolute path or a
  * symlink.  realpath() resolves all three, then the prefix is checked. */
+/* A [[files]] source: a regular file beneath the config file's directory,
+ * reached through no symlink at all (a repository may hold a symlink to
+ * ~/.ssh/id_ed25519), its identity recorded so that a start refuses it once
+ * it has been swapped for something else. */
 static int
-resolve_source (const cfg_t *c, unsigned line, const char *src, char **out, ak_error_t **err)
+resolve_source (const cfg_t *c, unsigned line, const char *src, char **out, ak_fs_id_t *pin,
+                ak_error_t **err)
 {
   _cleanup_free_ char *joined = NULL;
-  _cleanup_free_ char *real = NULL;
+  _cleanup_close_ int dir = -1;
+  _cleanup_close_ int fd = -1;
+  const char *rel = src;
   size_t n = strlen (c->dir);
   struct stat st;
 
   if (*src == '\0')
     return ak_error_set (err, 0, "%s:%u: [[files]] source: empty", c->file, line);
-  joined = src[0] == '/' ? ak_xstrdup (src) : ak_xasprintf ("%s/%s", c->dir, src);
-  real = realpath (joined, NULL);
-  if (real == NULL)
+  if (src[0] == '/' && strcmp (c->dir, "/") != 0)
+    {
+      if (strncmp (src, c->dir, n) != 0 || src[n] != '/')
+        return ak_error_set (err, 0, "%s:%u: [[files]] source '%s': outside the config file's directory %s",
+                             c->file, line, src, c->dir);
+      rel = src + n;
+    }
+  dir = open (c->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0)
+    return ak_error_set (err, errno, "%s: directory %s", c->file, c->dir);
+  fd = ak_fs_openat (dir, rel, O_PATH | O_NOFOLLOW, 0, AK_FS_BENEATH);
+  if (fd >= 0 && fstat (fd, &st) < 0)
     return ak_error_set (err, errno, "%s:%u: [[files]] source '%s'", c->file, line, src);
-  if (strncmp (real, c->dir, n) != 0 || (real[n] != '/' && strcmp (c->dir, "/") != 0))
+  if ((fd < 0 && errno == ELOOP) || (fd >= 0 && S_ISLNK (st.st_mode)))
     return ak_error_set (err, 0,
-                         "%s:%u: [[files]] source '%s': resolves to %s, outside the config "
-                         "file's directory %s",
-                         c->file, line, src, real, c->dir);
-  if (stat (real, &st) < 0)
+                         "%s:%u: [[files]] source '%s': is a symlink or goes through one, which "
+                         "is not followed (it may lead outside the config file's directory): "
+                         "name the file itself",
+                         c->file, line, src);
+  if (fd < 0 && errno == EXDEV)
+    return ak_error_set (err, 0, "%s:%u: [[files]] source '%s': outside the config file's directory %s",
+                         c->file, line, src, c->dir);
+  if (fd < 0)
     return ak_error_set (err, errno, "%s:%u: [[files]] source '%s'", c->file, line, src);
   if (!S_ISREG (st.st_mode))
     return ak_error_set (err, 0, "%s:%u: [[files]] source '%s': not a regular file", c->file, line,
                          src);
-  *out = steal_pointer (&real);
+  joined = ak_xasprintf ("%s/%s", c->dir, rel);
+  *out = realpath (joined, NULL);
+  if (*out == NULL)
+    return ak_error_set (err, errno, "%s:%u: [[files]] source '%s'", c->file, line, src);
+  *pin = (ak_fs_id_t){ .dev = st.st_dev, .ino = st.st_ino, .type = st.st_mode & S_IFMT };
   return 0;
 }
 
@@ -356,6 +382,7 @@ apply_files (const cfg_t *c, const ak_toml_value_t *root, ak_error_t **err)
       ak_toml_entry_t e;
       const char *src = NULL, *dest = NULL;
       char *real = NULL;
+      ak_fs_id_t pin;
 
       if (ak_toml_type (t) != AK_TOML_TABLE)
         return ak_error_set (err, 0, "%s:%u: files: expected an array of tables, got %s element",
@@ -374,11 +401,12 @@ apply_files (const cfg_t *c, const ak_toml_value_t *root, ak_error_t **err)
                              "%s:%u: [[files]] dest '%s': expected an absolute path inside the "
                              "sandbox, without '..'",
                              c->file, e.line, dest);
-      if (resolve_source (c, line, src, &real, err) < 0)
+      if (resolve_source (c, line, src, &real, &pin, err) < 0)
         return -1;
       spec->files = ak_xrealloc (spec->files, (spec->n_files + 1) * sizeof (ak_inject_t));
-      spec->files[spec->n_files++]
-          = (ak_inject_t){ .source = real, .dest = ak_xstrdup (dest), .line = (int) line };
+      spec->files[spec->n_files++] = (ak_inject_t){
+        .source = real, .dest = ak_xstrdup (dest), .line = (int) line, .pin = pin
+      };
     }
   return 0;
 }

@@ -2,11 +2,12 @@
  * both the stored form of a persistent sandbox (a file anyone with the
  * user's rights may have edited) and the body of API requests. */
 #define _GNU_SOURCE
-#include "core/spec_json.h"
+#include "model/spec_json.h"
 
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -46,6 +47,25 @@ res_get (const ak_resources_t *r, int i)
     }
 }
 
+static const struct {
+  unsigned type;
+  const char *name;
+} pin_types[] = {
+  { S_IFDIR, "directory" }, { S_IFREG, "file" },   { S_IFCHR, "char-device" },
+  { S_IFBLK, "block-device" }, { S_IFIFO, "fifo" }, { S_IFSOCK, "socket" },
+};
+
+/* A recorded source identity, or nothing when none was recorded. */
+static void
+pin_to_json (json_t *o, const char *key, const ak_fs_id_t *id)
+{
+  for (size_t i = 0; i < sizeof pin_types / sizeof pin_types[0]; i++)
+    if (id->type == pin_types[i].type)
+      json_object_set_new (o, key,
+                           json_pack ("{s:I, s:I, s:s}", "dev", (json_int_t) id->dev, "ino",
+                                      (json_int_t) id->ino, "type", pin_types[i].name));
+}
+
 json_t *
 ak_spec_to_json (const ak_spec_t *spec)
 {
@@ -62,6 +82,7 @@ ak_spec_to_json (const ak_spec_t *spec)
   json_object_set_new (root, "backend", str_or_null (spec->backend));
   json_object_set_new (root, "image", str_or_null (spec->image));
   json_object_set_new (root, "rootfs", str_or_null (spec->rootfs));
+  pin_to_json (root, "rootfs_pin", &spec->rootfs_pin);
 
   json_object_set_new (sec, "profile",
                        json_pack ("{s:s, s:s}", "value", ak_profile_name (spec->sec.profile),
@@ -81,17 +102,25 @@ ak_spec_to_json (const ak_spec_t *spec)
 
   json_object_set_new (root, "cwd", str_or_null (spec->cwd));
   json_object_set_new (root, "home", str_or_null (spec->home));
+  pin_to_json (root, "cwd_pin", &spec->cwd_pin);
+  pin_to_json (root, "home_pin", &spec->home_pin);
   json_object_set_new (root, "env", strv_to_json (spec->env));
   json_object_set_new (root, "host_env", strv_to_json (spec->host_env));
   for (size_t i = 0; i < spec->n_mounts; i++)
-    json_array_append_new (mounts, json_pack ("{s:s?, s:s?, s:b}", "source", spec->mounts[i].source,
-                                              "dest", spec->mounts[i].dest, "read_only",
-                                              spec->mounts[i].read_only));
+    {
+      json_t *m = json_pack ("{s:s?, s:s?, s:b}", "source", spec->mounts[i].source, "dest",
+                             spec->mounts[i].dest, "read_only", spec->mounts[i].read_only);
+      pin_to_json (m, "pin", &spec->mounts[i].pin);
+      json_array_append_new (mounts, m);
+    }
   json_object_set_new (root, "mounts", mounts);
   for (size_t i = 0; i < spec->n_files; i++)
-    json_array_append_new (files, json_pack ("{s:s?, s:s?, s:i}", "source", spec->files[i].source,
-                                             "dest", spec->files[i].dest, "line",
-                                             spec->files[i].line));
+    {
+      json_t *f = json_pack ("{s:s?, s:s?, s:i}", "source", spec->files[i].source, "dest",
+                             spec->files[i].dest, "line", spec->files[i].line);
+      pin_to_json (f, "pin", &spec->files[i].pin);
+      json_array_append_new (files, f);
+    }
   json_object_set_new (root, "files", files);
   json_object_set_new (root, "workdir", str_or_null (spec->workdir));
   json_object_set_new (root, "argv", spec->argv != NULL ? strv_to_json (spec->argv) : json_null ());
@@ -552,10 +581,42 @@ parse_resources (const json_t *res, ak_spec_t *spec, ak_error_t **err)
   return 0;
 }
 
+/* An optional recorded identity; absent (a spec written before identities
+ * were recorded) leaves it unrecorded, which a start refuses. */
+static int
+get_pin (const json_t *o, const char *key, const char *where, ak_fs_id_t *out, ak_error_t **err)
+{
+  static const char *const keys[] = { "dev", "ino", "type", NULL };
+  const json_t *v = json_object_get (o, key), *dev, *ino, *type;
+  _cleanup_free_ char *w = NULL;
+
+  if (v == NULL || json_is_null (v))
+    return 0;
+  w = join (where, key);
+  if (!json_is_object (v))
+    return wrong_type (err, w, "an object", v);
+  if (check_keys (v, w, keys, err) < 0)
+    return -1;
+  dev = json_object_get (v, "dev");
+  ino = json_object_get (v, "ino");
+  type = json_object_get (v, "type");
+  if (!json_is_integer (dev) || !json_is_integer (ino) || !json_is_string (type))
+    return bad (err, w, "expected dev and ino (integers) and type (a string)");
+  for (size_t i = 0; i < sizeof pin_types / sizeof pin_types[0]; i++)
+    if (strcmp (json_string_value (type), pin_types[i].name) == 0)
+      {
+        *out = (ak_fs_id_t){ .dev = (unsigned long long) json_integer_value (dev),
+                             .ino = (unsigned long long) json_integer_value (ino),
+                             .type = pin_types[i].type };
+        return 0;
+      }
+  return bad_value (err, w, "unknown type", json_string_value (type), "");
+}
+
 static int
 parse_mounts (const json_t *a, ak_spec_t *spec, ak_error_t **err)
 {
-  static const char *const keys[] = { "source", "dest", "read_only", NULL };
+  static const char *const keys[] = { "source", "dest", "read_only", "pin", NULL };
 
   if (!json_is_array (a))
     return wrong_type (err, "mounts", "an array", a);
@@ -577,6 +638,8 @@ parse_mounts (const json_t *a, ak_spec_t *spec, ak_error_t **err)
         rc = get_string (m, "dest", w, false, check_mount_dest, &mt.dest, err);
       if (rc == 0)
         rc = get_bool (m, "read_only", w, &mt.read_only, err);
+      if (rc == 0)
+        rc = get_pin (m, "pin", w, &mt.pin, err);
       if (rc < 0)
         {
           free (mt.source);
@@ -592,7 +655,7 @@ parse_mounts (const json_t *a, ak_spec_t *spec, ak_error_t **err)
 static int
 parse_files (const json_t *a, ak_spec_t *spec, ak_error_t **err)
 {
-  static const char *const keys[] = { "source", "dest", "line", NULL };
+  static const char *const keys[] = { "source", "dest", "line", "pin", NULL };
 
   if (!json_is_array (a))
     return wrong_type (err, "files", "an array", a);
@@ -614,6 +677,8 @@ parse_files (const json_t *a, ak_spec_t *spec, ak_error_t **err)
         rc = get_string (f, "dest", w, false, check_clean, &in.dest, err);
       if (rc == 0)
         rc = get_line (f, w, &in.line, err);
+      if (rc == 0)
+        rc = get_pin (f, "pin", w, &in.pin, err);
       if (rc < 0)
         {
           free (in.source);
@@ -629,9 +694,10 @@ parse_files (const json_t *a, ak_spec_t *spec, ak_error_t **err)
 static int
 parse_spec (const json_t *j, ak_spec_t *spec, ak_error_t **err)
 {
-  static const char *const keys[] = { "version", "name", "backend", "image", "rootfs", "security",
-                                      "resources", "cwd", "home", "env", "host_env", "mounts",
-                                      "files", "workdir", "argv", "as_root", "hostname", "agent",
+  static const char *const keys[] = { "version", "name", "backend", "image", "rootfs",
+                                      "rootfs_pin", "security", "resources", "cwd", "cwd_pin",
+                                      "home", "home_pin", "env", "host_env", "mounts", "files",
+                                      "workdir", "argv", "as_root", "hostname", "agent",
                                       "compat_mode", NULL };
   const json_t *v, *o;
   unsigned long long version = AK_SPEC_JSON_VERSION;
@@ -649,7 +715,8 @@ parse_spec (const json_t *j, ak_spec_t *spec, ak_error_t **err)
   if (get_string (j, "name", "", true, check_name, &spec->name, err) < 0
       || get_string (j, "backend", "", false, check_word, &spec->backend, err) < 0
       || get_string (j, "image", "", false, check_text, &spec->image, err) < 0
-      || get_string (j, "rootfs", "", true, check_abs, &spec->rootfs, err) < 0)
+      || get_string (j, "rootfs", "", true, check_abs, &spec->rootfs, err) < 0
+      || get_pin (j, "rootfs_pin", "", &spec->rootfs_pin, err) < 0)
     return -1;
   if (get_object (j, "security", "", &o, err) < 0 || (o != NULL && parse_security (o, spec, err) < 0))
     return -1;
@@ -657,6 +724,8 @@ parse_spec (const json_t *j, ak_spec_t *spec, ak_error_t **err)
     return -1;
   if (get_string (j, "cwd", "", true, check_abs, &spec->cwd, err) < 0
       || get_string (j, "home", "", true, check_abs, &spec->home, err) < 0
+      || get_pin (j, "cwd_pin", "", &spec->cwd_pin, err) < 0
+      || get_pin (j, "home_pin", "", &spec->home_pin, err) < 0
       || get_strv (j, "env", false, check_env, &spec->env, err) < 0
       || get_strv (j, "host_env", false, check_env, &spec->host_env, err) < 0)
     return -1;

@@ -9,25 +9,23 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "core/audit.h"
-#include "core/sandbox.h"
+#include "service/audit.h"
+#include "service/sandbox.h"
 #include "proto/proto.h"
 #include "proto/tarstream.h"
 
 int
 ak_sandbox_connect (const char *name, ak_error_t **err)
 {
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
   ak_record_t r = { 0 };
+  const ak_backend_t *b;
   _cleanup_free_ char *dir = NULL;
-  _cleanup_free_ char *path = NULL;
-  _cleanup_close_ int fd = -1;
+  int fd;
 
   if (ak_store_load (name, &r, err) < 0)
     return -1;
@@ -37,18 +35,15 @@ ak_sandbox_connect (const char *name, ak_error_t **err)
       return ak_error_coded (err, ENOTCONN, "sandbox '%s' is not running (start it with: agentkernel start %s)",
                            name, name);
     }
+  b = ak_backend_lookup (r.spec.backend, err);
   ak_record_clear (&r);
+  if (b == NULL)
+    return -1;
   dir = ak_store_dir (name);
-  path = ak_xasprintf ("%s/agent.sock", dir);
-  if (strlen (path) >= sizeof sa.sun_path)
-    return ak_error_set (err, ENAMETOOLONG, "agent socket %s", path);
-  strcpy (sa.sun_path, path);
-  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  fd = b->connect (dir, err);
   if (fd < 0)
-    return ak_error_set (err, errno, "socket");
-  if (connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
-    return ak_error_set (err, errno, "connect to the agent of '%s'", name);
-  return take_fd (&fd);
+    return ak_error_prefix (err, "sandbox '%s'", name);
+  return fd;
 }
 
 static json_t *
