@@ -116,6 +116,39 @@ expect "5: a spec without source identities is refused at start, asking to re-cr
 echo "== escapes 6: a found agentkernel.toml only tightens"
 
 echo "== escapes 7: no inherited descriptors"
+# The caller's shell holds a secret on fd 7 and the host's / on fd 8; a
+# command in the sandbox must see neither, only its three standard streams.
+e7=$esc_dir/e7
+mkdir -p "$e7"
+echo SECRET-FD >"$e7/secret"
+chmod 644 "$e7/secret"
+# The shell's own descriptors, listed by a child writing to the shell's own
+# stdout (a $(...) pipe or a redirection would add one of the shell's).
+e7_fds='ls -m /proc/$$/fd; true'
+expect "7: control: outside a sandbox fd 7 is readable" 0 '^SECRET-FD$' -- \
+  bash -c 'exec 7<"$1"; sh -c "cat <&7"' _ "$e7/secret"
+attack "7: run: read fd 7, list the host through fd 8" 0 '^0, 1, 2$' -- \
+  bash -c 'exec 7<"$1" 8</; "$2" run -- sh -c "echo $3; cat <&7; ls /proc/self/fd/8/; $4"' \
+  _ "$e7/secret" "$AK" "$MARK" "$e7_fds"
+refute "7: run: the secret and the host's / stay outside" 'SECRET-FD|^(etc|usr)$' -- \
+  bash -c 'exec 7<"$1" 8</; "$2" run -- sh -c "cat <&7; ls /proc/self/fd/8/"' _ "$e7/secret" "$AK"
+"$AK" create e7box >/dev/null && bash -c 'exec 7<"$1" 8</; "$2" start e7box' _ "$e7/secret" "$AK"
+attack "7: exec in a sandbox started holding fds 7 and 8: only 0 1 2" 0 '^0, 1, 2$' -- \
+  bash -c 'exec 7<"$1" 8</; "$2" exec e7box -- sh -c "echo $3; cat <&7; ls /proc/self/fd/8/; $4"' \
+  _ "$e7/secret" "$AK" "$MARK" "$e7_fds"
+refute "7: exec: the secret and the host's / stay outside" 'SECRET-FD|^(etc|usr)$' -- \
+  bash -c 'exec 7<"$1" 8</; "$2" exec e7box -- sh -c "cat <&7; ls /proc/self/fd/8/"' _ "$e7/secret" "$AK"
+t_begin "7: a detached command holds only 0 1 2"
+e7id=$(bash -c 'exec 7<"$1" 8</; "$2" exec -d e7box -- sh -c "echo $3; cat <&7; $4"' \
+  _ "$e7/secret" "$AK" "$MARK" "$e7_fds" 2>/dev/null)
+e7out=""
+for _ in $(seq 50); do
+  e7out=$("$AK" detached e7box logs "$e7id" 2>&1) && printf '%s' "$e7out" | grep -q '^0,' && break
+  sleep 0.1
+done
+if printf '%s' "$e7out" | grep -q "$MARK" && printf '%s' "$e7out" | grep -q '^0, 1, 2$' &&
+  ! printf '%s' "$e7out" | grep -q SECRET-FD; then pass; else fail "id $e7id: $e7out"; fi
+"$AK" remove --force e7box >/dev/null
 
 echo "== escapes 8: agentkernel's state and credentials are hidden"
 
