@@ -151,6 +151,71 @@ if printf '%s' "$e7out" | grep -q "$MARK" && printf '%s' "$e7out" | grep -q '^0,
 "$AK" remove --force e7box >/dev/null
 
 echo "== escapes 8: agentkernel's state and credentials are hidden"
+# A home holding keys, and agentkernel's own state where it lives by
+# default (~/.local/share/agentkernel, ~/.agentkernel): another sandbox's
+# spec.json carries its -e secret.  A permissive sandbox shows this home.
+e8=$esc_dir/e8
+h8=$e8/home
+mkdir -p "$h8/.ssh" "$h8/.aws" "$h8/.config/gh" "$e8/work/proj" "$e8/cfg"
+echo SECRET-SSH >"$h8/.ssh/id_ed25519"
+echo SECRET-AWS >"$h8/.aws/credentials"
+echo SECRET-GH >"$h8/.config/gh/hosts.yml"
+echo ordinary-file >"$h8/notes.txt"
+echo ordinary-work >"$e8/work/proj/f"
+printf '[security]\nhide_credentials = false\n' >"$e8/cfg/show.toml"
+chmod -R a+rX "$e8"
+ak8 () { env -u AGENTKERNEL_STATE_DIR -u XDG_DATA_HOME -u AGENTKERNEL_AUDIT_LOG HOME="$h8" "$AK" "$@"; }
+ak8 create e8other -e SECRET=hunter2-e8 >/dev/null
+# check8 NAME CMD...: the command (which prints $MARK) ran, shows the
+# ordinary file beside the secrets (control), and none of the secrets.
+check8 () {
+  local name=$1 out
+  shift
+  t_begin "$name"
+  out=$("$@" 2>&1)
+  if ! printf '%s' "$out" | grep -q "$MARK"; then
+    fail "the sandboxed command did not run (no marker): $(printf %s "$out" | head -c 400)"
+  elif ! printf '%s' "$out" | grep -q '^ordinary-'; then
+    fail "control: the ordinary file is not shown: $(printf %s "$out" | head -c 400)"
+  elif printf '%s' "$out" | grep -Eq 'SECRET-|hunter2|sandbox_created'; then
+    fail "$(printf %s "$out" | grep -E 'SECRET-|hunter2|sandbox_created' | head -3)"
+  else
+    pass
+  fi
+}
+e8_read='cat $0/notes.txt $0/.ssh/id_ed25519 $0/.aws/credentials $0/.config/gh/hosts.yml;
+  cat $0/.local/share/agentkernel/sandboxes/*/spec.json $0/.agentkernel/audit.jsonl; ls -a $0/.ssh'
+test -f "$h8/.local/share/agentkernel/sandboxes/e8other/spec.json" && grep -q hunter2 "$h8/.local/share/agentkernel/sandboxes/e8other/spec.json" &&
+  grep -q sandbox_created "$h8/.agentkernel/audit.jsonl" || echo "  (e8: the state is not where this test expects it)"
+check8 "8: permissive run: keys, other sandboxes' spec.json and the audit log are hidden in home" \
+  ak8 run --profile permissive -- sh -c "echo $MARK; $e8_read" /home/user
+expect "8: opt-out ([security] hide_credentials = false): the key is shown" 0 '^SECRET-SSH$' -- \
+  ak8 run --profile permissive --config "$e8/cfg/show.toml" -- cat /home/user/.ssh/id_ed25519
+refute "8: the opt-out still hides agentkernel's state" 'hunter2' -- \
+  ak8 run --profile permissive --config "$e8/cfg/show.toml" -- \
+  sh -c 'cat /home/user/.local/share/agentkernel/sandboxes/*/spec.json'
+ak8 create e8box --profile permissive >/dev/null && ak8 start e8box
+check8 "8: persistent permissive sandbox: exec sees no key and no state" \
+  ak8 exec e8box -- sh -c "echo $MARK; $e8_read" /home/user
+ak8 exec -d e8box -- sh -c 'echo SECRET-ARG' >/dev/null
+# The state under the workspace, and under a volume.
+check8 "8: state under the workspace is hidden" \
+  sh -c 'cd "$1/work" && AGENTKERNEL_STATE_DIR=$1/work/state "$2" create e8w -e SECRET=hunter2-w >/dev/null &&
+    AGENTKERNEL_STATE_DIR=$1/work/state "$2" run --profile permissive -- sh -c "echo $3; cat proj/f;
+      cat state/sandboxes/e8w/spec.json; ls state"' _ "$e8" "$AK" "$MARK"
+check8 "8: state under a volume is hidden" \
+  env AGENTKERNEL_STATE_DIR="$e8/work/state" "$AK" run -v "$e8/work:/w" -- \
+  sh -c "echo $MARK; cat /w/proj/f /w/state/sandboxes/e8w/spec.json; ls /w/state"
+expect "8: control: without the state there, the volume shows the file" 0 '^hunter2-ctl$' -- \
+  sh -c 'echo hunter2-ctl >"$1/work/proj/s"; "$2" run -v "$1/work:/w" -- cat /w/proj/s' _ "$e8" "$AK"
+t_begin "8: state files are the caller's alone (0600 files, 0700 directories)"
+e8bad=$(find "$h8/.local/share/agentkernel" "$e8/work/state" "$h8/.agentkernel" -path '*/persist/*' -prune -o \
+  \( -type f -perm /077 -o -type d -perm /077 \) -print 2>&1)
+if [ -z "$e8bad" ]; then pass; else fail "$(printf %s "$e8bad" | head -5)"; fi
+ak8 remove --force e8box >/dev/null
+AGENTKERNEL_STATE_DIR="$e8/work/state" "$AK" remove --force e8w >/dev/null
+ak8 remove --force e8other >/dev/null
+
 
 echo "== escapes 9: bounded disk and memory"
 
