@@ -222,5 +222,39 @@ echo "== escapes 9: bounded disk and memory"
 echo "== escapes 10: no hangs, no orphans"
 
 echo "== escapes 11: cp out never writes a symlink pointing outside"
+# The sandbox plants links to host secrets in a tree the user then copies
+# out; a tool reading the copy later would follow them on the host.
+e11=$esc_dir/e11
+mkdir -p "$e11/out" "$e11/victim" "$e11/pre/t"
+echo VICTIM >"$e11/victim/v"
+ln -s "$e11/victim" "$e11/pre/t/sub"
+chmod -R a+rwX "$e11"
+"$AK" create e11box >/dev/null && "$AK" start e11box
+attack "11: plant absolute and escaping links beside in-tree ones" 0 "" -- \
+  "$AK" exec e11box -- sh -c "echo $MARK; set -e; mkdir -p /tmp/t/sub/deep; echo data >/tmp/t/sub/f
+    echo two >/tmp/t/f2; ln -s /root/.ssh/id_ed25519 /tmp/t/key; ln -s ../../../../.. /tmp/t/up
+    ln -s ../../x /tmp/t/sub/esc; ln -s deep/../../.. /tmp/t/sub/dip; ln -s $e11/victim/v /tmp/t/sub/host
+    ln -s sub/f /tmp/t/in; ln -s ../f2 /tmp/t/sub/in2; ln -s ../../f2 /tmp/t/sub/deep/in3"
+expect "11: cp out succeeds and names each link it did not create" 0 \
+  'key -> /root/.ssh/id_ed25519 not created' -- "$AK" cp e11box:/tmp/t "$e11/out/t"
+t_begin "11: no link on the host points outside the copied tree"
+e11bad=$(cd "$e11/out" && for l in t/key t/up t/sub/esc t/sub/dip t/sub/host; do
+  if [ -e "$l" ] || [ -L "$l" ]; then echo "$l -> $(readlink "$l")"; fi; done)
+if [ -z "$e11bad" ]; then pass; else fail "$e11bad"; fi
+t_begin "11: control: links that stay inside are kept and resolve"
+if [ "$(readlink "$e11/out/t/in")" = sub/f ] && [ "$(cat "$e11/out/t/in")" = data ] &&
+  [ "$(cat "$e11/out/t/sub/in2")" = two ] && [ "$(cat "$e11/out/t/sub/deep/in3")" = two ]; then pass
+else fail "$(ls -lR "$e11/out/t" | head -20)"; fi
+expect "11: a link at the top of what is copied is not created either" 0 'not created' -- \
+  "$AK" cp e11box:/tmp/t/key "$e11/out/key"
+t_begin "11: ... and nothing stands at its name"
+if [ ! -e "$e11/out/key" ] && [ ! -L "$e11/out/key" ]; then pass; else fail "$(ls -l "$e11/out/key")"; fi
+expect "11: a destination holding a symlink where the tree has a directory" 0 '' -- \
+  "$AK" cp e11box:/tmp/t "$e11/pre"
+t_begin "11: ... is replaced by the directory, never written through"
+if [ -d "$e11/pre/t/sub" ] && [ ! -L "$e11/pre/t/sub" ] && [ "$(cat "$e11/pre/t/sub/f")" = data ] &&
+  [ "$(ls "$e11/victim")" = v ]; then pass; else fail "$(ls -l "$e11/pre/t" "$e11/victim")"; fi
+"$AK" remove --force e11box >/dev/null
+
 
 rm -rf "$esc_dir" 2>/dev/null
