@@ -210,8 +210,8 @@ ak_store_private_paths (const char *audit_log)
   if (home != NULL && home[0] == '/')
     {
       own = ak_xasprintf ("%s/.agentkernel", home);
-      if (mkdir (own, 0700) < 0 && errno != EEXIST)
-        ak_warn ("cannot create %s: %s", own, strerror (errno));
+      /* Where it cannot be made, agentkernel cannot write either. */
+      (void) mkdir (own, 0700);
       add_private (&v, &n, own);
     }
   if (audit_log != NULL)

@@ -156,7 +156,9 @@ echo "== escapes 8: agentkernel's state and credentials are hidden"
 # spec.json carries its -e secret.  A permissive sandbox shows this home.
 e8=$esc_dir/e8
 h8=$e8/home
-mkdir -p "$h8/.ssh" "$h8/.aws" "$h8/.config/gh" "$e8/work/proj" "$e8/cfg"
+mkdir -p "$h8/.ssh" "$h8/.aws" "$h8/.config/gh" "$h8/dotfiles/gnupg" "$e8/work/proj" "$e8/cfg"
+ln -s dotfiles/gnupg "$h8/.gnupg"
+echo SECRET-GPG >"$h8/dotfiles/gnupg/key"
 echo SECRET-SSH >"$h8/.ssh/id_ed25519"
 echo SECRET-AWS >"$h8/.aws/credentials"
 echo SECRET-GH >"$h8/.config/gh/hosts.yml"
@@ -183,7 +185,7 @@ check8 () {
     pass
   fi
 }
-e8_read='cat $0/notes.txt $0/.ssh/id_ed25519 $0/.aws/credentials $0/.config/gh/hosts.yml;
+e8_read='cat $0/notes.txt $0/.ssh/id_ed25519 $0/.aws/credentials $0/.config/gh/hosts.yml $0/.gnupg/key $0/dotfiles/gnupg/key;
   cat $0/.local/share/agentkernel/sandboxes/*/spec.json $0/.agentkernel/audit.jsonl; ls -a $0/.ssh'
 test -f "$h8/.local/share/agentkernel/sandboxes/e8other/spec.json" && grep -q hunter2 "$h8/.local/share/agentkernel/sandboxes/e8other/spec.json" &&
   grep -q sandbox_created "$h8/.agentkernel/audit.jsonl" || echo "  (e8: the state is not where this test expects it)"
@@ -206,6 +208,9 @@ check8 "8: state under the workspace is hidden" \
 check8 "8: state under a volume is hidden" \
   env AGENTKERNEL_STATE_DIR="$e8/work/state" "$AK" run -v "$e8/work:/w" -- \
   sh -c "echo $MARK; cat /w/proj/f /w/state/sandboxes/e8w/spec.json; ls /w/state"
+check8 "8: a volume inside the state directory shows nothing of it" \
+  ak8 run -v "$h8/.local/share/agentkernel:/st" -v "$e8/work/proj:/p" -- \
+  sh -c "echo $MARK; cat /p/f /st/sandboxes/*/spec.json; ls -A /st"
 expect "8: control: without the state there, the volume shows the file" 0 '^hunter2-ctl$' -- \
   sh -c 'echo hunter2-ctl >"$1/work/proj/s"; "$2" run -v "$1/work:/w" -- cat /w/proj/s' _ "$e8" "$AK"
 t_begin "8: state files are the caller's alone (0600 files, 0700 directories)"
