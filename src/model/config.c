@@ -28,7 +28,7 @@ static const char *const sandbox_keys[] = { "name", "base_image", NULL };
 static const char *const agent_keys[] = { "preferred", "compatibility_mode", NULL };
 static const char *const resources_keys[] = { "vcpus", "memory_mb", "pids", "cpu", NULL };
 static const char *const security_keys[] = { "profile",  "network",   "mount_cwd", "mount_home",
-                                             "pass_env", "read_only", NULL };
+                                             "pass_env", "read_only", "hide_credentials", NULL };
 static const char *const files_keys[] = { "source", "dest", NULL };
 static const char *const compat_modes[] = { "claude", "codex", "gemini", "opencode", NULL };
 
@@ -181,6 +181,15 @@ apply_security (const cfg_t *c, const ak_toml_value_t *t, bool profile_from_cli,
       bool b;
       if (strcmp (e.key, "profile") == 0)
         continue;
+      /* Not a profile row: credential stores are hidden whatever the
+       * profile, unless a config file says otherwise. */
+      if (strcmp (e.key, "hide_credentials") == 0)
+        {
+          if (!ak_toml_as_bool (e.value, &b))
+            return type_error (c, e.line, "[security]", e.key, "a boolean", e.value, err);
+          c->spec->show_credentials = !b;
+          continue;
+        }
       k = ak_sec_key_from_name (e.key);
       if (k < 0)
         {

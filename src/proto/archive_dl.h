@@ -20,14 +20,17 @@
   X (archive_entry_filetype)                                                                                           \
   X (archive_entry_free)                                                                                               \
   X (archive_entry_hardlink)                                                                                           \
+  X (archive_entry_mtime)                                                                                              \
   X (archive_entry_new)                                                                                                \
   X (archive_entry_pathname)                                                                                           \
+  X (archive_entry_perm)                                                                                               \
   X (archive_entry_set_filetype)                                                                                       \
   X (archive_entry_set_mtime)                                                                                          \
   X (archive_entry_set_pathname)                                                                                       \
   X (archive_entry_set_perm)                                                                                           \
   X (archive_entry_set_size)                                                                                           \
   X (archive_entry_size)                                                                                               \
+  X (archive_entry_symlink)                                                                                            \
   X (archive_read_data)                                                                                                \
   X (archive_read_data_block)                                                                                          \
   X (archive_read_data_skip)                                                                                           \

@@ -220,13 +220,150 @@ expect "5: a spec without source identities is refused at start, asking to re-cr
 echo "== escapes 6: a found agentkernel.toml only tightens"
 
 echo "== escapes 7: no inherited descriptors"
+# The caller's shell holds a secret on fd 7 and the host's / on fd 8; a
+# command in the sandbox must see neither, only its three standard streams.
+e7=$esc_dir/e7
+mkdir -p "$e7"
+echo SECRET-FD >"$e7/secret"
+chmod 644 "$e7/secret"
+# The shell's own descriptors, listed by a child writing to the shell's own
+# stdout (a $(...) pipe or a redirection would add one of the shell's).
+e7_fds='ls -m /proc/$$/fd; true'
+expect "7: control: outside a sandbox fd 7 is readable" 0 '^SECRET-FD$' -- \
+  bash -c 'exec 7<"$1"; sh -c "cat <&7"' _ "$e7/secret"
+attack "7: run: read fd 7, list the host through fd 8" 0 '^0, 1, 2$' -- \
+  bash -c 'exec 7<"$1" 8</; "$2" run -- sh -c "echo $3; cat <&7; ls /proc/self/fd/8/; $4"' \
+  _ "$e7/secret" "$AK" "$MARK" "$e7_fds"
+refute "7: run: the secret and the host's / stay outside" 'SECRET-FD|^(etc|usr)$' -- \
+  bash -c 'exec 7<"$1" 8</; "$2" run -- sh -c "cat <&7; ls /proc/self/fd/8/"' _ "$e7/secret" "$AK"
+"$AK" create e7box >/dev/null && bash -c 'exec 7<"$1" 8</; "$2" start e7box' _ "$e7/secret" "$AK"
+attack "7: exec in a sandbox started holding fds 7 and 8: only 0 1 2" 0 '^0, 1, 2$' -- \
+  bash -c 'exec 7<"$1" 8</; "$2" exec e7box -- sh -c "echo $3; cat <&7; ls /proc/self/fd/8/; $4"' \
+  _ "$e7/secret" "$AK" "$MARK" "$e7_fds"
+refute "7: exec: the secret and the host's / stay outside" 'SECRET-FD|^(etc|usr)$' -- \
+  bash -c 'exec 7<"$1" 8</; "$2" exec e7box -- sh -c "cat <&7; ls /proc/self/fd/8/"' _ "$e7/secret" "$AK"
+t_begin "7: a detached command holds only 0 1 2"
+e7id=$(bash -c 'exec 7<"$1" 8</; "$2" exec -d e7box -- sh -c "echo $3; cat <&7; $4"' \
+  _ "$e7/secret" "$AK" "$MARK" "$e7_fds" 2>/dev/null)
+e7out=""
+for _ in $(seq 50); do
+  e7out=$("$AK" detached e7box logs "$e7id" 2>&1) && printf '%s' "$e7out" | grep -q '^0,' && break
+  sleep 0.1
+done
+if printf '%s' "$e7out" | grep -q "$MARK" && printf '%s' "$e7out" | grep -q '^0, 1, 2$' &&
+  ! printf '%s' "$e7out" | grep -q SECRET-FD; then pass; else fail "id $e7id: $e7out"; fi
+"$AK" remove --force e7box >/dev/null
 
 echo "== escapes 8: agentkernel's state and credentials are hidden"
+# A home holding keys, and agentkernel's own state where it lives by
+# default (~/.local/share/agentkernel, ~/.agentkernel): another sandbox's
+# spec.json carries its -e secret.  A permissive sandbox shows this home.
+e8=$esc_dir/e8
+h8=$e8/home
+mkdir -p "$h8/.ssh" "$h8/.aws" "$h8/.config/gh" "$h8/dotfiles/gnupg" "$e8/work/proj" "$e8/cfg"
+ln -s dotfiles/gnupg "$h8/.gnupg"
+echo SECRET-GPG >"$h8/dotfiles/gnupg/key"
+echo SECRET-SSH >"$h8/.ssh/id_ed25519"
+echo SECRET-AWS >"$h8/.aws/credentials"
+echo SECRET-GH >"$h8/.config/gh/hosts.yml"
+echo ordinary-file >"$h8/notes.txt"
+echo ordinary-work >"$e8/work/proj/f"
+printf '[security]\nhide_credentials = false\n' >"$e8/cfg/show.toml"
+chmod -R a+rX "$e8"
+ak8 () { env -u AGENTKERNEL_STATE_DIR -u XDG_DATA_HOME -u AGENTKERNEL_AUDIT_LOG HOME="$h8" "$AK" "$@"; }
+ak8 create e8other -e SECRET=hunter2-e8 >/dev/null
+# check8 NAME CMD...: the command (which prints $MARK) ran, shows the
+# ordinary file beside the secrets (control), and none of the secrets.
+check8 () {
+  local name=$1 out
+  shift
+  t_begin "$name"
+  out=$("$@" 2>&1)
+  if ! printf '%s' "$out" | grep -q "$MARK"; then
+    fail "the sandboxed command did not run (no marker): $(printf %s "$out" | head -c 400)"
+  elif ! printf '%s' "$out" | grep -q '^ordinary-'; then
+    fail "control: the ordinary file is not shown: $(printf %s "$out" | head -c 400)"
+  elif printf '%s' "$out" | grep -Eq 'SECRET-|hunter2|sandbox_created'; then
+    fail "$(printf %s "$out" | grep -E 'SECRET-|hunter2|sandbox_created' | head -3)"
+  else
+    pass
+  fi
+}
+e8_read='cat $0/notes.txt $0/.ssh/id_ed25519 $0/.aws/credentials $0/.config/gh/hosts.yml $0/.gnupg/key $0/dotfiles/gnupg/key;
+  cat $0/.local/share/agentkernel/sandboxes/*/spec.json $0/.agentkernel/audit.jsonl; ls -a $0/.ssh'
+test -f "$h8/.local/share/agentkernel/sandboxes/e8other/spec.json" && grep -q hunter2 "$h8/.local/share/agentkernel/sandboxes/e8other/spec.json" &&
+  grep -q sandbox_created "$h8/.agentkernel/audit.jsonl" || echo "  (e8: the state is not where this test expects it)"
+check8 "8: permissive run: keys, other sandboxes' spec.json and the audit log are hidden in home" \
+  ak8 run --profile permissive -- sh -c "echo $MARK; $e8_read" /home/user
+expect "8: opt-out ([security] hide_credentials = false): the key is shown" 0 '^SECRET-SSH$' -- \
+  ak8 run --profile permissive --config "$e8/cfg/show.toml" -- cat /home/user/.ssh/id_ed25519
+refute "8: the opt-out still hides agentkernel's state" 'hunter2' -- \
+  ak8 run --profile permissive --config "$e8/cfg/show.toml" -- \
+  sh -c 'cat /home/user/.local/share/agentkernel/sandboxes/*/spec.json'
+ak8 create e8box --profile permissive >/dev/null && ak8 start e8box
+check8 "8: persistent permissive sandbox: exec sees no key and no state" \
+  ak8 exec e8box -- sh -c "echo $MARK; $e8_read" /home/user
+ak8 exec -d e8box -- sh -c 'echo SECRET-ARG' >/dev/null
+# The state under the workspace, and under a volume.
+check8 "8: state under the workspace is hidden" \
+  sh -c 'cd "$1/work" && AGENTKERNEL_STATE_DIR=$1/work/state "$2" create e8w -e SECRET=hunter2-w >/dev/null &&
+    AGENTKERNEL_STATE_DIR=$1/work/state "$2" run --profile permissive -- sh -c "echo $3; cat proj/f;
+      cat state/sandboxes/e8w/spec.json; ls state"' _ "$e8" "$AK" "$MARK"
+check8 "8: state under a volume is hidden" \
+  env AGENTKERNEL_STATE_DIR="$e8/work/state" "$AK" run -v "$e8/work:/w" -- \
+  sh -c "echo $MARK; cat /w/proj/f /w/state/sandboxes/e8w/spec.json; ls /w/state"
+check8 "8: a volume inside the state directory shows nothing of it" \
+  ak8 run -v "$h8/.local/share/agentkernel:/st" -v "$e8/work/proj:/p" -- \
+  sh -c "echo $MARK; cat /p/f /st/sandboxes/*/spec.json; ls -A /st"
+expect "8: control: without the state there, the volume shows the file" 0 '^hunter2-ctl$' -- \
+  sh -c 'echo hunter2-ctl >"$1/work/proj/s"; "$2" run -v "$1/work:/w" -- cat /w/proj/s' _ "$e8" "$AK"
+t_begin "8: state files are the caller's alone (0600 files, 0700 directories)"
+e8bad=$(find "$h8/.local/share/agentkernel" "$e8/work/state" "$h8/.agentkernel" -path '*/persist/*' -prune -o \
+  \( -type f -perm /077 -o -type d -perm /077 \) -print 2>&1)
+if [ -z "$e8bad" ]; then pass; else fail "$(printf %s "$e8bad" | head -5)"; fi
+ak8 remove --force e8box >/dev/null
+AGENTKERNEL_STATE_DIR="$e8/work/state" "$AK" remove --force e8w >/dev/null
+ak8 remove --force e8other >/dev/null
+
 
 echo "== escapes 9: bounded disk and memory"
 
 echo "== escapes 10: no hangs, no orphans"
 
 echo "== escapes 11: cp out never writes a symlink pointing outside"
+# The sandbox plants links to host secrets in a tree the user then copies
+# out; a tool reading the copy later would follow them on the host.
+e11=$esc_dir/e11
+mkdir -p "$e11/out" "$e11/victim" "$e11/pre/t"
+echo VICTIM >"$e11/victim/v"
+ln -s "$e11/victim" "$e11/pre/t/sub"
+chmod -R a+rwX "$e11"
+"$AK" create e11box >/dev/null && "$AK" start e11box
+attack "11: plant absolute and escaping links beside in-tree ones" 0 "" -- \
+  "$AK" exec e11box -- sh -c "echo $MARK; set -e; mkdir -p /tmp/t/sub/deep; echo data >/tmp/t/sub/f
+    echo two >/tmp/t/f2; ln -s /root/.ssh/id_ed25519 /tmp/t/key; ln -s ../../../../.. /tmp/t/up
+    ln -s ../../x /tmp/t/sub/esc; ln -s deep/../../.. /tmp/t/sub/dip; ln -s $e11/victim/v /tmp/t/sub/host
+    ln -s sub/f /tmp/t/in; ln -s ../f2 /tmp/t/sub/in2; ln -s ../../f2 /tmp/t/sub/deep/in3"
+expect "11: cp out succeeds and names each link it did not create" 0 \
+  'key -> /root/.ssh/id_ed25519 not created' -- "$AK" cp e11box:/tmp/t "$e11/out/t"
+t_begin "11: no link on the host points outside the copied tree"
+e11bad=$(cd "$e11/out" && for l in t/key t/up t/sub/esc t/sub/dip t/sub/host; do
+  if [ -e "$l" ] || [ -L "$l" ]; then echo "$l -> $(readlink "$l")"; fi; done)
+if [ -z "$e11bad" ]; then pass; else fail "$e11bad"; fi
+t_begin "11: control: links that stay inside are kept and resolve"
+if [ "$(readlink "$e11/out/t/in")" = sub/f ] && [ "$(cat "$e11/out/t/in")" = data ] &&
+  [ "$(cat "$e11/out/t/sub/in2")" = two ] && [ "$(cat "$e11/out/t/sub/deep/in3")" = two ]; then pass
+else fail "$(ls -lR "$e11/out/t" | head -20)"; fi
+expect "11: a link at the top of what is copied is not created either" 0 'not created' -- \
+  "$AK" cp e11box:/tmp/t/key "$e11/out/key"
+t_begin "11: ... and nothing stands at its name"
+if [ ! -e "$e11/out/key" ] && [ ! -L "$e11/out/key" ]; then pass; else fail "$(ls -l "$e11/out/key")"; fi
+expect "11: a destination holding a symlink where the tree has a directory" 0 '' -- \
+  "$AK" cp e11box:/tmp/t "$e11/pre"
+t_begin "11: ... is replaced by the directory, never written through"
+if [ -d "$e11/pre/t/sub" ] && [ ! -L "$e11/pre/t/sub" ] && [ "$(cat "$e11/pre/t/sub/f")" = data ] &&
+  [ "$(ls "$e11/victim")" = v ]; then pass; else fail "$(ls -l "$e11/pre/t" "$e11/victim")"; fi
+"$AK" remove --force e11box >/dev/null
+
 
 rm -rf "$esc_dir" 2>/dev/null

@@ -1,7 +1,8 @@
 /* Container backend: orchestration of one sandbox.
  *
  * Security-relevant order, in one place (sandbox_init below):
- *    1. die with the supervisor (PDEATHSIG), wait for the id maps
+ *    1. drop every descriptor of the caller's, die with the supervisor
+ *       (PDEATHSIG), wait for the id maps
  *    2. open what the user shares, with the caller's permissions
  *    3. become the sandbox user (one mapped id; no host privilege)
  *    4. build the root in a private mount namespace and pivot into it
@@ -90,7 +91,14 @@ sandbox_init (const init_ctx_t *c)
   const char *persist_dir = c->persist;
   const char *hostname = c->spec->hostname ? c->spec->hostname : "agentkernel";
 
-  /* 1. */
+  /* 1.  Keep only the channel to the supervisor and the command's streams:
+   * whatever else the caller held (a secret on fd 7, a host directory) is
+   * not the sandbox's, not even its init's. */
+  {
+    int keep[] = { c->sync, c->stdio->in, c->stdio->out, c->stdio->err };
+    if (ak_init_close_fds_except (keep, sizeof keep / sizeof keep[0]) < 0)
+      _exit (1);
+  }
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0)
     _exit (1);
   if (ak_sync_recv (c->sync, &type, &value, mask, sizeof mask, fds, &n_fds) != 1 || type != AK_SYNC_GO)

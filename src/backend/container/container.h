@@ -81,6 +81,11 @@ int ak_mounts_attach (int dirfd, int tree, const char *dst, bool owned, ak_error
 /* A host path (under /oldroot) bound at dst beneath dirfd, nosuid, nodev. */
 int ak_mounts_bind_host (int dirfd, const char *host, const char *dst, bool read_only,
                          ak_error_t **err);
+/* Covers, in every share already attached (home, workspace, volumes), what
+ * no sandbox may see: spec->private_paths (agentkernel's state, audit log,
+ * recordings) and, unless spec->show_credentials, the credential stores
+ * under home (hide.c). */
+int ak_hide_private (const ak_spec_t *spec, const ak_sources_t *src, ak_error_t **err);
 /* The synthesised /etc, written through rootfd (the new root's descriptor). */
 int ak_etc_populate (int rootfd, const ak_spec_t *spec, int net_helper, ak_error_t **err);
 
