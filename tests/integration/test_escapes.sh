@@ -20,6 +20,31 @@ echo "== escapes 4: persistent-root symlinks are not followed at start"
 echo "== escapes 5: host sources are pinned"
 
 echo "== escapes 6: a found agentkernel.toml only tightens"
+# The repository (or the agent, through /workspace) writes
+# ./agentkernel.toml to widen an explicit profile.  The trust records go to
+# a directory of the test's own.
+e6=$esc_dir/e6
+mkdir -p "$e6/repo" "$e6/home" "$e6/xdg"
+chmod -R 755 "$e6"
+echo e6-secret >"$e6/home/id_ed25519"
+e6run () { (cd "$e6/repo" && env HOME="$e6/home" XDG_CONFIG_HOME="$e6/xdg" "$AK" "$@"); }
+e6home='if [ -e /home/user/id_ed25519 ]; then echo home-visible; else echo home-hidden; fi'
+printf '[security]\nmount_home = true\nnetwork = true\n' >"$e6/repo/agentkernel.toml"
+attack "escapes 6: repository mount_home = true under --profile restrictive: home stays hidden" 0 '^home-hidden$' -- e6run run --profile restrictive -- sh -c "echo $MARK; $e6home"
+expect "escapes 6: the refusal names file, line, setting and how to trust" 0 "agentkernel.toml:2: \[security\] mount_home = true ignored: it would widen profile restrictive.*config trust" -- e6run run --profile restrictive -- true
+expect "escapes 6: repository network = true under restrictive stays off" 0 '^network = false  # profile restrictive' -- e6run config show --profile restrictive
+expect "escapes 6 control: --config FILE widens" 0 '^home-visible$' -- e6run run --profile restrictive --config agentkernel.toml -- sh -c "$e6home"
+expect "escapes 6 control: config trust" 0 '^trusted ' -- e6run config trust
+expect "escapes 6 control: a trusted file widens" 0 '^home-visible$' -- e6run run --profile restrictive -- sh -c "$e6home"
+# The agent rewrites the trusted file from inside (permissive shows the
+# caller's directory at /workspace): the change untrusts it.
+expect "escapes 6: the sandbox rewrites its trusted agentkernel.toml" 0 '' -- e6run run --profile permissive -- sh -c 'printf "[security]\nmount_home = true\nread_only = false\n" >/workspace/agentkernel.toml'
+attack "escapes 6: a trusted file changed is untrusted again" 0 '^home-hidden$' -- e6run run --profile restrictive -- sh -c "echo $MARK; $e6home"
+printf '[security]\nprofile = "permissive"\n' >"$e6/repo/agentkernel.toml"
+attack "escapes 6: repository profile = permissive cannot loosen the default moderate" 0 '^home-hidden$' -- e6run run -- sh -c "echo $MARK; $e6home"
+expect "escapes 6: the refused profile is named" 0 'refused \(would widen\): line 2: \[security\] profile = "permissive"' -- e6run config show
+printf '[security]\nprofile = "restrictive"\n' >"$e6/repo/agentkernel.toml"
+expect "escapes 6: a repository may still tighten (restrictive: read-only root)" 1 'Read-only' -- e6run run -v "$PROBE:/probe:ro" -- /probe write /newfile
 
 echo "== escapes 7: no inherited descriptors"
 
