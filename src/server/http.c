@@ -20,6 +20,7 @@
 #include "core/sandbox.h"
 #include "server/common.h"
 #include "server/http_internal.h"
+#include "server/peer.h"
 
 const ak_http_opts_t *ak_http_opts;
 
@@ -244,6 +245,36 @@ authorized (struct MHD_Connection *conn)
   return ok;
 }
 
+/* Without a key, the server is its own user's alone: any local user can
+ * reach a loopback port, and a command run for them would run with the
+ * server user's rights (its home, its files, root's when root started it).
+ * A connection whose owner cannot be told is a stranger's. */
+static bool
+own_user (struct MHD_Connection *conn, char **why)
+{
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  ak_error_t *err = NULL;
+  uid_t uid;
+
+  if (ak_http_opts->api_key != NULL)
+    return true;
+  if (ci == NULL || ak_peer_uid (ci->connect_fd, &uid, &err) < 0)
+    {
+      *why = ak_xasprintf ("forbidden: cannot tell which user connected (%s); this server serves "
+                           "uid %u only, or clients with the API key (start it with "
+                           "AGENTKERNEL_API_KEY set)",
+                           err ? err->msg : "no socket", (unsigned) geteuid ());
+      ak_error_free (err);
+      return false;
+    }
+  if (uid == geteuid ())
+    return true;
+  *why = ak_xasprintf ("forbidden: this server serves uid %u only, and uid %u connected; to serve "
+                       "other users, start it with AGENTKERNEL_API_KEY set and send the key",
+                       (unsigned) geteuid (), (unsigned) uid);
+  return false;
+}
+
 /* ---- the access handler ------------------------------------------------ */
 
 static void
@@ -282,6 +313,11 @@ access_handler (void *cls, struct MHD_Connection *conn, const char *url, const c
       if (!authorized (conn))
         return ak_http_fail (r, MHD_HTTP_UNAUTHORIZED,
                              "unauthorized: send the API key as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'");
+      {
+        _cleanup_free_ char *why = NULL;
+        if (!own_user (conn, &why))
+          return ak_http_fail (r, MHD_HTTP_FORBIDDEN, "%s", why);
+      }
       cl = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
       if (cl != NULL && strtoull (cl, NULL, 10) > ak_http_opts->max_body)
         return ak_http_fail (r, MHD_HTTP_CONTENT_TOO_LARGE, "request body is larger than %zu bytes",

@@ -43,9 +43,12 @@ async function check(name, fn) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Starts a server on a free port; resolves once it says where it listens.
-function startServer(args = [], env = {}, { expectExit = false } = {}) {
+// Some checks run in the scratch directory through /workspace, which only
+// the permissive profile shows: the servers allow it unless told otherwise.
+function startServer(args = [], env = {}, { expectExit = false, defaultCap = false } = {}) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(AK, ["serve", "--port", "0", ...args], {
+    const cap = defaultCap || args.includes("--max-profile") ? [] : ["--max-profile", "permissive"];
+    const proc = spawn(AK, ["serve", "--port", "0", ...cap, ...args], {
       cwd: work, env: { ...baseEnv, ...env }, stdio: ["ignore", "ignore", "pipe"],
     });
     let err = "";
@@ -631,6 +634,27 @@ async function main() {
     assert.equal(e.code, 125);
     const bad = await startServer(["--port", "99999"], {}, { expectExit: true });
     assert.equal(bad.code, 125);
+  });
+
+  await check("--max-profile: a looser profile is refused (403) by default, allowed when raised", async () => {
+    const s = await startServer([], {}, { defaultCap: true });
+    const body = JSON.stringify({ profile: "permissive", command: ["sh", "-c", "echo ran > /workspace/cap-ran"] });
+    const r = await raw(s.port, "POST", "/run", { body });
+    assert.equal(r.status, 403, r.text);
+    assert.match(r.json.error, /at most moderate.*--max-profile permissive/);
+    assert.equal(existsSync(join(work, "cap-ran")), false);
+    const b = await raw(s.port, "POST", "/batch/run", { body: JSON.stringify({ commands: [{ command: ["true"], profile: "permissive" }] }) });
+    assert.equal(b.status, 403, b.text);
+    const ok = await raw(s.port, "POST", "/run", { body: JSON.stringify({ profile: "restrictive", command: ["true"] }) });
+    assert.equal(ok.status, 200, ok.text);
+    const p = await startServer(["--max-profile", "permissive"]);
+    const r2 = await raw(p.port, "POST", "/run", { body });
+    assert.equal(r2.status, 200, r2.text);
+    assert.equal(existsSync(join(work, "cap-ran")), true);
+    const bad = await startServer(["--max-profile", "lax"], {}, { expectExit: true });
+    assert.equal(bad.code, 125);
+    s.proc.kill("SIGTERM");
+    p.proc.kill("SIGTERM");
   });
 
   await check("SIGTERM stops the server and the commands it runs", async () => {

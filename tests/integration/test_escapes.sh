@@ -14,6 +14,62 @@ echo "== escapes 1: helpers never touch host mounts"
 echo "== escapes 2: no set-id bits across the boundary"
 
 echo "== escapes 3: the API server is the caller's alone"
+# Another local user POSTs a permissive /run to the server root (or anyone)
+# started without a key.  The command would leave a file in the server's
+# working directory, shown at /workspace by the permissive profile.
+e3=$esc_dir/e3
+mkdir -p "$e3/work"
+chmod 755 "$e3"
+chmod 777 "$e3/work"
+e3pids=
+# e3serve LOG ARGS...: starts a server in $e3/work; sets e3port.
+e3serve () {
+  local log=$1
+  shift
+  (cd "$e3/work" && exec "$AK" serve --port 0 "$@") 2>"$log" &
+  e3pids="$e3pids $!"
+  e3port=
+  for _ in $(seq 50); do
+    e3port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$log")
+    [ -n "$e3port" ] && break
+    sleep 0.1
+  done
+}
+# e3post PORT FILE [CURL ARGS...]: a permissive /run creating /workspace/FILE;
+# prints the status and the body.
+e3post () {
+  local port=$1 file=$2
+  shift 2
+  curl -s -w ' HTTP %{http_code}' -H 'Content-Type: application/json' "$@" \
+    -d "{\"profile\":\"permissive\",\"command\":[\"sh\",\"-c\",\"echo $MARK > /workspace/$file; echo $MARK\"]}" \
+    "http://127.0.0.1:$port/run"
+}
+e3serve "$e3/open.log" --max-profile permissive
+if [ -z "$e3port" ]; then
+  t_begin "escapes 3: server without a key starts"; fail "$(cat "$e3/open.log")"
+else
+  if is_root && id aktest >/dev/null 2>&1; then
+    expect "escapes 3: another local user's /run to a keyless server is refused (403)" 0 'forbidden: this server serves uid 0 only.* HTTP 403$' -- runuser -u aktest -- sh -c "cd /; $(declare -f e3post); MARK=$MARK e3post $e3port ran-aktest"
+    t_begin "escapes 3: the other user's command did not run"
+    if [ -e "$e3/work/ran-aktest" ]; then fail "$e3/work/ran-aktest exists"; else pass; fi
+  else
+    skip_lacks "escapes 3: another local user (needs root and user aktest)"
+  fi
+  expect "escapes 3 control: the server's own user is served" 0 "$MARK.* HTTP 200$" -- e3post "$e3port" ran-own
+  t_begin "escapes 3 control: the own user's command ran"
+  if [ -e "$e3/work/ran-own" ]; then pass; else fail "no $e3/work/ran-own"; fi
+fi
+if is_root && id aktest >/dev/null 2>&1; then
+  AGENTKERNEL_API_KEY=e3-key e3serve "$e3/key.log" --max-profile permissive
+  expect "escapes 3 control: another user with the API key is served" 0 "$MARK.* HTTP 200$" -- runuser -u aktest -- sh -c "cd /; $(declare -f e3post); MARK=$MARK e3post $e3port ran-key -H 'X-API-Key: e3-key'"
+  expect "escapes 3: another user without the key gets 401" 0 ' HTTP 401$' -- runuser -u aktest -- sh -c "cd /; $(declare -f e3post); MARK=$MARK e3post $e3port ran-nokey"
+fi
+e3serve "$e3/cap.log"
+expect "escapes 3: --max-profile defaults to moderate: a permissive /run is refused (403)" 0 'at most moderate.*serve --max-profile permissive.* HTTP 403$' -- e3post "$e3port" ran-cap
+t_begin "escapes 3: the capped command did not run"
+if [ -e "$e3/work/ran-cap" ]; then fail "$e3/work/ran-cap exists"; else pass; fi
+for p in $e3pids; do kill "$p" 2>/dev/null; done
+wait $e3pids 2>/dev/null
 
 echo "== escapes 4: persistent-root symlinks are not followed at start"
 
