@@ -7,6 +7,7 @@
 #include "backend/backend.h"
 #include "core/sandbox.h"
 #include "cli/cli.h"
+#include "core/audit.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 
@@ -125,8 +126,20 @@ cmd_run (int argc, char **argv)
       goto done;
     }
   backend = ak_backend_lookup (spec.backend, &err);
-  if (backend == NULL || backend->run (&spec, NULL, &status, &err) < 0)
+  if (backend == NULL)
     goto fail;
+  /* On record before the sandbox exists: a run killed with SIGKILL never
+   * gets to write command_executed. */
+  ak_audit_command (AK_AUDIT_COMMAND_STARTED, spec.name, spec.argv,
+                    json_pack ("{s:s, s:s}", "profile", ak_profile_name (spec.sec.profile), "via", "cli"));
+  if (backend->run (&spec, NULL, &status, &err) < 0)
+    {
+      ak_audit_command (AK_AUDIT_COMMAND_EXECUTED, spec.name, spec.argv,
+                        json_pack ("{s:n, s:s, s:s}", "exit_code", "error", err ? err->msg : "failed", "via", "cli"));
+      goto fail;
+    }
+  ak_audit_command (AK_AUDIT_COMMAND_EXECUTED, spec.name, spec.argv,
+                    json_pack ("{s:i, s:s}", "exit_code", status, "via", "cli"));
 done:
   ak_spec_clear (&spec);
   ak_cli_sandbox_free (&flags);

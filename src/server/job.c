@@ -18,6 +18,7 @@
 #include "backend/backend.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "core/audit.h"
 #include "server/job.h"
 
 struct ak_job {
@@ -100,10 +101,23 @@ run_worker (const ak_spec_t *spec, int out_w, int err_w, int res_w)
   close_range (7, ~0U, 0);
   io = (ak_stdio_t){ 6, 3, 4 };
   b = ak_backend_lookup (spec->backend, &err);
+  /* On record before the sandbox exists: a server or worker killed while
+   * the command runs never gets to write command_executed. */
+  ak_audit_command (AK_AUDIT_COMMAND_STARTED, spec->name, spec->argv,
+                    json_pack ("{s:s, s:s}", "profile", ak_profile_name (spec->sec.profile), "via", "server"));
   if (b == NULL || b->run (spec, &io, &status, &err) < 0)
-    snprintf (msg, sizeof msg, "E%s", err ? err->msg : "failed");
+    {
+      snprintf (msg, sizeof msg, "E%s", err ? err->msg : "failed");
+      ak_audit_command (AK_AUDIT_COMMAND_EXECUTED, spec->name, spec->argv,
+                        json_pack ("{s:n, s:s, s:s}", "exit_code", "error", err ? err->msg : "failed", "via",
+                                   "server"));
+    }
   else
-    snprintf (msg, sizeof msg, "X%d", status);
+    {
+      snprintf (msg, sizeof msg, "X%d", status);
+      ak_audit_command (AK_AUDIT_COMMAND_EXECUTED, spec->name, spec->argv,
+                        json_pack ("{s:i, s:s}", "exit_code", status, "via", "server"));
+    }
   (void) !write (5, msg, strlen (msg));
   _exit (0);
 }

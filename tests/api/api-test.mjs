@@ -190,6 +190,16 @@ async function main() {
     assert.ok(events.at(-1).at - first.at > 1000, `first at ${first.at} ms, done at ${events.at(-1).at} ms`);
   });
 
+  await check("audit: /run and /run/stream are on record before they start and when they end", async () => {
+    const entries = readFileSync(auditLog, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    for (const [script, code] of [["echo out; echo err >&2; exit 3", 3], ["echo first; sleep 2; echo second >&2; exit 4", 4]]) {
+      const mine = entries.filter((e) => JSON.stringify(e.command) === JSON.stringify(["sh", "-c", script]));
+      const events = mine.map((e) => e.event);
+      assert.deepEqual(events, ["command_started", "command_executed"], script);
+      assert.equal(mine[1].exit_code, code);
+    }
+  });
+
   await check("runStream: multi-byte characters survive chunking; bad bytes become U+FFFD", async () => {
     let text = "";
     for await (const e of client.runStream(["sh", "-c", "printf 'h\\303'; sleep 0.3; printf '\\251!\\377'"])) {
