@@ -111,7 +111,14 @@ cfgu '[security]' 'mount_cwd = true'
 expect "untrusted mount_cwd = true refused, with file, line and how to trust" 0 "warning: agentkernel.toml:2: \[security\] mount_cwd = true ignored: .*config trust agentkernel.toml" -- "$AK" run -- true
 expect "config show says the file is not trusted" 0 'not trusted' -- "$AK" config show
 expect "config show --json lists the refused settings" 0 '"2: \[security\] mount_cwd = true"' -- "$AK" config show --json
-expect "config trust records the file" 0 "^trusted $cfgdir/agentkernel.toml" -- "$AK" config trust
+expect "config trust records the file and its SHA-256" 0 "^trusted $cfgdir/agentkernel.toml \(sha256 $(sha256sum <"$cfgdir/agentkernel.toml" | cut -d' ' -f1)\)" -- "$AK" config trust
+for n in 0 55 56 63 64 119 120 1000; do
+  head -c "$n" /dev/zero | tr '\0' x >"$cfgdir/h$n"
+  hex=$("$AK" config trust "$cfgdir/h$n" | sed -n 's/.*(sha256 \([0-9a-f]*\)).*/\1/p')
+  "$AK" config untrust "$cfgdir/h$n" >/dev/null
+  t_begin "SHA-256 of $n bytes matches sha256sum"
+  if [ "$hex" = "$(sha256sum <"$cfgdir/h$n" | cut -d' ' -f1)" ]; then pass; else fail "$hex"; fi
+done
 expect "config show says the file is trusted" 0 "config file $cfgdir/agentkernel.toml: trusted" -- "$AK" config show
 expect "trusted mount_cwd = true applies" 0 'mount_cwd = true  # config line 2' -- "$AK" config show
 expect "config untrust removes the record" 0 "^untrusted $cfgdir/agentkernel.toml" -- "$AK" config untrust

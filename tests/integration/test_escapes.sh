@@ -53,7 +53,8 @@ else
     t_begin "escapes 3: the other user's command did not run"
     if [ -e "$e3/work/ran-aktest" ]; then fail "$e3/work/ran-aktest exists"; else pass; fi
   else
-    skip_lacks "escapes 3: another local user (needs root and user aktest)"
+    t_begin "escapes 3: another local user's /run to a keyless server is refused"
+    skip_lacks "needs root and the user aktest"
   fi
   expect "escapes 3 control: the server's own user is served" 0 "$MARK.* HTTP 200$" -- e3post "$e3port" ran-own
   t_begin "escapes 3 control: the own user's command ran"
