@@ -29,6 +29,8 @@ usage (FILE *out)
            "Options:\n"
            "      --host ADDR            address to listen on (default 127.0.0.1)\n"
            "      --port N               port (default 18888; 0: any free port)\n"
+           "      --socket PATH          listen on a Unix socket at PATH (mode 0600)\n"
+           "                             instead of an address and port\n"
            "      --max-body BYTES       largest request body (default 33554432)\n"
            "      --max-header BYTES     largest request line and headers (default 65536)\n"
            "      --max-connections N    requests served at once (default 256)\n"
@@ -81,6 +83,8 @@ main (int argc, char **argv)
         }
       if (strcmp (a, "--host") == 0 && v != NULL && v[0] != '\0')
         o.host = v;
+      else if (strcmp (a, "--socket") == 0 && v != NULL && v[0] != '\0')
+        o.socket_path = v;
       else if (strcmp (a, "--max-profile") == 0 && v != NULL)
         {
           ak_profile_t p;

@@ -69,6 +69,17 @@ e3serve "$e3/cap.log"
 expect "escapes 3: --max-profile defaults to moderate: a permissive /run is refused (403)" 0 'at most moderate.*serve --max-profile permissive.* HTTP 403$' -- e3post "$e3port" ran-cap
 t_begin "escapes 3: the capped command did not run"
 if [ -e "$e3/work/ran-cap" ]; then fail "$e3/work/ran-cap exists"; else pass; fi
+# The same over a Unix socket: 0600, and its peer's uid (SO_PEERCRED) is
+# checked even when the socket is made world-writable.
+(cd "$e3/work" && exec "$AK" serve --socket "$e3/ak.sock") 2>"$e3/sock.log" &
+e3pids="$e3pids $!"
+for _ in $(seq 50); do grep -q listening "$e3/sock.log" && break; sleep 0.1; done
+expect "escapes 3: serve --socket makes a 0600 Unix socket" 0 '^srw-------' -- ls -l "$e3/ak.sock"
+expect "escapes 3 control: the own user is served over --socket" 0 '"exit_code":0.* HTTP 200$' -- curl -s -w ' HTTP %{http_code}' --unix-socket "$e3/ak.sock" -d '{"command":["true"]}' http://ak/run
+if is_root && id aktest >/dev/null 2>&1; then
+  chmod 666 "$e3/ak.sock"
+  expect "escapes 3: another user through a world-writable --socket is refused (403)" 0 'forbidden: this server serves uid 0 only.* HTTP 403$' -- runuser -u aktest -- curl -s -w ' HTTP %{http_code}' --unix-socket "$e3/ak.sock" -d '{"command":["true"]}' http://ak/run
+fi
 for p in $e3pids; do kill "$p" 2>/dev/null; done
 wait $e3pids 2>/dev/null
 
