@@ -15,7 +15,9 @@ extern char **environ;
 
 const char ak_cli_sandbox_help[] =
     "  -p, --profile NAME     permissive, moderate (default) or restrictive\n"
-    "      --config FILE      read settings from FILE (default: ./agentkernel.toml)\n"
+    "      --config FILE      read settings from FILE, which may widen the profile\n"
+    "                         (default: ./agentkernel.toml, which may only tighten\n"
+    "                         it unless 'agentkernel config trust' recorded it)\n"
     "      --no-network       no network but loopback, whatever the profile says\n"
     "  -e, --env KEY=VALUE    set a variable inside (repeatable); -e KEY passes\n"
     "                         the caller's value of KEY\n"
