@@ -190,9 +190,11 @@ async function main() {
     assert.ok(events.at(-1).at - first.at > 1000, `first at ${first.at} ms, done at ${events.at(-1).at} ms`);
   });
 
-  await check("audit: /run and /run/stream are on record before they start and when they end", async () => {
+  await check("audit: /run, /run/stream and /batch/run are on record before they start and when they end", async () => {
+    await client.batchRun([{ command: ["sh", "-c", "echo batch-audit; exit 5"] }]);
     const entries = readFileSync(auditLog, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
-    for (const [script, code] of [["echo out; echo err >&2; exit 3", 3], ["echo first; sleep 2; echo second >&2; exit 4", 4]]) {
+    for (const [script, code] of [["echo out; echo err >&2; exit 3", 3], ["echo first; sleep 2; echo second >&2; exit 4", 4],
+      ["echo batch-audit; exit 5", 5]]) {
       const mine = entries.filter((e) => JSON.stringify(e.command) === JSON.stringify(["sh", "-c", script]));
       const events = mine.map((e) => e.event);
       assert.deepEqual(events, ["command_started", "command_executed"], script);
