@@ -98,7 +98,7 @@ run_worker (const ak_spec_t *spec, int out_w, int err_w, int res_w)
       _exit (125);
   close_range (7, ~0U, 0);
   io = (ak_stdio_t){ 6, 3, 4 };
-  if (ak_sandbox_run (spec, &io, &status, &err) < 0)
+  if (ak_sandbox_run (spec, &io, "server", &status, &err) < 0)
     snprintf (msg, sizeof msg, "E%s", err ? err->msg : "failed");
   else
     snprintf (msg, sizeof msg, "X%d", status);

@@ -34,7 +34,8 @@ private_paths (void)
 }
 
 int
-ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_error_t **err)
+ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via, int *status,
+                ak_error_t **err)
 {
   const ak_backend_t *b = ak_backend_lookup (spec->backend, err);
   ak_spec_t s;
@@ -43,6 +44,10 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_
 
   if (b == NULL)
     return -1;
+  /* On record before the sandbox exists: a run (or the server running it)
+   * killed with SIGKILL never gets to write command_executed. */
+  ak_audit_command (AK_AUDIT_COMMAND_STARTED, spec->name, spec->argv,
+                    json_pack ("{s:s, s:s}", "profile", ak_profile_name (spec->sec.profile), "via", via));
   /* The caller's spec, with what it must hide and its home canonical (as a
    * created sandbox's is), so that shares and hidden paths compare. */
   s = *spec;
@@ -51,6 +56,12 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_
     s.home = home;
   rc = b->run (&s, stdio, status, err);
   ak_strv_free (s.private_paths);
+  if (rc < 0)
+    ak_audit_command (AK_AUDIT_COMMAND_EXECUTED, spec->name, spec->argv,
+                      json_pack ("{s:n, s:s, s:s}", "exit_code", "error", (*err)->msg, "via", via));
+  else
+    ak_audit_command (AK_AUDIT_COMMAND_EXECUTED, spec->name, spec->argv,
+                      json_pack ("{s:i, s:s}", "exit_code", *status, "via", via));
   return rc;
 }
 

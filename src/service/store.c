@@ -180,6 +180,19 @@ mkdir_p (const char *path, ak_error_t **err)
   return 0;
 }
 
+char *
+ak_config_dir (ak_error_t **err)
+{
+  const char *x = getenv ("XDG_CONFIG_HOME");
+  const char *home = getenv ("HOME");
+  if (x != NULL && x[0] == '/')
+    return ak_xasprintf ("%s/agentkernel", x);
+  if (home != NULL && home[0] == '/')
+    return ak_xasprintf ("%s/.config/agentkernel", home);
+  ak_error_set (err, 0, "cannot find the config directory: set HOME or XDG_CONFIG_HOME");
+  return NULL;
+}
+
 static void
 add_private (char ***v, size_t *n, const char *path)
 {
@@ -196,6 +209,7 @@ ak_store_private_paths (const char *audit_log)
 {
   _cleanup_free_ char *root = ak_store_root ();
   _cleanup_free_ char *own = NULL;
+  _cleanup_free_ char *config = NULL;
   const char *home = getenv ("HOME");
   char **v = NULL;
   size_t n = 0;
@@ -213,6 +227,13 @@ ak_store_private_paths (const char *audit_log)
       /* Where it cannot be made, agentkernel cannot write either. */
       (void) mkdir (own, 0700);
       add_private (&v, &n, own);
+    }
+  /* Trust records written from inside (a workspace that is $HOME) would
+   * make the next run trust what the sandbox chose. */
+  if ((config = ak_config_dir (NULL)) != NULL)
+    {
+      (void) mkdir_p (config, NULL);
+      add_private (&v, &n, config);
     }
   if (audit_log != NULL)
     {

@@ -200,6 +200,16 @@ for ev in sandbox_created sandbox_started command_executed file_written file_rea
 done
 expect "audit entries carry timestamp, pid, user" 0 '"timestamp":"[0-9-]+T[0-9:.]+Z".*"pid":[0-9]+.*"user":"' -- sh -c "$AK audit list --json | head -1"
 expect "audit: command and exit code" 0 '"command":\["sh","-c","echo out; exit 3"\].*"exit_code":3|"exit_code":3.*"command":\["sh","-c","echo out; exit 3"\]' -- "$AK" audit list --sandbox pbox --json
+expect "audit: exec is on record before it starts (command_started)" 0 '"event":"command_started".*"command":\["sh","-c","echo out; exit 3"\]' -- "$AK" audit list --sandbox pbox --json
+"$AK" run -- echo audit-run >/dev/null
+expect "audit: run writes command_started then command_executed" 0 '^command_started command_executed $' -- sh -c "grep '\"command\":\[\"echo\",\"audit-run\"\]' '$AGENTKERNEL_AUDIT_LOG' | sed 's/.*\"event\":\"\([a-z_]*\)\".*/\1/' | tr '\n' ' '"
+t_begin "audit: a run whose client is SIGKILLed is on record (command_started)"
+"$AK" run -- sleep 30 >/dev/null 2>&1 &
+akpid=$!
+sleep 1
+kill -9 "$akpid"
+wait "$akpid" 2>/dev/null
+if grep -q '"event":"command_started","command":\["sleep","30"\]' "$AGENTKERNEL_AUDIT_LOG"; then pass; else fail "no command_started for sleep 30: $(tail -3 "$AGENTKERNEL_AUDIT_LOG")"; fi
 t_begin "AGENTKERNEL_AUDIT=0 disables it"
 before=$(wc -l <"$AGENTKERNEL_AUDIT_LOG")
 AGENTKERNEL_AUDIT=0 "$AK" create quiet >/dev/null; AGENTKERNEL_AUDIT=0 "$AK" remove quiet >/dev/null
