@@ -17,10 +17,10 @@ LDFLAGS ?=
 # Every binary: relocations read-only after start-up, symbols bound at
 # load time (no writable GOT to aim at), no executable stack.
 HARDEN  := -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack
-# libseccomp and jansson are linked statically: it saves the dynamic loader
+# libseccomp, jansson and nettle are linked statically: it saves the dynamic loader
 # a good part of a sandbox start-up.  libarchive is loaded at run time, and
 # only for file transfers (src/proto/archive_dl.h).
-LIBS    := -Wl,-Bstatic -lseccomp -ljansson -Wl,-Bdynamic -lutil
+LIBS    := -Wl,-Bstatic -lseccomp -ljansson -lnettle -Wl,-Bdynamic -lutil
 
 LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
 CLI_SRCS := $(sort $(wildcard src/cli/*.c))
