@@ -126,8 +126,9 @@ void ak_cgroup_destroy (ak_cgroup_t *cg);
  * supervisor's pid in *pid. */
 int ak_container_start (const ak_spec_t *spec, const char *dir, pid_t *pid, ak_error_t **err);
 /* The supervisor's part: runs the sandbox serving listen_fd until it ends
- * (ready_fd gets one byte once the agent serves). */
-int ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persist, int ready_fd,
+ * (*ready_fd gets the report of common/child.h once the agent serves, and
+ * is then closed and set to -1). */
+int ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persist, int *ready_fd,
                         ak_error_t **err);
 /* The backend's connect and stop (see backend.h). */
 int ak_container_connect (const char *dir, ak_error_t **err);
