@@ -14,6 +14,9 @@ CFLAGS  ?= -O2 -g
 BASE_CFLAGS := -std=gnu11 $(WARN) -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
            -DAK_VERSION=\"$(VERSION)\" -Isrc -MMD -MP
 LDFLAGS ?=
+# Every binary: relocations read-only after start-up, symbols bound at
+# load time (no writable GOT to aim at), no executable stack.
+HARDEN  := -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack
 # libseccomp, jansson and nettle are linked statically: it saves the dynamic loader
 # a good part of a sandbox start-up.  libarchive is loaded at run time, and
 # only for file transfers (src/proto/archive_dl.h).
@@ -38,7 +41,7 @@ ASAN_CLI_OBJS := $(call objs,$(ASAN_O),$(CLI_SRCS))
 ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(ASAN_O)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all asan unit check fuzz clean
-all: $(O)/agentkernel $(O)/agentkernel-serve $(O)/toml-test-decoder $(O)/probe $(O)/exec-latency $(UNIT_BINS)
+all: $(O)/agentkernel $(O)/agentkernel-test $(O)/agentkernel-serve $(O)/toml-test-decoder $(O)/probe $(O)/exec-latency $(UNIT_BINS)
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -57,40 +60,50 @@ $(ASAN_O)/libagentkernel.a: $(ASAN_LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(O)/agentkernel: $(CLI_OBJS) $(O)/libagentkernel.a
-	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -pie $(HARDEN) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(ASAN_O)/agentkernel: $(ASAN_CLI_OBJS) $(ASAN_O)/libagentkernel.a
-	$(CC) $(ASAN_FLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ASAN_FLAGS) -pie $(HARDEN) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The test build: the product's objects but util.c, compiled again with
+# -DAK_TEST_BUILD so that AK_TEST_DISABLE is honoured (src/common/util.c).
+# Linked ahead of the library, that object is the one used.
+$(O)/obj-test/util.o: src/common/util.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -DAK_TEST_BUILD -c $< -o $@
+
+$(O)/agentkernel-test: $(CLI_OBJS) $(O)/obj-test/util.o $(O)/libagentkernel.a
+	$(CC) $(CFLAGS) -pie $(HARDEN) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The HTTP server is a program of its own: see tools/agentkernel-serve.c.
 SERVE_LIBS := -lmicrohttpd -lpthread
 $(O)/agentkernel-serve: $(O)/obj/tools/agentkernel-serve.o $(O)/libagentkernel.a
-	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS) $(SERVE_LIBS)
+	$(CC) $(CFLAGS) -pie $(HARDEN) $(LDFLAGS) -o $@ $^ $(LIBS) $(SERVE_LIBS)
 
 $(ASAN_O)/agentkernel-serve: $(ASAN_O)/obj/tools/agentkernel-serve.o $(ASAN_O)/libagentkernel.a
-	$(CC) $(ASAN_FLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS) $(SERVE_LIBS)
+	$(CC) $(ASAN_FLAGS) -pie $(HARDEN) $(LDFLAGS) -o $@ $^ $(LIBS) $(SERVE_LIBS)
 
 $(O)/toml-test-decoder: $(O)/obj/tools/toml-test-decoder.o $(O)/libagentkernel.a
-	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -pie $(HARDEN) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(O)/exec-latency: $(O)/obj/tools/exec-latency.o $(O)/libagentkernel.a
-	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS) -lpthread
+	$(CC) $(CFLAGS) -pie $(HARDEN) $(LDFLAGS) -o $@ $^ $(LIBS) -lpthread
 
 $(ASAN_O)/toml-test-decoder: $(ASAN_O)/obj/tools/toml-test-decoder.o $(ASAN_O)/libagentkernel.a
-	$(CC) $(ASAN_FLAGS) -pie $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ASAN_FLAGS) -pie $(HARDEN) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The probe runs inside sandboxes whose root may not hold our libc: static.
 $(O)/probe: tests/probe/probe.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static -o $@ $<
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static $(HARDEN) -o $@ $<
 
 $(O)/tests/%: tests/unit/%.c $(O)/libagentkernel.a tests/unit/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(O)/libagentkernel.a $(LIBS) $(SERVE_LIBS) -lcmocka -lutil
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(HARDEN) -o $@ $< $(O)/libagentkernel.a $(LIBS) $(SERVE_LIBS) -lcmocka -lutil
 
 $(ASAN_O)/tests/%: tests/unit/%.c $(ASAN_O)/libagentkernel.a tests/unit/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -o $@ $< $(ASAN_O)/libagentkernel.a $(LIBS) $(SERVE_LIBS) -lcmocka -lutil
+	$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) $(HARDEN) -o $@ $< $(ASAN_O)/libagentkernel.a $(LIBS) $(SERVE_LIBS) -lcmocka -lutil
 
 asan: $(ASAN_O)/agentkernel $(ASAN_O)/agentkernel-serve $(ASAN_O)/toml-test-decoder $(ASAN_UNIT_BINS)
 
@@ -101,7 +114,7 @@ FUZZ_CFLAGS := -std=gnu11 -Isrc -g -O1 -fsanitize=fuzzer,address,undefined -fno-
 fuzz: $(FUZZ_BINS)
 $(O)/fuzz/%: fuzz/%.c fuzz/fuzz_check.h $(LIB_SRCS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -DAK_VERSION=\"$(VERSION)\" -o $@ $< $(LIB_SRCS) $(LIBS) $(SERVE_LIBS)
+	clang $(FUZZ_CFLAGS) $(HARDEN) -DAK_VERSION=\"$(VERSION)\" -o $@ $< $(LIB_SRCS) $(LIBS) $(SERVE_LIBS)
 
 check: all asan $(if $(shell command -v clang),fuzz)
 	tests/run-all.sh

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "server/common.h"
 #include "server/http.h"
 
 #define EXIT_FAIL 125
@@ -23,10 +24,13 @@ usage (FILE *out)
            "Serve the HTTP API (JSON, and Server-Sent Events for /run/stream).\n"
            "With AGENTKERNEL_API_KEY set, every request must carry the key as\n"
            "'Authorization: Bearer KEY' or 'X-API-Key: KEY'; without it the server\n"
-           "only listens on a loopback address.\n\n"
+           "only listens on a loopback address and serves only the user who started\n"
+           "it: a connection from another local user gets 403.\n\n"
            "Options:\n"
            "      --host ADDR            address to listen on (default 127.0.0.1)\n"
            "      --port N               port (default 18888; 0: any free port)\n"
+           "      --socket PATH          listen on a Unix socket at PATH (mode 0600)\n"
+           "                             instead of an address and port\n"
            "      --max-body BYTES       largest request body (default 33554432)\n"
            "      --max-header BYTES     largest request line and headers (default 65536)\n"
            "      --max-connections N    requests served at once (default 256)\n"
@@ -36,6 +40,8 @@ usage (FILE *out)
            "                             (default 3600)\n"
            "      --max-runs N           new sandboxes (run, batch) at once (default 8)\n"
            "      --reap-interval S      how often expired sandboxes are removed (default 5)\n"
+           "      --max-profile NAME     the loosest profile a client may ask for:\n"
+           "                             permissive, moderate (default) or restrictive\n"
            "  -h, --help                 show this help\n");
 }
 
@@ -63,6 +69,7 @@ main (int argc, char **argv)
   ak_error_t *err = NULL;
 
   ak_http_opts_default (&o);
+  ak_server_set_max_profile (AK_PROFILE_MODERATE, "agentkernel serve --max-profile");
   o.api_key = getenv ("AGENTKERNEL_API_KEY");
   for (int i = 1; i < argc; i++)
     {
@@ -76,6 +83,19 @@ main (int argc, char **argv)
         }
       if (strcmp (a, "--host") == 0 && v != NULL && v[0] != '\0')
         o.host = v;
+      else if (strcmp (a, "--socket") == 0 && v != NULL && v[0] != '\0')
+        o.socket_path = v;
+      else if (strcmp (a, "--max-profile") == 0 && v != NULL)
+        {
+          ak_profile_t p;
+          if (ak_profile_from_name (v, &p, &err) < 0)
+            {
+              fprintf (stderr, "agentkernel: serve: --max-profile: %s\n", err->msg);
+              ak_error_free (err);
+              return EXIT_FAIL;
+            }
+          ak_server_set_max_profile (p, "agentkernel serve --max-profile");
+        }
 #define NUM(flag, field, max)                                                                                          \
   else if (strcmp (a, flag) == 0)                                                                                      \
   {                                                                                                                    \

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <pty.h>
 #include <stdarg.h>
@@ -139,6 +140,14 @@ exec_child (const ak_agent_conf_t *conf, const exec_req_t *r, int status_w)
   if (chdir (wd) < 0)
     {
       dprintf (status_w, "%d:working directory %s: %s", EINVAL, wd, strerror (errno));
+      _exit (125);
+    }
+  /* Nothing of the agent's (its sockets, the connection) and nothing but the
+   * three standard streams reaches the command; the status pipe stays open
+   * until exec succeeds. */
+  if (close_range (3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+    {
+      dprintf (status_w, "%d:close descriptors: %s", errno, strerror (errno));
       _exit (125);
     }
   environ = r->env;

@@ -3,6 +3,7 @@
 #define AK_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "common/error.h"
 #include "model/spec.h"
@@ -27,6 +28,11 @@ typedef struct ak_cli_sandbox {
   unsigned pids;
   char **env;     /* -e values, in order */
   char **volumes; /* -v values, in order */
+  /* Set by ak_cli_sandbox_resolve(), for config show: the config file read
+   * (NULL: none), whether it was trusted, and the settings it was refused. */
+  char *config_used;
+  bool config_trusted;
+  char **config_refused;
 } ak_cli_sandbox_t;
 
 /* Parses one sandbox flag at argv[*i]; returns 1 if consumed (advancing *i
@@ -34,8 +40,17 @@ typedef struct ak_cli_sandbox {
 int ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_error_t **err);
 void ak_cli_sandbox_free (ak_cli_sandbox_t *f);
 /* Resolves profile, config file and flags, in that order, into spec. */
-int ak_cli_sandbox_resolve (const ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err);
+int ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err);
 extern const char ak_cli_sandbox_help[];
+
+/* Trusted config files (trust.c). */
+void ak_sha256_hex (const void *data, size_t len, char out[65]);
+/* Reads file once: its bytes and its canonical path. */
+int ak_trust_read (const char *file, char **buf, size_t *len, char **real, ak_error_t **err);
+/* Whether (real, hex) is recorded as trusted. */
+bool ak_trust_check (const char *real, const char *hex);
+/* Drops the record of real, then records (real, hex) unless hex is NULL. */
+int ak_trust_update (const char *real, const char *hex, bool *was_present, ak_error_t **err);
 
 /* Prints "agentkernel: <message>" and returns 125. */
 int ak_cli_fail (ak_error_t *err);

@@ -3,7 +3,9 @@
 #define _GNU_SOURCE
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/cleanup.h"
@@ -14,9 +16,16 @@ static const char *const res_names[4] = { "memory_mb", "cpu", "pids", "vcpus" };
 static void
 config_usage (FILE *out)
 {
-  fprintf (out, "Usage: agentkernel config show [OPTIONS] [--json]\n\n"
-                "Print the settings a sandbox started with OPTIONS would get, resolved from\n"
-                "the profile, the config file and the flags, with where each came from.\n\n"
+  fprintf (out, "Usage: agentkernel config show [OPTIONS] [--json]\n"
+                "       agentkernel config trust [FILE]\n"
+                "       agentkernel config untrust [FILE]\n\n"
+                "show: print the settings a sandbox started with OPTIONS would get, resolved\n"
+                "from the profile, the config file and the flags, with where each came from.\n\n"
+                "A ./agentkernel.toml found in the current directory may only tighten the\n"
+                "profile in force; settings that would widen it are ignored with a warning.\n"
+                "trust: allow FILE (default ./agentkernel.toml) to widen, as long as its\n"
+                "content stays the same (its SHA-256 is recorded; any change untrusts it).\n"
+                "untrust: remove that record.  --config FILE always trusts FILE.\n\n"
                 "Options:\n%s"
                 "      --json             print JSON instead of TOML\n"
                 "  -h, --help             show this help\n",
@@ -92,8 +101,17 @@ toml_key_string (FILE *out, const char *key, const char *value)
 }
 
 static void
-print_toml (const ak_spec_t *spec, FILE *out)
+print_toml (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
 {
+  if (f->config_used != NULL)
+    {
+      fprintf (out, "# config file %s: %s\n", f->config_used,
+               f->config_trusted ? "trusted (may widen the profile)"
+                                 : "not trusted (may only tighten the profile)");
+      for (char **r = f->config_refused; r && *r; r++)
+        fprintf (out, "# refused (would widen): line %s\n", *r);
+      fputc ('\n', out);
+    }
   const char *psrc = spec->sec.profile_source == AK_SRC_CLI ? "cli flag"
                                                               : ak_source_name (spec->sec.profile_source);
 
@@ -149,7 +167,7 @@ json_setting (json_t *value, ak_source_t src, int line)
 }
 
 static int
-print_json (const ak_spec_t *spec, FILE *out)
+print_json (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
 {
   json_t *root = json_object ();
   json_t *sec = json_object ();
@@ -187,10 +205,60 @@ print_json (const ak_spec_t *spec, FILE *out)
                                              "dest", spec->files[i].dest, "line",
                                              spec->files[i].line));
   json_object_set_new (root, "files", files);
+  if (f->config_used != NULL)
+    {
+      json_t *refused = json_array ();
+      if (refused == NULL)
+        ak_oom ();
+      for (char **r = f->config_refused; r && *r; r++)
+        json_array_append_new (refused, json_string (*r));
+      json_object_set_new (root, "config",
+                           json_pack ("{s:s, s:b, s:o}", "file", f->config_used, "trusted",
+                                      f->config_trusted, "refused", refused));
+    }
   rc = json_dumpf (root, out, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
   fputc ('\n', out);
   json_decref (root);
   return rc;
+}
+
+/* config trust [FILE] / config untrust [FILE]. */
+static int
+config_trust (int argc, char **argv, bool trust)
+{
+  const char *file = argc > 1 ? argv[1] : "agentkernel.toml";
+  _cleanup_free_ char *buf = NULL;
+  _cleanup_free_ char *real = NULL;
+  ak_error_t *err = NULL;
+  size_t len = 0;
+  bool was = false;
+  char hex[65];
+
+  if (argc > 2)
+    return ak_cli_usage_error ("config", "%s takes at most one FILE", argv[0]);
+  if (argc > 1 && argv[1][0] == '-')
+    return ak_cli_usage_error ("config", "unknown option '%s'", argv[1]);
+  if (trust)
+    {
+      if (ak_trust_read (file, &buf, &len, &real, &err) < 0)
+        return ak_cli_fail (err);
+      ak_sha256_hex (buf, len, hex);
+      if (ak_trust_update (real, hex, &was, &err) < 0)
+        return ak_cli_fail (err);
+      printf ("trusted %s (sha256 %s); any change to it untrusts it\n", real, hex);
+      return 0;
+    }
+  /* A removed file can still be untrusted by the path it had. */
+  real = realpath (file, NULL);
+  if (real == NULL)
+    {
+      _cleanup_free_ char *cwd = getcwd (NULL, 0);
+      real = file[0] == '/' || cwd == NULL ? ak_xstrdup (file) : ak_xasprintf ("%s/%s", cwd, file);
+    }
+  if (ak_trust_update (real, NULL, &was, &err) < 0)
+    return ak_cli_fail (err);
+  printf ("%s %s\n", was ? "untrusted" : "was not trusted:", real);
+  return 0;
 }
 
 int
@@ -207,6 +275,8 @@ cmd_config (int argc, char **argv)
       config_usage (argc < 2 ? stderr : stdout);
       return argc < 2 ? AK_EXIT_FAILURE : 0;
     }
+  if (strcmp (argv[1], "trust") == 0 || strcmp (argv[1], "untrust") == 0)
+    return config_trust (argc - 1, argv + 1, strcmp (argv[1], "trust") == 0);
   if (strcmp (argv[1], "show") != 0)
     return ak_cli_usage_error ("config", "unknown subcommand '%s'", argv[1]);
   for (int i = 2; i < argc; i++)
@@ -238,16 +308,17 @@ cmd_config (int argc, char **argv)
 
   ak_spec_init (&spec);
   rc = ak_cli_sandbox_resolve (&flags, &spec, &err);
-  ak_cli_sandbox_free (&flags);
   if (rc < 0)
     {
+      ak_cli_sandbox_free (&flags);
       ak_spec_clear (&spec);
       return ak_cli_fail (err);
     }
   if (json)
-    rc = print_json (&spec, stdout);
+    rc = print_json (&spec, &flags, stdout);
   else
-    print_toml (&spec, stdout);
+    print_toml (&spec, &flags, stdout);
+  ak_cli_sandbox_free (&flags);
   ak_spec_clear (&spec);
   return rc < 0 ? AK_EXIT_FAILURE : 0;
 }

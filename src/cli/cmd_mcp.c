@@ -8,16 +8,19 @@
 
 #include "cli/cli.h"
 #include "common/cleanup.h"
+#include "server/common.h"
 #include "server/mcp.h"
 
 static void
 mcp_usage (FILE *out)
 {
-  fprintf (out, "Usage: agentkernel mcp-server\n\n"
+  fprintf (out, "Usage: agentkernel mcp-server [--max-profile NAME]\n\n"
                 "Serve the Model Context Protocol on stdin/stdout (newline-delimited\n"
                 "JSON-RPC 2.0), with tools to run commands in sandboxes and to manage\n"
                 "persistent ones.  Logs and warnings go to stderr.\n\n"
                 "Options:\n"
+                "      --max-profile NAME the loosest profile the model may ask for:\n"
+                "                         permissive, moderate (default) or restrictive\n"
                 "  -h, --help             show this help\n"
                 "      --version          show the version\n");
 }
@@ -26,6 +29,9 @@ int
 cmd_mcp (int argc, char **argv)
 {
   _cleanup_close_ int in = -1, out = -1, null_fd = -1;
+  ak_error_t *err = NULL;
+
+  ak_server_set_max_profile (AK_PROFILE_MODERATE, "agentkernel mcp-server --max-profile");
 
   for (int i = 1; i < argc; i++)
     {
@@ -38,6 +44,17 @@ cmd_mcp (int argc, char **argv)
         {
           printf ("agentkernel %s\n", AK_VERSION);
           return 0;
+        }
+      if (strncmp (argv[i], "--max-profile", 13) == 0 && (argv[i][13] == '=' || argv[i][13] == '\0'))
+        {
+          const char *v = argv[i][13] == '=' ? argv[i] + 14 : i + 1 < argc ? argv[++i] : NULL;
+          ak_profile_t p;
+          if (v == NULL)
+            return ak_cli_usage_error ("mcp-server", "option --max-profile needs a value");
+          if (ak_profile_from_name (v, &p, &err) < 0)
+            return ak_cli_fail (err);
+          ak_server_set_max_profile (p, "agentkernel mcp-server --max-profile");
+          continue;
         }
       return ak_cli_usage_error ("mcp-server", "unexpected argument '%s'", argv[i]);
     }

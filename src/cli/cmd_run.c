@@ -122,7 +122,7 @@ cmd_run (int argc, char **argv)
         goto fail;
       goto done;
     }
-  if (ak_sandbox_run (&spec, NULL, &status, &err) < 0)
+  if (ak_sandbox_run (&spec, NULL, "cli", &status, &err) < 0)
     goto fail;
 done:
   ak_spec_clear (&spec);

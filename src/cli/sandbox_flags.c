@@ -15,7 +15,9 @@ extern char **environ;
 
 const char ak_cli_sandbox_help[] =
     "  -p, --profile NAME     permissive, moderate (default) or restrictive\n"
-    "      --config FILE      read settings from FILE (default: ./agentkernel.toml)\n"
+    "      --config FILE      read settings from FILE, which may widen the profile\n"
+    "                         (default: ./agentkernel.toml, which may only tighten\n"
+    "                         it unless 'agentkernel config trust' recorded it)\n"
     "      --no-network       no network but loopback, whatever the profile says\n"
     "  -e, --env KEY=VALUE    set a variable inside (repeatable); -e KEY passes\n"
     "                         the caller's value of KEY\n"
@@ -152,6 +154,8 @@ ak_cli_sandbox_free (ak_cli_sandbox_t *f)
 {
   ak_strv_free (f->env);
   ak_strv_free (f->volumes);
+  ak_strv_free (f->config_refused);
+  free (f->config_used);
   memset (f, 0, sizeof (*f));
 }
 
@@ -168,8 +172,37 @@ hostname_valid (const char *h)
   return h[0] != '-';
 }
 
+/* A config file: trusted when named with --config (the user chose it) or
+ * when its exact bytes were recorded by `config trust`; otherwise a found
+ * ./agentkernel.toml, which the repository and the sandbox itself can write,
+ * may only tighten (config.h). */
+static int
+apply_config (ak_cli_sandbox_t *f, const char *file, bool explicit, ak_spec_t *spec,
+              ak_error_t **err)
+{
+  _cleanup_free_ char *buf = NULL;
+  _cleanup_free_ char *real = NULL;
+  size_t len = 0;
+  char hex[65];
+  ak_config_opts_t o = { .profile_from_cli = f->profile != NULL, .refused = &f->config_refused };
+
+  if (ak_trust_read (file, &buf, &len, &real, err) < 0)
+    return -1;
+  if (explicit)
+    f->config_trusted = true;
+  else
+    {
+      ak_sha256_hex (buf, len, hex);
+      f->config_trusted = ak_trust_check (real, hex);
+    }
+  free (f->config_used);
+  f->config_used = ak_xstrdup (real);
+  o.untrusted = !f->config_trusted;
+  return ak_config_apply_buf (file, buf, len, &o, spec, err);
+}
+
 int
-ak_cli_sandbox_resolve (const ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
+ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
 {
   const char *home = getenv ("HOME");
   _cleanup_free_ char *cwd = getcwd (NULL, 0);
@@ -186,14 +219,12 @@ ak_cli_sandbox_resolve (const ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t *
    * explicit [security] keys. */
   if (f->config != NULL)
     {
-      if (access (f->config, R_OK) < 0)
-        return ak_error_set (err, errno, "config file %s", f->config);
-      if (ak_config_load_apply (f->config, f->profile != NULL, spec, err) < 0)
+      if (apply_config (f, f->config, true, spec, err) < 0)
         return -1;
     }
   else if (access ("agentkernel.toml", F_OK) == 0)
     {
-      if (ak_config_load_apply ("agentkernel.toml", f->profile != NULL, spec, err) < 0)
+      if (apply_config (f, "agentkernel.toml", false, spec, err) < 0)
         return -1;
     }
 

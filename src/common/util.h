@@ -39,8 +39,9 @@ bool ak_parse_u64 (const char *s, unsigned long long min, unsigned long long max
                    unsigned long long *out);
 
 /* Whether AK_TEST_DISABLE (a comma-separated list used by the test suite to
- * force fallback paths: landlock, cgroup, seccomp) names `feature`.  Every
- * use warns loudly: a sandbox is never weakened silently. */
+ * force fallback paths: landlock, cgroup, seccomp) names `feature`; always
+ * false but in the test build (-DAK_TEST_BUILD).  Every use warns loudly: a
+ * sandbox is never weakened silently. */
 bool ak_test_disabled (const char *feature);
 
 /* Monotonic clock in nanoseconds. */

@@ -20,6 +20,8 @@ typedef struct cfg {
   const char *file;
   char *dir; /* realpath of the directory holding the file */
   ak_spec_t *spec;
+  bool untrusted;
+  char ***refused;
 } cfg_t;
 
 static const char *const tables[] = { "sandbox", "agent", "resources", "security",
@@ -28,7 +30,7 @@ static const char *const sandbox_keys[] = { "name", "base_image", NULL };
 static const char *const agent_keys[] = { "preferred", "compatibility_mode", NULL };
 static const char *const resources_keys[] = { "vcpus", "memory_mb", "pids", "cpu", NULL };
 static const char *const security_keys[] = { "profile",  "network",   "mount_cwd", "mount_home",
-                                             "pass_env", "read_only", NULL };
+                                             "pass_env", "read_only", "hide_credentials", NULL };
 static const char *const files_keys[] = { "source", "dest", NULL };
 static const char *const compat_modes[] = { "claude", "codex", "gemini", "opencode", NULL };
 
@@ -157,6 +159,39 @@ warn_unknown_keys (const cfg_t *c, const ak_toml_value_t *t, const char *table,
       warn_unknown (c, e.line, "key", e.key, table, known);
 }
 
+/* An untrusted file asked for more than the profile in force: drop it, say
+ * so, and say how to allow it.  Never silent, never fatal (a repository's
+ * file must not stop the user's run). */
+static void
+refuse (const cfg_t *c, unsigned line, const char *table, const char *key, const char *value,
+        const char *why)
+{
+  ak_warn ("%s:%u: %s %s = %s ignored: it would widen %s, and %s is not trusted (pass "
+           "--config %s, or run 'agentkernel config trust %s')",
+           c->file, line, table, key, value, why, c->file, c->file, c->file);
+  if (c->refused != NULL)
+    {
+      _cleanup_free_ char *s = ak_xasprintf ("%u: %s %s = %s", line, table, key, value);
+      ak_strv_push (c->refused, s);
+    }
+}
+
+/* Whether value v for a security key gives the sandbox more than it has:
+ * read_only is the one key where false is the wider setting. */
+static bool
+sec_widens (const ak_spec_t *spec, ak_sec_key_t k, bool v)
+{
+  bool cur = spec->sec.s[k].value;
+  return k == AK_SEC_READ_ONLY ? (cur && !v) : (!cur && v);
+}
+
+/* 0 means no limit, the widest of all. */
+static bool
+limit_widens (unsigned long long cur, unsigned long long v)
+{
+  return cur != 0 && (v == 0 || v > cur);
+}
+
 static int
 apply_security (const cfg_t *c, const ak_toml_value_t *t, bool profile_from_cli, ak_error_t **err)
 {
@@ -172,7 +207,15 @@ apply_security (const cfg_t *c, const ak_toml_value_t *t, bool profile_from_cli,
         return -1;
       if (ak_profile_from_name (name, &p, err) < 0)
         return ak_error_prefix (err, "%s:%u: [security] profile", c->file, e.line);
-      if (!profile_from_cli)
+      /* The enum runs from loosest to strictest. */
+      if (!profile_from_cli && c->untrusted && p < c->spec->sec.profile)
+        {
+          _cleanup_free_ char *q = ak_xasprintf ("\"%s\"", name);
+          _cleanup_free_ char *why
+              = ak_xasprintf ("profile %s", ak_profile_name (c->spec->sec.profile));
+          refuse (c, e.line, "[security]", "profile", q, why);
+        }
+      else if (!profile_from_cli)
         ak_spec_set_profile (c->spec, p, AK_SRC_CONFIG);
     }
   while (ak_toml_table_next (t, &it, &e))
@@ -181,6 +224,21 @@ apply_security (const cfg_t *c, const ak_toml_value_t *t, bool profile_from_cli,
       bool b;
       if (strcmp (e.key, "profile") == 0)
         continue;
+      /* Not a profile row: credential stores are hidden whatever the
+       * profile, unless a config file says otherwise. */
+      if (strcmp (e.key, "hide_credentials") == 0)
+        {
+          if (!ak_toml_as_bool (e.value, &b))
+            return type_error (c, e.line, "[security]", e.key, "a boolean", e.value, err);
+          /* Showing the credential stores is a widening like any other. */
+          if (c->untrusted && !b && !c->spec->show_credentials)
+            {
+              refuse (c, e.line, "[security]", e.key, "false", "what the home share shows");
+              continue;
+            }
+          c->spec->show_credentials = !b;
+          continue;
+        }
       k = ak_sec_key_from_name (e.key);
       if (k < 0)
         {
@@ -189,6 +247,13 @@ apply_security (const cfg_t *c, const ak_toml_value_t *t, bool profile_from_cli,
         }
       if (!ak_toml_as_bool (e.value, &b))
         return type_error (c, e.line, "[security]", e.key, "a boolean", e.value, err);
+      if (c->untrusted && sec_widens (c->spec, (ak_sec_key_t) k, b))
+        {
+          _cleanup_free_ char *why
+              = ak_xasprintf ("profile %s", ak_profile_name (c->spec->sec.profile));
+          refuse (c, e.line, "[security]", e.key, b ? "true" : "false", why);
+          continue;
+        }
       ak_spec_set_security (c->spec, (ak_sec_key_t) k, b, AK_SRC_CONFIG, (int) e.line);
     }
   return 0;
@@ -263,7 +328,13 @@ apply_resources (const cfg_t *c, const ak_toml_value_t *t, ak_error_t **err)
     {
       if (get_uint (c, &e, "[resources]", INT64_C (1) << 30, &n, err) < 0)
         return -1;
-      spec->res.memory_mb = n, spec->res_source[0] = AK_SRC_CONFIG;
+      if (c->untrusted && limit_widens (spec->res.memory_mb, n))
+        {
+          _cleanup_free_ char *v = ak_xasprintf ("%llu", n);
+          refuse (c, e.line, "[resources]", "memory_mb", v, "the memory limit");
+        }
+      else
+        spec->res.memory_mb = n, spec->res_source[0] = AK_SRC_CONFIG;
     }
   if (ak_toml_table_find (t, "cpu", &e))
     {
@@ -278,13 +349,25 @@ apply_resources (const cfg_t *c, const ak_toml_value_t *t, ak_error_t **err)
                              "%s:%u: [resources] cpu: expected a number of CPUs above 0 (at most "
                              "1024), got %g",
                              c->file, e.line, v);
-      spec->res.cpu_millis = (unsigned) (v * 1000.0 + 0.5), spec->res_source[1] = AK_SRC_CONFIG;
+      if (c->untrusted && limit_widens (spec->res.cpu_millis, (unsigned) (v * 1000.0 + 0.5)))
+        {
+          _cleanup_free_ char *s = ak_xasprintf ("%g", v);
+          refuse (c, e.line, "[resources]", "cpu", s, "the CPU limit");
+        }
+      else
+        spec->res.cpu_millis = (unsigned) (v * 1000.0 + 0.5), spec->res_source[1] = AK_SRC_CONFIG;
     }
   if (ak_toml_table_find (t, "pids", &e))
     {
       if (get_uint (c, &e, "[resources]", INT64_C (1) << 22, &n, err) < 0)
         return -1;
-      spec->res.pids = (unsigned) n, spec->res_source[2] = AK_SRC_CONFIG;
+      if (c->untrusted && limit_widens (spec->res.pids, n))
+        {
+          _cleanup_free_ char *v = ak_xasprintf ("%llu", n);
+          refuse (c, e.line, "[resources]", "pids", v, "the process limit");
+        }
+      else
+        spec->res.pids = (unsigned) n, spec->res_source[2] = AK_SRC_CONFIG;
     }
   if (ak_toml_table_find (t, "vcpus", &e))
     {
@@ -451,12 +534,13 @@ apply (const cfg_t *c, const ak_toml_value_t *root, bool profile_from_cli, ak_er
   return apply_files (c, root, err);
 }
 
-int
-ak_config_load_apply (const char *path, bool profile_from_cli, ak_spec_t *spec, ak_error_t **err)
+static int
+load (const char *path, const char *buf, size_t len, const ak_config_opts_t *o, ak_spec_t *spec,
+      ak_error_t **err)
 {
   _cleanup_free_ char *real = NULL;
   ak_toml_t *doc = NULL;
-  cfg_t c = { .file = path, .spec = spec };
+  cfg_t c = { .file = path, .spec = spec, .untrusted = o->untrusted, .refused = o->refused };
   char *slash;
   int rc;
 
@@ -465,13 +549,28 @@ ak_config_load_apply (const char *path, bool profile_from_cli, ak_spec_t *spec, 
     return ak_error_set (err, errno, "config file %s", path);
   slash = strrchr (real, '/');
   c.dir = slash == real ? ak_xstrdup ("/") : ak_xstrndup (real, (size_t) (slash - real));
-  if (ak_toml_parse_file (path, &doc, err) < 0)
+  rc = buf != NULL ? ak_toml_parse (buf, len, path, &doc, err) : ak_toml_parse_file (path, &doc, err);
+  if (rc < 0)
     {
       free (c.dir);
       return -1;
     }
-  rc = apply (&c, ak_toml_root (doc), profile_from_cli, err);
+  rc = apply (&c, ak_toml_root (doc), o->profile_from_cli, err);
   ak_toml_free (doc);
   free (c.dir);
   return rc;
+}
+
+int
+ak_config_load_apply (const char *path, bool profile_from_cli, ak_spec_t *spec, ak_error_t **err)
+{
+  ak_config_opts_t o = { .profile_from_cli = profile_from_cli };
+  return load (path, NULL, 0, &o, spec, err);
+}
+
+int
+ak_config_apply_buf (const char *path, const char *buf, size_t len, const ak_config_opts_t *o,
+                     ak_spec_t *spec, ak_error_t **err)
+{
+  return load (path, buf, len, o, spec, err);
 }

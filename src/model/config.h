@@ -25,6 +25,23 @@
 int ak_config_load_apply (const char *path, bool profile_from_cli, ak_spec_t *spec,
                           ak_error_t **err);
 
+/* How a config file is to be applied.  A file nobody vouched for (found in
+ * the current directory, which the agent or a cloned repository writes) may
+ * only tighten: it cannot pick a looser profile than the one in force, turn
+ * on network, mount_cwd, mount_home or pass_env, turn off read_only, or
+ * raise a resource limit.  Each such setting is dropped with a warning and,
+ * when `refused` is set, appended to it as "LINE: [table] key = value". */
+typedef struct ak_config_opts {
+  bool profile_from_cli;
+  bool untrusted;
+  char ***refused;
+} ak_config_opts_t;
+
+/* ak_config_load_apply() on len bytes of buf already read from path (the
+ * bytes whose hash was checked are the bytes applied), with options. */
+int ak_config_apply_buf (const char *path, const char *buf, size_t len, const ak_config_opts_t *o,
+                         ak_spec_t *spec, ak_error_t **err);
+
 /* Levenshtein distance between a and b (pure; used for "did you mean"). */
 size_t ak_edit_distance (const char *a, const char *b);
 

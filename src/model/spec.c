@@ -21,6 +21,13 @@ static const char *const profile_names[] = {
   [AK_PROFILE_RESTRICTIVE] = "restrictive",
 };
 
+/* Where tools keep keys and tokens.  Data, not code: a new store is one more
+ * line. */
+const char *const ak_credential_paths[] = {
+  ".ssh", ".aws", ".gnupg", ".docker/config.json", ".netrc", ".config/gcloud", ".kube",
+  ".git-credentials", ".config/gh", NULL,
+};
+
 /* The founding table, row for row. */
 static const bool profile_table[3][AK_SEC_N] = {
   /*                          network mount_cwd mount_home pass_env read_only */
@@ -120,6 +127,7 @@ ak_spec_clear (ak_spec_t *spec)
   free (spec->hostname);
   free (spec->agent);
   free (spec->compat_mode);
+  ak_strv_free (spec->private_paths);
   memset (spec, 0, sizeof (*spec));
 }
 

@@ -92,6 +92,14 @@ typedef struct ak_spec {
   char **argv;   /* the command, NULL-terminated */
   bool as_root;  /* run as uid 0 inside (still without host privileges) */
   char *hostname;
+  /* Well-known credential stores under home (ak_credential_paths) are shown
+   * with mount_home only when set ([security] hide_credentials = false). */
+  bool show_credentials;
+  /* Host paths holding agentkernel's own state (sandbox records, the audit
+   * log, recordings), never shown inside whatever share holds them.  Set by
+   * the service layer before each run or start, from where this agentkernel
+   * keeps them; never stored.  NULL-terminated, canonical, or NULL. */
+  char **private_paths;
   char *agent;       /* [agent] preferred */
   char *compat_mode; /* [agent] compatibility_mode */
 } ak_spec_t;
@@ -145,6 +153,10 @@ char **ak_spec_build_env (const ak_spec_t *spec);
 /* Where a command starts when it names no directory: the spec's workdir,
  * else /workspace when the project is mounted, else the user's home. */
 const char *ak_spec_default_workdir (const ak_spec_t *spec, bool root);
+
+/* Credential stores hidden from the home share unless show_credentials,
+ * relative to home, NULL-terminated. */
+extern const char *const ak_credential_paths[];
 
 /* Valid sandbox name: 1-63 of [A-Za-z0-9_-]. */
 bool ak_name_valid (const char *name);

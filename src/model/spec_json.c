@@ -125,6 +125,7 @@ ak_spec_to_json (const ak_spec_t *spec)
   json_object_set_new (root, "workdir", str_or_null (spec->workdir));
   json_object_set_new (root, "argv", spec->argv != NULL ? strv_to_json (spec->argv) : json_null ());
   json_object_set_new (root, "as_root", json_boolean (spec->as_root));
+  json_object_set_new (root, "show_credentials", json_boolean (spec->show_credentials));
   json_object_set_new (root, "hostname", str_or_null (spec->hostname));
   json_object_set_new (root, "agent", str_or_null (spec->agent));
   json_object_set_new (root, "compat_mode", str_or_null (spec->compat_mode));
@@ -697,7 +698,7 @@ parse_spec (const json_t *j, ak_spec_t *spec, ak_error_t **err)
   static const char *const keys[] = { "version", "name", "backend", "image", "rootfs",
                                       "rootfs_pin", "security", "resources", "cwd", "cwd_pin",
                                       "home", "home_pin", "env", "host_env", "mounts", "files",
-                                      "workdir", "argv", "as_root", "hostname", "agent",
+                                      "workdir", "argv", "as_root", "show_credentials", "hostname", "agent",
                                       "compat_mode", NULL };
   const json_t *v, *o;
   unsigned long long version = AK_SPEC_JSON_VERSION;
@@ -736,6 +737,7 @@ parse_spec (const json_t *j, ak_spec_t *spec, ak_error_t **err)
   if (get_string (j, "workdir", "", true, check_clean, &spec->workdir, err) < 0
       || get_strv (j, "argv", true, check_any, &spec->argv, err) < 0
       || get_bool (j, "as_root", "", &spec->as_root, err) < 0
+      || get_bool (j, "show_credentials", "", &spec->show_credentials, err) < 0
       || get_string (j, "hostname", "", true, check_hostname, &spec->hostname, err) < 0
       || get_string (j, "agent", "", true, check_text, &spec->agent, err) < 0
       || get_string (j, "compat_mode", "", true, check_text, &spec->compat_mode, err) < 0)

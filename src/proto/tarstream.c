@@ -14,6 +14,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "proto/archive_dl.h"
+#include "proto/tar_extract.h"
 #include "proto/tarstream.h"
 
 
@@ -170,15 +171,40 @@ ak_tar_receive_loaded (ak_proto_reader_t *reader, const char *path, bool from_sa
       dir = dirname (c1);
       newtop = basename (c2);
     }
+  if (from_sandbox)
+    {
+      /* The sandbox's stream lands on the host: through a descriptor on the
+       * destination only (tar_extract.c). */
+      _cleanup_close_ int destfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (destfd < 0)
+        {
+          ret = ak_error_set (err, errno, "%s", dir);
+          goto out;
+        }
+      ak_la.archive_read_support_format_tar (in);
+      if (ak_la.archive_read_open (in, &p, NULL, pull_block, NULL) != ARCHIVE_OK)
+        ret = -1;
+      else
+        ret = ak_tar_extract_untrusted (in, destfd, newtop, &written, err);
+      if (ret < 0 && p.why[0])
+        {
+          ak_error_clear (err);
+          ret = ak_error_set (err, 0, "%s", p.why);
+        }
+      else if (ret < 0 && (err == NULL || *err == NULL))
+        ret = ak_error_set (err, 0, "archive: %s", ak_la.archive_error_string (in));
+      if (ret < 0)
+        goto out;
+      goto drain;
+    }
   if (chdir (dir) < 0)
     {
       ret = ak_error_set (err, errno, "%s", dir);
       goto out;
     }
   ak_la.archive_read_support_format_tar (in);
-  /* From a sandbox, only permission bits (never setuid/setgid) under the
-   * umask: a sandbox must not be able to plant a setuid file on the host. */
-  ak_la.archive_write_disk_set_options (disk, (from_sandbox ? 0 : ARCHIVE_EXTRACT_PERM) | ARCHIVE_EXTRACT_TIME
+  /* A stream from the host, extracted inside a sandbox: modes kept. */
+  ak_la.archive_write_disk_set_options (disk, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME
                                             | ARCHIVE_EXTRACT_SECURE_NODOTDOT
                                             | ARCHIVE_EXTRACT_SECURE_SYMLINKS
                                             | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS
@@ -199,15 +225,6 @@ ak_tar_receive_loaded (ak_proto_reader_t *reader, const char *path, bool from_sa
           ret = p.why[0] ? ak_error_set (err, 0, "%s", p.why)
                          : ak_error_set (err, 0, "archive: %s", ak_la.archive_error_string (in));
           goto out;
-        }
-      if (from_sandbox
-          && ((ak_la.archive_entry_filetype (e) != AE_IFREG && ak_la.archive_entry_filetype (e) != AE_IFDIR
-               && ak_la.archive_entry_filetype (e) != AE_IFLNK)
-              || ak_la.archive_entry_hardlink (e) != NULL))
-        {
-          /* Device nodes, FIFOs, sockets and hard links stay in the sandbox. */
-          ak_la.archive_read_data_skip (in);
-          continue;
         }
       if (newtop != NULL)
         {
@@ -239,6 +256,7 @@ ak_tar_receive_loaded (ak_proto_reader_t *reader, const char *path, bool from_sa
         }
       ak_la.archive_write_finish_entry (disk);
     }
+drain:
   /* Drain to the end marker if the archive ended early. */
   while (!p.done && !p.failed)
     {

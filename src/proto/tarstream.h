@@ -21,8 +21,10 @@ int ak_tar_send (int fd, const char *path, ak_error_t **err);
 /* Receives a tar stream into dest: inside dest when it is an existing
  * directory, else as dest itself (the top entry renamed).  *bytes gets the
  * number of file bytes written.  from_sandbox: the stream is untrusted and
- * lands on the host: only regular files, directories and symlinks, without
- * setuid/setgid bits. */
+ * lands on the host: extracted beneath a descriptor on the destination,
+ * only regular files, directories and symlinks that stay inside the copied
+ * tree (others skipped with a warning), without setuid/setgid bits (see
+ * tar_extract.h). */
 int ak_tar_receive (ak_proto_reader_t *rd, const char *dest, bool from_sandbox, long long *bytes,
                     ak_error_t **err);
 

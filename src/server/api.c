@@ -238,7 +238,8 @@ api_batch (ak_http_req_t *r, json_t *body)
   if (err != NULL)
     {
       json_decref (results);
-      err->code = EINVAL;
+      if (err->code != EACCES) /* a refused profile stays 403 */
+        err->code = EINVAL;
       return ak_http_fail_err (r, err);
     }
   return ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:o}", "results", results));

@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -114,6 +115,16 @@ ak_json_text (const char *buf, size_t len)
   return j;
 }
 
+static ak_profile_t max_profile = AK_PROFILE_MODERATE;
+static const char *max_profile_flag = "--max-profile";
+
+void
+ak_server_set_max_profile (ak_profile_t max, const char *flag)
+{
+  max_profile = max;
+  max_profile_flag = flag;
+}
+
 int
 ak_server_spec (const char *profile, ak_spec_t *spec, ak_error_t **err)
 {
@@ -126,8 +137,20 @@ ak_server_spec (const char *profile, ak_spec_t *spec, ak_error_t **err)
       ak_profile_t p;
       if (ak_profile_from_name (profile, &p, err) < 0)
         return -1;
+      /* The enum runs from loosest to strictest. */
+      if (p < max_profile)
+        {
+          ak_error_set (err, 0,
+                             "profile '%s' is looser than this server allows (at most %s); whoever "
+                             "started the server can raise the cap with %s %s",
+                             profile, ak_profile_name (max_profile), max_profile_flag, profile);
+          (*err)->code = EACCES; /* 403, a tool error */
+          return -1;
+        }
       ak_spec_set_profile (spec, p, AK_SRC_CLI);
     }
+  else if (max_profile > AK_PROFILE_MODERATE)
+    ak_spec_set_profile (spec, max_profile, AK_SRC_CLI);
   if (cwd != NULL)
     spec->cwd = ak_xstrdup (cwd);
   if (home != NULL && home[0] == '/')

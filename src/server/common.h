@@ -26,8 +26,16 @@ bool ak_utf8_valid (const char *buf, size_t len);
 json_t *ak_json_text (const char *buf, size_t len);
 
 /* The spec `run`/`create` would build with only --profile given (profile
- * may be NULL: moderate): that profile's settings, the server's working
+ * may be NULL: moderate, or the cap below when that is stricter): that profile's settings, the server's working
  * directory and home, its environment as the profile lets through. */
 int ak_server_spec (const char *profile, ak_spec_t *spec, ak_error_t **err);
+
+/* The loosest profile a client (API) or a model (MCP) may ask for, and the
+ * flag that raises it, for the refusal: ak_server_spec() fails with EACCES
+ * (403, a tool error) naming both for anything looser.  A server started by
+ * a user runs with all of that user's rights, so the default is moderate:
+ * never the user's home, environment or working directory unless the user
+ * who started the server said so. */
+void ak_server_set_max_profile (ak_profile_t max, const char *flag);
 
 #endif

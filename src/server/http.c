@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include "service/sandbox.h"
 #include "server/common.h"
 #include "server/http_internal.h"
+#include "server/peer.h"
 
 const ak_http_opts_t *ak_http_opts;
 
@@ -243,6 +246,36 @@ authorized (struct MHD_Connection *conn)
   return ok;
 }
 
+/* Without a key, the server is its own user's alone: any local user can
+ * reach a loopback port, and a command run for them would run with the
+ * server user's rights (its home, its files, root's when root started it).
+ * A connection whose owner cannot be told is a stranger's. */
+static bool
+own_user (struct MHD_Connection *conn, char **why)
+{
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  ak_error_t *err = NULL;
+  uid_t uid;
+
+  if (ak_http_opts->api_key != NULL)
+    return true;
+  if (ci == NULL || ak_peer_uid (ci->connect_fd, &uid, &err) < 0)
+    {
+      *why = ak_xasprintf ("forbidden: cannot tell which user connected (%s); this server serves "
+                           "uid %u only, or clients with the API key (start it with "
+                           "AGENTKERNEL_API_KEY set)",
+                           err ? err->msg : "no socket", (unsigned) geteuid ());
+      ak_error_free (err);
+      return false;
+    }
+  if (uid == geteuid ())
+    return true;
+  *why = ak_xasprintf ("forbidden: this server serves uid %u only, and uid %u connected; to serve "
+                       "other users, start it with AGENTKERNEL_API_KEY set and send the key",
+                       (unsigned) geteuid (), (unsigned) uid);
+  return false;
+}
+
 /* ---- the access handler ------------------------------------------------ */
 
 static void
@@ -281,6 +314,11 @@ access_handler (void *cls, struct MHD_Connection *conn, const char *url, const c
       if (!authorized (conn))
         return ak_http_fail (r, MHD_HTTP_UNAUTHORIZED,
                              "unauthorized: send the API key as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'");
+      {
+        _cleanup_free_ char *why = NULL;
+        if (!own_user (conn, &why))
+          return ak_http_fail (r, MHD_HTTP_FORBIDDEN, "%s", why);
+      }
       cl = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
       if (cl != NULL && strtoull (cl, NULL, 10) > ak_http_opts->max_body)
         return ak_http_fail (r, MHD_HTTP_CONTENT_TOO_LARGE, "request body is larger than %zu bytes",
@@ -386,6 +424,94 @@ is_loopback (const struct sockaddr *sa)
   return false;
 }
 
+/* A Unix socket only its owner can connect to (0600, made so under a
+ * umask rather than chmod'ed after bind, which would leave a window).  A
+ * leftover socket at the path is replaced; anything else there is not. */
+static int
+unix_listener (const char *path, ak_error_t **err)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  struct stat st;
+  mode_t old;
+  int fd, rc;
+
+  if (strlen (path) >= sizeof sa.sun_path)
+    return ak_error_set (err, 0, "socket path %s is too long (at most %zu bytes)", path,
+                         sizeof sa.sun_path - 1);
+  strcpy (sa.sun_path, path);
+  if (lstat (path, &st) == 0)
+    {
+      if (!S_ISSOCK (st.st_mode))
+        return ak_error_set (err, EEXIST, "%s exists and is not a socket", path);
+      unlink (path);
+    }
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return ak_error_set (err, errno, "socket");
+  old = umask (0177);
+  rc = bind (fd, (struct sockaddr *) &sa, sizeof sa);
+  umask (old);
+  if (rc < 0 || listen (fd, 128) < 0)
+    {
+      int e = errno;
+      close (fd);
+      return ak_error_set (err, e, "cannot listen on %s", path);
+    }
+  return fd;
+}
+
+/* Signals are taken by the main thread only (sigwait); every other
+ * thread, and so every request, inherits the mask. */
+static void
+block_signals (sigset_t *mask)
+{
+  sigemptyset (mask);
+  sigaddset (mask, SIGINT);
+  sigaddset (mask, SIGTERM);
+  sigaddset (mask, SIGHUP);
+  pthread_sigmask (SIG_BLOCK, mask, NULL);
+  signal (SIGPIPE, SIG_IGN);
+}
+
+static int
+serve_unix (const ak_http_opts_t *o, sigset_t *mask, ak_error_t **err)
+{
+  struct MHD_Daemon *d;
+  pthread_t reaper_thread;
+  int fd = unix_listener (o->socket_path, err), sig;
+
+  if (fd < 0)
+    return -1;
+  d = MHD_start_daemon (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL
+                            | MHD_USE_ERROR_LOG,
+                        0, NULL, NULL, access_handler, NULL, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+                        MHD_OPTION_LISTEN_SOCKET, fd,
+                        MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+                        MHD_OPTION_CONNECTION_LIMIT, (unsigned) (o->max_connections + 64),
+                        MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout,
+                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header,
+                        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+                        MHD_OPTION_END);
+  if (d == NULL)
+    {
+      int e = errno;
+      close (fd);
+      unlink (o->socket_path);
+      return ak_error_set (err, e, "cannot serve on %s", o->socket_path);
+    }
+  fprintf (stderr, "agentkernel: serve: listening on unix:%s%s\n", o->socket_path,
+           o->api_key ? " (API key required)" : "");
+  if (pthread_create (&reaper_thread, NULL, reaper, NULL) == 0)
+    pthread_detach (reaper_thread);
+  while (sigwait (mask, &sig) != 0 || sig == SIGHUP)
+    ;
+  fprintf (stderr, "agentkernel: serve: %s: ending running commands and stopping\n", strsignal (sig));
+  cancel_all_jobs ();
+  MHD_stop_daemon (d);
+  unlink (o->socket_path);
+  return 0;
+}
+
 int
 ak_http_serve (const ak_http_opts_t *o, ak_error_t **err)
 {
@@ -403,6 +529,11 @@ ak_http_serve (const ak_http_opts_t *o, ak_error_t **err)
   ak_http_opts = o;
   if (o->api_key != NULL && o->api_key[0] == '\0')
     return ak_error_set (err, 0, "AGENTKERNEL_API_KEY is set but empty: set a key, or unset it");
+  if (o->socket_path != NULL)
+    {
+      block_signals (&mask);
+      return serve_unix (o, &mask, err);
+    }
   snprintf (port, sizeof port, "%u", o->port);
   rc = getaddrinfo (o->host, port, &hints, &ai);
   if (rc != 0)
@@ -416,14 +547,7 @@ ak_http_serve (const ak_http_opts_t *o, ak_error_t **err)
                            o->host);
     }
 
-  /* Signals are taken by this thread only (sigwait below); every other
-   * thread, and so every request, inherits the mask. */
-  sigemptyset (&mask);
-  sigaddset (&mask, SIGINT);
-  sigaddset (&mask, SIGTERM);
-  sigaddset (&mask, SIGHUP);
-  pthread_sigmask (SIG_BLOCK, &mask, NULL);
-  signal (SIGPIPE, SIG_IGN);
+  block_signals (&mask);
 
   d = MHD_start_daemon (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL
                             | MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),

@@ -16,6 +16,7 @@
 
 typedef struct ak_http_opts {
   const char *host;            /* address to bind (default 127.0.0.1) */
+  const char *socket_path;     /* a Unix socket (0600) instead of host and port */
   unsigned port;               /* 0: any free port */
   const char *api_key;         /* NULL: no authentication (loopback only) */
   size_t max_body;             /* bytes of a request body */

@@ -7,15 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/close_range.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "service/sandbox.h"
+#include "common/child.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "server/job.h"
@@ -74,35 +73,21 @@ job_new (int out[2], int err[2], ak_error_t **err_out)
 /* ---- run: a worker process ------------------------------------------- */
 
 /* In the worker: a single-threaded copy of the server with nothing of it
- * but the descriptors this run needs, the default signal state, and a
- * parent-death signal so a dying server ends its sandboxes. */
+ * but the descriptors this run needs (another client's socket or the
+ * listening socket must not live on in it), the default signal state, and
+ * a parent-death signal so a dying server ends its sandboxes.  Descriptors
+ * (ak_worker_spawn renumbers them): 3 stdout, 4 stderr, 5 the report,
+ * 6 /dev/null as stdin. */
 static _Noreturn void
-run_worker (const ak_spec_t *spec, int out_w, int err_w, int res_w)
+run_worker (const ak_spec_t *spec)
 {
   ak_error_t *err = NULL;
-  ak_stdio_t io;
-  int status = 0, keep[4], null_fd;
-  char msg[1024];
+  ak_stdio_t io = { 6, 3, 4 };
+  int status = 0;
 
-  ak_signals_default ();
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
-  null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-  /* Everything else (other clients' sockets, the listening socket) is
-   * closed: a worker must not keep another connection open. */
-  keep[0] = fcntl (out_w, F_DUPFD_CLOEXEC, 100);
-  keep[1] = fcntl (err_w, F_DUPFD_CLOEXEC, 100);
-  keep[2] = fcntl (res_w, F_DUPFD_CLOEXEC, 100);
-  keep[3] = fcntl (null_fd, F_DUPFD_CLOEXEC, 100);
-  for (int i = 0; i < 4; i++)
-    if (keep[i] < 0 || dup3 (keep[i], 3 + i, O_CLOEXEC) < 0)
-      _exit (125);
-  close_range (7, ~0U, 0);
-  io = (ak_stdio_t){ 6, 3, 4 };
-  if (ak_sandbox_run (spec, &io, &status, &err) < 0)
-    snprintf (msg, sizeof msg, "E%s", err ? err->msg : "failed");
-  else
-    snprintf (msg, sizeof msg, "X%d", status);
-  (void) !write (5, msg, strlen (msg));
+  if (ak_sandbox_run (spec, &io, "server", &status, &err) < 0)
+    ak_report_fail (5, err);
+  (void) ak_report_ok (5, status);
   _exit (0);
 }
 
@@ -120,15 +105,22 @@ ak_job_run (const ak_spec_t *spec, ak_error_t **err)
       goto fail;
     }
   j->result_fd = res[0];
-  j->pid = fork ();
+  {
+    _cleanup_close_ int null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+    int keep[] = { out[1], errp[1], res[1], null_fd };
+    ak_worker_t w = { .keep = keep, .n_keep = 4, .death_signal = SIGTERM };
+    if (null_fd < 0)
+      j->pid = ak_error_set (err, errno, "/dev/null");
+    else
+      j->pid = ak_worker_spawn (&w, err);
+  }
   if (j->pid < 0)
     {
-      ak_error_set (err, errno, "fork");
       close (res[1]);
       goto fail;
     }
   if (j->pid == 0)
-    run_worker (spec, out[1], errp[1], res[1]);
+    run_worker (spec);
   close (res[1]);
   close (out[1]);
   close (errp[1]);
@@ -244,17 +236,10 @@ finish (ak_job_t *j, ak_job_output_fn fn, void *arg)
     pthread_join (j->thread, NULL);
   else
     {
-      char res[1100];
-      ssize_t n;
       while (waitpid (j->pid, NULL, 0) < 0 && errno == EINTR)
         ;
       j->pid = -1;
-      n = read (j->result_fd, res, sizeof res - 1);
-      res[n > 0 ? n : 0] = '\0';
-      if (res[0] == 'X')
-        j->exit_code = atoi (res + 1);
-      else
-        ak_error_set (&j->error, 0, "%s", res[0] == 'E' ? res + 1 : "the sandbox worker died");
+      (void) ak_report_read (j->result_fd, "the sandbox worker", &j->exit_code, &j->error);
     }
   /* The worker's end closed every writer that matters; what is left in the
    * pipes is the last of the output. */

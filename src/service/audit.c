@@ -188,6 +188,23 @@ ak_audit (const char *event, const char *sandbox, json_t *fields)
   return n == (ssize_t) len ? 0 : -1;
 }
 
+int
+ak_audit_command (const char *event, const char *sandbox, char *const *argv, json_t *fields)
+{
+  json_t *o = json_object ();
+  json_t *cmd = json_array ();
+
+  if (o == NULL || cmd == NULL)
+    ak_oom ();
+  for (char *const *a = argv; a != NULL && *a != NULL; a++)
+    json_array_append_new (cmd, json_string (*a));
+  json_object_set_new (o, "command", cmd);
+  if (fields != NULL)
+    json_object_update_missing (o, fields);
+  json_decref (fields);
+  return ak_audit (event, sandbox, o);
+}
+
 static bool
 matches (const json_t *entry, const char *filter)
 {

@@ -13,6 +13,9 @@
  *
  * Events and their fields:
  *   sandbox_created, sandbox_started, sandbox_stopped, sandbox_removed
+ *   command_started    command (array of strings): written before the command
+ *                      starts, so a command whose client is killed is still
+ *                      on record
  *   command_executed   command (array of strings), exit_code
  *   file_written, file_read   path, bytes
  *   session_attached
@@ -29,6 +32,7 @@
 #define AK_AUDIT_SANDBOX_STARTED "sandbox_started"
 #define AK_AUDIT_SANDBOX_STOPPED "sandbox_stopped"
 #define AK_AUDIT_SANDBOX_REMOVED "sandbox_removed"
+#define AK_AUDIT_COMMAND_STARTED "command_started"
 #define AK_AUDIT_COMMAND_EXECUTED "command_executed"
 #define AK_AUDIT_FILE_WRITTEN "file_written"
 #define AK_AUDIT_FILE_READ "file_read"
@@ -41,6 +45,10 @@
  * Returns 0 without writing when logging is disabled.  Thread safe as far
  * as the environment is not modified concurrently. */
 int ak_audit (const char *event, const char *sandbox, json_t *fields);
+
+/* ak_audit() of `event` with "command" set to argv, in front of `fields`
+ * (stolen, may be NULL). */
+int ak_audit_command (const char *event, const char *sandbox, char *const *argv, json_t *fields);
 
 /* The log's path, or NULL when no home directory can be found.  The string
  * belongs to the calling thread and stays valid until its next call. */

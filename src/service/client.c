@@ -115,6 +115,9 @@ ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *i
                  req->cols);
   if (req->workdir)
     json_object_set_new (j, "workdir", json_string (req->workdir));
+  /* On record before the command can run: a client killed while it runs
+   * never gets to write command_executed. */
+  ak_audit_command (AK_AUDIT_COMMAND_STARTED, name, req->argv, json_pack ("{s:b}", "tty", req->tty));
   if (ak_proto_write_json (conn, AK_F_EXEC, 1, j, err) < 0)
     {
       json_decref (j);

@@ -92,13 +92,12 @@ ak_detached_start (const char *name, const ak_exec_req_t *req, char **id, ak_err
     meta = json_pack ("{s:s, s:o, s:s}", "id", hex, "command", argv, "started", ts);
   }
   {
+    /* The command line may hold a secret: the caller's alone (0600). */
     _cleanup_free_ char *mp = ak_xasprintf ("%s/meta.json", dir);
-    if (json_dump_file (meta, mp, JSON_COMPACT) < 0)
-      {
-        json_decref (meta);
-        return ak_error_set (err, errno, "write %s", mp);
-      }
+    _cleanup_free_ char *text = json_dumps (meta, JSON_COMPACT);
     json_decref (meta);
+    if (text == NULL || ak_write_file (mp, text, strlen (text), 0600, err) < 0)
+      return text == NULL ? ak_error_set (err, ENOMEM, "write %s", mp) : -1;
   }
   if (pipe2 (sync, O_CLOEXEC) < 0)
     return ak_error_set (err, errno, "pipe");

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,13 +25,44 @@ ak_sandbox_status (const ak_record_t *r)
   return ak_sandbox_running (r) ? "running" : "stopped";
 }
 
+/* What no sandbox may see of agentkernel's own files, wherever a share puts
+ * them (see ak_spec_t.private_paths). */
+static char **
+private_paths (void)
+{
+  return ak_store_private_paths (getenv ("AGENTKERNEL_AUDIT_LOG") != NULL ? ak_audit_path () : NULL);
+}
+
 int
-ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_error_t **err)
+ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via, int *status,
+                ak_error_t **err)
 {
   const ak_backend_t *b = ak_backend_lookup (spec->backend, err);
+  ak_spec_t s;
+  _cleanup_free_ char *home = NULL;
+  int rc;
+
   if (b == NULL)
     return -1;
-  return b->run (spec, stdio, status, err);
+  /* On record before the sandbox exists: a run (or the server running it)
+   * killed with SIGKILL never gets to write command_executed. */
+  ak_audit_command (AK_AUDIT_COMMAND_STARTED, spec->name, spec->argv,
+                    json_pack ("{s:s, s:s}", "profile", ak_profile_name (spec->sec.profile), "via", via));
+  /* The caller's spec, with what it must hide and its home canonical (as a
+   * created sandbox's is), so that shares and hidden paths compare. */
+  s = *spec;
+  s.private_paths = private_paths ();
+  if (s.home != NULL && (home = realpath (s.home, NULL)) != NULL)
+    s.home = home;
+  rc = b->run (&s, stdio, status, err);
+  ak_strv_free (s.private_paths);
+  if (rc < 0)
+    ak_audit_command (AK_AUDIT_COMMAND_EXECUTED, spec->name, spec->argv,
+                      json_pack ("{s:n, s:s, s:s}", "exit_code", "error", (*err)->msg, "via", via));
+  else
+    ak_audit_command (AK_AUDIT_COMMAND_EXECUTED, spec->name, spec->argv,
+                      json_pack ("{s:i, s:s}", "exit_code", *status, "via", via));
+  return rc;
 }
 
 int
@@ -89,6 +121,7 @@ ak_sandbox_start (const char *name, ak_error_t **err)
       goto out;
     }
   dir = ak_store_dir (name);
+  r.spec.private_paths = private_paths ();
   if (b->start (&r.spec, dir, &pid, err) < 0)
     {
       ak_error_prefix (err, "start %s", name);

@@ -15,8 +15,10 @@
 /* Ephemeral run (`run`, API /run, MCP): builds the sandbox with spec's
  * backend, runs spec->argv to completion with the given standard streams
  * (NULL: the caller's own), tears it down.  *status is the command's exit
- * status (128+N for signal N). */
-int ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_error_t **err);
+ * status (128+N for signal N).  command_started is in the audit log before
+ * anything is built, command_executed after; `via` names the front end. */
+int ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via, int *status,
+                    ak_error_t **err);
 /* Whether spec names a backend this build has (nothing is started). */
 int ak_sandbox_check_backend (const ak_spec_t *spec, ak_error_t **err);
 

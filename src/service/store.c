@@ -180,6 +180,71 @@ mkdir_p (const char *path, ak_error_t **err)
   return 0;
 }
 
+char *
+ak_config_dir (ak_error_t **err)
+{
+  const char *x = getenv ("XDG_CONFIG_HOME");
+  const char *home = getenv ("HOME");
+  if (x != NULL && x[0] == '/')
+    return ak_xasprintf ("%s/agentkernel", x);
+  if (home != NULL && home[0] == '/')
+    return ak_xasprintf ("%s/.config/agentkernel", home);
+  ak_error_set (err, 0, "cannot find the config directory: set HOME or XDG_CONFIG_HOME");
+  return NULL;
+}
+
+static void
+add_private (char ***v, size_t *n, const char *path)
+{
+  char *real = path != NULL ? realpath (path, NULL) : NULL;
+  if (real == NULL)
+    return;
+  *v = ak_xrealloc (*v, (*n + 2) * sizeof (char *));
+  (*v)[(*n)++] = real;
+  (*v)[*n] = NULL;
+}
+
+char **
+ak_store_private_paths (const char *audit_log)
+{
+  _cleanup_free_ char *root = ak_store_root ();
+  _cleanup_free_ char *own = NULL;
+  _cleanup_free_ char *config = NULL;
+  const char *home = getenv ("HOME");
+  char **v = NULL;
+  size_t n = 0;
+
+  /* Made now, so that what a later create writes there is hidden from a
+   * sandbox already running. */
+  if (root != NULL)
+    {
+      (void) mkdir_p (root, NULL);
+      add_private (&v, &n, root);
+    }
+  if (home != NULL && home[0] == '/')
+    {
+      own = ak_xasprintf ("%s/.agentkernel", home);
+      /* Where it cannot be made, agentkernel cannot write either. */
+      (void) mkdir (own, 0700);
+      add_private (&v, &n, own);
+    }
+  /* Trust records written from inside (a workspace that is $HOME) would
+   * make the next run trust what the sandbox chose. */
+  if ((config = ak_config_dir (NULL)) != NULL)
+    {
+      (void) mkdir_p (config, NULL);
+      add_private (&v, &n, config);
+    }
+  if (audit_log != NULL)
+    {
+      int fd = open (audit_log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (fd >= 0)
+        close (fd);
+      add_private (&v, &n, audit_log);
+    }
+  return v;
+}
+
 /* Open the directory holding every sandbox, creating it when `create`.
  * Without `create`, a missing directory returns -1 with *missing set and no
  * error: there are no sandboxes yet. */

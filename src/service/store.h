@@ -57,9 +57,22 @@ void ak_record_clear (ak_record_t *r);
  * a state directory nor a home directory can be found. */
 char *ak_store_root (void);
 
+/* agentkernel's config directory: $XDG_CONFIG_HOME/agentkernel, else
+ * ~/.config/agentkernel (heap string); NULL with *err when neither is set.
+ * It holds what decides trust (trusted config records, registry
+ * credentials), so no sandbox ever sees it. */
+char *ak_config_dir (ak_error_t **err);
+
 /* <root>/sandboxes/<name> (heap string, caller frees), or NULL when `name`
  * is invalid or there is no root.  The directory may not exist. */
 char *ak_store_dir (const char *name);
+/* Where this agentkernel keeps what no sandbox may see: the state root
+ * (created 0700 when missing), the directory of the default audit log and
+ * recordings (~/.agentkernel, likewise), the config directory (likewise),
+ * and an audit log named by
+ * AGENTKERNEL_AUDIT_LOG.  Canonical paths, NULL-terminated; a path that
+ * cannot be resolved is left out (nothing is there to show). */
+char **ak_store_private_paths (const char *audit_log);
 
 /* Record a new sandbox for spec->name (which must be set and valid), with a
  * fresh UUID, status "created" and no supervisor.  When two callers create

@@ -43,9 +43,12 @@ async function check(name, fn) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Starts a server on a free port; resolves once it says where it listens.
-function startServer(args = [], env = {}, { expectExit = false } = {}) {
+// Some checks run in the scratch directory through /workspace, which only
+// the permissive profile shows: the servers allow it unless told otherwise.
+function startServer(args = [], env = {}, { expectExit = false, defaultCap = false } = {}) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(AK, ["serve", "--port", "0", ...args], {
+    const cap = defaultCap || args.includes("--max-profile") ? [] : ["--max-profile", "permissive"];
+    const proc = spawn(AK, ["serve", "--port", "0", ...cap, ...args], {
       cwd: work, env: { ...baseEnv, ...env }, stdio: ["ignore", "ignore", "pipe"],
     });
     let err = "";
@@ -185,6 +188,18 @@ async function main() {
     assert.equal(second.data.stream, "stderr");
     // "first" reached the client while the command was still sleeping.
     assert.ok(events.at(-1).at - first.at > 1000, `first at ${first.at} ms, done at ${events.at(-1).at} ms`);
+  });
+
+  await check("audit: /run, /run/stream and /batch/run are on record before they start and when they end", async () => {
+    await client.batchRun([{ command: ["sh", "-c", "echo batch-audit; exit 5"] }]);
+    const entries = readFileSync(auditLog, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    for (const [script, code] of [["echo out; echo err >&2; exit 3", 3], ["echo first; sleep 2; echo second >&2; exit 4", 4],
+      ["echo batch-audit; exit 5", 5]]) {
+      const mine = entries.filter((e) => JSON.stringify(e.command) === JSON.stringify(["sh", "-c", script]));
+      const events = mine.map((e) => e.event);
+      assert.deepEqual(events, ["command_started", "command_executed"], script);
+      assert.equal(mine[1].exit_code, code);
+    }
   });
 
   await check("runStream: multi-byte characters survive chunking; bad bytes become U+FFFD", async () => {
@@ -631,6 +646,27 @@ async function main() {
     assert.equal(e.code, 125);
     const bad = await startServer(["--port", "99999"], {}, { expectExit: true });
     assert.equal(bad.code, 125);
+  });
+
+  await check("--max-profile: a looser profile is refused (403) by default, allowed when raised", async () => {
+    const s = await startServer([], {}, { defaultCap: true });
+    const body = JSON.stringify({ profile: "permissive", command: ["sh", "-c", "echo ran > /workspace/cap-ran"] });
+    const r = await raw(s.port, "POST", "/run", { body });
+    assert.equal(r.status, 403, r.text);
+    assert.match(r.json.error, /at most moderate.*--max-profile permissive/);
+    assert.equal(existsSync(join(work, "cap-ran")), false);
+    const b = await raw(s.port, "POST", "/batch/run", { body: JSON.stringify({ commands: [{ command: ["true"], profile: "permissive" }] }) });
+    assert.equal(b.status, 403, b.text);
+    const ok = await raw(s.port, "POST", "/run", { body: JSON.stringify({ profile: "restrictive", command: ["true"] }) });
+    assert.equal(ok.status, 200, ok.text);
+    const p = await startServer(["--max-profile", "permissive"]);
+    const r2 = await raw(p.port, "POST", "/run", { body });
+    assert.equal(r2.status, 200, r2.text);
+    assert.equal(existsSync(join(work, "cap-ran")), true);
+    const bad = await startServer(["--max-profile", "lax"], {}, { expectExit: true });
+    assert.equal(bad.code, 125);
+    s.proc.kill("SIGTERM");
+    p.proc.kill("SIGTERM");
   });
 
   await check("SIGTERM stops the server and the commands it runs", async () => {

@@ -4,6 +4,8 @@
 
 AK=${AK:-$PWD/build/agentkernel}
 PROBE=${PROBE:-$PWD/build/probe}
+# The test build, the only one that honours AK_TEST_DISABLE (Makefile).
+AK_TEST_BIN=${AK_TEST_BIN:-$(dirname "$AK")/agentkernel-test}
 T_PASS=0
 T_FAIL=0
 T_SKIP=0

@@ -5,7 +5,13 @@ cfgdir=$(mktemp -d)
 chmod 755 "$cfgdir"
 echo marker-config >"$cfgdir/marker"
 echo injected-content >"$cfgdir/payload.txt"
-cfg () { printf '%s\n' "$@" >"$cfgdir/agentkernel.toml"; }
+# These cases test what a file the user vouched for does, so cfg trusts
+# what it writes (escapes 6 tests what an untrusted one cannot do); the
+# trust records go to a directory of this test's own.
+cfg_xdg_saved=${XDG_CONFIG_HOME-unset}
+export XDG_CONFIG_HOME="$cfgdir/.xdg"
+cfg () { printf '%s\n' "$@" >"$cfgdir/agentkernel.toml" && "$AK" config trust "$cfgdir/agentkernel.toml" >/dev/null; }
+cfgu () { printf '%s\n' "$@" >"$cfgdir/agentkernel.toml"; }
 pushd "$cfgdir" >/dev/null || exit 1
 
 echo "== config: [security] keys"
@@ -94,5 +100,33 @@ expect "syntax error with line and column" 125 'agentkernel.toml:2:[0-9]+:' -- "
 cfg '[security]' 'netwrok = false'
 expect "unknown key is a warning with a suggestion" 0 "warning: agentkernel.toml:2: unknown key 'netwrok' in \[security\] \(did you mean 'network'\?\)" -- "$AK" run -- true
 
+echo "== config: an untrusted ./agentkernel.toml only tightens"
+cfgu '[security]' 'read_only = true' 'network = false'
+expect "untrusted read_only = true still applies" 1 'Read-only' -- sbx -- /probe write /newfile
+expect "untrusted network = false still applies" 0 'network = false  # config line 3' -- "$AK" config show
+cfgu '[resources]' 'pids = 64' 'memory_mb = 0'
+expect "untrusted pids lowered applies" 0 'pids = 64  # config' -- "$AK" config show
+expect "untrusted memory_mb = 0 (no limit) is refused" 0 'memory_mb = 512  # profile moderate' -- "$AK" config show
+cfgu '[security]' 'mount_cwd = true'
+expect "untrusted mount_cwd = true refused, with file, line and how to trust" 0 "warning: agentkernel.toml:2: \[security\] mount_cwd = true ignored: .*config trust agentkernel.toml" -- "$AK" run -- true
+expect "config show says the file is not trusted" 0 'not trusted' -- "$AK" config show
+expect "config show --json lists the refused settings" 0 '"2: \[security\] mount_cwd = true"' -- "$AK" config show --json
+expect "config trust records the file and its SHA-256" 0 "^trusted $cfgdir/agentkernel.toml \(sha256 $(sha256sum <"$cfgdir/agentkernel.toml" | cut -d' ' -f1)\)" -- "$AK" config trust
+for n in 0 55 56 63 64 119 120 1000; do
+  head -c "$n" /dev/zero | tr '\0' x >"$cfgdir/h$n"
+  hex=$("$AK" config trust "$cfgdir/h$n" | sed -n 's/.*(sha256 \([0-9a-f]*\)).*/\1/p')
+  "$AK" config untrust "$cfgdir/h$n" >/dev/null
+  t_begin "SHA-256 of $n bytes matches sha256sum"
+  if [ "$hex" = "$(sha256sum <"$cfgdir/h$n" | cut -d' ' -f1)" ]; then pass; else fail "$hex"; fi
+done
+expect "config show says the file is trusted" 0 "config file $cfgdir/agentkernel.toml: trusted" -- "$AK" config show
+expect "trusted mount_cwd = true applies" 0 'mount_cwd = true  # config line 2' -- "$AK" config show
+expect "config untrust removes the record" 0 "^untrusted $cfgdir/agentkernel.toml" -- "$AK" config untrust
+expect "untrusted again after config untrust" 0 'mount_cwd = false  # profile moderate' -- "$AK" config show
+expect "config trust of a missing file fails" 125 'nothere.toml' -- "$AK" config trust nothere.toml
+t_begin "the trust records are private (0600)"
+if [ "$(stat -c %a "$XDG_CONFIG_HOME/agentkernel/trusted")" = 600 ]; then pass; else fail "$(stat -c %a "$XDG_CONFIG_HOME/agentkernel/trusted")"; fi
+
 popd >/dev/null || exit 1
+if [ "$cfg_xdg_saved" = unset ]; then unset XDG_CONFIG_HOME; else export XDG_CONFIG_HOME="$cfg_xdg_saved"; fi
 rm -rf "$cfgdir"

@@ -10,10 +10,182 @@ export AGENTKERNEL_STATE_DIR=${AGENTKERNEL_STATE_DIR:-$esc_dir/state}
 mkdir -p "$AGENTKERNEL_STATE_DIR"
 
 echo "== escapes 1: helpers never touch host mounts"
+# Every kind of run (network through slirp4netns or pasta, no network, a
+# persistent sandbox's start/exec/stop), each between two looks at the mount
+# table, compared by mount point and type (ids change).  As root, in a mount
+# namespace of the test's own whose "/" is made shared (systemd's default,
+# where slirp4netns's sandbox used to unmount /dev/pts, /dev/shm and the
+# cgroups on the host) and then private; as a user, the host's own table.
+cat >"$esc_dir/mounts.sh" <<'EOS'
+#!/bin/sh
+# mounts.sh MODE: MODE is shared, private (run under unshare -m) or host.
+case $1 in
+  shared) mount --make-rprivate / && mount --make-rshared / || exit 2 ;;
+  private) mount --make-rprivate / || exit 2 ;;
+esac
+table () { awk '{print $5, $9}' /proc/self/mountinfo | sort; }
+bad=0
+check () {
+  before=$(table)
+  "$@" || { echo "failed: $*"; bad=1; }
+  after=$(table)
+  if [ "$before" != "$after" ]; then
+    echo "mount table changed by: $*"
+    printf '%s\n' "$before" >"$scratch/b"; printf '%s\n' "$after" >"$scratch/a"
+    diff "$scratch/b" "$scratch/a" | head -5
+    bad=1
+  fi
+}
+persistent () {
+  "$AK" create "mnt-$1" -v "$scratch:/workspace/vol" >/dev/null && AK_NET_HELPER=$1 "$AK" start "mnt-$1" &&
+    "$AK" exec "mnt-$1" -- sh -c "echo $MARK" && "$AK" stop "mnt-$1" && "$AK" remove "mnt-$1"
+  rc=$?
+  "$AK" remove --force "mnt-$1" >/dev/null 2>&1
+  return $rc
+}
+scratch=$(mktemp -d)
+for h in slirp4netns pasta; do
+  check env AK_NET_HELPER=$h "$AK" run -- sh -c "echo $MARK"
+  check persistent $h
+done
+check "$AK" run --no-network -- sh -c "echo $MARK"
+check "$AK" run --profile permissive -v "$scratch:/workspace/vol" -- sh -c "echo $MARK"
+rm -rf "$scratch"
+[ $bad = 0 ] && echo "mounts unchanged"
+exit $bad
+EOS
+chmod 755 "$esc_dir/mounts.sh"
+if is_root; then
+  for mode in shared private; do
+    attack "every kind of run leaves the mount table alone (/ $mode)" 0 '^mounts unchanged$' -- \
+      env AK="$AK" MARK="$MARK" unshare -m "$esc_dir/mounts.sh" $mode
+  done
+else
+  attack "every kind of run leaves the host's mount table alone" 0 '^mounts unchanged$' -- \
+    env AK="$AK" MARK="$MARK" "$esc_dir/mounts.sh" host
+fi
 
 echo "== escapes 2: no set-id bits across the boundary"
+# What a sandbox creates in /workspace or a read-write volume belongs on the
+# host to the share's owner (root, for root's workspace, through the
+# idmapped mount): a set-id bit there gives any local user that owner's ids.
+# Every route is tried from inside; the host then looks at the share.
+sid=$esc_dir/setid
+mkdir -p "$sid/ws" "$sid/vol" "$sid/in/t"
+chmod -R 755 "$sid"
+echo x >"$sid/in/t/suid" && chmod 4755 "$sid/in/t/suid"
+tar -cf "$sid/in/suid.tar" -C "$sid/in/t" suid
+# sid_host DIR CMD...: runs CMD, then says whether DIR holds a set-id file
+# (as seen from the host), and empties DIR for the next case.
+sid_host () {
+  local dir=$1 found
+  shift
+  "$@"
+  found=$(find "$dir" -mindepth 1 -perm /6000 -printf '%M %u %p\n' | head -3)
+  find "$dir" -mindepth 1 -delete
+  if [ -n "$found" ]; then echo "host: set-id file: $found"; return 1; fi
+  echo "host: no set-id file"
+}
+in_ws () { (cd "$sid/ws" && "$@"); }
+plant='cp /bin/sh /workspace/rootsh && chmod 4755 /workspace/rootsh'
+attack "chmod 4755 in /workspace (the attack)" 0 '^host: no set-id file$' -- \
+  sid_host "$sid/ws" in_ws "$AK" run --profile permissive -- sh -c "echo $MARK; $plant"
+owner=$(id -un)
+attack "without the filter the same plants a set-id file (control)" 1 "^host: set-id file: -rwsr-xr-x $owner " -- \
+  sid_host "$sid/ws" in_ws env AK_TEST_DISABLE=seccomp "$AK_TEST_BIN" run --profile permissive -- sh -c "echo $MARK; $plant"
+attack "chmod g+s / u+s in /workspace" 0 '^host: no set-id file$' -- \
+  sid_host "$sid/ws" in_ws "$AK" run --profile permissive -- sh -c "echo $MARK; touch /workspace/a /workspace/b; chmod g+s /workspace/a; chmod u+s /workspace/b"
+attack "tar -xpf of a 4755 file into a volume" 0 '^host: no set-id file$' -- \
+  sid_host "$sid/vol" "$AK" run -v "$sid/vol:/data" -v "$sid/in:/in:ro" -- sh -c "echo $MARK; tar -xpf /in/suid.tar -C /data"
+attack "tar -xpf without the filter (control)" 1 '^host: set-id file: -rwsr-xr-x' -- \
+  sid_host "$sid/vol" env AK_TEST_DISABLE=seccomp "$AK_TEST_BIN" run -v "$sid/vol:/data" -v "$sid/in:/in:ro" -- sh -c "echo $MARK; tar -xpf /in/suid.tar -C /data"
+for route in chmod fchmod fchmodat fchmodat2 open openat creat openat2 tmpfile mknod mknodat; do
+  for mode in 4755 2755; do
+    attack "$route $mode in a volume" 0 '^host: no set-id file$' -- \
+      sid_host "$sid/vol" sbx -v "$sid/vol:/data" -- sh -c "echo $MARK; /probe setid /data/f $route $mode"
+  done
+  attack "restrictive: $route 6755 in a volume" 0 '^host: no set-id file$' -- \
+    sid_host "$sid/vol" sbx --profile restrictive -v "$sid/vol:/data" -- sh -c "echo $MARK; /probe setid /data/f $route 6755"
+  [ $route = openat2 ] && continue
+  attack "$route 0755 still works" 0 '^allowed' -- \
+    sid_host "$sid/vol" sbx -v "$sid/vol:/data" -- sh -c "echo $MARK; /probe setid /data/f $route 755"
+  attack "$route 4755 without the filter (control)" 1 '^host: set-id file: -rwsr-xr-x' -- \
+    sid_host "$sid/vol" env AK_TEST_DISABLE=seccomp "$AK_TEST_BIN" run -v "$PROBE:/probe:ro" -v "$sid/vol:/data" -- \
+    sh -c "echo $MARK; /probe setid /data/f $route 4755"
+done
+attack "exec in a persistent sandbox: chmod 4755 in a volume" 0 '^host: no set-id file$' -- \
+  sid_host "$sid/vol" sh -c '"$1" create sidbox -v "$2:/data" >/dev/null && "$1" start sidbox &&
+    "$1" exec sidbox -- sh -c "echo $3; touch /data/x; chmod 4755 /data/x"; "$1" remove --force sidbox >/dev/null' _ "$AK" "$sid/vol" "$MARK"
 
 echo "== escapes 3: the API server is the caller's alone"
+# Another local user POSTs a permissive /run to the server root (or anyone)
+# started without a key.  The command would leave a file in the server's
+# working directory, shown at /workspace by the permissive profile.
+e3=$esc_dir/e3
+mkdir -p "$e3/work"
+chmod 755 "$e3"
+chmod 777 "$e3/work"
+e3pids=
+# e3serve LOG ARGS...: starts a server in $e3/work; sets e3port.
+e3serve () {
+  local log=$1
+  shift
+  (cd "$e3/work" && exec "$AK" serve --port 0 "$@") 2>"$log" &
+  e3pids="$e3pids $!"
+  e3port=
+  for _ in $(seq 50); do
+    e3port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$log")
+    [ -n "$e3port" ] && break
+    sleep 0.1
+  done
+}
+# e3post PORT FILE [CURL ARGS...]: a permissive /run creating /workspace/FILE;
+# prints the status and the body.
+e3post () {
+  local port=$1 file=$2
+  shift 2
+  curl -s -w ' HTTP %{http_code}' -H 'Content-Type: application/json' "$@" \
+    -d "{\"profile\":\"permissive\",\"command\":[\"sh\",\"-c\",\"echo $MARK > /workspace/$file; echo $MARK\"]}" \
+    "http://127.0.0.1:$port/run"
+}
+e3serve "$e3/open.log" --max-profile permissive
+if [ -z "$e3port" ]; then
+  t_begin "escapes 3: server without a key starts"; fail "$(cat "$e3/open.log")"
+else
+  if is_root && id aktest >/dev/null 2>&1; then
+    expect "escapes 3: another local user's /run to a keyless server is refused (403)" 0 'forbidden: this server serves uid 0 only.* HTTP 403$' -- runuser -u aktest -- sh -c "cd /; $(declare -f e3post); MARK=$MARK e3post $e3port ran-aktest"
+    t_begin "escapes 3: the other user's command did not run"
+    if [ -e "$e3/work/ran-aktest" ]; then fail "$e3/work/ran-aktest exists"; else pass; fi
+  else
+    t_begin "escapes 3: another local user's /run to a keyless server is refused"
+    skip_lacks "needs root and the user aktest"
+  fi
+  expect "escapes 3 control: the server's own user is served" 0 "$MARK.* HTTP 200$" -- e3post "$e3port" ran-own
+  t_begin "escapes 3 control: the own user's command ran"
+  if [ -e "$e3/work/ran-own" ]; then pass; else fail "no $e3/work/ran-own"; fi
+fi
+if is_root && id aktest >/dev/null 2>&1; then
+  AGENTKERNEL_API_KEY=e3-key e3serve "$e3/key.log" --max-profile permissive
+  expect "escapes 3 control: another user with the API key is served" 0 "$MARK.* HTTP 200$" -- runuser -u aktest -- sh -c "cd /; $(declare -f e3post); MARK=$MARK e3post $e3port ran-key -H 'X-API-Key: e3-key'"
+  expect "escapes 3: another user without the key gets 401" 0 ' HTTP 401$' -- runuser -u aktest -- sh -c "cd /; $(declare -f e3post); MARK=$MARK e3post $e3port ran-nokey"
+fi
+e3serve "$e3/cap.log"
+expect "escapes 3: --max-profile defaults to moderate: a permissive /run is refused (403)" 0 'at most moderate.*serve --max-profile permissive.* HTTP 403$' -- e3post "$e3port" ran-cap
+t_begin "escapes 3: the capped command did not run"
+if [ -e "$e3/work/ran-cap" ]; then fail "$e3/work/ran-cap exists"; else pass; fi
+# The same over a Unix socket: 0600, and its peer's uid (SO_PEERCRED) is
+# checked even when the socket is made world-writable.
+(cd "$e3/work" && exec "$AK" serve --socket "$e3/ak.sock") 2>"$e3/sock.log" &
+e3pids="$e3pids $!"
+for _ in $(seq 50); do grep -q listening "$e3/sock.log" && break; sleep 0.1; done
+expect "escapes 3: serve --socket makes a 0600 Unix socket" 0 '^srw-------' -- ls -l "$e3/ak.sock"
+expect "escapes 3 control: the own user is served over --socket" 0 '"exit_code":0.* HTTP 200$' -- curl -s -w ' HTTP %{http_code}' --unix-socket "$e3/ak.sock" -d '{"command":["true"]}' http://ak/run
+if is_root && id aktest >/dev/null 2>&1; then
+  chmod 666 "$e3/ak.sock"
+  expect "escapes 3: another user through a world-writable --socket is refused (403)" 0 'forbidden: this server serves uid 0 only.* HTTP 403$' -- runuser -u aktest -- curl -s -w ' HTTP %{http_code}' --unix-socket "$e3/ak.sock" -d '{"command":["true"]}' http://ak/run
+fi
+for p in $e3pids; do kill "$p" 2>/dev/null; done
+wait $e3pids 2>/dev/null
 
 echo "== escapes 4: persistent-root symlinks are not followed at start"
 # The victims: host directories the sandbox's host id could write (under the
@@ -114,15 +286,183 @@ expect "5: a spec without source identities is refused at start, asking to re-cr
 "$AK" remove --force e5old >/dev/null
 
 echo "== escapes 6: a found agentkernel.toml only tightens"
+# The repository (or the agent, through /workspace) writes
+# ./agentkernel.toml to widen an explicit profile.  The trust records go to
+# a directory of the test's own.
+e6=$esc_dir/e6
+mkdir -p "$e6/repo" "$e6/home" "$e6/xdg"
+chmod -R 755 "$e6"
+echo e6-secret >"$e6/home/id_ed25519"
+e6run () { (cd "$e6/repo" && env HOME="$e6/home" XDG_CONFIG_HOME="$e6/xdg" "$AK" "$@"); }
+e6home='if [ -e /home/user/id_ed25519 ]; then echo home-visible; else echo home-hidden; fi'
+printf '[security]\nmount_home = true\nnetwork = true\n' >"$e6/repo/agentkernel.toml"
+attack "escapes 6: repository mount_home = true under --profile restrictive: home stays hidden" 0 '^home-hidden$' -- e6run run --profile restrictive -- sh -c "echo $MARK; $e6home"
+expect "escapes 6: the refusal names file, line, setting and how to trust" 0 "agentkernel.toml:2: \[security\] mount_home = true ignored: it would widen profile restrictive.*config trust" -- e6run run --profile restrictive -- true
+expect "escapes 6: repository network = true under restrictive stays off" 0 '^network = false  # profile restrictive' -- e6run config show --profile restrictive
+expect "escapes 6 control: --config FILE widens" 0 '^home-visible$' -- e6run run --profile restrictive --config agentkernel.toml -- sh -c "$e6home"
+expect "escapes 6 control: config trust" 0 '^trusted ' -- e6run config trust
+expect "escapes 6 control: a trusted file widens" 0 '^home-visible$' -- e6run run --profile restrictive -- sh -c "$e6home"
+# The agent rewrites the trusted file from inside (permissive shows the
+# caller's directory at /workspace): the change untrusts it.
+expect "escapes 6: the sandbox rewrites its trusted agentkernel.toml" 0 '' -- e6run run --profile permissive -- sh -c 'printf "[security]\nmount_home = true\nread_only = false\n" >/workspace/agentkernel.toml'
+attack "escapes 6: a trusted file changed is untrusted again" 0 '^home-hidden$' -- e6run run --profile restrictive -- sh -c "echo $MARK; $e6home"
+printf '[security]\nprofile = "permissive"\n' >"$e6/repo/agentkernel.toml"
+attack "escapes 6: repository profile = permissive cannot loosen the default moderate" 0 '^home-hidden$' -- e6run run -- sh -c "echo $MARK; $e6home"
+expect "escapes 6: the refused profile is named" 0 'refused \(would widen\): line 2: \[security\] profile = "permissive"' -- e6run config show
+mkdir -p "$e6/home/.ssh" && echo e6-ssh-key >"$e6/home/.ssh/id_ed25519" && chmod -R a+rX "$e6/home"
+printf '[security]\nhide_credentials = false\n' >"$e6/repo/agentkernel.toml"
+attack "escapes 6: repository hide_credentials = false: credential stores stay hidden" 0 '^ssh-hidden$' -- \
+  e6run run --profile permissive -- sh -c "echo $MARK; cat /home/user/.ssh/id_ed25519 2>/dev/null || echo ssh-hidden"
+expect "escapes 6 control: with --config the same file shows them" 0 '^e6-ssh-key$' -- \
+  e6run run --profile permissive --config agentkernel.toml -- cat /home/user/.ssh/id_ed25519
+printf '[security]\nprofile = "restrictive"\n' >"$e6/repo/agentkernel.toml"
+expect "escapes 6: a repository may still tighten (restrictive: read-only root)" 1 'Read-only' -- e6run run -v "$PROBE:/probe:ro" -- /probe write /newfile
 
 echo "== escapes 7: no inherited descriptors"
+# The caller's shell holds a secret on fd 7 and the host's / on fd 8; a
+# command in the sandbox must see neither, only its three standard streams.
+e7=$esc_dir/e7
+mkdir -p "$e7"
+echo SECRET-FD >"$e7/secret"
+chmod 644 "$e7/secret"
+# The shell's own descriptors, listed by a child writing to the shell's own
+# stdout (a $(...) pipe or a redirection would add one of the shell's).
+e7_fds='ls -m /proc/$$/fd; true'
+expect "7: control: outside a sandbox fd 7 is readable" 0 '^SECRET-FD$' -- \
+  bash -c 'exec 7<"$1"; sh -c "cat <&7"' _ "$e7/secret"
+attack "7: run: read fd 7, list the host through fd 8" 0 '^0, 1, 2$' -- \
+  bash -c 'exec 7<"$1" 8</; "$2" run -- sh -c "echo $3; cat <&7; ls /proc/self/fd/8/; $4"' \
+  _ "$e7/secret" "$AK" "$MARK" "$e7_fds"
+refute "7: run: the secret and the host's / stay outside" 'SECRET-FD|^(etc|usr)$' -- \
+  bash -c 'exec 7<"$1" 8</; "$2" run -- sh -c "cat <&7; ls /proc/self/fd/8/"' _ "$e7/secret" "$AK"
+"$AK" create e7box >/dev/null && bash -c 'exec 7<"$1" 8</; "$2" start e7box' _ "$e7/secret" "$AK"
+attack "7: exec in a sandbox started holding fds 7 and 8: only 0 1 2" 0 '^0, 1, 2$' -- \
+  bash -c 'exec 7<"$1" 8</; "$2" exec e7box -- sh -c "echo $3; cat <&7; ls /proc/self/fd/8/; $4"' \
+  _ "$e7/secret" "$AK" "$MARK" "$e7_fds"
+refute "7: exec: the secret and the host's / stay outside" 'SECRET-FD|^(etc|usr)$' -- \
+  bash -c 'exec 7<"$1" 8</; "$2" exec e7box -- sh -c "cat <&7; ls /proc/self/fd/8/"' _ "$e7/secret" "$AK"
+t_begin "7: a detached command holds only 0 1 2"
+e7id=$(bash -c 'exec 7<"$1" 8</; "$2" exec -d e7box -- sh -c "echo $3; cat <&7; $4"' \
+  _ "$e7/secret" "$AK" "$MARK" "$e7_fds" 2>/dev/null)
+e7out=""
+for _ in $(seq 50); do
+  e7out=$("$AK" detached e7box logs "$e7id" 2>&1) && printf '%s' "$e7out" | grep -q '^0,' && break
+  sleep 0.1
+done
+if printf '%s' "$e7out" | grep -q "$MARK" && printf '%s' "$e7out" | grep -q '^0, 1, 2$' &&
+  ! printf '%s' "$e7out" | grep -q SECRET-FD; then pass; else fail "id $e7id: $e7out"; fi
+"$AK" remove --force e7box >/dev/null
 
 echo "== escapes 8: agentkernel's state and credentials are hidden"
+# A home holding keys, and agentkernel's own state where it lives by
+# default (~/.local/share/agentkernel, ~/.agentkernel): another sandbox's
+# spec.json carries its -e secret.  A permissive sandbox shows this home.
+e8=$esc_dir/e8
+h8=$e8/home
+mkdir -p "$h8/.ssh" "$h8/.aws" "$h8/.config/gh" "$h8/dotfiles/gnupg" "$e8/work/proj" "$e8/cfg"
+ln -s dotfiles/gnupg "$h8/.gnupg"
+echo SECRET-GPG >"$h8/dotfiles/gnupg/key"
+echo SECRET-SSH >"$h8/.ssh/id_ed25519"
+echo SECRET-AWS >"$h8/.aws/credentials"
+echo SECRET-GH >"$h8/.config/gh/hosts.yml"
+echo ordinary-file >"$h8/notes.txt"
+echo ordinary-work >"$e8/work/proj/f"
+printf '[security]\nhide_credentials = false\n' >"$e8/cfg/show.toml"
+chmod -R a+rX "$e8"
+ak8 () { env -u AGENTKERNEL_STATE_DIR -u XDG_DATA_HOME -u AGENTKERNEL_AUDIT_LOG HOME="$h8" "$AK" "$@"; }
+ak8 create e8other -e SECRET=hunter2-e8 >/dev/null
+# check8 NAME CMD...: the command (which prints $MARK) ran, shows the
+# ordinary file beside the secrets (control), and none of the secrets.
+check8 () {
+  local name=$1 out
+  shift
+  t_begin "$name"
+  out=$("$@" 2>&1)
+  if ! printf '%s' "$out" | grep -q "$MARK"; then
+    fail "the sandboxed command did not run (no marker): $(printf %s "$out" | head -c 400)"
+  elif ! printf '%s' "$out" | grep -q '^ordinary-'; then
+    fail "control: the ordinary file is not shown: $(printf %s "$out" | head -c 400)"
+  elif printf '%s' "$out" | grep -Eq 'SECRET-|hunter2|sandbox_created'; then
+    fail "$(printf %s "$out" | grep -E 'SECRET-|hunter2|sandbox_created' | head -3)"
+  else
+    pass
+  fi
+}
+e8_read='cat $0/notes.txt $0/.ssh/id_ed25519 $0/.aws/credentials $0/.config/gh/hosts.yml $0/.gnupg/key $0/dotfiles/gnupg/key;
+  cat $0/.local/share/agentkernel/sandboxes/*/spec.json $0/.agentkernel/audit.jsonl; ls -a $0/.ssh'
+test -f "$h8/.local/share/agentkernel/sandboxes/e8other/spec.json" && grep -q hunter2 "$h8/.local/share/agentkernel/sandboxes/e8other/spec.json" &&
+  grep -q sandbox_created "$h8/.agentkernel/audit.jsonl" || echo "  (e8: the state is not where this test expects it)"
+check8 "8: permissive run: keys, other sandboxes' spec.json and the audit log are hidden in home" \
+  ak8 run --profile permissive -- sh -c "echo $MARK; $e8_read" /home/user
+expect "8: opt-out ([security] hide_credentials = false): the key is shown" 0 '^SECRET-SSH$' -- \
+  ak8 run --profile permissive --config "$e8/cfg/show.toml" -- cat /home/user/.ssh/id_ed25519
+refute "8: the opt-out still hides agentkernel's state" 'hunter2' -- \
+  ak8 run --profile permissive --config "$e8/cfg/show.toml" -- \
+  sh -c 'cat /home/user/.local/share/agentkernel/sandboxes/*/spec.json'
+ak8 create e8box --profile permissive >/dev/null && ak8 start e8box
+check8 "8: persistent permissive sandbox: exec sees no key and no state" \
+  ak8 exec e8box -- sh -c "echo $MARK; $e8_read" /home/user
+ak8 exec -d e8box -- sh -c 'echo SECRET-ARG' >/dev/null
+# The state under the workspace, and under a volume.
+check8 "8: state under the workspace is hidden" \
+  sh -c 'cd "$1/work" && AGENTKERNEL_STATE_DIR=$1/work/state "$2" create e8w -e SECRET=hunter2-w >/dev/null &&
+    AGENTKERNEL_STATE_DIR=$1/work/state "$2" run --profile permissive -- sh -c "echo $3; cat proj/f;
+      cat state/sandboxes/e8w/spec.json; ls state"' _ "$e8" "$AK" "$MARK"
+check8 "8: state under a volume is hidden" \
+  env AGENTKERNEL_STATE_DIR="$e8/work/state" "$AK" run -v "$e8/work:/w" -- \
+  sh -c "echo $MARK; cat /w/proj/f /w/state/sandboxes/e8w/spec.json; ls /w/state"
+check8 "8: a volume inside the state directory shows nothing of it" \
+  ak8 run -v "$h8/.local/share/agentkernel:/st" -v "$e8/work/proj:/p" -- \
+  sh -c "echo $MARK; cat /p/f /st/sandboxes/*/spec.json; ls -A /st"
+expect "8: control: without the state there, the volume shows the file" 0 '^hunter2-ctl$' -- \
+  sh -c 'echo hunter2-ctl >"$1/work/proj/s"; "$2" run -v "$1/work:/w" -- cat /w/proj/s' _ "$e8" "$AK"
+t_begin "8: state files are the caller's alone (0600 files, 0700 directories)"
+e8bad=$(find "$h8/.local/share/agentkernel" "$e8/work/state" "$h8/.agentkernel" -path '*/persist/*' -prune -o \
+  \( -type f -perm /077 -o -type d -perm /077 \) -print 2>&1)
+if [ -z "$e8bad" ]; then pass; else fail "$(printf %s "$e8bad" | head -5)"; fi
+ak8 remove --force e8box >/dev/null
+AGENTKERNEL_STATE_DIR="$e8/work/state" "$AK" remove --force e8w >/dev/null
+ak8 remove --force e8other >/dev/null
+
 
 echo "== escapes 9: bounded disk and memory"
 
 echo "== escapes 10: no hangs, no orphans"
 
 echo "== escapes 11: cp out never writes a symlink pointing outside"
+# The sandbox plants links to host secrets in a tree the user then copies
+# out; a tool reading the copy later would follow them on the host.
+e11=$esc_dir/e11
+mkdir -p "$e11/out" "$e11/victim" "$e11/pre/t"
+echo VICTIM >"$e11/victim/v"
+ln -s "$e11/victim" "$e11/pre/t/sub"
+chmod -R a+rwX "$e11"
+"$AK" create e11box >/dev/null && "$AK" start e11box
+attack "11: plant absolute and escaping links beside in-tree ones" 0 "" -- \
+  "$AK" exec e11box -- sh -c "echo $MARK; set -e; mkdir -p /tmp/t/sub/deep; echo data >/tmp/t/sub/f
+    echo two >/tmp/t/f2; ln -s /root/.ssh/id_ed25519 /tmp/t/key; ln -s ../../../../.. /tmp/t/up
+    ln -s ../../x /tmp/t/sub/esc; ln -s deep/../../.. /tmp/t/sub/dip; ln -s $e11/victim/v /tmp/t/sub/host
+    ln -s sub/f /tmp/t/in; ln -s ../f2 /tmp/t/sub/in2; ln -s ../../f2 /tmp/t/sub/deep/in3"
+expect "11: cp out succeeds and names each link it did not create" 0 \
+  'key -> /root/.ssh/id_ed25519 not created' -- "$AK" cp e11box:/tmp/t "$e11/out/t"
+t_begin "11: no link on the host points outside the copied tree"
+e11bad=$(cd "$e11/out" && for l in t/key t/up t/sub/esc t/sub/dip t/sub/host; do
+  if [ -e "$l" ] || [ -L "$l" ]; then echo "$l -> $(readlink "$l")"; fi; done)
+if [ -z "$e11bad" ]; then pass; else fail "$e11bad"; fi
+t_begin "11: control: links that stay inside are kept and resolve"
+if [ "$(readlink "$e11/out/t/in")" = sub/f ] && [ "$(cat "$e11/out/t/in")" = data ] &&
+  [ "$(cat "$e11/out/t/sub/in2")" = two ] && [ "$(cat "$e11/out/t/sub/deep/in3")" = two ]; then pass
+else fail "$(ls -lR "$e11/out/t" | head -20)"; fi
+expect "11: a link at the top of what is copied is not created either" 0 'not created' -- \
+  "$AK" cp e11box:/tmp/t/key "$e11/out/key"
+t_begin "11: ... and nothing stands at its name"
+if [ ! -e "$e11/out/key" ] && [ ! -L "$e11/out/key" ]; then pass; else fail "$(ls -l "$e11/out/key")"; fi
+expect "11: a destination holding a symlink where the tree has a directory" 0 '' -- \
+  "$AK" cp e11box:/tmp/t "$e11/pre"
+t_begin "11: ... is replaced by the directory, never written through"
+if [ -d "$e11/pre/t/sub" ] && [ ! -L "$e11/pre/t/sub" ] && [ "$(cat "$e11/pre/t/sub/f")" = data ] &&
+  [ "$(ls "$e11/victim")" = v ]; then pass; else fail "$(ls -l "$e11/pre/t" "$e11/victim")"; fi
+"$AK" remove --force e11box >/dev/null
+
 
 rm -rf "$esc_dir" 2>/dev/null

@@ -22,8 +22,8 @@ else
   t_begin "--cpus 1.5 lets two threads use more than one CPU"
   share=$(sbx --cpus 1.5 -- /probe cpu 2 2 2>/dev/null)
   if awk -v s="$share" 'BEGIN { exit !(s > 0.75) }'; then pass; else fail "used $share CPUs (machine busy?)"; fi
-  expect "no cgroups (forced): said loudly" 0 'resource limits NOT enforced' -- env AK_TEST_DISABLE=cgroup "$AK" run -- true
-  expect "no cgroups (forced): memory not limited" 0 'allocated 400' -- env AK_TEST_DISABLE=cgroup "$AK" run -v "$PROBE:/probe:ro" --profile restrictive -- /probe memory 400
+  expect "no cgroups (forced): said loudly" 0 'resource limits NOT enforced' -- env AK_TEST_DISABLE=cgroup "$AK_TEST_BIN" run -- true
+  expect "no cgroups (forced): memory not limited" 0 'allocated 400' -- env AK_TEST_DISABLE=cgroup "$AK_TEST_BIN" run -v "$PROBE:/probe:ro" --profile restrictive -- /probe memory 400
   t_begin "cgroups removed after the run"
   left=$(find /sys/fs/cgroup -maxdepth 4 -type d -name "agentkernel-*" 2>/dev/null | while read -r d; do
     pid=${d##*/agentkernel-}; pid=${pid%%-*}; kill -0 "$pid" 2>/dev/null || echo "$d"; done)

@@ -64,6 +64,14 @@ async function sdkTests() {
       assert.deepEqual(run.inputSchema.properties.profile.enum, ["permissive", "moderate", "restrictive"]);
     });
 
+    await check("a looser profile than mcp-server's --max-profile (default moderate) is a tool error", async () => {
+      const r = await call("sandbox_run", { command: ["echo", "ran"], profile: "permissive" });
+      assert.equal(r.isError, true, text(r));
+      assert.match(text(r), /at most moderate.*mcp-server --max-profile permissive/);
+      const c = await call("sandbox_create", { name: `mcp-cap-${process.pid}`, profile: "permissive" });
+      assert.equal(c.isError, true, text(c));
+    });
+
     await check("ping", async () => {
       await client.ping();
     });
@@ -229,7 +237,7 @@ async function rawTests() {
 // /workspace, where the commands leave their marks.
 async function concurrencyTests() {
   const cwd = mkdtempSync(join(tmpdir(), "ak-mcp-cwd-"));
-  const transport = new StdioClientTransport({ command: AK, args: ["mcp-server"], env, cwd, stderr: "inherit" });
+  const transport = new StdioClientTransport({ command: AK, args: ["mcp-server", "--max-profile", "permissive"], env, cwd, stderr: "inherit" });
   const client = new Client({ name: "agentkernel-mcp-test", version: "1.0.0" });
   await client.connect(transport);
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

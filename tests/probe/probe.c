@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <linux/perf_event.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -195,6 +196,22 @@ try_syscall (const char *name)
           return 1;
         }
     }
+  else if (!strncmp (name, "nr=", 3))
+    {
+      /* nr=N or nr=FIRST-LAST: denied only if every one is. */
+      char *end;
+      long first = strtol (name + 3, &end, 10), last = *end == '-' ? atol (end + 1) : first;
+      for (long nr = first; nr <= last; nr++)
+        {
+          errno = 0;
+          rc = syscall (nr, 0, 0, 0, 0, 0, 0);
+          if (rc >= 0 || errno != ENOSYS)
+            {
+              printf ("allowed (system call %ld: %s)\n", nr, rc >= 0 ? "succeeded" : strerror (errno));
+              return 0;
+            }
+        }
+    }
   else if (!strcmp (name, "x32"))
     return in_child (x32_getpid);
   else if (!strcmp (name, "i386"))
@@ -371,6 +388,84 @@ try_mknod (const char *path)
   return 0;
 }
 
+/* Give PATH the mode MODE (octal, e.g. 4755) through one system call,
+ * creating it where the route creates.  The host then looks at the file:
+ * a set-id bit must never get there.  Exit 0 when the call succeeded. */
+static int
+try_setid (const char *path, const char *route, const char *mode_s)
+{
+  mode_t mode = (mode_t) strtoul (mode_s, NULL, 8);
+  long rc;
+  int fd = -1;
+
+  umask (0);
+  unlink (path);
+  /* The routes that change a mode need a file to change. */
+  if (!strcmp (route, "chmod") || !strcmp (route, "fchmod") || !strcmp (route, "fchmodat")
+      || !strcmp (route, "fchmodat2"))
+    {
+      fd = open (path, O_WRONLY | O_CREAT | O_EXCL, 0755);
+      if (fd < 0)
+        {
+          printf ("probe: create %s: %s\n", path, strerror (errno));
+          return 2;
+        }
+    }
+  errno = 0;
+  if (!strcmp (route, "chmod"))
+    rc = chmod (path, mode);
+  else if (!strcmp (route, "fchmod"))
+    rc = fchmod (fd, mode);
+  else if (!strcmp (route, "fchmodat"))
+    rc = syscall (SYS_fchmodat, AT_FDCWD, path, mode);
+  else if (!strcmp (route, "fchmodat2"))
+    rc = syscall (452 /* fchmodat2 */, AT_FDCWD, path, mode, 0);
+  else if (!strcmp (route, "open"))
+    rc = syscall (SYS_open, path, O_WRONLY | O_CREAT | O_EXCL, mode);
+  else if (!strcmp (route, "openat"))
+    rc = syscall (SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL, mode);
+  else if (!strcmp (route, "creat"))
+    rc = syscall (SYS_creat, path, mode);
+  else if (!strcmp (route, "openat2"))
+    {
+      struct open_how how = { .flags = O_WRONLY | O_CREAT | O_EXCL, .mode = mode };
+      rc = syscall (SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+    }
+  else if (!strcmp (route, "tmpfile"))
+    {
+      /* An unnamed file in PATH's directory, then linked in at PATH. */
+      char dir[4096], self[64];
+      snprintf (dir, sizeof dir, "%s", path);
+      *(strrchr (dir, '/') ?: dir) = '\0';
+      rc = syscall (SYS_openat, AT_FDCWD, dir[0] ? dir : ".", O_TMPFILE | O_WRONLY, mode);
+      if (rc >= 0)
+        {
+          snprintf (self, sizeof self, "/proc/self/fd/%ld", rc);
+          if (linkat (AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0)
+            {
+              printf ("probe: link %s: %s\n", path, strerror (errno));
+              return 2;
+            }
+        }
+    }
+  else if (!strcmp (route, "mknod"))
+    rc = syscall (SYS_mknod, path, S_IFREG | mode, 0);
+  else if (!strcmp (route, "mknodat"))
+    rc = syscall (SYS_mknodat, AT_FDCWD, path, S_IFREG | mode, 0);
+  else
+    {
+      fprintf (stderr, "probe: unknown route %s\n", route);
+      return 2;
+    }
+  if (rc < 0)
+    {
+      printf ("denied: %s\n", strerror (errno));
+      return 1;
+    }
+  printf ("allowed\n");
+  return 0;
+}
+
 /* Touch `mb` MiB; the OOM killer ends us if a limit is lower. */
 static int
 eat_memory (const char *mb)
@@ -487,6 +582,8 @@ main (int argc, char **argv)
     return list_devices ();
   if (!strcmp (c, "mknod") && argc == 3)
     return try_mknod (argv[2]);
+  if (!strcmp (c, "setid") && argc == 5)
+    return try_setid (argv[2], argv[3], argv[4]);
   if (!strcmp (c, "memory") && argc == 3)
     return eat_memory (argv[2]);
   if (!strcmp (c, "fork") && argc == 3)
@@ -507,6 +604,6 @@ main (int argc, char **argv)
     }
   fprintf (stderr, "usage: probe syscall NAME | status KEY | write PATH | read PATH | connect IP PORT |"
                    " env | pids | devices | mknod PATH | memory MB | fork N | cpu THREADS SECS |"
-                   " setuid | ids | nnp\n");
+                   " setuid | ids | nnp | setid PATH ROUTE MODE\n");
   return 2;
 }

@@ -14,6 +14,7 @@
 
 #include "testutil.h"
 #include "backend/backend.h"
+#include "common/cleanup.h"
 #include "common/util.h"
 #include "model/config.h"
 
@@ -279,6 +280,64 @@ test_edit_distance (void **state)
   assert_int_equal (ak_edit_distance ("kitten", "sitting"), 3);
 }
 
+/* An untrusted file (a found ./agentkernel.toml) over a profile: every
+ * widening is dropped, named in a warning and in the refused list; every
+ * tightening applies. */
+static void
+untrusted (const char *text, int cli_profile, ak_spec_t *spec, char ***refused)
+{
+  const char *path = "agentkernel.toml";
+  ak_config_opts_t o = { .profile_from_cli = cli_profile >= 0, .untrusted = true, .refused = refused };
+  ak_error_t *err = NULL;
+  _cleanup_free_ char *full = write_tmp (path, text);
+
+  ak_spec_init (spec);
+  if (cli_profile >= 0)
+    ak_spec_set_profile (spec, (ak_profile_t) cli_profile, AK_SRC_CLI);
+  assert_int_equal (ak_config_apply_buf (full, text, strlen (text), &o, spec, &err), 0);
+}
+
+static void
+test_untrusted_only_tightens (void **state)
+{
+  ak_spec_t spec;
+  _cleanup_strv_ char **refused = NULL;
+  (void) state;
+
+  untrusted ("[security]\nprofile = \"permissive\"\nmount_home = true\nnetwork = true\n"
+             "read_only = false\npass_env = true\nmount_cwd = true\n"
+             "[resources]\nmemory_mb = 0\npids = 100000\ncpu = 2\n",
+             AK_PROFILE_RESTRICTIVE, &spec, &refused);
+  assert_int_equal (spec.sec.profile, AK_PROFILE_RESTRICTIVE);
+  for (int k = 0; k < AK_SEC_N; k++)
+    assert_int_equal (ak_spec_sec (&spec, (ak_sec_key_t) k), k == AK_SEC_READ_ONLY);
+  assert_int_equal (spec.res.memory_mb, 256);
+  assert_int_equal (spec.res.pids, 256);
+  assert_int_equal (spec.res.cpu_millis, 500);
+  assert_int_equal (ak_strv_len (refused), 8);
+  assert_string_equal (refused[0], "3: [security] mount_home = true");
+  assert_non_null (strstr (warnings, "agentkernel.toml:3: [security] mount_home = true ignored"));
+  assert_non_null (strstr (warnings, "config trust"));
+  ak_spec_clear (&spec);
+
+  /* Without --profile, the file cannot go below the default moderate. */
+  untrusted ("[security]\nprofile = \"permissive\"\n", -1, &spec, NULL);
+  assert_int_equal (spec.sec.profile, AK_PROFILE_MODERATE);
+  assert_false (ak_spec_sec (&spec, AK_SEC_MOUNT_HOME));
+  ak_spec_clear (&spec);
+
+  /* Tightening applies: a stricter profile, keys, lower limits. */
+  untrusted ("[security]\nprofile = \"restrictive\"\n[resources]\npids = 10\n", -1, &spec, NULL);
+  assert_int_equal (spec.sec.profile, AK_PROFILE_RESTRICTIVE);
+  assert_int_equal (spec.res.pids, 10);
+  ak_spec_clear (&spec);
+  untrusted ("[security]\nnetwork = false\nread_only = true\n", AK_PROFILE_PERMISSIVE, &spec, NULL);
+  assert_false (ak_spec_sec (&spec, AK_SEC_NETWORK));
+  assert_true (ak_spec_sec (&spec, AK_SEC_READ_ONLY));
+  assert_true (ak_spec_sec (&spec, AK_SEC_MOUNT_HOME));
+  ak_spec_clear (&spec);
+}
+
 int
 main (void)
 {
@@ -293,6 +352,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_errors, setup, teardown),
     cmocka_unit_test_setup_teardown (test_syntax_error_position, setup, teardown),
     cmocka_unit_test (test_edit_distance),
+    cmocka_unit_test_setup_teardown (test_untrusted_only_tightens, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /* Container backend: orchestration of one sandbox.
  *
  * Security-relevant order, in one place (sandbox_init below):
- *    1. die with the supervisor (PDEATHSIG), wait for the id maps
+ *    1. drop every descriptor of the caller's, die with the supervisor
+ *       (PDEATHSIG), wait for the id maps
  *    2. open what the user shares, with the caller's permissions
  *    3. become the sandbox user (one mapped id; no host privilege)
  *    4. build the root in a private mount namespace and pivot into it
@@ -33,6 +34,7 @@
 #include "backend/container/container.h"
 #include "agent/agent.h"
 #include "backend/container/init.h"
+#include "common/child.h"
 #include "common/cleanup.h"
 #include "common/syscalls.h"
 #include "common/util.h"
@@ -54,11 +56,22 @@ typedef struct init_ctx {
   const char *persist; /* persistent: the sandbox's state directory */
 } init_ctx_t;
 
+/* Every failure of the init reaches the supervisor as AK_SYNC_ERROR with
+ * what failed; none is a bare exit (where the channel itself is gone, the
+ * supervisor reports the init's exit during set-up). */
 static _Noreturn void
 init_fail (int sync, ak_error_t *err)
 {
   ak_sync_send (sync, AK_SYNC_ERROR, 0, err ? err->msg : "sandbox setup failed", NULL, 0);
   _exit (1);
+}
+
+static _Noreturn void
+init_fail_errno (int sync, const char *what)
+{
+  ak_error_t *err = NULL;
+  ak_error_set (&err, errno, "sandbox init: %s", what);
+  init_fail (sync, err);
 }
 
 static const char *
@@ -90,11 +103,18 @@ sandbox_init (const init_ctx_t *c)
   const char *persist_dir = c->persist;
   const char *hostname = c->spec->hostname ? c->spec->hostname : "agentkernel";
 
-  /* 1. */
+  /* 1.  Keep only the channel to the supervisor and the command's streams:
+   * whatever else the caller held (a secret on fd 7, a host directory) is
+   * not the sandbox's, not even its init's. */
+  {
+    int keep[] = { c->sync, c->stdio->in, c->stdio->out, c->stdio->err };
+    if (ak_init_close_fds_except (keep, sizeof keep / sizeof keep[0]) < 0)
+      init_fail_errno (c->sync, "close inherited descriptors");
+  }
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0)
-    _exit (1);
+    init_fail_errno (c->sync, "parent-death signal");
   if (ak_sync_recv (c->sync, &type, &value, mask, sizeof mask, fds, &n_fds) != 1 || type != AK_SYNC_GO)
-    _exit (1);
+    init_fail_errno (c->sync, "no GO from the supervisor");
   /* 2. */
   /* GO carries the listening socket (serving) and, for a root caller, the
    * sources opened outside; the mask says which slots they fill. */
@@ -118,7 +138,7 @@ sandbox_init (const init_ctx_t *c)
   if (ak_userns_become (c->ids, &err) < 0)
     init_fail (c->sync, err);
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0)
-    _exit (1);
+    init_fail_errno (c->sync, "parent-death signal");
   /* 4. */
   if (ak_mounts_build_root (c->spec, c->ids, &src, c->net_helper, &err) < 0)
     init_fail (c->sync, err);
@@ -141,7 +161,7 @@ sandbox_init (const init_ctx_t *c)
    * disable it). */
   n_fds = 0;
   if (ak_sync_recv (c->sync, &type, &value, NULL, 0, fds, &n_fds) != 1 || type != AK_SYNC_EXEC)
-    _exit (1);
+    init_fail_errno (c->sync, "no EXEC from the supervisor");
   /* 6. */
   if (unshare (CLONE_NEWCGROUP) < 0)
     {
@@ -345,37 +365,66 @@ wait_ready (int sync, ak_error_t **err)
 
 /* Everything about one sandbox's life, for `run` (argv, stdio) and for a
  * persistent sandbox (listen_fd >= 0: the agent serves it; persist: its
- * state directory; ready_fd: told once the agent serves). */
+ * state directory; *ready_fd: gets the report "serving" (the value is the
+ * supervisor's pid) and is set to -1 once it has). */
 typedef struct launch {
   const ak_spec_t *spec;
   const ak_stdio_t *stdio;
   int listen_fd;
   const char *persist;
-  int ready_fd;
+  int *ready_fd;
 } launch_t;
 
+/* What a launch holds until it is over: launch_teardown() undoes whatever
+ * of it was done, in reverse order, on every path. */
+typedef struct launch_state {
+  ak_ids_t ids;
+  ak_sources_t src;
+  ak_cgroup_t cg;
+  ak_net_t net;
+  ak_stdio_t io;
+  bool network, masked;
+  sigset_t origmask;
+  int sigfd, sync, seccomp_fd;
+  pid_t pid; /* the sandbox init, until reaped */
+  int pidfd;
+} launch_state_t;
+
+static void
+launch_teardown (launch_state_t *st)
+{
+  if (st->pid > 0)
+    {
+      ak_pidfd_send_signal (st->pidfd, SIGKILL);
+      while (waitpid (st->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+      st->pid = -1;
+    }
+  ak_net_stop (&st->net);
+  ak_closep (&st->sync);
+  ak_closep (&st->pidfd);
+  ak_closep (&st->sigfd);
+  ak_closep (&st->seccomp_fd);
+  if (st->masked)
+    sigprocmask (SIG_SETMASK, &st->origmask, NULL);
+  ak_sources_close (&st->src);
+  ak_cgroup_destroy (&st->cg);
+}
+
+#define _cleanup_launch_ __attribute__ ((cleanup (launch_teardown)))
+
+/* Prepare: everything that can be checked or opened before a namespace
+ * exists (host checks, the caller's sources for a root caller, cgroups,
+ * the signals the supervisor relays). */
 static int
-launch (const launch_t *l, int *status, ak_error_t **err)
+launch_prepare (const launch_t *l, launch_state_t *st, ak_error_t **err)
 {
   const ak_spec_t *spec = l->spec;
-  const ak_stdio_t *stdio = l->stdio;
   bool serve = l->listen_fd >= 0;
-  ak_ids_t ids;
-  _cleanup_close_ int seccomp_fd = -1;
-  ak_cgroup_t cg = { 0 };
-  ak_sources_t src;
-  sigset_t mask, origmask;
-  _cleanup_close_ int sigfd = -1;
-  _cleanup_close_ int pidfd = -1;
-  int sv[2] = { -1, -1 };
-  pid_t pid = -1;
-  ak_net_t net = { .pid = -1, .ready_fd = -1, .exit_fd = -1 };
-  int ret = -1;
-  bool network = ak_spec_sec (spec, AK_SEC_NETWORK);
-  ak_stdio_t io = stdio ? *stdio : (ak_stdio_t){ 0, 1, 2 };
+  sigset_t mask;
+  int sv[2];
 
-  ak_sources_init (&src);
-  ak_ids_plan (spec, serve, &ids);
+  ak_ids_plan (spec, serve, &st->ids);
   if ((serve ? container_check_env (spec, err) : container_check (spec, err)) < 0)
     return -1;
   if (ak_landlock_abi () == 0 && ak_test_disabled ("landlock"))
@@ -383,144 +432,145 @@ launch (const launch_t *l, int *status, ak_error_t **err)
   else if (ak_landlock_abi () == 0)
     ak_warn ("Landlock is not available (kernel without CONFIG_SECURITY_LANDLOCK, or 'landlock' "
              "missing from the lsm= boot parameter): file access is confined by mounts only");
-  if (ids.caller_root && ak_sources_open (spec, &ids, true, l->persist, &src, err) < 0)
-    goto out;
-  if (ak_cgroup_create (spec, &cg, err) < 0)
-    goto out;
+  if (st->ids.caller_root && ak_sources_open (spec, &st->ids, true, l->persist, &st->src, err) < 0)
+    return -1;
+  if (ak_cgroup_create (spec, &st->cg, err) < 0)
+    return -1;
 
   sigemptyset (&mask);
   sigaddset (&mask, SIGINT);
   sigaddset (&mask, SIGTERM);
   sigaddset (&mask, SIGHUP);
   sigaddset (&mask, SIGQUIT);
-  sigprocmask (SIG_BLOCK, &mask, &origmask);
-  sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
-  if (sigfd < 0)
-    {
-      ak_error_set (err, errno, "signalfd");
-      goto out_mask;
-    }
+  sigprocmask (SIG_BLOCK, &mask, &st->origmask);
+  st->masked = true;
+  st->sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
+  if (st->sigfd < 0)
+    return ak_error_set (err, errno, "signalfd");
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-    {
-      ak_error_set (err, errno, "socketpair");
-      goto out_mask;
-    }
+    return ak_error_set (err, errno, "socketpair");
+  st->sync = sv[0];
+  return sv[1];
+}
 
-  pid = ak_raw_clone (NS_FLAGS | CLONE_PIDFD, &pidfd);
-  if (pid < 0)
+/* The sources (and the listening socket) travel to the init with GO; only
+ * open descriptors can travel, so a mask keeps their slots. */
+static int
+send_go (const launch_t *l, launch_state_t *st, ak_error_t **err)
+{
+  int fds[64];
+  size_t n = ak_sources_fds (&st->src, fds, 64), k = 0;
+  int valid[64];
+  char m[128] = "";
+
+  for (size_t i = 0; i < n && i < sizeof m - 1; i++)
     {
-      ak_error_set (err, errno,
-                    "create the sandbox namespaces (user, mount, pid, ipc, uts, net)%s",
-                    errno == EPERM || errno == ENOSPC ? "; user namespaces may be restricted on this host" : "");
-      goto out_mask;
+      m[i] = fds[i] >= 0 ? '1' : '0';
+      if (fds[i] >= 0)
+        valid[k++] = fds[i];
     }
-  if (pid == 0)
+  if (l->listen_fd >= 0)
+    valid[k++] = l->listen_fd;
+  if (ak_sync_send (st->sync, AK_SYNC_GO, 0, m, valid, k) < 0)
+    return ak_error_set (err, errno, "start sandbox init");
+  ak_sources_close (&st->src);
+  return 0;
+}
+
+/* Commit: the namespaces exist from here on.  The init builds the root
+ * while the supervisor writes its id maps, brings the network up, joins
+ * the cgroups and compiles the seccomp filter; the command starts (EXEC)
+ * only once all of that is done. */
+static int
+launch_commit (const launch_t *l, launch_state_t *st, int init_sync, ak_error_t **err)
+{
+  const ak_spec_t *spec = l->spec;
+
+  st->pid = ak_raw_clone (NS_FLAGS | CLONE_PIDFD, &st->pidfd);
+  if (st->pid < 0)
     {
-      init_ctx_t c = { .spec = spec, .ids = &ids, .stdio = &io,
-                       .origmask = &origmask, .sync = sv[1], .serve = serve, .persist = l->persist,
-                       .net_helper = network ? (int) ak_net_helper (NULL) : AK_NET_NONE };
-      close (sv[0]);
+      close (init_sync);
+      return ak_error_set (err, errno, "create the sandbox namespaces (user, mount, pid, ipc, uts, net)%s",
+                           errno == EPERM || errno == ENOSPC ? "; user namespaces may be restricted on this host"
+                                                            : "");
+    }
+  if (st->pid == 0)
+    {
+      init_ctx_t c = { .spec = spec, .ids = &st->ids, .stdio = &st->io,
+                       .origmask = &st->origmask, .sync = init_sync, .serve = l->listen_fd >= 0,
+                       .persist = l->persist,
+                       .net_helper = st->network ? (int) ak_net_helper (NULL) : AK_NET_NONE };
+      close (st->sync);
       sandbox_init (&c);
     }
-  close (sv[1]);
-  sv[1] = -1;
+  close (init_sync);
 
-  if (ak_userns_write_maps (pid, &ids, err) < 0)
-    goto kill;
-  {
-    int fds[64];
-    size_t n = ak_sources_fds (&src, fds, 64), k = 0;
-    int valid[64];
-    char m[128] = "";
-    for (size_t i = 0; i < n && i < sizeof m - 1; i++)
-      {
-        m[i] = fds[i] >= 0 ? '1' : '0';
-        if (fds[i] >= 0)
-          valid[k++] = fds[i];
-      }
-    /* Only open descriptors can travel; the mask keeps their slots. */
-    if (serve)
-      valid[k++] = l->listen_fd;
-    if (ak_sync_send (sv[0], AK_SYNC_GO, 0, m, valid, k) < 0)
-      {
-        ak_error_set (err, errno, "start sandbox init");
-        goto kill;
-      }
-  }
-  ak_sources_close (&src);
-  /* The network comes up in parallel with the root being built. */
-  if (network && ak_net_start (pid, &ids, &net, err) < 0)
-    goto kill;
+  if (ak_userns_write_maps (st->pid, &st->ids, err) < 0 || send_go (l, st, err) < 0)
+    return -1;
+  if (st->network && ak_net_start (st->pid, &st->ids, &st->net, err) < 0)
+    return -1;
   /* Joining cgroups is slow on v1 hierarchies: it overlaps the root build.
    * The command starts only after EXEC, so it always runs inside them. */
-  if (ak_cgroup_attach (&cg, pid, err) < 0)
-    goto kill;
+  if (ak_cgroup_attach (&st->cg, st->pid, err) < 0)
+    return -1;
   /* So is compiling the seccomp filter. */
   if (ak_test_disabled ("seccomp"))
     ak_warn ("the seccomp filter is DISABLED by AK_TEST_DISABLE: this sandbox is weaker than its "
              "profile (for testing only)");
-  else if ((seccomp_fd = ak_seccomp_compile (spec->sec.profile, err)) < 0)
-    goto kill;
-  if (wait_ready (sv[0], err) < 0)
-    goto kill;
-  if (network)
-    {
-      if (ak_net_wait_ready (&net, err) < 0)
-        goto kill;
-    }
-  if (ak_sync_send (sv[0], AK_SYNC_EXEC, 0, NULL, &seccomp_fd, seccomp_fd >= 0 ? 1 : 0) < 0)
-    {
-      ak_error_set (err, errno, "start command");
-      goto kill;
-    }
-  if (serve)
+  else if ((st->seccomp_fd = ak_seccomp_compile (spec->sec.profile, err)) < 0)
+    return -1;
+  if (wait_ready (st->sync, err) < 0)
+    return -1;
+  if (st->network && ak_net_wait_ready (&st->net, err) < 0)
+    return -1;
+  if (ak_sync_send (st->sync, AK_SYNC_EXEC, 0, NULL, &st->seccomp_fd, st->seccomp_fd >= 0 ? 1 : 0) < 0)
+    return ak_error_set (err, errno, "start command");
+  if (l->listen_fd >= 0)
     {
       /* The agent serves once it reports STARTED. */
       int type = 0, value;
       char text[1024];
-      if (ak_sync_recv (sv[0], &type, &value, text, sizeof text, NULL, NULL) != 1 || type != AK_SYNC_STARTED)
+      if (ak_sync_recv (st->sync, &type, &value, text, sizeof text, NULL, NULL) != 1
+          || type != AK_SYNC_STARTED)
+        return ak_error_set (err, 0, "%s", type == AK_SYNC_ERROR ? text : "sandbox agent exited during setup");
+      if (l->ready_fd != NULL && *l->ready_fd >= 0)
         {
-          if (type == AK_SYNC_ERROR)
-            ak_error_set (err, 0, "%s", text);
-          else
-            ak_error_set (err, 0, "sandbox agent exited during setup");
-          goto kill;
-        }
-      if (l->ready_fd >= 0)
-        {
-          (void) !write (l->ready_fd, "", 1);
-          close (l->ready_fd);
+          (void) ak_report_ok (*l->ready_fd, (int) getpid ());
+          ak_closep (l->ready_fd);
         }
     }
-  ret = supervise (pid, pidfd, sv[0], sigfd, status, err);
-  pid = -1;
-  goto out_mask;
+  return 0;
+}
 
-kill:
-  ak_pidfd_send_signal (pidfd, SIGKILL);
-  while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
-    ;
-  pid = -1;
-out_mask:
-  ak_net_stop (&net);
-  if (sv[0] >= 0)
-    close (sv[0]);
-  sigprocmask (SIG_SETMASK, &origmask, NULL);
-out:
-  ak_sources_close (&src);
-  ak_cgroup_destroy (&cg);
-  return ret;
+/* prepare, commit, supervise; teardown on every way out. */
+static int
+launch (const launch_t *l, int *status, ak_error_t **err)
+{
+  _cleanup_launch_ launch_state_t st = {
+    .net = { .pid = -1, .ready_fd = -1, .exit_fd = -1 },
+    .io = l->stdio ? *l->stdio : (ak_stdio_t){ 0, 1, 2 },
+    .network = ak_spec_sec (l->spec, AK_SEC_NETWORK),
+    .sigfd = -1, .sync = -1, .seccomp_fd = -1, .pid = -1, .pidfd = -1,
+  };
+  int init_sync, rc;
+
+  ak_sources_init (&st.src);
+  if ((init_sync = launch_prepare (l, &st, err)) < 0 || launch_commit (l, &st, init_sync, err) < 0)
+    return -1;
+  rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, status, err);
+  st.pid = -1; /* reaped */
+  return rc;
 }
 
 static int
 container_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_error_t **err)
 {
-  launch_t l = { .spec = spec, .stdio = stdio, .listen_fd = -1, .ready_fd = -1 };
+  launch_t l = { .spec = spec, .stdio = stdio, .listen_fd = -1 };
   return launch (&l, status, err);
 }
 
 int
-ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persist, int ready_fd,
+ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persist, int *ready_fd,
                     ak_error_t **err)
 {
   launch_t l = { .spec = spec, .listen_fd = listen_fd, .persist = persist, .ready_fd = ready_fd };

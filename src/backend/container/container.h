@@ -81,6 +81,11 @@ int ak_mounts_attach (int dirfd, int tree, const char *dst, bool owned, ak_error
 /* A host path (under /oldroot) bound at dst beneath dirfd, nosuid, nodev. */
 int ak_mounts_bind_host (int dirfd, const char *host, const char *dst, bool read_only,
                          ak_error_t **err);
+/* Covers, in every share already attached (home, workspace, volumes), what
+ * no sandbox may see: spec->private_paths (agentkernel's state, audit log,
+ * recordings) and, unless spec->show_credentials, the credential stores
+ * under home (hide.c). */
+int ak_hide_private (const ak_spec_t *spec, const ak_sources_t *src, ak_error_t **err);
 /* The synthesised /etc, written through rootfd (the new root's descriptor). */
 int ak_etc_populate (int rootfd, const ak_spec_t *spec, int net_helper, ak_error_t **err);
 
@@ -90,6 +95,10 @@ int ak_etc_populate (int rootfd, const ak_spec_t *spec, int net_helper, ak_error
  * disabled with AK_TEST_DISABLE=landlock, to test the fallback). */
 int ak_landlock_abi (void);
 int ak_landlock_apply (const ak_spec_t *spec, ak_error_t **err);
+
+/* The newest system call the seccomp filter was written against
+ * (file_setattr, Linux 6.17): every number above it gets ENOSYS. */
+#define AK_SECCOMP_NR_MAX 469
 
 /* The seccomp program of a profile, compiled into a sealed memfd (returned;
  * the caller closes it); ak_seccomp_load() installs it from that fd. */
@@ -117,8 +126,9 @@ void ak_cgroup_destroy (ak_cgroup_t *cg);
  * supervisor's pid in *pid. */
 int ak_container_start (const ak_spec_t *spec, const char *dir, pid_t *pid, ak_error_t **err);
 /* The supervisor's part: runs the sandbox serving listen_fd until it ends
- * (ready_fd gets one byte once the agent serves). */
-int ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persist, int ready_fd,
+ * (*ready_fd gets the report of common/child.h once the agent serves, and
+ * is then closed and set to -1). */
+int ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persist, int *ready_fd,
                         ak_error_t **err);
 /* The backend's connect and stop (see backend.h). */
 int ak_container_connect (const char *dir, ak_error_t **err);

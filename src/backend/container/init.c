@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +40,11 @@ exec_command (char **argv, char **env, const sigset_t *origmask)
   for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
     sigaction (forwarded[i], &dfl, NULL);
   sigprocmask (SIG_SETMASK, origmask, NULL);
+  /* Only the three standard streams cross into the command: a descriptor
+   * the caller happened to hold (a secret on fd 7, a host directory) would
+   * otherwise reach past every mount and Landlock rule. */
+  if (close_range (3, ~0U, 0) < 0)
+    _exit (126);
   environ = env;
   execvp (argv[0], argv);
   {
@@ -47,6 +53,26 @@ exec_command (char **argv, char **env, const sigset_t *origmask)
              e == ENOENT ? "command not found" : strerror (e));
     _exit (e == ENOENT ? 127 : 126);
   }
+}
+
+int
+ak_init_close_fds_except (const int *keep, size_t n)
+{
+  unsigned next = 3;
+
+  /* Ascending over the kept ones, closing each gap below them. */
+  for (;;)
+    {
+      unsigned lowest = ~0U;
+      for (size_t i = 0; i < n; i++)
+        if (keep[i] >= (int) next && (unsigned) keep[i] < lowest)
+          lowest = (unsigned) keep[i];
+      if (lowest == ~0U)
+        return close_range (next, ~0U, 0);
+      if (lowest > next && close_range (next, lowest - 1, 0) < 0)
+        return -1;
+      next = lowest + 1;
+    }
 }
 
 int

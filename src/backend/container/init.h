@@ -2,6 +2,7 @@
 #define AK_CONTAINER_INIT_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 /* Fork argv with env, relay signals, reap orphans; returns the command's
@@ -9,5 +10,9 @@
  * the init once the command's pid is known. */
 int ak_init_run (char **argv, char **env, const sigset_t *origmask,
                  void (*started) (pid_t pid, void *data), void *data);
+
+/* Closes every descriptor from 3 up except the n in keep: the sandbox init
+ * starts with whatever its caller held, and none of it is the sandbox's. */
+int ak_init_close_fds_except (const int *keep, size_t n);
 
 #endif

@@ -353,6 +353,8 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
   for (size_t i = 0; i < spec->n_mounts; i++)
     if (ak_mounts_attach (rootfd, src->vol_trees[i], spec->mounts[i].dest, false, err) < 0)
       return ak_error_prefix (err, "volume %s", spec->mounts[i].dest);
+  if (ak_hide_private (spec, src, err) < 0)
+    return -1;
   for (size_t i = 0; i < spec->n_files; i++)
     if (inject_file (rootfd, src->file_fds[i], spec->files[i].dest, err) < 0)
       return ak_error_prefix (err, "[[files]] %s", spec->files[i].dest);

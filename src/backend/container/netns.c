@@ -8,17 +8,27 @@
  * --disable-host-loopback; pasta without gateway mapping or port forwards),
  * and slirp4netns confines itself (--enable-sandbox --enable-seccomp).
  * AK_NET_HELPER=slirp4netns|pasta picks one explicitly.
+ *
+ * A helper never touches the host's mounts.  slirp4netns's sandbox makes
+ * only "/" private (not recursively) before it pivots and detaches the old
+ * root: started in the host's mount namespace where "/" is shared (systemd's
+ * default), the detach propagates and unmounts /dev/pts, /dev/shm, the
+ * cgroup hierarchies, ... on the host.  So a root caller's helper first gets
+ * a mount namespace of its own whose every mount is private (see
+ * private_mounts()).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -102,6 +112,30 @@ ak_net_check (const ak_spec_t *spec, ak_error_t **err)
   return 0;
 }
 
+/* Gives a root caller's helper a mount namespace in which nothing
+ * propagates back to the host, whatever it mounts or unmounts: run by root,
+ * slirp4netns stays in the host's user namespace, and so would the mount
+ * namespace its sandbox creates.
+ *
+ * An unprivileged caller's helper is left where it is, for it needs
+ * nothing and could not do otherwise.  It holds no capability in the
+ * initial user namespace, which owns the host's mount namespace, so it can
+ * neither unmount there nor create a mount namespace beside it; a mount
+ * namespace it creates lies in a user namespace it joined (slirp4netns, not
+ * run by root, joins the sandbox's; so does pasta), and the kernel turns
+ * every shared mount copied into such a namespace into a slave
+ * (CL_SHARED_TO_SLAVE): propagation flows in, never out.  A user namespace
+ * of its own, to unshare in, would keep it out of the sandbox's. */
+static int
+private_mounts (const ak_ids_t *ids)
+{
+  if (!ids->caller_root)
+    return 0;
+  if (unshare (CLONE_NEWNS) < 0)
+    return -1;
+  return mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+}
+
 static _Noreturn void
 exec_helper (ak_net_helper_t kind, const char *exe, pid_t pid, int ready_w, int exit_r,
              const ak_ids_t *ids)
@@ -118,6 +152,9 @@ exec_helper (ak_net_helper_t kind, const char *exe, pid_t pid, int ready_w, int 
   ufd = open (userns, O_RDONLY);
   nfd = open (netns, O_RDONLY);
   if (ufd < 0 || nfd < 0)
+    _exit (126);
+  /* Fails closed: the ready pipe closes without a byte and the run stops. */
+  if (private_mounts (ids) < 0)
     _exit (126);
   snprintf (userns, sizeof userns, "/proc/self/fd/%d", ufd);
   snprintf (netns, sizeof netns, "/proc/self/fd/%d", nfd);
@@ -141,8 +178,9 @@ exec_helper (ak_net_helper_t kind, const char *exe, pid_t pid, int ready_w, int 
       argv[n++] = "--mtu=65520";
       argv[n++] = "--disable-host-loopback";
       /* Its own mount-namespace sandbox needs uid 0 mapped in the sandbox's
-       * user namespace, which only a root caller's helper can do without it;
-       * a user's helper runs with that user's own rights anyway. */
+       * user namespace, which only a root caller's helper can do without it
+       * (and there, inside the private namespace above); a user's helper
+       * runs with that user's own rights anyway. */
       if (caller_root)
         argv[n++] = "--enable-sandbox";
       argv[n++] = "--enable-seccomp";

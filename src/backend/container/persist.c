@@ -17,11 +17,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
-#include <linux/close_range.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "backend/container/container.h"
+#include "common/child.h"
 #include "common/cleanup.h"
 #include "common/syscalls.h"
 #include "common/util.h"
@@ -75,50 +74,42 @@ bind_socket (const char *dir, ak_error_t **err)
   return take_fd (&fd);
 }
 
+/* The supervisor: a detached worker whose only descriptor is the report
+ * channel (3).  Its one report goes to `start`: "serving" with its own pid,
+ * or why it could not start. */
 static _Noreturn void
-supervisor (const ak_spec_t *spec, const char *dir, int ready_w)
+supervisor (const ak_spec_t *spec, const char *dir, int ready)
 {
   ak_error_t *err = NULL;
   ak_ids_t ids;
   _cleanup_free_ char *persist = NULL;
   _cleanup_free_ char *log = ak_xasprintf ("%s/supervisor.log", dir);
+  _cleanup_free_ char *sock = ak_xasprintf ("%s/agent.sock", dir);
   int fd, listen_fd, rc;
 
-  fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
-  if (fd >= 0)
-    dup2 (fd, 0);
   fd = open (log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd >= 0)
     dup2 (fd, 1), dup2 (fd, 2);
   ak_ids_plan (spec, true, &ids);
   if (prepare_persist (dir, &ids, &persist, &err) < 0 || (listen_fd = bind_socket (dir, &err)) < 0)
-    {
-      dprintf (ready_w, "%s", err->msg);
-      _exit (1);
-    }
-  /* ak_container_serve writes one NUL byte to ready_w once the agent serves;
-   * any failure before that is reported as text. */
-  rc = ak_container_serve (spec, listen_fd, persist, ready_w, &err);
+    ak_report_fail (ready, err);
+  rc = ak_container_serve (spec, listen_fd, persist, &ready, &err);
   if (rc < 0)
     {
-      dprintf (ready_w, "%s", err->msg);
+      /* Before it served, `start` is told; after, only the log is. */
+      if (ready >= 0)
+        (void) ak_report_error (ready, err);
       fprintf (stderr, "agentkernel: %s\n", err->msg);
     }
-  {
-    _cleanup_free_ char *sock = ak_xasprintf ("%s/agent.sock", dir);
-    (void) unlink (sock);
-  }
+  (void) unlink (sock);
   _exit (rc < 0 ? 1 : 0);
 }
 
 int
 ak_container_start (const ak_spec_t *spec, const char *dir, pid_t *pid, ak_error_t **err)
 {
-  int ready[2], pp[2];
+  int ready[2], served = 0;
   pid_t child;
-  char buf[1024];
-  ssize_t n;
-  int st;
 
   /* The agent serves file transfers with libarchive: loaded here, it is in
    * the agent's memory whatever the sandbox's root holds. */
@@ -130,56 +121,33 @@ ak_container_start (const ak_spec_t *spec, const char *dir, pid_t *pid, ak_error
         ak_error_free (missing);
       }
   }
-  if (pipe2 (ready, O_CLOEXEC) < 0 || pipe2 (pp, O_CLOEXEC) < 0)
+  if (pipe2 (ready, O_CLOEXEC) < 0)
     return ak_error_set (err, errno, "pipe");
-  child = fork ();
-  if (child < 0)
-    return ak_error_set (err, errno, "fork");
-  if (child == 0)
-    {
-      pid_t s;
-      /* Keep nothing of the caller's but the two pipes: an inherited lock
-       * or socket would otherwise live as long as the sandbox. */
-      ready[1] = fcntl (ready[1], F_DUPFD_CLOEXEC, 100);
-      pp[1] = fcntl (pp[1], F_DUPFD_CLOEXEC, 100);
-      if (ready[1] < 0 || pp[1] < 0 || dup3 (ready[1], 3, O_CLOEXEC) < 0 || dup3 (pp[1], 4, O_CLOEXEC) < 0)
-        _exit (1);
-      ready[1] = 3;
-      pp[1] = 4;
-      close_range (5, ~0U, 0);
-      setsid ();
-      s = fork ();
-      if (s != 0)
-        {
-          (void) !write (pp[1], &s, sizeof s);
-          _exit (s < 0);
-        }
-      close (pp[1]);
-      supervisor (spec, dir, ready[1]);
-    }
+  {
+    /* Detached: its own session (closing the terminal does not stop the
+     * sandbox), reaped by no one of ours, keeping nothing of the caller's
+     * (an inherited lock or socket would live as long as the sandbox). */
+    int keep[] = { ready[1] };
+    ak_worker_t w = { .keep = keep, .n_keep = 1, .detach = true, .null_stdio = true };
+    child = ak_worker_spawn (&w, err);
+    if (child == 0)
+      supervisor (spec, dir, keep[0]);
+  }
   close (ready[1]);
-  close (pp[1]);
-  while (waitpid (child, &st, 0) < 0 && errno == EINTR)
-    ;
-  if (read (pp[0], pid, sizeof *pid) != sizeof *pid || *pid <= 0)
+  if (child < 0)
     {
-      close (pp[0]);
       close (ready[0]);
-      return ak_error_set (err, 0, "could not start the sandbox supervisor");
+      return -1;
     }
-  close (pp[0]);
-  do
-    n = read (ready[0], buf, sizeof buf - 1);
-  while (n < 0 && errno == EINTR);
-  close (ready[0]);
-  if (n == 1 && buf[0] == '\0')
-    return 0;
-  if (n > 0)
-    {
-      buf[n] = '\0';
-      return ak_error_set (err, 0, "%s", buf[0] ? buf : buf + 1);
-    }
-  return ak_error_set (err, 0, "the sandbox supervisor exited during start-up (see %s/supervisor.log)", dir);
+  {
+    _cleanup_free_ char *what = ak_xasprintf ("the sandbox supervisor (see %s/supervisor.log)", dir);
+    int rc = ak_report_read (ready[0], what, &served, err);
+    close (ready[0]);
+    if (rc < 0)
+      return -1;
+  }
+  *pid = (pid_t) served;
+  return 0;
 }
 
 int

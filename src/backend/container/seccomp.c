@@ -1,23 +1,57 @@
-/* Seccomp: the system calls a sandbox may never make, per profile.
+/* Seccomp: the system calls a sandbox may make, per profile.
  *
- * Default allow, with a deny list that grows as the profile tightens.  Denied
- * calls fail with EPERM (ENOSYS for clone3, so libc falls back to clone,
- * whose flags the filter can inspect); calls from a foreign ABI (i386, x32)
- * kill the process, since they would bypass the whole list.
+ * One program in two parts, run in turn:
  *
- * Every profile: the mount API and namespace creation/entry (they reopen
- * what the mount and user namespaces closed), kernel keyrings, BPF,
+ * - The gate decides by number alone.  It has a rule for every system call
+ *   known when this file was last reviewed (up to AK_SECCOMP_NR_MAX):
+ *   permissive and moderate allow all of them but a deny list; restrictive
+ *   allows only what shells, coreutils, compilers, interpreters and git
+ *   need, and refuses the rest with EPERM.  Anything it has no rule for, in
+ *   particular every system call added to the kernel later, gets ENOSYS as
+ *   from an older kernel: libc falls back to what it replaced, and a kernel
+ *   upgrade cannot open a way around a rule (as clone3 did around clone's
+ *   flags, or openat2 around open's mode).
+ * - The argument rules then look inside what the gate let through.
+ *
+ * Calls from a foreign ABI (i386, x32) kill the process, since they would
+ * bypass the whole list.
+ *
+ * Refused in every profile: the mount API and namespace creation/entry (they
+ * reopen what the mount and user namespaces closed), kernel keyrings, BPF,
  * perf_event_open, kexec, io_uring (a second syscall surface the filter
  * cannot see into), module loading, reboot, setting clocks, swap, acct,
  * quotactl, syslog, userfaultfd, open_by_handle_at, raw port I/O, and the
  * TIOCSTI/TIOCLINUX ioctls that would let the sandbox type into the user's
  * terminal.  Moderate and restrictive add ptrace and reading or writing
- * other processes' memory; restrictive also refuses exotic socket families
- * and device-node creation.
+ * other processes' memory; restrictive also refuses socket families other
+ * than Unix, IPv4, IPv6 and netlink, and device-node creation.
+ *
+ * No set-id bits across the boundary.  A shared directory's files belong on
+ * the host to whoever owns them there (root, for root's workspace, through
+ * the idmapped mount), so a set-id bit set inside would hand any local user
+ * that owner's ids.  Refused with EPERM: chmod, fchmod, fchmodat and
+ * fchmodat2 with S_ISUID or S_ISGID; open, openat and creat creating a file
+ * (O_CREAT, O_TMPFILE) with either; mknod and mknodat of anything but a
+ * regular file, FIFO or socket, or with either bit.  openat2 gets ENOSYS: its
+ * mode lies in a struct the filter cannot read; glibc 2.36 never uses it for
+ * open() or openat(), and programs that call it directly fall back to openat
+ * as on kernels before 5.6.  No other call makes a set-id file: mkdir drops
+ * both bits, write, truncate and chown clear them, and link and rename cannot
+ * bring a file into a share from another mount (EXDEV).
+ *
+ * File capabilities need no rule: setting security.capability takes
+ * CAP_SETFCAP over the file's owner, and no sandboxed process holds any
+ * capability (every set empty, the bounding set too).  Even if one did, the
+ * kernel stores a capability set from inside a user namespace as version 3,
+ * bound to that namespace's root (the sandbox's host id, never 0), and
+ * honours it only for processes whose namespace has that root: on the host
+ * it grants nothing.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdlib.h>
@@ -26,6 +60,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend/container/container.h"
@@ -33,65 +68,310 @@
 #include "common/syscalls.h"
 #include "common/util.h"
 
+/* System calls newer than the libseccomp we build with may name, by
+ * number: since 424 every architecture but alpha shares one numbering.  A
+ * call the kernel gains later stays ENOSYS until it is reviewed, added here
+ * (and to the lists below if it must be refused, or to restrictive_allow)
+ * and AK_SECCOMP_NR_MAX raised. */
+static const struct {
+  int nr;
+  const char *name;
+} newer[] = {
+  { 451, "cachestat" },         { 452, "fchmodat2" },         { 453, "map_shadow_stack" },
+  { 454, "futex_wake" },        { 455, "futex_wait" },        { 456, "futex_requeue" },
+  { 457, "statmount" },         { 458, "listmount" },         { 459, "lsm_get_self_attr" },
+  { 460, "lsm_set_self_attr" }, { 461, "lsm_list_modules" },  { 462, "mseal" },
+  { 463, "setxattrat" },        { 464, "getxattrat" },        { 465, "listxattrat" },
+  { 466, "removexattrat" },     { 467, "open_tree_attr" },    { 468, "file_getattr" },
+  { 469, "file_setattr" },
+};
+
 static const char *const deny_always[] = {
-  "mount", "umount", "umount2", "pivot_root", "move_mount", "open_tree", "fsopen", "fsconfig",
-  "fsmount", "fspick", "mount_setattr", "chroot", "unshare", "setns", "keyctl", "add_key",
-  "request_key", "bpf", "perf_event_open", "kexec_load", "kexec_file_load", "io_uring_setup",
-  "io_uring_enter", "io_uring_register", "init_module", "finit_module", "delete_module",
-  "create_module", "reboot", "settimeofday", "stime", "clock_settime", "clock_adjtime",
-  "adjtimex", "swapon", "swapoff", "acct", "quotactl", "quotactl_fd", "syslog", "userfaultfd",
-  "open_by_handle_at", "lookup_dcookie", "iopl", "ioperm", "vhangup", "uselib", "nfsservctl",
-  "fanotify_init", "sethostname", "setdomainname", NULL,
+  "mount", "umount", "umount2", "pivot_root", "move_mount", "open_tree", "open_tree_attr",
+  "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "chroot", "unshare", "setns",
+  "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "kexec_load", "kexec_file_load",
+  "io_uring_setup", "io_uring_enter", "io_uring_register", "init_module", "finit_module",
+  "delete_module", "create_module", "reboot", "settimeofday", "stime", "clock_settime",
+  "clock_adjtime", "adjtimex", "swapon", "swapoff", "acct", "quotactl", "quotactl_fd", "syslog",
+  "userfaultfd", "open_by_handle_at", "lookup_dcookie", "iopl", "ioperm", "vhangup", "uselib",
+  "nfsservctl", "fanotify_init", "sethostname", "setdomainname", NULL,
 };
 
 static const char *const deny_moderate[] = {
   "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd", "personality", NULL,
 };
 
-static const char *const deny_restrictive[] = { "mknod", "mknodat", NULL };
+/* ENOSYS, so that libc falls back to a call whose arguments the filter can
+ * read: clone3's flags and openat2's mode are behind a pointer. */
+static const char *const fall_back[] = { "clone3", "openat2", NULL };
 
-/* Socket families an untrusted program has no business opening. */
-static const int exotic_families[] = {
-  AF_PACKET, AF_KEY, AF_ALG, AF_VSOCK, AF_BLUETOOTH, AF_TIPC, AF_RDS, AF_XDP, AF_NFC,
-  AF_CAN,    AF_LLC, AF_X25, AF_AX25, AF_APPLETALK, AF_IPX, AF_DECnet, AF_PPPOX, AF_ATMPVC,
-  AF_ATMSVC, AF_IRDA, AF_NETROM, AF_ROSE, AF_ISDN, AF_PHONET, AF_IEEE802154, AF_CAIF,
-  AF_KCM, AF_QIPCRTR, AF_SMC, AF_MCTP,
+/* Restrictive: what ordinary programs (shells, coreutils, python, gcc, git,
+ * node) use, and nothing that reaches beyond the sandbox's own processes
+ * and files.  The calls of deny_always and deny_moderate stay refused even
+ * if listed here. */
+static const char *const restrictive_allow[] = {
+  /* files */
+  "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2",
+  "pwritev2", "open", "openat", "creat", "close", "close_range", "lseek", "dup", "dup2", "dup3",
+  "fcntl", "flock", "fsync", "fdatasync", "sync", "syncfs", "sync_file_range", "truncate",
+  "ftruncate", "fallocate", "fadvise64", "readahead", "sendfile", "copy_file_range", "splice",
+  "tee", "vmsplice", "stat", "fstat", "lstat", "newfstatat", "statx", "statfs", "fstatfs",
+  "access", "faccessat", "faccessat2", "getdents", "getdents64", "getcwd", "chdir", "fchdir",
+  "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat", "renameat2", "link",
+  "linkat", "symlink", "symlinkat", "readlink", "readlinkat", "chmod", "fchmod", "fchmodat",
+  "fchmodat2", "chown", "fchown", "lchown", "fchownat", "umask", "utime", "utimes",
+  "utimensat", "futimesat", "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr",
+  "flistxattr", "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
+  "fremovexattr", "getxattrat", "listxattrat", "setxattrat", "removexattrat", "file_getattr",
+  "memfd_create", "pipe", "pipe2", "inotify_init", "inotify_init1", "inotify_add_watch",
+  "inotify_rm_watch", "ioctl",
+  /* memory */
+  "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "msync", "mincore", "mlock",
+  "mlock2", "munlock", "mlockall", "munlockall", "membarrier", "pkey_alloc", "pkey_free",
+  "pkey_mprotect", "get_mempolicy", "map_shadow_stack", "mseal", "remap_file_pages",
+  /* processes, threads, signals */
+  "execve", "execveat", "fork", "vfork", "clone", "exit", "exit_group", "wait4", "waitid",
+  "kill", "tkill", "tgkill", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending",
+  "rt_sigtimedwait", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "rt_sigsuspend", "sigaltstack",
+  "pause", "restart_syscall", "pidfd_open", "pidfd_send_signal", "set_tid_address",
+  "set_robust_list", "get_robust_list", "futex", "futex_waitv", "futex_wake", "futex_wait",
+  "futex_requeue", "rseq", "arch_prctl", "prctl", "seccomp", "landlock_create_ruleset",
+  "landlock_add_rule", "landlock_restrict_self", "capget", "capset",
+  /* ids, limits, scheduling */
+  "getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid", "getresuid",
+  "getresgid", "getgroups", "setuid", "setgid", "setreuid", "setregid", "setresuid",
+  "setresgid", "setfsuid", "setfsgid", "setgroups", "getpgid", "setpgid", "getpgrp", "getsid",
+  "setsid", "getrlimit", "setrlimit", "prlimit64", "getrusage", "getpriority", "setpriority",
+  "sched_yield", "sched_getaffinity", "sched_setaffinity", "sched_getparam", "sched_setparam",
+  "sched_getscheduler", "sched_setscheduler", "sched_get_priority_max",
+  "sched_get_priority_min", "sched_rr_get_interval", "sched_getattr", "sched_setattr",
+  "ioprio_get", "ioprio_set", "getcpu", "uname", "sysinfo", "getrandom",
+  /* time */
+  "time", "gettimeofday", "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep",
+  "alarm", "getitimer", "setitimer", "times", "timer_create", "timer_settime", "timer_gettime",
+  "timer_getoverrun", "timer_delete", "timerfd_create", "timerfd_settime", "timerfd_gettime",
+  /* waiting on descriptors */
+  "poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
+  "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "signalfd", "signalfd4",
+  "io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents", "io_pgetevents",
+  /* sockets (families: see socket_families) */
+  "socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "getsockname",
+  "getpeername", "getsockopt", "setsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg",
+  "sendmmsg", "recvmmsg", "shutdown",
+  /* System V and POSIX IPC, private to the sandbox's IPC namespace */
+  "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl", "msgget",
+  "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive",
+  "mq_notify", "mq_getsetattr", NULL,
 };
+
+/* The families restrictive allows: local sockets, the network (absent
+ * unless the profile is widened), and netlink for getaddrinfo. */
+static const int socket_families[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK };
 
 static const unsigned long ns_flags[] = {
   CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
   CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWTIME,
 };
 
-static int
-deny_list (scmp_filter_ctx ctx, const char *const *names, ak_error_t **err)
+static const unsigned set_id_bits[] = { S_ISUID, S_ISGID };
+
+/* The system call's name, NULL when this file does not know the number. */
+static const char *
+nr_name (int nr, char **to_free)
 {
-  for (; *names; names++)
-    {
-      int nr = seccomp_syscall_resolve_name (*names);
-      int rc;
-      if (nr == __NR_SCMP_ERROR)
-        continue; /* not a syscall on this architecture */
-      rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), nr, 0);
-      if (rc < 0)
-        return ak_error_set (err, -rc, "seccomp: deny %s", *names);
-    }
-  return 0;
+  *to_free = seccomp_syscall_resolve_num_arch (SCMP_ARCH_NATIVE, nr);
+  if (*to_free != NULL)
+    return *to_free;
+  for (size_t i = 0; i < sizeof newer / sizeof newer[0]; i++)
+    if (newer[i].nr == nr)
+      return newer[i].name;
+  return NULL;
 }
 
 static int
-build (scmp_filter_ctx ctx, ak_profile_t profile, ak_error_t **err)
+name_nr (const char *name)
 {
-  int rc;
+  int nr = seccomp_syscall_resolve_name (name);
+  if (nr != __NR_SCMP_ERROR)
+    return nr;
+  for (size_t i = 0; i < sizeof newer / sizeof newer[0]; i++)
+    if (strcmp (newer[i].name, name) == 0)
+      return newer[i].nr;
+  return __NR_SCMP_ERROR;
+}
 
-  if (deny_list (ctx, deny_always, err) < 0)
-    return -1;
-  if (profile != AK_PROFILE_PERMISSIVE && deny_list (ctx, deny_moderate, err) < 0)
-    return -1;
-  if (profile == AK_PROFILE_RESTRICTIVE && deny_list (ctx, deny_restrictive, err) < 0)
-    return -1;
+static bool
+listed (const char *const *names, const char *name)
+{
+  for (; *names; names++)
+    if (strcmp (*names, name) == 0)
+      return true;
+  return false;
+}
 
-  rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (ENOSYS), SCMP_SYS (clone3), 0);
+/* The gate's verdict for one system call. */
+static uint32_t
+gate_action (ak_profile_t profile, const char *name)
+{
+  if (name == NULL || listed (fall_back, name))
+    return SCMP_ACT_ERRNO (ENOSYS);
+  if (listed (deny_always, name))
+    return SCMP_ACT_ERRNO (EPERM);
+  if (profile != AK_PROFILE_PERMISSIVE && listed (deny_moderate, name))
+    return SCMP_ACT_ERRNO (EPERM);
+  if (profile == AK_PROFILE_RESTRICTIVE && !listed (restrictive_allow, name))
+    return SCMP_ACT_ERRNO (EPERM);
+  return SCMP_ACT_ALLOW;
+}
+
+/* The gate is built here rather than by libseccomp, which takes
+ * milliseconds over a rule per system call: a binary search over runs of
+ * numbers that share a verdict.  "Allow" jumps to the argument rules. */
+typedef struct {
+  struct sock_filter *insns;
+  size_t n, cap;
+} gate_t;
+
+/* A jump to the argument rules, fixed up once the gate's length is known. */
+#define TO_RULES UINT32_MAX
+
+typedef struct {
+  uint32_t first; /* the run goes on to the next run's first - 1 */
+  uint32_t action;
+} nr_run_t;
+
+static size_t
+emit (gate_t *g, struct sock_filter insn)
+{
+  if (g->n == g->cap)
+    {
+      g->cap = g->cap ? 2 * g->cap : 256;
+      g->insns = ak_xrealloc (g->insns, g->cap * sizeof *g->insns);
+    }
+  g->insns[g->n] = insn;
+  return g->n++;
+}
+
+static void
+emit_search (gate_t *g, const nr_run_t *runs, size_t lo, size_t hi)
+{
+  size_t mid, to_left;
+
+  if (hi - lo == 1)
+    {
+      if (runs[lo].action == SCMP_ACT_ALLOW)
+        emit (g, (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JA, TO_RULES, 0, 0));
+      else
+        emit (g, (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, runs[lo].action));
+      return;
+    }
+  /* nr >= the middle run's first: the upper half, which follows; else a
+   * long jump (conditional ones reach 255 instructions) to the lower. */
+  mid = lo + (hi - lo) / 2;
+  emit (g, (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JGE | BPF_K, runs[mid].first, 1, 0));
+  to_left = emit (g, (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JA, 0, 0, 0));
+  emit_search (g, runs, mid, hi);
+  g->insns[to_left].k = (uint32_t) (g->n - to_left - 1);
+  emit_search (g, runs, lo, mid);
+}
+
+static void
+build_gate (gate_t *g, ak_profile_t profile)
+{
+  nr_run_t runs[AK_SECCOMP_NR_MAX + 2];
+  size_t n = 0;
+
+  for (int nr = 0; nr <= AK_SECCOMP_NR_MAX + 1; nr++)
+    {
+      _cleanup_free_ char *to_free = NULL;
+      uint32_t action = nr > AK_SECCOMP_NR_MAX ? SCMP_ACT_ERRNO (ENOSYS)
+                                                : gate_action (profile, nr_name (nr, &to_free));
+      if (n == 0 || runs[n - 1].action != action)
+        runs[n++] = (nr_run_t){ (uint32_t) nr, action };
+    }
+  /* Another ABI, and x32's numbers on this one, go to the argument rules,
+   * whose libseccomp prologue kills them. */
+  emit (g, (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS,
+                                          offsetof (struct seccomp_data, arch)));
+  emit (g, (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, seccomp_arch_native (), 1, 0));
+  emit (g, (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JA, TO_RULES, 0, 0));
+  emit (g, (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS,
+                                          offsetof (struct seccomp_data, nr)));
+  emit (g, (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1));
+  emit (g, (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JA, TO_RULES, 0, 0));
+  emit_search (g, runs, 0, n);
+  for (size_t i = 0; i < g->n; i++)
+    if (g->insns[i].code == (BPF_JMP | BPF_JA) && g->insns[i].k == TO_RULES)
+      g->insns[i].k = (uint32_t) (g->n - i - 1);
+}
+
+/* EPERM for `name` when argument `mode_arg` has a set-id bit, and also,
+ * when flags_arg >= 0, only if that argument creates a file. */
+static int
+refuse_set_id (scmp_filter_ctx ctx, const char *name, unsigned mode_arg, int flags_arg)
+{
+  static const unsigned creating[] = { O_CREAT, O_TMPFILE & ~O_DIRECTORY };
+  int nr = name_nr (name);
+  int rc = 0;
+
+  if (nr == __NR_SCMP_ERROR)
+    return 0;
+  for (size_t b = 0; rc == 0 && b < 2; b++)
+    {
+      struct scmp_arg_cmp mode = SCMP_CMP (mode_arg, SCMP_CMP_MASKED_EQ, set_id_bits[b],
+                                           set_id_bits[b]);
+      if (flags_arg < 0)
+        rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), nr, 1, mode);
+      for (size_t f = 0; flags_arg >= 0 && rc == 0 && f < 2; f++)
+        rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), nr, 2, mode,
+                               SCMP_CMP ((unsigned) flags_arg, SCMP_CMP_MASKED_EQ, creating[f],
+                                         creating[f]));
+    }
+  return rc;
+}
+
+/* mknod: regular files, FIFOs and sockets only, never with a set-id bit. */
+static int
+refuse_nodes (scmp_filter_ctx ctx, const char *name, unsigned mode_arg)
+{
+  int nr = name_nr (name);
+  int rc = refuse_set_id (ctx, name, mode_arg, -1);
+
+  for (unsigned t = 1; rc == 0 && t < 16; t++)
+    {
+      unsigned type = t << 12;
+      if (type == S_IFREG || type == S_IFIFO || type == S_IFSOCK)
+        continue;
+      rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), nr, 1,
+                             SCMP_CMP (mode_arg, SCMP_CMP_MASKED_EQ, S_IFMT, type));
+    }
+  return rc;
+}
+
+/* Restrictive's socket families.  The kernel reads the family as an int:
+ * compared on the low 32 bits, and anything with high bits set refused. */
+static int
+refuse_families (scmp_filter_ctx ctx)
+{
+  int rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EAFNOSUPPORT), SCMP_SYS (socket), 1,
+                             SCMP_A0 (SCMP_CMP_GE, AF_MAX));
+  for (int f = 0; rc == 0 && f < AF_MAX; f++)
+    {
+      bool ok = false;
+      for (size_t i = 0; i < sizeof socket_families / sizeof socket_families[0]; i++)
+        ok = ok || socket_families[i] == f;
+      if (!ok)
+        rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EAFNOSUPPORT), SCMP_SYS (socket), 1,
+                               SCMP_A0 (SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t) f));
+    }
+  return rc;
+}
+
+static int
+build_arg_rules (scmp_filter_ctx ctx, ak_profile_t profile, ak_error_t **err)
+{
+  int rc = 0;
+
   for (size_t i = 0; rc == 0 && i < sizeof ns_flags / sizeof ns_flags[0]; i++)
     rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (clone), 1,
                            SCMP_A0 (SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
@@ -101,49 +381,88 @@ build (scmp_filter_ctx ctx, ak_profile_t profile, ak_error_t **err)
   if (rc == 0)
     rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (ioctl), 1,
                            SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
-  if (profile == AK_PROFILE_RESTRICTIVE)
-    for (size_t i = 0; rc == 0 && i < sizeof exotic_families / sizeof exotic_families[0]; i++)
-      rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EAFNOSUPPORT), SCMP_SYS (socket), 1,
-                             SCMP_A0 (SCMP_CMP_EQ, (scmp_datum_t) exotic_families[i]));
+  if (rc == 0 && profile == AK_PROFILE_RESTRICTIVE)
+    rc = refuse_families (ctx);
+  if (rc == 0)
+    rc = refuse_set_id (ctx, "chmod", 1, -1);
+  if (rc == 0)
+    rc = refuse_set_id (ctx, "fchmod", 1, -1);
+  if (rc == 0)
+    rc = refuse_set_id (ctx, "fchmodat", 2, -1);
+  if (rc == 0)
+    rc = refuse_set_id (ctx, "fchmodat2", 2, -1);
+  if (rc == 0)
+    rc = refuse_set_id (ctx, "creat", 1, -1);
+  if (rc == 0)
+    rc = refuse_set_id (ctx, "open", 2, 1);
+  if (rc == 0)
+    rc = refuse_set_id (ctx, "openat", 3, 2);
+  if (rc == 0)
+    rc = refuse_nodes (ctx, "mknod", 1);
+  if (rc == 0)
+    rc = refuse_nodes (ctx, "mknodat", 2);
   if (rc < 0)
     return ak_error_set (err, -rc, "seccomp: add argument rule");
   return 0;
 }
 
-int
-ak_seccomp_compile (ak_profile_t profile, ak_error_t **err)
+/* The argument rules' libseccomp filter: a foreign ABI kills. */
+static scmp_filter_ctx
+new_filter (uint32_t def, ak_error_t **err)
 {
-  scmp_filter_ctx ctx;
-  _cleanup_close_ int mfd = -1;
+  scmp_filter_ctx ctx = seccomp_init (def);
   int rc;
 
-  ctx = seccomp_init (SCMP_ACT_ALLOW);
   if (ctx == NULL)
-    return ak_error_set (err, ENOMEM, "seccomp: init");
+    {
+      ak_error_set (err, ENOMEM, "seccomp: init");
+      return NULL;
+    }
   rc = seccomp_attr_set (ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
   if (rc == 0)
     rc = seccomp_attr_set (ctx, SCMP_FLTATR_CTL_NNP, 0);
   if (rc < 0)
     {
       seccomp_release (ctx);
-      return ak_error_set (err, -rc, "seccomp: set attributes");
+      ak_error_set (err, -rc, "seccomp: set attributes");
+      return NULL;
     }
-  if (build (ctx, profile, err) < 0)
-    {
-      seccomp_release (ctx);
-      return -1;
-    }
-  /* Export the BPF into a sealed memfd the init only has to load. */
+  return ctx;
+}
+
+int
+ak_seccomp_compile (ak_profile_t profile, ak_error_t **err)
+{
+  _cleanup_close_ int mfd = -1;
+  gate_t gate = { 0 };
+  scmp_filter_ctx rules;
+  off_t len;
+  int rc;
+
+  /* The BPF goes into a sealed memfd the init only has to load. */
   mfd = memfd_create ("ak-seccomp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (mfd < 0)
+    return ak_error_set (err, errno, "seccomp: memfd");
+  build_gate (&gate, profile);
+  rc = ak_write_all (mfd, gate.insns, gate.n * sizeof *gate.insns);
+  free (gate.insns);
+  if (rc < 0)
+    return ak_error_set (err, errno, "seccomp: write filter");
+  rules = new_filter (SCMP_ACT_ALLOW, err);
+  if (rules == NULL)
+    return -1;
+  if (build_arg_rules (rules, profile, err) < 0)
     {
-      seccomp_release (ctx);
-      return ak_error_set (err, errno, "seccomp: memfd");
+      seccomp_release (rules);
+      return -1;
     }
-  rc = seccomp_export_bpf (ctx, mfd);
-  seccomp_release (ctx);
+  rc = seccomp_export_bpf (rules, mfd);
+  seccomp_release (rules);
   if (rc < 0)
     return ak_error_set (err, -rc, "seccomp: export filter");
+  len = lseek (mfd, 0, SEEK_CUR);
+  if (len > BPF_MAXINSNS * (off_t) sizeof (struct sock_filter))
+    return ak_error_set (err, E2BIG, "seccomp: filter of %lld bytes", (long long) len);
   if (fcntl (mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
     return ak_error_set (err, errno, "seccomp: seal filter");
   return take_fd (&mfd);
@@ -156,7 +475,8 @@ ak_seccomp_load (int fd, ak_error_t **err)
   _cleanup_free_ struct sock_filter *filter = NULL;
   off_t size = lseek (fd, 0, SEEK_END);
 
-  if (size <= 0 || size % (off_t) sizeof (struct sock_filter) != 0 || size > 65536)
+  if (size <= 0 || size % (off_t) sizeof (struct sock_filter) != 0
+      || size > BPF_MAXINSNS * (off_t) sizeof (struct sock_filter))
     return ak_error_set (err, EINVAL, "seccomp: filter has size %lld", (long long) size);
   filter = ak_xmalloc ((size_t) size);
   if (pread (fd, filter, (size_t) size, 0) != size)

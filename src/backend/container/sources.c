@@ -54,7 +54,11 @@ static int
 tree_of (int fd, const char *path, const ak_ids_t *ids, bool idmap, bool read_only, ak_error_t **err)
 {
   _cleanup_close_ int tree = -1;
-  struct ak_mount_attr attr = { .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+  /* Private: a clone of a shared mount stays in the host mount's peer
+   * group, and whatever set-up mounts beneath it (a persistent root's /dev,
+   * a volume inside the workspace) would also appear on the host. */
+  struct ak_mount_attr attr = { .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                                .propagation = MS_PRIVATE };
   struct stat st;
 
   tree = ak_open_tree (fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
