@@ -28,7 +28,7 @@ home_dir (void)
 }
 
 char *
-ak_config_dir (void)
+ak_images_config_dir (void)
 {
   const char *s = getenv ("XDG_CONFIG_HOME");
   const char *home;
@@ -42,7 +42,7 @@ ak_config_dir (void)
 static char *
 own_file (void)
 {
-  _cleanup_free_ char *dir = ak_config_dir ();
+  _cleanup_free_ char *dir = ak_images_config_dir ();
   return dir != NULL ? ak_xasprintf ("%s/auth.json", dir) : NULL;
 }
 
@@ -145,7 +145,7 @@ ak_auth_lookup (const char *registry, char **user, char **password, ak_error_t *
 int
 ak_auth_store (const char *registry, const char *user, const char *password, ak_error_t **err)
 {
-  _cleanup_free_ char *dir = ak_config_dir (), *path = NULL, *tmp = NULL, *text = NULL;
+  _cleanup_free_ char *dir = ak_images_config_dir (), *path = NULL, *tmp = NULL, *text = NULL;
   json_t *j = NULL, *auths;
   json_error_t jerr;
   int rc = -1;

@@ -14,9 +14,11 @@
 
 #include "common/error.h"
 
-/* $XDG_CONFIG_HOME/agentkernel or ~/.config/agentkernel; heap string, NULL
- * when neither is known. */
-char *ak_config_dir (void);
+/* $XDG_CONFIG_HOME/agentkernel or ~/.config/agentkernel (heap string, NULL
+ * when neither is known): the same directory as service/store.h's
+ * ak_config_dir, which no sandbox ever sees, so credentials and certs.d
+ * stay out of reach of what runs inside. */
+char *ak_images_config_dir (void);
 
 /* 1 and heap *user / *password when a file names the registry, 0 when none
  * does, -1 on an unreadable or malformed file (the error names it). */

@@ -409,7 +409,7 @@ listed (char *const *list, const char *registry)
 static char *
 find_ca (const char *registry)
 {
-  _cleanup_free_ char *dir = ak_config_dir ();
+  _cleanup_free_ char *dir = ak_images_config_dir ();
   char *p;
 
   if (dir != NULL)
