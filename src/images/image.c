@@ -250,6 +250,11 @@ pull (puller_t *p, const ak_imgref_t *ref, const char *key, ak_error_t **err)
     }
   if (p->opts->progress != NULL)
     p->opts->progress (AK_PULL_MANIFEST, digest, 0, m.n_items, p->opts->progress_data);
+  if (m.config.size > (int64_t) CONFIG_MAX)
+    {
+      ak_error_coded (err, EFBIG, "the image config %s is larger than %u bytes", m.config.digest, CONFIG_MAX);
+      goto out;
+    }
   if (ensure_blob (p, &m.config, err) < 0
       || ak_istore_read_blob (p->s, m.config.digest, CONFIG_MAX, &cbody, &clen, err) < 0
       || ak_config_diff_ids (cbody, clen, m.n_items, &diff_ids, err) < 0)
