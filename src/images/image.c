@@ -393,14 +393,14 @@ ak_image_list (const char *state_root, ak_image_t **imgs, size_t *n, ak_error_t 
   *imgs = ak_xcalloc (json_object_size (refs) + 1, sizeof **imgs);
   json_object_foreach (refs, key, entry)
     {
-      if (load_image (&s, key, entry, &(*imgs)[*n], err) < 0)
+      ak_error_t *e = NULL;
+      /* One damaged image does not hide the others: it is named, and
+       * `image rm` of it still works. */
+      if (load_image (&s, key, entry, &(*imgs)[*n], &e) < 0)
         {
-          for (size_t i = 0; i < *n; i++)
-            ak_image_clear (&(*imgs)[i]);
-          free (*imgs);
-          *imgs = NULL;
-          *n = 0;
-          goto out;
+          ak_warn ("%s", e->msg);
+          ak_error_free (e);
+          continue;
         }
       (*n)++;
     }

@@ -72,7 +72,8 @@ int ak_image_pull (const char *state_root, const char *ref, const ak_pull_opts_t
 /* A present image, without the network.  ENOENT when not pulled. */
 int ak_image_resolve (const char *state_root, const char *ref, ak_image_t *img, ak_error_t **err);
 
-/* Every recorded image, sorted by reference (heap array). */
+/* Every recorded image, sorted by reference (heap array); a damaged one is
+ * left out with a warning (ak_warn). */
 int ak_image_list (const char *state_root, ak_image_t **imgs, size_t *n, ak_error_t **err);
 
 /* Forgets ref, then removes what no other image reaches nor keep lists. */

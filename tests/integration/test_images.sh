@@ -181,6 +181,17 @@ else
   if [ "$rcs" = 0000 ] && [ "$downloads" = 2 ]; then pass; else fail "statuses $rcs, $downloads layer downloads: $(cat "$PWD"/conc.*)"; fi
   IMG_ST=$PWD/img-state
 
+  # A manifest changed in the store is caught when it is read back.
+  IMG_ST=$PWD/img-corrupt
+  aki pull -q "$PLAIN/test/busybox" >/dev/null 2>&1
+  bbm=$(digest_of busybox)
+  chmod u+w "$IMG_ST/images/blobs/sha256/${bbm:7}" && printf ' ' >>"$IMG_ST/images/blobs/sha256/${bbm:7}"
+  expect "images: a manifest changed in the store is refused on use" 125 "blob $bbm in the image store is corrupt" -- \
+    aki inspect "$PLAIN/test/busybox"
+  expect "images: list names the damaged image and goes on" 0 "warning: .*corrupt" -- aki list
+  expect "images: a damaged image can be removed" 0 "removed" -- aki rm "$PLAIN/test/busybox"
+  IMG_ST=$PWD/img-state
+
   # --- rm and prune -------------------------------------------------------
   expect "images: rm keeps layers another image uses" 0 "removed $PLAIN/test/busybox" -- aki rm "$PLAIN/test/busybox"
   expect "images: the other image is intact" 0 "" -- aki inspect "$PLAIN/test/busybox@$(digest_of busybox)"
