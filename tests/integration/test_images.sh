@@ -160,6 +160,18 @@ else
     aki pull -q "$TLS/test/busybox"
   mkdir -p "$PWD/img-config/agentkernel/certs.d/$TLS" && cp "$FX_CA" "$PWD/img-config/agentkernel/certs.d/$TLS/ca.crt"
   expect "images: TLS with the CA in certs.d/HOST:PORT/ca.crt" 0 "$TLS/test/busybox:latest" -- aki pull -q "$TLS/test/busybox"
+  if is_root; then
+    # Docker's own place, for this test's port only (nothing else in /etc is touched).
+    rm -rf "$PWD/img-config/agentkernel/certs.d"
+    [ -d /etc/docker ] && etc_docker=1 || etc_docker=0
+    mkdir -p "/etc/docker/certs.d/$TLS" && cp "$FX_CA" "/etc/docker/certs.d/$TLS/ca.crt"
+    IMG_ST=$PWD/img-etc-certs
+    expect "images: TLS with the CA in /etc/docker/certs.d/HOST:PORT/ca.crt" 0 "$TLS/test/busybox:latest" -- \
+      aki pull -q "$TLS/test/busybox"
+    IMG_ST=$PWD/img-state
+    rm -rf "/etc/docker/certs.d/$TLS"
+    if [ "$etc_docker" = 0 ]; then rm -rf /etc/docker; else rmdir /etc/docker/certs.d 2>/dev/null; fi
+  fi
 
   # --- killed and concurrent pulls ----------------------------------------
   t_begin "images: a pull killed with SIGKILL at any point is completed by the next"
