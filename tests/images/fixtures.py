@@ -22,6 +22,7 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+OCI_TAR = "application/vnd.oci.image.layer.v1.tar"
 D_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 D_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 D_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -80,6 +81,8 @@ def make_tar(entries):
 
 
 def compress(tar, how):
+    if how == "none":
+        return tar
     if how == "gzip":
         return gzip.compress(tar, mtime=0)
     return subprocess.run(["zstd", "-q", "-c", "-3"], input=tar, stdout=subprocess.PIPE, check=True).stdout
@@ -93,7 +96,7 @@ def image(repo, tag, layers, docker=False, arch="amd64", config_extra=None, push
         blob = compress(tar, how)
         diff_ids.append(sha(tar))
         d = push_blob(repo, blob)
-        d["mediaType"] = D_GZIP if docker else (OCI_ZSTD if how == "zstd" else OCI_GZIP)
+        d["mediaType"] = D_GZIP if docker else {"zstd": OCI_ZSTD, "gzip": OCI_GZIP, "none": OCI_TAR}[how]
         descs.append(d)
     config = {"architecture": arch, "os": "linux",
               "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin"], "Cmd": ["sh"], "WorkingDir": "/"},
@@ -181,6 +184,7 @@ def main():
                                      [([entry("a/", tarfile.DIRTYPE, mode=0o755),
                                         entry("a/../../escape-dotdot", data=b"pwned\n")], "gzip")])["digest"]
 
+    OUT["plain_tar"] = image("test/plain-tar", "latest", [([entry("plain", data=b"uncompressed\n")], "none")])["digest"]
     # A layer bigger than the tests' size limit (2 MB of content).
     OUT["big"] = image("test/big", "latest", [([entry("big", data=b"\0" * (2 << 20))], "gzip")])["digest"]
     # An image whose layer blob the test corrupts in the registry's storage.

@@ -83,6 +83,7 @@ else
   expect "images: a platform the image lacks is one clear error" 125 \
     "^agentkernel: pull $PLAIN/test/multi:latest: no image for the platform linux/s390x \(the image has: linux/amd64, linux/arm64/v8\)$" -- \
     aki pull -q --platform linux/s390x "$PLAIN/test/multi"
+  expect "images: an uncompressed layer" 0 "test/plain-tar:latest $(digest_of plain_tar)" -- aki pull -q "$PLAIN/test/plain-tar"
   expect "images: pull by digest" 0 "@$(digest_of busybox)" -- aki pull -q "$PLAIN/test/busybox@$(digest_of busybox)"
   expect "images: unknown tag names image and registry" 125 "^agentkernel: pull $PLAIN/test/busybox:nope: registry $PLAIN has no tag nope" -- \
     aki pull -q "$PLAIN/test/busybox:nope"
