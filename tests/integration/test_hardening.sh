@@ -71,12 +71,22 @@ for s in ptrace process_vm_readv personality; do
   expect "moderate: $s refused" 1 denied -- sbx --profile moderate -- /probe syscall $s
   expect "restrictive: $s refused" 1 denied -- sbx --profile restrictive -- /probe syscall $s
 done
-for abi in i386 x32; do
+# Some kernels take no i386 system calls at all (IA32 emulation off, or a
+# virtualised CPU that faults on int 0x80): there the entry point the rule
+# guards does not exist, which the probe shows on the host itself.
+abis="i386 x32"
+if "$PROBE" syscall i386 2>&1 | grep -q 'killed by signal 11'; then
+  abis=x32
+  t_begin "i386 system calls"; skip_lacks "this kernel takes no i386 system calls (int 0x80 faults on the host, outside any sandbox)"
+fi
+for abi in $abis; do
   for p in permissive moderate restrictive; do
     expect "$p: $abi system calls kill the process" 1 'killed by signal 31' -- sbx --profile $p -- /probe syscall $abi
   done
 done
-expect "i386 system calls work without the filter (control)" 0 allowed -- env AK_TEST_DISABLE=seccomp "$AK_TEST_BIN" run -v "$PROBE:/probe:ro" -- /probe syscall i386
+case $abis in
+  i386*) expect "i386 system calls work without the filter (control)" 0 allowed -- env AK_TEST_DISABLE=seccomp "$AK_TEST_BIN" run -v "$PROBE:/probe:ro" -- /probe syscall i386 ;;
+esac
 expect "restrictive: exotic socket families refused" 1 'Address family not supported' -- sbx --profile restrictive -- /probe syscall af_alg
 expect "disabling the filter is said loudly" 0 'seccomp filter is DISABLED' -- env AK_TEST_DISABLE=seccomp "$AK_TEST_BIN" run -- true
 # Only the test build reads AK_TEST_DISABLE: whatever environment the
