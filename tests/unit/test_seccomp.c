@@ -34,36 +34,47 @@
 #define ERRNO(e) (SECCOMP_RET_ERRNO | (e))
 #define NR_FCHMODAT2 452
 
-static const ak_profile_t profiles[] = { AK_PROFILE_PERMISSIVE, AK_PROFILE_MODERATE,
-                                         AK_PROFILE_RESTRICTIVE };
+/* The built-ins, by index: 0 permissive, 1 moderate, 2 restrictive,
+ * 3 ai-agent. */
+#define N_BUILTIN 4
+static const ak_seccomp_kind_t kinds[N_BUILTIN] = { AK_SECCOMP_PERMISSIVE, AK_SECCOMP_MODERATE,
+                                                    AK_SECCOMP_RESTRICTIVE, AK_SECCOMP_AI_AGENT };
 
 typedef struct {
   struct sock_filter *insns;
   size_t len;
 } prog_t;
 
-static prog_t progs[3];
+static prog_t progs[N_BUILTIN];
+
+/* A compiled program read back from its memfd (which is closed). */
+static int
+read_prog (int fd, prog_t *out)
+{
+  off_t size = lseek (fd, 0, SEEK_END);
+  out->insns = malloc ((size_t) size);
+  out->len = (size_t) size / sizeof (struct sock_filter);
+  if (pread (fd, out->insns, (size_t) size, 0) != size)
+    return -1;
+  close (fd);
+  return 0;
+}
 
 static int
 setup (void **state)
 {
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       ak_error_t *err = NULL;
-      int fd = ak_seccomp_compile (profiles[p], &err);
-      off_t size;
+      int fd = ak_seccomp_compile_builtin (kinds[p], &err);
       if (fd < 0)
         {
           fprintf (stderr, "compile: %s\n", err->msg);
           return -1;
         }
-      size = lseek (fd, 0, SEEK_END);
-      progs[p].insns = malloc ((size_t) size);
-      progs[p].len = (size_t) size / sizeof (struct sock_filter);
-      if (pread (fd, progs[p].insns, (size_t) size, 0) != size)
+      if (read_prog (fd, &progs[p]) < 0)
         return -1;
-      close (fd);
     }
   return 0;
 }
@@ -72,7 +83,7 @@ static int
 teardown (void **state)
 {
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     free (progs[p].insns);
   return 0;
 }
@@ -195,7 +206,7 @@ static void
 test_fits_the_kernel (void **state)
 {
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       assert_true (progs[p].len > 0);
       assert_true (progs[p].len <= BPF_MAXINSNS);
@@ -218,7 +229,7 @@ test_capability_calls_refused (void **state)
     467 /* open_tree_attr */,
   };
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     for (size_t i = 0; i < sizeof nrs / sizeof nrs[0]; i++)
       {
         uint32_t v = call0 (p, nrs[i]);
@@ -238,6 +249,7 @@ test_moderate_adds (void **state)
       assert_int_equal (call0 (0, nrs[i]), ALLOW);
       assert_int_equal (call0 (1, nrs[i]), ERRNO (EPERM));
       assert_int_equal (call0 (2, nrs[i]), ERRNO (EPERM));
+      assert_int_equal (call0 (3, nrs[i]), ERRNO (EPERM));
     }
 }
 
@@ -251,7 +263,7 @@ test_everyday_calls_allowed (void **state)
     SYS_connect, SYS_exit_group, SYS_set_robust_list, SYS_prlimit64, SYS_renameat2,
   };
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     for (size_t i = 0; i < sizeof nrs / sizeof nrs[0]; i++)
       if (call0 (p, nrs[i]) != ALLOW)
         fail_msg ("profile %zu refuses system call %d", p, nrs[i]);
@@ -280,7 +292,7 @@ test_unknown_calls_enosys (void **state)
   static const int nrs[] = { AK_SECCOMP_NR_MAX + 1, AK_SECCOMP_NR_MAX + 2, 480, 500, 1000,
                              4095, 0x3fffffff, 400 /* x86_64 gap */ };
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       for (size_t i = 0; i < sizeof nrs / sizeof nrs[0]; i++)
         assert_int_equal (call0 (p, nrs[i]), ERRNO (ENOSYS));
@@ -293,7 +305,7 @@ static void
 test_fall_back_calls_enosys (void **state)
 {
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       assert_int_equal (call0 (p, SYS_clone3), ERRNO (ENOSYS));
       assert_int_equal (call (p, SYS_openat2, AT_FDCWD, 0, 0, 24), ERRNO (ENOSYS));
@@ -305,7 +317,7 @@ test_foreign_abi_killed (void **state)
 {
   const uint64_t none[6] = { 0 };
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       assert_int_equal (run (&progs[p], AUDIT_ARCH_I386, 20, none), KILL);
       assert_int_equal (run (&progs[p], AUDIT_ARCH_X86_64, 0x40000000 | SYS_getpid, none), KILL);
@@ -321,7 +333,7 @@ test_set_id_refused (void **state)
   static const unsigned flags[] = { O_CREAT | O_WRONLY, O_TMPFILE | O_WRONLY,
                                     O_CREAT | O_EXCL | O_RDWR };
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++)
         {
@@ -362,7 +374,7 @@ test_device_nodes_refused (void **state)
   static const unsigned refused[] = { S_IFCHR, S_IFBLK, S_IFDIR, S_IFLNK, 0170000, 0030000 };
   static const unsigned allowed[] = { S_IFREG | 0644, S_IFIFO | 0600, S_IFSOCK | 0755, 0644 };
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         {
@@ -371,7 +383,7 @@ test_device_nodes_refused (void **state)
         }
       for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
         {
-          uint32_t want = profiles[p] == AK_PROFILE_RESTRICTIVE ? ERRNO (EPERM) : ALLOW;
+          uint32_t want = kinds[p] == AK_SECCOMP_RESTRICTIVE ? ERRNO (EPERM) : ALLOW;
           assert_int_equal (call (p, SYS_mknod, 0, allowed[i], 0, 0), want);
           assert_int_equal (call (p, SYS_mknodat, AT_FDCWD, 0, allowed[i], 0), want);
         }
@@ -382,7 +394,7 @@ static void
 test_namespaces_through_clone_refused (void **state)
 {
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       assert_int_equal (call (p, SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0), ERRNO (EPERM));
       assert_int_equal (call (p, SYS_clone, CLONE_NEWNS | CLONE_VM, 0, 0, 0), ERRNO (EPERM));
@@ -397,7 +409,7 @@ static void
 test_terminal_injection_refused (void **state)
 {
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       assert_int_equal (call (p, SYS_ioctl, 0, TIOCSTI, 0, 0), ERRNO (EPERM));
       assert_int_equal (call (p, SYS_ioctl, 0, TIOCSTI | (1ull << 32), 0, 0), ERRNO (EPERM));
@@ -406,23 +418,56 @@ test_terminal_injection_refused (void **state)
     }
 }
 
+/* Restrictive (2) and ai-agent (3). */
 static void
 test_restrictive_socket_families (void **state)
 {
   (void) state;
-  assert_int_equal (call (2, SYS_socket, AF_UNIX, SOCK_STREAM, 0, 0), ALLOW);
-  assert_int_equal (call (2, SYS_socket, AF_INET, SOCK_DGRAM, 0, 0), ALLOW);
-  assert_int_equal (call (2, SYS_socket, AF_INET6, SOCK_STREAM, 0, 0), ALLOW);
-  assert_int_equal (call (2, SYS_socket, AF_NETLINK, SOCK_RAW, 0, 0), ALLOW);
-  for (int f = 0; f < AF_MAX + 10; f++)
-    if (f != AF_UNIX && f != AF_INET && f != AF_INET6 && f != AF_NETLINK)
-      assert_int_equal (call (2, SYS_socket, (uint64_t) f, SOCK_STREAM, 0, 0), ERRNO (EAFNOSUPPORT));
-  /* the kernel reads an int: high bits must not smuggle a family past */
-  assert_int_equal (call (2, SYS_socket, AF_ALG | (1ull << 32), SOCK_SEQPACKET, 0, 0),
-                    ERRNO (EAFNOSUPPORT));
-  assert_int_equal (call (2, SYS_socket, AF_PACKET | (1ull << 40), SOCK_RAW, 0, 0),
-                    ERRNO (EAFNOSUPPORT));
+  for (size_t p = 2; p < 4; p++)
+    {
+      assert_int_equal (call (p, SYS_socket, AF_UNIX, SOCK_STREAM, 0, 0), ALLOW);
+      assert_int_equal (call (p, SYS_socket, AF_INET, SOCK_DGRAM, 0, 0), ALLOW);
+      assert_int_equal (call (p, SYS_socket, AF_INET6, SOCK_STREAM, 0, 0), ALLOW);
+      assert_int_equal (call (p, SYS_socket, AF_NETLINK, SOCK_RAW, 0, 0), ALLOW);
+      for (int f = 0; f < AF_MAX + 10; f++)
+        if (f != AF_UNIX && f != AF_INET && f != AF_INET6 && f != AF_NETLINK)
+          assert_int_equal (call (p, SYS_socket, (uint64_t) f, SOCK_STREAM, 0, 0),
+                            ERRNO (EAFNOSUPPORT));
+      /* the kernel reads an int: high bits must not smuggle a family past */
+      assert_int_equal (call (p, SYS_socket, AF_ALG | (1ull << 32), SOCK_SEQPACKET, 0, 0),
+                        ERRNO (EAFNOSUPPORT));
+      assert_int_equal (call (p, SYS_socket, AF_PACKET | (1ull << 40), SOCK_RAW, 0, 0),
+                        ERRNO (EAFNOSUPPORT));
+    }
   assert_int_equal (call (1, SYS_socket, AF_PACKET, SOCK_RAW, 0, 0), ALLOW);
+}
+
+/* ai-agent: an allowlist like restrictive's, with what agents' toolchains
+ * add; what they do not need stays refused. */
+static void
+test_ai_agent (void **state)
+{
+  static const int refused[] = { SYS_name_to_handle_at, SYS_process_madvise, SYS_modify_ldt,
+                                 457 /* statmount */, SYS_ptrace, SYS_process_vm_readv,
+                                 SYS_personality, SYS_io_uring_setup, SYS_userfaultfd,
+                                 SYS_perf_event_open, SYS_bpf, SYS_add_key, SYS_keyctl,
+                                 SYS_unshare, SYS_mount, SYS_kexec_load, SYS_init_module };
+  static const int allowed[] = { SYS_memfd_create, SYS_eventfd2, SYS_inotify_init1,
+                                 SYS_inotify_add_watch, SYS_epoll_create1, SYS_socket,
+                                 SYS_connect, SYS_bind, SYS_listen, SYS_accept4, SYS_clone,
+                                 SYS_vfork, SYS_execve, SYS_futex, SYS_set_mempolicy, SYS_mbind,
+                                 SYS_pipe2, SYS_getrandom, SYS_statx, SYS_copy_file_range,
+                                 SYS_timerfd_create, SYS_signalfd4, SYS_prctl, SYS_madvise };
+  (void) state;
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+    if (call0 (3, refused[i]) != ERRNO (EPERM))
+      fail_msg ("ai-agent allows system call %d", refused[i]);
+  for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+    if (call (3, allowed[i], AF_INET, 0, 0, 0) != ALLOW)
+      fail_msg ("ai-agent refuses system call %d", allowed[i]);
+  /* FIFOs on disk, unlike restrictive */
+  assert_int_equal (call (3, SYS_mknodat, AT_FDCWD, 0, S_IFIFO | 0600, 0), ALLOW);
+  assert_int_equal (call (2, SYS_mknodat, AT_FDCWD, 0, S_IFIFO | 0600, 0), ERRNO (EPERM));
 }
 
 int
@@ -442,6 +487,7 @@ main (void)
     cmocka_unit_test (test_namespaces_through_clone_refused),
     cmocka_unit_test (test_terminal_injection_refused),
     cmocka_unit_test (test_restrictive_socket_families),
+    cmocka_unit_test (test_ai_agent),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }
