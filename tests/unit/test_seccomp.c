@@ -27,10 +27,13 @@
 #include <cmocka.h>
 
 #include "backend/container/container.h"
+#include "common/cleanup.h"
 #include "common/util.h"
+#include "model/seccomp_profile.h"
 
 #define ALLOW SECCOMP_RET_ALLOW
 #define KILL SECCOMP_RET_KILL_PROCESS
+#define LOG SECCOMP_RET_LOG
 #define ERRNO(e) (SECCOMP_RET_ERRNO | (e))
 #define NR_FCHMODAT2 452
 
@@ -470,6 +473,195 @@ test_ai_agent (void **state)
   assert_int_equal (call (2, SYS_mknodat, AT_FDCWD, 0, S_IFIFO | 0600, 0), ERRNO (EPERM));
 }
 
+/* ---- custom profiles ---------------------------------------------------- */
+
+/* What the kernel answers with several filters installed: each runs, and
+ * the most restrictive action wins (KILL_PROCESS, KILL_THREAD, TRAP, ERRNO,
+ * ..., ALLOW); between equals, the most recently installed one's data. */
+static uint32_t
+stacked (const prog_t *ps, size_t n, uint32_t arch, int nr, const uint64_t args[6])
+{
+  uint32_t ret = SECCOMP_RET_ALLOW;
+  for (size_t i = n; i-- > 0;)
+    {
+      uint32_t r = run (&ps[i], arch, nr, args);
+      if ((int32_t) (r & SECCOMP_RET_ACTION_FULL) < (int32_t) (ret & SECCOMP_RET_ACTION_FULL)
+          || i == n - 1)
+        ret = r;
+    }
+  return ret;
+}
+
+typedef struct {
+  prog_t p[2];
+  size_t n;
+} fstack_t;
+
+/* The programs a spec with this custom profile loads, in order. */
+static void
+compile_custom (const char *text, ak_seccomp_kind_t under, bool unsafe, fstack_t *st)
+{
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  int fds[2], n;
+
+  ak_spec_init (&spec);
+  if (ak_spec_set_seccomp_custom (&spec, "test.json", text, strlen (text), under, AK_SRC_CLI, 0,
+                                  &err)
+      < 0)
+    fail_msg ("%s", err->msg);
+  spec.sec.seccomp.unsafe = unsafe;
+  n = ak_seccomp_compile (&spec, fds, &err);
+  if (n < 0)
+    fail_msg ("%s", err->msg);
+  st->n = (size_t) n;
+  for (int i = 0; i < n; i++)
+    {
+      assert_int_equal (read_prog (fds[i], &st->p[i]), 0);
+      assert_true (st->p[i].len <= BPF_MAXINSNS);
+    }
+  ak_spec_clear (&spec);
+}
+
+static void
+stack_free (fstack_t *st)
+{
+  for (size_t i = 0; i < st->n; i++)
+    free (st->p[i].insns);
+}
+
+static uint32_t
+scall (const fstack_t *st, int nr, uint64_t a0, uint64_t a1)
+{
+  const uint64_t args[6] = { a0, a1, 0, 0, 0, 0 };
+  return stacked (st->p, st->n, AUDIT_ARCH_X86_64, nr, args);
+}
+
+static char *
+read_data (const char *name)
+{
+  _cleanup_free_ char *path = ak_xasprintf ("tests/data/seccomp/%s", name);
+  ak_error_t *err = NULL;
+  char *text = NULL;
+  size_t len;
+  if (ak_read_file (path, &text, &len, &err) < 0)
+    fail_msg ("%s (run from the top of the tree)", err->msg);
+  return text;
+}
+
+/* Docker's default profile, as Docker applies it to a process without
+ * capabilities, on top of the floor. */
+static void
+test_docker_default (void **state)
+{
+  _cleanup_free_ char *text = read_data ("docker-default.json");
+  const uint64_t none[6] = { 0 };
+  fstack_t st;
+  (void) state;
+
+  compile_custom (text, AK_SECCOMP_PERMISSIVE, false, &st);
+  assert_int_equal (st.n, 2);
+  /* the allow list */
+  assert_int_equal (scall (&st, SYS_read, 0, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_execve, 0, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_arch_prctl, 0, 0), ALLOW); /* includes.arches amd64 */
+  assert_int_equal (scall (&st, SYS_ptrace, 0, 0), ALLOW);     /* includes.minKernel 4.8 */
+  assert_int_equal (scall (&st, NR_FCHMODAT2, 0, 0755), ALLOW); /* newer than libseccomp */
+  /* defaultErrnoRet 1 for what it does not list, even where the floor
+   * answers ENOSYS (the one on top gives the errno) */
+  assert_int_equal (scall (&st, AK_SECCOMP_NR_MAX + 1, 0, 0), ERRNO (1));
+  assert_int_equal (scall (&st, SYS_kexec_load, 0, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_vhangup, 0, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_mbind, 0, 0), ERRNO (EPERM)); /* includes.caps: never */
+  assert_int_equal (scall (&st, SYS_setns, 0, 0), ERRNO (EPERM));
+  /* args: personality's values, socket's family, clone's flags */
+  assert_int_equal (scall (&st, SYS_personality, 0, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_personality, 0xffffffff, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_personality, 0x0040000 /* ADDR_NO_RANDOMIZE */, 0), ERRNO (1));
+  assert_int_equal (scall (&st, SYS_socket, AF_INET, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_socket, 40 /* AF_VSOCK */, 0), ERRNO (1));
+  assert_int_equal (scall (&st, SYS_clone, SIGCHLD, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_clone, CLONE_VM | CLONE_THREAD | CLONE_SIGHAND, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_clone, CLONE_NEWUSER | SIGCHLD, 0), ERRNO (1));
+  assert_int_equal (scall (&st, SYS_clone, CLONE_NEWNET, 0), ERRNO (1));
+  /* clone3: ENOSYS, so that libc falls back to clone */
+  assert_int_equal (scall (&st, SYS_clone3, 0, 0), ERRNO (ENOSYS));
+  /* the archMap added the 32-bit ABIs to the profile's own filter, but the
+   * floor under it still ends a process that uses them */
+  assert_int_equal (run (&st.p[1], AUDIT_ARCH_I386, 3 /* read */, none), ALLOW);
+  assert_int_equal (stacked (st.p, 2, AUDIT_ARCH_I386, 3, none), KILL);
+  stack_free (&st);
+}
+
+/* A profile that allows everything, and says so for the floor's calls:
+ * the floor under it refuses them all the same. */
+static void
+test_hostile_profile (void **state)
+{
+  _cleanup_free_ char *text = read_data ("hostile.json");
+  fstack_t st;
+  (void) state;
+
+  compile_custom (text, AK_SECCOMP_PERMISSIVE, false, &st);
+  assert_int_equal (scall (&st, SYS_mount, 0, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_unshare, CLONE_NEWUSER, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_setns, 0, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_bpf, 0, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_keyctl, 0, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_clone, CLONE_NEWUSER, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_clone3, 0, 0), ERRNO (ENOSYS));
+  assert_int_equal (scall (&st, SYS_ioctl, 0, TIOCSTI), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_chmod, 0, 04755), ERRNO (EPERM));
+  assert_int_equal (scall (&st, AK_SECCOMP_NR_MAX + 1, 0, 0), ERRNO (ENOSYS));
+  /* ptrace is not in the floor: the user's own profile may allow it ... */
+  assert_int_equal (scall (&st, SYS_ptrace, 0, 0), LOG);
+  stack_free (&st);
+  /* ... but one from an untrusted config sits on the filter in force */
+  compile_custom (text, AK_SECCOMP_MODERATE, false, &st);
+  assert_int_equal (scall (&st, SYS_ptrace, 0, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_mount, 0, 0), ERRNO (EPERM));
+  stack_free (&st);
+  /* --allow-unsafe-seccomp: the profile alone */
+  compile_custom (text, AK_SECCOMP_PERMISSIVE, true, &st);
+  assert_int_equal (st.n, 1);
+  assert_int_equal (scall (&st, SYS_mount, 0, 0), LOG);
+  assert_int_equal (scall (&st, SYS_unshare, 0, 0), LOG);
+  stack_free (&st);
+}
+
+/* A profile's own refusals hold, with its errno; unknown names are
+ * skipped; one argument compared twice becomes two rules. */
+static void
+test_custom_rules (void **state)
+{
+  static const char deny[]
+      = "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": ["
+        "{\"names\": [\"no_such_call\", \"mkdir\", \"mkdirat\"], \"action\": \"SCMP_ACT_ERRNO\","
+        " \"errnoRet\": 13},"
+        "{\"name\": \"getpid\", \"action\": \"SCMP_ACT_KILL_PROCESS\"},"
+        "{\"names\": [\"fchmodat2\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 38},"
+        "{\"names\": [\"kill\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": ["
+        "  {\"index\": 1, \"value\": 9, \"op\": \"SCMP_CMP_EQ\"},"
+        "  {\"index\": 1, \"value\": 15, \"op\": \"SCMP_CMP_EQ\"}]},"
+        "{\"names\": [\"mount\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 95},"
+        "{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ALLOW\"}]}";
+  fstack_t st;
+  (void) state;
+
+  compile_custom (deny, AK_SECCOMP_PERMISSIVE, false, &st);
+  assert_int_equal (scall (&st, SYS_mkdir, 0, 0), ERRNO (EACCES));
+  assert_int_equal (scall (&st, SYS_mkdirat, 0, 0), ERRNO (EACCES));
+  assert_int_equal (scall (&st, SYS_rmdir, 0, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_getpid, 0, 0), KILL);
+  assert_int_equal (scall (&st, NR_FCHMODAT2, 0, 0), ERRNO (ENOSYS));
+  assert_int_equal (scall (&st, SYS_kill, 1, 9), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_kill, 1, 15), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_kill, 1, 0), ALLOW);
+  /* both refuse: the errno of the one on top */
+  assert_int_equal (scall (&st, SYS_mount, 0, 0), ERRNO (EOPNOTSUPP));
+  stack_free (&st);
+}
+
 int
 main (void)
 {
@@ -488,6 +680,9 @@ main (void)
     cmocka_unit_test (test_terminal_injection_refused),
     cmocka_unit_test (test_restrictive_socket_families),
     cmocka_unit_test (test_ai_agent),
+    cmocka_unit_test (test_docker_default),
+    cmocka_unit_test (test_hostile_profile),
+    cmocka_unit_test (test_custom_rules),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }
