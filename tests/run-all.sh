@@ -68,6 +68,7 @@ cp build/agentkernel build/agentkernel-test build/agentkernel-serve build/probe 
 cp build/asan/agentkernel "$stage/agentkernel-asan" 2>/dev/null
 cp build/asan/agentkernel-serve "$stage/agentkernel-asan-serve" 2>/dev/null
 cp -r tests/integration "$stage/integration"
+cp -r tests/data "$stage/data"
 cp -r tests/images "$stage/images"
 cp -r tests/api "$stage/api"
 mkdir -p "$stage/tests" && cp build/tests/test_asciicast "$stage/tests/" 2>/dev/null
