@@ -49,6 +49,14 @@ if [ -x build/fuzz/fuzz_manifest ]; then
       -artifact_prefix=build/fuzz/artifacts-manifest/ build/fuzz/corpus-manifest
 fi
 
+if [ -x build/fuzz/fuzz_seccomp_profile ]; then
+  step "fuzz smoke (seccomp profiles)"
+  mkdir -p build/fuzz/artifacts-seccomp build/fuzz/corpus-seccomp
+  cp fuzz/corpus/seccomp/* build/fuzz/corpus-seccomp/
+  run fuzz-seccomp build/fuzz/fuzz_seccomp_profile -max_total_time="${FUZZ_SECONDS:-20}" -max_len=65536 \
+      -artifact_prefix=build/fuzz/artifacts-seccomp/ build/fuzz/corpus-seccomp
+fi
+
 if [ -x build/fuzz/fuzz_api ]; then
   step "fuzz smoke (HTTP API requests)"
   mkdir -p build/fuzz/artifacts-api build/fuzz/corpus-api
@@ -68,6 +76,7 @@ cp build/agentkernel build/agentkernel-test build/agentkernel-serve build/probe 
 cp build/asan/agentkernel "$stage/agentkernel-asan" 2>/dev/null
 cp build/asan/agentkernel-serve "$stage/agentkernel-asan-serve" 2>/dev/null
 cp -r tests/integration "$stage/integration"
+cp -r tests/data "$stage/data"
 cp -r tests/images "$stage/images"
 cp -r tests/api "$stage/api"
 mkdir -p "$stage/tests" && cp build/tests/test_asciicast "$stage/tests/" 2>/dev/null

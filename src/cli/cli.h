@@ -20,6 +20,8 @@ typedef struct ak_cli_sandbox {
   const char *rootfs;
   const char *name;
   const char *hostname;
+  const char *seccomp; /* --seccomp NAME|FILE */
+  bool unsafe_seccomp; /* --allow-unsafe-seccomp */
   bool no_network;
   bool as_root;
   bool memory_set, cpus_set, pids_set;

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "model/seccomp_profile.h"
 
 static const char *const res_names[4] = { "memory_mb", "cpu", "pids", "vcpus" };
 
@@ -100,6 +101,28 @@ toml_key_string (FILE *out, const char *key, const char *value)
   fputc ('\n', out);
 }
 
+/* seccomp = "ai-agent", or the custom file, with what lies under it. */
+static void
+print_seccomp (const ak_spec_t *spec, FILE *out)
+{
+  const ak_seccomp_sel_t *sc = &spec->sec.seccomp;
+  _cleanup_free_ char *d = describe (spec, sc->source, sc->line);
+
+  if (sc->kind != AK_SECCOMP_CUSTOM)
+    {
+      fprintf (out, "seccomp = \"%s\"  # %s\n", ak_seccomp_name (ak_seccomp_builtin (spec)),
+               sc->kind == AK_SECCOMP_DEFAULT ? "the profile's filter" : d);
+      return;
+    }
+  fprintf (out, "seccomp = ");
+  toml_string (out, sc->file);
+  if (sc->unsafe)
+    fprintf (out, "  # %s; UNSAFE: alone, without the floor (--allow-unsafe-seccomp)\n", d);
+  else
+    fprintf (out, "  # %s; on top of the %s filter\n", d,
+             sc->under == AK_SECCOMP_PERMISSIVE ? "floor (permissive)" : ak_seccomp_name (sc->under));
+}
+
 static void
 print_toml (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
 {
@@ -134,6 +157,7 @@ print_toml (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
       fprintf (out, "%s = %s  # %s\n", ak_sec_key_names[k], spec->sec.s[k].value ? "true" : "false",
                d);
     }
+  print_seccomp (spec, out);
   fprintf (out, "\n[resources]\n");
   for (int i = 0; i < 4; i++)
     {
@@ -192,6 +216,18 @@ print_json (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
     json_object_set_new (sec, ak_sec_key_names[k],
                          json_setting (json_boolean (spec->sec.s[k].value), spec->sec.s[k].source,
                                        spec->sec.s[k].line));
+  {
+    const ak_seccomp_sel_t *sc = &spec->sec.seccomp;
+    json_t *o = json_setting (json_string (sc->kind == AK_SECCOMP_CUSTOM
+                                               ? sc->file
+                                               : ak_seccomp_name (ak_seccomp_builtin (spec))),
+                              sc->kind == AK_SECCOMP_DEFAULT ? spec->sec.profile_source : sc->source,
+                              sc->line);
+    json_object_set_new (o, "builtin", json_string (ak_seccomp_name (ak_seccomp_builtin (spec))));
+    json_object_set_new (o, "custom", json_boolean (sc->kind == AK_SECCOMP_CUSTOM));
+    json_object_set_new (o, "unsafe", json_boolean (sc->kind == AK_SECCOMP_CUSTOM && sc->unsafe));
+    json_object_set_new (sec, "seccomp", o);
+  }
   json_object_set_new (root, "security", sec);
   for (int i = 0; i < 4; i++)
     {

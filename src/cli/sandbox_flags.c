@@ -1,6 +1,7 @@
 /* The flags that decide a sandbox, shared by every command that makes one. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "model/config.h"
+#include "model/seccomp_profile.h"
 
 extern char **environ;
 
@@ -19,6 +21,11 @@ const char ak_cli_sandbox_help[] =
     "                         (default: ./agentkernel.toml, which may only tighten\n"
     "                         it unless 'agentkernel config trust' recorded it)\n"
     "      --no-network       no network but loopback, whatever the profile says\n"
+    "      --seccomp NAME|FILE  seccomp filter: default (the profile's), permissive,\n"
+    "                         moderate, ai-agent, restrictive, or a Docker seccomp\n"
+    "                         JSON profile, installed on top of the always-refused\n"
+    "                         floor (mount, unshare, bpf, keyctl, ...)\n"
+    "      --allow-unsafe-seccomp  let the custom profile run without that floor\n"
     "  -e, --env KEY=VALUE    set a variable inside (repeatable); -e KEY passes\n"
     "                         the caller's value of KEY\n"
     "  -w, --workdir DIR      working directory inside the sandbox\n"
@@ -75,7 +82,7 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
     { "--profile", "-p", 'p' }, { "--config", NULL, 'c' },  { "--env", "-e", 'e' },
     { "--workdir", "-w", 'w' }, { "--volume", "-v", 'v' },  { "--memory", "-m", 'm' },
     { "--cpus", NULL, 'C' },    { "--pids", NULL, 'P' },    { "--rootfs", NULL, 'r' },
-    { "--hostname", NULL, 'h' }, { "--name", NULL, 'n' },
+    { "--hostname", NULL, 'h' }, { "--name", NULL, 'n' },   { "--seccomp", NULL, 'S' },
   };
   const char *a = argv[*i];
   unsigned long long n;
@@ -88,6 +95,11 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
   if (strcmp (a, "--root") == 0)
     {
       f->as_root = true;
+      return 1;
+    }
+  if (strcmp (a, "--allow-unsafe-seccomp") == 0)
+    {
+      f->unsafe_seccomp = true;
       return 1;
     }
   for (size_t t = 0; t < sizeof table / sizeof table[0]; t++)
@@ -142,6 +154,9 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
           break;
         case 'n':
           f->name = v;
+          break;
+        case 'S':
+          f->seccomp = v;
           break;
         }
       return 1;
@@ -199,6 +214,49 @@ apply_config (ak_cli_sandbox_t *f, const char *file, bool explicit, ak_spec_t *s
   f->config_used = ak_xstrdup (real);
   o.untrusted = !f->config_trusted;
   return ak_config_apply_buf (file, buf, len, &o, spec, err);
+}
+
+/* --seccomp, then --allow-unsafe-seccomp, which only a custom profile the
+ * user chose (this flag, or a trusted config file) can take: a profile from
+ * an untrusted file stays on top of the filter in force. */
+static int
+apply_seccomp (const ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
+{
+  ak_seccomp_sel_t *sc = &spec->sec.seccomp;
+
+  if (f->seccomp != NULL && !ak_seccomp_is_path (f->seccomp))
+    {
+      ak_seccomp_kind_t k;
+      if (ak_seccomp_from_name (f->seccomp, &k, err) < 0)
+        return ak_error_prefix (err, "--seccomp");
+      ak_spec_set_seccomp (spec, k, AK_SRC_CLI, 0);
+    }
+  else if (f->seccomp != NULL)
+    {
+      _cleanup_free_ char *text = NULL;
+      _cleanup_free_ char *real = NULL;
+      size_t len;
+      if (ak_scmp_profile_read (AT_FDCWD, ".", f->seccomp, false, &text, &len, &real, err) < 0
+          || ak_spec_set_seccomp_custom (spec, real, text, len, AK_SECCOMP_PERMISSIVE, AK_SRC_CLI,
+                                         0, err)
+                 < 0)
+        return ak_error_prefix (err, "--seccomp");
+    }
+  if (!f->unsafe_seccomp)
+    return 0;
+  if (sc->kind != AK_SECCOMP_CUSTOM)
+    return ak_error_set (err, 0,
+                         "--allow-unsafe-seccomp applies to a custom seccomp profile (--seccomp "
+                         "FILE.json, or [security] seccomp in a trusted config file)");
+  if (sc->under != AK_SECCOMP_PERMISSIVE)
+    return ak_error_set (err, 0,
+                         "--allow-unsafe-seccomp: the seccomp profile %s was named by a config "
+                         "file that is not trusted; pass it with --seccomp, or trust the file "
+                         "('agentkernel config trust')",
+                         sc->file);
+  /* The warning is the backend's, at every start of such a sandbox. */
+  sc->unsafe = true;
+  return 0;
 }
 
 int
@@ -272,6 +330,8 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
     }
   if (f->as_root)
     spec->as_root = true;
+  if (apply_seccomp (f, spec, err) < 0)
+    return -1;
 
   /* What the caller's side contributes. */
   if (spec->cwd == NULL && cwd != NULL)

@@ -13,6 +13,7 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/util.h"
+#include "model/seccomp_profile.h"
 #include "model/toml.h"
 
 /* What a run of the loader needs to name places in messages. */
@@ -30,7 +31,8 @@ static const char *const sandbox_keys[] = { "name", "base_image", NULL };
 static const char *const agent_keys[] = { "preferred", "compatibility_mode", NULL };
 static const char *const resources_keys[] = { "vcpus", "memory_mb", "pids", "cpu", NULL };
 static const char *const security_keys[] = { "profile",  "network",   "mount_cwd", "mount_home",
-                                             "pass_env", "read_only", "hide_credentials", NULL };
+                                             "pass_env", "read_only", "hide_credentials", "seccomp",
+                                             NULL };
 static const char *const files_keys[] = { "source", "dest", NULL };
 static const char *const compat_modes[] = { "claude", "codex", "gemini", "opencode", NULL };
 
@@ -192,6 +194,56 @@ limit_widens (unsigned long long cur, unsigned long long v)
   return cur != 0 && (v == 0 || v > cur);
 }
 
+/* [security] seccomp: a built-in's name, or a Docker profile's path
+ * relative to the config file's directory.  An untrusted file may name a
+ * built-in at least as strict as the one in force, or a profile of its own,
+ * which is then installed on top of the filter in force (never instead of
+ * it): either way it can only take away. */
+static int
+apply_seccomp (const cfg_t *c, const ak_toml_entry_t *e, ak_error_t **err)
+{
+  ak_seccomp_kind_t k, cur = ak_seccomp_builtin (c->spec);
+  _cleanup_free_ char *text = NULL;
+  _cleanup_free_ char *real = NULL;
+  _cleanup_close_ int dir = -1;
+  const char *v;
+  size_t len;
+
+  if (get_string (c, e, "[security]", &v, err) < 0)
+    return -1;
+  if (!ak_seccomp_is_path (v))
+    {
+      if (ak_seccomp_from_name (v, &k, err) < 0)
+        return ak_error_prefix (err, "%s:%u: [security] seccomp", c->file, e->line);
+      if (c->untrusted && c->spec->sec.seccomp.kind == AK_SECCOMP_CUSTOM)
+        {
+          _cleanup_free_ char *q = ak_xasprintf ("\"%s\"", v);
+          refuse (c, e->line, "[security]", "seccomp", q, "the custom seccomp profile in force");
+          return 0;
+        }
+      if (c->untrusted
+          && (k == AK_SECCOMP_DEFAULT ? cur : k) < cur)
+        {
+          _cleanup_free_ char *q = ak_xasprintf ("\"%s\"", v);
+          _cleanup_free_ char *why = ak_xasprintf ("seccomp filter %s", ak_seccomp_name (cur));
+          refuse (c, e->line, "[security]", "seccomp", q, why);
+          return 0;
+        }
+      ak_spec_set_seccomp (c->spec, k, AK_SRC_CONFIG, (int) e->line);
+      return 0;
+    }
+  dir = open (c->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0)
+    return ak_error_set (err, errno, "%s: directory %s", c->file, c->dir);
+  if (ak_scmp_profile_read (dir, c->dir, v, c->untrusted, &text, &len, &real, err) < 0
+      || ak_spec_set_seccomp_custom (c->spec, real, text, len,
+                                     c->untrusted ? cur : AK_SECCOMP_PERMISSIVE, AK_SRC_CONFIG,
+                                     (int) e->line, err)
+             < 0)
+    return ak_error_prefix (err, "%s:%u: [security] seccomp", c->file, e->line);
+  return 0;
+}
+
 static int
 apply_security (const cfg_t *c, const ak_toml_value_t *t, bool profile_from_cli, ak_error_t **err)
 {
@@ -224,6 +276,12 @@ apply_security (const cfg_t *c, const ak_toml_value_t *t, bool profile_from_cli,
       bool b;
       if (strcmp (e.key, "profile") == 0)
         continue;
+      if (strcmp (e.key, "seccomp") == 0)
+        {
+          if (apply_seccomp (c, &e, err) < 0)
+            return -1;
+          continue;
+        }
       /* Not a profile row: credential stores are hidden whatever the
        * profile, unless a config file says otherwise. */
       if (strcmp (e.key, "hide_credentials") == 0)

@@ -127,6 +127,8 @@ ak_spec_clear (ak_spec_t *spec)
   free (spec->hostname);
   free (spec->agent);
   free (spec->compat_mode);
+  free (spec->sec.seccomp.file);
+  free (spec->sec.seccomp.text);
   ak_strv_free (spec->private_paths);
   memset (spec, 0, sizeof (*spec));
 }

@@ -44,10 +44,39 @@ typedef enum ak_sec_key {
   AK_SEC_N
 } ak_sec_key_t;
 
+/* The seccomp filter ([security] seccomp, --seccomp): a built-in by name,
+ * from loosest to strictest, or a custom profile (model/seccomp_profile.h). */
+typedef enum ak_seccomp_kind {
+  AK_SECCOMP_DEFAULT = 0, /* the profile's own: permissive, moderate or restrictive */
+  AK_SECCOMP_PERMISSIVE,  /* also the floor every custom profile is stacked on */
+  AK_SECCOMP_MODERATE,
+  AK_SECCOMP_AI_AGENT,
+  AK_SECCOMP_RESTRICTIVE,
+  AK_SECCOMP_CUSTOM,
+} ak_seccomp_kind_t;
+
+typedef struct ak_seccomp_sel {
+  ak_seccomp_kind_t kind;
+  ak_source_t source;
+  int line; /* config line when source == AK_SRC_CONFIG */
+  /* CUSTOM only.  The text is the profile as read when the spec was
+   * resolved: a persistent sandbox's start runs what create checked, never
+   * a file changed since. */
+  char *file;
+  char *text;
+  /* The built-in filter installed before the custom one, whose refusals the
+   * custom one cannot lift: the floor (PERMISSIVE) for a profile the user
+   * chose, the filter in force for one named by an untrusted config. */
+  ak_seccomp_kind_t under;
+  /* --allow-unsafe-seccomp (command line only): nothing under it. */
+  bool unsafe;
+} ak_seccomp_sel_t;
+
 typedef struct ak_security {
   ak_profile_t profile;
   ak_source_t profile_source;
   ak_setting_t s[AK_SEC_N];
+  ak_seccomp_sel_t seccomp;
 } ak_security_t;
 
 typedef struct ak_mount {

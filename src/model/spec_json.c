@@ -11,6 +11,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "model/seccomp_profile.h"
 
 static const char *const res_names[4] = { "memory_mb", "cpu_millis", "pids", "vcpus" };
 
@@ -92,6 +93,19 @@ ak_spec_to_json (const ak_spec_t *spec)
                          json_pack ("{s:b, s:s, s:i}", "value", spec->sec.s[k].value, "source",
                                     ak_source_name (spec->sec.s[k].source), "line",
                                     spec->sec.s[k].line));
+  {
+    const ak_seccomp_sel_t *sc = &spec->sec.seccomp;
+    json_t *o = json_pack ("{s:s, s:s, s:i}", "value", ak_seccomp_name (sc->kind), "source",
+                           ak_source_name (sc->source), "line", sc->line);
+    if (sc->kind == AK_SECCOMP_CUSTOM)
+      {
+        json_object_set_new (o, "file", json_string (sc->file));
+        json_object_set_new (o, "text", json_string (sc->text));
+        json_object_set_new (o, "under", json_string (ak_seccomp_name (sc->under)));
+        json_object_set_new (o, "unsafe", json_boolean (sc->unsafe));
+      }
+    json_object_set_new (sec, "seccomp", o);
+  }
   json_object_set_new (root, "security", sec);
 
   for (int i = 0; i < 4; i++)
@@ -490,10 +504,75 @@ get_strv (const json_t *o, const char *key, bool nullable, str_check_fn check, c
 }
 
 static int
+seccomp_kind (const json_t *o, const char *key, const char *where, ak_seccomp_kind_t *out,
+              ak_error_t **err)
+{
+  _cleanup_free_ char *w = join (where, key);
+  _cleanup_free_ char *name = NULL;
+  const json_t *v = json_object_get (o, key);
+  ak_error_t *perr = NULL;
+
+  if (v == NULL)
+    return bad (err, w, "missing");
+  if (take_string (v, w, check_any, &name, err) < 0)
+    return -1;
+  if (strcmp (name, "custom") == 0)
+    *out = AK_SECCOMP_CUSTOM;
+  else if (ak_seccomp_from_name (name, out, &perr) < 0)
+    {
+      ak_error_free (perr);
+      return bad_value (err, w, "unknown seccomp profile", name,
+                        " (expected default, permissive, moderate, ai-agent, restrictive or custom)");
+    }
+  return 0;
+}
+
+/* The seccomp selection; a custom profile's text is parsed again, so that
+ * a stored spec edited behind agentkernel's back cannot hold one the
+ * config layer would have refused. */
+static int
+parse_seccomp (const json_t *o, ak_spec_t *spec, ak_error_t **err)
+{
+  static const char *const keys[] = { "value", "source", "line", "file", "text", "under",
+                                      "unsafe", NULL };
+  static const char *const w = "security.seccomp";
+  ak_seccomp_sel_t sel = { 0 };
+  _cleanup_free_ char *file = NULL;
+  _cleanup_free_ char *text = NULL;
+
+  if (check_keys (o, w, keys, err) < 0 || seccomp_kind (o, "value", w, &sel.kind, err) < 0
+      || get_source (o, w, &sel.source, err) < 0 || get_line (o, w, &sel.line, err) < 0
+      || get_bool (o, "unsafe", w, &sel.unsafe, err) < 0)
+    return -1;
+  if (sel.kind != AK_SECCOMP_CUSTOM)
+    {
+      if (json_object_get (o, "file") || json_object_get (o, "text") || json_object_get (o, "under")
+          || json_object_get (o, "unsafe"))
+        return bad (err, w, "file, text, under and unsafe belong to a custom profile");
+      ak_spec_set_seccomp (spec, sel.kind, sel.source, sel.line);
+      return 0;
+    }
+  if (get_string (o, "file", w, false, check_text, &file, err) < 0
+      || get_string (o, "text", w, false, check_any, &text, err) < 0
+      || seccomp_kind (o, "under", w, &sel.under, err) < 0)
+    return -1;
+  if (file == NULL || text == NULL)
+    return bad (err, w, "a custom profile needs its file and text");
+  if (sel.under == AK_SECCOMP_DEFAULT || sel.under == AK_SECCOMP_CUSTOM)
+    return bad (err, w, "under must name a built-in filter");
+  if (ak_spec_set_seccomp_custom (spec, file, text, strlen (text), sel.under, sel.source, sel.line,
+                                  err)
+      < 0)
+    return ak_error_prefix (err, "invalid spec: %s", w);
+  spec->sec.seccomp.unsafe = sel.unsafe;
+  return 0;
+}
+
+static int
 parse_security (const json_t *sec, ak_spec_t *spec, ak_error_t **err)
 {
   static const char *const keys[] = { "profile", "network", "mount_cwd", "mount_home",
-                                      "pass_env", "read_only", NULL };
+                                      "pass_env", "read_only", "seccomp", NULL };
   static const char *const profile_keys[] = { "value", "source", NULL };
   static const char *const setting_keys[] = { "value", "source", "line", NULL };
   const json_t *p;
@@ -538,7 +617,9 @@ parse_security (const json_t *sec, ak_spec_t *spec, ak_error_t **err)
           || get_line (s, w, &spec->sec.s[k].line, err) < 0)
         return -1;
     }
-  return 0;
+  if (get_object (sec, "seccomp", "security", &p, err) < 0)
+    return -1;
+  return p != NULL ? parse_seccomp (p, spec, err) : 0;
 }
 
 static int

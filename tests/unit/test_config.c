@@ -17,6 +17,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "model/config.h"
+#include "model/seccomp_profile.h"
 
 static char tmpdir[64];
 static char *warnings;
@@ -338,6 +339,109 @@ test_untrusted_only_tightens (void **state)
   ak_spec_clear (&spec);
 }
 
+static const char deny_mkdir[]
+    = "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"mkdir\", "
+      "\"mkdirat\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 13}]}";
+
+/* [security] seccomp: names, files, and what each error says. */
+static void
+test_seccomp_key (void **state)
+{
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  _cleanup_free_ char *prof = write_tmp ("deny.json", deny_mkdir);
+  (void) state;
+
+  assert_int_equal (load ("[security]\nseccomp = \"ai-agent\"\n", -1, &spec, &err), 0);
+  assert_int_equal (spec.sec.seccomp.kind, AK_SECCOMP_AI_AGENT);
+  assert_int_equal (spec.sec.seccomp.source, AK_SRC_CONFIG);
+  assert_int_equal (spec.sec.seccomp.line, 2);
+  ak_spec_clear (&spec);
+  /* "default" follows the profile */
+  assert_int_equal (load ("[security]\nprofile = \"restrictive\"\nseccomp = \"default\"\n", -1,
+                          &spec, &err),
+                    0);
+  assert_int_equal (ak_seccomp_builtin (&spec), AK_SECCOMP_RESTRICTIVE);
+  ak_spec_clear (&spec);
+  /* a file relative to the config file's directory, on top of the floor */
+  assert_int_equal (load ("[security]\nseccomp = \"deny.json\"\n", -1, &spec, &err), 0);
+  assert_int_equal (spec.sec.seccomp.kind, AK_SECCOMP_CUSTOM);
+  assert_int_equal (spec.sec.seccomp.under, AK_SECCOMP_PERMISSIVE);
+  assert_string_equal (spec.sec.seccomp.text, deny_mkdir);
+  assert_non_null (strstr (spec.sec.seccomp.file, "/deny.json"));
+  ak_spec_clear (&spec);
+
+  expect_error ("[security]\nseccomp = \"strict\"\n", ":2:", "unknown seccomp profile 'strict'");
+  expect_error ("\n[security]\nseccomp = 3\n", ":3:", "expected a string");
+  expect_error ("[security]\nseccomp = \"missing.json\"\n", ":2:", "missing.json");
+  free (write_tmp ("bad.json", "{\"defaultAction\": \"SCMP_ACT_ALLOW\",\n \"syscalls\": [}"));
+  expect_error ("[security]\nseccomp = \"bad.json\"\n", ":2:", "bad.json:2:");
+  free (write_tmp ("bad2.json", "{\"defaultAction\": \"SCMP_ACT_ALLOWED\"}"));
+  expect_error ("[security]\nseccomp = \"./bad2.json\"\n", ":2:", "unknown action 'SCMP_ACT_ALLOWED'");
+}
+
+/* An untrusted file may only tighten the filter: a stricter built-in, or
+ * a profile of its own stacked on the filter in force. */
+static void
+test_seccomp_untrusted (void **state)
+{
+  ak_spec_t spec;
+  _cleanup_strv_ char **refused = NULL;
+  _cleanup_free_ char *prof = write_tmp ("deny.json", deny_mkdir);
+  _cleanup_free_ char *link = ak_xasprintf ("%s/link.json", tmpdir);
+  const char *path = "agentkernel.toml";
+  ak_config_opts_t o = { .untrusted = true };
+  ak_error_t *err = NULL;
+  _cleanup_free_ char *full = NULL;
+  const char *text;
+  (void) state;
+
+  untrusted ("[security]\nseccomp = \"permissive\"\n", -1, &spec, &refused);
+  assert_int_equal (ak_seccomp_builtin (&spec), AK_SECCOMP_MODERATE);
+  assert_int_equal (ak_strv_len (refused), 1);
+  assert_non_null (strstr (warnings, "seccomp = \"permissive\" ignored"));
+  ak_spec_clear (&spec);
+  untrusted ("[security]\nseccomp = \"moderate\"\n", AK_PROFILE_RESTRICTIVE, &spec, NULL);
+  assert_int_equal (ak_seccomp_builtin (&spec), AK_SECCOMP_RESTRICTIVE);
+  ak_spec_clear (&spec);
+  untrusted ("[security]\nseccomp = \"ai-agent\"\n", -1, &spec, NULL);
+  assert_int_equal (ak_seccomp_builtin (&spec), AK_SECCOMP_AI_AGENT);
+  ak_spec_clear (&spec);
+  /* a custom profile goes on top of what is in force, never instead */
+  untrusted ("[security]\nseccomp = \"deny.json\"\n", -1, &spec, NULL);
+  assert_int_equal (spec.sec.seccomp.kind, AK_SECCOMP_CUSTOM);
+  assert_int_equal (spec.sec.seccomp.under, AK_SECCOMP_MODERATE);
+  ak_spec_clear (&spec);
+  untrusted ("[security]\nprofile = \"restrictive\"\nseccomp = \"deny.json\"\n", -1, &spec, NULL);
+  assert_int_equal (spec.sec.seccomp.under, AK_SECCOMP_RESTRICTIVE);
+  ak_spec_clear (&spec);
+
+  /* no way out of the config file's directory, no symlink */
+  assert_int_equal (symlink (prof, link), 0);
+  text = "[security]\nseccomp = \"link.json\"\n";
+  full = write_tmp (path, text);
+  ak_spec_init (&spec);
+  assert_int_equal (ak_config_apply_buf (full, text, strlen (text), &o, &spec, &err), -1);
+  assert_non_null (strstr (err->msg, "agentkernel.toml:2: [security] seccomp"));
+  assert_non_null (strstr (err->msg, "symlink"));
+  ak_error_free (err);
+  err = NULL;
+  ak_spec_clear (&spec);
+  text = "[security]\nseccomp = \"/etc/passwd.json\"\n";
+  ak_spec_init (&spec);
+  assert_int_equal (ak_config_apply_buf (full, text, strlen (text), &o, &spec, &err), -1);
+  assert_non_null (strstr (err->msg, "outside the config file's directory"));
+  ak_error_free (err);
+  err = NULL;
+  ak_spec_clear (&spec);
+  text = "[security]\nseccomp = \"../deny.json\"\n";
+  ak_spec_init (&spec);
+  assert_int_equal (ak_config_apply_buf (full, text, strlen (text), &o, &spec, &err), -1);
+  assert_non_null (strstr (err->msg, "outside the config file's directory"));
+  ak_error_free (err);
+  ak_spec_clear (&spec);
+}
+
 int
 main (void)
 {
@@ -353,6 +457,8 @@ main (void)
     cmocka_unit_test_setup_teardown (test_syntax_error_position, setup, teardown),
     cmocka_unit_test (test_edit_distance),
     cmocka_unit_test_setup_teardown (test_untrusted_only_tightens, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_seccomp_key, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_seccomp_untrusted, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

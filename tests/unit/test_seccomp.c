@@ -27,43 +27,57 @@
 #include <cmocka.h>
 
 #include "backend/container/container.h"
+#include "common/cleanup.h"
 #include "common/util.h"
+#include "model/seccomp_profile.h"
 
 #define ALLOW SECCOMP_RET_ALLOW
 #define KILL SECCOMP_RET_KILL_PROCESS
+#define LOG SECCOMP_RET_LOG
 #define ERRNO(e) (SECCOMP_RET_ERRNO | (e))
 #define NR_FCHMODAT2 452
 
-static const ak_profile_t profiles[] = { AK_PROFILE_PERMISSIVE, AK_PROFILE_MODERATE,
-                                         AK_PROFILE_RESTRICTIVE };
+/* The built-ins, by index: 0 permissive, 1 moderate, 2 restrictive,
+ * 3 ai-agent. */
+#define N_BUILTIN 4
+static const ak_seccomp_kind_t kinds[N_BUILTIN] = { AK_SECCOMP_PERMISSIVE, AK_SECCOMP_MODERATE,
+                                                    AK_SECCOMP_RESTRICTIVE, AK_SECCOMP_AI_AGENT };
 
 typedef struct {
   struct sock_filter *insns;
   size_t len;
 } prog_t;
 
-static prog_t progs[3];
+static prog_t progs[N_BUILTIN];
+
+/* A compiled program read back from its memfd (which is closed). */
+static int
+read_prog (int fd, prog_t *out)
+{
+  off_t size = lseek (fd, 0, SEEK_END);
+  out->insns = malloc ((size_t) size);
+  out->len = (size_t) size / sizeof (struct sock_filter);
+  if (pread (fd, out->insns, (size_t) size, 0) != size)
+    return -1;
+  close (fd);
+  return 0;
+}
 
 static int
 setup (void **state)
 {
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       ak_error_t *err = NULL;
-      int fd = ak_seccomp_compile (profiles[p], &err);
-      off_t size;
+      int fd = ak_seccomp_compile_builtin (kinds[p], &err);
       if (fd < 0)
         {
           fprintf (stderr, "compile: %s\n", err->msg);
           return -1;
         }
-      size = lseek (fd, 0, SEEK_END);
-      progs[p].insns = malloc ((size_t) size);
-      progs[p].len = (size_t) size / sizeof (struct sock_filter);
-      if (pread (fd, progs[p].insns, (size_t) size, 0) != size)
+      if (read_prog (fd, &progs[p]) < 0)
         return -1;
-      close (fd);
     }
   return 0;
 }
@@ -72,7 +86,7 @@ static int
 teardown (void **state)
 {
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     free (progs[p].insns);
   return 0;
 }
@@ -195,7 +209,7 @@ static void
 test_fits_the_kernel (void **state)
 {
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       assert_true (progs[p].len > 0);
       assert_true (progs[p].len <= BPF_MAXINSNS);
@@ -218,7 +232,7 @@ test_capability_calls_refused (void **state)
     467 /* open_tree_attr */,
   };
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     for (size_t i = 0; i < sizeof nrs / sizeof nrs[0]; i++)
       {
         uint32_t v = call0 (p, nrs[i]);
@@ -238,6 +252,7 @@ test_moderate_adds (void **state)
       assert_int_equal (call0 (0, nrs[i]), ALLOW);
       assert_int_equal (call0 (1, nrs[i]), ERRNO (EPERM));
       assert_int_equal (call0 (2, nrs[i]), ERRNO (EPERM));
+      assert_int_equal (call0 (3, nrs[i]), ERRNO (EPERM));
     }
 }
 
@@ -251,7 +266,7 @@ test_everyday_calls_allowed (void **state)
     SYS_connect, SYS_exit_group, SYS_set_robust_list, SYS_prlimit64, SYS_renameat2,
   };
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     for (size_t i = 0; i < sizeof nrs / sizeof nrs[0]; i++)
       if (call0 (p, nrs[i]) != ALLOW)
         fail_msg ("profile %zu refuses system call %d", p, nrs[i]);
@@ -280,7 +295,7 @@ test_unknown_calls_enosys (void **state)
   static const int nrs[] = { AK_SECCOMP_NR_MAX + 1, AK_SECCOMP_NR_MAX + 2, 480, 500, 1000,
                              4095, 0x3fffffff, 400 /* x86_64 gap */ };
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       for (size_t i = 0; i < sizeof nrs / sizeof nrs[0]; i++)
         assert_int_equal (call0 (p, nrs[i]), ERRNO (ENOSYS));
@@ -293,7 +308,7 @@ static void
 test_fall_back_calls_enosys (void **state)
 {
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       assert_int_equal (call0 (p, SYS_clone3), ERRNO (ENOSYS));
       assert_int_equal (call (p, SYS_openat2, AT_FDCWD, 0, 0, 24), ERRNO (ENOSYS));
@@ -305,7 +320,7 @@ test_foreign_abi_killed (void **state)
 {
   const uint64_t none[6] = { 0 };
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       assert_int_equal (run (&progs[p], AUDIT_ARCH_I386, 20, none), KILL);
       assert_int_equal (run (&progs[p], AUDIT_ARCH_X86_64, 0x40000000 | SYS_getpid, none), KILL);
@@ -321,7 +336,7 @@ test_set_id_refused (void **state)
   static const unsigned flags[] = { O_CREAT | O_WRONLY, O_TMPFILE | O_WRONLY,
                                     O_CREAT | O_EXCL | O_RDWR };
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++)
         {
@@ -362,7 +377,7 @@ test_device_nodes_refused (void **state)
   static const unsigned refused[] = { S_IFCHR, S_IFBLK, S_IFDIR, S_IFLNK, 0170000, 0030000 };
   static const unsigned allowed[] = { S_IFREG | 0644, S_IFIFO | 0600, S_IFSOCK | 0755, 0644 };
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         {
@@ -371,7 +386,7 @@ test_device_nodes_refused (void **state)
         }
       for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
         {
-          uint32_t want = profiles[p] == AK_PROFILE_RESTRICTIVE ? ERRNO (EPERM) : ALLOW;
+          uint32_t want = kinds[p] == AK_SECCOMP_RESTRICTIVE ? ERRNO (EPERM) : ALLOW;
           assert_int_equal (call (p, SYS_mknod, 0, allowed[i], 0, 0), want);
           assert_int_equal (call (p, SYS_mknodat, AT_FDCWD, 0, allowed[i], 0), want);
         }
@@ -382,7 +397,7 @@ static void
 test_namespaces_through_clone_refused (void **state)
 {
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       assert_int_equal (call (p, SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0), ERRNO (EPERM));
       assert_int_equal (call (p, SYS_clone, CLONE_NEWNS | CLONE_VM, 0, 0, 0), ERRNO (EPERM));
@@ -397,7 +412,7 @@ static void
 test_terminal_injection_refused (void **state)
 {
   (void) state;
-  for (size_t p = 0; p < 3; p++)
+  for (size_t p = 0; p < N_BUILTIN; p++)
     {
       assert_int_equal (call (p, SYS_ioctl, 0, TIOCSTI, 0, 0), ERRNO (EPERM));
       assert_int_equal (call (p, SYS_ioctl, 0, TIOCSTI | (1ull << 32), 0, 0), ERRNO (EPERM));
@@ -406,23 +421,245 @@ test_terminal_injection_refused (void **state)
     }
 }
 
+/* Restrictive (2) and ai-agent (3). */
 static void
 test_restrictive_socket_families (void **state)
 {
   (void) state;
-  assert_int_equal (call (2, SYS_socket, AF_UNIX, SOCK_STREAM, 0, 0), ALLOW);
-  assert_int_equal (call (2, SYS_socket, AF_INET, SOCK_DGRAM, 0, 0), ALLOW);
-  assert_int_equal (call (2, SYS_socket, AF_INET6, SOCK_STREAM, 0, 0), ALLOW);
-  assert_int_equal (call (2, SYS_socket, AF_NETLINK, SOCK_RAW, 0, 0), ALLOW);
-  for (int f = 0; f < AF_MAX + 10; f++)
-    if (f != AF_UNIX && f != AF_INET && f != AF_INET6 && f != AF_NETLINK)
-      assert_int_equal (call (2, SYS_socket, (uint64_t) f, SOCK_STREAM, 0, 0), ERRNO (EAFNOSUPPORT));
-  /* the kernel reads an int: high bits must not smuggle a family past */
-  assert_int_equal (call (2, SYS_socket, AF_ALG | (1ull << 32), SOCK_SEQPACKET, 0, 0),
-                    ERRNO (EAFNOSUPPORT));
-  assert_int_equal (call (2, SYS_socket, AF_PACKET | (1ull << 40), SOCK_RAW, 0, 0),
-                    ERRNO (EAFNOSUPPORT));
+  for (size_t p = 2; p < 4; p++)
+    {
+      assert_int_equal (call (p, SYS_socket, AF_UNIX, SOCK_STREAM, 0, 0), ALLOW);
+      assert_int_equal (call (p, SYS_socket, AF_INET, SOCK_DGRAM, 0, 0), ALLOW);
+      assert_int_equal (call (p, SYS_socket, AF_INET6, SOCK_STREAM, 0, 0), ALLOW);
+      assert_int_equal (call (p, SYS_socket, AF_NETLINK, SOCK_RAW, 0, 0), ALLOW);
+      for (int f = 0; f < AF_MAX + 10; f++)
+        if (f != AF_UNIX && f != AF_INET && f != AF_INET6 && f != AF_NETLINK)
+          assert_int_equal (call (p, SYS_socket, (uint64_t) f, SOCK_STREAM, 0, 0),
+                            ERRNO (EAFNOSUPPORT));
+      /* the kernel reads an int: high bits must not smuggle a family past */
+      assert_int_equal (call (p, SYS_socket, AF_ALG | (1ull << 32), SOCK_SEQPACKET, 0, 0),
+                        ERRNO (EAFNOSUPPORT));
+      assert_int_equal (call (p, SYS_socket, AF_PACKET | (1ull << 40), SOCK_RAW, 0, 0),
+                        ERRNO (EAFNOSUPPORT));
+    }
   assert_int_equal (call (1, SYS_socket, AF_PACKET, SOCK_RAW, 0, 0), ALLOW);
+}
+
+/* ai-agent: an allowlist like restrictive's, with what agents' toolchains
+ * add; what they do not need stays refused. */
+static void
+test_ai_agent (void **state)
+{
+  static const int refused[] = { SYS_name_to_handle_at, SYS_process_madvise, SYS_modify_ldt,
+                                 457 /* statmount */, SYS_ptrace, SYS_process_vm_readv,
+                                 SYS_personality, SYS_io_uring_setup, SYS_userfaultfd,
+                                 SYS_perf_event_open, SYS_bpf, SYS_add_key, SYS_keyctl,
+                                 SYS_unshare, SYS_mount, SYS_kexec_load, SYS_init_module };
+  static const int allowed[] = { SYS_memfd_create, SYS_eventfd2, SYS_inotify_init1,
+                                 SYS_inotify_add_watch, SYS_epoll_create1, SYS_socket,
+                                 SYS_connect, SYS_bind, SYS_listen, SYS_accept4, SYS_clone,
+                                 SYS_vfork, SYS_execve, SYS_futex, SYS_set_mempolicy, SYS_mbind,
+                                 SYS_pipe2, SYS_getrandom, SYS_statx, SYS_copy_file_range,
+                                 SYS_timerfd_create, SYS_signalfd4, SYS_prctl, SYS_madvise };
+  (void) state;
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+    if (call0 (3, refused[i]) != ERRNO (EPERM))
+      fail_msg ("ai-agent allows system call %d", refused[i]);
+  for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+    if (call (3, allowed[i], AF_INET, 0, 0, 0) != ALLOW)
+      fail_msg ("ai-agent refuses system call %d", allowed[i]);
+  /* FIFOs on disk, unlike restrictive */
+  assert_int_equal (call (3, SYS_mknodat, AT_FDCWD, 0, S_IFIFO | 0600, 0), ALLOW);
+  assert_int_equal (call (2, SYS_mknodat, AT_FDCWD, 0, S_IFIFO | 0600, 0), ERRNO (EPERM));
+}
+
+/* ---- custom profiles ---------------------------------------------------- */
+
+/* What the kernel answers with several filters installed: each runs, and
+ * the most restrictive action wins (KILL_PROCESS, KILL_THREAD, TRAP, ERRNO,
+ * ..., ALLOW); between equals, the most recently installed one's data. */
+static uint32_t
+stacked (const prog_t *ps, size_t n, uint32_t arch, int nr, const uint64_t args[6])
+{
+  uint32_t ret = SECCOMP_RET_ALLOW;
+  for (size_t i = n; i-- > 0;)
+    {
+      uint32_t r = run (&ps[i], arch, nr, args);
+      if ((int32_t) (r & SECCOMP_RET_ACTION_FULL) < (int32_t) (ret & SECCOMP_RET_ACTION_FULL)
+          || i == n - 1)
+        ret = r;
+    }
+  return ret;
+}
+
+typedef struct {
+  prog_t p[2];
+  size_t n;
+} fstack_t;
+
+/* The programs a spec with this custom profile loads, in order. */
+static void
+compile_custom (const char *text, ak_seccomp_kind_t under, bool unsafe, fstack_t *st)
+{
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  int fds[2], n;
+
+  ak_spec_init (&spec);
+  if (ak_spec_set_seccomp_custom (&spec, "test.json", text, strlen (text), under, AK_SRC_CLI, 0,
+                                  &err)
+      < 0)
+    fail_msg ("%s", err->msg);
+  spec.sec.seccomp.unsafe = unsafe;
+  n = ak_seccomp_compile (&spec, fds, &err);
+  if (n < 0)
+    fail_msg ("%s", err->msg);
+  st->n = (size_t) n;
+  for (int i = 0; i < n; i++)
+    {
+      assert_int_equal (read_prog (fds[i], &st->p[i]), 0);
+      assert_true (st->p[i].len <= BPF_MAXINSNS);
+    }
+  ak_spec_clear (&spec);
+}
+
+static void
+stack_free (fstack_t *st)
+{
+  for (size_t i = 0; i < st->n; i++)
+    free (st->p[i].insns);
+}
+
+static uint32_t
+scall (const fstack_t *st, int nr, uint64_t a0, uint64_t a1)
+{
+  const uint64_t args[6] = { a0, a1, 0, 0, 0, 0 };
+  return stacked (st->p, st->n, AUDIT_ARCH_X86_64, nr, args);
+}
+
+static char *
+read_data (const char *name)
+{
+  _cleanup_free_ char *path = ak_xasprintf ("tests/data/seccomp/%s", name);
+  ak_error_t *err = NULL;
+  char *text = NULL;
+  size_t len;
+  if (ak_read_file (path, &text, &len, &err) < 0)
+    fail_msg ("%s (run from the top of the tree)", err->msg);
+  return text;
+}
+
+/* Docker's default profile, as Docker applies it to a process without
+ * capabilities, on top of the floor. */
+static void
+test_docker_default (void **state)
+{
+  _cleanup_free_ char *text = read_data ("docker-default.json");
+  const uint64_t none[6] = { 0 };
+  fstack_t st;
+  (void) state;
+
+  compile_custom (text, AK_SECCOMP_PERMISSIVE, false, &st);
+  assert_int_equal (st.n, 2);
+  /* the allow list */
+  assert_int_equal (scall (&st, SYS_read, 0, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_execve, 0, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_arch_prctl, 0, 0), ALLOW); /* includes.arches amd64 */
+  assert_int_equal (scall (&st, SYS_ptrace, 0, 0), ALLOW);     /* includes.minKernel 4.8 */
+  assert_int_equal (scall (&st, NR_FCHMODAT2, 0, 0755), ALLOW); /* newer than libseccomp */
+  /* defaultErrnoRet 1 for what it does not list, even where the floor
+   * answers ENOSYS (the one on top gives the errno) */
+  assert_int_equal (scall (&st, AK_SECCOMP_NR_MAX + 1, 0, 0), ERRNO (1));
+  assert_int_equal (scall (&st, SYS_kexec_load, 0, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_vhangup, 0, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_mbind, 0, 0), ERRNO (EPERM)); /* includes.caps: never */
+  assert_int_equal (scall (&st, SYS_setns, 0, 0), ERRNO (EPERM));
+  /* args: personality's values, socket's family, clone's flags */
+  assert_int_equal (scall (&st, SYS_personality, 0, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_personality, 0xffffffff, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_personality, 0x0040000 /* ADDR_NO_RANDOMIZE */, 0), ERRNO (1));
+  assert_int_equal (scall (&st, SYS_socket, AF_INET, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_socket, 40 /* AF_VSOCK */, 0), ERRNO (1));
+  assert_int_equal (scall (&st, SYS_clone, SIGCHLD, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_clone, CLONE_VM | CLONE_THREAD | CLONE_SIGHAND, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_clone, CLONE_NEWUSER | SIGCHLD, 0), ERRNO (1));
+  assert_int_equal (scall (&st, SYS_clone, CLONE_NEWNET, 0), ERRNO (1));
+  /* clone3: ENOSYS, so that libc falls back to clone */
+  assert_int_equal (scall (&st, SYS_clone3, 0, 0), ERRNO (ENOSYS));
+  /* the archMap added the 32-bit ABIs to the profile's own filter, but the
+   * floor under it still ends a process that uses them */
+  assert_int_equal (run (&st.p[1], AUDIT_ARCH_I386, 3 /* read */, none), ALLOW);
+  assert_int_equal (stacked (st.p, 2, AUDIT_ARCH_I386, 3, none), KILL);
+  stack_free (&st);
+}
+
+/* A profile that allows everything, and says so for the floor's calls:
+ * the floor under it refuses them all the same. */
+static void
+test_hostile_profile (void **state)
+{
+  _cleanup_free_ char *text = read_data ("hostile.json");
+  fstack_t st;
+  (void) state;
+
+  compile_custom (text, AK_SECCOMP_PERMISSIVE, false, &st);
+  assert_int_equal (scall (&st, SYS_mount, 0, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_unshare, CLONE_NEWUSER, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_setns, 0, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_bpf, 0, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_keyctl, 0, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_clone, CLONE_NEWUSER, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_clone3, 0, 0), ERRNO (ENOSYS));
+  assert_int_equal (scall (&st, SYS_ioctl, 0, TIOCSTI), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_chmod, 0, 04755), ERRNO (EPERM));
+  assert_int_equal (scall (&st, AK_SECCOMP_NR_MAX + 1, 0, 0), ERRNO (ENOSYS));
+  /* ptrace is not in the floor: the user's own profile may allow it ... */
+  assert_int_equal (scall (&st, SYS_ptrace, 0, 0), LOG);
+  stack_free (&st);
+  /* ... but one from an untrusted config sits on the filter in force */
+  compile_custom (text, AK_SECCOMP_MODERATE, false, &st);
+  assert_int_equal (scall (&st, SYS_ptrace, 0, 0), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_mount, 0, 0), ERRNO (EPERM));
+  stack_free (&st);
+  /* --allow-unsafe-seccomp: the profile alone */
+  compile_custom (text, AK_SECCOMP_PERMISSIVE, true, &st);
+  assert_int_equal (st.n, 1);
+  assert_int_equal (scall (&st, SYS_mount, 0, 0), LOG);
+  assert_int_equal (scall (&st, SYS_unshare, 0, 0), LOG);
+  stack_free (&st);
+}
+
+/* A profile's own refusals hold, with its errno; unknown names are
+ * skipped; one argument compared twice becomes two rules. */
+static void
+test_custom_rules (void **state)
+{
+  static const char deny[]
+      = "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": ["
+        "{\"names\": [\"no_such_call\", \"mkdir\", \"mkdirat\"], \"action\": \"SCMP_ACT_ERRNO\","
+        " \"errnoRet\": 13},"
+        "{\"name\": \"getpid\", \"action\": \"SCMP_ACT_KILL_PROCESS\"},"
+        "{\"names\": [\"fchmodat2\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 38},"
+        "{\"names\": [\"kill\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": ["
+        "  {\"index\": 1, \"value\": 9, \"op\": \"SCMP_CMP_EQ\"},"
+        "  {\"index\": 1, \"value\": 15, \"op\": \"SCMP_CMP_EQ\"}]},"
+        "{\"names\": [\"mount\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 95},"
+        "{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ALLOW\"}]}";
+  fstack_t st;
+  (void) state;
+
+  compile_custom (deny, AK_SECCOMP_PERMISSIVE, false, &st);
+  assert_int_equal (scall (&st, SYS_mkdir, 0, 0), ERRNO (EACCES));
+  assert_int_equal (scall (&st, SYS_mkdirat, 0, 0), ERRNO (EACCES));
+  assert_int_equal (scall (&st, SYS_rmdir, 0, 0), ALLOW);
+  assert_int_equal (scall (&st, SYS_getpid, 0, 0), KILL);
+  assert_int_equal (scall (&st, NR_FCHMODAT2, 0, 0), ERRNO (ENOSYS));
+  assert_int_equal (scall (&st, SYS_kill, 1, 9), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_kill, 1, 15), ERRNO (EPERM));
+  assert_int_equal (scall (&st, SYS_kill, 1, 0), ALLOW);
+  /* both refuse: the errno of the one on top */
+  assert_int_equal (scall (&st, SYS_mount, 0, 0), ERRNO (EOPNOTSUPP));
+  stack_free (&st);
 }
 
 int
@@ -442,6 +679,10 @@ main (void)
     cmocka_unit_test (test_namespaces_through_clone_refused),
     cmocka_unit_test (test_terminal_injection_refused),
     cmocka_unit_test (test_restrictive_socket_families),
+    cmocka_unit_test (test_ai_agent),
+    cmocka_unit_test (test_docker_default),
+    cmocka_unit_test (test_hostile_profile),
+    cmocka_unit_test (test_custom_rules),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

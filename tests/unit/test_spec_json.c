@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "common/util.h"
+#include "model/seccomp_profile.h"
 #include "model/spec_json.h"
 
 /* A spec with every field set to something other than its default. */
@@ -308,6 +309,56 @@ test_long_value_quoted (void **state)
   json_decref (j);
 }
 
+/* A custom seccomp profile is stored with its text, and read back only if
+ * that text still parses. */
+static void
+test_seccomp_custom (void **state)
+{
+  static const char prof[] = "{\"defaultAction\": \"SCMP_ACT_ALLOW\"}";
+  ak_spec_t spec, again;
+  ak_error_t *err = NULL;
+  json_t *j, *sc;
+  (void) state;
+
+  ak_spec_init (&spec);
+  assert_int_equal (ak_spec_set_seccomp_custom (&spec, "/p.json", prof, strlen (prof),
+                                                AK_SECCOMP_MODERATE, AK_SRC_CONFIG, 4, &err),
+                    0);
+  spec.sec.seccomp.unsafe = true;
+  j = ak_spec_to_json (&spec);
+  assert_int_equal (ak_spec_from_json (j, &again, &err), 0);
+  assert_int_equal (again.sec.seccomp.kind, AK_SECCOMP_CUSTOM);
+  assert_int_equal (again.sec.seccomp.under, AK_SECCOMP_MODERATE);
+  assert_int_equal (again.sec.seccomp.line, 4);
+  assert_true (again.sec.seccomp.unsafe);
+  assert_string_equal (again.sec.seccomp.text, prof);
+  assert_string_equal (again.sec.seccomp.file, "/p.json");
+  ak_spec_clear (&again);
+  /* a stored text edited into something the parser refuses */
+  sc = json_object_get (json_object_get (j, "security"), "seccomp");
+  json_object_set_new (sc, "text", json_string ("{\"defaultAction\": \"SCMP_ACT_NOTIFY\"}"));
+  assert_int_equal (ak_spec_from_json (j, &again, &err), -1);
+  assert_non_null (strstr (err->msg, "invalid spec: security.seccomp"));
+  ak_error_free (err);
+  err = NULL;
+  ak_spec_clear (&again);
+  /* a built-in carries no file */
+  json_object_set_new (sc, "value", json_string ("ai-agent"));
+  assert_int_equal (ak_spec_from_json (j, &again, &err), -1);
+  ak_error_free (err);
+  err = NULL;
+  ak_spec_clear (&again);
+  json_object_del (sc, "text");
+  json_object_del (sc, "file");
+  json_object_del (sc, "under");
+  json_object_del (sc, "unsafe");
+  assert_int_equal (ak_spec_from_json (j, &again, &err), 0);
+  assert_int_equal (again.sec.seccomp.kind, AK_SECCOMP_AI_AGENT);
+  ak_spec_clear (&again);
+  json_decref (j);
+  ak_spec_clear (&spec);
+}
+
 int
 main (void)
 {
@@ -318,6 +369,7 @@ main (void)
     cmocka_unit_test (test_rejects),
     cmocka_unit_test (test_null_input),
     cmocka_unit_test (test_long_value_quoted),
+    cmocka_unit_test (test_seccomp_custom),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -183,11 +183,12 @@ sandbox_init (const init_ctx_t *c)
   if (ak_caps_drop_all (&err) < 0)
     init_fail (c->sync, err);
   (void) prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
-  /* 10. */
-  if (n_fds == 1 && ak_seccomp_load (fds[0], &err) < 0)
-    init_fail (c->sync, err);
-  if (n_fds == 1)
-    close (fds[0]);
+  /* 10.  The built-in filter, then a custom profile's on top of it. */
+  for (size_t i = 0; i < n_fds && i < 2; i++)
+    if (ak_seccomp_load (fds[i], &err) < 0)
+      init_fail (c->sync, err);
+  for (size_t i = 0; i < n_fds; i++)
+    close (fds[i]);
 
   /* 11. */
   if (c->serve)
@@ -385,7 +386,8 @@ typedef struct launch_state {
   ak_stdio_t io;
   bool network, masked;
   sigset_t origmask;
-  int sigfd, sync, seccomp_fd;
+  int sigfd, sync, seccomp_fds[2];
+  size_t n_seccomp;
   pid_t pid; /* the sandbox init, until reaped */
   int pidfd;
 } launch_state_t;
@@ -404,7 +406,8 @@ launch_teardown (launch_state_t *st)
   ak_closep (&st->sync);
   ak_closep (&st->pidfd);
   ak_closep (&st->sigfd);
-  ak_closep (&st->seccomp_fd);
+  while (st->n_seccomp > 0)
+    ak_closep (&st->seccomp_fds[--st->n_seccomp]);
   if (st->masked)
     sigprocmask (SIG_SETMASK, &st->origmask, NULL);
   ak_sources_close (&st->src);
@@ -517,13 +520,18 @@ launch_commit (const launch_t *l, launch_state_t *st, int init_sync, ak_error_t 
   if (ak_test_disabled ("seccomp"))
     ak_warn ("the seccomp filter is DISABLED by AK_TEST_DISABLE: this sandbox is weaker than its "
              "profile (for testing only)");
-  else if ((st->seccomp_fd = ak_seccomp_compile (spec->sec.profile, err)) < 0)
-    return -1;
+  else
+    {
+      int n = ak_seccomp_compile (spec, st->seccomp_fds, err);
+      if (n < 0)
+        return -1;
+      st->n_seccomp = (size_t) n;
+    }
   if (wait_ready (st->sync, err) < 0)
     return -1;
   if (st->network && ak_net_wait_ready (&st->net, err) < 0)
     return -1;
-  if (ak_sync_send (st->sync, AK_SYNC_EXEC, 0, NULL, &st->seccomp_fd, st->seccomp_fd >= 0 ? 1 : 0) < 0)
+  if (ak_sync_send (st->sync, AK_SYNC_EXEC, 0, NULL, st->seccomp_fds, st->n_seccomp) < 0)
     return ak_error_set (err, errno, "start command");
   if (l->listen_fd >= 0)
     {
@@ -550,7 +558,7 @@ launch (const launch_t *l, int *status, ak_error_t **err)
     .net = { .pid = -1, .ready_fd = -1, .exit_fd = -1 },
     .io = l->stdio ? *l->stdio : (ak_stdio_t){ 0, 1, 2 },
     .network = ak_spec_sec (l->spec, AK_SEC_NETWORK),
-    .sigfd = -1, .sync = -1, .seccomp_fd = -1, .pid = -1, .pidfd = -1,
+    .sigfd = -1, .sync = -1, .seccomp_fds = { -1, -1 }, .pid = -1, .pidfd = -1,
   };
   int init_sync, rc;
 

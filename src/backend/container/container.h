@@ -13,6 +13,7 @@
 #define AK_CONTAINER_H
 
 #include <linux/filter.h>
+#include <seccomp.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -100,10 +101,22 @@ int ak_landlock_apply (const ak_spec_t *spec, ak_error_t **err);
  * (file_setattr, Linux 6.17): every number above it gets ENOSYS. */
 #define AK_SECCOMP_NR_MAX 469
 
-/* The seccomp program of a profile, compiled into a sealed memfd (returned;
- * the caller closes it); ak_seccomp_load() installs it from that fd. */
-int ak_seccomp_compile (ak_profile_t profile, ak_error_t **err);
+/* The seccomp programs of a spec, each compiled into a sealed memfd, in the
+ * order they are to be installed: the built-in filter (for a custom
+ * profile: the one under it), then the custom profile's.  Returns how many
+ * (1 or 2) were put in fds; the caller closes them.  ak_seccomp_load()
+ * installs one from its fd. */
+int ak_seccomp_compile (const ak_spec_t *spec, int fds[2], ak_error_t **err);
+int ak_seccomp_compile_builtin (ak_seccomp_kind_t kind, ak_error_t **err);
+/* A Docker seccomp profile (seccomp_custom.c); file names it in errors. */
+int ak_seccomp_compile_custom (const char *file, const char *text, size_t len, ak_error_t **err);
 int ak_seccomp_load (int fd, ak_error_t **err);
+/* prefix (n instructions) then the rules' program into a sealed memfd. */
+int ak_seccomp_export (const struct sock_filter *prefix, size_t n, scmp_filter_ctx rules,
+                       ak_error_t **err);
+/* The number of a system call by name (also those newer than libseccomp),
+ * __NR_SCMP_ERROR when unknown. */
+int ak_seccomp_nr (const char *name);
 
 int ak_caps_drop_all (ak_error_t **err);
 

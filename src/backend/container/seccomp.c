@@ -6,7 +6,8 @@
  *   known when this file was last reviewed (up to AK_SECCOMP_NR_MAX):
  *   permissive and moderate allow all of them but a deny list; restrictive
  *   allows only what shells, coreutils, compilers, interpreters and git
- *   need, and refuses the rest with EPERM.  Anything it has no rule for, in
+ *   need, and refuses the rest with EPERM; ai-agent allows that and what
+ *   coding agents' toolchains add (see ai_agent_allow).  Anything it has no rule for, in
  *   particular every system call added to the kernel later, gets ENOSYS as
  *   from an older kernel: libc falls back to what it replaced, and a kernel
  *   upgrade cannot open a way around a rule (as clone3 did around clone's
@@ -22,9 +23,11 @@
  * cannot see into), module loading, reboot, setting clocks, swap, acct,
  * quotactl, syslog, userfaultfd, open_by_handle_at, raw port I/O, and the
  * TIOCSTI/TIOCLINUX ioctls that would let the sandbox type into the user's
- * terminal.  Moderate and restrictive add ptrace and reading or writing
- * other processes' memory; restrictive also refuses socket families other
- * than Unix, IPv4, IPv6 and netlink, and device-node creation.
+ * terminal.  This is the floor: the permissive filter is exactly it, and a
+ * custom profile (seccomp_custom.c) is installed on top of it.  Moderate,
+ * ai-agent and restrictive add ptrace and reading or writing other
+ * processes' memory; ai-agent and restrictive also refuse socket families
+ * other than Unix, IPv4, IPv6 and netlink; restrictive refuses mknod.
  *
  * No set-id bits across the boundary.  A shared directory's files belong on
  * the host to whoever owns them there (root, for root's workspace, through
@@ -67,6 +70,7 @@
 #include "common/cleanup.h"
 #include "common/syscalls.h"
 #include "common/util.h"
+#include "model/seccomp_profile.h"
 
 /* System calls newer than the libseccomp we build with may name, by
  * number: since 424 every architecture but alpha shares one numbering.  A
@@ -164,6 +168,20 @@ static const char *const restrictive_allow[] = {
   "mq_notify", "mq_getsetattr", NULL,
 };
 
+/* ai-agent: restrictive's list and what coding agents' toolchains add
+ * beyond it.  Node and V8 (memfd JIT pages, NUMA hints, worker threads),
+ * Python, git, compilers and package managers (npm, pip, cargo) all run
+ * within restrictive_allow; on top of it: FIFOs and sockets on disk (mkfifo
+ * in build scripts; device nodes stay refused by the argument rules), NUMA
+ * memory policy, and the newer attribute and cache calls glibc and
+ * coreutils begin to use.  Everything the floor refuses and ptrace, other
+ * processes' memory, kcmp, pidfd_getfd and personality stay refused: an
+ * agent needs none of them to build and test code, and each is a way to
+ * reach beyond its own process or to weaken the kernel's defences. */
+static const char *const ai_agent_allow[] = {
+  "mknod", "mknodat", "set_mempolicy", "mbind", "file_setattr", "cachestat", NULL,
+};
+
 /* The families restrictive allows: local sockets, the network (absent
  * unless the profile is widened), and netlink for getaddrinfo. */
 static const int socket_families[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK };
@@ -188,8 +206,8 @@ nr_name (int nr, char **to_free)
   return NULL;
 }
 
-static int
-name_nr (const char *name)
+int
+ak_seccomp_nr (const char *name)
 {
   int nr = seccomp_syscall_resolve_name (name);
   if (nr != __NR_SCMP_ERROR)
@@ -211,15 +229,18 @@ listed (const char *const *names, const char *name)
 
 /* The gate's verdict for one system call. */
 static uint32_t
-gate_action (ak_profile_t profile, const char *name)
+gate_action (ak_seccomp_kind_t kind, const char *name)
 {
   if (name == NULL || listed (fall_back, name))
     return SCMP_ACT_ERRNO (ENOSYS);
   if (listed (deny_always, name))
     return SCMP_ACT_ERRNO (EPERM);
-  if (profile != AK_PROFILE_PERMISSIVE && listed (deny_moderate, name))
+  if (kind != AK_SECCOMP_PERMISSIVE && listed (deny_moderate, name))
     return SCMP_ACT_ERRNO (EPERM);
-  if (profile == AK_PROFILE_RESTRICTIVE && !listed (restrictive_allow, name))
+  if (kind == AK_SECCOMP_RESTRICTIVE && !listed (restrictive_allow, name))
+    return SCMP_ACT_ERRNO (EPERM);
+  if (kind == AK_SECCOMP_AI_AGENT && !listed (restrictive_allow, name)
+      && !listed (ai_agent_allow, name))
     return SCMP_ACT_ERRNO (EPERM);
   return SCMP_ACT_ALLOW;
 }
@@ -276,7 +297,7 @@ emit_search (gate_t *g, const nr_run_t *runs, size_t lo, size_t hi)
 }
 
 static void
-build_gate (gate_t *g, ak_profile_t profile)
+build_gate (gate_t *g, ak_seccomp_kind_t kind)
 {
   nr_run_t runs[AK_SECCOMP_NR_MAX + 2];
   size_t n = 0;
@@ -285,7 +306,7 @@ build_gate (gate_t *g, ak_profile_t profile)
     {
       _cleanup_free_ char *to_free = NULL;
       uint32_t action = nr > AK_SECCOMP_NR_MAX ? SCMP_ACT_ERRNO (ENOSYS)
-                                                : gate_action (profile, nr_name (nr, &to_free));
+                                                : gate_action (kind, nr_name (nr, &to_free));
       if (n == 0 || runs[n - 1].action != action)
         runs[n++] = (nr_run_t){ (uint32_t) nr, action };
     }
@@ -311,7 +332,7 @@ static int
 refuse_set_id (scmp_filter_ctx ctx, const char *name, unsigned mode_arg, int flags_arg)
 {
   static const unsigned creating[] = { O_CREAT, O_TMPFILE & ~O_DIRECTORY };
-  int nr = name_nr (name);
+  int nr = ak_seccomp_nr (name);
   int rc = 0;
 
   if (nr == __NR_SCMP_ERROR)
@@ -334,7 +355,7 @@ refuse_set_id (scmp_filter_ctx ctx, const char *name, unsigned mode_arg, int fla
 static int
 refuse_nodes (scmp_filter_ctx ctx, const char *name, unsigned mode_arg)
 {
-  int nr = name_nr (name);
+  int nr = ak_seccomp_nr (name);
   int rc = refuse_set_id (ctx, name, mode_arg, -1);
 
   for (unsigned t = 1; rc == 0 && t < 16; t++)
@@ -368,7 +389,7 @@ refuse_families (scmp_filter_ctx ctx)
 }
 
 static int
-build_arg_rules (scmp_filter_ctx ctx, ak_profile_t profile, ak_error_t **err)
+build_arg_rules (scmp_filter_ctx ctx, ak_seccomp_kind_t kind, ak_error_t **err)
 {
   int rc = 0;
 
@@ -381,7 +402,7 @@ build_arg_rules (scmp_filter_ctx ctx, ak_profile_t profile, ak_error_t **err)
   if (rc == 0)
     rc = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (ioctl), 1,
                            SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
-  if (rc == 0 && profile == AK_PROFILE_RESTRICTIVE)
+  if (rc == 0 && (kind == AK_SECCOMP_RESTRICTIVE || kind == AK_SECCOMP_AI_AGENT))
     rc = refuse_families (ctx);
   if (rc == 0)
     rc = refuse_set_id (ctx, "chmod", 1, -1);
@@ -431,11 +452,10 @@ new_filter (uint32_t def, ak_error_t **err)
 }
 
 int
-ak_seccomp_compile (ak_profile_t profile, ak_error_t **err)
+ak_seccomp_export (const struct sock_filter *prefix, size_t n, scmp_filter_ctx rules,
+                   ak_error_t **err)
 {
   _cleanup_close_ int mfd = -1;
-  gate_t gate = { 0 };
-  scmp_filter_ctx rules;
   off_t len;
   int rc;
 
@@ -443,21 +463,9 @@ ak_seccomp_compile (ak_profile_t profile, ak_error_t **err)
   mfd = memfd_create ("ak-seccomp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (mfd < 0)
     return ak_error_set (err, errno, "seccomp: memfd");
-  build_gate (&gate, profile);
-  rc = ak_write_all (mfd, gate.insns, gate.n * sizeof *gate.insns);
-  free (gate.insns);
-  if (rc < 0)
+  if (n > 0 && ak_write_all (mfd, prefix, n * sizeof *prefix) < 0)
     return ak_error_set (err, errno, "seccomp: write filter");
-  rules = new_filter (SCMP_ACT_ALLOW, err);
-  if (rules == NULL)
-    return -1;
-  if (build_arg_rules (rules, profile, err) < 0)
-    {
-      seccomp_release (rules);
-      return -1;
-    }
   rc = seccomp_export_bpf (rules, mfd);
-  seccomp_release (rules);
   if (rc < 0)
     return ak_error_set (err, -rc, "seccomp: export filter");
   len = lseek (mfd, 0, SEEK_CUR);
@@ -466,6 +474,66 @@ ak_seccomp_compile (ak_profile_t profile, ak_error_t **err)
   if (fcntl (mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
     return ak_error_set (err, errno, "seccomp: seal filter");
   return take_fd (&mfd);
+}
+
+int
+ak_seccomp_compile_builtin (ak_seccomp_kind_t kind, ak_error_t **err)
+{
+  gate_t gate = { 0 };
+  scmp_filter_ctx rules;
+  int fd;
+
+  if (kind < AK_SECCOMP_PERMISSIVE || kind > AK_SECCOMP_RESTRICTIVE)
+    return ak_error_set (err, EINVAL, "seccomp: no built-in filter '%s'", ak_seccomp_name (kind));
+  rules = new_filter (SCMP_ACT_ALLOW, err);
+  if (rules == NULL)
+    return -1;
+  if (build_arg_rules (rules, kind, err) < 0)
+    {
+      seccomp_release (rules);
+      return -1;
+    }
+  build_gate (&gate, kind);
+  fd = ak_seccomp_export (gate.insns, gate.n, rules, err);
+  free (gate.insns);
+  seccomp_release (rules);
+  return fd;
+}
+
+/* Custom profiles stack: the built-in under them first (it allows the
+ * prctl that installs the second, which the custom one may not), then the
+ * custom one.  The kernel runs every installed filter and applies the
+ * strictest answer, so nothing the one under refuses can be allowed by the
+ * one on top; where both refuse, the errno of the one on top is returned. */
+int
+ak_seccomp_compile (const ak_spec_t *spec, int fds[2], ak_error_t **err)
+{
+  const ak_seccomp_sel_t *sc = &spec->sec.seccomp;
+  int n = 0;
+
+  if (sc->kind != AK_SECCOMP_CUSTOM || !sc->unsafe)
+    {
+      if ((fds[n] = ak_seccomp_compile_builtin (ak_seccomp_builtin (spec), err)) < 0)
+        return -1;
+      n++;
+    }
+  else
+    ak_warn ("UNSAFE: --allow-unsafe-seccomp: the custom seccomp profile %s runs alone, without "
+             "the floor of refused system calls (mount, unshare, ptrace, bpf, keyctl, ...): the "
+             "sandbox is only as strong as that file",
+             sc->file);
+  if (sc->kind == AK_SECCOMP_CUSTOM)
+    {
+      fds[n] = ak_seccomp_compile_custom (sc->file, sc->text, strlen (sc->text), err);
+      if (fds[n] < 0)
+        {
+          while (n > 0)
+            close (fds[--n]);
+          return -1;
+        }
+      n++;
+    }
+  return n;
 }
 
 int
