@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "common/error.h"
+#include "images/image.h"
 #include "model/spec.h"
 
 #define AK_EXIT_FAILURE 125
@@ -18,6 +19,7 @@ typedef struct ak_cli_sandbox {
   const char *config;
   const char *workdir;
   const char *rootfs;
+  const char *image;
   const char *name;
   const char *hostname;
   const char *seccomp; /* --seccomp NAME|FILE */
@@ -74,5 +76,13 @@ int cmd_replay (int argc, char **argv);
 int cmd_mcp (int argc, char **argv);
 int cmd_serve (int argc, char **argv);
 int cmd_image (int argc, char **argv);
+
+/* Pull progress on stderr (cmd_image.c): bars on a terminal, one line per
+ * layer otherwise.  data: an ak_cli_progress_t. */
+typedef struct ak_cli_progress {
+  bool tty;
+  unsigned long long start_ns, last_ns;
+} ak_cli_progress_t;
+void ak_cli_pull_progress (ak_pull_event_t ev, const char *digest, uint64_t done, uint64_t total, void *data);
 
 #endif

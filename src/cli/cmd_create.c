@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/util.h"
+#include "service/image.h"
 #include "service/sandbox.h"
 
 static void
@@ -23,6 +25,7 @@ usage (FILE *out)
 int
 cmd_create (int argc, char **argv)
 {
+  static ak_cli_progress_t prog;
   ak_cli_sandbox_t flags = { 0 };
   ak_error_t *err = NULL;
   ak_spec_t spec;
@@ -69,6 +72,8 @@ cmd_create (int argc, char **argv)
       return ak_cli_usage_error ("create", "no sandbox name given");
     }
   ak_spec_init (&spec);
+  prog.tty = isatty (2) == 1;
+  ak_sandbox_set_pull_progress (ak_cli_pull_progress, &prog);
   if (ak_cli_sandbox_resolve (&flags, &spec, &err) < 0)
     goto out;
   free (spec.name);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "service/image.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "images/auth.h"
@@ -42,21 +43,6 @@ state_root (ak_error_t **err)
   return root;
 }
 
-static char **
-insecure_list (void)
-{
-  const char *s = getenv ("AGENTKERNEL_INSECURE_REGISTRIES");
-  _cleanup_free_ char *copy = NULL;
-  char **v = ak_xcalloc (1, sizeof (char *)), *save = NULL, *tok;
-
-  if (s == NULL)
-    return v;
-  copy = ak_xstrdup (s);
-  for (tok = strtok_r (copy, ", ", &save); tok != NULL; tok = strtok_r (NULL, ", ", &save))
-    ak_strv_push (&v, tok);
-  return v;
-}
-
 static void
 human (uint64_t n, char *buf, size_t len)
 {
@@ -68,15 +54,11 @@ human (uint64_t n, char *buf, size_t len)
     snprintf (buf, len, "%llu B", (unsigned long long) n);
 }
 
-typedef struct progress {
-  bool tty;
-  unsigned long long start_ns, last_ns;
-} progress_t;
 
-static void
-on_progress (ak_pull_event_t ev, const char *digest, uint64_t done, uint64_t total, void *data)
+void
+ak_cli_pull_progress (ak_pull_event_t ev, const char *digest, uint64_t done, uint64_t total, void *data)
 {
-  progress_t *p = data;
+  ak_cli_progress_t *p = data;
   char d[32], t[32], r[32];
   const char *id = digest + 7;
 
@@ -122,10 +104,9 @@ static int
 do_pull (int argc, char **argv)
 {
   _cleanup_free_ char *root = NULL;
-  _cleanup_strv_ char **insecure = insecure_list ();
   const char *ref = NULL, *platform = NULL, *max;
   bool quiet = false;
-  progress_t prog = { .tty = isatty (2) == 1 };
+  ak_cli_progress_t prog = { .tty = isatty (2) == 1 };
   ak_pull_opts_t opts = { 0 };
   ak_error_t *err = NULL;
   ak_image_t img;
@@ -150,19 +131,22 @@ do_pull (int argc, char **argv)
   if ((max = getenv ("AGENTKERNEL_IMAGE_MAX_LAYER_BYTES")) != NULL
       && !ak_parse_u64 (max, 1, UINT64_MAX, (unsigned long long *) &opts.max_layer_bytes))
     return ak_cli_usage_error ("image pull", "AGENTKERNEL_IMAGE_MAX_LAYER_BYTES is not a number of bytes");
+  if (ak_pull_opts_from_env (&opts, &err) < 0)
+    return ak_cli_fail (err);
   opts.platform = platform;
-  opts.insecure = insecure;
   if (!quiet)
     {
-      opts.progress = on_progress;
+      opts.progress = ak_cli_pull_progress;
       opts.progress_data = &prog;
     }
   if ((root = state_root (&err)) == NULL || ak_image_pull (root, ref, &opts, &img, &err) < 0)
     {
       if (prog.tty && !quiet)
         fprintf (stderr, "\r\033[K");
+      ak_pull_opts_clear (&opts);
       return ak_cli_fail (err);
     }
+  ak_pull_opts_clear (&opts);
   printf ("%s %s\n", img.ref, img.digest);
   ak_image_clear (&img);
   return 0;
@@ -234,6 +218,7 @@ static int
 do_rm (int argc, char **argv, bool prune)
 {
   _cleanup_free_ char *root = NULL;
+  _cleanup_strv_ char **keep = NULL, **users = NULL;
   ak_error_t *err = NULL;
   uint64_t freed = 0, total = 0;
   char sz[32];
@@ -241,16 +226,39 @@ do_rm (int argc, char **argv, bool prune)
   if (prune ? argc != 1 : argc < 2)
     return ak_cli_usage_error (prune ? "image prune" : "image rm",
                                prune ? "takes no argument" : "expected image references");
-  if ((root = state_root (&err)) == NULL)
+  if ((root = state_root (&err)) == NULL || ak_sandbox_images_in_use (&keep, &users, &err) < 0)
     return ak_cli_fail (err);
   if (prune)
     {
-      if (ak_image_prune (root, NULL, &total, &err) < 0)
+      if (ak_image_prune (root, keep, &total, &err) < 0)
         return ak_cli_fail (err);
+    }
+  /* An image a sandbox runs is never removed under it: refused, naming it. */
+  for (int i = 1; !prune && i < argc; i++)
+    {
+      ak_image_t img;
+      if (ak_image_resolve (root, argv[i], &img, &err) < 0)
+        {
+          ak_error_clear (&err);
+          continue;
+        }
+      for (char **u = users; *u != NULL; u++)
+        {
+          char *sp = strchr (*u, ' ');
+          if (strncmp (sp + 1, img.digest, strlen (img.digest)) == 0
+              && strcmp (sp + 1 + strlen (img.digest) + 1, img.ref) == 0)
+            {
+              ak_error_set (&err, 0, "image %s is used by sandbox '%.*s': remove the sandbox first",
+                            img.ref, (int) (sp - *u), *u);
+              ak_image_clear (&img);
+              return ak_cli_fail (err);
+            }
+        }
+      ak_image_clear (&img);
     }
   for (int i = 1; !prune && i < argc; i++)
     {
-      if (ak_image_remove (root, argv[i], NULL, &freed, &err) < 0)
+      if (ak_image_remove (root, argv[i], keep, &freed, &err) < 0)
         return ak_cli_fail (err);
       printf ("removed %s\n", argv[i]);
       total += freed;
@@ -287,12 +295,16 @@ static int
 do_login (int argc, char **argv, bool logout)
 {
   _cleanup_free_ char *registry = NULL, *password = NULL;
-  _cleanup_strv_ char **insecure = insecure_list ();
   const char *user = NULL, *reg = NULL;
   bool from_stdin = false;
-  ak_registry_opts_t opts = { .insecure = insecure };
+  ak_registry_opts_t opts = { 0 };
+  ak_pull_opts_t env __attribute__ ((cleanup (ak_pull_opts_clear))) = { 0 };
   ak_error_t *err = NULL;
   const char *cmd = logout ? "image logout" : "image login";
+
+  if (ak_pull_opts_from_env (&env, &err) < 0)
+    return ak_cli_fail (err);
+  opts.insecure = env.insecure;
 
   for (int i = 1; i < argc; i++)
     {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <string.h>
 
+#include "service/image.h"
 #include "service/sandbox.h"
 #include "cli/cli.h"
 #include "common/cleanup.h"
@@ -65,6 +66,7 @@ cmd_run (int argc, char **argv)
   ak_error_t *err = NULL;
   int i, status = 0, rc;
   bool keep = false;
+  static ak_cli_progress_t prog;
 
   for (i = 1; i < argc; i++)
     {
@@ -105,14 +107,17 @@ cmd_run (int argc, char **argv)
           return ak_cli_usage_error ("run", "unknown option '%s'", a);
         }
     }
-  if (i >= argc)
+  /* An image has a default command; the host does not. */
+  if (i >= argc && (flags.image == NULL || strcmp (flags.image, "host") == 0))
     {
       ak_cli_sandbox_free (&flags);
       return ak_cli_usage_error ("run", "no command given");
     }
 
   ak_spec_init (&spec);
-  spec.argv = ak_strv_dup (argv + i);
+  spec.argv = i < argc ? ak_strv_dup (argv + i) : NULL;
+  prog.tty = isatty (2) == 1;
+  ak_sandbox_set_pull_progress (ak_cli_pull_progress, &prog);
   if (ak_cli_sandbox_resolve (&flags, &spec, &err) < 0)
     goto fail;
   if (keep)

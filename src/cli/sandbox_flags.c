@@ -33,6 +33,9 @@ const char ak_cli_sandbox_help[] =
     "  -m, --memory MB        memory limit in MiB (0: none)\n"
     "      --cpus N           CPU limit, e.g. 0.5 (0: none)\n"
     "      --pids N           process limit (0: none)\n"
+    "  -i, --image REF        run an OCI image (pulled when absent): REF, 'host'\n"
+    "                         (the default: the host's own userland) or 'auto'\n"
+    "                         (chosen from the project's files, then the command)\n"
     "      --rootfs DIR       use DIR as the root filesystem instead of the host's\n"
     "      --root             run as uid 0 inside (still without host privileges)\n"
     "      --hostname NAME    hostname inside (default: agentkernel)\n";
@@ -83,6 +86,7 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
     { "--workdir", "-w", 'w' }, { "--volume", "-v", 'v' },  { "--memory", "-m", 'm' },
     { "--cpus", NULL, 'C' },    { "--pids", NULL, 'P' },    { "--rootfs", NULL, 'r' },
     { "--hostname", NULL, 'h' }, { "--name", NULL, 'n' },   { "--seccomp", NULL, 'S' },
+    { "--image", "-i", 'i' },
   };
   const char *a = argv[*i];
   unsigned long long n;
@@ -148,6 +152,11 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
           break;
         case 'r':
           f->rootfs = v;
+          break;
+        case 'i':
+          if (*v == '\0')
+            return ak_error_set (err, 0, "--image needs an image reference, 'host' or 'auto'");
+          f->image = v;
           break;
         case 'h':
           f->hostname = v;
@@ -305,6 +314,13 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
     {
       free (spec->workdir);
       spec->workdir = ak_xstrdup (f->workdir);
+    }
+  if (f->rootfs != NULL && f->image != NULL)
+    return ak_error_set (err, 0, "--rootfs and --image exclude each other");
+  if (f->image != NULL)
+    {
+      free (spec->image);
+      spec->image = ak_xstrdup (f->image);
     }
   if (f->rootfs != NULL)
     {

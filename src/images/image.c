@@ -1,8 +1,11 @@
 /* Images: pull, resolve, list, remove, prune (see image.h). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -312,11 +315,38 @@ ak_image_pull (const char *state_root, const char *text, const ak_pull_opts_t *o
     ropts.progress_data = &p;
   if (ak_istore_open (state_root, false, &s, err) < 0)
     goto out_store;
-  p.reg = ak_registry_open (&ref, &ropts, err);
-  if (p.reg != NULL)
+  /* Mirrors of the reference's registry first, in order; the registry
+   * itself last.  Whatever serves it, the image is verified against the
+   * digests its manifest names and recorded under its own reference. */
+  for (char *const *m = opts->mirrors; m != NULL && *m != NULL && rc < 0; m++)
     {
-      rc = pull (&p, &ref, key, err);
-      ak_registry_close (p.reg);
+      const char *eq = strchr (*m, '=');
+      ak_imgref_t mref = ref;
+      ak_error_t *merr = NULL;
+      if (eq == NULL || strncmp (*m, ref.registry, (size_t) (eq - *m)) != 0
+          || ref.registry[eq - *m] != '\0')
+        continue;
+      mref.registry = (char *) eq + 1;
+      p.reg = ak_registry_open (&mref, &ropts, &merr);
+      if (p.reg != NULL)
+        {
+          rc = pull (&p, &mref, key, &merr);
+          ak_registry_close (p.reg);
+        }
+      if (rc < 0)
+        {
+          ak_warn ("mirror %s: %s; trying the next", eq + 1, merr->msg);
+          ak_error_free (merr);
+        }
+    }
+  if (rc < 0)
+    {
+      p.reg = ak_registry_open (&ref, &ropts, err);
+      if (p.reg != NULL)
+        {
+          rc = pull (&p, &ref, key, err);
+          ak_registry_close (p.reg);
+        }
     }
   if (rc == 0 && img != NULL)
     {
@@ -412,7 +442,10 @@ out:
   return rc;
 }
 
-/* Everything the recorded images reach, plus keep. */
+static void held (ak_istore_t *s, char ***v);
+
+/* Everything the recorded images reach, what running sandboxes hold, plus
+ * keep. */
 static int
 reachable (ak_istore_t *s, char *const *keep, char ***out, ak_error_t **err)
 {
@@ -425,6 +458,7 @@ reachable (ak_istore_t *s, char *const *keep, char ***out, ak_error_t **err)
       ak_strv_free (v);
       return -1;
     }
+  held (s, &v);
   json_object_foreach (refs, key, entry)
     {
       ak_image_t img;
@@ -499,4 +533,189 @@ ak_image_to_json (const ak_image_t *img)
   return json_pack ("{ss ss ss* ss ss sI sI sO so}", "reference", img->ref, "digest", img->digest, "index", img->index,
                     "platform", img->platform, "config_digest", img->config_digest, "size", (json_int_t) img->size,
                     "pulled", (json_int_t) img->pulled, "config", img->config, "layers", layers);
+}
+
+/* A comma- or space-separated environment variable as a list. */
+static char **
+env_list (const char *name)
+{
+  const char *v = getenv (name);
+  _cleanup_free_ char *copy = NULL;
+  char **out = ak_xcalloc (1, sizeof (char *)), *save = NULL, *tok;
+
+  if (v == NULL)
+    return out;
+  copy = ak_xstrdup (v);
+  for (tok = strtok_r (copy, ", ", &save); tok != NULL; tok = strtok_r (NULL, ", ", &save))
+    ak_strv_push (&out, tok);
+  return out;
+}
+
+int
+ak_pull_opts_from_env (ak_pull_opts_t *opts, ak_error_t **err)
+{
+  char **mirrors = env_list ("AGENTKERNEL_REGISTRY_MIRRORS");
+
+  for (char **m = mirrors; *m != NULL; m++)
+    {
+      char *eq = strchr (*m, '=');
+      ak_imgref_t probe;
+      _cleanup_free_ char *text = NULL;
+      if (eq == NULL || eq == *m || eq[1] == '\0')
+        {
+          ak_error_set (err, 0,
+                        "AGENTKERNEL_REGISTRY_MIRRORS: '%s' is not REGISTRY=MIRROR (e.g. "
+                        "docker.io=mirror.example:5000)",
+                        *m);
+          ak_strv_free (mirrors);
+          return -1;
+        }
+      /* Both sides must be registry names as a reference spells them. */
+      *eq = '\0';
+      text = ak_xasprintf ("%s/x/y:1", strcmp (*m, "docker.io") == 0 ? "registry-1.docker.io" : *m);
+      if (ak_imgref_parse (text, &probe, err) < 0)
+        {
+          ak_strv_free (mirrors);
+          return ak_error_prefix (err, "AGENTKERNEL_REGISTRY_MIRRORS: %s", *m);
+        }
+      ak_imgref_clear (&probe);
+      free (text);
+      text = ak_xasprintf ("%s/x/y:1", eq + 1);
+      if (ak_imgref_parse (text, &probe, err) < 0)
+        {
+          ak_strv_free (mirrors);
+          return ak_error_prefix (err, "AGENTKERNEL_REGISTRY_MIRRORS: mirror %s", eq + 1);
+        }
+      ak_imgref_clear (&probe);
+      *eq = '=';
+    }
+  opts->insecure_owned = env_list ("AGENTKERNEL_INSECURE_REGISTRIES");
+  opts->insecure = opts->insecure_owned;
+  opts->mirrors_owned = mirrors;
+  opts->mirrors = mirrors;
+  return 0;
+}
+
+void
+ak_pull_opts_clear (ak_pull_opts_t *opts)
+{
+  ak_strv_free (opts->insecure_owned);
+  ak_strv_free (opts->mirrors_owned);
+  opts->insecure_owned = opts->mirrors_owned = NULL;
+  opts->insecure = opts->mirrors = NULL;
+}
+
+/* ---- in use ------------------------------------------------------------ */
+
+int
+ak_image_hold (const char *state_root, char *const *digests, int *hold, ak_error_t **err)
+{
+  _cleanup_close_ int dir = -1, fd = -1;
+  _cleanup_free_ char *name = NULL, *text = NULL;
+  ak_istore_t s;
+  size_t len = 0;
+  int rc = -1;
+
+  *hold = -1;
+  if (ak_istore_open (state_root, false, &s, err) < 0)
+    return -1;
+  if ((mkdirat (s.dirfd, "inuse", 0700) < 0 && errno != EEXIST)
+      || (dir = openat (s.dirfd, "inuse", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    {
+      ak_error_set (err, errno, "%s/inuse", s.path);
+      goto out;
+    }
+  name = ak_xasprintf ("%d-%llx", (int) getpid (), (unsigned long long) ak_now_ns ());
+  fd = openat (dir, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 || flock (fd, LOCK_EX) < 0)
+    {
+      ak_error_set (err, errno, "%s/inuse/%s", s.path, name);
+      goto out;
+    }
+  text = ak_xstrdup ("");
+  for (char *const *d = digests; *d != NULL; d++)
+    {
+      char *t = ak_xasprintf ("%s%s\n", text, *d);
+      free (text);
+      text = t;
+    }
+  len = strlen (text);
+  if (ak_write_all (fd, text, len) < 0)
+    {
+      ak_error_set (err, errno, "%s/inuse/%s", s.path, name);
+      unlinkat (dir, name, 0);
+      goto out;
+    }
+  *hold = take_fd (&fd);
+  rc = 0;
+out:
+  ak_istore_close (&s);
+  return rc;
+}
+
+/* Adds to *v what running sandboxes hold (ak_image_hold), and removes the
+ * records of holders that are gone.  The store is held exclusively. */
+static void
+held (ak_istore_t *s, char ***v)
+{
+  _cleanup_close_ int dir = openat (s->dirfd, "inuse", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *d;
+  struct dirent *e;
+
+  if (dir < 0 || (d = fdopendir (dup (dir))) == NULL)
+    return;
+  while ((e = readdir (d)) != NULL)
+    {
+      _cleanup_close_ int fd = -1;
+      _cleanup_free_ char *data = NULL;
+      char *save = NULL, *tok;
+      size_t len;
+
+      if (e->d_name[0] == '.')
+        continue;
+      fd = openat (dir, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      if (flock (fd, LOCK_SH | LOCK_NB) == 0)
+        {
+          /* Nobody holds it: what it named is free. */
+          unlinkat (dir, e->d_name, 0);
+          continue;
+        }
+      data = ak_xcalloc (1, 64 * 1024);
+      len = 0;
+      for (ssize_t n; len < 64 * 1024 - 1 && (n = read (fd, data + len, 64 * 1024 - 1 - len)) > 0;)
+        len += (size_t) n;
+      for (tok = strtok_r (data, "\n", &save); tok != NULL; tok = strtok_r (NULL, "\n", &save))
+        if (ak_digest_valid (tok))
+          ak_strv_push (v, tok);
+    }
+  closedir (d);
+}
+
+int
+ak_image_layer_dirs (const char *state_root, char *const *diff_ids, char ***dirs, ak_error_t **err)
+{
+  _cleanup_strv_ char **v = ak_xcalloc (1, sizeof (char *));
+  ak_istore_t s;
+  int rc = -1;
+
+  if (ak_istore_open (state_root, false, &s, err) < 0)
+    return -1;
+  for (char *const *d = diff_ids; d != NULL && *d != NULL; d++)
+    {
+      if (!ak_digest_valid (*d) || !ak_istore_has_layer (&s, *d))
+        {
+          ak_error_coded (err, ENOENT, "layer %s is missing from the image store (pull the image again, or "
+                          "re-create the sandbox)", *d);
+          goto out;
+        }
+      _cleanup_free_ char *path = ak_istore_layer_path (&s, *d);
+      ak_strv_push (&v, path);
+    }
+  *dirs = steal_pointer (&v);
+  rc = 0;
+out:
+  ak_istore_close (&s);
+  return rc;
 }

@@ -42,9 +42,27 @@ typedef struct ak_pull_opts {
   const char *platform;  /* "os/arch[/variant]"; NULL: this host's */
   char *const *insecure; /* registries allowed plain HTTP besides loopback ones */
   uint64_t max_layer_bytes; /* 0: AK_LAYER_MAX_DEFAULT */
+  /* "REGISTRY=MIRROR" entries: a reference on REGISTRY is pulled from each
+   * of its mirrors in turn, then from REGISTRY itself. */
+  char *const *mirrors;
   ak_pull_fn progress;
   void *progress_data;
+  char **insecure_owned, **mirrors_owned; /* set by ak_pull_opts_from_env */
 } ak_pull_opts_t;
+
+/* insecure and mirrors from AGENTKERNEL_INSECURE_REGISTRIES and
+ * AGENTKERNEL_REGISTRY_MIRRORS (comma-separated); a malformed mirror entry
+ * is an error.  Free with ak_pull_opts_clear. */
+int ak_pull_opts_from_env (ak_pull_opts_t *opts, ak_error_t **err);
+void ak_pull_opts_clear (ak_pull_opts_t *opts);
+
+/* Marks digests (layers, manifest, config) as in use by this process until
+ * *hold is closed (or the process ends): prune and rm keep them. */
+int ak_image_hold (const char *state_root, char *const *digests, int *hold, ak_error_t **err);
+
+/* The store directories of these layers (diff ids), lowest first; ENOENT
+ * when one is missing. */
+int ak_image_layer_dirs (const char *state_root, char *const *diff_ids, char ***dirs, ak_error_t **err);
 
 typedef struct ak_image {
   char *ref;      /* canonical reference */

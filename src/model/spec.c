@@ -106,6 +106,10 @@ ak_spec_clear (ak_spec_t *spec)
   free (spec->backend);
   free (spec->image);
   free (spec->rootfs);
+  free (spec->image_digest);
+  ak_strv_free (spec->image_layers);
+  ak_strv_free (spec->image_env);
+  ak_strv_free (spec->image_layer_dirs);
   free (spec->cwd);
   free (spec->home);
   ak_strv_free (spec->env);
@@ -341,7 +345,22 @@ ak_spec_build_env (const ak_spec_t *spec)
 {
   char **env = NULL;
 
-  if (spec->sec.s[AK_SEC_PASS_ENV].value)
+  if (spec->image_env != NULL)
+    {
+      /* An image: the clean environment, the image's Env over it, then
+       * pass_env's values, except PATH (and HOME), which must name what
+       * exists in the image, not on the host. */
+      env_set (&env, "PATH=" DEFAULT_PATH);
+      env_set (&env, spec->as_root ? "HOME=/root" : "HOME=/home/user");
+      env_set (&env, spec->as_root ? "USER=root" : "USER=user");
+      for (char **e = spec->image_env; *e; e++)
+        env_set (&env, *e);
+      if (spec->sec.s[AK_SEC_PASS_ENV].value)
+        for (char **e = spec->host_env; e && *e; e++)
+          if (strncmp (*e, "PATH=", 5) != 0 && strncmp (*e, "HOME=", 5) != 0)
+            env_set (&env, *e);
+    }
+  else if (spec->sec.s[AK_SEC_PASS_ENV].value)
     {
       for (char **e = spec->host_env; e && *e; e++)
         env_set (&env, *e);

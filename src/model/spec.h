@@ -105,6 +105,14 @@ typedef struct ak_spec {
   char *backend; /* "container" */
   char *image;   /* "host" unless an image or rootfs is named */
   char *rootfs;  /* host directory used as root, or NULL */
+  /* An OCI image (image names a reference): what create or run resolved it
+   * to, so that every start runs exactly that image.  The layer
+   * directories are derived from the diff ids under the image store, never
+   * stored as paths. */
+  char *image_digest;  /* manifest digest, or NULL for the host image / a rootfs */
+  char **image_layers; /* layer diff ids ("sha256:HEX"), lowest first, or NULL */
+  char **image_env;    /* the image config's Env, or NULL */
+  char **image_layer_dirs; /* set by the service layer before each run or start; never stored */
   ak_security_t sec;
   ak_resources_t res;
   ak_source_t res_source[4]; /* memory, cpu, pids, vcpus */

@@ -84,6 +84,12 @@ ak_spec_to_json (const ak_spec_t *spec)
   json_object_set_new (root, "image", str_or_null (spec->image));
   json_object_set_new (root, "rootfs", str_or_null (spec->rootfs));
   pin_to_json (root, "rootfs_pin", &spec->rootfs_pin);
+  if (spec->image_digest != NULL)
+    {
+      json_object_set_new (root, "image_digest", json_string (spec->image_digest));
+      json_object_set_new (root, "image_layers", strv_to_json (spec->image_layers));
+      json_object_set_new (root, "image_env", strv_to_json (spec->image_env));
+    }
 
   json_object_set_new (sec, "profile",
                        json_pack ("{s:s, s:s}", "value", ak_profile_name (spec->sec.profile),
@@ -151,6 +157,16 @@ ak_spec_to_json (const ak_spec_t *spec)
 /* Checks on a string value: each returns NULL when `s` is acceptable, else
  * what was expected (for the message). */
 typedef const char *(*str_check_fn) (const char *s);
+
+/* "sha256:" and 64 lowercase hex digits: a layer is named by nothing else,
+ * so its directory can never be a path of the spec's choosing. */
+static const char *
+check_digest (const char *s)
+{
+  if (strncmp (s, "sha256:", 7) != 0 || strlen (s) != 71 || strspn (s + 7, "0123456789abcdef") != 64)
+    return "a sha256 digest";
+  return NULL;
+}
 
 static const char *
 check_any (const char *s)
@@ -780,7 +796,7 @@ parse_spec (const json_t *j, ak_spec_t *spec, ak_error_t **err)
                                       "rootfs_pin", "security", "resources", "cwd", "cwd_pin",
                                       "home", "home_pin", "env", "host_env", "mounts", "files",
                                       "workdir", "argv", "as_root", "show_credentials", "hostname", "agent",
-                                      "compat_mode", NULL };
+                                      "compat_mode", "image_digest", "image_layers", "image_env", NULL };
   const json_t *v, *o;
   unsigned long long version = AK_SPEC_JSON_VERSION;
 
@@ -798,8 +814,13 @@ parse_spec (const json_t *j, ak_spec_t *spec, ak_error_t **err)
       || get_string (j, "backend", "", false, check_word, &spec->backend, err) < 0
       || get_string (j, "image", "", false, check_text, &spec->image, err) < 0
       || get_string (j, "rootfs", "", true, check_abs, &spec->rootfs, err) < 0
-      || get_pin (j, "rootfs_pin", "", &spec->rootfs_pin, err) < 0)
+      || get_pin (j, "rootfs_pin", "", &spec->rootfs_pin, err) < 0
+      || get_string (j, "image_digest", "", true, check_digest, &spec->image_digest, err) < 0
+      || get_strv (j, "image_layers", true, check_digest, &spec->image_layers, err) < 0
+      || get_strv (j, "image_env", true, check_env, &spec->image_env, err) < 0)
     return -1;
+  if ((spec->image_digest == NULL) != (spec->image_layers == NULL))
+    return ak_error_set (err, 0, "invalid spec: image_digest and image_layers go together");
   if (get_object (j, "security", "", &o, err) < 0 || (o != NULL && parse_security (o, spec, err) < 0))
     return -1;
   if (get_object (j, "resources", "", &o, err) < 0 || (o != NULL && parse_resources (o, spec, err) < 0))

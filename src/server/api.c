@@ -10,6 +10,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "service/image.h"
 #include "service/sandbox.h"
 #include "service/store.h"
 #include "server/common.h"
@@ -125,7 +126,15 @@ ak_api_run_spec (const json_t *body, ak_spec_t *spec, ak_error_t **err)
     goto out;
   spec->argv = cmd.argv;
   cmd.argv = NULL;
-  if (ak_spec_validate (spec, err) < 0 || ak_backend_lookup (spec->backend, err) == NULL)
+  if (cmd.image != NULL)
+    {
+      free (spec->image);
+      spec->image = steal_pointer (&cmd.image);
+    }
+  /* The image is resolved (pulled when absent) before the run is accepted:
+   * an unknown image is the request's error, not the run's. */
+  if (ak_spec_validate (spec, err) < 0 || ak_backend_lookup (spec->backend, err) == NULL
+      || ak_sandbox_image_prepare (spec, err) < 0)
     goto out;
   rc = 0;
 out:
@@ -284,6 +293,11 @@ api_create (ak_http_req_t *r, json_t *body)
   if (ak_server_spec (c.profile, &spec, &err) < 0)
     goto fail;
   spec.name = ak_xstrdup (c.name);
+  if (c.image != NULL)
+    {
+      free (spec.image);
+      spec.image = ak_xstrdup (c.image);
+    }
   if (c.memory_mb > 0)
     spec.res.memory_mb = c.memory_mb, spec.res_source[0] = AK_SRC_CLI;
   if (c.vcpus > 0)

@@ -20,6 +20,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "service/image.h"
 #include "service/sandbox.h"
 #include "model/spec.h"
 #include "service/store.h"
@@ -236,7 +237,13 @@ tool_run (const json_t *args, tool_out_t *out, ak_error_t **err)
   if (ak_server_spec (arg_str (args, "profile"), &spec, err) == 0)
     {
       spec.argv = strv_from_json (json_object_get (args, "command"));
-      if (ak_spec_validate (&spec, err) == 0 && ak_sandbox_check_backend (&spec, err) == 0)
+      if (arg_str (args, "image") != NULL)
+        {
+          free (spec.image);
+          spec.image = ak_xstrdup (arg_str (args, "image"));
+        }
+      if (ak_spec_validate (&spec, err) == 0 && ak_sandbox_check_backend (&spec, err) == 0
+          && ak_sandbox_image_prepare (&spec, err) == 0)
         rc = run_job (ak_job_run (&spec, err), out, err);
     }
   ak_spec_clear (&spec);
@@ -275,6 +282,11 @@ tool_create (const json_t *args, tool_out_t *out, ak_error_t **err)
   if (ak_server_spec (arg_str (args, "profile"), &spec, err) < 0)
     goto done;
   spec.name = ak_xstrdup (arg_str (args, "name"));
+  if (arg_str (args, "image") != NULL)
+    {
+      free (spec.image);
+      spec.image = ak_xstrdup (arg_str (args, "image"));
+    }
   if (ak_spec_validate (&spec, err) < 0 || ak_sandbox_create (&spec, &rec, err) < 0)
     goto done;
   out->text = ak_xasprintf ("created sandbox %s (profile %s)", rec.name, ak_profile_name (spec.sec.profile));
@@ -384,6 +396,9 @@ tool_file_read (const json_t *args, tool_out_t *out, ak_error_t **err)
 #define COMMAND_PROP                                                                                                   \
   "\"command\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"minItems\": 1, "                           \
   "\"description\": \"The command and its arguments (no shell unless you run one)\"}"
+#define IMAGE_PROP                                                                                                     \
+  "\"image\": {\"type\": \"string\", \"description\": \"OCI image to run (pulled when absent), 'host' (the "      \
+  "default: the host's own userland) or 'auto' (chosen from the project's files)\"}"
 #define PATH_PROP "\"path\": {\"type\": \"string\", \"description\": \"Absolute path inside the sandbox\"}"
 #define SCHEMA(props, req)                                                                                             \
   "{\"type\": \"object\", \"properties\": {" props "}, \"required\": [" req "], \"additionalProperties\": false}"
@@ -397,9 +412,9 @@ typedef struct tool {
 
 static const tool_t tools[] = {
   { "sandbox_run", "Run a command in a new sandbox that is removed when it ends; returns its exit code and output.",
-    SCHEMA (COMMAND_PROP ", " PROFILE_PROP, "\"command\""), tool_run },
+    SCHEMA (COMMAND_PROP ", " PROFILE_PROP ", " IMAGE_PROP, "\"command\""), tool_run },
   { "sandbox_create", "Record a persistent sandbox (start it with sandbox_start).",
-    SCHEMA (NAME_PROP ", " PROFILE_PROP, "\"name\""), tool_create },
+    SCHEMA (NAME_PROP ", " PROFILE_PROP ", " IMAGE_PROP, "\"name\""), tool_create },
   { "sandbox_start", "Start a persistent sandbox.", SCHEMA (NAME_PROP, "\"name\""), tool_start },
   { "sandbox_stop", "Stop a running sandbox; its files are kept.", SCHEMA (NAME_PROP, "\"name\""), tool_stop },
   { "sandbox_remove", "Remove a sandbox and everything in it.",

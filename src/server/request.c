@@ -176,10 +176,9 @@ parse_image (const json_t *body, char **out, ak_error_t **err)
 {
   if (opt_string (body, "image", out, err) < 0)
     return -1;
-  if (*out != NULL && strcmp (*out, "host") != 0)
-    return bad (err, "image '%.128s' is not available: this server runs the 'host' image (pulling OCI images is "
-                     "not supported)",
-                *out);
+  /* The reference itself is checked when it is resolved (and pulled). */
+  if (*out != NULL && (**out == '\0' || strlen (*out) > 512 || strcspn (*out, " \t\r\n") != strlen (*out)))
+    return bad (err, "'image' must be an image reference, 'host' or 'auto'");
   return 0;
 }
 

@@ -28,7 +28,7 @@ typedef struct ak_api_cmd {
   char *workdir;  /* absolute, or NULL */
   bool sudo;      /* exec as the sandbox's root */
   char *profile;  /* run: "permissive" | "moderate" | "restrictive" | NULL */
-  char *image;    /* run: NULL or "host" */
+  char *image;    /* NULL (host), or a reference, "host" or "auto" */
 } ak_api_cmd_t;
 
 typedef struct ak_api_create {

@@ -10,7 +10,9 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "model/spec_json.h"
 #include "service/audit.h"
+#include "service/image.h"
 #include "service/sandbox.h"
 
 bool
@@ -38,12 +40,31 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via,
                 ak_error_t **err)
 {
   const ak_backend_t *b = ak_backend_lookup (spec->backend, err);
-  ak_spec_t s;
+  ak_spec_t s, img;
   _cleanup_free_ char *home = NULL;
+  _cleanup_close_ int hold = -1;
+  bool own = false;
   int rc;
 
   if (b == NULL)
     return -1;
+  /* An image: resolved (pulled when absent) into a copy of the caller's
+   * spec, its layers held in use until the run ends. */
+  if (spec->image != NULL && (ak_spec_wants_image (spec) || strcmp (spec->image, "auto") == 0))
+    {
+      json_t *j = ak_spec_to_json (spec);
+      rc = ak_spec_from_json (j, &img, err);
+      json_decref (j);
+      if (rc < 0)
+        return -1;
+      own = true;
+      if (ak_sandbox_image_prepare (&img, err) < 0 || ak_sandbox_image_dirs (&img, &hold, err) < 0)
+        {
+          ak_spec_clear (&img);
+          return -1;
+        }
+      spec = &img;
+    }
   /* On record before the sandbox exists: a run (or the server running it)
    * killed with SIGKILL never gets to write command_executed. */
   ak_audit_command (AK_AUDIT_COMMAND_STARTED, spec->name, spec->argv,
@@ -56,12 +77,15 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via,
     s.home = home;
   rc = b->run (&s, stdio, status, err);
   ak_strv_free (s.private_paths);
+  s.private_paths = NULL;
   if (rc < 0)
     ak_audit_command (AK_AUDIT_COMMAND_EXECUTED, spec->name, spec->argv,
                       json_pack ("{s:n, s:s, s:s}", "exit_code", "error", (*err)->msg, "via", via));
   else
     ak_audit_command (AK_AUDIT_COMMAND_EXECUTED, spec->name, spec->argv,
                       json_pack ("{s:i, s:s}", "exit_code", *status, "via", via));
+  if (own)
+    ak_spec_clear (&img);
   return rc;
 }
 
@@ -80,7 +104,10 @@ ak_sandbox_create (ak_spec_t *spec, ak_record_t *out, ak_error_t **err)
   if (spec->name == NULL || !ak_name_valid (spec->name))
     return ak_error_set (err, 0, "invalid sandbox name '%s' (1-63 of letters, digits, '-', '_')",
                          spec->name ? spec->name : "");
-  /* What each host source is now is what every start must find. */
+  /* The image resolved now (pulled when absent) is the one every start
+   * runs; what each host source is now is what every start must find. */
+  if (ak_sandbox_image_prepare (spec, err) < 0 || ak_sandbox_image_dirs (spec, NULL, err) < 0)
+    return -1;
   if (ak_spec_pin_sources (spec, err) < 0 || ak_store_create (spec, out, err) < 0)
     return -1;
   ak_audit ("sandbox_created", spec->name,
@@ -122,7 +149,7 @@ ak_sandbox_start (const char *name, ak_error_t **err)
     }
   dir = ak_store_dir (name);
   r.spec.private_paths = private_paths ();
-  if (b->start (&r.spec, dir, &pid, err) < 0)
+  if (ak_sandbox_image_dirs (&r.spec, NULL, err) < 0 || b->start (&r.spec, dir, &pid, err) < 0)
     {
       ak_error_prefix (err, "start %s", name);
       goto out;

@@ -195,6 +195,21 @@ def main():
     OUT["tampered_layer"] = man["layers"][0]["digest"]
     # A private image for the token server's policy.
     OUT["private"] = image("private/busybox", "latest", [(bb, "gzip")])["digest"]
+    # Images that sandboxes run: a second layer adds a marker and whites out
+    # one of busybox's links; the config names Env, Entrypoint, Cmd, WorkingDir.
+    run_l2 = [entry("etc/", tarfile.DIRTYPE, mode=0o755), entry("etc/marker", data=b"from-the-image\n"),
+              entry("bin/", tarfile.DIRTYPE, mode=0o755), entry("bin/.wh.ls", data=b""),
+              entry("srv/", tarfile.DIRTYPE, mode=0o755), entry("srv/here", data=b"workdir\n")]
+    OUT["run"] = image("test/run", "latest", [(bb, "gzip"), (run_l2, "gzip")],
+                       config_extra={"config": {"Env": ["PATH=/bin:/usr/bin", "FOO=from-image"],
+                                                "Entrypoint": ["echo"], "Cmd": ["default", "cmd"],
+                                                "WorkingDir": "/srv"}})["digest"]
+    # What `--image auto` names, served through a docker.io mirror.
+    for repo, tag, which in (("library/node", "22-alpine", "node"), ("library/python", "3.12-alpine", "python"),
+                             ("library/alpine", "3.20", "alpine")):
+        OUT["auto_" + which] = image(repo, tag, [(bb, "gzip"), ([entry("etc/", tarfile.DIRTYPE, mode=0o755),
+                                                                 entry("etc/which", data=which.encode() + b"\n")],
+                                                                "gzip")])["digest"]
     json.dump(OUT, open(sys.argv[3], "w"), indent=1)
 
 

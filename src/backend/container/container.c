@@ -225,11 +225,10 @@ container_check_env (const ak_spec_t *spec, ak_error_t **err)
     return -1;
   if (ak_net_check (spec, err) < 0)
     return -1;
-  if (spec->rootfs == NULL && spec->image != NULL && strcmp (spec->image, "host") != 0)
-    return ak_error_set (err, 0,
-                         "image '%s': this build runs the 'host' image or a directory (--rootfs "
-                         "DIR); pulling OCI images is not available",
-                         spec->image);
+  /* An image reaches the backend resolved: its layers in the store. */
+  if (spec->rootfs == NULL && spec->image != NULL && strcmp (spec->image, "host") != 0
+      && strncmp (spec->image, "dir:", 4) != 0 && spec->image_layer_dirs == NULL)
+    return ak_error_set (err, 0, "image '%s' was not resolved to layers in the image store", spec->image);
   return 0;
 }
 

@@ -57,6 +57,8 @@ typedef struct ak_sources {
   int home_tree; /* detached mount of spec->home, or -1 */
   int persist_tree; /* a persistent sandbox's own directory (root, upper, work), or -1 */
   int rootfs_tree;  /* detached mount of spec->rootfs (read-only lower layer), or -1 */
+  int *layer_trees; /* detached mounts of spec->image_layer_dirs (read-only), lowest first */
+  size_t n_layers;
   int *vol_trees;
   size_t n_vols;
   int *file_fds;
@@ -88,6 +90,7 @@ int ak_mounts_bind_host (int dirfd, const char *host, const char *dst, bool read
  * under home (hide.c). */
 int ak_hide_private (const ak_spec_t *spec, const ak_sources_t *src, ak_error_t **err);
 /* The synthesised /etc, written through rootfd (the new root's descriptor). */
+int ak_etc_image (int rootfd, const ak_spec_t *spec, int net_helper, ak_error_t **err);
 int ak_etc_populate (int rootfd, const ak_spec_t *spec, int net_helper, ak_error_t **err);
 
 /* ---- confinement (landlock.c, seccomp.c, caps.c) ---- */

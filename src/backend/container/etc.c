@@ -123,3 +123,26 @@ ak_etc_populate (int rootfd, const ak_spec_t *spec, int net_helper, ak_error_t *
     }
   return 0;
 }
+
+/* An image's /etc is the image's own, in the overlay: only what the
+ * sandbox's identity and network decide is written over it (through the
+ * root descriptor, /etc made a real directory first). */
+int
+ak_etc_image (int rootfd, const ak_spec_t *spec, int net_helper, ak_error_t **err)
+{
+  _cleanup_close_ int etc_dir = ak_fs_ensure_dir (rootfd, "etc", 0755, err);
+  _cleanup_free_ char *hosts = NULL;
+  _cleanup_free_ char *hostname = NULL;
+  const char *hn = spec->hostname ? spec->hostname : "agentkernel";
+
+  if (etc_dir < 0)
+    return -1;
+  hosts = ak_xasprintf ("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n"
+                        "::1\tlocalhost ip6-localhost ip6-loopback\n",
+                        hn);
+  hostname = ak_xasprintf ("%s\n", hn);
+  if (put (etc_dir, "hosts", hosts, err) < 0 || put (etc_dir, "hostname", hostname, err) < 0
+      || resolv_conf (etc_dir, spec, net_helper, err) < 0)
+    return -1;
+  return 0;
+}

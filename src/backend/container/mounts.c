@@ -273,6 +273,34 @@ inject_file (int rootfd, int fd, const char *dest, ak_error_t **err)
   return ak_fs_copy_file (rootfd, dest, fd, st.st_mode & 0755, err);
 }
 
+/* An OCI image as the root: its layers (attached read-only in the staging
+ * tmpfs, each opened in sources.c) as the overlay's lower stack, topmost
+ * first, under the sandbox's own upper layer.  The layers' whiteouts (0/0
+ * character devices) and opaque directories (user.overlay.opaque) are
+ * overlayfs' own format, so the stack shows exactly the image. */
+static int
+image_root (const ak_sources_t *src, const char *layers, ak_error_t **err)
+{
+  _cleanup_close_ int newroot = open (NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  _cleanup_free_ char *lower = ak_xstrdup ("");
+
+  if (newroot < 0 || mkdir ("/layers", 0700) < 0)
+    return ak_error_set (err, errno, "image: staging");
+  for (size_t i = 0; i < src->n_layers; i++)
+    {
+      char dir[64];
+      char *l;
+      snprintf (dir, sizeof dir, "/layers/%zu", i);
+      if (src->layer_trees[i] < 0 || mkdir (dir, 0700) < 0
+          || ak_move_mount (src->layer_trees[i], "", AT_FDCWD, dir, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return ak_error_set (err, src->layer_trees[i] < 0 ? EBADF : errno, "image: attach layer %zu", i);
+      l = ak_xasprintf ("%s%s%s", dir, *lower ? ":" : "", lower);
+      free (lower);
+      lower = l;
+    }
+  return overlay (lower, layers, "root", newroot, "/", err);
+}
+
 int
 ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *src,
                       int net_helper, ak_error_t **err)
@@ -318,6 +346,11 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
       if (overlay ("/lower", layers, "root", newroot, "/", err) < 0)
         return -1;
     }
+  else if (src->n_layers > 0)
+    {
+      if (image_root (src, layers, err) < 0)
+        return -1;
+    }
   else if (src->persist_tree >= 0
                ? mnt ("/persist/root", NEWROOT, NULL, MS_BIND, NULL, err) < 0
                      || set_attr (NEWROOT, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false, err) < 0
@@ -326,7 +359,12 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
   rootfd = open (NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0)
     return ak_error_set (err, errno, "open " NEWROOT);
-  if (spec->rootfs == NULL)
+  if (src->n_layers > 0)
+    {
+      if (ak_etc_image (rootfd, spec, net_helper, err) < 0)
+        return ak_error_prefix (err, "/etc");
+    }
+  else if (spec->rootfs == NULL)
     {
       if (build_host_image (rootfd, spec, layers, err) < 0)
         return -1;

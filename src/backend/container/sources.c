@@ -40,6 +40,9 @@ ak_sources_close (ak_sources_t *s)
   ak_closep (&s->home_tree);
   ak_closep (&s->persist_tree);
   ak_closep (&s->rootfs_tree);
+  for (size_t i = 0; i < s->n_layers; i++)
+    ak_closep (&s->layer_trees[i]);
+  free (s->layer_trees);
   for (size_t i = 0; i < s->n_vols; i++)
     ak_closep (&s->vol_trees[i]);
   for (size_t i = 0; i < s->n_files; i++)
@@ -163,6 +166,19 @@ ak_sources_open (const ak_spec_t *spec, const ak_ids_t *ids, bool idmap, const c
       if (s->rootfs_tree < 0)
         return -1;
     }
+  /* An image's layers: agentkernel's own store, read-only.  Run by root,
+   * what the image gives to root is shown as the sandbox user's (the only
+   * id it has), so the image is usable and its upper layer writable. */
+  s->layer_trees = ak_xcalloc (ak_strv_len (spec->image_layer_dirs) + 1, sizeof (int));
+  for (char **d = spec->image_layer_dirs; d != NULL && *d != NULL; d++)
+    {
+      _cleanup_close_ int fd = open (*d, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int t = fd < 0 ? ak_error_set (err, errno, "image layer %s", *d)
+                     : tree_of (fd, *d, ids, idmap, true, err);
+      if (t < 0)
+        return ak_error_prefix (err, "image %s", spec->image);
+      s->layer_trees[s->n_layers++] = t;
+    }
   if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD))
     {
       s->cwd_tree = open_tree_source (spec->cwd, &spec->cwd_pin, pinned, ids, idmap, false,
@@ -214,6 +230,8 @@ ak_sources_fds (const ak_sources_t *s, int *fds, size_t max)
     fds[n++] = s->persist_tree;
   if (n < max)
     fds[n++] = s->rootfs_tree;
+  for (size_t i = 0; i < s->n_layers && n < max; i++)
+    fds[n++] = s->layer_trees[i];
   for (size_t i = 0; i < s->n_vols && n < max; i++)
     fds[n++] = s->vol_trees[i];
   for (size_t i = 0; i < s->n_files && n < max; i++)
@@ -230,6 +248,10 @@ ak_sources_from_fds (const ak_spec_t *spec, const int *fds, size_t n, ak_sources
   s->home_tree = k < n ? fds[k++] : -1;
   s->persist_tree = k < n ? fds[k++] : -1;
   s->rootfs_tree = k < n ? fds[k++] : -1;
+  s->n_layers = ak_strv_len (spec->image_layer_dirs);
+  s->layer_trees = ak_xcalloc (s->n_layers + 1, sizeof (int));
+  for (size_t i = 0; i < s->n_layers; i++)
+    s->layer_trees[i] = k < n ? fds[k++] : -1;
   s->vol_trees = ak_xcalloc (spec->n_mounts, sizeof (int));
   for (size_t i = 0; i < spec->n_mounts; i++)
     s->vol_trees[i] = k < n ? fds[k++] : -1;
