@@ -205,6 +205,87 @@ else
   expect "images: a damaged image can be removed" 0 "removed" -- aki rm "$PLAIN/test/busybox"
   IMG_ST=$PWD/img-state
 
+  # --- running images ------------------------------------------------------
+  IMG_RUN=$PWD/img-run
+  akr () { AGENTKERNEL_STATE_DIR=$IMG_RUN XDG_CONFIG_HOME=$PWD/img-config DOCKER_CONFIG=$PWD/img-docker \
+             REGISTRY_AUTH_FILE= XDG_RUNTIME_DIR= "$AK" "$@"; }
+  RUNIMG=$PLAIN/test/run
+  expect "images run: an image not yet present is pulled, then its default command runs" 0 \
+    "^default cmd$" -- akr run --image "$RUNIMG"
+  expect "images run: the root is the image" 0 "^from-the-image$" -- akr run -i "$RUNIMG" -- cat /etc/marker
+  attack "images run: the host's files are not there" 1 "No such file" -- \
+    akr run -i "$RUNIMG" -- sh -c "echo $MARK; cat /etc/debian_version"
+  expect "images run: the host's files are there without the image (control)" 0 "^[0-9]" -- \
+    akr run -- cat /etc/debian_version
+  expect "images run: the image's Env" 0 "^from-image /bin:/usr/bin$" -- akr run -i "$RUNIMG" -- sh -c 'echo $FOO $PATH'
+  expect "images run: -e overrides the image's Env" 0 "^cli$" -- akr run -i "$RUNIMG" -e FOO=cli -- sh -c 'echo $FOO'
+  expect "images run: pass_env keeps the image's PATH" 0 "^/bin:/usr/bin /home/user$" -- \
+    akr run --profile permissive -i "$RUNIMG" -- sh -c 'echo $PATH $HOME'
+  expect "images run: the image's WorkingDir without a workspace" 0 "^/srv$" -- akr run -i "$RUNIMG" -- sh -c pwd
+  expect "images run: a whiteout in an upper layer hides the lower file" 0 "^gone$" -- \
+    akr run -i "$RUNIMG" -- sh -c 'test -e /bin/ls && echo there || echo gone'
+  expect "images run: the same file is there in the lower layer alone (control)" 0 "^there$" -- \
+    akr run -i "$PLAIN/test/busybox" -- sh -c 'test -e /bin/ls && echo there || echo gone'
+  expect "images run: the sandbox runs as its user, the image appears to be its own" 0 "^uid=1000 gid=1000" -- \
+    akr run -i "$RUNIMG" -- busybox id
+  expect "images run: the root is writable (an upper layer of its own)" 0 "^planted$" -- \
+    akr run -i "$RUNIMG" -- sh -c 'echo planted >/bin/planted && cat /bin/planted'
+  expect "images run: ... and nothing of it outlives the run" 0 "^absent$" -- \
+    akr run -i "$RUNIMG" -- sh -c 'test -e /bin/planted && echo present || echo absent'
+  t_begin "images run: the store's layers are untouched"
+  bad=""
+  for d in $(AGENTKERNEL_STATE_DIR=$IMG_RUN "$AK" image inspect "$RUNIMG" | python3 -c 'import json,sys; print(" ".join(l["dir"] for l in json.load(sys.stdin)["layers"]))'); do
+    [ -e "$d/bin/planted" ] && bad="$bad $d"
+  done
+  if [ -z "$bad" ] && [ "$(find "$IMG_RUN/images/layers" -name planted | wc -l)" = 0 ]; then pass; else fail "planted in$bad"; fi
+  attack "images run: restrictive keeps the image's root read-only" 1 "Read-only file system" -- \
+    akr run --profile restrictive -i "$RUNIMG" -- sh -c "echo $MARK; echo x >/bin/planted"
+  expect "images run: restrictive still has a writable /tmp" 0 "^ok$" -- \
+    akr run --profile restrictive -i "$RUNIMG" -- sh -c 'echo ok >/tmp/f && cat /tmp/f'
+  mkdir -p "$PWD/img-proj" && echo "project file" >"$PWD/img-proj/in-the-project"
+  expect "images run: the project at /workspace (permissive)" 0 "^project file$" -- \
+    sh -c "cd '$PWD/img-proj' && AGENTKERNEL_STATE_DIR='$IMG_RUN' '$AK' run --profile permissive -i '$RUNIMG' -- cat /workspace/in-the-project"
+  expect "images run: --image and --rootfs exclude each other" 125 "exclude each other" -- \
+    akr run -i "$RUNIMG" --rootfs / -- true
+  expect "images run: an unknown image is one clear error" 125 "image $PLAIN/test/nothing.*has no (tag|repository)|image $PLAIN/test/nothing" -- \
+    akr run -i "$PLAIN/test/nothing" -- true
+  expect "images run: an invalid reference is one clear error" 125 "image" -- akr run -i "UPPER/Case::x" -- true
+  expect "images run: [sandbox] base_image" 0 "^from-the-image$" -- \
+    sh -c "cd '$PWD/img-proj' && printf '[sandbox]\nbase_image = \"%s\"\n' '$RUNIMG' >agentkernel.toml && AGENTKERNEL_STATE_DIR='$IMG_RUN' '$AK' run -- cat /etc/marker; rc=\$?; rm -f agentkernel.toml; exit \$rc"
+
+  # Persistent sandboxes keep their image and their writes.
+  akr remove -f img-p >/dev/null 2>&1
+  expect "images run: create with an image" 0 "" -- akr create img-p --image "$RUNIMG"
+  expect "images run: exec in it sees the image" 0 "^from-the-image$" -- \
+    sh -c "AGENTKERNEL_STATE_DIR='$IMG_RUN' '$AK' start img-p >/dev/null && AGENTKERNEL_STATE_DIR='$IMG_RUN' '$AK' exec img-p -- cat /etc/marker"
+  expect "images run: writes persist across stop and start" 0 "^kept$" -- \
+    sh -c "A='AGENTKERNEL_STATE_DIR=$IMG_RUN'; env \$A '$AK' exec img-p -- sh -c 'echo kept >/bin/kept' && env \$A '$AK' stop img-p && env \$A '$AK' start img-p >/dev/null && env \$A '$AK' exec img-p -- cat /bin/kept"
+  expect "images run: list shows the image" 0 "img-p .*$RUNIMG" -- akr list
+  expect "images run: rm of an image a sandbox uses is refused, naming it" 125 "used by sandbox 'img-p'" -- \
+    akr image rm "$RUNIMG"
+  expect "images run: prune keeps it" 0 "^freed" -- akr image prune
+  expect "images run: the sandbox still runs it after prune" 0 "^from-the-image$" -- akr exec img-p -- cat /etc/marker
+  expect "images run: create with an image that cannot be pulled fails at create" 125 "image" -- \
+    akr create img-bad --image "$PLAIN/test/nothing"
+  expect "images run: ... and leaves no sandbox" 0 "" -- sh -c "! AGENTKERNEL_STATE_DIR='$IMG_RUN' '$AK' list | grep -q img-bad"
+  akr remove -f img-p >/dev/null 2>&1
+  expect "images run: rm works once the sandbox is gone" 0 "removed $RUNIMG" -- akr image rm "$RUNIMG"
+
+  # --image auto, through a docker.io mirror on the test registry.
+  mkdir -p "$PWD/img-auto-node" "$PWD/img-auto-none" && echo '{}' >"$PWD/img-auto-node/package.json"
+  autorun () { (cd "$1" && shift && AGENTKERNEL_REGISTRY_MIRRORS=docker.io=$PLAIN AGENTKERNEL_STATE_DIR=$IMG_RUN "$AK" run "$@"); }
+  expect "images run: auto picks node for package.json and says why" 0 "image auto: node:22-alpine \(found package.json in the project\)" -- \
+    autorun "$PWD/img-auto-node" --image auto -- cat /etc/which
+  expect "images run: ... and runs it" 0 "^node$" -- autorun "$PWD/img-auto-node" --image auto -- cat /etc/which
+  expect "images run: auto falls back to alpine" 0 "image auto: alpine:3.20 \(no project file or known command\)" -- \
+    autorun "$PWD/img-auto-none" --image auto -- cat /etc/which
+  expect "images run: ... and runs it" 0 "^alpine$" -- autorun "$PWD/img-auto-none" --image auto -- cat /etc/which
+  # (The test image has no python3: the choice is said, then the command is not found.)
+  expect "images run: auto picks by the command when no file decides" 127 "image auto: python:3.12-alpine \(command python3\)" -- \
+    autorun "$PWD/img-auto-none" --image auto -- python3 -c 1
+  expect "images run: a malformed mirror setting is one clear error" 125 "AGENTKERNEL_REGISTRY_MIRRORS" -- \
+    env AGENTKERNEL_REGISTRY_MIRRORS=docker.io AGENTKERNEL_STATE_DIR="$IMG_RUN" "$AK" run -i nothing:1 -- true
+
   # --- rm and prune -------------------------------------------------------
   expect "images: rm keeps layers another image uses" 0 "removed $PLAIN/test/busybox" -- aki rm "$PLAIN/test/busybox"
   expect "images: the other image is intact" 0 "" -- aki inspect "$PLAIN/test/busybox@$(digest_of busybox)"
