@@ -133,9 +133,17 @@ ak_api_run_spec (const json_t *body, ak_spec_t *spec, ak_error_t **err)
     }
   /* The image is resolved (pulled when absent) before the run is accepted:
    * an unknown image is the request's error, not the run's. */
-  if (ak_spec_validate (spec, err) < 0 || ak_backend_lookup (spec->backend, err) == NULL
-      || ak_sandbox_image_prepare (spec, err) < 0)
+  if (ak_spec_validate (spec, err) < 0 || ak_backend_lookup (spec->backend, err) == NULL)
     goto out;
+  if (ak_sandbox_image_prepare (spec, err) < 0)
+    {
+      /* An image that is not there is 404; one that cannot be had (an
+       * unreachable or refusing registry, a bad reference) is the
+       * request's error, 400. */
+      if ((*err)->code != ENOENT)
+        (*err)->code = EINVAL;
+      goto out;
+    }
   rc = 0;
 out:
   if (rc < 0 && err && *err && (*err)->code == 0)
@@ -305,6 +313,12 @@ api_create (ak_http_req_t *r, json_t *body)
   if (ak_spec_validate (&spec, &err) < 0)
     {
       err->code = EINVAL;
+      goto fail;
+    }
+  if (ak_sandbox_image_prepare (&spec, &err) < 0)
+    {
+      if (err->code != ENOENT)
+        err->code = EINVAL;
       goto fail;
     }
   if (ak_sandbox_create (&spec, &rec, &err) < 0)

@@ -49,7 +49,7 @@ t_begin "stdin EOF reaches the command"
 out=$("$AK" run -- sh -c 'cat >/dev/null; echo eof-seen' </dev/null)
 [ "$out" = "eof-seen" ] && pass || fail "got '$out'"
 
-expect "an OCI image is refused, not replaced by the host" 125 "image 'python:3.12-alpine'" -- sh -c 'd=$(mktemp -d); cd "$d" && printf "[sandbox]\nbase_image = \"python:3.12-alpine\"\n" >agentkernel.toml && "$0" run -- true' "$AK"
+expect "an image that cannot be pulled is one error, never replaced by the host" 125 "image python:3.12-alpine: pull docker.io/library/python:3.12-alpine" -- sh -c 'd=$(mktemp -d); cd "$d" && printf "[sandbox]\nbase_image = \"python:3.12-alpine\"\n" >agentkernel.toml && "$0" run -- true' "$AK"
 
 expect "serve: an unknown option" 125 "unknown or incomplete option '--bogus'" -- "$AK" serve --bogus
 expect "serve: a bad port" 125 "--port needs a number" -- "$AK" serve --port 70000

@@ -83,7 +83,9 @@ test_run (void **state)
   refused (ak_api_parse_run, "{\"command\": \"ls\"}", "'command' must be a non-empty array");
   refused (ak_api_parse_run, "{\"command\": [\"\"]}", "must not be empty");
   refused (ak_api_parse_run, "{\"command\": [\"ls\"], \"profile\": \"paranoid\"}", "'profile' must be");
-  refused (ak_api_parse_run, "{\"command\": [\"ls\"], \"image\": \"alpine\"}", "'host' image");
+  refused (ak_api_parse_run, "{\"command\": [\"ls\"], \"image\": \"\"}", "'image' must be an image reference");
+  refused (ak_api_parse_run, "{\"command\": [\"ls\"], \"image\": \"a b\"}", "'image' must be an image reference");
+  refused (ak_api_parse_run, "{\"command\": [\"ls\"], \"image\": 7}", "image");
   refused (ak_api_parse_run, "{\"command\": [\"ls\"], \"profle\": \"moderate\"}", "unknown field 'profle'");
   refused (ak_api_parse_run, "{\"command\": [\"ls\"], \"fast\": 1}", "'fast' must be true or false");
 }
