@@ -112,8 +112,18 @@ reply_job (ak_http_req_t *r, json_t *data, bool gone, ak_error_t *err)
   return ak_http_ok (r, MHD_HTTP_OK, data);
 }
 
+void
+ak_api_image_error (ak_error_t *err)
+{
+  /* An image that is not there is 404; one that cannot be had (an
+   * unreachable or refusing registry, a bad reference) is the request's
+   * error, 400. */
+  if (err != NULL && err->code != ENOENT)
+    err->code = EINVAL;
+}
+
 int
-ak_api_run_spec (const json_t *body, ak_spec_t *spec, ak_error_t **err)
+ak_api_run_spec (const json_t *body, ak_spec_t *spec, bool resolve_image, ak_error_t **err)
 {
   ak_api_cmd_t cmd;
   int rc = -1;
@@ -135,13 +145,9 @@ ak_api_run_spec (const json_t *body, ak_spec_t *spec, ak_error_t **err)
    * an unknown image is the request's error, not the run's. */
   if (ak_spec_validate (spec, err) < 0 || ak_backend_lookup (spec->backend, err) == NULL)
     goto out;
-  if (ak_sandbox_image_prepare (spec, err) < 0)
+  if (resolve_image && ak_sandbox_image_prepare (spec, err) < 0)
     {
-      /* An image that is not there is 404; one that cannot be had (an
-       * unreachable or refusing registry, a bad reference) is the
-       * request's error, 400. */
-      if ((*err)->code != ENOENT)
-        (*err)->code = EINVAL;
+      ak_api_image_error (*err);
       goto out;
     }
   rc = 0;
@@ -173,7 +179,7 @@ api_run (ak_http_req_t *r, json_t *body)
   json_t *data = NULL;
   bool gone = false;
 
-  if (ak_api_run_spec (body, &spec, &err) == 0)
+  if (ak_api_run_spec (body, &spec, true, &err) == 0)
     data = run_one (&spec, ak_http_client_fd (r), &gone, &err);
   ak_spec_clear (&spec);
   return reply_job (r, data, gone, err);
@@ -317,8 +323,7 @@ api_create (ak_http_req_t *r, json_t *body)
     }
   if (ak_sandbox_image_prepare (&spec, &err) < 0)
     {
-      if (err->code != ENOENT)
-        err->code = EINVAL;
+      ak_api_image_error (err);
       goto fail;
     }
   if (ak_sandbox_create (&spec, &rec, &err) < 0)

@@ -73,6 +73,10 @@ struct ak_api_cmd;
 void ak_api_exec_req (const struct ak_api_cmd *cmd, ak_exec_req_t *req);
 
 /* The spec a run request's sandbox gets, validated. */
-int ak_api_run_spec (const json_t *body, ak_spec_t *spec, ak_error_t **err);
+/* The spec of a /run or /run/stream body; resolve_image: the image is
+ * resolved (pulled when absent) here, else the caller does it. */
+int ak_api_run_spec (const json_t *body, ak_spec_t *spec, bool resolve_image, ak_error_t **err);
+/* An image error as the API answers it: 404 when it is not there, else 400. */
+void ak_api_image_error (ak_error_t *err);
 
 #endif

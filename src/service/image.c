@@ -72,6 +72,12 @@ json_strv (const json_t *a)
 int
 ak_sandbox_image_prepare (ak_spec_t *spec, ak_error_t **err)
 {
+  return ak_sandbox_image_prepare_progress (spec, pull_progress, pull_progress_data, err);
+}
+
+int
+ak_sandbox_image_prepare_progress (ak_spec_t *spec, ak_pull_fn fn, void *data, ak_error_t **err)
+{
   _cleanup_free_ char *root = NULL;
   ak_pull_opts_t opts = { 0 };
   ak_image_t img;
@@ -90,8 +96,8 @@ ak_sandbox_image_prepare (ak_spec_t *spec, ak_error_t **err)
       ak_error_clear (err);
       if (ak_pull_opts_from_env (&opts, err) < 0)
         return -1;
-      opts.progress = pull_progress;
-      opts.progress_data = pull_progress_data;
+      opts.progress = fn;
+      opts.progress_data = data;
       rc = ak_image_pull (root, spec->image, &opts, &img, err);
       ak_pull_opts_clear (&opts);
     }
@@ -132,6 +138,26 @@ ak_sandbox_image_prepare (ak_spec_t *spec, ak_error_t **err)
     }
   ak_image_clear (&img);
   return 0;
+}
+
+bool
+ak_sandbox_image_present (const ak_spec_t *spec)
+{
+  _cleanup_free_ char *root = NULL;
+  ak_error_t *err = NULL;
+  ak_image_t img;
+
+  if (spec->image != NULL && strcmp (spec->image, "auto") == 0)
+    return false;
+  if (!ak_spec_wants_image (spec))
+    return true;
+  if ((root = ak_store_root ()) == NULL || ak_image_resolve (root, spec->image, &img, &err) < 0)
+    {
+      ak_error_free (err);
+      return false;
+    }
+  ak_image_clear (&img);
+  return true;
 }
 
 int

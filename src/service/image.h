@@ -22,6 +22,11 @@ bool ak_spec_wants_image (const ak_spec_t *spec);
  * mount_cwd and without a workdir, the image's WorkingDir is used.  Does
  * nothing for the host image or a rootfs. */
 int ak_sandbox_image_prepare (ak_spec_t *spec, ak_error_t **err);
+/* The same, reporting a pull to fn (NULL: silent) instead of the hook. */
+int ak_sandbox_image_prepare_progress (ak_spec_t *spec, ak_pull_fn fn, void *data, ak_error_t **err);
+
+/* Whether spec's image (when it names one) is in the store already. */
+bool ak_sandbox_image_present (const ak_spec_t *spec);
 
 /* Before each run or start of a spec that has an image: fills
  * spec->image_layer_dirs from the store, and (hold != NULL) marks the

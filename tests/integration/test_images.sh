@@ -286,6 +286,26 @@ else
   expect "images run: a malformed mirror setting is one clear error" 125 "AGENTKERNEL_REGISTRY_MIRRORS" -- \
     env AGENTKERNEL_REGISTRY_MIRRORS=docker.io AGENTKERNEL_STATE_DIR="$IMG_RUN" "$AK" run -i nothing:1 -- true
 
+  # Through the API: /run and /run/stream with an image (pulled live on the stream).
+  IMG_API=$PWD/img-api
+  sock=$PWD/img-api.sock
+  rm -f "$sock"
+  AGENTKERNEL_STATE_DIR=$IMG_API "$AK" serve --socket "$sock" >"$PWD/img-serve.log" 2>&1 & img_srv=$!
+  for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+  apost () { curl -sS --unix-socket "$sock" -X POST "http://localhost$1" -H 'content-type: application/json' -d "$2"; }
+  expect "images api: /run/stream pulls the image, reporting progress events, then runs it" 0 \
+    '"stage":"pulling".*"event":"unpacked"' -- sh -c "$(declare -f apost); sock='$sock'; apost /run/stream '{\"command\": [\"cat\", \"/etc/marker\"], \"image\": \"$RUNIMG\"}' | tr '\n' ' '"
+  expect "images api: ... and the command's output follows" 0 'from-the-image' -- \
+    apost /run "{\"command\": [\"cat\", \"/etc/marker\"], \"image\": \"$RUNIMG\"}"
+  expect "images api: an image that is not there is a 4xx naming it" 0 'success":false.*test/nothing' -- \
+    apost /run "{\"command\": [\"true\"], \"image\": \"$PLAIN/test/nothing\"}"
+  expect "images api: create with an image" 0 '"success":true' -- \
+    apost /sandboxes "{\"name\": \"img-api\", \"image\": \"$RUNIMG\"}"
+  expect "images api: exec in it runs in the image" 0 'from-the-image' -- \
+    apost /sandboxes/img-api/exec '{"command": ["cat", "/etc/marker"]}'
+  curl -sS --unix-socket "$sock" -X DELETE http://localhost/sandboxes/img-api >/dev/null
+  kill "$img_srv"; wait "$img_srv" 2>/dev/null
+
   # --- rm and prune -------------------------------------------------------
   expect "images: rm keeps layers another image uses" 0 "removed $PLAIN/test/busybox" -- aki rm "$PLAIN/test/busybox"
   expect "images: the other image is intact" 0 "" -- aki inspect "$PLAIN/test/busybox@$(digest_of busybox)"
