@@ -1,5 +1,6 @@
 /* Path safety: see fsutil.h for the rules every caller relies on. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -455,4 +456,230 @@ ak_fs_open_pinned (const char *path, const ak_fs_id_t *id, int flags, const char
                          "more): not started (re-create the sandbox if this is intended)",
                          what, path, id->type == S_IFDIR ? "directory" : "file");
   return take_fd (&fd);
+}
+
+/* ---- removing a tree ----------------------------------------------------- */
+
+/* One directory on the way down: its identity (to check the way back up),
+ * its name in its parent, and the subdirectories still to remove. */
+typedef struct rm_frame {
+  dev_t dev;
+  ino_t ino;
+  char *name;
+  char **pending;
+  size_t n_pending;
+} rm_frame_t;
+
+/* Opens name (a directory) beneath dir without following a link, making it
+ * readable first if its owner (us) left it closed. */
+static int
+rm_open_dir (int dir, const char *name)
+{
+  int fd = openat (dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == EACCES && fchmodat (dir, name, 0700, 0) == 0)
+    fd = openat (dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  return fd;
+}
+
+/* Unlinks every non-directory in fd and lists its subdirectories into f. */
+/* The mount a directory entry is on (0 when the kernel cannot say). */
+static uint64_t
+rm_mnt_id (int dir, const char *name)
+{
+  struct statx stx;
+  if (statx (dir, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) < 0
+      || !(stx.stx_mask & STATX_MNT_ID))
+    return 0;
+  return stx.stx_mnt_id;
+}
+
+static int
+rm_scan (int fd, rm_frame_t *f, dev_t top_dev, uint64_t top_mnt, uint64_t *freed, ak_error_t **err)
+{
+  _cleanup_close_ int dup_fd = -1;
+  struct stat st;
+  DIR *d;
+  struct dirent *e;
+  int rc = 0;
+
+  if (fstat (fd, &st) < 0)
+    return ak_error_set (err, errno, "stat %s", f->name);
+  if ((st.st_mode & S_IRWXU) != S_IRWXU)
+    fchmod (fd, st.st_mode | S_IRWXU);
+  dup_fd = fcntl (fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0 || (d = fdopendir (dup_fd)) == NULL)
+    return ak_error_set (err, errno, "read directory %s", f->name);
+  dup_fd = -1;
+  rewinddir (d);
+  while (rc == 0)
+    {
+      struct stat es;
+      errno = 0;
+      e = readdir (d);
+      if (e == NULL)
+        {
+          if (errno != 0)
+            rc = ak_error_set (err, errno, "read directory %s", f->name);
+          break;
+        }
+      if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
+        continue;
+      if (fstatat (fd, e->d_name, &es, AT_SYMLINK_NOFOLLOW) < 0)
+        {
+          if (errno != ENOENT)
+            rc = ak_error_set (err, errno, "stat %s/%s", f->name, e->d_name);
+          continue;
+        }
+      if (S_ISDIR (es.st_mode))
+        {
+          uint64_t mnt = top_mnt ? rm_mnt_id (fd, e->d_name) : 0;
+          if (es.st_dev != top_dev || (mnt != 0 && mnt != top_mnt))
+            rc = ak_error_set (err, EXDEV, "%s/%s is a mount point; unmount it first", f->name, e->d_name);
+          else
+            {
+              f->pending = ak_xrealloc (f->pending, (f->n_pending + 1) * sizeof (char *));
+              f->pending[f->n_pending++] = ak_xstrdup (e->d_name);
+            }
+          continue;
+        }
+      if (unlinkat (fd, e->d_name, 0) < 0 && errno != ENOENT)
+        rc = ak_error_set (err, errno, "remove %s/%s", f->name, e->d_name);
+      else if (freed != NULL && S_ISREG (es.st_mode) && es.st_nlink == 1)
+        *freed += (uint64_t) es.st_size;
+    }
+  closedir (d);
+  return rc;
+}
+
+int
+ak_fs_remove_tree (int parent, const char *name, uint64_t *freed, ak_error_t **err)
+{
+  rm_frame_t *stack = NULL;
+  size_t depth = 0, cap = 0;
+  struct stat st, top;
+  int cur = -1, rc = -1;
+  uint64_t top_mnt;
+  char *next_name = NULL;
+
+  if (fstat (parent, &top) < 0)
+    return ak_error_set (err, errno, "stat the parent of %s", name);
+  if (fstatat (parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return errno == ENOENT ? 0 : ak_error_set (err, errno, "stat %s", name);
+  if (!S_ISDIR (st.st_mode))
+    {
+      if (unlinkat (parent, name, 0) < 0 && errno != ENOENT)
+        return ak_error_set (err, errno, "remove %s", name);
+      if (freed != NULL && S_ISREG (st.st_mode) && st.st_nlink == 1)
+        *freed += (uint64_t) st.st_size;
+      return 0;
+    }
+  top_mnt = rm_mnt_id (parent, name);
+  if (st.st_dev != top.st_dev || (top_mnt != 0 && top_mnt != rm_mnt_id (parent, ".")))
+    return ak_error_set (err, EXDEV, "%s is a mount point; unmount it first", name);
+
+  /* Depth first with one open directory at a time, however deep the tree:
+   * down by name beneath the current directory (never following a link),
+   * back up by "..", checked against the identity recorded on the way
+   * down, so that nothing outside the tree is ever reached. */
+  next_name = ak_xstrdup (name);
+  cur = rm_open_dir (parent, name);
+  if (cur < 0)
+    {
+      ak_error_set (err, errno, "open %s", name);
+      goto out;
+    }
+  for (;;)
+    {
+      rm_frame_t *f;
+      if (depth == cap)
+        {
+          cap = cap ? cap * 2 : 16;
+          stack = ak_xrealloc (stack, cap * sizeof *stack);
+        }
+      f = &stack[depth++];
+      memset (f, 0, sizeof *f);
+      if (fstat (cur, &st) < 0)
+        {
+          ak_error_set (err, errno, "stat %s", name);
+          goto out;
+        }
+      f->dev = st.st_dev;
+      f->ino = st.st_ino;
+      f->name = next_name;
+      next_name = NULL;
+      if (rm_scan (cur, f, top.st_dev, top_mnt, freed, err) < 0)
+        goto out;
+      /* Down into the next pending subdirectory, or up when none is left. */
+      for (;;)
+        {
+          f = &stack[depth - 1];
+          if (f->n_pending > 0)
+            {
+              int child = rm_open_dir (cur, f->pending[f->n_pending - 1]);
+              f->n_pending--;
+              if (child < 0)
+                {
+                  if (errno == ENOENT)
+                    {
+                      free (f->pending[f->n_pending]);
+                      continue;
+                    }
+                  ak_error_set (err, errno, "open %s/%s", f->name, f->pending[f->n_pending]);
+                  f->n_pending++;
+                  goto out;
+                }
+              close (cur);
+              cur = child;
+              next_name = f->pending[f->n_pending];
+              break; /* scan the child: a new frame */
+            }
+          /* Empty now: remove it from its parent. */
+          if (depth == 1)
+            {
+              close (cur);
+              cur = -1;
+              if (unlinkat (parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                {
+                  ak_error_set (err, errno, "remove %s", name);
+                  goto out;
+                }
+              rc = 0;
+              goto out;
+            }
+          {
+            int up = openat (cur, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            rm_frame_t *p = &stack[depth - 2];
+            if (up < 0 || fstat (up, &st) < 0 || st.st_dev != p->dev || st.st_ino != p->ino)
+              {
+                if (up >= 0)
+                  close (up);
+                ak_error_set (err, EXDEV, "%s moved while it was removed", f->name);
+                goto out;
+              }
+            close (cur);
+            cur = up;
+            if (unlinkat (cur, f->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+              {
+                ak_error_set (err, errno, "remove %s", f->name);
+                goto out;
+              }
+            free (f->name);
+            free (f->pending);
+            depth--;
+          }
+        }
+    }
+out:
+  if (cur >= 0)
+    close (cur);
+  free (next_name);
+  for (size_t i = 0; i < depth; i++)
+    {
+      for (size_t j = 0; j < stack[i].n_pending; j++)
+        free (stack[i].pending[j]);
+      free (stack[i].pending);
+      free (stack[i].name);
+    }
+  free (stack);
+  return rc;
 }

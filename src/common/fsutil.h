@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -90,5 +91,13 @@ int ak_fs_pin (const char *path, ak_fs_id_t *id, char **canonical, ak_error_t **
  * object `id` recorded.  A mismatch is an error naming `what`. */
 int ak_fs_open_pinned (const char *path, const ak_fs_id_t *id, int flags, const char *what,
                        ak_error_t **err);
+
+/* Removes parent/name and everything beneath it: never following a link,
+ * never crossing into another file system (EXDEV: a mount point left
+ * behind), opening up directories left without permissions, with one
+ * directory open at a time however deep the tree.  Adds the bytes of the
+ * regular files removed (last links only) to *freed when non-NULL.  A name
+ * that does not exist is success. */
+int ak_fs_remove_tree (int parent, const char *name, uint64_t *freed, ak_error_t **err);
 
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "common/digest.h"
 #include "common/util.h"
 #include "images/ref.h"
@@ -347,43 +348,14 @@ out:
 int
 ak_istore_remove_tree (int parent, const char *name, uint64_t *freed)
 {
-  struct stat st;
-  int fd, rc = 0;
-  DIR *d;
-  struct dirent *e;
-
-  if (fstatat (parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-    return errno == ENOENT ? 0 : -1;
-  if (!S_ISDIR (st.st_mode))
+  ak_error_t *err = NULL;
+  if (ak_fs_remove_tree (parent, name, freed, &err) < 0)
     {
-      if (freed != NULL && S_ISREG (st.st_mode) && st.st_nlink == 1)
-        *freed += (uint64_t) st.st_size;
-      return unlinkat (parent, name, 0);
-    }
-  fd = openat (parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return -1;
-  /* An unprivileged owner may have left a directory without write or
-   * search access (an image's 0555 directory). */
-  if ((st.st_mode & S_IRWXU) != S_IRWXU)
-    fchmod (fd, st.st_mode | S_IRWXU);
-  d = fdopendir (fd);
-  if (d == NULL)
-    {
-      close (fd);
+      errno = err->code ? err->code : EIO;
+      ak_error_free (err);
       return -1;
     }
-  while ((e = readdir (d)) != NULL)
-    {
-      if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
-        continue;
-      if (ak_istore_remove_tree (dirfd (d), e->d_name, freed) < 0)
-        rc = -1;
-    }
-  closedir (d);
-  if (unlinkat (parent, name, AT_REMOVEDIR) < 0)
-    rc = -1;
-  return rc;
+  return 0;
 }
 
 static bool

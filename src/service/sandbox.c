@@ -108,6 +108,9 @@ ak_sandbox_create (ak_spec_t *spec, ak_record_t *out, ak_error_t **err)
    * runs; what each host source is now is what every start must find. */
   if (ak_sandbox_image_prepare (spec, err) < 0 || ak_sandbox_image_dirs (spec, NULL, err) < 0)
     return -1;
+  /* What the host cannot give this sandbox is said now, not at start. */
+  if (b->check != NULL && b->check (spec, err) < 0)
+    return -1;
   if (ak_spec_pin_sources (spec, err) < 0 || ak_store_create (spec, out, err) < 0)
     return -1;
   ak_audit ("sandbox_created", spec->name,

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "common/util.h"
 #include "model/spec_json.h"
 
@@ -417,106 +418,12 @@ ak_record_clear (ak_record_t *r)
 
 /* ---- removing trees --------------------------------------------------- */
 
-/* What a directory's contents must share with it: the mount it is on. */
-typedef struct fs_id {
-  dev_t dev;
-  unsigned long long mnt_id; /* 0 when the kernel does not say */
-} fs_id_t;
-
-static int
-fs_id_of (int fd, fs_id_t *id)
-{
-  struct statx stx;
-
-  if (statx (fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0)
-    return -1;
-  id->dev = makedev (stx.stx_dev_major, stx.stx_dev_minor);
-  id->mnt_id = (stx.stx_mask & STATX_MNT_ID) ? stx.stx_mnt_id : 0;
-  return 0;
-}
-
-/* Delete parent/name and everything under it.  Directories are opened with
- * O_NOFOLLOW relative to their parent and symbolic links are unlinked, never
- * followed, so nothing outside the tree is reached; a directory on another
- * mount (a bind mount left behind) stops the removal rather than being
- * emptied. */
-static int
-remove_tree_at (int parent, const char *name, const fs_id_t *top, ak_error_t **err)
-{
-  int fd = openat (parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  fs_id_t id;
-  DIR *d;
-  struct dirent *e;
-  int rc = 0;
-
-  /* Directories the sandbox (or overlayfs, for its work directory) left
-   * without permissions: ours, so we may open them up to empty them.
-   * AT_SYMLINK_NOFOLLOW is not supported by fchmodat, but O_NOFOLLOW above
-   * failing with EACCES means name is a directory, not a link. */
-  if (fd < 0 && errno == EACCES && fchmodat (parent, name, 0700, 0) == 0)
-    fd = openat (parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-  if (fd < 0)
-    {
-      if (errno == ENOENT)
-        return 0;
-      if (errno == ENOTDIR || errno == ELOOP)
-        goto unlink_file;
-      return ak_error_set (err, errno, "open %s", name);
-    }
-  if (fs_id_of (fd, &id) < 0)
-    {
-      close (fd);
-      return ak_error_set (err, errno, "stat %s", name);
-    }
-  if (id.dev != top->dev || (id.mnt_id && top->mnt_id && id.mnt_id != top->mnt_id))
-    {
-      close (fd);
-      return ak_error_set (err, EXDEV, "%s is a mount point; unmount it first", name);
-    }
-  d = fdopendir (fd);
-  if (d == NULL)
-    {
-      close (fd);
-      return ak_error_set (err, errno, "read directory %s", name);
-    }
-  while (rc == 0)
-    {
-      errno = 0;
-      e = readdir (d);
-      if (e == NULL)
-        {
-          if (errno != 0)
-            rc = ak_error_set (err, errno, "read directory %s", name);
-          break;
-        }
-      if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
-        continue;
-      if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)
-        rc = remove_tree_at (dirfd (d), e->d_name, top, err);
-      else if (unlinkat (dirfd (d), e->d_name, 0) < 0 && errno != ENOENT)
-        rc = ak_error_set (err, errno, "remove %s/%s", name, e->d_name);
-    }
-  closedir (d);
-  if (rc < 0)
-    return ak_error_prefix (err, "%s", name);
-  if (unlinkat (parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-    return ak_error_set (err, errno, "remove %s", name);
-  return 0;
-
-unlink_file:
-  if (unlinkat (parent, name, 0) < 0 && errno != ENOENT)
-    return ak_error_set (err, errno, "remove %s", name);
-  return 0;
-}
-
+/* Delete parent/name and everything under it (common/fsutil: never
+ * following a link, never crossing a mount, however deep the tree). */
 static int
 remove_tree (int parent, const char *name, ak_error_t **err)
 {
-  fs_id_t top;
-  if (fs_id_of (parent, &top) < 0)
-    return ak_error_set (err, errno, "stat state directory");
-  return remove_tree_at (parent, name, &top, err);
+  return ak_fs_remove_tree (parent, name, NULL, err);
 }
 
 /* ---- create / load / save / remove ------------------------------------ */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -352,6 +353,58 @@ test_pin (void **state)
   free (viapath);
 }
 
+/* Removing a tree: deeper than the descriptor limit, links not followed,
+ * closed directories opened up, bytes counted. */
+static void
+test_remove_tree (void **state)
+{
+  ak_error_t *err = NULL;
+  uint64_t freed = 0;
+  int d, fd;
+  struct rlimit rl, low = { 64, 64 };
+  (void) state;
+
+  mk (root_path, "t", 0755);
+  put (root_path, "t/a", "12345");
+  mk (root_path, "t/closed", 0000);
+  ln (host_path, root_path, "t/link-to-host");
+  put (host_path, "keep", "host file");
+  /* 1,500 levels, with the descriptor limit at 64. */
+  d = open (root_path, O_RDONLY | O_DIRECTORY);
+  assert_true (d >= 0);
+  assert_int_equal (mkdirat (d, "t/deep", 0755), 0);
+  fd = openat (d, "t/deep", O_RDONLY | O_DIRECTORY);
+  for (int i = 0; i < 1500; i++)
+    {
+      int next;
+      assert_int_equal (mkdirat (fd, "d", 0755), 0);
+      next = openat (fd, "d", O_RDONLY | O_DIRECTORY);
+      assert_true (next >= 0);
+      close (fd);
+      fd = next;
+    }
+  assert_int_equal (symlinkat (host_path, fd, "bottom-link"), 0);
+  close (fd);
+  getrlimit (RLIMIT_NOFILE, &rl);
+  assert_int_equal (setrlimit (RLIMIT_NOFILE, &low), 0);
+  if (ak_fs_remove_tree (d, "t", &freed, &err) < 0)
+    fail_msg ("%s", err->msg);
+  setrlimit (RLIMIT_NOFILE, &rl);
+  assert_int_equal (faccessat (d, "t", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+  assert_true (freed >= 5);
+  /* The links' targets are untouched. */
+  {
+    char *k = at (host_path, "keep");
+    assert_int_equal (access (k, F_OK), 0);
+    free (k);
+  }
+  /* A file, and a name that is not there. */
+  put (root_path, "f", "x");
+  assert_int_equal (ak_fs_remove_tree (d, "f", NULL, &err), 0);
+  assert_int_equal (ak_fs_remove_tree (d, "nothing", NULL, &err), 0);
+  close (d);
+}
+
 int
 main (void)
 {
@@ -363,6 +416,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_write_file, setup, teardown),
     cmocka_unit_test_setup_teardown (test_symlink_touch_mkdir, setup, teardown),
     cmocka_unit_test_setup_teardown (test_pin, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_remove_tree, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

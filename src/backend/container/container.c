@@ -95,9 +95,9 @@ sandbox_init (const init_ctx_t *c)
 {
   ak_error_t *err = NULL;
   ak_sources_t src;
-  int fds[64], type, value, status;
+  int fds[AK_SYNC_MAX_FDS], type, value, status;
   size_t n_fds = 0;
-  char mask[128];
+  char mask[AK_SYNC_MAX_FDS + 2];
   _cleanup_strv_ char **env = NULL;
   int listen_fd = -1;
   const char *persist_dir = c->persist;
@@ -122,9 +122,9 @@ sandbox_init (const init_ctx_t *c)
     listen_fd = fds[--n_fds];
   if (c->ids->caller_root)
     {
-      int slots[64];
       size_t n = strlen (mask), j = 0;
-      for (size_t i = 0; i < n && i < 64; i++)
+      _cleanup_free_ int *slots = ak_xcalloc (n + 1, sizeof (int));
+      for (size_t i = 0; i < n; i++)
         slots[i] = mask[i] == '1' && j < n_fds ? fds[j++] : -1;
       ak_sources_from_fds (c->spec, slots, n, &src);
     }
@@ -225,6 +225,11 @@ container_check_env (const ak_spec_t *spec, ak_error_t **err)
     return -1;
   if (ak_net_check (spec, err) < 0)
     return -1;
+  if (ak_sources_count (spec) > AK_MAX_SOURCES)
+    return ak_error_set (err, 0,
+                         "too many volumes, [[files]] and image layers: %zu host sources, at most %d "
+                         "(share a common parent directory instead of many volumes)",
+                         ak_sources_count (spec) - 4, AK_MAX_SOURCES - 4);
   /* An image reaches the backend resolved: its layers in the store. */
   if (spec->rootfs == NULL && spec->image != NULL && strcmp (spec->image, "host") != 0
       && strncmp (spec->image, "dir:", 4) != 0 && spec->image_layer_dirs == NULL)
@@ -460,12 +465,14 @@ launch_prepare (const launch_t *l, launch_state_t *st, ak_error_t **err)
 static int
 send_go (const launch_t *l, launch_state_t *st, ak_error_t **err)
 {
-  int fds[64];
-  size_t n = ak_sources_fds (&st->src, fds, 64), k = 0;
-  int valid[64];
-  char m[128] = "";
+  size_t max = ak_sources_count (l->spec), k = 0, n;
+  _cleanup_free_ int *fds = ak_xcalloc (max + 1, sizeof (int));
+  _cleanup_free_ int *valid = ak_xcalloc (max + 2, sizeof (int));
+  _cleanup_free_ char *m = ak_xcalloc (max + 1, 1);
 
-  for (size_t i = 0; i < n && i < sizeof m - 1; i++)
+  /* container_check_env keeps max within what one message carries. */
+  n = ak_sources_fds (&st->src, fds, max);
+  for (size_t i = 0; i < n; i++)
     {
       m[i] = fds[i] >= 0 ? '1' : '0';
       if (fds[i] >= 0)
@@ -587,7 +594,7 @@ ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persist, i
 
 const ak_backend_t ak_container_backend = {
   .name = "container",
-  .check = container_check,
+  .check = container_check_env,
   .run = container_run,
   .start = ak_container_start,
   .connect = ak_container_connect,

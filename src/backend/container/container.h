@@ -71,6 +71,8 @@ int ak_sources_open (const ak_spec_t *spec, const ak_ids_t *ids, bool idmap, con
                      ak_sources_t *s, ak_error_t **err);
 /* fd list in a fixed order, for passing over the sync socket. */
 size_t ak_sources_fds (const ak_sources_t *s, int *fds, size_t max);
+/* How many slots ak_sources_fds fills for spec. */
+size_t ak_sources_count (const ak_spec_t *spec);
 void ak_sources_from_fds (const ak_spec_t *spec, const int *fds, size_t n, ak_sources_t *s);
 
 /* ---- the root filesystem (mounts.c, etc.c) ---- */
@@ -181,6 +183,14 @@ enum ak_sync_type {
   AK_SYNC_STARTED, /* init -> supervisor: command forked */
   AK_SYNC_EXIT,    /* init -> supervisor: command ended, value = wait status */
 };
+
+/* Most descriptors one message carries (the kernel's SCM_RIGHTS limit is
+ * 253); fds given to ak_sync_recv must have room for this many. */
+#define AK_SYNC_MAX_FDS 250
+/* Most host sources one sandbox has (cwd, home, persist, rootfs, image
+ * layers, volumes, files), so that they and the listening socket travel in
+ * one message; past it a sandbox is refused with a clear error. */
+#define AK_MAX_SOURCES (AK_SYNC_MAX_FDS - 1)
 
 int ak_sync_send (int fd, int type, int value, const char *text, const int *fds, size_t n_fds);
 /* Receives one message; returns 0 on EOF (peer gone), 1 on a message. */

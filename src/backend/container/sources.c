@@ -219,6 +219,12 @@ ak_sources_open (const ak_spec_t *spec, const ak_ids_t *ids, bool idmap, const c
 }
 
 size_t
+ak_sources_count (const ak_spec_t *spec)
+{
+  return 4 + ak_strv_len (spec->image_layer_dirs) + spec->n_mounts + spec->n_files;
+}
+
+size_t
 ak_sources_fds (const ak_sources_t *s, int *fds, size_t max)
 {
   size_t n = 0;

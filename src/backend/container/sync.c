@@ -6,7 +6,7 @@
 
 #include "backend/container/container.h"
 
-#define MAX_FDS 64
+#define MAX_FDS AK_SYNC_MAX_FDS
 
 struct wire {
   int type;
@@ -31,7 +31,10 @@ ak_sync_send (int fd, int type, int value, const char *text, const int *fds, siz
     {
       struct cmsghdr *c;
       if (n_fds > MAX_FDS)
-        return -1;
+        {
+          errno = E2BIG;
+          return -1;
+        }
       memset (&u, 0, sizeof u);
       msg.msg_control = u.buf;
       msg.msg_controllen = CMSG_SPACE (sizeof (int) * n_fds);
@@ -90,6 +93,8 @@ ak_sync_recv (int fd, int *type, int *value, char *text, size_t text_len, int *f
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
       {
         size_t k = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+        if (k > MAX_FDS)
+          k = MAX_FDS;
         if (fds != NULL && n_fds != NULL)
           {
             memcpy (fds, CMSG_DATA (c), k * sizeof (int));
