@@ -12,7 +12,7 @@
 #include "common/util.h"
 #include "model/seccomp_profile.h"
 
-static const char *const res_names[4] = { "memory_mb", "cpu", "pids", "vcpus" };
+static const char *const res_names[AK_RES_N] = { "memory_mb", "cpu", "pids", "vcpus", "log_mb" };
 
 static void
 config_usage (FILE *out)
@@ -72,8 +72,10 @@ res_value (const ak_spec_t *spec, int i)
       return spec->res.cpu_millis;
     case 2:
       return spec->res.pids;
-    default:
+    case 3:
       return spec->res.vcpus;
+    default:
+      return spec->res.log_mb ? spec->res.log_mb : AK_LOG_MB_DEFAULT;
     }
 }
 
@@ -159,17 +161,18 @@ print_toml (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
     }
   print_seccomp (spec, out);
   fprintf (out, "\n[resources]\n");
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < AK_RES_N; i++)
     {
       ak_source_t s = res_source (spec, i);
-      _cleanup_free_ char *d = s == AK_SRC_DEFAULT && i == 3 ? ak_xstrdup ("default")
+      _cleanup_free_ char *d = s == AK_SRC_DEFAULT && i >= 3 ? ak_xstrdup ("default")
                                                               : describe (spec, s, 0);
       if (i == 1)
         fprintf (out, "cpu = %.3g  # %s%s\n", spec->res.cpu_millis / 1000.0, d,
                  spec->res.cpu_millis == 0 ? " (0: no limit)" : "");
       else
         fprintf (out, "%s = %llu  # %s%s\n", res_names[i], res_value (spec, i), d,
-                 res_value (spec, i) == 0 ? " (0: no limit)" : "");
+                 i == 4 ? " (each detached log, plus one rotated file)"
+                        : res_value (spec, i) == 0 ? " (0: no limit)" : "");
     }
   for (size_t i = 0; i < spec->n_files; i++)
     {
@@ -229,7 +232,7 @@ print_json (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
     json_object_set_new (sec, "seccomp", o);
   }
   json_object_set_new (root, "security", sec);
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < AK_RES_N; i++)
     {
       json_t *v = i == 1 ? json_real (spec->res.cpu_millis / 1000.0)
                          : json_integer ((json_int_t) res_value (spec, i));

@@ -1,6 +1,7 @@
 /* agentkernel detached NAME [list | status ID | logs ID [--stderr] | kill ID] */
 #define _GNU_SOURCE
 #include <jansson.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +37,20 @@ cmd_detached (int argc, char **argv)
     return ak_detached_kill (name, id, &err) < 0 ? ak_cli_fail (err) : 0;
   else if (!strcmp (op, "logs") && (argc == 4 || (argc == 5 && !strcmp (argv[4], "--stderr"))))
     {
-      char *data = NULL;
-      size_t len = 0;
-      if (ak_detached_logs (name, id, argc == 5 ? "stderr" : "stdout", &data, &len, &err) < 0)
+      int fds[2];
+      char buf[65536];
+      /* Copied through, never held whole. */
+      if (ak_detached_log_fds (name, id, argc == 5 ? "stderr" : "stdout", fds, &err) < 0)
         return ak_cli_fail (err);
-      ak_write_all (STDOUT_FILENO, data, len);
-      free (data);
+      for (int k = 0; k < 2; k++)
+        {
+          ssize_t n;
+          while (fds[k] >= 0 && ((n = read (fds[k], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)))
+            if (n > 0 && ak_write_all (STDOUT_FILENO, buf, (size_t) n) < 0)
+              break;
+          if (fds[k] >= 0)
+            close (fds[k]);
+        }
       return 0;
     }
   else

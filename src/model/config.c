@@ -29,7 +29,7 @@ static const char *const tables[] = { "sandbox", "agent", "resources", "security
                                       "network", "build",  "files",     NULL };
 static const char *const sandbox_keys[] = { "name", "base_image", NULL };
 static const char *const agent_keys[] = { "preferred", "compatibility_mode", NULL };
-static const char *const resources_keys[] = { "vcpus", "memory_mb", "pids", "cpu", NULL };
+static const char *const resources_keys[] = { "vcpus", "memory_mb", "pids", "cpu", "log_mb", NULL };
 static const char *const security_keys[] = { "profile",  "network",   "mount_cwd", "mount_home",
                                              "pass_env", "read_only", "hide_credentials", "seccomp",
                                              NULL };
@@ -432,6 +432,22 @@ apply_resources (const cfg_t *c, const ak_toml_value_t *t, ak_error_t **err)
       if (get_uint (c, &e, "[resources]", 1024, &n, err) < 0)
         return -1;
       spec->res.vcpus = (unsigned) n, spec->res_source[3] = AK_SRC_CONFIG;
+    }
+  if (ak_toml_table_find (t, "log_mb", &e))
+    {
+      if (get_uint (c, &e, "[resources]", AK_LOG_MB_MAX, &n, err) < 0)
+        return -1;
+      if (n == 0)
+        return ak_error_set (err, 0, "%s:%u: [resources] log_mb: expected 1 to %d MiB, got 0", c->file, e.line,
+                             AK_LOG_MB_MAX);
+      /* A bigger log is a wider limit: only a trusted file may ask for it. */
+      if (c->untrusted && n > (spec->res.log_mb ? spec->res.log_mb : AK_LOG_MB_DEFAULT))
+        {
+          _cleanup_free_ char *v = ak_xasprintf ("%llu", n);
+          refuse (c, e.line, "[resources]", "log_mb", v, "the log size limit");
+        }
+      else
+        spec->res.log_mb = (unsigned) n, spec->res_source[4] = AK_SRC_CONFIG;
     }
   return 0;
 }

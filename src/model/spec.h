@@ -98,7 +98,14 @@ typedef struct ak_resources {
   unsigned cpu_millis;          /* 1000 = one CPU; 0: no limit */
   unsigned pids;                /* 0: no limit */
   unsigned vcpus;               /* microVM only; containers see all CPUs */
+  unsigned log_mb;              /* cap of each detached command's log, MiB; 0: AK_LOG_MB_DEFAULT */
 } ak_resources_t;
+
+/* A detached command's stdout and stderr are each kept to this many MiB,
+ * plus one rotated file of the same size ([resources] log_mb). */
+#define AK_LOG_MB_DEFAULT 16
+#define AK_LOG_MB_MAX 65536
+#define AK_RES_N 5
 
 typedef struct ak_spec {
   char *name;    /* NULL for an anonymous `run` */
@@ -115,7 +122,7 @@ typedef struct ak_spec {
   char **image_layer_dirs; /* set by the service layer before each run or start; never stored */
   ak_security_t sec;
   ak_resources_t res;
-  ak_source_t res_source[4]; /* memory, cpu, pids, vcpus */
+  ak_source_t res_source[AK_RES_N]; /* memory, cpu, pids, vcpus, log */
   char *cwd;      /* host directory shown at /workspace when mount_cwd */
   char *home;     /* host home shown at /home/user when mount_home */
   ak_fs_id_t rootfs_pin, cwd_pin, home_pin;

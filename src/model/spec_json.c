@@ -13,7 +13,7 @@
 #include "common/util.h"
 #include "model/seccomp_profile.h"
 
-static const char *const res_names[4] = { "memory_mb", "cpu_millis", "pids", "vcpus" };
+static const char *const res_names[AK_RES_N] = { "memory_mb", "cpu_millis", "pids", "vcpus", "log_mb" };
 
 /* ---- writing ---------------------------------------------------------- */
 
@@ -43,8 +43,10 @@ res_get (const ak_resources_t *r, int i)
       return r->cpu_millis;
     case 2:
       return r->pids;
-    default:
+    case 3:
       return r->vcpus;
+    default:
+      return r->log_mb;
     }
 }
 
@@ -114,7 +116,7 @@ ak_spec_to_json (const ak_spec_t *spec)
   }
   json_object_set_new (root, "security", sec);
 
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < AK_RES_N; i++)
     json_object_set_new (res, res_names[i],
                          json_pack ("{s:I, s:s}", "value", (json_int_t) res_get (&spec->res, i),
                                     "source", ak_source_name (spec->res_source[i])));
@@ -641,12 +643,12 @@ parse_security (const json_t *sec, ak_spec_t *spec, ak_error_t **err)
 static int
 parse_resources (const json_t *res, ak_spec_t *spec, ak_error_t **err)
 {
-  static const char *const keys[] = { "memory_mb", "cpu_millis", "pids", "vcpus", NULL };
+  static const char *const keys[] = { "memory_mb", "cpu_millis", "pids", "vcpus", "log_mb", NULL };
   static const char *const entry_keys[] = { "value", "source", NULL };
 
   if (check_keys (res, "resources", keys, err) < 0)
     return -1;
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < AK_RES_N; i++)
     {
       const json_t *r;
       _cleanup_free_ char *w = join ("resources", res_names[i]);
@@ -671,8 +673,13 @@ parse_resources (const json_t *res, ak_spec_t *spec, ak_error_t **err)
         case 2:
           spec->res.pids = (unsigned) v;
           break;
-        default:
+        case 3:
           spec->res.vcpus = (unsigned) v;
+          break;
+        default:
+          if (v > AK_LOG_MB_MAX)
+            return ak_error_set (err, 0, "invalid spec: resources.log_mb above %d", AK_LOG_MB_MAX);
+          spec->res.log_mb = (unsigned) v;
           break;
         }
     }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/base64.h"
 #include "common/cleanup.h"
@@ -15,6 +16,189 @@
 #include "server/request.h"
 
 typedef enum MHD_Result result_t;
+
+/* ---- a detached command's logs, streamed ----------------------------------
+ *
+ * {"success": true, "data": {"stdout": "...", "stderr": "..."}} written as
+ * the files are read, a chunk at a time: the server never holds a log
+ * whole, however big (each is at most twice [resources] log_mb on disk).
+ * Bytes that are not UTF-8 become U+FFFD, as everywhere in the API. */
+
+typedef struct logs_out {
+  int fds[2][2];     /* per stream: rotated part, current part (-1: none) */
+  const char *names[2];
+  int n_streams, stream, phase; /* phase: 0 key, 1 rotated part, 2 current part, 3 end */
+  bool opened, closed;
+  char carry[4];     /* the start of a UTF-8 sequence cut by a read */
+  size_t n_carry;
+  char *buf;
+  size_t len, off;
+} logs_out_t;
+
+static void
+logs_add (logs_out_t *l, const char *text, size_t n)
+{
+  l->buf = ak_xrealloc (l->buf, l->len + n + 1);
+  memcpy (l->buf + l->len, text, n);
+  l->len += n;
+}
+
+/* Appends data as the inside of a JSON string (no quotes). */
+static void
+logs_add_text (logs_out_t *l, const char *data, size_t n)
+{
+  json_t *j;
+  char *enc;
+  size_t k;
+  if (n == 0)
+    return;
+  j = ak_json_text (data, n);
+  enc = json_dumps (j, JSON_ENCODE_ANY);
+  json_decref (j);
+  if (enc == NULL)
+    ak_oom ();
+  k = strlen (enc);
+  logs_add (l, enc + 1, k - 2);
+  free (enc);
+}
+
+/* Fills l->buf with the next piece of the document; false at its end. */
+static bool
+logs_next (logs_out_t *l)
+{
+  char chunk[65536 + 4];
+
+  l->len = l->off = 0;
+  if (l->closed)
+    return false;
+  if (!l->opened)
+    {
+      logs_add (l, "{\"success\":true,\"data\":{", 24);
+      l->opened = true;
+    }
+  while (l->len == 0)
+    {
+      if (l->stream == l->n_streams)
+        {
+          logs_add (l, "}}", 2);
+          l->closed = true;
+          break;
+        }
+      if (l->phase == 0)
+        {
+          /* The stream's key. */
+          _cleanup_free_ char *key
+              = ak_xasprintf ("%s\"%s\":\"", l->stream > 0 ? "," : "", l->names[l->stream]);
+          logs_add (l, key, strlen (key));
+          l->phase = 1;
+        }
+      else if (l->phase <= 2)
+        {
+          /* The rotated part, then the current one. */
+          int *fd = &l->fds[l->stream][l->phase - 1];
+          ssize_t n;
+          if (*fd < 0)
+            {
+              l->phase++;
+              continue;
+            }
+          memcpy (chunk, l->carry, l->n_carry);
+          n = read (*fd, chunk + l->n_carry, sizeof chunk - 4 - l->n_carry);
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n <= 0)
+            {
+              close (*fd);
+              *fd = -1;
+              l->phase++;
+              continue;
+            }
+          {
+            size_t have = l->n_carry + (size_t) n, whole = ak_utf8_whole (chunk, have);
+            if (have - whole >= sizeof l->carry)
+              whole = have;
+            logs_add_text (l, chunk, whole);
+            l->n_carry = have - whole;
+            memmove (l->carry, chunk + whole, l->n_carry);
+          }
+        }
+      else
+        {
+          /* What is left of a cut sequence, then the closing quote. */
+          logs_add_text (l, l->carry, l->n_carry);
+          l->n_carry = 0;
+          logs_add (l, "\"", 1);
+          l->stream++;
+          l->phase = 0;
+        }
+    }
+  return true;
+}
+
+static ssize_t
+logs_reader (void *cls, uint64_t pos, char *buf, size_t max)
+{
+  logs_out_t *l = cls;
+  size_t n;
+  (void) pos;
+  while (l->off == l->len)
+    if (!logs_next (l))
+      return MHD_CONTENT_READER_END_OF_STREAM;
+  n = l->len - l->off < max ? l->len - l->off : max;
+  memcpy (buf, l->buf + l->off, n);
+  l->off += n;
+  return (ssize_t) n;
+}
+
+static void
+logs_free (void *cls)
+{
+  logs_out_t *l = cls;
+  for (int k = 0; k < 2; k++)
+    for (int p = 0; p < 2; p++)
+      if (l->fds[k][p] >= 0)
+        close (l->fds[k][p]);
+  free (l->buf);
+  free (l);
+}
+
+static result_t
+logs_response (ak_http_req_t *r, const char *name, const char *id, const char *which)
+{
+  logs_out_t *l;
+  ak_error_t *err = NULL;
+  struct MHD_Response *resp;
+  result_t ret;
+
+  if (which != NULL && strcmp (which, "stdout") != 0 && strcmp (which, "stderr") != 0)
+    return ak_http_fail (r, MHD_HTTP_BAD_REQUEST, "stream must be stdout or stderr");
+  l = ak_xcalloc (1, sizeof *l);
+  for (int k = 0; k < 2; k++)
+    l->fds[k][0] = l->fds[k][1] = -1;
+  for (int k = 0; k < 2; k++)
+    {
+      const char *stream = k == 0 ? "stdout" : "stderr";
+      if (which != NULL && strcmp (which, stream) != 0)
+        continue;
+      l->names[l->n_streams] = stream;
+      if (ak_detached_log_fds (name, id, stream, l->fds[l->n_streams], &err) < 0)
+        {
+          logs_free (l);
+          return ak_http_fail_err (r, err);
+        }
+      l->n_streams++;
+    }
+  resp = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 65536, logs_reader, l, logs_free);
+  if (resp == NULL)
+    {
+      logs_free (l);
+      return MHD_NO;
+    }
+  MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+  ret = MHD_queue_response (r->conn, MHD_HTTP_OK, resp);
+  MHD_destroy_response (resp);
+  return ret;
+}
 
 /* The largest file read back. */
 #define FILE_CAP (16u * 1024 * 1024)
@@ -189,27 +373,7 @@ ak_api_detached (ak_http_req_t *r, const char *name, json_t *body)
   if (r->nseg == 6 && ak_http_is (r, "GET")) /* .../exec/detached/{id}/logs */
     {
       const char *which = MHD_lookup_connection_value (r->conn, MHD_GET_ARGUMENT_KIND, "stream");
-      json_t *out = json_object ();
-      for (int k = 0; k < 2; k++)
-        {
-          const char *stream = k == 0 ? "stdout" : "stderr";
-          _cleanup_free_ char *data = NULL;
-          size_t len = 0;
-          if (which != NULL && strcmp (which, stream) != 0)
-            continue;
-          if (ak_detached_logs (name, id, which ? which : stream, &data, &len, &err) < 0)
-            {
-              json_decref (out);
-              return ak_http_fail_err (r, err);
-            }
-          json_object_set_new (out, stream, ak_json_text (data, len));
-        }
-      if (json_object_size (out) == 0)
-        {
-          json_decref (out);
-          return ak_http_fail (r, MHD_HTTP_BAD_REQUEST, "stream must be stdout or stderr");
-        }
-      return ak_http_ok (r, MHD_HTTP_OK, out);
+      return logs_response (r, name, id, which);
     }
   if (r->nseg == 5 && ak_http_is (r, "DELETE") && ak_detached_kill (name, id, &err) < 0)
     return ak_http_fail_err (r, err);

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "service/detached.h"
+#include "service/store.h"
 
 static bool
 id_valid (const char *id)
@@ -49,6 +51,111 @@ cmd_dir (const char *name, const char *id, ak_error_t **err)
       return ak_error_coded (err, ENOENT, "no such detached command '%s' in '%s'", id, name), NULL;
     }
   return p;
+}
+
+/* ---- the log writer ---------------------------------------------------- */
+
+typedef struct log_file {
+  int in;         /* read end of the command's stream, -1 once it ended */
+  int out;        /* the log file */
+  char *path;     /* dir/stdout */
+  uint64_t size;  /* bytes in the current file */
+} log_file_t;
+
+/* Renames the full log to NAME.1 (replacing an older one) and starts an
+ * empty one: a stream never takes more than twice the cap on disk. */
+static void
+log_rotate (log_file_t *l)
+{
+  _cleanup_free_ char *old = ak_xasprintf ("%s.1", l->path);
+  close (l->out);
+  rename (l->path, old);
+  l->out = open (l->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  l->size = 0;
+}
+
+static void
+log_write (log_file_t *l, const char *buf, size_t n, uint64_t cap)
+{
+  while (n > 0 && l->out >= 0)
+    {
+      size_t room = l->size < cap ? (size_t) (cap - l->size) : 0, k;
+      if (room == 0)
+        {
+          log_rotate (l);
+          continue;
+        }
+      k = n < room ? n : room;
+      if (ak_write_all (l->out, buf, k) < 0)
+        return; /* out of disk: the rest is dropped, the command goes on */
+      l->size += k;
+      buf += k;
+      n -= k;
+    }
+}
+
+/* Copies the command's stdout and stderr into dir/stdout and dir/stderr,
+ * each capped at cap bytes and rotated once. */
+static void
+log_pump (int out_r, int err_r, const char *dir, uint64_t cap)
+{
+  log_file_t logs[2] = {
+    { out_r, -1, ak_xasprintf ("%s/stdout", dir), 0 },
+    { err_r, -1, ak_xasprintf ("%s/stderr", dir), 0 },
+  };
+  char buf[65536];
+
+  for (int k = 0; k < 2; k++)
+    logs[k].out = open (logs[k].path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  while (logs[0].in >= 0 || logs[1].in >= 0)
+    {
+      struct pollfd p[2] = { { .fd = logs[0].in, .events = POLLIN }, { .fd = logs[1].in, .events = POLLIN } };
+      if (poll (p, 2, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          break;
+        }
+      for (int k = 0; k < 2; k++)
+        {
+          ssize_t n;
+          if (logs[k].in < 0 || !(p[k].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+          n = read (logs[k].in, buf, sizeof buf);
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n <= 0)
+            {
+              close (logs[k].in);
+              logs[k].in = -1;
+              continue;
+            }
+          log_write (&logs[k], buf, (size_t) n, cap);
+        }
+    }
+  for (int k = 0; k < 2; k++)
+    {
+      if (logs[k].out >= 0)
+        close (logs[k].out);
+      free (logs[k].path);
+    }
+}
+
+/* The cap of each detached log of sandbox name, in bytes. */
+static uint64_t
+log_cap (const char *name)
+{
+  ak_record_t r = { 0 };
+  ak_error_t *err = NULL;
+  unsigned mb = AK_LOG_MB_DEFAULT;
+  if (ak_store_load (name, &r, &err) == 0)
+    {
+      if (r.spec.res.log_mb > 0)
+        mb = r.spec.res.log_mb;
+      ak_record_clear (&r);
+    }
+  ak_error_free (err);
+  return (uint64_t) mb << 20;
 }
 
 int
@@ -127,13 +234,32 @@ ak_detached_start (const char *name, const ak_exec_req_t *req, char **id, ak_err
         _cleanup_free_ char *e = ak_xasprintf ("%s/stderr", dir);
         _cleanup_free_ char *x = ak_xasprintf ("%s/exit", dir);
         _cleanup_free_ char *pf = ak_xasprintf ("%s/pid", dir);
-        ak_stdio_t io = { open ("/dev/null", O_RDONLY | O_CLOEXEC),
-                          open (o, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600),
-                          open (e, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) };
+        int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
+        uint64_t cap = log_cap (name);
+        pid_t logger;
+        ak_stdio_t io;
         ak_exec_req_t r = *req;
         ak_error_t *er = NULL;
         char buf[32];
         int code = -1;
+        /* The command writes into pipes; a writer process keeps each log
+         * within its cap ([resources] log_mb), rotating once, so a command
+         * that floods its output never fills the host's disk. */
+        if (pipe2 (po, O_CLOEXEC) < 0 || pipe2 (pe, O_CLOEXEC) < 0 || (logger = fork ()) < 0)
+          _exit (1);
+        if (logger == 0)
+          {
+            close (po[1]);
+            close (pe[1]);
+            close (sync[1]);
+            log_pump (po[0], pe[0], dir, cap);
+            _exit (0);
+          }
+        close (po[0]);
+        close (pe[0]);
+        (void) o;
+        (void) e;
+        io = (ak_stdio_t){ open ("/dev/null", O_RDONLY | O_CLOEXEC), po[1], pe[1] };
         r.sigfd = -1;
         r.tty = false;
         snprintf (buf, sizeof buf, "%d\n", (int) getpid ());
@@ -145,6 +271,11 @@ ak_detached_start (const char *name, const ak_exec_req_t *req, char **id, ak_err
             dprintf (io.err, "agentkernel: %s\n", er->msg);
             code = 125;
           }
+        /* The logs are complete before the exit status says it ended. */
+        close (io.out);
+        close (io.err);
+        while (waitpid (logger, NULL, 0) < 0 && errno == EINTR)
+          ;
         snprintf (buf, sizeof buf, "%d\n", code);
         ak_write_file (x, buf, strlen (buf), 0600, NULL);
         _exit (0);
@@ -224,24 +355,69 @@ ak_detached_list (const char *name, ak_error_t **err)
 }
 
 int
-ak_detached_logs (const char *name, const char *id, const char *stream, char **data, size_t *len,
-                  ak_error_t **err)
+ak_detached_log_fds (const char *name, const char *id, const char *stream, int fds[2], ak_error_t **err)
 {
   _cleanup_free_ char *dir = NULL;
   _cleanup_free_ char *p = NULL;
+  _cleanup_free_ char *p1 = NULL;
+
+  fds[0] = fds[1] = -1;
   if (stream == NULL || (strcmp (stream, "stdout") != 0 && strcmp (stream, "stderr") != 0))
     return ak_error_coded (err, EINVAL, "stream must be stdout or stderr");
   dir = cmd_dir (name, id, err);
   if (dir == NULL)
     return -1;
   p = ak_xasprintf ("%s/%s", dir, stream);
-  if (access (p, F_OK) < 0)
+  p1 = ak_xasprintf ("%s/%s.1", dir, stream);
+  /* The rotated part first: it is the older output.  Either may be absent. */
+  fds[0] = open (p1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  fds[1] = open (p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if ((fds[0] < 0 && errno != ENOENT) || (fds[1] < 0 && errno != ENOENT))
     {
-      *data = ak_xstrdup ("");
-      *len = 0;
-      return 0;
+      int e = errno;
+      if (fds[0] >= 0)
+        close (fds[0]);
+      if (fds[1] >= 0)
+        close (fds[1]);
+      fds[0] = fds[1] = -1;
+      return ak_error_set (err, e, "%s of detached command '%s'", stream, id);
     }
-  return ak_read_file (p, data, len, err);
+  return 0;
+}
+
+int
+ak_detached_logs (const char *name, const char *id, const char *stream, char **data, size_t *len,
+                  ak_error_t **err)
+{
+  int fds[2];
+  size_t cap = 0;
+
+  if (ak_detached_log_fds (name, id, stream, fds, err) < 0)
+    return -1;
+  *data = NULL;
+  *len = 0;
+  for (int k = 0; k < 2; k++)
+    {
+      ssize_t n;
+      if (fds[k] < 0)
+        continue;
+      for (;;)
+        {
+          if (cap - *len < 65536)
+            *data = ak_xrealloc (*data, (cap = cap * 2 + 65536) + 1);
+          n = read (fds[k], *data + *len, cap - *len);
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n <= 0)
+            break;
+          *len += (size_t) n;
+        }
+      close (fds[k]);
+    }
+  if (*data == NULL)
+    *data = ak_xcalloc (1, 1);
+  (*data)[*len] = '\0';
+  return 0;
 }
 
 int

@@ -426,6 +426,47 @@ ak8 remove --force e8other >/dev/null
 
 
 echo "== escapes 9: bounded disk and memory"
+# A detached command that floods its output: each log is kept within
+# [resources] log_mb (here 1 MiB), rotated once, while the command runs on.
+e9=$esc_dir/e9
+mkdir -p "$e9/proj" && printf '[resources]\nlog_mb = 1\n' >"$e9/proj/agentkernel.toml"
+printf '[resources]\nlog_mb = 200\n' >"$e9/big.toml"
+chmod -R a+rwX "$e9"
+(cd "$e9/proj" && "$AK" create e9flood >/dev/null && "$AK" start e9flood >/dev/null)
+e9id=$("$AK" exec --detach e9flood -- yes "$MARK")
+for _ in $(seq 100); do
+  [ -e "$AGENTKERNEL_STATE_DIR/sandboxes/e9flood/detached/$e9id/stdout.1" ] && break; sleep 0.1
+done
+sleep 2
+t_begin "a detached flood of output: the command ran and filled its log"
+if "$AK" detached e9flood logs "$e9id" | head -1 | grep -q -- "$MARK"; then pass; else fail "no output from the command"; fi
+t_begin "... its logs stay within twice log_mb on the host's disk"
+e9kb=$(du -sk "$AGENTKERNEL_STATE_DIR/sandboxes/e9flood/detached/$e9id" | cut -f1)
+e9rot=$(stat -c %s "$AGENTKERNEL_STATE_DIR/sandboxes/e9flood/detached/$e9id/stdout.1" 2>/dev/null)
+if [ "$e9rot" = 1048576 ] && [ "$e9kb" -le 2200 ]; then pass; else fail "rotated ${e9rot:-none} bytes, ${e9kb} KiB on disk"; fi
+"$AK" detached e9flood kill "$e9id"
+expect "log_mb 0 is a config error naming the line" 125 "agentkernel.toml:2: \[resources\] log_mb" -- \
+  sh -c "cd '$e9/proj' && printf '[resources]\nlog_mb = 0\n' >agentkernel.toml && '$AK' run -- true; rc=\$?; printf '[resources]\nlog_mb = 1\n' >agentkernel.toml; exit \$rc"
+"$AK" remove --force e9flood >/dev/null
+
+# Fetching a big log through the API: streamed, the server's memory stays
+# small (its peak resident size is read from /proc, not timed).
+(cd "$e9" && "$AK" create e9big --config "$e9/big.toml" >/dev/null && "$AK" start e9big >/dev/null)
+e9id=$("$AK" exec --detach e9big -- sh -c "echo $MARK; head -c 150000000 /dev/zero | tr '\\0' y; echo; echo end-of-log")
+for _ in $(seq 600); do [ -e "$AGENTKERNEL_STATE_DIR/sandboxes/e9big/detached/$e9id/exit" ] && break; sleep 0.1; done
+e9sock=$e9/api.sock
+"$AK" serve --socket "$e9sock" >"$e9/serve.log" 2>&1 & e9srv=$!
+for _ in $(seq 100); do [ -S "$e9sock" ] && break; sleep 0.05; done
+curl -sS --unix-socket "$e9sock" "http://localhost/sandboxes/e9big/exec/detached/$e9id/logs" >"$e9/logs.json"
+e9hwm=$(awk '/VmHWM/ {print $2}' "/proc/$e9srv/status")
+kill "$e9srv"; wait "$e9srv" 2>/dev/null
+t_begin "a 150 MB log through the API: complete, valid JSON"
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["data"]; o=d["stdout"]; sys.exit(0 if o.startswith(sys.argv[2]) and o.rstrip().endswith("end-of-log") and len(o) > 150000000 else 1)' "$e9/logs.json" "$MARK"; then
+  pass; else fail "$(head -c 200 "$e9/logs.json")"; fi
+t_begin "... while the server's peak memory stays under 64 MB"
+if [ -n "$e9hwm" ] && [ "$e9hwm" -lt 65536 ]; then pass; else fail "VmHWM ${e9hwm:-?} kB"; fi
+"$AK" remove --force e9big >/dev/null
+rm -f "$e9/logs.json"
 
 echo "== escapes 10: no hangs, no orphans"
 # Many volumes: every one reaches the sandbox (as root they travel to its
