@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent/session.h"
+#include "common/child.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/util.h"
@@ -196,16 +197,12 @@ pump (int conn, ak_proto_reader_t *rd, pid_t pid, int in_w, int out_r, int err_r
         p[i_err = n++] = (struct pollfd){ .fd = err_r, .events = POLLIN };
       if (pending_len > 0 && in_w >= 0)
         p[i_in = n++] = (struct pollfd){ .fd = in_w, .events = POLLOUT };
-      if (out_r < 0 && err_r < 0 && !exited)
-        {
-          /* Output closed; the command may still run (daemonized fds). */
-          if (waitpid (pid, &status, 0) == pid)
-            exited = true;
-          continue;
-        }
+      /* With its output closed the command may still run: the connection
+       * is still watched (a client that goes away ends it), and its end
+       * polled for. */
       if (poll (p, (nfds_t) n, 200) < 0 && errno != EINTR)
         break;
-      if (!exited && waitpid (pid, &status, WNOHANG) == pid)
+      if (!exited && ak_wait_child (pid, &status, WNOHANG) == pid)
         exited = true;
       if (i_in >= 0 && (p[i_in].revents & (POLLOUT | POLLERR | POLLHUP)))
         {
@@ -367,7 +364,7 @@ serve_exec (int conn, ak_proto_reader_t *rd, json_t *j, const ak_agent_conf_t *c
       msg[n] = '\0';
       code = (int) strtol (msg, &text, 10);
       text = *text == ':' ? text + 1 : msg;
-      waitpid (pid, NULL, 0);
+      ak_wait_child (pid, NULL, 0);
       send_error_code (conn, code, "%s", text);
       ret = 1;
     }

@@ -2,6 +2,7 @@
 #include "child.h"
 
 #include <errno.h>
+#include <sys/ptrace.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
@@ -145,4 +146,32 @@ ak_report_read (int fd, const char *what, int *value, ak_error_t **err)
     return ak_error_set (err, 0, "%s exited before reporting", what);
   msg[h.len] = '\0';
   return ak_error_coded (err, h.value, "%s", msg);
+}
+
+pid_t
+ak_wait_child (pid_t pid, int *status, int flags)
+{
+  for (;;)
+    {
+      int st;
+      pid_t w = waitpid (pid, &st, flags | __WALL);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        return w;
+      if (WIFSTOPPED (st))
+        {
+          /* Only a tracee reports a stop here (WUNTRACED is never asked):
+           * a command that made its parent its tracer (PTRACE_TRACEME)
+           * has no debugger behind it.  It is let go, with the signal it
+           * stopped for unless that was a stop or a trap, which only a
+           * debugger would have answered. */
+          int sig = WSTOPSIG (st) & 0x7f;
+          ptrace (PTRACE_DETACH, w, NULL, (void *) (long) (sig == SIGSTOP || sig == SIGTRAP ? 0 : sig));
+          continue;
+        }
+      if (status != NULL)
+        *status = st;
+      return w;
+    }
 }

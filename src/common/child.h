@@ -45,4 +45,9 @@ _Noreturn void ak_report_fail (int fd, ak_error_t *err);
  * reporting" when the channel closed without one. */
 int ak_report_read (int fd, const char *what, int *value, ak_error_t **err);
 
+/* waitpid (pid, status, flags) for a sandbox's own children, which never
+ * returns a ptrace stop: a child that made its waiter its tracer
+ * (PTRACE_TRACEME) is detached and waited for again. */
+pid_t ak_wait_child (pid_t pid, int *status, int flags);
+
 #endif

@@ -91,7 +91,7 @@ relay_signal (int conn, int sigfd, const ak_exec_req_t *req, ak_error_t **err)
       rc = ak_proto_write_json (conn, AK_F_SIGNAL, 0, j, err);
     }
   json_decref (j);
-  return rc;
+  return rc < 0 ? -1 : (int) si.ssi_signo;
 }
 
 int
@@ -102,7 +102,7 @@ ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *i
   ak_proto_reader_t *rd = NULL;
   ak_stdio_t std = io ? *io : (ak_stdio_t){ 0, 1, 2 };
   bool in_open = true, done = false, cancelled = false;
-  unsigned long long cancel_deadline = 0;
+  unsigned long long cancel_deadline = 0, term_deadline = 0;
   json_t *j;
   int ret = -1;
   char buf[65536];
@@ -136,10 +136,10 @@ ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *i
       /* Frames already read into the reader's buffer come first. */
       bool buffered = ak_proto_reader_has_frame (rd);
       int timeout = buffered ? 0 : -1, r;
-      if (cancelled && !buffered)
+      if ((cancelled || term_deadline) && !buffered)
         {
-          unsigned long long now = ak_now_ns ();
-          timeout = now >= cancel_deadline ? 0 : (int) ((cancel_deadline - now) / 1000000) + 1;
+          unsigned long long now = ak_now_ns (), until = cancelled ? cancel_deadline : term_deadline;
+          timeout = now >= until ? 0 : (int) ((until - now) / 1000000) + 1;
         }
       r = poll (p, 4, timeout);
       if (r < 0)
@@ -149,7 +149,13 @@ ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *i
           ak_error_set (err, errno, "poll");
           goto out;
         }
-      if (r == 0 && cancelled && !buffered)
+      if (r == 0 && !cancelled && term_deadline && !buffered && ak_now_ns () >= term_deadline)
+        {
+          /* Asked to end 5 s ago and still running: killed, as a cancel. */
+          p[3].revents = POLLIN;
+          term_deadline = 0;
+        }
+      else if (r == 0 && cancelled && !buffered)
         {
           /* Killed, yet its output is still held open (by a process that
            * left its group): stop waiting, drop the connection. */
@@ -158,8 +164,17 @@ ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_t *i
         }
       if (buffered)
         p[0].revents |= POLLIN;
-      if (p[2].revents & POLLIN && relay_signal (conn, req->sigfd, req, err) < 0)
-        goto out;
+      if (p[2].revents & POLLIN)
+        {
+          int sig = relay_signal (conn, req->sigfd, req, err);
+          if (sig < 0)
+            goto out;
+          /* A request to end (TERM, INT, HUP, QUIT) is passed on; a
+           * command that ignores it is killed 5 s later. */
+          if ((sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT) && term_deadline == 0
+              && !cancelled)
+            term_deadline = ak_now_ns () + 5000000000ULL;
+        }
       if (p[3].revents & (POLLIN | POLLHUP | POLLERR))
         {
           /* The agent kills the command and still reports its EXIT. */

@@ -484,6 +484,35 @@ expect "300 volumes: one clear error" 125 "too many volumes.*at most 245" -- "$A
 expect "300 volumes: refused at create, nothing recorded" 125 "too many volumes" -- "$AK" create e10many "${vols300[@]}"
 expect "... and no sandbox left" 1 "" -- sh -c "\"$AK\" list | grep e10many"
 
+# An exec client killed while its command, having closed its output, runs
+# on: the command goes with the client.
+"$AK" create e10orph >/dev/null && "$AK" start e10orph >/dev/null
+"$AK" exec e10orph -- sh -c "echo \$\$ >/tmp/orphan.pid; exec >&- 2>&-; sleep 300" & e10c=$!
+for _ in $(seq 100); do "$AK" exec e10orph -- test -s /tmp/orphan.pid && break; sleep 0.1; done
+kill -9 "$e10c"; wait "$e10c" 2>/dev/null
+attack "a client killed: the command it started (output closed) ends too" 0 "gone" -- "$AK" exec e10orph -- sh -c \
+  "echo $MARK; p=\$(cat /tmp/orphan.pid); for i in \$(seq 100); do kill -0 \$p 2>/dev/null || { echo gone; exit 0; }; sleep 0.1; done; echo alive"
+# exec honours SIGTERM: passed to the command; one that ignores it is killed 5 s later.
+"$AK" exec e10orph -- sh -c "trap 'echo $MARK term-seen; exit 3' TERM; echo ready; sleep 100 & wait" >"$esc_dir/e10term" 2>&1 & e10c=$!
+for _ in $(seq 100); do grep -q ready "$esc_dir/e10term" && break; sleep 0.1; done
+kill -TERM "$e10c"; wait "$e10c"; e10rc=$?
+t_begin "exec passes SIGTERM to its command (which exits 3)"
+if [ "$e10rc" = 3 ] && grep -q "$MARK term-seen" "$esc_dir/e10term"; then pass; else fail "status $e10rc: $(cat "$esc_dir/e10term")"; fi
+"$AK" exec e10orph -- sh -c "trap '' TERM; echo ready; sleep 60; echo survived" >"$esc_dir/e10term" 2>&1 & e10c=$!
+for _ in $(seq 100); do grep -q ready "$esc_dir/e10term" && break; sleep 0.1; done
+kill -TERM "$e10c"; wait "$e10c"; e10rc=$?
+t_begin "exec: a command that ignores SIGTERM is killed (137), the client does not hang"
+if [ "$e10rc" = 137 ] && ! grep -q survived "$esc_dir/e10term"; then pass; else fail "status $e10rc: $(cat "$esc_dir/e10term")"; fi
+"$AK" remove --force e10orph >/dev/null
+# PTRACE_TRACEME (allowed in permissive): the sandbox's init and agent let
+# the command go instead of reporting its stop as an end (a silent 125) or
+# waiting on it forever.
+e10py='import ctypes,os,signal; libc=ctypes.CDLL(None); print("traceme", libc.ptrace(0,0,0,0), flush=True); os.kill(os.getpid(), signal.SIGSTOP); print("'"$MARK"' after the stop", flush=True)'
+attack "PTRACE_TRACEME then a stop: run goes on" 0 "traceme 0" -- timeout -s KILL 60 "$AK" run --profile permissive -- python3 -c "$e10py"
+"$AK" create e10trace --profile permissive >/dev/null && "$AK" start e10trace >/dev/null
+attack "PTRACE_TRACEME then a stop: exec goes on" 0 "traceme 0" -- timeout -s KILL 60 "$AK" exec e10trace -- python3 -c "$e10py"
+"$AK" remove --force e10trace >/dev/null
+
 # A 1,200-deep directory chain made inside: remove still removes everything
 # (the walk holds one directory open at a time), leaving no record.
 "$AK" create e10deep >/dev/null && "$AK" start e10deep >/dev/null

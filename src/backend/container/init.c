@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backend/container/init.h"
+#include "common/child.h"
 #include "common/util.h"
 
 static volatile pid_t command_pid;
@@ -102,7 +103,7 @@ ak_init_run (char **argv, char **env, const sigset_t *origmask, void (*started) 
   for (;;)
     {
       int st;
-      pid_t w = waitpid (-1, &st, 0);
+      pid_t w = ak_wait_child (-1, &st, 0);
       if (w < 0)
         {
           if (errno == EINTR)
