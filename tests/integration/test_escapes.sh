@@ -439,7 +439,7 @@ for _ in $(seq 100); do
 done
 sleep 2
 t_begin "a detached flood of output: the command ran and filled its log"
-if "$AK" detached e9flood logs "$e9id" | head -1 | grep -q -- "$MARK"; then pass; else fail "no output from the command"; fi
+if "$AK" detached e9flood logs "$e9id" | head -5 | grep -q -- "$MARK"; then pass; else fail "no output from the command"; fi
 t_begin "... its logs stay within twice log_mb on the host's disk"
 e9kb=$(du -sk "$AGENTKERNEL_STATE_DIR/sandboxes/e9flood/detached/$e9id" | cut -f1)
 e9rot=$(stat -c %s "$AGENTKERNEL_STATE_DIR/sandboxes/e9flood/detached/$e9id/stdout.1" 2>/dev/null)
