@@ -4,9 +4,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "common/error.h"
 #include "model/spec.h"
+#include "service/agent_host.h"
 
 #define AK_EXIT_FAILURE 125
 
@@ -74,5 +76,11 @@ int cmd_replay (int argc, char **argv);
 int cmd_mcp (int argc, char **argv);
 int cmd_serve (int argc, char **argv);
 int cmd_image (int argc, char **argv);
+/* Agents, their integration files and the host check (cmd_agents.c,
+ * cmd_plugin.c, cmd_doctor.c, cmd_setup.c). */
+int cmd_agents (int argc, char **argv);
+/* One agent's status as JSON (a new reference) and as text rows. */
+struct json_t *ak_cli_agent_json (const ak_agent_status_t *st);
+void ak_cli_agent_row (FILE *out, const ak_agent_status_t *st);
 
 #endif

@@ -28,6 +28,7 @@ static const struct {
   { "serve", cmd_serve, "Serve the HTTP API (default http://127.0.0.1:18888)" },
   { "image", cmd_image, "Pull, list, inspect and remove OCI images" },
   { "mcp-server", cmd_mcp, "Serve sandbox tools over the Model Context Protocol (stdio)" },
+  { "agents", cmd_agents, "List supported AI coding agents: installed, version, API key" },
 };
 
 static void
