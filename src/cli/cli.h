@@ -79,6 +79,11 @@ int cmd_image (int argc, char **argv);
 /* Agents, their integration files and the host check (cmd_agents.c,
  * cmd_plugin.c, cmd_doctor.c, cmd_setup.c). */
 int cmd_agents (int argc, char **argv);
+int cmd_plugin (int argc, char **argv);
+/* plugin install/remove of target (an agent, mcp or all) in the current
+ * directory or home, reporting each file on out. */
+int ak_cli_plugin_apply (const char *target, int op, bool global, bool dry, bool force, FILE *out,
+                         ak_error_t **err);
 /* One agent's status as JSON (a new reference) and as text rows. */
 struct json_t *ak_cli_agent_json (const ak_agent_status_t *st);
 void ak_cli_agent_row (FILE *out, const ak_agent_status_t *st);

@@ -29,6 +29,7 @@ static const struct {
   { "image", cmd_image, "Pull, list, inspect and remove OCI images" },
   { "mcp-server", cmd_mcp, "Serve sandbox tools over the Model Context Protocol (stdio)" },
   { "agents", cmd_agents, "List supported AI coding agents: installed, version, API key" },
+  { "plugin", cmd_plugin, "Install, list or remove an agent's agentkernel integration" },
 };
 
 static void

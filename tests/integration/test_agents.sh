@@ -46,3 +46,114 @@ assert a[\"gemini\"][\"seccomp_profile\"]==\"ai-agent\"
 assert \"api.openai.com\" in a[\"codex\"][\"domains\"]
 print(\"ok\")'"
 expect "agents: an unknown argument is refused" 125 'unexpected argument' -- "$AK" agents --bogus
+
+echo "== plugin: integration files merged into the agents' own config files"
+pjdir=$(mktemp -d); pjhome=$(mktemp -d)
+chmod 755 "$pjdir" "$pjhome"
+mkdir -p "$pjdir/.gemini" "$pjhome/.codex" "$pjhome/.config/opencode"
+# What a user already has: their own servers, settings and comments.
+cat >"$pjdir/.mcp.json" <<'J'
+{"mcpServers": {"github": {"command": "gh-mcp", "env": {"TOKEN": "x"}}}, "note": "caf\u00e9", "ratio": 0.1}
+J
+cat >"$pjdir/.gemini/settings.json" <<'J'
+{"theme": "GitHub", "mcpServers": {"fs": {"command": "fs-mcp", "args": ["/srv"]}}, "checkpointing": {"enabled": true}}
+J
+cat >"$pjhome/.codex/config.toml" <<'T'
+# Codex settings, by hand
+model = "o3"  # keep this comment
+approval_policy = "on-request"
+
+[mcp_servers.docs]
+command = "docs-mcp"
+args = ["--port", "3000"]
+
+[profiles.fast]
+model = "o4-mini"
+T
+cat >"$pjdir/opencode.json" <<'J'
+{"$schema": "https://opencode.ai/config.json", "model": "anthropic/claude-sonnet-4", "mcp": {"mine": {"type": "remote", "url": "https://x"}}}
+J
+chmod 640 "$pjdir/opencode.json"
+cp -a "$pjdir" "$pjdir.orig"; cp -a "$pjhome" "$pjhome.orig"
+pj () { (cd "$pjdir" && env HOME="$pjhome" "$AK" plugin "$@"); }
+pjtree () { (cd "$1" && find . -type f | sort | xargs sha256sum); }
+
+expect "plugin install all --dry-run: shows the diff" 0 '\+    "agentkernel": \{' -- pj install all --dry-run
+t_begin "plugin install --dry-run writes nothing"
+if [ "$(pjtree "$pjdir")" = "$(pjtree "$pjdir.orig")" ] && [ "$(pjtree "$pjhome")" = "$(pjtree "$pjhome.orig")" ]; then pass; else fail "files changed"; fi
+expect "plugin install all" 0 'opencode: .*opencode.json: installed' -- pj install all
+expect "plugin install: Claude Code's .mcp.json keeps the user's server and gains ours" 0 '^ok$' -- python3 -c "
+import json; d=json.load(open('$pjdir/.mcp.json'))
+assert d['mcpServers']['github']=={'command':'gh-mcp','env':{'TOKEN':'x'}}, d
+assert d['mcpServers']['agentkernel']=={'command':'agentkernel','args':['mcp-server']}, d
+assert d['note']=='caf\u00e9' and d['ratio']==0.1; print('ok')"
+expect "plugin install: the skill and the /sandbox command" 0 'name: agentkernel' -- cat "$pjdir/.claude/skills/agentkernel/SKILL.md"
+expect "plugin install: /sandbox command" 0 'ARGUMENTS' -- cat "$pjdir/.claude/commands/sandbox.md"
+expect "plugin install: Gemini settings keep theme, server and checkpointing" 0 '^ok$' -- python3 -c "
+import json; d=json.load(open('$pjdir/.gemini/settings.json'))
+assert d['theme']=='GitHub' and d['checkpointing']=={'enabled':True} and d['mcpServers']['fs']['args']==['/srv'], d
+assert d['mcpServers']['agentkernel']['args']==['mcp-server']; print('ok')"
+expect "plugin install: OpenCode's mcp.agentkernel is a local, enabled server" 0 '^ok$' -- python3 -c "
+import json; d=json.load(open('$pjdir/opencode.json'))
+assert d['\$schema'] and d['model']=='anthropic/claude-sonnet-4' and d['mcp']['mine']['type']=='remote', d
+assert d['mcp']['agentkernel']=={'type':'local','command':['agentkernel','mcp-server'],'enabled':True}; print('ok')"
+expect "plugin install: the file's mode is kept" 0 '^640$' -- stat -c %a "$pjdir/opencode.json"
+t_begin "plugin install: Codex config.toml keeps every line and comment, ours appended"
+if head -n "$(wc -l <"$pjhome.orig/.codex/config.toml")" "$pjhome/.codex/config.toml" | cmp -s - "$pjhome.orig/.codex/config.toml" \
+   && grep -q '^\[mcp_servers.agentkernel\]$' "$pjhome/.codex/config.toml" && grep -q '^args = \["mcp-server"\]$' "$pjhome/.codex/config.toml"; then pass
+else fail "$(cat "$pjhome/.codex/config.toml")"; fi
+expect "plugin install: the merged config.toml parses, with both servers" 0 '^ok$' -- python3 -c "
+import tomllib; d=tomllib.load(open('$pjhome/.codex/config.toml','rb'))
+assert d['model']=='o3' and d['mcp_servers']['docs']['args']==['--port','3000'] and d['profiles']['fast']['model']=='o4-mini', d
+assert d['mcp_servers']['agentkernel']=={'command':'agentkernel','args':['mcp-server']}; print('ok')"
+t_begin "plugin install: the previous files kept as .bak"
+if cmp -s "$pjdir/.mcp.json.bak" "$pjdir.orig/.mcp.json" && cmp -s "$pjhome/.codex/config.toml.bak" "$pjhome.orig/.codex/config.toml" \
+   && cmp -s "$pjdir/opencode.json.bak" "$pjdir.orig/opencode.json"; then pass; else fail ".bak differs"; fi
+snap=$(pjtree "$pjdir"; pjtree "$pjhome")
+expect "plugin install again: already installed" 0 'codex: .*config.toml: already installed' -- pj install all
+t_begin "plugin install again changes nothing (no new .bak either)"
+if [ "$(pjtree "$pjdir"; pjtree "$pjhome")" = "$snap" ]; then pass; else fail "files changed on a second install"; fi
+expect "plugin list: installed, where" 0 'codex +global +installed: .*config.toml' -- pj list
+expect "plugin list: claude in the project" 0 'claude +project +installed' -- pj list
+
+# Somebody else's agentkernel entry is left alone, unless --force.
+printf '{"mcpServers": {"agentkernel": {"command": "/opt/ak/bin/agentkernel", "args": ["mcp-server", "--x"]}}}\n' >"$pjdir/.gemini/settings.json"
+expect "plugin install: a different agentkernel entry is left alone" 0 'left alone' -- pj install gemini
+expect "plugin install: ... and really unchanged" 0 '/opt/ak/bin' -- cat "$pjdir/.gemini/settings.json"
+expect "plugin install --force replaces it" 0 'replaced' -- pj install gemini --force
+refute "plugin install --force: the old entry is gone" '/opt/ak/bin' -- cat "$pjdir/.gemini/settings.json"
+
+# Malformed files: a clear error, 125, nothing written anywhere.
+printf '{"theme": "x",}\n' >"$pjdir/.gemini/settings.json"
+printf 'model = \n' >"$pjhome/.codex/config.toml.broken"
+snap=$(pjtree "$pjdir"; pjtree "$pjhome")
+expect "plugin install: malformed JSON refused with its line" 125 'settings.json:1:.*not valid JSON' -- pj install all --force
+t_begin "plugin install: a malformed file means nothing written (other agents included)"
+if [ "$(pjtree "$pjdir"; pjtree "$pjhome")" = "$snap" ]; then pass; else fail "files changed"; fi
+cp "$pjhome/.codex/config.toml" "$pjhome/.codex/config.toml.good"
+mv "$pjhome/.codex/config.toml.broken" "$pjhome/.codex/config.toml"
+expect "plugin install: malformed TOML refused" 125 'config.toml:1:.*not valid TOML' -- pj install codex
+expect "plugin install: ... and left as it was" 0 '^model = $' -- cat "$pjhome/.codex/config.toml"
+mv "$pjhome/.codex/config.toml.good" "$pjhome/.codex/config.toml"
+printf '{"theme": "GitHub"}\n' >"$pjdir/.gemini/settings.json"
+expect "plugin: an unknown agent is refused" 125 "unknown plugin 'vim'" -- pj install vim
+expect "plugin: mcp has no user-wide file" 125 'no user-wide file' -- pj install mcp --global
+
+# A symlinked config file (dotfiles) is written through, the link kept.
+mkdir -p "$pjhome/dotfiles" && printf '{"theme": "y"}\n' >"$pjhome/dotfiles/settings.json"
+mkdir -p "$pjhome/.gemini" && ln -s "$pjhome/dotfiles/settings.json" "$pjhome/.gemini/settings.json"
+expect "plugin install --global: through a symlinked settings.json" 0 'installed' -- pj install gemini --global
+t_begin "plugin install --global: the symlink is kept, its target merged"
+if [ -L "$pjhome/.gemini/settings.json" ] && grep -q agentkernel "$pjhome/dotfiles/settings.json" && grep -q '"theme": "y"' "$pjhome/dotfiles/settings.json"; then pass; else fail "$(ls -l "$pjhome/.gemini")"; fi
+
+# Remove takes out only what is ours.
+expect "plugin remove all" 0 'codex: .*removed' -- pj remove all
+expect "plugin remove: the user's servers stay in .mcp.json" 0 '^ok$' -- python3 -c "
+import json; d=json.load(open('$pjdir/.mcp.json'))
+assert 'agentkernel' not in d['mcpServers'] and d['mcpServers']['github']['command']=='gh-mcp' and d['ratio']==0.1; print('ok')"
+t_begin "plugin remove: config.toml back to the user's own, byte for byte"
+if cmp -s "$pjhome/.codex/config.toml" "$pjhome.orig/.codex/config.toml"; then pass; else fail "$(diff "$pjhome.orig/.codex/config.toml" "$pjhome/.codex/config.toml")"; fi
+t_begin "plugin remove: the skill and the command are gone, the user's .claude stays"
+if [ ! -e "$pjdir/.claude/skills/agentkernel" ] && [ ! -e "$pjdir/.claude/commands/sandbox.md" ] && [ -d "$pjdir/.claude" ]; then pass; else fail "$(find "$pjdir/.claude")"; fi
+expect "plugin remove again: not installed" 0 'opencode: .*not installed' -- pj remove all
+rm -rf "$pjdir" "$pjhome" "$pjdir.orig" "$pjhome.orig"
