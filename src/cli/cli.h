@@ -23,6 +23,7 @@ typedef struct ak_cli_sandbox {
   const char *name;
   const char *hostname;
   const char *seccomp; /* --seccomp NAME|FILE */
+  const char *agent;   /* --agent NAME: its compatibility mode, and the command */
   bool unsafe_seccomp; /* --allow-unsafe-seccomp */
   bool no_network;
   bool as_root;

@@ -12,7 +12,8 @@
 static void
 run_usage (FILE *out)
 {
-  fprintf (out, "Usage: agentkernel run [OPTIONS] [--] COMMAND [ARGS...]\n\n"
+  fprintf (out, "Usage: agentkernel run [OPTIONS] [--] COMMAND [ARGS...]\n"
+                "       agentkernel run --agent NAME [OPTIONS] [-- ARGS...]\n\n"
                 "Run COMMAND in a new sandbox governed by a security profile; the sandbox\n"
                 "is removed when the command ends.\n\nOptions:\n%s"
                 "      --keep             keep the sandbox as a persistent one (named by\n"
@@ -105,16 +106,17 @@ cmd_run (int argc, char **argv)
           return ak_cli_usage_error ("run", "unknown option '%s'", a);
         }
     }
-  if (i >= argc)
+  ak_spec_init (&spec);
+  spec.argv = ak_strv_dup (argv + i);
+  /* No command: --agent's program, or the config's preferred agent. */
+  if (ak_cli_sandbox_resolve (&flags, &spec, &err) < 0)
+    goto fail;
+  if (spec.argv == NULL || spec.argv[0] == NULL)
     {
+      ak_spec_clear (&spec);
       ak_cli_sandbox_free (&flags);
       return ak_cli_usage_error ("run", "no command given");
     }
-
-  ak_spec_init (&spec);
-  spec.argv = ak_strv_dup (argv + i);
-  if (ak_cli_sandbox_resolve (&flags, &spec, &err) < 0)
-    goto fail;
   if (keep)
     {
       status = run_kept (&spec, &err);

@@ -2,7 +2,12 @@
 #define _GNU_SOURCE
 #include "model/agents.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "model/seccomp_profile.h"
 
 #define STRS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
@@ -121,4 +126,44 @@ ak_agent_lookup (const char *name, ak_error_t **err)
   if (a == NULL)
     ak_error_set (err, 0, "unknown agent '%s' (expected %s)", name, ak_agent_names ());
   return a;
+}
+
+int
+ak_agent_apply (ak_spec_t *spec, const ak_agent_t *a, const char *home, ak_agent_path_fn usable,
+                void *data, ak_source_t src, ak_error_t **err)
+{
+  for (const char *const *k = a->key_vars; *k; k++)
+    if (ak_spec_add_env (spec, *k, err) < 0)
+      return -1;
+  for (const char *const *k = a->extra_vars; *k; k++)
+    if (ak_spec_add_env (spec, *k, err) < 0)
+      return -1;
+  for (const ak_agent_path_t *p = a->paths; home != NULL && p->path; p++)
+    {
+      _cleanup_free_ char *host = ak_xasprintf ("%s/%s", home, p->path);
+      _cleanup_free_ char *vol = NULL;
+      if (usable != NULL && !usable (host, p, data))
+        continue;
+      vol = ak_xasprintf ("%s:%s/%s:%s", host, AK_AGENT_HOME_INSIDE, p->path, p->writable ? "rw" : "ro");
+      if (ak_spec_add_mount (spec, vol, err) < 0)
+        return ak_error_prefix (err, "agent %s", a->name);
+    }
+  ak_spec_set_security (spec, AK_SEC_MOUNT_CWD, true, src, 0);
+  if (spec->sec.seccomp.kind == AK_SECCOMP_DEFAULT)
+    ak_spec_set_seccomp (spec, a->seccomp, src, 0);
+  return 0;
+}
+
+int
+ak_agent_check (const ak_spec_t *spec, const ak_agent_t *a, ak_error_t **err)
+{
+  if (!ak_spec_sec (spec, AK_SEC_NETWORK))
+    return ak_error_set (err, 0,
+                         "agent %s needs the network (it talks to %s) and this sandbox has none "
+                         "(profile %s%s); use --profile moderate, or drop --no-network",
+                         a->name, a->domains[0], ak_profile_name (spec->sec.profile),
+                         spec->sec.s[AK_SEC_NETWORK].source == AK_SRC_CLI ? ", --no-network"
+                         : spec->sec.s[AK_SEC_NETWORK].source == AK_SRC_CONFIG ? ", network = false in the config"
+                                                                                 : "");
+  return 0;
 }

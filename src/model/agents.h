@@ -54,4 +54,27 @@ const ak_agent_t *ak_agent_lookup (const char *name, ak_error_t **err);
 /* "claude, codex, gemini or opencode", for messages; static storage. */
 const char *ak_agent_names (void);
 
+/* Where the agent's home-relative paths appear inside: the sandbox user's
+ * home. */
+#define AK_AGENT_HOME_INSIDE "/home/user"
+
+/* Decides whether the host path of one of the agent's config paths is to be
+ * shown (it exists, or was created); the front end owns the host. */
+typedef bool (*ak_agent_path_fn) (const char *host_path, const ak_agent_path_t *p, void *data);
+
+/* The compatibility mode of agent a, on top of the spec's profile:
+ *  - its credential and extra variables pass by name, when the caller has
+ *    them set (never a value from anywhere else);
+ *  - each config path under home that `usable` accepts is shown at the same
+ *    place under /home/user, read-write only where the agent writes;
+ *  - the project is shown at /workspace (mount_cwd);
+ *  - its seccomp profile, unless one was chosen explicitly.
+ * The network the agent needs is checked by ak_agent_check (after every
+ * layer, since --no-network comes last). */
+int ak_agent_apply (ak_spec_t *spec, const ak_agent_t *a, const char *home, ak_agent_path_fn usable,
+                    void *data, ak_source_t src, ak_error_t **err);
+/* Refuses a spec in agent a's mode that has no network: the agent cannot
+ * reach its API, and starting it to fail later helps nobody. */
+int ak_agent_check (const ak_spec_t *spec, const ak_agent_t *a, ak_error_t **err);
+
 #endif

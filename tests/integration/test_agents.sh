@@ -157,3 +157,90 @@ t_begin "plugin remove: the skill and the command are gone, the user's .claude s
 if [ ! -e "$pjdir/.claude/skills/agentkernel" ] && [ ! -e "$pjdir/.claude/commands/sandbox.md" ] && [ -d "$pjdir/.claude" ]; then pass; else fail "$(find "$pjdir/.claude")"; fi
 expect "plugin remove again: not installed" 0 'opencode: .*not installed' -- pj remove all
 rm -rf "$pjdir" "$pjhome" "$pjdir.orig" "$pjhome.orig"
+
+echo "== run --agent: an agent in its compatibility mode"
+rahome=$(mktemp -d); raproj=$(mktemp -d)
+chmod 755 "$rahome" "$raproj"
+mkdir -p "$rahome/.claude" "$rahome/bin"
+echo marker-claude-dir >"$rahome/.claude/marker"
+echo '{"numStartups": 3}' >"$rahome/.claude.json"
+echo marker-project >"$raproj/project-file"
+# A stand-in agent under home (as ~/.local/bin would be): it shows what it
+# sees from inside.
+cat >"$rahome/bin/claude" <<'S'
+#!/bin/sh
+echo "args: $*"
+echo "cwd: $(pwd)"
+cat "$HOME/.claude/marker" "$HOME/.claude.json" project-file
+echo "written inside" >"$HOME/.claude/from-inside" && echo "config dir writable"
+env | grep -E '^(ANTHROPIC_API_KEY|OPENAI_API_KEY|GEMINI_API_KEY)=' | sed 's/=.*/=set/'
+S
+chmod 755 "$rahome/bin/claude"
+chown -R "$(id -u):$(id -g)" "$rahome" "$raproj"
+ra () { (cd "$raproj" && env HOME="$rahome" PATH="$rahome/bin:/usr/bin:/bin" ANTHROPIC_API_KEY=sk-ant-test OPENAI_API_KEY=sk-openai-test "$AK" "$@"); }
+out=$(ra run --agent claude -- --flag one 2>&1); rc=$?
+t_begin "run --agent claude: the agent is the command, ARGS appended"
+if [ $rc = 0 ] && printf '%s' "$out" | grep -q '^args: --flag one$'; then pass; else fail "rc $rc: $out"; fi
+t_begin "run --agent claude: the project is /workspace, the working directory"
+if printf '%s' "$out" | grep -q '^cwd: /workspace$' && printf '%s' "$out" | grep -q '^marker-project$'; then pass; else fail "$out"; fi
+t_begin "run --agent claude: ~/.claude and ~/.claude.json shown inside"
+if printf '%s' "$out" | grep -q '^marker-claude-dir$' && printf '%s' "$out" | grep -q 'numStartups'; then pass; else fail "$out"; fi
+t_begin "run --agent claude: ~/.claude writable, and what is written there reaches the host"
+if printf '%s' "$out" | grep -q '^config dir writable$' && grep -q 'written inside' "$rahome/.claude/from-inside"; then pass; else fail "$out"; fi
+t_begin "run --agent claude: its API key passes, another agent's does not"
+if printf '%s' "$out" | grep -q '^ANTHROPIC_API_KEY=set$' && ! printf '%s' "$out" | grep -q OPENAI_API_KEY; then pass; else fail "$out"; fi
+attack "run --agent claude: nothing else of home is shown" 1 'No such file' -- \
+  sh -c "echo $MARK; cd '$raproj' && HOME='$rahome' '$AK' run -v '$PROBE:/probe:ro' -- /probe read /home/user/bin/claude"
+expect "run --agent with --no-network: refused, saying why" 125 'agent claude needs the network.*--no-network' -- ra run --agent claude --no-network
+expect "run --agent under the restrictive profile: refused" 125 'needs the network.*restrictive' -- ra run --agent claude --profile restrictive
+expect "run --agent: an unknown agent" 125 "unknown agent 'vim'" -- ra run --agent vim
+expect "run --agent: an agent that is not installed names the install command" 125 'npm install -g @google/gemini-cli' -- ra run --agent gemini
+rm -f "$rahome/.claude/from-inside"
+rmdir "$rahome/.gemini" 2>/dev/null
+
+echo "== create --agent: a persistent sandbox in the agent's mode"
+export AGENTKERNEL_STATE_DIR=${AGENTKERNEL_STATE_DIR:-$(mktemp -d)}
+expect "create --agent claude" 0 'akag-dev' -- ra create akag-dev --agent claude
+expect "create --agent: start" 0 '' -- ra start akag-dev
+expect "create --agent: the config dir is there for exec" 0 '^marker-claude-dir$' -- ra exec akag-dev -- cat /home/user/.claude/marker
+expect "create --agent: the key passed by name" 0 '^sk-ant-test$' -- ra exec akag-dev -- sh -c 'echo $ANTHROPIC_API_KEY'
+ra remove --force akag-dev >/dev/null 2>&1
+
+echo "== [agent] compatibility_mode in agentkernel.toml"
+printf '[agent]\ncompatibility_mode = "claude"\n' >"$raproj/agentkernel.toml"
+out=$(ra run -v "$PROBE:/probe:ro" -- /probe read /home/user/.claude/marker 2>&1); rc=$?
+t_begin "an untrusted agentkernel.toml cannot pick an agent mode (it would widen the sandbox)"
+if [ $rc != 0 ] && printf '%s' "$out" | grep -q 'compatibility_mode = claude ignored'; then pass; else fail "rc $rc: $out"; fi
+expect "compatibility_mode from a trusted config: the agent's files shown for any command" 0 '^marker-claude-dir$' -- \
+  ra run --config "$raproj/agentkernel.toml" -- cat /home/user/.claude/marker
+printf '[agent]\npreferred = "claude"\n' >"$raproj/agentkernel.toml"
+expect "[agent] preferred: a sandbox given no command runs the agent" 0 '^args: $' -- ra run --config "$raproj/agentkernel.toml"
+printf '[agent]\ncompatibility_mode = "vim"\n' >"$raproj/agentkernel.toml"
+expect "[agent] compatibility_mode: an unknown mode names file and line" 125 'agentkernel.toml:2: \[agent\] compatibility_mode: unknown mode' -- \
+  ra run --config "$raproj/agentkernel.toml" -- true
+rm -f "$raproj/agentkernel.toml"
+
+echo "== a real agent CLI from npm, in a sandbox"
+claude_bin=$(command -v claude 2>/dev/null)
+if [ -z "$claude_bin" ] && command -v npm >/dev/null; then
+  npmdir=$(mktemp -d); chmod 755 "$npmdir"
+  if (cd "$npmdir" && npm_config_cache="$npmdir/.cache" timeout 600 npm install --no-audit --no-fund --prefix "$npmdir" @anthropic-ai/claude-code >"$npmdir/log" 2>&1); then
+    claude_bin=$npmdir/node_modules/.bin/claude
+    chmod -R a+rX "$npmdir"
+  else
+    echo "  (npm install failed: $(tail -3 "$npmdir/log"))"
+  fi
+fi
+if [ -z "$claude_bin" ]; then
+  t_begin "run --agent claude with Claude Code from npm"
+  skip "no claude on PATH and npm could not install @anthropic-ai/claude-code"
+else
+  want=$("$claude_bin" --version 2>/dev/null | head -1)
+  clbin=$(dirname "$claude_bin")
+  rc2 () { (cd "$raproj" && env HOME="$rahome" PATH="$clbin:/usr/bin:/bin" "$AK" "$@"); }
+  expect "run --agent claude -- --version: Claude Code answers from inside" 0 "^$(printf '%s' "$want" | sed 's/[().]/\\&/g')\$" -- rc2 run --agent claude -- --version
+  printf '{"mcpServers": {"ak-marker-server": {"command": "/bin/true"}}}\n' >"$rahome/.claude.json"
+  expect "run --agent claude -- mcp list: Claude Code reads its ~/.claude.json inside" 0 'ak-marker-server: /bin/true' -- \
+    rc2 run --agent claude -- mcp list
+fi
+rm -rf "$rahome" "$raproj" ${npmdir:+"$npmdir"}
