@@ -81,6 +81,10 @@ int cmd_image (int argc, char **argv);
  * cmd_plugin.c, cmd_doctor.c, cmd_setup.c). */
 int cmd_agents (int argc, char **argv);
 int cmd_plugin (int argc, char **argv);
+int cmd_doctor (int argc, char **argv);
+int cmd_setup (int argc, char **argv);
+/* The host check, printed on out; true when everything needed is there. */
+bool ak_cli_doctor (FILE *out, bool json);
 /* plugin install/remove of target (an agent, mcp or all) in the current
  * directory or home, reporting each file on out. */
 int ak_cli_plugin_apply (const char *target, int op, bool global, bool dry, bool force, FILE *out,

@@ -244,3 +244,42 @@ else
     rc2 run --agent claude -- mcp list
 fi
 rm -rf "$rahome" "$raproj" ${npmdir:+"$npmdir"}
+
+echo "== doctor"
+out=$("$AK" doctor 2>&1); rc=$?
+t_begin "doctor: every check reported, each ok or with its fix"
+n=$(printf '%s\n' "$out" | grep -cE '^(user namespaces|landlock|seccomp|cgroups|network helper|/dev/net/tun|overlayfs) ')
+if [ "$n" = 7 ] && { [ $rc = 0 ] || [ $rc = 1 ]; }; then pass; else fail "rc $rc, $n checks: $out"; fi
+t_begin "doctor: exit 0 exactly when nothing needed is missing"
+if { [ $rc = 0 ] && ! printf '%s' "$out" | grep -q MISSING; } || { [ $rc = 1 ] && printf '%s' "$out" | grep -q MISSING; }; then pass; else fail "rc $rc: $out"; fi
+expect "doctor: the landlock ABI this kernel has" 0 '^landlock +ok +ABI [0-9]+' -- "$AK" doctor
+expect "doctor: landlock missing is degraded (exit 0), with the fix" 0 'landlock +degraded.*
+.*fix: Linux 5.13' -- env AK_TEST_DISABLE=landlock "$AK_TEST_BIN" doctor
+expect "doctor: no network helper is missing (exit 1), with the fix" 1 'network helper +MISSING.*
+.*fix: apt-get install slirp4netns' -- env AK_NET_HELPER=none "$AK" doctor
+expect "doctor --json" 0 '^ok$' -- sh -c "'$AK' doctor --json | python3 -c '
+import json,sys; d=json.load(sys.stdin); names=[c[\"check\"] for c in d[\"checks\"]]
+assert names==[\"user namespaces\",\"landlock\",\"seccomp\",\"cgroups\",\"network helper\",\"/dev/net/tun\",\"overlayfs\"], names
+assert all(c[\"status\"] in (\"ok\",\"missing\",\"degraded\") for c in d[\"checks\"]); assert d[\"ok\"] in (True, False); print(\"ok\")'"
+
+echo "== setup"
+suhome=$(mktemp -d); chmod 755 "$suhome"
+mkdir -p "$suhome/.gemini" && printf '{"theme": "mine"}\n' >"$suhome/.gemini/settings.json"
+agsetup () { env HOME="$suhome" PATH="$agdir/bin:/usr/bin:/bin" "$AK" setup "$@" </dev/null; }
+out=$(agsetup 2>&1); rc=$?
+t_begin "setup without a terminal and without -y: says what it would do, writes nothing"
+if { [ $rc = 0 ] || [ $rc = 1 ]; } && printf '%s' "$out" | grep -q "Claude Code: would run 'agentkernel plugin install claude --global'" \
+   && [ ! -e "$suhome/.claude.json" ] && ! grep -q agentkernel "$suhome/.gemini/settings.json"; then pass; else fail "rc $rc: $out"; fi
+t_begin "setup: checks the host, lists the agents, says there is no agent image to pull"
+if printf '%s' "$out" | grep -q '^landlock ' && printf '%s' "$out" | grep -q '^claude .*9.8.7' && printf '%s' "$out" | grep -q 'Nothing to pull'; then pass; else fail "$out"; fi
+out=$(agsetup -y 2>&1); rc=$?
+t_begin "setup -y: installs the integration of each detected agent, user-wide"
+if { [ $rc = 0 ] || [ $rc = 1 ]; } && grep -q '"agentkernel"' "$suhome/.claude.json" && [ -f "$suhome/.claude/skills/agentkernel/SKILL.md" ] \
+   && grep -q '"theme": "mine"' "$suhome/.gemini/settings.json" && grep -q agentkernel "$suhome/.gemini/settings.json" \
+   && grep -q 'mcp_servers.agentkernel' "$suhome/.codex/config.toml"; then pass; else fail "rc $rc: $out"; fi
+t_begin "setup -y: an agent that is not installed gets nothing"
+if [ ! -e "$suhome/.config/opencode/opencode.json" ]; then pass; else fail "opencode config written"; fi
+out=$(agsetup -y 2>&1)
+t_begin "setup -y twice: the second finds everything installed"
+if printf '%s' "$out" | grep -q 'claude: .*\.claude.json: already installed'; then pass; else fail "$out"; fi
+rm -rf "$suhome" "$agdir"
