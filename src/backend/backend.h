@@ -7,6 +7,7 @@
 #ifndef AK_BACKEND_H
 #define AK_BACKEND_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -17,8 +18,21 @@ typedef struct ak_stdio {
   int in, out, err;
 } ak_stdio_t;
 
+/* One finding of a host check (`agentkernel doctor`). */
+typedef struct ak_host_check {
+  const char *name; /* "user namespaces" */
+  bool ok;
+  bool needed;      /* sandboxes cannot run as documented without it (else: degraded) */
+  const char *detail; /* what was found */
+  const char *fix;    /* one line: how to get it, when !ok */
+} ak_host_check_t;
+typedef void (*ak_host_check_fn) (const ak_host_check_t *c, void *data);
+
 typedef struct ak_backend {
   const char *name;
+  /* Checks everything this engine can use on this host, reporting each
+   * finding (doctor); starts nothing that outlives the call. */
+  void (*doctor) (ak_host_check_fn report, void *data);
   /* Checks that this host can give `spec` the isolation it asks for, without
    * starting anything.  Fails naming what is missing and how to fix it. */
   int (*check) (const ak_spec_t *spec, ak_error_t **err);

@@ -4,10 +4,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "common/error.h"
 #include "images/image.h"
 #include "model/spec.h"
+#include "service/agent_host.h"
 
 #define AK_EXIT_FAILURE 125
 
@@ -23,6 +25,7 @@ typedef struct ak_cli_sandbox {
   const char *name;
   const char *hostname;
   const char *seccomp; /* --seccomp NAME|FILE */
+  const char *agent;   /* --agent NAME: its compatibility mode, and the command */
   bool unsafe_seccomp; /* --allow-unsafe-seccomp */
   bool no_network;
   bool as_root;
@@ -76,6 +79,21 @@ int cmd_replay (int argc, char **argv);
 int cmd_mcp (int argc, char **argv);
 int cmd_serve (int argc, char **argv);
 int cmd_image (int argc, char **argv);
+/* Agents, their integration files and the host check (cmd_agents.c,
+ * cmd_plugin.c, cmd_doctor.c, cmd_setup.c). */
+int cmd_agents (int argc, char **argv);
+int cmd_plugin (int argc, char **argv);
+int cmd_doctor (int argc, char **argv);
+int cmd_setup (int argc, char **argv);
+/* The host check, printed on out; true when everything needed is there. */
+bool ak_cli_doctor (FILE *out, bool json);
+/* plugin install/remove of target (an agent, mcp or all) in the current
+ * directory or home, reporting each file on out. */
+int ak_cli_plugin_apply (const char *target, int op, bool global, bool dry, bool force, FILE *out,
+                         ak_error_t **err);
+/* One agent's status as JSON (a new reference) and as text rows. */
+struct json_t *ak_cli_agent_json (const ak_agent_status_t *st);
+void ak_cli_agent_row (FILE *out, const ak_agent_status_t *st);
 
 /* Pull progress on stderr (cmd_image.c): bars on a terminal, one line per
  * layer otherwise.  data: an ak_cli_progress_t. */

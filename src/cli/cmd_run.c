@@ -13,7 +13,8 @@
 static void
 run_usage (FILE *out)
 {
-  fprintf (out, "Usage: agentkernel run [OPTIONS] [--] COMMAND [ARGS...]\n\n"
+  fprintf (out, "Usage: agentkernel run [OPTIONS] [--] COMMAND [ARGS...]\n"
+                "       agentkernel run --agent NAME [OPTIONS] [-- ARGS...]\n\n"
                 "Run COMMAND in a new sandbox governed by a security profile; the sandbox\n"
                 "is removed when the command ends.\n\nOptions:\n%s"
                 "      --keep             keep the sandbox as a persistent one (named by\n"
@@ -107,19 +108,21 @@ cmd_run (int argc, char **argv)
           return ak_cli_usage_error ("run", "unknown option '%s'", a);
         }
     }
-  /* An image has a default command; the host does not. */
-  if (i >= argc && (flags.image == NULL || strcmp (flags.image, "host") == 0))
+  ak_spec_init (&spec);
+  spec.argv = ak_strv_dup (argv + i);
+  prog.tty = isatty (2) == 1;
+  ak_sandbox_set_pull_progress (ak_cli_pull_progress, &prog);
+  /* No command: --agent's program, the config's preferred agent, or an
+   * image's default command (the host has none). */
+  if (ak_cli_sandbox_resolve (&flags, &spec, &err) < 0)
+    goto fail;
+  if ((spec.argv == NULL || spec.argv[0] == NULL) && !ak_spec_wants_image (&spec)
+      && strcmp (spec.image, "auto") != 0)
     {
+      ak_spec_clear (&spec);
       ak_cli_sandbox_free (&flags);
       return ak_cli_usage_error ("run", "no command given");
     }
-
-  ak_spec_init (&spec);
-  spec.argv = i < argc ? ak_strv_dup (argv + i) : NULL;
-  prog.tty = isatty (2) == 1;
-  ak_sandbox_set_pull_progress (ak_cli_pull_progress, &prog);
-  if (ak_cli_sandbox_resolve (&flags, &spec, &err) < 0)
-    goto fail;
   if (keep)
     {
       status = run_kept (&spec, &err);

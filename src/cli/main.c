@@ -28,6 +28,10 @@ static const struct {
   { "serve", cmd_serve, "Serve the HTTP API (default http://127.0.0.1:18888)" },
   { "image", cmd_image, "Pull, list, inspect and remove OCI images" },
   { "mcp-server", cmd_mcp, "Serve sandbox tools over the Model Context Protocol (stdio)" },
+  { "agents", cmd_agents, "List supported AI coding agents: installed, version, API key" },
+  { "plugin", cmd_plugin, "Install, list or remove an agent's agentkernel integration" },
+  { "doctor", cmd_doctor, "Check this host for what sandboxes need, with fixes" },
+  { "setup", cmd_setup, "Check the host, find agents, install their integrations" },
 };
 
 static void

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,8 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "service/agent_host.h"
+#include "model/agents.h"
 #include "model/config.h"
 #include "model/seccomp_profile.h"
 
@@ -38,7 +41,12 @@ const char ak_cli_sandbox_help[] =
     "                         (chosen from the project's files, then the command)\n"
     "      --rootfs DIR       use DIR as the root filesystem instead of the host's\n"
     "      --root             run as uid 0 inside (still without host privileges)\n"
-    "      --hostname NAME    hostname inside (default: agentkernel)\n";
+    "      --hostname NAME    hostname inside (default: agentkernel)\n"
+    "      --agent NAME       run an AI coding agent (claude, codex, gemini, opencode)\n"
+    "                         in its compatibility mode: its config directories\n"
+    "                         and API key variables, the project at /workspace;\n"
+    "                         the command defaults to the agent (ARGS after --\n"
+    "                         are its arguments); see docs/agents.md\n";
 
 /* Value of --flag VALUE or --flag=VALUE. */
 static const char *
@@ -86,7 +94,7 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
     { "--workdir", "-w", 'w' }, { "--volume", "-v", 'v' },  { "--memory", "-m", 'm' },
     { "--cpus", NULL, 'C' },    { "--pids", NULL, 'P' },    { "--rootfs", NULL, 'r' },
     { "--hostname", NULL, 'h' }, { "--name", NULL, 'n' },   { "--seccomp", NULL, 'S' },
-    { "--image", "-i", 'i' },
+    { "--image", "-i", 'i' },   { "--agent", NULL, 'A' },
   };
   const char *a = argv[*i];
   unsigned long long n;
@@ -166,6 +174,11 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
           break;
         case 'S':
           f->seccomp = v;
+          break;
+        case 'A':
+          if (ak_agent_find (v) == NULL)
+            return ak_error_set (err, 0, "unknown agent '%s' (expected %s)", v, ak_agent_names ());
+          f->agent = v;
           break;
         }
       return 1;
@@ -268,6 +281,130 @@ apply_seccomp (const ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
   return 0;
 }
 
+/* An agent's config path under home: shown when it exists; a missing
+ * directory is created (empty, 0700) so that what the agent writes there
+ * outlives the sandbox, as it would outside; a missing file is left to the
+ * agent, which creates it inside. */
+static bool
+agent_path_usable (const char *host, const ak_agent_path_t *p, void *data)
+{
+  struct stat st;
+  (void) data;
+  if (lstat (host, &st) == 0)
+    return p->is_file ? S_ISREG (st.st_mode) || S_ISLNK (st.st_mode) : S_ISDIR (st.st_mode) || S_ISLNK (st.st_mode);
+  if (errno != ENOENT || p->is_file)
+    return false;
+  {
+    _cleanup_free_ char *d = ak_xstrdup (host);
+    for (char *s = strchr (d + 1, '/'); ; s = strchr (s + 1, '/'))
+      {
+        if (s != NULL)
+          *s = '\0';
+        if (mkdir (d, 0700) < 0 && errno != EEXIST)
+          return false;
+        if (s == NULL)
+          break;
+        *s = '/';
+      }
+  }
+  return true;
+}
+
+/* Directories the host image shows (DESIGN.md: the host's /usr, /bin,
+ * /lib*, /sbin). */
+static bool
+in_host_image (const char *p)
+{
+  static const char *const dirs[] = { "/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/", "/lib32/", "/libx32/" };
+  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+    if (strncmp (p, dirs[i], strlen (dirs[i])) == 0)
+      return true;
+  return false;
+}
+
+/* Shows dir read-only at the same path inside, unless the host image
+ * already does.  Never the whole home (nor /): only the directory that
+ * holds the program. */
+static int
+show_dir (ak_spec_t *spec, const char *dir, const char *home, ak_error_t **err)
+{
+  _cleanup_free_ char *with_slash = ak_xasprintf ("%s/", dir);
+  _cleanup_free_ char *vol = NULL;
+  if (in_host_image (with_slash))
+    return 0;
+  if (strcmp (dir, "/") == 0 || (home != NULL && strcmp (dir, home) == 0))
+    return ak_error_set (err, 0,
+                         "the agent's program lives in %s, which would mean showing all of it to "
+                         "the sandbox; install it under a directory of its own (e.g. ~/.local/bin, "
+                         "or npm's global prefix)",
+                         dir);
+  for (size_t i = 0; i < spec->n_mounts; i++)
+    if (strcmp (spec->mounts[i].dest, dir) == 0)
+      return 0;
+  vol = ak_xasprintf ("%s:%s:ro", dir, dir);
+  return ak_spec_add_mount (spec, vol, err);
+}
+
+/* The agent's program, reachable inside: its path on the caller's PATH;
+ * outside the host image, its directory (and for an npm package the whole
+ * node_modules tree its link points into) shown read-only at the same
+ * place, and that directory first on PATH.  The command becomes the
+ * program, followed by the arguments given. */
+static int
+agent_command (ak_spec_t *spec, const ak_agent_t *a, const char *home, ak_error_t **err)
+{
+  _cleanup_free_ char *path = ak_which (a->binary, NULL);
+  _cleanup_free_ char *real = NULL;
+  _cleanup_free_ char *bindir = NULL;
+  char **argv;
+  size_t n = ak_strv_len (spec->argv);
+  bool host_image = spec->rootfs == NULL && (spec->image == NULL || strcmp (spec->image, "host") == 0);
+
+  if (!host_image)
+    {
+      /* An image brings its own copy of the agent, found on its PATH. */
+      path = path ? (free (path), ak_xstrdup (a->binary)) : ak_xstrdup (a->binary);
+    }
+  else
+    {
+      char *slash, *nm;
+      if (path == NULL)
+        return ak_error_set (err, 0, "agent %s: '%s' is not installed on this host (not on PATH); install it: %s",
+                             a->name, a->binary, a->install_hint);
+      real = realpath (path, NULL);
+      if (real == NULL)
+        return ak_error_set (err, errno, "agent %s: %s", a->name, path);
+      bindir = ak_xstrdup (path);
+      *strrchr (bindir, '/') = '\0';
+      if (show_dir (spec, bindir[0] ? bindir : "/", home, err) < 0)
+        return -1;
+      nm = strstr (real, "/node_modules/");
+      if (nm != NULL)
+        nm[strlen ("/node_modules")] = '\0';
+      else if ((slash = strrchr (real, '/')) != NULL)
+        *slash = '\0';
+      if (strcmp (real, bindir) != 0 && show_dir (spec, real[0] ? real : "/", home, err) < 0)
+        return -1;
+      {
+        _cleanup_free_ char *with_slash = ak_xasprintf ("%s/", bindir);
+        if (!in_host_image (with_slash))
+          {
+            _cleanup_free_ char *pathvar
+                = ak_xasprintf ("PATH=%s:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", bindir);
+            if (ak_spec_add_env (spec, pathvar, err) < 0)
+              return -1;
+          }
+      }
+    }
+  argv = ak_xcalloc (n + 2, sizeof *argv);
+  argv[0] = steal_pointer (&path);
+  for (size_t i = 0; i < n; i++)
+    argv[i + 1] = spec->argv[i];
+  free (spec->argv);
+  spec->argv = argv;
+  return 0;
+}
+
 int
 ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
 {
@@ -294,6 +431,20 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
       if (apply_config (f, "agentkernel.toml", false, spec, err) < 0)
         return -1;
     }
+
+  /* 2b. An agent's compatibility mode: --agent, else the trusted config's
+   * [agent] compatibility_mode, else its preferred agent. */
+  {
+    const char *name = f->agent ? f->agent : spec->compat_mode ? spec->compat_mode : spec->agent;
+    if (name != NULL)
+      {
+        const ak_agent_t *a = ak_agent_lookup (name, err);
+        if (a == NULL || ak_agent_apply (spec, a, home, agent_path_usable, NULL, f->agent ? AK_SRC_CLI : AK_SRC_CONFIG, err) < 0)
+          return -1;
+        free (spec->compat_mode);
+        spec->compat_mode = ak_xstrdup (a->name);
+      }
+  }
 
   /* 3. Explicit flags, last. */
   if (f->no_network)
@@ -348,6 +499,17 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
     spec->as_root = true;
   if (apply_seccomp (f, spec, err) < 0)
     return -1;
+  if (spec->compat_mode != NULL)
+    {
+      const ak_agent_t *a = ak_agent_find (spec->compat_mode);
+      if (ak_agent_check (spec, a, err) < 0)
+        return -1;
+      /* The agent is the command: named by --agent, or the preferred agent
+       * of a sandbox given no command. */
+      if ((f->agent != NULL || (spec->argv != NULL && spec->argv[0] == NULL && spec->agent != NULL))
+          && spec->argv != NULL && agent_command (spec, f->agent ? a : ak_agent_find (spec->agent), home, err) < 0)
+        return -1;
+    }
 
   /* What the caller's side contributes. */
   if (spec->cwd == NULL && cwd != NULL)

@@ -1,6 +1,7 @@
 /* agentkernel.toml onto a sandbox spec (see config.h). */
 #define _GNU_SOURCE
 #include "model/config.h"
+#include "model/agents.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +35,6 @@ static const char *const security_keys[] = { "profile",  "network",   "mount_cwd
                                              "pass_env", "read_only", "hide_credentials", "seccomp",
                                              NULL };
 static const char *const files_keys[] = { "source", "dest", NULL };
-static const char *const compat_modes[] = { "claude", "codex", "gemini", "opencode", NULL };
 
 size_t
 ak_edit_distance (const char *a, const char *b)
@@ -353,22 +353,33 @@ apply_agent (const cfg_t *c, const ak_toml_value_t *t, ak_error_t **err)
   const char *s;
 
   warn_unknown_keys (c, t, "[agent]", agent_keys);
+  /* Both widen the sandbox (the agent's config directories read-write,
+   * its API keys passed): an untrusted file cannot ask for them. */
   if (ak_toml_table_find (t, "preferred", &e))
     {
       if (get_string (c, &e, "[agent]", &s, err) < 0)
         return -1;
-      set_str (&c->spec->agent, s);
+      if (ak_agent_find (s) == NULL)
+        return ak_error_set (err, 0, "%s:%u: [agent] preferred: unknown agent '%s' (expected %s)", c->file,
+                             e.line, s, ak_agent_names ());
+      if (c->untrusted)
+        refuse (c, e.line, "[agent]", "preferred", s, "what the sandbox shows (the agent's files and keys)");
+      else
+        set_str (&c->spec->agent, ak_agent_find (s)->name);
     }
   if (ak_toml_table_find (t, "compatibility_mode", &e))
     {
       if (get_string (c, &e, "[agent]", &s, err) < 0)
         return -1;
-      if (!in_list (compat_modes, s))
+      if (ak_agent_find (s) == NULL)
         return ak_error_set (err, 0,
-                             "%s:%u: [agent] compatibility_mode: unknown mode '%s' (expected "
-                             "claude, codex, gemini or opencode)",
-                             c->file, e.line, s);
-      set_str (&c->spec->compat_mode, s);
+                             "%s:%u: [agent] compatibility_mode: unknown mode '%s' (expected %s)",
+                             c->file, e.line, s, ak_agent_names ());
+      if (c->untrusted)
+        refuse (c, e.line, "[agent]", "compatibility_mode", s,
+                "what the sandbox shows (the agent's files and keys)");
+      else
+        set_str (&c->spec->compat_mode, ak_agent_find (s)->name);
     }
   return 0;
 }

@@ -90,6 +90,17 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via,
 }
 
 int
+ak_sandbox_doctor (const char *backend, ak_host_check_fn report, void *data, ak_error_t **err)
+{
+  const ak_backend_t *b = ak_backend_lookup (backend, err);
+  if (b == NULL)
+    return -1;
+  if (b->doctor != NULL)
+    b->doctor (report, data);
+  return 0;
+}
+
+int
 ak_sandbox_check_backend (const ak_spec_t *spec, ak_error_t **err)
 {
   return ak_backend_lookup (spec->backend, err) != NULL ? 0 : -1;

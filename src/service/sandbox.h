@@ -19,6 +19,8 @@
  * anything is built, command_executed after; `via` names the front end. */
 int ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via, int *status,
                     ak_error_t **err);
+/* Host check (doctor) of the named backend: each finding reported. */
+int ak_sandbox_doctor (const char *backend, ak_host_check_fn report, void *data, ak_error_t **err);
 /* Whether spec names a backend this build has (nothing is started). */
 int ak_sandbox_check_backend (const ak_spec_t *spec, ak_error_t **err);
 

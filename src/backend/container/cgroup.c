@@ -287,3 +287,39 @@ ak_cgroup_destroy (ak_cgroup_t *cg)
     }
   cg->n = 0;
 }
+
+static void
+probe_warn (const char *msg, void *data)
+{
+  char **out = data;
+  free (*out);
+  *out = ak_xstrdup (msg);
+}
+
+bool
+ak_cgroup_probe (char **detail)
+{
+  ak_spec_t spec;
+  ak_cgroup_t cg;
+  char *warned = NULL;
+  _cleanup_free_ char *v2 = v2_mount ();
+  bool ok;
+
+  /* The very path a sandbox takes, its warning captured. */
+  ak_spec_init (&spec);
+  spec.res.memory_mb = 64;
+  spec.res.pids = 64;
+  spec.res.cpu_millis = 500;
+  ak_set_warn_handler (probe_warn, &warned);
+  ak_cgroup_create (&spec, &cg, NULL);
+  ak_set_warn_handler (NULL, NULL);
+  ak_cgroup_destroy (&cg);
+  ak_spec_clear (&spec);
+  ok = warned == NULL;
+  if (ok)
+    *detail = ak_xasprintf ("cgroup %s: memory, pids and cpu limits enforced", v2 ? "v2" : "v1");
+  else
+    *detail = ak_xasprintf ("cgroup %s: %s", v2 ? "v2" : "v1", warned);
+  free (warned);
+  return ok;
+}

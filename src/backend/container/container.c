@@ -595,6 +595,7 @@ ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persist, i
 const ak_backend_t ak_container_backend = {
   .name = "container",
   .check = container_check_env,
+  .doctor = ak_container_doctor,
   .run = container_run,
   .start = ak_container_start,
   .connect = ak_container_connect,

@@ -135,6 +135,13 @@ typedef struct ak_cgroup {
 int ak_cgroup_create (const ak_spec_t *spec, ak_cgroup_t *cg, ak_error_t **err);
 int ak_cgroup_attach (const ak_cgroup_t *cg, pid_t pid, ak_error_t **err);
 void ak_cgroup_destroy (ak_cgroup_t *cg);
+/* What a sandbox with memory, pids and cpu limits would get here: a group
+ * is created and removed again.  Returns true when every limit would be
+ * enforced; *detail (malloc'd) says which hierarchy and what is missing. */
+bool ak_cgroup_probe (char **detail);
+
+/* `agentkernel doctor` for this engine (doctor.c). */
+void ak_container_doctor (ak_host_check_fn report, void *data);
 
 /* ---- persistent sandboxes (persist.c) ---- */
 

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,6 +76,14 @@ allow (int ruleset, const char *path, uint64_t access, uint64_t handled, ak_erro
         return 0;
       return ak_error_set (err, errno, "landlock: open %s", path);
     }
+  /* A file (a volume of one file) takes only the rights that apply to
+   * files; the kernel refuses directory rights on it. */
+  {
+    struct stat st;
+    if (fstat (fd, &st) == 0 && !S_ISDIR (st.st_mode))
+      pb.allowed_access &= LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE
+                           | LANDLOCK_ACCESS_FS_WRITE_FILE | LL_FS_TRUNCATE | LL_FS_IOCTL_DEV;
+  }
   pb.parent_fd = fd;
   if (ak_landlock_add_rule (ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
     return ak_error_set (err, errno, "landlock: add rule for %s", path);
