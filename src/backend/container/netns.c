@@ -98,6 +98,10 @@ ak_net_check (const ak_spec_t *spec, ak_error_t **err)
 {
   if (!ak_spec_sec (spec, AK_SEC_NETWORK))
     return 0;
+  /* Never run a policy unenforced. */
+  if (ak_netpolicy_has_rules (&spec->sec.domains))
+    return ak_error_set (err, 0, "host rules ([security.domains], --allow-host, --block-host) "
+                                 "are not enforced by the container backend yet");
   if (ak_net_helper (NULL) == AK_NET_NONE)
     return ak_error_set (err, 0,
                          "network = true needs a user-mode network helper and none is installed: "
