@@ -1,0 +1,164 @@
+# The egress policy, from inside sandboxes, against the test hosts of
+# nethosts.sh (AK_NP_DIR; names through AK_TEST_HOSTS, which only the test
+# build reads).  Every deny runs the command (marker) and has its control:
+# the same request allowed without the rule, or made from the host.
+echo "== egress policy"
+
+if [ -z "${AK_NP_DIR:-}" ] || [ ! -f "${AK_TEST_HOSTS:-}" ]; then
+  t_begin "egress policy test hosts"
+  skip "AK_NP_DIR/AK_TEST_HOSTS not set (run through tests/run-all.sh, or as root: tests/integration/nethosts.sh up DIR; . DIR/env)"
+else
+
+# np [AK OPTIONS] -- SCRIPT: runs SCRIPT under sh in a sandbox of the test
+# build, with the test hosts' certificate at /cert.pem and get URL [ARGS]
+# defined: it prints "rc=N out=BODY" for one curl request.
+np () {
+  local opts=() script
+  while [ "$1" != "--" ]; do opts+=("$1"); shift; done
+  shift
+  script=$1
+  "$AK_TEST_BIN" run -v "$AK_NP_DIR/cert.pem:/cert.pem:ro" "${opts[@]}" -- sh -c \
+    "get () { u=\$1; shift; r=\$(curl -sS -m 5 --cacert /cert.pem \"\$@\" \"\$u\" 2>&1); echo \"rc=\$? out=\$r\"; }; echo $MARK; $script"
+}
+T10=token-198.51.100.10
+DENIED='rc=(7|35|52|56) '
+
+# -- names allowed, and only those
+expect "allowed name over HTTP" 0 "rc=0 out=$T10 host=allowed.test" -- \
+  np --allow-host allowed.test -- "get http://allowed.test/"
+expect "allowed name over HTTPS (its SNI)" 0 "rc=0 out=$T10 host=allowed.test" -- \
+  np --allow-host allowed.test -- "get https://allowed.test/"
+expect "control: another name resolves without a policy" 0 "198\.51\.100\.11 +other\.test" -- \
+  np -- "getent hosts other.test"
+attack "another name does not resolve inside" 0 "^lookup-rc=2$" -- \
+  np --allow-host allowed.test -- "getent hosts other.test; echo lookup-rc=\$?"
+attack "another name is not reached" 0 "$DENIED" -- \
+  np --allow-host allowed.test -- "get http://other.test/ --resolve other.test:80:198.51.100.11"
+
+# -- IP literals: only an IP rule allows them
+attack "an IP literal is refused without an IP rule" 0 "$DENIED" -- \
+  np --allow-host allowed.test -- "get http://198.51.100.10/"
+expect "control: an IP rule allows it" 0 "rc=0 out=$T10" -- \
+  np --allow-host 198.51.100.10 -- "get http://198.51.100.10/"
+expect "a CIDR rule allows the range" 0 "rc=0 out=token-198.51.100.11" -- \
+  np --allow-host 198.51.100.0/28 -- "get http://198.51.100.11/"
+
+# -- ports
+attack "a name allowed on 443 only is refused on 80" 0 "$DENIED" -- \
+  np --allow-host allowed.test:443 -- "get http://allowed.test/"
+expect "control: the same name on 443" 0 "rc=0 out=$T10" -- \
+  np --allow-host allowed.test:443 -- "get https://allowed.test/"
+
+# -- identity: an allowed name cannot be pointed elsewhere, nor front another
+attack "curl --resolve points an allowed name at another host's address" 0 "$DENIED" -- \
+  np --allow-host allowed.test --allow-host other.test -- \
+  "getent hosts other.test >/dev/null; get https://allowed.test/ --resolve allowed.test:443:198.51.100.11"
+expect "control: --resolve to the name's own address" 0 "rc=0 out=$T10" -- \
+  np --allow-host allowed.test -- "get https://allowed.test/ --resolve allowed.test:443:198.51.100.10"
+attack "Host header fronting another name through an allowed one" 0 "$DENIED" -- \
+  np --allow-host allowed.test -- "get http://allowed.test/ -H 'Host: other.test'"
+attack "TLS server name of another name at an allowed name's address" 0 "$DENIED" -- \
+  np --allow-host allowed.test -- "get https://other.test/ --resolve other.test:443:198.51.100.10"
+attack "open network: a blocked name fronted through another one" 0 "$DENIED" -- \
+  np --block-host other.test -- "get http://allowed.test/ -H 'Host: other.test'"
+expect "control: the same fronting without the block rule" 0 "rc=0 out=$T10 host=other.test" -- \
+  np -- "get http://allowed.test/ -H 'Host: other.test'"
+
+# -- block wins; a wildcard never matches its apex
+attack "block wins over an allow wildcard" 0 "$DENIED" -- \
+  np --allow-host '*.allowed.test' --block-host blocked.allowed.test -- \
+  "get http://blocked.allowed.test/ --resolve blocked.allowed.test:80:198.51.100.12"
+attack "a blocked name does not resolve" 0 "^lookup-rc=2$" -- \
+  np --allow-host '*.allowed.test' --block-host blocked.allowed.test -- \
+  "getent hosts blocked.allowed.test; echo lookup-rc=\$?"
+expect "control: the wildcard allows its other names" 0 "rc=0 out=$T10 host=www.allowed.test" -- \
+  np --allow-host '*.allowed.test' --block-host blocked.allowed.test -- "get http://www.allowed.test/"
+expect "a wildcard matches a name under it" 0 "rc=0 out=token-198.51.100.13" -- \
+  np --allow-host '*.apex.test' -- "get https://sub.apex.test/"
+attack "a wildcard does not match its apex: no lookup" 0 "^lookup-rc=2$" -- \
+  np --allow-host '*.apex.test' -- "getent hosts apex.test; echo lookup-rc=\$?"
+attack "a wildcard does not match its apex: no connection" 0 "$DENIED" -- \
+  np --allow-host '*.apex.test' -- "get http://apex.test/ --resolve apex.test:80:198.51.100.14"
+attack "open network: a blocked name is refused" 0 "$DENIED" -- \
+  np --block-host other.test -- "get http://other.test/ --resolve other.test:80:198.51.100.11"
+expect "control: open network: other names reached" 0 "rc=0 out=$T10" -- \
+  np --block-host other.test -- "get http://allowed.test/"
+
+# -- the host and the metadata address, in every profile, with or without rules
+expect "control: the host's service answers the host" 0 "host-service-token" -- \
+  curl -sS -m 5 http://198.51.100.1:18765/
+for p in permissive moderate; do
+  attack "$p: the host's own address is unreachable" 0 "$DENIED" -- \
+    np --profile $p -- "get http://198.51.100.1:18765/"
+done
+attack "an IP rule does not open the host's own address" 0 "$DENIED" -- \
+  np --allow-host 198.51.100.0/24 -- "get http://198.51.100.1:18765/"
+expect "control: the metadata address answers the host" 0 "token-169.254.169.254" -- \
+  curl -sS -m 5 http://169.254.169.254/
+attack "the cloud metadata address is unreachable" 0 "$DENIED" -- \
+  np -- "get http://169.254.169.254/"
+attack "an IP rule does not open the metadata address" 0 "$DENIED" -- \
+  np --allow-host 169.254.169.254 -- "get http://169.254.169.254/"
+attack "an allowed name resolving to the host is not given out (rebinding)" 0 "^lookup-rc=2$" -- \
+  np --allow-host rebind-host.test -- "getent hosts rebind-host.test; echo lookup-rc=\$?"
+attack "an allowed name resolving to the host is not reached" 0 "$DENIED" -- \
+  np --allow-host rebind-host.test -- \
+  "get http://rebind-host.test:18765/ --resolve rebind-host.test:18765:198.51.100.1"
+attack "an allowed name resolving to the metadata address is not given out" 0 "^lookup-rc=2$" -- \
+  np --allow-host rebind-meta.test -- "getent hosts rebind-meta.test; echo lookup-rc=\$?"
+if [ -n "${AK_TEST_HOST:-}" ]; then
+  attack "allowlist: a private address needs an IP rule" 0 "$DENIED" -- \
+    np --allow-host allowed.test -- "get http://$AK_TEST_HOST:8080/"
+  expect "control: with an IP rule naming it" 0 "rc=0 out=hello" -- \
+    np --allow-host "$AK_TEST_HOST" -- "get http://$AK_TEST_HOST:8080/"
+fi
+
+# -- UDP and DNS never leave
+leak=leak-$$-$RANDOM
+udp_send () { echo "/usr/bin/python3 -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'$1', ('198.51.100.10', $2))\" 2>&1; echo sent"; }
+dns_query () {
+  echo "/usr/bin/python3 -c \"import socket; n=b'$1'; q=b'\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00'+b''.join(bytes([len(l)])+l for l in n.split(b'.'))+b'\\x00\\x00\\x01\\x00\\x01'; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(q, ('198.51.100.10', 53))\" 2>&1; echo sent"
+}
+attack "raw DNS to another server: sent from inside" 0 "sent" -- \
+  np --allow-host allowed.test -- "$(dns_query "$leak-a.test"); getent hosts $leak-b.test; $(udp_send "$leak-u" 9999)"
+attack "open network: raw DNS and UDP sent from inside" 0 "sent" -- \
+  np -- "$(dns_query "$leak-c.test"); getent hosts $leak-d.test; $(udp_send "$leak-v" 9999)"
+/usr/bin/python3 -c "
+import socket; n=b'control-$leak.test'
+q=b'\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00'+b''.join(bytes([len(l)])+l for l in n.split(b'.'))+b'\x00\x00\x01\x00\x01'
+s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(q, ('198.51.100.10', 53)); s.sendto(b'control-$leak', ('198.51.100.10', 9999))"
+sleep 0.5
+expect "control: the test DNS server and UDP listener log what the host sends" 0 "control-$leak" -- \
+  cat "$AK_NP_DIR/dns.log" "$AK_NP_DIR/udp.log"
+refute "no DNS query from a sandbox reached the test DNS server" "$leak-[abcd]" -- cat "$AK_NP_DIR/dns.log"
+refute "no UDP datagram from a sandbox reached the test host" "^$leak-[uv]" -- cat "$AK_NP_DIR/udp.log"
+
+# -- nothing inside can lift the policy
+attack "root inside cannot flush the rules or reach around them" 0 "$DENIED" -- \
+  np --root --allow-host allowed.test -- "nft flush ruleset 2>&1; ip route add 198.51.100.0/24 dev lo 2>&1; get http://198.51.100.11/"
+
+# -- persistent sandboxes keep their policy; exec is subject to it
+pb=aknp-$$
+"$AK_TEST_BIN" remove --force "$pb" >/dev/null 2>&1
+expect "create with host rules" 0 "" -- "$AK_TEST_BIN" create "$pb" --allow-host allowed.test
+expect "start" 0 "" -- "$AK_TEST_BIN" start "$pb"
+expect "exec: the allowed name" 0 "rc=0 out=$T10" -- \
+  "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 http://allowed.test/ 2>&1 | sed 's/^/rc=0 out=/'"
+attack "exec: another address is refused" 0 "rc=(7|52|56)" -- \
+  "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 http://198.51.100.11/; echo rc=\$?"
+"$AK_TEST_BIN" stop "$pb" >/dev/null 2>&1
+"$AK_TEST_BIN" start "$pb" >/dev/null 2>&1
+attack "after stop and start: still refused" 0 "rc=(7|52|56)" -- \
+  "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 http://198.51.100.11/; echo rc=\$?"
+"$AK_TEST_BIN" remove --force "$pb" >/dev/null 2>&1
+
+fi
+
+# -- usage errors (no test host needed)
+expect "--allow-host with --no-network is a usage error" 125 "no network" -- \
+  "$AK" run --no-network --allow-host allowed.test -- true
+expect "--block-host under the restrictive profile is a usage error" 125 "no network" -- \
+  "$AK" run --profile restrictive --block-host x.test -- true
+expect "a malformed pattern is refused, named" 125 "--allow-host: 'a\.\.b': not a host name" -- \
+  "$AK" run --allow-host a..b -- true
+expect "a bad port is refused" 125 "bad port" -- "$AK" create aknp-bad --allow-host x.test:0
