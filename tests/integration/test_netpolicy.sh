@@ -137,6 +137,23 @@ refute "no UDP datagram from a sandbox reached the test host" "^$leak-[uv]" -- c
 attack "root inside cannot flush the rules or reach around them" 0 "$DENIED" -- \
   np --root --allow-host allowed.test -- "nft flush ruleset 2>&1; ip route add 198.51.100.0/24 dev lo 2>&1; get http://198.51.100.11/"
 
+# -- every decision is on record
+alog=$(mktemp /tmp/aknp-audit.XXXXXX)
+AGENTKERNEL_AUDIT_LOG=$alog np --name aknp-audit-$$ --allow-host allowed.test -- \
+  "getent hosts other.test; get http://allowed.test/; get http://198.51.100.11/" >/dev/null 2>&1
+expect "audit: the allowed connection, with its rule and bytes" 0 \
+  '"event":"network_connect","sandbox":"aknp-audit-[0-9]+","verdict":"allow","rule":"allow \\"allowed.test\\" \(cli\)","name":"allowed.test","address":"198.51.100.10","port":80,"bytes_out":[1-9][0-9]*,"bytes_in":[1-9]' -- \
+  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --json
+expect "audit list --denied: the refused connection" 0 \
+  '"event":"network_connect".*"verdict":"deny","rule":"not in the allow list".*"address":"198.51.100.11","port":80' -- \
+  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
+expect "audit list --denied: the refused lookup" 0 \
+  '"event":"dns_query".*"verdict":"deny","rule":"not in the allow list","name":"other.test"' -- \
+  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
+refute "audit list --denied: nothing allowed" '"verdict":"allow"' -- \
+  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
+rm -f "$alog"
+
 # -- persistent sandboxes keep their policy; exec is subject to it
 pb=aknp-$$
 "$AK_TEST_BIN" remove --force "$pb" >/dev/null 2>&1

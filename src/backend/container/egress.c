@@ -385,7 +385,26 @@ dns_answer (int fd, const uint8_t *buf, size_t len, const struct sockaddr_storag
         }
     }
   /* Any other type of an allowed name: no data (never forwarded). */
-  audit ("dns_query", q.name, NULL, 0, v.allow, rule, -1, -1);
+  if (ak_backend_audit_hook != NULL)
+    {
+      json_t *f = json_pack ("{s:s, s:s, s:s}", "verdict", v.allow ? "allow" : "deny", "rule", rule,
+                             "name", q.name);
+      json_t *answers = json_array ();
+      if (f != NULL && answers != NULL)
+        {
+          char text[INET6_ADDRSTRLEN];
+          for (size_t i = 0; i < n_ok; i++)
+            if (inet_ntop (family, packed + i * alen (family), text, sizeof text) != NULL)
+              json_array_append_new (answers, json_string (text));
+          json_object_set_new (f, "type", q.qtype == 1    ? json_string ("A")
+                                          : q.qtype == 28 ? json_string ("AAAA")
+                                                          : json_integer (q.qtype));
+          json_object_set_new (f, "answers", answers);
+          ak_backend_audit_hook ("dns_query", conf->sandbox, f);
+        }
+      else
+        json_decref (answers), json_decref (f);
+    }
   free (rule);
   rlen = ak_dns_build_reply (buf, &q, rcode, packed, n_ok, family == AF_INET ? 4 : 16, DNS_TTL, out,
                              sizeof out);
