@@ -154,6 +154,56 @@ refute "audit list --denied: nothing allowed" '"verdict":"allow"' -- \
   env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
 rm -f "$alog"
 
+# -- the HTTP API and the MCP server take the same lists (the API server
+# is the product build, which resolves names with the host: IP literals only)
+npapi=$(mktemp -d /tmp/aknp-api.XXXXXX)
+chmod 755 "$npapi"
+(cd "$npapi" && exec "$AK" serve --port 0) 2>"$npapi/log" &
+nppid=$!
+npport=
+for _ in $(seq 50); do
+  npport=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$npapi/log")
+  [ -n "$npport" ] && break
+  sleep 0.1
+done
+nppost () {
+  curl -s -w ' HTTP %{http_code}' -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:$npport$1"
+}
+npcmd="[\"sh\",\"-c\",\"echo $MARK; curl -sS -m 5 http://198.51.100.11/ 2>&1; echo rc=\$?\"]"
+attack "API /run: allow_hosts refuses another address" 0 'rc=(7|52|56).* HTTP 200$' -- \
+  nppost /run "{\"command\":$npcmd,\"allow_hosts\":[\"allowed.test\"]}"
+attack "control: API /run without allow_hosts reaches it" 0 'token-198.51.100.11.* HTTP 200$' -- \
+  nppost /run "{\"command\":$npcmd}"
+attack "API /run: block_hosts refuses it" 0 'rc=(7|52|56).* HTTP 200$' -- \
+  nppost /run "{\"command\":$npcmd,\"block_hosts\":[\"198.51.100.0/24\"]}"
+attack "API /batch/run: allow_hosts per command" 0 'rc=(7|52|56).* HTTP 200$' -- \
+  nppost /batch/run "{\"commands\":[{\"command\":$npcmd,\"allow_hosts\":[\"allowed.test\"]}]}"
+expect "API: a malformed pattern is a 400 naming it" 0 "allow_hosts\[1\].*'a\.\.b'.* HTTP 400$" -- \
+  nppost /run "{\"command\":[\"true\"],\"allow_hosts\":[\"ok.test\",\"a..b\"]}"
+expect "API: host rules without network are a 400" 0 "no network.* HTTP 400$" -- \
+  nppost /run "{\"command\":[\"true\"],\"profile\":\"restrictive\",\"allow_hosts\":[\"ok.test\"]}"
+expect "API /sandboxes: created with its host rules" 0 "HTTP 20[01]$" -- \
+  nppost /sandboxes "{\"name\":\"aknp-api-$$\",\"allow_hosts\":[\"allowed.test\"],\"block_hosts\":[\"x.test\"]}"
+expect "API /sandboxes: the rules are in its spec" 0 "^\\['allowed.test'\\] \\['x.test'\\] True$" -- \
+  /usr/bin/python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))["security"]["domains"]; print([p["pattern"] for p in d["allow"]], [p["pattern"] for p in d["block"]], d["allowlist_only"]["value"])' \
+  "${AGENTKERNEL_STATE_DIR:-$HOME/.local/share/agentkernel}/sandboxes/aknp-api-$$/spec.json"
+kill "$nppid" 2>/dev/null
+"$AK_TEST_BIN" remove --force "aknp-api-$$" >/dev/null 2>&1
+rm -rf "$npapi"
+
+mcp_call () {
+  printf '%s\n' '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}' \
+    '{"jsonrpc":"2.0","method":"notifications/initialized"}' \
+    "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"$1\",\"arguments\":$2}}" |
+    timeout 30 env AK_TEST_HOSTS="$AK_TEST_HOSTS" "$AK_TEST_BIN" mcp-server 2>/dev/null
+}
+attack "MCP sandbox_run: allow_hosts refuses another address" 0 'rc=(7|52|56)' -- \
+  mcp_call sandbox_run "{\"command\":$npcmd,\"allow_hosts\":[\"allowed.test\"]}"
+attack "control: MCP sandbox_run without it reaches the address" 0 'token-198.51.100.11' -- \
+  mcp_call sandbox_run "{\"command\":$npcmd}"
+expect "MCP sandbox_create: a malformed pattern is refused" 0 "a\.\.b" -- \
+  mcp_call sandbox_create "{\"name\":\"aknp-mcp-$$\",\"allow_hosts\":[\"a..b\"]}"
+
 # -- persistent sandboxes keep their policy; exec is subject to it
 pb=aknp-$$
 "$AK_TEST_BIN" remove --force "$pb" >/dev/null 2>&1
