@@ -26,7 +26,7 @@ if [ -x build/fuzz/fuzz_toml ]; then
   step "fuzz smoke"
   run fuzz-toml env FUZZ_SECONDS=${FUZZ_SECONDS:-20} tests/toml/fuzz-smoke.sh
 fi
-for target in proto spec_json imgref; do
+for target in proto spec_json imgref netpolicy; do
   [ -x build/fuzz/fuzz_$target ] || continue
   step "fuzz smoke ($target)"
   mkdir -p build/fuzz/artifacts-$target
