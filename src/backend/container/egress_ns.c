@@ -21,6 +21,8 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <net/if.h>
@@ -39,6 +41,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "backend/container/container.h"
 #include "backend/container/egress.h"
 #include "backend/container/init.h"
@@ -319,6 +322,85 @@ out:
   _exit (1);
 }
 
+/* ---- privilege separation of a root caller's policy ----
+ *
+ * The policy parses what the sandbox sends (TLS, HTTP, DNS).  Run by root,
+ * it gives that up before serving: it becomes nobody (no capability, no
+ * way back), and its audit entries go, as JSON over a socket, to a writer
+ * that stays root only to append them to root's audit log and does
+ * nothing else. */
+
+#define AUDIT_MSG_MAX 16384
+#define NOBODY 65534
+
+static int audit_sock = -1;
+
+static void
+forward_audit (const char *event, const char *sandbox, json_t *fields)
+{
+  json_t *m = json_pack ("{s:s, s:s?, s:o}", "event", event, "sandbox", sandbox, "fields", fields);
+  char *text = m != NULL ? json_dumps (m, JSON_COMPACT) : NULL;
+  if (text != NULL && strlen (text) < AUDIT_MSG_MAX)
+    (void) send (audit_sock, text, strlen (text), MSG_NOSIGNAL);
+  free (text);
+  json_decref (m);
+}
+
+static _Noreturn void
+audit_writer (int sock, ak_backend_audit_fn hook)
+{
+  static char buf[AUDIT_MSG_MAX + 1];
+  for (;;)
+    {
+      ssize_t n = recv (sock, buf, AUDIT_MSG_MAX, 0);
+      json_t *m, *fields;
+      const char *event, *sandbox;
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        _exit (0);
+      buf[n] = '\0';
+      m = json_loads (buf, JSON_REJECT_DUPLICATES, NULL);
+      event = json_string_value (json_object_get (m, "event"));
+      sandbox = json_string_value (json_object_get (m, "sandbox"));
+      fields = json_object_get (m, "fields");
+      /* Only the policy's own events, whatever a subverted policy sends. */
+      if (event != NULL && (strcmp (event, "network_connect") == 0 || strcmp (event, "dns_query") == 0)
+          && json_is_object (fields) && hook != NULL)
+        hook (event, sandbox, json_incref (fields));
+      json_decref (m);
+    }
+}
+
+static int
+drop_root (char *msg, size_t len)
+{
+  int sv[2];
+  pid_t w;
+
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return fail_errno (msg, len, "audit socket");
+  w = fork ();
+  if (w < 0)
+    return fail_errno (msg, len, "fork the audit writer");
+  if (w == 0)
+    {
+      int keep[] = { sv[1] };
+      ak_init_close_fds_except (keep, 1);
+      audit_writer (sv[1], ak_backend_audit_hook);
+    }
+  close (sv[1]);
+  audit_sock = sv[0];
+  ak_backend_audit_hook = forward_audit;
+  if (setgroups (0, NULL) < 0 || setresgid (NOBODY, NOBODY, NOBODY) < 0
+      || setresuid (NOBODY, NOBODY, NOBODY) < 0)
+    return fail_errno (msg, len, "become nobody");
+  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    return fail_errno (msg, len, "no_new_privs");
+  prctl (PR_SET_PDEATHSIG, SIGKILL); /* cleared by the change of ids */
+  return 0;
+}
+
 /* The policy's process: has the joiner set the namespace up, says so on
  * ready_w (one byte 'R', or the error's text), then serves. */
 static _Noreturn void
@@ -371,6 +453,11 @@ egress_main (pid_t pid, const ak_ids_t *ids, const ak_spec_t *spec, int ready_w,
     got[i] = text[i] == '1' && j < n ? fds[j++] : -1;
   c.tcp[0] = got[0], c.tcp[1] = got[1], c.dns[0] = got[2], c.dns[1] = got[3];
   inet_pton (AF_INET, NAMESERVER4, &c.nameserver);
+  if (ids->caller_root && drop_root (text, sizeof text) < 0)
+    {
+      (void) !write (ready_w, text, strlen (text));
+      _exit (1);
+    }
   if (write (ready_w, "R", 1) != 1)
     _exit (1);
   close (ready_w);
