@@ -229,3 +229,15 @@ expect "--block-host under the restrictive profile is a usage error" 125 "no net
 expect "a malformed pattern is refused, named" 125 "--allow-host: 'a\.\.b': not a host name" -- \
   "$AK" run --allow-host a..b -- true
 expect "a bad port is refused" 125 "bad port" -- "$AK" create aknp-bad --allow-host x.test:0
+npcfg=$(mktemp -d /tmp/aknp-cfg.XXXXXX)
+printf '[security.domains]\nallow = [\n  "api.example.com",\n  "*.github.com",\n]\nblock = ["bad.github.com:1-1024"]\n' >"$npcfg/np.toml"
+expect "config show: each entry with where it came from" 0 '"\*\.github\.com",  # config line 4' -- \
+  "$AK" config show --config "$npcfg/np.toml" --block-host 203.0.113.0/24
+expect "config show: a flag's entry" 0 '"203\.0\.113\.0/24",  # cli flag' -- \
+  "$AK" config show --config "$npcfg/np.toml" --block-host 203.0.113.0/24
+expect "config show: allowlist mode from the allow list" 0 'allowlist_only = true  # config line 2' -- \
+  "$AK" config show --config "$npcfg/np.toml"
+printf '[security.domains]\nallow = ["ok.example", "x:99999"]\n' >"$npcfg/bad.toml"
+expect "a malformed pattern in a config file: file, line and entry" 125 "bad\.toml:2: \[security\.domains\] allow: 'x:99999': bad port" -- \
+  "$AK" run --config "$npcfg/bad.toml" -- true
+rm -rf "$npcfg"
