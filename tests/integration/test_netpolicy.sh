@@ -152,6 +152,10 @@ expect "audit list --denied: the refused lookup" 0 \
   env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
 refute "audit list --denied: nothing allowed" '"verdict":"allow"' -- \
   env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
+AGENTKERNEL_AUDIT_LOG=$alog np --allow-host rebind-host.test -- "getent hosts rebind-host.test" >/dev/null 2>&1
+expect "audit: an allowed name that resolves only to the host is a denied lookup" 0 \
+  '"event":"dns_query".*"verdict":"deny","rule":"resolves only to addresses the sandbox may not reach","name":"rebind-host.test"' -- \
+  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
 rm -f "$alog"
 
 # -- the HTTP API and the MCP server take the same lists (the API server

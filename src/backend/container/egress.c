@@ -385,6 +385,13 @@ dns_answer (int fd, const uint8_t *buf, size_t len, const struct sockaddr_storag
         }
     }
   /* Any other type of an allowed name: no data (never forwarded). */
+  if (v.allow && n > 0 && n_ok == 0)
+    {
+      /* Allowed, but every address it has is one the sandbox may not reach. */
+      free (rule);
+      rule = ak_xstrdup ("resolves only to addresses the sandbox may not reach");
+      v.allow = false;
+    }
   if (ak_backend_audit_hook != NULL)
     {
       json_t *f = json_pack ("{s:s, s:s, s:s}", "verdict", v.allow ? "allow" : "deny", "rule", rule,
