@@ -26,7 +26,7 @@ if [ -x build/fuzz/fuzz_toml ]; then
   step "fuzz smoke"
   run fuzz-toml env FUZZ_SECONDS=${FUZZ_SECONDS:-20} tests/toml/fuzz-smoke.sh
 fi
-for target in proto spec_json imgref; do
+for target in proto spec_json imgref netpolicy; do
   [ -x build/fuzz/fuzz_$target ] || continue
   step "fuzz smoke ($target)"
   mkdir -p build/fuzz/artifacts-$target
@@ -101,6 +101,8 @@ if [ "$(id -u)" = 0 ]; then
   httpd=$!
   export AK_TEST_HOST=10.231.0.2
   sleep 0.3
+  step "test hosts of the egress policy (network namespace aknp-hosts, 198.51.100.0/24)"
+  "$stage/integration/nethosts.sh" up "$stage/np" && . "$stage/np/env"
 fi
 
 step "integration tests as $(id -un)"
@@ -132,11 +134,12 @@ if [ "$(id -u)" = 0 ]; then
   chmod 0666 /dev/net/tun 2>/dev/null
   step "integration tests as $user"
   run "integration-$user" runuser -u "$user" -- env AK="$stage/agentkernel" PROBE="$stage/probe" \
-      AK_TEST_HOST=$AK_TEST_HOST AK_EXPECT_NO_CGROUPS=${AK_TEST_USER_HAS_CGROUPS:+}${AK_TEST_USER_HAS_CGROUPS:-1} \
+      AK_TEST_HOST=$AK_TEST_HOST AK_NP_DIR=${AK_NP_DIR:-} AK_TEST_HOSTS=${AK_TEST_HOSTS:-} AK_EXPECT_NO_CGROUPS=${AK_TEST_USER_HAS_CGROUPS:+}${AK_TEST_USER_HAS_CGROUPS:-1} \
       HOME="/home/$user" "$stage/integration/run.sh"
   step "HTTP API as $user"
   run "api-$user" runuser -u "$user" -- env AK="$stage/agentkernel" HOME="/home/$user" "$stage/api/run.sh"
   kill "$httpd" 2>/dev/null
+  "$stage/integration/nethosts.sh" down "$stage/np"
   ip netns del $host_ns 2>/dev/null
   ip link del ak-h0 2>/dev/null
 fi

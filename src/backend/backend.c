@@ -11,6 +11,8 @@ static const ak_backend_t *const backends[] = {
   &ak_container_backend,
 };
 
+ak_backend_audit_fn ak_backend_audit_hook;
+
 const ak_backend_t *
 ak_backend_lookup (const char *name, ak_error_t **err)
 {

@@ -8,6 +8,7 @@
 #define AK_BACKEND_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -54,5 +55,13 @@ typedef struct ak_backend {
 } ak_backend_t;
 
 const ak_backend_t *ak_backend_lookup (const char *name, ak_error_t **err);
+
+/* Where a backend reports what its egress policy decides: every connection
+ * ("network_connect") and name lookup ("dns_query") of a sandbox, with the
+ * sandbox's name (NULL for an anonymous run) and the fields (stolen).  Set
+ * by the service layer (the audit log); NULL: not reported.  Called from
+ * several threads of the policy's process. */
+typedef void (*ak_backend_audit_fn) (const char *event, const char *sandbox, json_t *fields);
+extern ak_backend_audit_fn ak_backend_audit_hook;
 
 #endif

@@ -35,6 +35,8 @@ typedef struct ak_cli_sandbox {
   unsigned pids;
   char **env;     /* -e values, in order */
   char **volumes; /* -v values, in order */
+  char **allow_hosts; /* --allow-host values, in order */
+  char **block_hosts; /* --block-host values, in order */
   /* Set by ak_cli_sandbox_resolve(), for config show: the config file read
    * (NULL: none), whether it was trusted, and the settings it was refused. */
   char *config_used;

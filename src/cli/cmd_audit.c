@@ -13,14 +13,16 @@ int
 cmd_audit (int argc, char **argv)
 {
   const char *sandbox = NULL;
-  bool json = false;
+  bool json = false, denied = false;
   json_t *entries = NULL, *e;
   ak_error_t *err = NULL;
   size_t i;
 
   if (argc < 2 || !strcmp (argv[1], "--help") || !strcmp (argv[1], "-h"))
     {
-      printf ("Usage: agentkernel audit list [--sandbox NAME] [--json]\n"
+      printf ("Usage: agentkernel audit list [--sandbox NAME] [--denied] [--json]\n"
+              "  --denied  only what was refused (network connections and lookups,\n"
+              "            policy violations)\n"
               "       agentkernel audit path\n");
       return argc < 2 ? AK_EXIT_FAILURE : 0;
     }
@@ -37,6 +39,8 @@ cmd_audit (int argc, char **argv)
         sandbox = argv[++k];
       else if (!strcmp (argv[k], "--json"))
         json = true;
+      else if (!strcmp (argv[k], "--denied"))
+        denied = true;
       else
         return ak_cli_usage_error ("audit", "unexpected argument '%s'", argv[k]);
     }
@@ -49,6 +53,11 @@ cmd_audit (int argc, char **argv)
     return ak_cli_fail (err);
   json_array_foreach (entries, i, e)
     {
+      const char *verdict = json_string_value (json_object_get (e, "verdict"));
+      const char *event = json_string_value (json_object_get (e, "event"));
+      if (denied && !(verdict != NULL && strcmp (verdict, "deny") == 0)
+          && !(event != NULL && strcmp (event, "policy_violation") == 0))
+        continue;
       if (json)
         {
           char *s = json_dumps (e, JSON_COMPACT);
@@ -66,6 +75,17 @@ cmd_audit (int argc, char **argv)
             printf (" -> %lld", (long long) json_integer_value (json_object_get (e, "exit_code")));
           if (json_object_get (e, "path"))
             printf ("%s", json_string_value (json_object_get (e, "path")));
+          if (verdict != NULL)
+            {
+              const char *name = json_string_value (json_object_get (e, "name"));
+              const char *addr = json_string_value (json_object_get (e, "address"));
+              json_t *port = json_object_get (e, "port");
+              printf ("%s%s%s%s", name ? name : "", name && addr ? " " : "", addr ? addr : "",
+                      port ? "" : "");
+              if (port)
+                printf (":%lld", (long long) json_integer_value (port));
+              printf (" %s (%s)", verdict, json_string_value (json_object_get (e, "rule")) ?: "");
+            }
           printf ("\n");
           free (detail);
         }

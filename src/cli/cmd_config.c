@@ -126,6 +126,64 @@ print_seccomp (const ak_spec_t *spec, FILE *out)
 }
 
 static void
+print_netpats (FILE *out, const char *key, const ak_netpat_t *p, size_t n, const ak_spec_t *spec)
+{
+  fprintf (out, "%s = [%s", key, n == 0 ? "]\n" : "\n");
+  for (size_t i = 0; i < n; i++)
+    {
+      _cleanup_free_ char *d = describe (spec, (ak_source_t) p[i].source, p[i].line);
+      fprintf (out, "  ");
+      toml_string (out, p[i].text);
+      fprintf (out, ",  # %s\n", d);
+    }
+  if (n > 0)
+    fprintf (out, "]\n");
+}
+
+/* The network policy in force, each entry with where it came from. */
+static void
+print_domains (const ak_spec_t *spec, FILE *out)
+{
+  const ak_netpolicy_t *pol = &spec->sec.domains;
+
+  fprintf (out, "\n[security.domains]\n");
+  if (!ak_spec_sec (spec, AK_SEC_NETWORK))
+    fprintf (out, "# no network: nothing is reached, whatever the rules say\n");
+  else if (!ak_netpolicy_has_rules (pol))
+    fprintf (out, "# no rules: any address but the host's own, loopback and link-local\n");
+  if (pol->allowlist_source == AK_SRC_DEFAULT)
+    fprintf (out, "allowlist_only = %s  # default\n", pol->allowlist_only ? "true" : "false");
+  else
+    {
+      _cleanup_free_ char *d = describe (spec, (ak_source_t) pol->allowlist_source,
+                                         pol->allowlist_line);
+      fprintf (out, "allowlist_only = %s  # %s%s\n", pol->allowlist_only ? "true" : "false", d,
+               pol->allowlist_source == AK_SRC_CLI ? " (--allow-host)" : "");
+    }
+  print_netpats (out, "allow", pol->allow, pol->n_allow, spec);
+  print_netpats (out, "block", pol->block, pol->n_block, spec);
+}
+
+static json_t *
+netpats_json (const ak_netpat_t *p, size_t n)
+{
+  json_t *a = json_array ();
+  if (a == NULL)
+    ak_oom ();
+  for (size_t i = 0; i < n; i++)
+    {
+      json_t *o = json_pack ("{s:s, s:s}", "pattern", p[i].text, "source",
+                             ak_source_name ((ak_source_t) p[i].source));
+      if (o == NULL)
+        ak_oom ();
+      if (p[i].source == AK_SRC_CONFIG && p[i].line > 0)
+        json_object_set_new (o, "line", json_integer (p[i].line));
+      json_array_append_new (a, o);
+    }
+  return a;
+}
+
+static void
 print_toml (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
 {
   if (f->config_used != NULL)
@@ -160,6 +218,7 @@ print_toml (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
                d);
     }
   print_seccomp (spec, out);
+  print_domains (spec, out);
   fprintf (out, "\n[resources]\n");
   for (int i = 0; i < AK_RES_N; i++)
     {
@@ -230,6 +289,17 @@ print_json (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
     json_object_set_new (o, "custom", json_boolean (sc->kind == AK_SECCOMP_CUSTOM));
     json_object_set_new (o, "unsafe", json_boolean (sc->kind == AK_SECCOMP_CUSTOM && sc->unsafe));
     json_object_set_new (sec, "seccomp", o);
+  }
+  {
+    const ak_netpolicy_t *pol = &spec->sec.domains;
+    json_t *d = json_pack ("{s:o, s:o, s:o}", "allowlist_only",
+                           json_setting (json_boolean (pol->allowlist_only),
+                                         (ak_source_t) pol->allowlist_source, pol->allowlist_line),
+                           "allow", netpats_json (pol->allow, pol->n_allow), "block",
+                           netpats_json (pol->block, pol->n_block));
+    if (d == NULL)
+      ak_oom ();
+    json_object_set_new (sec, "domains", d);
   }
   json_object_set_new (root, "security", sec);
   for (int i = 0; i < AK_RES_N; i++)

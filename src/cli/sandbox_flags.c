@@ -29,6 +29,11 @@ const char ak_cli_sandbox_help[] =
     "                         JSON profile, installed on top of the always-refused\n"
     "                         floor (mount, unshare, bpf, keyctl, ...)\n"
     "      --allow-unsafe-seccomp  let the custom profile run without that floor\n"
+    "      --allow-host PATTERN  reach only what such patterns name (repeatable):\n"
+    "                         example.com, *.example.com, 10.0.0.0/8, with an\n"
+    "                         optional :PORT or :PORT-PORT\n"
+    "      --block-host PATTERN  never reach what PATTERN names (repeatable; wins\n"
+    "                         over --allow-host)\n"
     "  -e, --env KEY=VALUE    set a variable inside (repeatable); -e KEY passes\n"
     "                         the caller's value of KEY\n"
     "  -w, --workdir DIR      working directory inside the sandbox\n"
@@ -94,7 +99,8 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
     { "--workdir", "-w", 'w' }, { "--volume", "-v", 'v' },  { "--memory", "-m", 'm' },
     { "--cpus", NULL, 'C' },    { "--pids", NULL, 'P' },    { "--rootfs", NULL, 'r' },
     { "--hostname", NULL, 'h' }, { "--name", NULL, 'n' },   { "--seccomp", NULL, 'S' },
-    { "--image", "-i", 'i' },   { "--agent", NULL, 'A' },
+    { "--image", "-i", 'i' },   { "--agent", NULL, 'G' },
+    { "--allow-host", NULL, 'A' }, { "--block-host", NULL, 'B' },
   };
   const char *a = argv[*i];
   unsigned long long n;
@@ -176,6 +182,12 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
           f->seccomp = v;
           break;
         case 'A':
+          ak_strv_push (&f->allow_hosts, v);
+          break;
+        case 'B':
+          ak_strv_push (&f->block_hosts, v);
+          break;
+        case 'G':
           if (ak_agent_find (v) == NULL)
             return ak_error_set (err, 0, "unknown agent '%s' (expected %s)", v, ak_agent_names ());
           f->agent = v;
@@ -191,6 +203,8 @@ ak_cli_sandbox_free (ak_cli_sandbox_t *f)
 {
   ak_strv_free (f->env);
   ak_strv_free (f->volumes);
+  ak_strv_free (f->allow_hosts);
+  ak_strv_free (f->block_hosts);
   ak_strv_free (f->config_refused);
   free (f->config_used);
   memset (f, 0, sizeof (*f));
@@ -405,6 +419,29 @@ agent_command (ak_spec_t *spec, const ak_agent_t *a, const char *home, ak_error_
   return 0;
 }
 
+/* --allow-host and --block-host; the first --allow-host turns allowlist
+ * mode on.  Whether the sandbox has a network to apply them to is checked
+ * with the whole spec (ak_spec_validate). */
+static int
+apply_hosts (const ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
+{
+  ak_netpolicy_t *pol = &spec->sec.domains;
+
+  for (char **a = f->allow_hosts; a && *a; a++)
+    if (ak_netpolicy_add (pol, AK_NET_ALLOW, *a, AK_SRC_CLI, 0, err) < 0)
+      return ak_error_prefix (err, "--allow-host");
+  for (char **b = f->block_hosts; b && *b; b++)
+    if (ak_netpolicy_add (pol, AK_NET_BLOCK, *b, AK_SRC_CLI, 0, err) < 0)
+      return ak_error_prefix (err, "--block-host");
+  if (f->allow_hosts != NULL && f->allow_hosts[0] != NULL)
+    {
+      pol->allowlist_only = true;
+      pol->allowlist_source = AK_SRC_CLI;
+      pol->allowlist_line = 0;
+    }
+  return 0;
+}
+
 int
 ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
 {
@@ -498,6 +535,8 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
   if (f->as_root)
     spec->as_root = true;
   if (apply_seccomp (f, spec, err) < 0)
+    return -1;
+  if (apply_hosts (f, spec, err) < 0)
     return -1;
   if (spec->compat_mode != NULL)
     {

@@ -259,6 +259,17 @@ ak_test_disabled (const char *feature)
   return false;
 }
 
+const char *
+ak_test_hosts_file (void)
+{
+#ifdef AK_TEST_BUILD
+  const char *v = getenv ("AK_TEST_HOSTS");
+  return v != NULL && v[0] == '/' ? v : NULL;
+#else
+  return NULL;
+#endif
+}
+
 void
 ak_signals_default (void)
 {

@@ -33,7 +33,8 @@ static const char *const agent_keys[] = { "preferred", "compatibility_mode", NUL
 static const char *const resources_keys[] = { "vcpus", "memory_mb", "pids", "cpu", "log_mb", NULL };
 static const char *const security_keys[] = { "profile",  "network",   "mount_cwd", "mount_home",
                                              "pass_env", "read_only", "hide_credentials", "seccomp",
-                                             NULL };
+                                             "domains", NULL };
+static const char *const domains_keys[] = { "allow", "block", "allowlist_only", NULL };
 static const char *const files_keys[] = { "source", "dest", NULL };
 
 size_t
@@ -244,6 +245,102 @@ apply_seccomp (const cfg_t *c, const ak_toml_entry_t *e, ak_error_t **err)
   return 0;
 }
 
+/* One list of [security.domains]: each entry a pattern (netpolicy.h); a
+ * malformed one fails naming file, line and entry.  An untrusted file may
+ * add block rules and turn allowlist mode on, never widen: its allow
+ * entries count only when they are what puts the sandbox in allowlist mode
+ * (nothing was allowed before but everything), and never for addresses,
+ * which could open ranges the open network keeps closed. */
+static int
+domains_list (const cfg_t *c, const ak_toml_value_t *t, const char *key, ak_netlist_t list,
+              bool widen_ok, size_t *added, ak_error_t **err)
+{
+  ak_netpolicy_t *pol = &c->spec->sec.domains;
+  ak_toml_entry_t e;
+  size_t n;
+
+  if (!ak_toml_table_find (t, key, &e))
+    return 0;
+  if (ak_toml_type (e.value) != AK_TOML_ARRAY)
+    return ak_error_set (err, 0, "%s:%u: [security.domains] %s: expected an array of strings, got %s",
+                         c->file, e.line, key, ak_toml_type_name (ak_toml_type (e.value)));
+  n = ak_toml_array_len (e.value);
+  for (size_t i = 0; i < n; i++)
+    {
+      const ak_toml_value_t *v = ak_toml_array_get (e.value, i);
+      unsigned line = ak_toml_line (v) ? ak_toml_line (v) : e.line;
+      const char *s;
+      size_t len;
+      ak_netpat_t p;
+
+      if (!ak_toml_as_string (v, &s, &len) || len != strlen (s))
+        return ak_error_set (err, 0, "%s:%u: [security.domains] %s: entry %zu: expected a string, got %s",
+                             c->file, line, key, i + 1, ak_toml_type_name (ak_toml_type (v)));
+      if (ak_netpat_parse (s, &p, err) < 0)
+        return ak_error_prefix (err, "%s:%u: [security.domains] %s", c->file, line, key);
+      if (list == AK_NET_ALLOW && c->untrusted && (!widen_ok || p.kind == AK_NETPAT_ADDR))
+        {
+          _cleanup_free_ char *q = ak_xasprintf ("[\"%s\"]", p.text);
+          refuse (c, line, "[security.domains]", key, q,
+                  p.kind == AK_NETPAT_ADDR ? "the addresses the sandbox reaches"
+                                           : "the allow list in force");
+          ak_netpat_clear (&p);
+          continue;
+        }
+      ak_netpat_clear (&p);
+      if (ak_netpolicy_add (pol, list, s, AK_SRC_CONFIG, (int) line, err) < 0)
+        return -1;
+      (*added)++;
+    }
+  return 0;
+}
+
+static int
+apply_domains (const cfg_t *c, const ak_toml_entry_t *de, ak_error_t **err)
+{
+  ak_netpolicy_t *pol = &c->spec->sec.domains;
+  bool was_open = !pol->allowlist_only && pol->n_allow == 0;
+  bool have_mode = false, mode = false;
+  size_t added = 0, blocked = 0;
+  ak_toml_entry_t e;
+
+  if (ak_toml_type (de->value) != AK_TOML_TABLE)
+    return type_error (c, de->line, "[security]", "domains", "a table", de->value, err);
+  warn_unknown_keys (c, de->value, "[security.domains]", domains_keys);
+  if (ak_toml_table_find (de->value, "allowlist_only", &e))
+    {
+      if (!ak_toml_as_bool (e.value, &mode))
+        return type_error (c, e.line, "[security.domains]", e.key, "a boolean", e.value, err);
+      have_mode = true;
+    }
+  if (domains_list (c, de->value, "block", AK_NET_BLOCK, true, &blocked, err) < 0
+      || domains_list (c, de->value, "allow", AK_NET_ALLOW, was_open && (!have_mode || mode), &added,
+                       err)
+             < 0)
+    return -1;
+  if (have_mode)
+    {
+      if (c->untrusted && !mode && pol->allowlist_only)
+        refuse (c, e.line, "[security.domains]", "allowlist_only", "false", "the allow list in force");
+      else
+        {
+          pol->allowlist_only = mode;
+          pol->allowlist_source = AK_SRC_CONFIG;
+          pol->allowlist_line = (int) e.line;
+        }
+    }
+  else if (added > 0)
+    {
+      /* An allow list means "only these" unless the file says otherwise,
+       * as --allow-host does. */
+      ak_toml_table_find (de->value, "allow", &e);
+      pol->allowlist_only = true;
+      pol->allowlist_source = AK_SRC_CONFIG;
+      pol->allowlist_line = (int) e.line;
+    }
+  return 0;
+}
+
 static int
 apply_security (const cfg_t *c, const ak_toml_value_t *t, bool profile_from_cli, ak_error_t **err)
 {
@@ -279,6 +376,12 @@ apply_security (const cfg_t *c, const ak_toml_value_t *t, bool profile_from_cli,
       if (strcmp (e.key, "seccomp") == 0)
         {
           if (apply_seccomp (c, &e, err) < 0)
+            return -1;
+          continue;
+        }
+      if (strcmp (e.key, "domains") == 0)
+        {
+          if (apply_domains (c, &e, err) < 0)
             return -1;
           continue;
         }

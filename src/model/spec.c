@@ -133,6 +133,7 @@ ak_spec_clear (ak_spec_t *spec)
   free (spec->compat_mode);
   free (spec->sec.seccomp.file);
   free (spec->sec.seccomp.text);
+  ak_netpolicy_clear (&spec->sec.domains);
   ak_strv_free (spec->private_paths);
   memset (spec, 0, sizeof (*spec));
 }
@@ -335,6 +336,23 @@ ak_spec_validate (const ak_spec_t *spec, ak_error_t **err)
   for (size_t i = 0; i < spec->n_files; i++)
     if (!path_clean_absolute (spec->files[i].dest))
       return ak_error_set (err, 0, "invalid file destination '%s'", spec->files[i].dest);
+  /* Rules given for this very sandbox (flags, API fields) on a sandbox
+   * without network are a mistake to report, never to ignore.  Rules from a
+   * config file are moot there: nothing at all is reached. */
+  if (!spec->sec.s[AK_SEC_NETWORK].value)
+    {
+      const ak_netpolicy_t *pol = &spec->sec.domains;
+      for (size_t i = 0; i < pol->n_allow + pol->n_block; i++)
+        {
+          const ak_netpat_t *p = i < pol->n_allow ? &pol->allow[i] : &pol->block[i - pol->n_allow];
+          if (p->source == AK_SRC_CLI)
+            return ak_error_set (err, 0,
+                                 "%s host '%s': this sandbox has no network (--no-network, or "
+                                 "network = false from its profile or config): drop the host "
+                                 "rules, or turn network on",
+                                 i < pol->n_allow ? "allow" : "block", p->text);
+        }
+    }
   return 0;
 }
 

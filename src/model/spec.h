@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "model/netpolicy.h"
 
 typedef enum ak_profile {
   AK_PROFILE_PERMISSIVE = 0,
@@ -77,6 +78,9 @@ typedef struct ak_security {
   ak_source_t profile_source;
   ak_setting_t s[AK_SEC_N];
   ak_seccomp_sel_t seccomp;
+  /* [security.domains], --allow-host, --block-host (model/netpolicy.h):
+   * enforced whenever network is on. */
+  ak_netpolicy_t domains;
 } ak_security_t;
 
 typedef struct ak_mount {

@@ -69,6 +69,32 @@ pin_to_json (json_t *o, const char *key, const ak_fs_id_t *id)
                                       (json_int_t) id->ino, "type", pin_types[i].name));
 }
 
+static json_t *
+netpats_to_json (const ak_netpat_t *p, size_t n)
+{
+  json_t *a = json_array ();
+  if (a == NULL)
+    ak_oom ();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new (a, json_pack ("{s:s, s:s, s:i}", "pattern", p[i].text, "source",
+                                         ak_source_name ((ak_source_t) p[i].source), "line",
+                                         p[i].line));
+  return a;
+}
+
+static json_t *
+domains_to_json (const ak_netpolicy_t *pol)
+{
+  json_t *o = json_pack ("{s:{s:b, s:s, s:i}}", "allowlist_only", "value", pol->allowlist_only,
+                         "source", ak_source_name ((ak_source_t) pol->allowlist_source), "line",
+                         pol->allowlist_line);
+  if (o == NULL)
+    ak_oom ();
+  json_object_set_new (o, "allow", netpats_to_json (pol->allow, pol->n_allow));
+  json_object_set_new (o, "block", netpats_to_json (pol->block, pol->n_block));
+  return o;
+}
+
 json_t *
 ak_spec_to_json (const ak_spec_t *spec)
 {
@@ -114,6 +140,8 @@ ak_spec_to_json (const ak_spec_t *spec)
       }
     json_object_set_new (sec, "seccomp", o);
   }
+  if (ak_netpolicy_has_rules (&spec->sec.domains))
+    json_object_set_new (sec, "domains", domains_to_json (&spec->sec.domains));
   json_object_set_new (root, "security", sec);
 
   for (int i = 0; i < AK_RES_N; i++)
@@ -586,11 +614,74 @@ parse_seccomp (const json_t *o, ak_spec_t *spec, ak_error_t **err)
   return 0;
 }
 
+/* One list of security.domains; every pattern is parsed again, so a
+ * stored spec changed by hand is held to the grammar of the config file. */
+static int
+parse_netpats (const json_t *o, const char *key, ak_netlist_t list, ak_netpolicy_t *pol,
+               ak_error_t **err)
+{
+  static const char *const keys[] = { "pattern", "source", "line", NULL };
+  const json_t *a = json_object_get (o, key);
+  _cleanup_free_ char *w = join ("security.domains", key);
+
+  if (a == NULL)
+    return 0;
+  if (!json_is_array (a))
+    return wrong_type (err, w, "an array", a);
+  for (size_t i = 0; i < json_array_size (a); i++)
+    {
+      const json_t *e = json_array_get (a, i);
+      _cleanup_free_ char *we = ak_xasprintf ("%s[%zu]", w, i);
+      _cleanup_free_ char *pat = NULL;
+      ak_source_t src = AK_SRC_CLI;
+      int line = 0;
+
+      if (!json_is_object (e))
+        return wrong_type (err, we, "an object", e);
+      if (check_keys (e, we, keys, err) < 0 || get_string (e, "pattern", we, false, check_any, &pat, err) < 0
+          || get_source (e, we, &src, err) < 0 || get_line (e, we, &line, err) < 0)
+        return -1;
+      if (pat == NULL)
+        return bad (err, we, "pattern is required");
+      if (ak_netpolicy_add (pol, list, pat, (int) src, line, err) < 0)
+        return ak_error_prefix (err, "invalid spec: %s", we);
+    }
+  return 0;
+}
+
+static int
+parse_domains (const json_t *o, ak_spec_t *spec, ak_error_t **err)
+{
+  static const char *const keys[] = { "allowlist_only", "allow", "block", NULL };
+  static const char *const mode_keys[] = { "value", "source", "line", NULL };
+  static const char *const w = "security.domains";
+  ak_netpolicy_t *pol = &spec->sec.domains;
+  const json_t *m;
+
+  ak_netpolicy_clear (pol);
+  if (check_keys (o, w, keys, err) < 0 || get_object (o, "allowlist_only", w, &m, err) < 0)
+    return -1;
+  if (m != NULL)
+    {
+      ak_source_t src = AK_SRC_DEFAULT;
+      if (check_keys (m, "security.domains.allowlist_only", mode_keys, err) < 0
+          || get_bool (m, "value", "security.domains.allowlist_only", &pol->allowlist_only, err) < 0
+          || get_source (m, "security.domains.allowlist_only", &src, err) < 0
+          || get_line (m, "security.domains.allowlist_only", &pol->allowlist_line, err) < 0)
+        return -1;
+      pol->allowlist_source = (int) src;
+    }
+  if (parse_netpats (o, "allow", AK_NET_ALLOW, pol, err) < 0
+      || parse_netpats (o, "block", AK_NET_BLOCK, pol, err) < 0)
+    return -1;
+  return 0;
+}
+
 static int
 parse_security (const json_t *sec, ak_spec_t *spec, ak_error_t **err)
 {
   static const char *const keys[] = { "profile", "network", "mount_cwd", "mount_home",
-                                      "pass_env", "read_only", "seccomp", NULL };
+                                      "pass_env", "read_only", "seccomp", "domains", NULL };
   static const char *const profile_keys[] = { "value", "source", NULL };
   static const char *const setting_keys[] = { "value", "source", "line", NULL };
   const json_t *p;
@@ -637,7 +728,11 @@ parse_security (const json_t *sec, ak_spec_t *spec, ak_error_t **err)
     }
   if (get_object (sec, "seccomp", "security", &p, err) < 0)
     return -1;
-  return p != NULL ? parse_seccomp (p, spec, err) : 0;
+  if (p != NULL && parse_seccomp (p, spec, err) < 0)
+    return -1;
+  if (get_object (sec, "domains", "security", &p, err) < 0)
+    return -1;
+  return p != NULL ? parse_domains (p, spec, err) : 0;
 }
 
 static int

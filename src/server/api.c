@@ -132,7 +132,8 @@ ak_api_run_spec (const json_t *body, ak_spec_t *spec, bool resolve_image, ak_err
   if (ak_api_parse_run (body, &cmd, err) < 0)
     goto out;
   ak_spec_clear (spec);
-  if (ak_server_spec (cmd.profile, spec, err) < 0)
+  if (ak_server_spec (cmd.profile, spec, err) < 0
+      || ak_server_hosts (spec, cmd.allow_hosts, cmd.block_hosts, err) < 0)
     goto out;
   spec->argv = cmd.argv;
   cmd.argv = NULL;
@@ -235,8 +236,14 @@ api_batch (ak_http_req_t *r, json_t *body)
   items = ak_xcalloc (n, sizeof *items);
   for (size_t i = 0; i < n && err == NULL; i++)
     {
-      if (ak_server_spec (cmds[i].profile, &items[i].spec, &err) < 0)
-        break;
+      if (ak_server_spec (cmds[i].profile, &items[i].spec, &err) < 0
+          || ak_server_hosts (&items[i].spec, cmds[i].allow_hosts, cmds[i].block_hosts, &err) < 0)
+        {
+          if (err->code == 0)
+            err->code = EINVAL;
+          ak_error_prefix (&err, "commands[%zu]", i);
+          break;
+        }
       items[i].spec.argv = cmds[i].argv;
       cmds[i].argv = NULL;
       if (ak_spec_validate (&items[i].spec, &err) < 0)
@@ -306,6 +313,11 @@ api_create (ak_http_req_t *r, json_t *body)
   ak_spec_clear (&spec);
   if (ak_server_spec (c.profile, &spec, &err) < 0)
     goto fail;
+  if (ak_server_hosts (&spec, c.allow_hosts, c.block_hosts, &err) < 0)
+    {
+      err->code = EINVAL;
+      goto fail;
+    }
   spec.name = ak_xstrdup (c.name);
   if (c.image != NULL)
     {

@@ -126,6 +126,24 @@ ak_server_set_max_profile (ak_profile_t max, const char *flag)
 }
 
 int
+ak_server_hosts (ak_spec_t *spec, char *const *allow, char *const *block, ak_error_t **err)
+{
+  ak_netpolicy_t *pol = &spec->sec.domains;
+  for (size_t i = 0; allow != NULL && allow[i] != NULL; i++)
+    if (ak_netpolicy_add (pol, AK_NET_ALLOW, allow[i], AK_SRC_CLI, 0, err) < 0)
+      return ak_error_prefix (err, "allow_hosts[%zu]", i);
+  for (size_t i = 0; block != NULL && block[i] != NULL; i++)
+    if (ak_netpolicy_add (pol, AK_NET_BLOCK, block[i], AK_SRC_CLI, 0, err) < 0)
+      return ak_error_prefix (err, "block_hosts[%zu]", i);
+  if (allow != NULL && allow[0] != NULL)
+    {
+      pol->allowlist_only = true;
+      pol->allowlist_source = AK_SRC_CLI;
+    }
+  return 0;
+}
+
+int
 ak_server_spec (const char *profile, ak_spec_t *spec, ak_error_t **err)
 {
   const char *home = getenv ("HOME");

@@ -226,6 +226,15 @@ arg_str (const json_t *args, const char *key)
   return json_string_value (json_object_get (args, key));
 }
 
+/* allow_hosts and block_hosts of a tool's arguments. */
+static int
+args_hosts (const json_t *args, ak_spec_t *spec, ak_error_t **err)
+{
+  _cleanup_strv_ char **allow = strv_from_json (json_object_get (args, "allow_hosts"));
+  _cleanup_strv_ char **block = strv_from_json (json_object_get (args, "block_hosts"));
+  return ak_server_hosts (spec, allow, block, err);
+}
+
 static int
 tool_run (const json_t *args, tool_out_t *out, ak_error_t **err)
 {
@@ -234,7 +243,7 @@ tool_run (const json_t *args, tool_out_t *out, ak_error_t **err)
 
   /* The command gets pipes of its own: it never sees the server's stdin
    * or stdout, which carry the protocol. */
-  if (ak_server_spec (arg_str (args, "profile"), &spec, err) == 0)
+  if (ak_server_spec (arg_str (args, "profile"), &spec, err) == 0 && args_hosts (args, &spec, err) == 0)
     {
       spec.argv = strv_from_json (json_object_get (args, "command"));
       if (arg_str (args, "image") != NULL)
@@ -279,7 +288,7 @@ tool_create (const json_t *args, tool_out_t *out, ak_error_t **err)
   ak_record_t rec = { 0 };
   int rc = -1;
 
-  if (ak_server_spec (arg_str (args, "profile"), &spec, err) < 0)
+  if (ak_server_spec (arg_str (args, "profile"), &spec, err) < 0 || args_hosts (args, &spec, err) < 0)
     goto done;
   spec.name = ak_xstrdup (arg_str (args, "name"));
   if (arg_str (args, "image") != NULL)
@@ -399,6 +408,11 @@ tool_file_read (const json_t *args, tool_out_t *out, ak_error_t **err)
 #define IMAGE_PROP                                                                                                     \
   "\"image\": {\"type\": \"string\", \"description\": \"OCI image to run (pulled when absent), 'host' (the "      \
   "default: the host's own userland) or 'auto' (chosen from the project's files)\"}"
+#define HOSTS_PROP                                                                                                     \
+  "\"allow_hosts\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"description\": \"Only these hosts are "   \
+  "reached (example.com, *.example.com, 10.0.0.0/8, each optionally :PORT or :PORT-PORT)\"}, "                        \
+  "\"block_hosts\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"description\": \"These hosts are never "  \
+  "reached (same patterns; wins over allow_hosts)\"}"
 #define PATH_PROP "\"path\": {\"type\": \"string\", \"description\": \"Absolute path inside the sandbox\"}"
 #define SCHEMA(props, req)                                                                                             \
   "{\"type\": \"object\", \"properties\": {" props "}, \"required\": [" req "], \"additionalProperties\": false}"
@@ -412,9 +426,9 @@ typedef struct tool {
 
 static const tool_t tools[] = {
   { "sandbox_run", "Run a command in a new sandbox that is removed when it ends; returns its exit code and output.",
-    SCHEMA (COMMAND_PROP ", " PROFILE_PROP ", " IMAGE_PROP, "\"command\""), tool_run },
+    SCHEMA (COMMAND_PROP ", " PROFILE_PROP ", " IMAGE_PROP ", " HOSTS_PROP, "\"command\""), tool_run },
   { "sandbox_create", "Record a persistent sandbox (start it with sandbox_start).",
-    SCHEMA (NAME_PROP ", " PROFILE_PROP ", " IMAGE_PROP, "\"name\""), tool_create },
+    SCHEMA (NAME_PROP ", " PROFILE_PROP ", " IMAGE_PROP ", " HOSTS_PROP, "\"name\""), tool_create },
   { "sandbox_start", "Start a persistent sandbox.", SCHEMA (NAME_PROP, "\"name\""), tool_start },
   { "sandbox_stop", "Stop a running sandbox; its files are kept.", SCHEMA (NAME_PROP, "\"name\""), tool_stop },
   { "sandbox_remove", "Remove a sandbox and everything in it.",

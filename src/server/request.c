@@ -9,6 +9,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "model/spec.h"
+#include "model/netpolicy.h"
 #include "server/request.h"
 
 #define MAX_ARGS 4096
@@ -22,6 +23,8 @@ ak_api_cmd_clear (ak_api_cmd_t *c)
   free (c->workdir);
   free (c->profile);
   free (c->image);
+  ak_strv_free (c->allow_hosts);
+  ak_strv_free (c->block_hosts);
   memset (c, 0, sizeof *c);
 }
 
@@ -31,6 +34,8 @@ ak_api_create_clear (ak_api_create_t *c)
   free (c->name);
   free (c->profile);
   free (c->image);
+  ak_strv_free (c->allow_hosts);
+  ak_strv_free (c->block_hosts);
   memset (c, 0, sizeof *c);
 }
 
@@ -182,17 +187,55 @@ parse_image (const json_t *body, char **out, ak_error_t **err)
   return 0;
 }
 
+/* allow_hosts / block_hosts: arrays of host patterns, each checked here so
+ * that a malformed one is a 400 naming it. */
+#define MAX_HOSTS 256
+
+static int
+parse_hosts (const json_t *body, const char *key, char ***out, ak_error_t **err)
+{
+  const json_t *a = field (body, key);
+  size_t i;
+  json_t *v;
+
+  if (a == NULL)
+    return 0;
+  if (!json_is_array (a) || json_array_size (a) > MAX_HOSTS)
+    return bad (err, "'%s' must be an array of at most %d host patterns", key, MAX_HOSTS);
+  json_array_foreach (a, i, v)
+    {
+      const char *s = plain_string (v);
+      ak_netpat_t p;
+      if (s == NULL)
+        return bad (err, "'%s[%zu]' must be a string without NUL bytes", key, i);
+      if (ak_netpat_parse (s, &p, err) < 0)
+        return ak_error_prefix (err, "'%s[%zu]'", key, i);
+      ak_netpat_clear (&p);
+      ak_strv_push (out, s);
+    }
+  return 0;
+}
+
+static int
+parse_all_hosts (const json_t *body, char ***allow, char ***block, ak_error_t **err)
+{
+  return parse_hosts (body, "allow_hosts", allow, err) < 0 || parse_hosts (body, "block_hosts", block, err) < 0
+             ? -1
+             : 0;
+}
+
 int
 ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err)
 {
-  static const char *const keys[] = { "command", "image", "profile", "fast", NULL };
+  static const char *const keys[] = { "command", "image", "profile", "fast", "allow_hosts", "block_hosts", NULL };
   bool fast = true;
 
   memset (out, 0, sizeof *out);
   out->env = ak_xcalloc (1, sizeof (char *));
   /* "fast" asked for a pre-warmed pool; every start here is fast. */
   if (only_keys (body, keys, err) < 0 || parse_command (body, out, err) < 0 || parse_image (body, &out->image, err) < 0
-      || parse_profile (body, &out->profile, err) < 0 || opt_bool (body, "fast", &fast, err) < 0)
+      || parse_profile (body, &out->profile, err) < 0 || opt_bool (body, "fast", &fast, err) < 0
+      || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0)
     return -1;
   return 0;
 }
@@ -264,7 +307,7 @@ ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
 {
   static const char *const keys[] = { "name",    "image",      "profile",    "vcpus",   "memory_mb",
                                       "volumes", "source_url", "source_ref", "secrets", "secret_files",
-                                      NULL };
+                                      "allow_hosts", "block_hosts", NULL };
   static const char *const refused[] = { "volumes", "source_url", "source_ref", "secrets", "secret_files", NULL };
   unsigned long long vcpus = 0;
 
@@ -285,7 +328,8 @@ ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
     return bad (err, "invalid sandbox name '%.64s' (1-63 of letters, digits, '-', '_')", out->name);
   if (parse_image (body, &out->image, err) < 0 || parse_profile (body, &out->profile, err) < 0
       || opt_uint (body, "memory_mb", 1024ULL * 1024 * 1024, &out->memory_mb, err) < 0
-      || opt_uint (body, "vcpus", 1024, &vcpus, err) < 0)
+      || opt_uint (body, "vcpus", 1024, &vcpus, err) < 0
+      || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0)
     return -1;
   out->vcpus = (unsigned) vcpus;
   return 0;
@@ -295,7 +339,7 @@ int
 ak_api_parse_batch (const json_t *body, ak_api_cmd_t **cmds, size_t *n, ak_error_t **err)
 {
   static const char *const keys[] = { "commands", NULL };
-  static const char *const item_keys[] = { "command", "profile", NULL };
+  static const char *const item_keys[] = { "command", "profile", "allow_hosts", "block_hosts", NULL };
   const json_t *arr = json_object_get (body, "commands");
   size_t i;
   json_t *v;
@@ -315,7 +359,8 @@ ak_api_parse_batch (const json_t *body, ak_api_cmd_t **cmds, size_t *n, ak_error
       if (!json_is_object (v))
         return bad (err, "'commands[%zu]' must be an object", i);
       if (only_keys (v, item_keys, err) < 0 || parse_command (v, c, err) < 0
-          || parse_profile (v, &c->profile, err) < 0)
+          || parse_profile (v, &c->profile, err) < 0
+          || parse_all_hosts (v, &c->allow_hosts, &c->block_hosts, err) < 0)
         return ak_error_prefix (err, "commands[%zu]", i);
     }
   return 0;

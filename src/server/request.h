@@ -29,6 +29,8 @@ typedef struct ak_api_cmd {
   bool sudo;      /* exec as the sandbox's root */
   char *profile;  /* run: "permissive" | "moderate" | "restrictive" | NULL */
   char *image;    /* NULL (host), or a reference, "host" or "auto" */
+  char **allow_hosts; /* run: host patterns (model/netpolicy.h), or NULL */
+  char **block_hosts;
 } ak_api_cmd_t;
 
 typedef struct ak_api_create {
@@ -37,6 +39,8 @@ typedef struct ak_api_create {
   char *image;
   unsigned long long memory_mb; /* 0: the profile's */
   unsigned vcpus;               /* 0: the profile's */
+  char **allow_hosts;           /* host patterns, or NULL */
+  char **block_hosts;
 } ak_api_create_t;
 
 typedef struct ak_api_file {
@@ -52,11 +56,12 @@ void ak_api_files_free (ak_api_file_t *files, size_t n);
 /* The body as a JSON object (no duplicate keys).  An empty body is {}. */
 json_t *ak_api_parse_body (const char *body, size_t len, ak_error_t **err);
 
-/* {command, image?, profile?, fast?} */
+/* {command, image?, profile?, fast?, allow_hosts?, block_hosts?} */
 int ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err);
 /* {command, env?, workdir?, sudo?} */
 int ak_api_parse_exec (const json_t *body, ak_api_cmd_t *out, ak_error_t **err);
-/* {name, image?, profile?, vcpus?, memory_mb?} (+ fields this server refuses) */
+/* {name, image?, profile?, vcpus?, memory_mb?, allow_hosts?, block_hosts?} (+ fields this
+ * server refuses) */
 int ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err);
 /* {commands: [{command, profile?}, ...]}: *cmds is an array of *n */
 int ak_api_parse_batch (const json_t *body, ak_api_cmd_t **cmds, size_t *n, ak_error_t **err);

@@ -20,6 +20,10 @@
  *   file_written, file_read   path, bytes
  *   session_attached
  *   policy_violation   reason
+ *   network_connect    name (when known), address, port, verdict ("allow" or
+ *                      "deny"), rule (what decided), and for an allowed
+ *                      connection once it ends bytes_out and bytes_in
+ *   dns_query          name, verdict, rule
  */
 #ifndef AK_AUDIT_H
 #define AK_AUDIT_H
@@ -38,6 +42,8 @@
 #define AK_AUDIT_FILE_READ "file_read"
 #define AK_AUDIT_SESSION_ATTACHED "session_attached"
 #define AK_AUDIT_POLICY_VIOLATION "policy_violation"
+#define AK_AUDIT_NETWORK_CONNECT "network_connect"
+#define AK_AUDIT_DNS_QUERY "dns_query"
 
 /* Append one event.  `fields` (an object, or NULL) is stolen: its reference
  * is released whatever happens.  Returns 0, or -1 when the line could not be

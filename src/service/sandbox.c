@@ -35,6 +35,13 @@ private_paths (void)
   return ak_store_private_paths (getenv ("AGENTKERNEL_AUDIT_LOG") != NULL ? ak_audit_path () : NULL);
 }
 
+/* The egress policy's decisions, in the audit log. */
+static void
+net_audit (const char *event, const char *sandbox, json_t *fields)
+{
+  (void) ak_audit (event, sandbox, fields);
+}
+
 int
 ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via, int *status,
                 ak_error_t **err)
@@ -73,6 +80,7 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via,
    * created sandbox's is), so that shares and hidden paths compare. */
   s = *spec;
   s.private_paths = private_paths ();
+  ak_backend_audit_hook = net_audit;
   if (s.home != NULL && (home = realpath (s.home, NULL)) != NULL)
     s.home = home;
   rc = b->run (&s, stdio, status, err);
@@ -163,6 +171,7 @@ ak_sandbox_start (const char *name, ak_error_t **err)
     }
   dir = ak_store_dir (name);
   r.spec.private_paths = private_paths ();
+  ak_backend_audit_hook = net_audit;
   if (ak_sandbox_image_dirs (&r.spec, NULL, err) < 0 || b->start (&r.spec, dir, &pid, err) < 0)
     {
       ak_error_prefix (err, "start %s", name);

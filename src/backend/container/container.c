@@ -516,7 +516,7 @@ launch_commit (const launch_t *l, launch_state_t *st, int init_sync, ak_error_t 
 
   if (ak_userns_write_maps (st->pid, &st->ids, err) < 0 || send_go (l, st, err) < 0)
     return -1;
-  if (st->network && ak_net_start (st->pid, &st->ids, &st->net, err) < 0)
+  if (st->network && ak_net_start (st->pid, &st->ids, spec, &st->net, err) < 0)
     return -1;
   /* Joining cgroups is slow on v1 hierarchies: it overlaps the root build.
    * The command starts only after EXEC, so it always runs inside them. */

@@ -161,7 +161,12 @@ int ak_container_stop (const char *dir, pid_t supervisor, ak_error_t **err);
 
 /* ---- network (netns.c) ---- */
 
-typedef enum ak_net_helper { AK_NET_NONE = 0, AK_NET_SLIRP4NETNS, AK_NET_PASTA } ak_net_helper_t;
+typedef enum ak_net_helper {
+  AK_NET_NONE = 0,
+  AK_NET_SLIRP4NETNS,
+  AK_NET_PASTA,
+  AK_NET_POLICY, /* the egress policy (egress.c, egress_ns.c): no NAT at all */
+} ak_net_helper_t;
 
 typedef struct ak_net {
   ak_net_helper_t kind;
@@ -174,8 +179,15 @@ int ak_net_loopback_up (ak_error_t **err);
 int ak_net_check (const ak_spec_t *spec, ak_error_t **err);
 /* The helper this host would use, and its path. */
 ak_net_helper_t ak_net_helper (const char **path);
-/* Start user-mode NAT for the network namespace of `pid`. */
-int ak_net_start (pid_t pid, const ak_ids_t *ids, ak_net_t *net, ak_error_t **err);
+/* Start the network of the namespace of `pid`: the egress policy of spec,
+ * or user-mode NAT. */
+int ak_net_start (pid_t pid, const ak_ids_t *ids, const ak_spec_t *spec, ak_net_t *net,
+                  ak_error_t **err);
+/* The egress policy's half of ak_net_start (egress_ns.c), and the nft
+ * program it needs (NULL when not installed). */
+int ak_egress_start (pid_t pid, const ak_ids_t *ids, const ak_spec_t *spec, ak_net_t *net,
+                     ak_error_t **err);
+const char *ak_egress_nft (void);
 int ak_net_wait_ready (ak_net_t *net, ak_error_t **err);
 void ak_net_stop (ak_net_t *net);
 

@@ -65,8 +65,10 @@ resolv_conf (int dir, const ak_spec_t *spec, int net_helper, ak_error_t **err)
   /* Without a network there is no resolver to name. */
   if (!ak_spec_sec (spec, AK_SEC_NETWORK))
     return put (dir, "resolv.conf", "", err);
-  /* slirp4netns answers DNS itself, forwarding to the host's resolvers. */
-  if (net_helper == AK_NET_SLIRP4NETNS)
+  /* slirp4netns answers DNS itself, forwarding to the host's resolvers;
+   * the egress policy answers there too (any DNS server's address does:
+   * every query is redirected to it). */
+  if (net_helper == AK_NET_SLIRP4NETNS || net_helper == AK_NET_POLICY)
     return put (dir, "resolv.conf", "nameserver 10.0.2.3\n", err);
   return copy_host (dir, "resolv.conf", err);
 }

@@ -1,13 +1,19 @@
 /* Networking: every sandbox has its own network namespace.
  *
  * network = false: only loopback, brought up here; nothing outside is
- * reachable, DNS included.  network = true: a user-mode NAT helper gives the
- * namespace outbound connectivity: slirp4netns (preferred: it is ready in a
+ * reachable, DNS included.  network = true: the egress policy (egress.c,
+ * egress_ns.c) when nftables is installed: no NAT at all, every TCP
+ * connection and DNS query goes through a process of ours that applies
+ * [security.domains] and keeps the host's own addresses and the cloud
+ * metadata address out of reach.  Without nftables, and only when no host
+ * rule is in force, a user-mode NAT helper gives the namespace outbound
+ * connectivity, with a warning that the host's addresses are then
+ * reachable: slirp4netns (preferred: it is ready in a
  * few milliseconds) or pasta from Debian's passt.  Either is started so that
  * the host's loopback services stay out of reach (slirp4netns
  * --disable-host-loopback; pasta without gateway mapping or port forwards),
  * and slirp4netns confines itself (--enable-sandbox --enable-seccomp).
- * AK_NET_HELPER=slirp4netns|pasta picks one explicitly.
+ * AK_NET_HELPER=policy|slirp4netns|pasta picks one explicitly.
  *
  * A helper never touches the host's mounts.  slirp4netns's sandbox makes
  * only "/" private (not recursively) before it pivots and detaches the old
@@ -76,7 +82,13 @@ ak_net_helper (const char **path)
   const char *p = NULL;
   ak_net_helper_t h = AK_NET_NONE;
 
-  if (want == NULL || strcmp (want, "slirp4netns") == 0)
+  if (want == NULL || strcmp (want, "policy") == 0)
+    {
+      p = ak_egress_nft ();
+      if (p != NULL)
+        h = AK_NET_POLICY;
+    }
+  if (h == AK_NET_NONE && (want == NULL || strcmp (want, "slirp4netns") == 0))
     {
       p = find_exe ("slirp4netns");
       if (p != NULL)
@@ -96,9 +108,21 @@ ak_net_helper (const char **path)
 int
 ak_net_check (const ak_spec_t *spec, ak_error_t **err)
 {
+  ak_net_helper_t kind;
+
   if (!ak_spec_sec (spec, AK_SEC_NETWORK))
     return 0;
-  if (ak_net_helper (NULL) == AK_NET_NONE)
+  kind = ak_net_helper (NULL);
+  /* Never run a policy unenforced. */
+  if (ak_netpolicy_has_rules (&spec->sec.domains) && kind != AK_NET_POLICY)
+    return ak_error_set (err, 0,
+                         "host rules ([security.domains], --allow-host, --block-host) are "
+                         "enforced by agentkernel's egress policy, which needs nftables: apt-get "
+                         "install nftables%s",
+                         getenv ("AK_NET_HELPER") != NULL ? " (and AK_NET_HELPER unset)" : "");
+  if (kind == AK_NET_POLICY)
+    return 0;
+  if (kind == AK_NET_NONE)
     return ak_error_set (err, 0,
                          "network = true needs a user-mode network helper and none is installed: "
                          "apt-get install slirp4netns (or passt); or run with --no-network");
@@ -109,6 +133,11 @@ ak_net_check (const ak_spec_t *spec, ak_error_t **err)
                          "network = true needs read-write access to /dev/net/tun for user-mode "
                          "networking (Debian's default is mode 0666: chmod 0666 /dev/net/tun); or "
                          "run with --no-network");
+  ak_warn ("the sandbox's network is plain NAT (%s): it reaches the host's own addresses and the "
+           "cloud metadata address; %s",
+           kind == AK_NET_PASTA ? "pasta" : "slirp4netns",
+           getenv ("AK_NET_HELPER") != NULL ? "unset AK_NET_HELPER for the egress policy"
+                                            : "apt-get install nftables for the egress policy");
   return 0;
 }
 
@@ -231,7 +260,8 @@ exec_helper (ak_net_helper_t kind, const char *exe, pid_t pid, int ready_w, int 
 }
 
 int
-ak_net_start (pid_t pid, const ak_ids_t *ids, ak_net_t *net, ak_error_t **err)
+ak_net_start (pid_t pid, const ak_ids_t *ids, const ak_spec_t *spec, ak_net_t *net,
+              ak_error_t **err)
 {
   const char *exe = NULL;
   int ready[2] = { -1, -1 }, ex[2] = { -1, -1 };
@@ -240,6 +270,8 @@ ak_net_start (pid_t pid, const ak_ids_t *ids, ak_net_t *net, ak_error_t **err)
   net->pid = -1;
   net->ready_fd = net->exit_fd = -1;
   net->kind = ak_net_helper (&exe);
+  if (net->kind == AK_NET_POLICY)
+    return ak_egress_start (pid, ids, spec, net, err);
   if (net->kind == AK_NET_NONE)
     return ak_error_set (err, 0, "no network helper: apt-get install slirp4netns");
   if (pipe2 (ready, O_CLOEXEC) < 0 || pipe2 (ex, O_CLOEXEC) < 0)
@@ -282,18 +314,27 @@ ak_net_start (pid_t pid, const ak_ids_t *ids, ak_net_t *net, ak_error_t **err)
 int
 ak_net_wait_ready (ak_net_t *net, ak_error_t **err)
 {
-  char c;
+  char c[1024];
   ssize_t n;
 
-  /* Both write to the ready pipe once the namespace is configured, and
-   * close it without a byte if they fail. */
+  /* Both helpers write to the ready pipe once the namespace is configured,
+   * and close it without a byte if they fail; the egress policy writes 'R',
+   * or what failed. */
   do
-    n = read (net->ready_fd, &c, 1);
+    n = read (net->ready_fd, c, net->kind == AK_NET_POLICY ? sizeof c - 1 : 1);
   while (n < 0 && errno == EINTR);
   ak_closep (&net->ready_fd);
-  if (n == 1)
+  if (n == 1 && (net->kind != AK_NET_POLICY || c[0] == 'R'))
     return 0;
   ak_net_stop (net);
+  if (net->kind == AK_NET_POLICY)
+    {
+      c[n > 0 ? n : 0] = '\0';
+      return ak_error_set (err, 0,
+                           "the sandbox's egress policy could not be set up: %s; run with "
+                           "--no-network",
+                           n > 0 ? c : "its process died");
+    }
   if (net->kind == AK_NET_SLIRP4NETNS)
     return ak_error_set (err, 0, "slirp4netns failed to set up the sandbox network; run with "
                          "--no-network, or try AK_NET_HELPER=pasta");

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Network from a sandbox to a local test host (a network namespace with a
+# veth, 203.0.113.2): connection set-up (200 sequential HTTP requests of a
+# small file, one connection each, timed inside the sandbox) and throughput
+# (a 200 MB download), through the egress policy (the default), with a host
+# rule in force (allowlist), and through plain NAT (slirp4netns, no policy)
+# in the same run; tinyproxy as a plain proxy peer when installed.
+#   bench/net.sh      (as root; needs busybox, curl)
+set -eu
+cd "$(dirname "$0")/.."
+ak=$PWD/build/agentkernel
+[ "$(id -u)" = 0 ] || { echo "bench: run as root (it creates a network namespace)" >&2; exit 125; }
+for tool in busybox curl; do
+  command -v $tool >/dev/null || { echo "bench: $tool not installed" >&2; exit 125; }
+done
+out=$(mktemp -d)
+chmod 755 "$out"
+export AGENTKERNEL_STATE_DIR=$out/state AGENTKERNEL_AUDIT=0
+ns=akbench-net
+cleanup () {
+  kill $pids 2>/dev/null || true
+  ip netns del $ns 2>/dev/null || true
+  ip link del akb0 2>/dev/null || true
+  rm -rf "$out"
+}
+pids=
+trap cleanup EXIT
+ip netns add $ns
+ip link add akb0 type veth peer name akb1
+ip link set akb1 netns $ns
+ip addr add 203.0.113.1/24 dev akb0 && ip link set akb0 up
+ip -n $ns addr add 203.0.113.2/24 dev akb1 && ip -n $ns link set akb1 up && ip -n $ns link set lo up
+mkdir -p "$out/www"
+echo small >"$out/www/small"
+head -c 200000000 /dev/zero >"$out/www/big"
+ip netns exec $ns busybox httpd -f -p 203.0.113.2:80 -h "$out/www" &
+pids="$pids $!"
+sleep 0.3
+
+conn='s=$(date +%s%N); i=0; while [ $i -lt 200 ]; do curl -s -o /dev/null http://203.0.113.2/small || exit 1; i=$((i+1)); done; e=$(date +%s%N); echo $(( (e - s) / 200000 ))'
+tput='curl -s -o /dev/null -w "%{speed_download}" http://203.0.113.2/big'
+printf '%-34s %18s %16s\n' "path" "ms per connection" "MB/s (200 MB)"
+run () {
+  local label=$1
+  shift
+  local c t
+  c=$("$@" -- sh -c "$conn" 2>/dev/null)
+  t=$("$@" -- sh -c "$tput" 2>/dev/null)
+  printf '%-34s %18s %16s\n' "$label" "$(echo "$c" | awk '{printf "%.2f", $1/1000}')" \
+    "$(echo "$t" | awk '{printf "%.0f", $1/1000000}')"
+}
+run "plain NAT (slirp4netns, no policy)" env AK_NET_HELPER=slirp4netns "$ak" run
+run "egress policy (open network)" "$ak" run
+run "egress policy (--allow-host IP)" "$ak" run --allow-host 203.0.113.2
+if command -v tinyproxy >/dev/null; then
+  cat >"$out/tinyproxy.conf" <<EOF
+Port 18899
+Listen 127.0.0.1
+MaxClients 100
+EOF
+  tinyproxy -d -c "$out/tinyproxy.conf" >/dev/null 2>&1 &
+  pids="$pids $!"
+  sleep 0.3
+  c=$(sh -c "export http_proxy=http://127.0.0.1:18899; $conn")
+  t=$(sh -c "export http_proxy=http://127.0.0.1:18899; $tput")
+  printf '%-34s %18s %16s\n' "tinyproxy on the host (no sandbox)" "$(echo "$c" | awk '{printf "%.2f", $1/1000}')" \
+    "$(echo "$t" | awk '{printf "%.0f", $1/1000000}')"
+fi

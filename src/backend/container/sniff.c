@@ -1,0 +1,297 @@
+/* Parsers of the egress policy (see sniff.h). */
+#define _GNU_SOURCE
+#include "backend/container/sniff.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <string.h>
+#include <strings.h>
+
+static uint16_t
+be16 (const uint8_t *p)
+{
+  return (uint16_t) (p[0] << 8 | p[1]);
+}
+
+/* Copies a name of n bytes, lower case; false when it is not a plain host
+ * name (so that no byte of it can mean anything to a later step). */
+static bool
+copy_name (const uint8_t *s, size_t n, char *out, size_t out_len)
+{
+  if (n == 0 || n >= out_len)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    {
+      unsigned char c = s[i];
+      if (!(isalnum (c) || c == '-' || c == '_' || c == '.' || c == ':'))
+        return false;
+      out[i] = (char) tolower (c);
+    }
+  out[n] = '\0';
+  return true;
+}
+
+/* The handshake bytes of consecutive handshake records, up to the whole
+ * first message; ClientHellos larger than one record are split. */
+#define HS_MAX 32768
+
+ak_sniff_t
+ak_sniff_tls_sni (const uint8_t *buf, size_t len, char *out, size_t out_len)
+{
+  static __thread uint8_t hs[HS_MAX];
+  size_t hs_len = 0, off = 0, need = 0, p, end;
+
+  if (len >= 1 && buf[0] != 0x16)
+    return AK_SNIFF_OTHER;
+  if (len >= 2 && buf[1] != 0x03)
+    return AK_SNIFF_OTHER;
+  /* Gather handshake fragments until the ClientHello is whole. */
+  for (;;)
+    {
+      size_t rl;
+      if (off + 5 > len)
+        return AK_SNIFF_MORE;
+      if (buf[off] != 0x16)
+        return AK_SNIFF_NONE;
+      rl = be16 (buf + off + 3);
+      if (rl == 0 || rl > 16384 + 2048)
+        return AK_SNIFF_NONE;
+      if (off + 5 + rl > len)
+        {
+          /* Take what there is: the hello may already be complete. */
+          rl = len - off - 5;
+          if (hs_len + rl > HS_MAX)
+            return AK_SNIFF_NONE;
+          memcpy (hs + hs_len, buf + off + 5, rl);
+          hs_len += rl;
+          if (hs_len >= 4)
+            need = 4 + ((size_t) hs[1] << 16 | (size_t) hs[2] << 8 | hs[3]);
+          if (hs_len >= 4 && hs_len >= need)
+            break;
+          return AK_SNIFF_MORE;
+        }
+      if (hs_len + rl > HS_MAX)
+        return AK_SNIFF_NONE;
+      memcpy (hs + hs_len, buf + off + 5, rl);
+      hs_len += rl;
+      off += 5 + rl;
+      if (hs_len >= 4)
+        {
+          need = 4 + ((size_t) hs[1] << 16 | (size_t) hs[2] << 8 | hs[3]);
+          if (need > HS_MAX)
+            return AK_SNIFF_NONE;
+          if (hs_len >= need)
+            break;
+        }
+    }
+  if (hs[0] != 0x01) /* ClientHello */
+    return AK_SNIFF_NONE;
+  end = need;
+  p = 4 + 2 + 32; /* version, random */
+  if (p + 1 > end)
+    return AK_SNIFF_NONE;
+  p += 1 + hs[p]; /* session id */
+  if (p + 2 > end)
+    return AK_SNIFF_NONE;
+  p += 2 + be16 (hs + p); /* cipher suites */
+  if (p + 1 > end)
+    return AK_SNIFF_NONE;
+  p += 1 + hs[p]; /* compression methods */
+  if (p + 2 > end)
+    return AK_SNIFF_NONE;
+  if (p + 2 + be16 (hs + p) < end)
+    end = p + 2 + be16 (hs + p);
+  p += 2;
+  while (p + 4 <= end)
+    {
+      uint16_t type = be16 (hs + p), el = be16 (hs + p + 2);
+      size_t q = p + 4;
+      if (q + el > end)
+        return AK_SNIFF_NONE;
+      if (type == 0) /* server_name */
+        {
+          size_t lend, nl;
+          if (el < 2)
+            return AK_SNIFF_NONE;
+          lend = q + 2 + be16 (hs + q);
+          if (lend > q + el)
+            return AK_SNIFF_NONE;
+          q += 2;
+          /* The first host_name entry; servers take no other. */
+          if (q + 3 > lend || hs[q] != 0)
+            return AK_SNIFF_NONE;
+          nl = be16 (hs + q + 1);
+          if (q + 3 + nl > lend)
+            return AK_SNIFF_NONE;
+          return copy_name (hs + q + 3, nl, out, out_len) ? AK_SNIFF_FOUND : AK_SNIFF_NONE;
+        }
+      p = q + el;
+    }
+  return AK_SNIFF_NONE;
+}
+
+/* "host", "host:port", "[v6]", "[v6]:port" -> host. */
+static bool
+host_of (const uint8_t *s, size_t n, char *out, size_t out_len)
+{
+  while (n > 0 && (s[0] == ' ' || s[0] == '\t'))
+    s++, n--;
+  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+    n--;
+  if (n > 0 && s[0] == '[')
+    {
+      const uint8_t *close = memchr (s, ']', n);
+      if (close == NULL)
+        return false;
+      return copy_name (s + 1, (size_t) (close - s - 1), out, out_len);
+    }
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == ':')
+      {
+        n = i;
+        break;
+      }
+  if (n > 0 && s[n - 1] == '.')
+    n--;
+  return copy_name (s, n, out, out_len);
+}
+
+#define HTTP_MAX 16384
+
+ak_sniff_t
+ak_sniff_http_host (const uint8_t *buf, size_t len, char *out, size_t out_len, char *out2,
+                    size_t out2_len)
+{
+  const uint8_t *line, *eol, *end;
+  size_t i = 0;
+  bool found = false;
+
+  out2[0] = '\0';
+  /* A method token of capital letters, then a space. */
+  while (i < len && i < 16 && buf[i] >= 'A' && buf[i] <= 'Z')
+    i++;
+  if (i < len && (i == 0 || buf[i] != ' ' || i >= 16))
+    return AK_SNIFF_OTHER;
+  if (i == len)
+    return len < 16 ? AK_SNIFF_MORE : AK_SNIFF_OTHER;
+  end = memmem (buf, len, "\r\n\r\n", 4);
+  if (end == NULL)
+    return len >= HTTP_MAX ? AK_SNIFF_NONE : AK_SNIFF_MORE;
+  /* Absolute-form target: "GET http://host[:port]/path HTTP/1.1". */
+  {
+    const uint8_t *t = buf + i + 1, *sp = memchr (t, ' ', (size_t) (end - t));
+    if (sp != NULL && sp - t > 7 && (strncasecmp ((const char *) t, "http://", 7) == 0
+                                     || (sp - t > 8 && strncasecmp ((const char *) t, "https://", 8) == 0)))
+      {
+        const uint8_t *h = t + (t[4] == ':' ? 7 : 8), *he = h;
+        while (he < sp && *he != '/' && *he != '?' && *he != '#')
+          he++;
+        /* userinfo@host: only the host counts. */
+        for (const uint8_t *a = h; a < he; a++)
+          if (*a == '@')
+            h = a + 1;
+        if (!host_of (h, (size_t) (he - h), out2, out2_len))
+          return AK_SNIFF_NONE;
+      }
+    else if (sp != NULL && i == 7 && memcmp (buf, "CONNECT", 7) == 0)
+      {
+        if (!host_of (t, (size_t) (sp - t), out2, out2_len))
+          return AK_SNIFF_NONE;
+      }
+  }
+  line = memchr (buf, '\n', (size_t) (end - buf) + 2);
+  while (line != NULL && line < end)
+    {
+      line++;
+      eol = memchr (line, '\n', (size_t) (end + 2 - line));
+      if (eol == NULL)
+        break;
+      if (eol - line > 5 && strncasecmp ((const char *) line, "host:", 5) == 0)
+        {
+          size_t n = (size_t) (eol - line - 5);
+          if (n > 0 && line[5 + n - 1] == '\r')
+            n--;
+          /* Two Host headers: which one a server takes is its business. */
+          if (found || !host_of (line + 5, n, out, out_len))
+            return AK_SNIFF_NONE;
+          found = true;
+        }
+      line = eol;
+    }
+  return found ? AK_SNIFF_FOUND : AK_SNIFF_NONE;
+}
+
+int
+ak_dns_parse_query (const uint8_t *buf, size_t len, ak_dns_query_t *q)
+{
+  size_t p = 12, n = 0;
+
+  memset (q, 0, sizeof (*q));
+  if (len < 12)
+    return -1;
+  q->id = be16 (buf);
+  q->flags = be16 (buf + 2);
+  /* A query (QR 0), standard opcode, exactly one question. */
+  if ((q->flags & 0x8000) != 0 || ((q->flags >> 11) & 0xf) != 0 || be16 (buf + 4) != 1)
+    return -1;
+  for (;;)
+    {
+      size_t l;
+      if (p >= len)
+        return -1;
+      l = buf[p++];
+      if (l == 0)
+        break;
+      /* No compression in a question; labels of 1-63 bytes. */
+      if (l > 63 || p + l > len || n + l + 1 >= sizeof q->name)
+        return -1;
+      if (n > 0)
+        q->name[n++] = '.';
+      for (size_t i = 0; i < l; i++)
+        {
+          unsigned char c = buf[p + i];
+          if (!(isalnum (c) || c == '-' || c == '_'))
+            return -1;
+          q->name[n++] = (char) tolower (c);
+        }
+      p += l;
+    }
+  q->name[n] = '\0';
+  if (p + 4 > len || n == 0)
+    return -1;
+  q->qtype = be16 (buf + p);
+  q->qclass = be16 (buf + p + 2);
+  q->question_end = p + 4;
+  return 0;
+}
+
+size_t
+ak_dns_build_reply (const uint8_t *query, const ak_dns_query_t *q, int rcode, const uint8_t *addrs,
+                    size_t n, size_t addr_len, uint32_t ttl, uint8_t *out, size_t out_len)
+{
+  size_t p = q->question_end;
+  uint16_t flags = (uint16_t) (0x8000 | (q->flags & 0x0100) | 0x0080 | (rcode & 0xf));
+
+  if (p > out_len)
+    return 0;
+  memcpy (out, query, p);
+  out[2] = (uint8_t) (flags >> 8);
+  out[3] = (uint8_t) flags;
+  out[4] = 0, out[5] = 1; /* one question */
+  out[6] = (uint8_t) (n >> 8), out[7] = (uint8_t) n;
+  memset (out + 8, 0, 4); /* no authority, no additional records */
+  for (size_t i = 0; i < n; i++)
+    {
+      if (p + 12 + addr_len > out_len)
+        return 0;
+      out[p++] = 0xc0, out[p++] = 0x0c; /* the question's name */
+      out[p++] = 0, out[p++] = addr_len == 4 ? 1 : 28;
+      out[p++] = 0, out[p++] = 1;
+      out[p++] = (uint8_t) (ttl >> 24), out[p++] = (uint8_t) (ttl >> 16);
+      out[p++] = (uint8_t) (ttl >> 8), out[p++] = (uint8_t) ttl;
+      out[p++] = 0, out[p++] = (uint8_t) addr_len;
+      memcpy (out + p, addrs + i * addr_len, addr_len);
+      p += addr_len;
+    }
+  return p;
+}

@@ -1,0 +1,247 @@
+# The egress policy, from inside sandboxes, against the test hosts of
+# nethosts.sh (AK_NP_DIR; names through AK_TEST_HOSTS, which only the test
+# build reads).  Every deny runs the command (marker) and has its control:
+# the same request allowed without the rule, or made from the host.
+echo "== egress policy"
+
+if [ -z "${AK_NP_DIR:-}" ] || [ ! -f "${AK_TEST_HOSTS:-}" ]; then
+  t_begin "egress policy test hosts"
+  skip "AK_NP_DIR/AK_TEST_HOSTS not set (run through tests/run-all.sh, or as root: tests/integration/nethosts.sh up DIR; . DIR/env)"
+else
+
+# np [AK OPTIONS] -- SCRIPT: runs SCRIPT under sh in a sandbox of the test
+# build, with the test hosts' certificate at /cert.pem and get URL [ARGS]
+# defined: it prints "rc=N out=BODY" for one curl request.
+np () {
+  local opts=() script
+  while [ "$1" != "--" ]; do opts+=("$1"); shift; done
+  shift
+  script=$1
+  "$AK_TEST_BIN" run -v "$AK_NP_DIR/cert.pem:/cert.pem:ro" "${opts[@]}" -- sh -c \
+    "get () { u=\$1; shift; r=\$(curl -sS -m 5 --cacert /cert.pem \"\$@\" \"\$u\" 2>&1); echo \"rc=\$? out=\$r\"; }; echo $MARK; $script"
+}
+T10=token-198.51.100.10
+DENIED='rc=(7|35|52|56) '
+
+# -- names allowed, and only those
+expect "allowed name over HTTP" 0 "rc=0 out=$T10 host=allowed.test" -- \
+  np --allow-host allowed.test -- "get http://allowed.test/"
+expect "allowed name over HTTPS (its SNI)" 0 "rc=0 out=$T10 host=allowed.test" -- \
+  np --allow-host allowed.test -- "get https://allowed.test/"
+expect "control: another name resolves without a policy" 0 "198\.51\.100\.11 +other\.test" -- \
+  np -- "getent hosts other.test"
+attack "another name does not resolve inside" 0 "^lookup-rc=2$" -- \
+  np --allow-host allowed.test -- "getent hosts other.test; echo lookup-rc=\$?"
+attack "another name is not reached" 0 "$DENIED" -- \
+  np --allow-host allowed.test -- "get http://other.test/ --resolve other.test:80:198.51.100.11"
+
+# -- IP literals: only an IP rule allows them
+attack "an IP literal is refused without an IP rule" 0 "$DENIED" -- \
+  np --allow-host allowed.test -- "get http://198.51.100.10/"
+expect "control: an IP rule allows it" 0 "rc=0 out=$T10" -- \
+  np --allow-host 198.51.100.10 -- "get http://198.51.100.10/"
+expect "a CIDR rule allows the range" 0 "rc=0 out=token-198.51.100.11" -- \
+  np --allow-host 198.51.100.0/28 -- "get http://198.51.100.11/"
+
+# -- ports
+attack "a name allowed on 443 only is refused on 80" 0 "$DENIED" -- \
+  np --allow-host allowed.test:443 -- "get http://allowed.test/"
+expect "control: the same name on 443" 0 "rc=0 out=$T10" -- \
+  np --allow-host allowed.test:443 -- "get https://allowed.test/"
+
+# -- identity: an allowed name cannot be pointed elsewhere, nor front another
+attack "curl --resolve points an allowed name at another host's address" 0 "$DENIED" -- \
+  np --allow-host allowed.test --allow-host other.test -- \
+  "getent hosts other.test >/dev/null; get https://allowed.test/ --resolve allowed.test:443:198.51.100.11"
+expect "control: --resolve to the name's own address" 0 "rc=0 out=$T10" -- \
+  np --allow-host allowed.test -- "get https://allowed.test/ --resolve allowed.test:443:198.51.100.10"
+attack "Host header fronting another name through an allowed one" 0 "$DENIED" -- \
+  np --allow-host allowed.test -- "get http://allowed.test/ -H 'Host: other.test'"
+attack "TLS server name of another name at an allowed name's address" 0 "$DENIED" -- \
+  np --allow-host allowed.test -- "get https://other.test/ --resolve other.test:443:198.51.100.10"
+attack "open network: a blocked name fronted through another one" 0 "$DENIED" -- \
+  np --block-host other.test -- "get http://allowed.test/ -H 'Host: other.test'"
+expect "control: the same fronting without the block rule" 0 "rc=0 out=$T10 host=other.test" -- \
+  np -- "get http://allowed.test/ -H 'Host: other.test'"
+
+# -- block wins; a wildcard never matches its apex
+attack "block wins over an allow wildcard" 0 "$DENIED" -- \
+  np --allow-host '*.allowed.test' --block-host blocked.allowed.test -- \
+  "get http://blocked.allowed.test/ --resolve blocked.allowed.test:80:198.51.100.12"
+attack "a blocked name does not resolve" 0 "^lookup-rc=2$" -- \
+  np --allow-host '*.allowed.test' --block-host blocked.allowed.test -- \
+  "getent hosts blocked.allowed.test; echo lookup-rc=\$?"
+expect "control: the wildcard allows its other names" 0 "rc=0 out=$T10 host=www.allowed.test" -- \
+  np --allow-host '*.allowed.test' --block-host blocked.allowed.test -- "get http://www.allowed.test/"
+expect "a wildcard matches a name under it" 0 "rc=0 out=token-198.51.100.13" -- \
+  np --allow-host '*.apex.test' -- "get https://sub.apex.test/"
+attack "a wildcard does not match its apex: no lookup" 0 "^lookup-rc=2$" -- \
+  np --allow-host '*.apex.test' -- "getent hosts apex.test; echo lookup-rc=\$?"
+attack "a wildcard does not match its apex: no connection" 0 "$DENIED" -- \
+  np --allow-host '*.apex.test' -- "get http://apex.test/ --resolve apex.test:80:198.51.100.14"
+attack "open network: a blocked name is refused" 0 "$DENIED" -- \
+  np --block-host other.test -- "get http://other.test/ --resolve other.test:80:198.51.100.11"
+expect "control: open network: other names reached" 0 "rc=0 out=$T10" -- \
+  np --block-host other.test -- "get http://allowed.test/"
+
+# -- the host and the metadata address, in every profile, with or without rules
+expect "control: the host's service answers the host" 0 "host-service-token" -- \
+  curl -sS -m 5 http://198.51.100.1:18765/
+for p in permissive moderate; do
+  attack "$p: the host's own address is unreachable" 0 "$DENIED" -- \
+    np --profile $p -- "get http://198.51.100.1:18765/"
+done
+attack "an IP rule does not open the host's own address" 0 "$DENIED" -- \
+  np --allow-host 198.51.100.0/24 -- "get http://198.51.100.1:18765/"
+expect "control: the metadata address answers the host" 0 "token-169.254.169.254" -- \
+  curl -sS -m 5 http://169.254.169.254/
+attack "the cloud metadata address is unreachable" 0 "$DENIED" -- \
+  np -- "get http://169.254.169.254/"
+attack "an IP rule does not open the metadata address" 0 "$DENIED" -- \
+  np --allow-host 169.254.169.254 -- "get http://169.254.169.254/"
+attack "an allowed name resolving to the host is not given out (rebinding)" 0 "^lookup-rc=2$" -- \
+  np --allow-host rebind-host.test -- "getent hosts rebind-host.test; echo lookup-rc=\$?"
+attack "an allowed name resolving to the host is not reached" 0 "$DENIED" -- \
+  np --allow-host rebind-host.test -- \
+  "get http://rebind-host.test:18765/ --resolve rebind-host.test:18765:198.51.100.1"
+attack "an allowed name resolving to the metadata address is not given out" 0 "^lookup-rc=2$" -- \
+  np --allow-host rebind-meta.test -- "getent hosts rebind-meta.test; echo lookup-rc=\$?"
+if [ -n "${AK_TEST_HOST:-}" ]; then
+  attack "allowlist: a private address needs an IP rule" 0 "$DENIED" -- \
+    np --allow-host allowed.test -- "get http://$AK_TEST_HOST:8080/"
+  expect "control: with an IP rule naming it" 0 "rc=0 out=hello" -- \
+    np --allow-host "$AK_TEST_HOST" -- "get http://$AK_TEST_HOST:8080/"
+fi
+
+# -- UDP and DNS never leave
+leak=leak-$$-$RANDOM
+udp_send () { echo "/usr/bin/python3 -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'$1', ('198.51.100.10', $2))\" 2>&1; echo sent"; }
+dns_query () {
+  echo "/usr/bin/python3 -c \"import socket; n=b'$1'; q=b'\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00'+b''.join(bytes([len(l)])+l for l in n.split(b'.'))+b'\\x00\\x00\\x01\\x00\\x01'; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(q, ('198.51.100.10', 53))\" 2>&1; echo sent"
+}
+attack "raw DNS to another server: sent from inside" 0 "sent" -- \
+  np --allow-host allowed.test -- "$(dns_query "$leak-a.test"); getent hosts $leak-b.test; $(udp_send "$leak-u" 9999)"
+attack "open network: raw DNS and UDP sent from inside" 0 "sent" -- \
+  np -- "$(dns_query "$leak-c.test"); getent hosts $leak-d.test; $(udp_send "$leak-v" 9999)"
+/usr/bin/python3 -c "
+import socket; n=b'control-$leak.test'
+q=b'\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00'+b''.join(bytes([len(l)])+l for l in n.split(b'.'))+b'\x00\x00\x01\x00\x01'
+s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(q, ('198.51.100.10', 53)); s.sendto(b'control-$leak', ('198.51.100.10', 9999))"
+sleep 0.5
+expect "control: the test DNS server and UDP listener log what the host sends" 0 "control-$leak" -- \
+  cat "$AK_NP_DIR/dns.log" "$AK_NP_DIR/udp.log"
+refute "no DNS query from a sandbox reached the test DNS server" "$leak-[abcd]" -- cat "$AK_NP_DIR/dns.log"
+refute "no UDP datagram from a sandbox reached the test host" "^$leak-[uv]" -- cat "$AK_NP_DIR/udp.log"
+
+# -- nothing inside can lift the policy
+attack "root inside cannot flush the rules or reach around them" 0 "$DENIED" -- \
+  np --root --allow-host allowed.test -- "nft flush ruleset 2>&1; ip route add 198.51.100.0/24 dev lo 2>&1; get http://198.51.100.11/"
+
+# -- every decision is on record
+alog=$(mktemp /tmp/aknp-audit.XXXXXX)
+AGENTKERNEL_AUDIT_LOG=$alog np --name aknp-audit-$$ --allow-host allowed.test -- \
+  "getent hosts other.test; get http://allowed.test/; get http://198.51.100.11/" >/dev/null 2>&1
+expect "audit: the allowed connection, with its rule and bytes" 0 \
+  '"event":"network_connect","sandbox":"aknp-audit-[0-9]+","verdict":"allow","rule":"allow \\"allowed.test\\" \(cli\)","name":"allowed.test","address":"198.51.100.10","port":80,"bytes_out":[1-9][0-9]*,"bytes_in":[1-9]' -- \
+  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --json
+expect "audit list --denied: the refused connection" 0 \
+  '"event":"network_connect".*"verdict":"deny","rule":"not in the allow list".*"address":"198.51.100.11","port":80' -- \
+  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
+expect "audit list --denied: the refused lookup" 0 \
+  '"event":"dns_query".*"verdict":"deny","rule":"not in the allow list","name":"other.test"' -- \
+  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
+refute "audit list --denied: nothing allowed" '"verdict":"allow"' -- \
+  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
+AGENTKERNEL_AUDIT_LOG=$alog np --allow-host rebind-host.test -- "getent hosts rebind-host.test" >/dev/null 2>&1
+expect "audit: an allowed name that resolves only to the host is a denied lookup" 0 \
+  '"event":"dns_query".*"verdict":"deny","rule":"resolves only to addresses the sandbox may not reach","name":"rebind-host.test"' -- \
+  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
+rm -f "$alog"
+
+# -- the HTTP API and the MCP server take the same lists (the API server
+# is the product build, which resolves names with the host: IP literals only)
+npapi=$(mktemp -d /tmp/aknp-api.XXXXXX)
+chmod 755 "$npapi"
+(cd "$npapi" && exec "$AK" serve --port 0) 2>"$npapi/log" &
+nppid=$!
+npport=
+for _ in $(seq 50); do
+  npport=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$npapi/log")
+  [ -n "$npport" ] && break
+  sleep 0.1
+done
+nppost () {
+  curl -s -w ' HTTP %{http_code}' -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:$npport$1"
+}
+npcmd="[\"sh\",\"-c\",\"echo $MARK; curl -sS -m 5 http://198.51.100.11/ 2>&1; echo rc=\$?\"]"
+attack "API /run: allow_hosts refuses another address" 0 'rc=(7|52|56).* HTTP 200$' -- \
+  nppost /run "{\"command\":$npcmd,\"allow_hosts\":[\"allowed.test\"]}"
+attack "control: API /run without allow_hosts reaches it" 0 'token-198.51.100.11.* HTTP 200$' -- \
+  nppost /run "{\"command\":$npcmd}"
+attack "API /run: block_hosts refuses it" 0 'rc=(7|52|56).* HTTP 200$' -- \
+  nppost /run "{\"command\":$npcmd,\"block_hosts\":[\"198.51.100.0/24\"]}"
+attack "API /batch/run: allow_hosts per command" 0 'rc=(7|52|56).* HTTP 200$' -- \
+  nppost /batch/run "{\"commands\":[{\"command\":$npcmd,\"allow_hosts\":[\"allowed.test\"]}]}"
+expect "API: a malformed pattern is a 400 naming it" 0 "allow_hosts\[1\].*'a\.\.b'.* HTTP 400$" -- \
+  nppost /run "{\"command\":[\"true\"],\"allow_hosts\":[\"ok.test\",\"a..b\"]}"
+expect "API: host rules without network are a 400" 0 "no network.* HTTP 400$" -- \
+  nppost /run "{\"command\":[\"true\"],\"profile\":\"restrictive\",\"allow_hosts\":[\"ok.test\"]}"
+expect "API /sandboxes: created with its host rules" 0 "HTTP 20[01]$" -- \
+  nppost /sandboxes "{\"name\":\"aknp-api-$$\",\"allow_hosts\":[\"allowed.test\"],\"block_hosts\":[\"x.test\"]}"
+expect "API /sandboxes: the rules are in its spec" 0 "^\\['allowed.test'\\] \\['x.test'\\] True$" -- \
+  /usr/bin/python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))["security"]["domains"]; print([p["pattern"] for p in d["allow"]], [p["pattern"] for p in d["block"]], d["allowlist_only"]["value"])' \
+  "${AGENTKERNEL_STATE_DIR:-$HOME/.local/share/agentkernel}/sandboxes/aknp-api-$$/spec.json"
+kill "$nppid" 2>/dev/null
+"$AK_TEST_BIN" remove --force "aknp-api-$$" >/dev/null 2>&1
+rm -rf "$npapi"
+
+mcp_call () {
+  printf '%s\n' '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}' \
+    '{"jsonrpc":"2.0","method":"notifications/initialized"}' \
+    "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"$1\",\"arguments\":$2}}" |
+    timeout 30 env AK_TEST_HOSTS="$AK_TEST_HOSTS" "$AK_TEST_BIN" mcp-server 2>/dev/null
+}
+attack "MCP sandbox_run: allow_hosts refuses another address" 0 'rc=(7|52|56)' -- \
+  mcp_call sandbox_run "{\"command\":$npcmd,\"allow_hosts\":[\"allowed.test\"]}"
+attack "control: MCP sandbox_run without it reaches the address" 0 'token-198.51.100.11' -- \
+  mcp_call sandbox_run "{\"command\":$npcmd}"
+expect "MCP sandbox_create: a malformed pattern is refused" 0 "a\.\.b" -- \
+  mcp_call sandbox_create "{\"name\":\"aknp-mcp-$$\",\"allow_hosts\":[\"a..b\"]}"
+
+# -- persistent sandboxes keep their policy; exec is subject to it
+pb=aknp-$$
+"$AK_TEST_BIN" remove --force "$pb" >/dev/null 2>&1
+expect "create with host rules" 0 "" -- "$AK_TEST_BIN" create "$pb" --allow-host allowed.test
+expect "start" 0 "" -- "$AK_TEST_BIN" start "$pb"
+expect "exec: the allowed name" 0 "rc=0 out=$T10" -- \
+  "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 http://allowed.test/ 2>&1 | sed 's/^/rc=0 out=/'"
+attack "exec: another address is refused" 0 "rc=(7|52|56)" -- \
+  "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 http://198.51.100.11/; echo rc=\$?"
+"$AK_TEST_BIN" stop "$pb" >/dev/null 2>&1
+"$AK_TEST_BIN" start "$pb" >/dev/null 2>&1
+attack "after stop and start: still refused" 0 "rc=(7|52|56)" -- \
+  "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 http://198.51.100.11/; echo rc=\$?"
+"$AK_TEST_BIN" remove --force "$pb" >/dev/null 2>&1
+
+fi
+
+# -- usage errors (no test host needed)
+expect "--allow-host with --no-network is a usage error" 125 "no network" -- \
+  "$AK" run --no-network --allow-host allowed.test -- true
+expect "--block-host under the restrictive profile is a usage error" 125 "no network" -- \
+  "$AK" run --profile restrictive --block-host x.test -- true
+expect "a malformed pattern is refused, named" 125 "--allow-host: 'a\.\.b': not a host name" -- \
+  "$AK" run --allow-host a..b -- true
+expect "a bad port is refused" 125 "bad port" -- "$AK" create aknp-bad --allow-host x.test:0
+npcfg=$(mktemp -d /tmp/aknp-cfg.XXXXXX)
+printf '[security.domains]\nallow = [\n  "api.example.com",\n  "*.github.com",\n]\nblock = ["bad.github.com:1-1024"]\n' >"$npcfg/np.toml"
+expect "config show: each entry with where it came from" 0 '"\*\.github\.com",  # config line 4' -- \
+  "$AK" config show --config "$npcfg/np.toml" --block-host 203.0.113.0/24
+expect "config show: a flag's entry" 0 '"203\.0\.113\.0/24",  # cli flag' -- \
+  "$AK" config show --config "$npcfg/np.toml" --block-host 203.0.113.0/24
+expect "config show: allowlist mode from the allow list" 0 'allowlist_only = true  # config line 2' -- \
+  "$AK" config show --config "$npcfg/np.toml"
+printf '[security.domains]\nallow = ["ok.example", "x:99999"]\n' >"$npcfg/bad.toml"
+expect "a malformed pattern in a config file: file, line and entry" 125 "bad\.toml:2: \[security\.domains\] allow: 'x:99999': bad port" -- \
+  "$AK" run --config "$npcfg/bad.toml" -- true
+rm -rf "$npcfg"
