@@ -21,6 +21,8 @@ typedef struct ak_cli_sandbox {
   const char *config;
   const char *workdir;
   const char *rootfs;
+  unsigned disk_mb;
+  bool disk_set;
   const char *image;
   const char *name;
   const char *hostname;

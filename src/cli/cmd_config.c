@@ -12,7 +12,7 @@
 #include "common/util.h"
 #include "model/seccomp_profile.h"
 
-static const char *const res_names[AK_RES_N] = { "memory_mb", "cpu", "pids", "vcpus", "log_mb" };
+static const char *const res_names[AK_RES_N] = { "memory_mb", "cpu", "pids", "vcpus", "log_mb", "disk_mb" };
 
 static void
 config_usage (FILE *out)
@@ -74,8 +74,10 @@ res_value (const ak_spec_t *spec, int i)
       return spec->res.pids;
     case 3:
       return spec->res.vcpus;
-    default:
+    case 4:
       return spec->res.log_mb ? spec->res.log_mb : AK_LOG_MB_DEFAULT;
+    default:
+      return spec->res.disk_mb;
     }
 }
 

@@ -41,6 +41,7 @@ const char ak_cli_sandbox_help[] =
     "  -m, --memory MB        memory limit in MiB (0: none)\n"
     "      --cpus N           CPU limit, e.g. 0.5 (0: none)\n"
     "      --pids N           process limit (0: none)\n"
+    "      --disk MB          size of the writable layer, and of /tmp (0: none)\n"
     "  -i, --image REF        run an OCI image (pulled when absent): REF, 'host'\n"
     "                         (the default: the host's own userland) or 'auto'\n"
     "                         (chosen from the project's files, then the command)\n"
@@ -99,7 +100,7 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
     { "--workdir", "-w", 'w' }, { "--volume", "-v", 'v' },  { "--memory", "-m", 'm' },
     { "--cpus", NULL, 'C' },    { "--pids", NULL, 'P' },    { "--rootfs", NULL, 'r' },
     { "--hostname", NULL, 'h' }, { "--name", NULL, 'n' },   { "--seccomp", NULL, 'S' },
-    { "--image", "-i", 'i' },   { "--agent", NULL, 'G' },
+    { "--image", "-i", 'i' },   { "--disk", NULL, 'D' },   { "--agent", NULL, 'G' },
     { "--allow-host", NULL, 'A' }, { "--block-host", NULL, 'B' },
   };
   const char *a = argv[*i];
@@ -186,6 +187,12 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
           break;
         case 'B':
           ak_strv_push (&f->block_hosts, v);
+          break;
+        case 'D':
+          if (!ak_parse_u64 (v, 0, AK_DISK_MB_MAX, &n))
+            return ak_error_set (err, 0, "invalid --disk '%s' (expected MiB, e.g. 1024)", v);
+          f->disk_mb = (unsigned) n;
+          f->disk_set = true;
           break;
         case 'G':
           if (ak_agent_find (v) == NULL)
@@ -498,6 +505,8 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
     spec->res.cpu_millis = f->cpu_millis, spec->res_source[1] = AK_SRC_CLI;
   if (f->pids_set)
     spec->res.pids = f->pids, spec->res_source[2] = AK_SRC_CLI;
+  if (f->disk_set)
+    spec->res.disk_mb = f->disk_mb, spec->res_source[5] = AK_SRC_CLI;
   if (f->workdir != NULL)
     {
       free (spec->workdir);

@@ -92,6 +92,24 @@ ak_mount_setattr (int dfd, const char *path, unsigned flags, struct ak_mount_att
   return (int) syscall (SYS_mount_setattr, dfd, path, flags, attr, sizeof (*attr));
 }
 
+static inline int
+ak_fsopen (const char *fstype, unsigned flags)
+{
+  return (int) syscall (SYS_fsopen, fstype, flags);
+}
+
+static inline int
+ak_fsconfig (int fd, unsigned cmd, const char *key, const void *value, int aux)
+{
+  return (int) syscall (SYS_fsconfig, fd, cmd, key, value, aux);
+}
+
+static inline int
+ak_fsmount (int fd, unsigned flags, unsigned attr_flags)
+{
+  return (int) syscall (SYS_fsmount, fd, flags, attr_flags);
+}
+
 #ifndef SYS_landlock_create_ruleset
 #define SYS_landlock_create_ruleset 444
 #define SYS_landlock_add_rule 445

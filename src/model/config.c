@@ -30,7 +30,7 @@ static const char *const tables[] = { "sandbox", "agent", "resources", "security
                                       "network", "build",  "files",     NULL };
 static const char *const sandbox_keys[] = { "name", "base_image", NULL };
 static const char *const agent_keys[] = { "preferred", "compatibility_mode", NULL };
-static const char *const resources_keys[] = { "vcpus", "memory_mb", "pids", "cpu", "log_mb", NULL };
+static const char *const resources_keys[] = { "vcpus", "memory_mb", "pids", "cpu", "log_mb", "disk_mb", NULL };
 static const char *const security_keys[] = { "profile",  "network",   "mount_cwd", "mount_home",
                                              "pass_env", "read_only", "hide_credentials", "seccomp",
                                              "domains", NULL };
@@ -562,6 +562,18 @@ apply_resources (const cfg_t *c, const ak_toml_value_t *t, ak_error_t **err)
         }
       else
         spec->res.log_mb = (unsigned) n, spec->res_source[4] = AK_SRC_CONFIG;
+    }
+  if (ak_toml_table_find (t, "disk_mb", &e))
+    {
+      if (get_uint (c, &e, "[resources]", AK_DISK_MB_MAX, &n, err) < 0)
+        return -1;
+      if (c->untrusted && limit_widens (spec->res.disk_mb, n))
+        {
+          _cleanup_free_ char *v = ak_xasprintf ("%llu", n);
+          refuse (c, e.line, "[resources]", "disk_mb", v, "the disk limit");
+        }
+      else
+        spec->res.disk_mb = (unsigned) n, spec->res_source[5] = AK_SRC_CONFIG;
     }
   return 0;
 }

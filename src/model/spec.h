@@ -103,13 +103,15 @@ typedef struct ak_resources {
   unsigned pids;                /* 0: no limit */
   unsigned vcpus;               /* microVM only; containers see all CPUs */
   unsigned log_mb;              /* cap of each detached command's log, MiB; 0: AK_LOG_MB_DEFAULT */
+  unsigned disk_mb;             /* size of the writable layer (and of /tmp), MiB; 0: no limit */
 } ak_resources_t;
 
 /* A detached command's stdout and stderr are each kept to this many MiB,
  * plus one rotated file of the same size ([resources] log_mb). */
 #define AK_LOG_MB_DEFAULT 16
 #define AK_LOG_MB_MAX 65536
-#define AK_RES_N 5
+#define AK_DISK_MB_MAX (1u << 24)
+#define AK_RES_N 6
 
 typedef struct ak_spec {
   char *name;    /* NULL for an anonymous `run` */
@@ -126,7 +128,7 @@ typedef struct ak_spec {
   char **image_layer_dirs; /* set by the service layer before each run or start; never stored */
   ak_security_t sec;
   ak_resources_t res;
-  ak_source_t res_source[AK_RES_N]; /* memory, cpu, pids, vcpus, log */
+  ak_source_t res_source[AK_RES_N]; /* memory, cpu, pids, vcpus, log, disk */
   char *cwd;      /* host directory shown at /workspace when mount_cwd */
   char *home;     /* host home shown at /home/user when mount_home */
   ak_fs_id_t rootfs_pin, cwd_pin, home_pin;

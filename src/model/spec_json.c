@@ -13,7 +13,7 @@
 #include "common/util.h"
 #include "model/seccomp_profile.h"
 
-static const char *const res_names[AK_RES_N] = { "memory_mb", "cpu_millis", "pids", "vcpus", "log_mb" };
+static const char *const res_names[AK_RES_N] = { "memory_mb", "cpu_millis", "pids", "vcpus", "log_mb", "disk_mb" };
 
 /* ---- writing ---------------------------------------------------------- */
 
@@ -45,8 +45,10 @@ res_get (const ak_resources_t *r, int i)
       return r->pids;
     case 3:
       return r->vcpus;
-    default:
+    case 4:
       return r->log_mb;
+    default:
+      return r->disk_mb;
     }
 }
 
@@ -738,7 +740,7 @@ parse_security (const json_t *sec, ak_spec_t *spec, ak_error_t **err)
 static int
 parse_resources (const json_t *res, ak_spec_t *spec, ak_error_t **err)
 {
-  static const char *const keys[] = { "memory_mb", "cpu_millis", "pids", "vcpus", "log_mb", NULL };
+  static const char *const keys[] = { "memory_mb", "cpu_millis", "pids", "vcpus", "log_mb", "disk_mb", NULL };
   static const char *const entry_keys[] = { "value", "source", NULL };
 
   if (check_keys (res, "resources", keys, err) < 0)
@@ -771,10 +773,15 @@ parse_resources (const json_t *res, ak_spec_t *spec, ak_error_t **err)
         case 3:
           spec->res.vcpus = (unsigned) v;
           break;
-        default:
+        case 4:
           if (v > AK_LOG_MB_MAX)
             return ak_error_set (err, 0, "invalid spec: resources.log_mb above %d", AK_LOG_MB_MAX);
           spec->res.log_mb = (unsigned) v;
+          break;
+        default:
+          if (v > AK_DISK_MB_MAX)
+            return ak_error_set (err, 0, "invalid spec: resources.disk_mb above %u", AK_DISK_MB_MAX);
+          spec->res.disk_mb = (unsigned) v;
           break;
         }
     }

@@ -468,6 +468,32 @@ if [ -n "$e9hwm" ] && [ "$e9hwm" -lt 65536 ]; then pass; else fail "VmHWM ${e9hw
 "$AK" remove --force e9big >/dev/null
 rm -f "$e9/logs.json"
 
+# disk_mb: filling the writable layer stops at its size, inside (ENOSPC);
+# without the limit the same write goes through.
+attack "run --disk 20: a 40 MB write to the root is refused (ENOSPC)" 0 "No space left on device" -- \
+  "$AK" run --disk 20 -- sh -c "echo $MARK; dd if=/dev/zero of=/var/tmp/big bs=1M count=40 2>&1; true"
+attack "run --disk 20: ... and to /tmp" 0 "No space left on device" -- \
+  "$AK" run --disk 20 -- sh -c "echo $MARK; dd if=/dev/zero of=/tmp/big bs=1M count=40 2>&1; true"
+attack "run without a disk limit: the same write goes through (control)" 0 "41943040 bytes" -- \
+  "$AK" run -- sh -c "echo $MARK; dd if=/dev/zero of=/var/tmp/big bs=1M count=40 2>&1"
+expect "[resources] disk_mb from the config" 0 "No space left on device" -- \
+  sh -c "cd '$e9/proj' && printf '[resources]\ndisk_mb = 20\n' >agentkernel.toml && '$AK' run -- sh -c 'dd if=/dev/zero of=/var/tmp/big bs=1M count=40 2>&1; true'; rc=\$?; printf '[resources]\nlog_mb = 1\n' >agentkernel.toml; exit \$rc"
+if is_root; then
+  "$AK" create e9disk --disk 30 >/dev/null && "$AK" start e9disk >/dev/null
+  attack "a persistent sandbox with disk_mb 30: its layer fills at 30 MB" 0 "No space left on device" -- \
+    "$AK" exec e9disk -- sh -c "echo $MARK; dd if=/dev/zero of=/var/tmp/big bs=1M count=50 2>&1; echo kept >/var/tmp/small; true"
+  expect "... what fits is kept across stop and start" 0 "^kept$" -- \
+    sh -c "'$AK' exec e9disk -- rm -f /var/tmp/big && '$AK' stop e9disk && '$AK' start e9disk >/dev/null && '$AK' exec e9disk -- cat /var/tmp/small"
+  t_begin "... the host's mount table never shows its file system"
+  if ! grep -q "persist.img\|e9disk" /proc/self/mountinfo; then pass; else fail "$(grep e9disk /proc/self/mountinfo)"; fi
+  "$AK" remove --force e9disk >/dev/null
+  t_begin "... removed with the sandbox, loop device included"
+  if [ ! -e "$AGENTKERNEL_STATE_DIR/sandboxes/e9disk" ] && ! losetup -a 2>/dev/null | grep -q e9disk; then pass; else fail "$(losetup -a | grep e9disk)"; fi
+else
+  expect "unprivileged: a persistent sandbox's disk_mb is refused, saying why" 125 "disk_mb for a persistent sandbox needs agentkernel run as root" -- \
+    "$AK" create e9disk --disk 30
+fi
+
 echo "== escapes 10: no hangs, no orphans"
 # Many volumes: every one reaches the sandbox (as root they travel to its
 # init as descriptors; 61 and more once overflowed a 64-entry array), and

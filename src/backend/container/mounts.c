@@ -312,12 +312,25 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
   const char *layers = src->persist_tree >= 0 ? "/persist" : "";
   _cleanup_close_ int rootfd = -1;
   _cleanup_close_ int homefd = -1;
+  char staging_opts[64] = "mode=0700", root_opts[64] = "mode=0755", tmp_opts[64] = "mode=1777,size=512m";
 
   /* 1. Nothing we mount propagates to the host. */
   if (mnt (NULL, "/", NULL, MS_SLAVE | MS_REC, NULL, err) < 0)
     return -1;
   /* 2. Stage: a tmpfs becomes "/", the host moves to /oldroot. */
-  if (mnt ("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700", err) < 0)
+  /* disk_mb: the writable layers (in this staging tmpfs, the root's own
+   * tmpfs, or a persistent sandbox's disk image) and /tmp are each that
+   * size at most; writing past it is ENOSPC inside. */
+  if (spec->res.disk_mb > 0)
+    {
+      _cleanup_free_ char *o = ak_xasprintf ("mode=0700,size=%um", spec->res.disk_mb);
+      _cleanup_free_ char *o2 = ak_xasprintf ("mode=0755,size=%um", spec->res.disk_mb);
+      _cleanup_free_ char *o3 = ak_xasprintf ("mode=1777,size=%um", spec->res.disk_mb);
+      snprintf (staging_opts, sizeof staging_opts, "%s", o);
+      snprintf (root_opts, sizeof root_opts, "%s", o2);
+      snprintf (tmp_opts, sizeof tmp_opts, "%s", o3);
+    }
+  if (mnt ("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, staging_opts, err) < 0)
     return -1;
   if (chdir ("/tmp") < 0 || mkdir ("oldroot", 0700) < 0 || mkdir ("newroot", 0755) < 0
       || mkdir ("upper", 0700) < 0 || mkdir ("work", 0700) < 0)
@@ -354,7 +367,7 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
   else if (src->persist_tree >= 0
                ? mnt ("/persist/root", NEWROOT, NULL, MS_BIND, NULL, err) < 0
                      || set_attr (NEWROOT, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false, err) < 0
-               : mnt ("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", err) < 0)
+               : mnt ("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, root_opts, err) < 0)
     return -1;
   rootfd = open (NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0)
@@ -377,7 +390,7 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
     return ak_error_prefix (err, "/dev");
   if (mount_fresh (rootfd, "proc", 0755, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0)
     return -1;
-  if (mount_fresh (rootfd, "tmp", 01777, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=512m", err) < 0)
+  if (mount_fresh (rootfd, "tmp", 01777, "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts, err) < 0)
     return -1;
 
   /* 5. What the user shares. */

@@ -14,7 +14,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "backend/container/container.h"
@@ -141,6 +144,116 @@ open_tree_source (const char *path, const ak_fs_id_t *pin, bool pinned, const ak
   return tree_of (fd, path, ids, idmap && S_ISDIR (st.st_mode), read_only, err);
 }
 
+/* disk_mb for a persistent sandbox (root only): its writable layers live
+ * in an ext4 file system of exactly that size, in an image file beside the
+ * state directory (made at the first start), mounted through a loop device
+ * as a detached mount that the host's mount table never shows; the loop
+ * device goes with the mount (autoclear). */
+static int
+persist_disk (const char *persist, const ak_spec_t *spec, const ak_ids_t *ids, ak_error_t **err)
+{
+  _cleanup_free_ char *img = ak_xasprintf ("%s.img", persist);
+  _cleanup_close_ int fd = -1, ctl = -1, loop = -1, fs = -1, root = -1;
+  _cleanup_free_ char *dev = NULL;
+  uint64_t size = (uint64_t) spec->res.disk_mb << 20;
+  struct stat st;
+  int mnt;
+
+  fd = open (img, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 || fstat (fd, &st) < 0)
+    return ak_error_set (err, errno, "disk_mb: %s", img);
+  if (!S_ISREG (st.st_mode))
+    return ak_error_set (err, 0, "disk_mb: %s is not a regular file", img);
+  if (st.st_size == 0)
+    {
+      _cleanup_free_ char *owner = ak_xasprintf ("root_owner=%u:%u", ids->host_uid, ids->host_gid);
+      _cleanup_free_ char *path = ak_xasprintf ("/proc/self/fd/%d", fd);
+      char *const argv[] = { (char *) "mke2fs", (char *) "-q", (char *) "-F", (char *) "-t", (char *) "ext4",
+                             (char *) "-m", (char *) "0", (char *) "-E", owner, path, NULL };
+      pid_t pid;
+      int status = 0;
+      if (ftruncate (fd, (off_t) size) < 0)
+        return ak_error_set (err, errno, "disk_mb: size %s", img);
+      pid = fork ();
+      if (pid < 0)
+        return ak_error_set (err, errno, "fork");
+      if (pid == 0)
+        {
+          int null = open ("/dev/null", O_RDWR);
+          if (null >= 0)
+            dup2 (null, 0), dup2 (null, 1);
+          fcntl (fd, F_SETFD, 0);
+          execvp ("mke2fs", argv);
+          execv ("/sbin/mke2fs", argv);
+          _exit (127);
+        }
+      while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+        ;
+      if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+        {
+          (void) !ftruncate (fd, 0);
+          return ak_error_set (err, 0,
+                               "disk_mb: making the file system failed (mke2fs %s; install e2fsprogs)",
+                               WIFEXITED (status) && WEXITSTATUS (status) == 127 ? "not found" : "failed");
+        }
+    }
+  else if ((uint64_t) st.st_size != size)
+    return ak_error_set (err, 0, "disk_mb: %s is not %u MiB", img, spec->res.disk_mb);
+
+  ctl = open ("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  if (ctl < 0)
+    return ak_error_set (err, errno, "disk_mb needs loop devices (/dev/loop-control: modprobe loop)");
+  for (int tries = 0; loop < 0 && tries < 16; tries++)
+    {
+      struct loop_config cfg = { .fd = (uint32_t) fd, .info = { .lo_flags = LO_FLAGS_AUTOCLEAR } };
+      long n = ioctl (ctl, LOOP_CTL_GET_FREE);
+      if (n < 0)
+        return ak_error_set (err, errno, "disk_mb: no free loop device");
+      free (dev);
+      dev = ak_xasprintf ("/dev/loop%ld", n);
+      loop = open (dev, O_RDWR | O_CLOEXEC);
+      if (loop < 0)
+        return ak_error_set (err, errno, "disk_mb: %s", dev);
+      if (ioctl (loop, LOOP_CONFIGURE, &cfg) < 0)
+        {
+          int e = errno;
+          ak_closep (&loop);
+          if (e != EBUSY)
+            return ak_error_set (err, e, "disk_mb: attach %s to %s", img, dev);
+        }
+    }
+  if (loop < 0)
+    return ak_error_set (err, EBUSY, "disk_mb: no loop device could be attached");
+  fs = ak_fsopen ("ext4", FSOPEN_CLOEXEC);
+  if (fs < 0 || ak_fsconfig (fs, FSCONFIG_SET_STRING, "source", dev, 0) < 0
+      || ak_fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    return ak_error_set (err, errno, "disk_mb: mount the file system of %s", img);
+  mnt = ak_fsmount (fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+  if (mnt < 0)
+    return ak_error_set (err, errno, "disk_mb: mount the file system of %s", img);
+  /* The layers' directories, as prepare_persist makes them. */
+  root = openat (mnt, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  for (int i = 0; root >= 0 && i < 3; i++)
+    {
+      static const char *const sub[] = { "root", "upper", "work" };
+      _cleanup_close_ int d = -1;
+      if (mkdirat (root, sub[i], i == 0 ? 0755 : 0700) < 0 && errno != EEXIST)
+        break;
+      d = openat (root, sub[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (d < 0 || fchown (d, ids->host_uid, ids->host_gid) < 0)
+        {
+          close (mnt);
+          return ak_error_set (err, errno, "disk_mb: %s in %s", sub[i], img);
+        }
+    }
+  if (root < 0)
+    {
+      close (mnt);
+      return ak_error_set (err, errno, "disk_mb: open the file system of %s", img);
+    }
+  return mnt;
+}
+
 int
 ak_sources_open (const ak_spec_t *spec, const ak_ids_t *ids, bool idmap, const char *persist,
                  ak_sources_t *s, ak_error_t **err)
@@ -150,7 +263,13 @@ ak_sources_open (const ak_spec_t *spec, const ak_ids_t *ids, bool idmap, const c
   bool pinned = persist != NULL;
 
   /* Owned by the sandbox's own host id already: no idmap. */
-  if (persist != NULL)
+  if (persist != NULL && spec->res.disk_mb > 0)
+    {
+      s->persist_tree = persist_disk (persist, spec, ids, err);
+      if (s->persist_tree < 0)
+        return ak_error_prefix (err, "sandbox state");
+    }
+  else if (persist != NULL)
     {
       _cleanup_close_ int fd = open (persist, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       s->persist_tree = fd < 0 ? ak_error_set (err, errno, "open %s", persist)
