@@ -328,6 +328,8 @@ api_create (ak_http_req_t *r, json_t *body)
     spec.res.memory_mb = c.memory_mb, spec.res_source[0] = AK_SRC_CLI;
   if (c.vcpus > 0)
     spec.res.cpu_millis = c.vcpus * 1000, spec.res_source[1] = AK_SRC_CLI;
+  if (c.disk_mb > 0)
+    spec.res.disk_mb = c.disk_mb, spec.res_source[5] = AK_SRC_CLI;
   if (ak_spec_validate (&spec, &err) < 0)
     {
       err->code = EINVAL;

@@ -307,9 +307,9 @@ ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
 {
   static const char *const keys[] = { "name",    "image",      "profile",    "vcpus",   "memory_mb",
                                       "volumes", "source_url", "source_ref", "secrets", "secret_files",
-                                      "allow_hosts", "block_hosts", NULL };
+                                      "allow_hosts", "block_hosts", "disk_mb", NULL };
   static const char *const refused[] = { "volumes", "source_url", "source_ref", "secrets", "secret_files", NULL };
-  unsigned long long vcpus = 0;
+  unsigned long long vcpus = 0, disk = 0;
 
   memset (out, 0, sizeof *out);
   if (only_keys (body, keys, err) < 0)
@@ -329,9 +329,11 @@ ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
   if (parse_image (body, &out->image, err) < 0 || parse_profile (body, &out->profile, err) < 0
       || opt_uint (body, "memory_mb", 1024ULL * 1024 * 1024, &out->memory_mb, err) < 0
       || opt_uint (body, "vcpus", 1024, &vcpus, err) < 0
+      || opt_uint (body, "disk_mb", AK_DISK_MB_MAX, &disk, err) < 0
       || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0)
     return -1;
   out->vcpus = (unsigned) vcpus;
+  out->disk_mb = (unsigned) disk;
   return 0;
 }
 

@@ -38,6 +38,7 @@ typedef struct ak_api_create {
   char *profile;
   char *image;
   unsigned long long memory_mb; /* 0: the profile's */
+  unsigned disk_mb;             /* 0: none */
   unsigned vcpus;               /* 0: the profile's */
   char **allow_hosts;           /* host patterns, or NULL */
   char **block_hosts;
