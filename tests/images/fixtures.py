@@ -12,9 +12,12 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import urllib.request
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -120,6 +123,25 @@ def busybox_layer():
     return e
 
 
+def dynamic_layer(prog):
+    """prog and every library it loads (from ldd), at their own paths."""
+    paths = [prog]
+    for line in subprocess.run(["ldd", prog], capture_output=True, text=True, check=True).stdout.splitlines():
+        for word in line.split():
+            if word.startswith("/"):
+                paths.append(word)
+    e, dirs = [], set()
+    for p in paths:
+        parts = p.strip("/").split("/")
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i]) + "/"
+            if d not in dirs:
+                dirs.add(d)
+                e.append(entry(d, tarfile.DIRTYPE, mode=0o755))
+        e.append(entry(p.strip("/"), data=open(os.path.realpath(p), "rb").read(), mode=0o755))
+    return e
+
+
 def main():
     escape = sys.argv[4] if len(sys.argv) > 4 else "/nonexistent"
     bb = busybox_layer()
@@ -210,6 +232,19 @@ def main():
         OUT["auto_" + which] = image(repo, tag, [(bb, "gzip"), ([entry("etc/", tarfile.DIRTYPE, mode=0o755),
                                                                  entry("etc/which", data=which.encode() + b"\n")],
                                                                 "gzip")])["digest"]
+    # A glibc (Debian) image: the host's bash with the libraries it links.
+    OUT["glibc"] = image("test/glibc", "latest", [(dynamic_layer("/bin/bash"), "gzip")])["digest"]
+    # A musl (Alpine-style) image: a program linked against musl's dynamic loader.
+    if shutil.which("musl-gcc"):
+        with tempfile.TemporaryDirectory() as t:
+            open(t + "/hello.c", "w").write('#include <stdio.h>\nint main(void){puts("hello from musl");return 0;}\n')
+            subprocess.run(["musl-gcc", "-o", t + "/hello", t + "/hello.c"], check=True)
+            musl = [entry("bin/", tarfile.DIRTYPE, mode=0o755),
+                    entry("bin/hello", data=open(t + "/hello", "rb").read(), mode=0o755),
+                    entry("lib/", tarfile.DIRTYPE, mode=0o755),
+                    entry("lib/ld-musl-x86_64.so.1", data=open(os.path.realpath("/lib/ld-musl-x86_64.so.1"), "rb").read(),
+                          mode=0o755)]
+        OUT["musl"] = image("test/musl", "latest", [(musl, "gzip")])["digest"]
     json.dump(OUT, open(sys.argv[3], "w"), indent=1)
 
 

@@ -253,6 +253,15 @@ else
   expect "images run: [sandbox] base_image" 0 "^from-the-image$" -- \
     sh -c "cd '$PWD/img-proj' && printf '[sandbox]\nbase_image = \"%s\"\n' '$RUNIMG' >agentkernel.toml && AGENTKERNEL_STATE_DIR='$IMG_RUN' '$AK' run -- cat /etc/marker; rc=\$?; rm -f agentkernel.toml; exit \$rc"
 
+  # Debian (glibc) and Alpine-style (musl) userlands, dynamically linked.
+  expect "images run: a glibc image (the host's bash and its libraries)" 0 "^glibc [0-9]" -- \
+    akr run -i "$PLAIN/test/glibc" -- /bin/bash -c 'echo glibc $BASH_VERSION'
+  if grep -q '"musl"' "$img_dir/digests.json"; then
+    expect "images run: a musl image (musl's dynamic loader)" 0 "^hello from musl$" -- akr run -i "$PLAIN/test/musl" -- /bin/hello
+  else
+    t_begin "images run: a musl image"; skip "needs musl-gcc (apt-get install musl-tools)"
+  fi
+
   # Persistent sandboxes keep their image and their writes.
   akr remove -f img-p >/dev/null 2>&1
   expect "images run: create with an image" 0 "" -- akr create img-p --image "$RUNIMG"
