@@ -85,6 +85,20 @@ async function sdkTests() {
       assert.match(text(r), /exit_code: 0/);
     });
 
+    await check("sandbox_run and sandbox_create take an image (resolved, or a tool error naming it)", async () => {
+      const ok = await call("sandbox_run", { command: ["echo", "host image"], image: "host" });
+      assert.equal(ok.isError, false, text(ok));
+      assert.equal(ok.structuredContent.stdout, "host image\n");
+      const r = await call("sandbox_run", { command: ["true"], image: "127.0.0.1:1/none:1" });
+      assert.equal(r.isError, true, text(r));
+      assert.match(text(r), /image 127\.0\.0\.1:1\/none:1/);
+      const c = await call("sandbox_create", { name: `mcp-img-${process.pid}`, image: "127.0.0.1:1/none:1" });
+      assert.equal(c.isError, true, text(c));
+      assert.match(text(c), /127\.0\.0\.1:1\/none/);
+      const l = await call("sandbox_list", {});
+      assert.doesNotMatch(text(l), new RegExp(`mcp-img-${process.pid}`));
+    });
+
     await check("sandbox_run restrictive exit 3", async () => {
       const r = await call("sandbox_run", { command: ["sh", "-c", "echo oops >&2; exit 3"], profile: "restrictive" });
       assert.equal(r.isError, false, text(r));
