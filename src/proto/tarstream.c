@@ -91,6 +91,14 @@ ak_tar_send_loaded (int conn, const char *path, ak_error_t **err)
           while ((n = ak_la.archive_read_data (disk, buf, sizeof buf)) > 0)
             if (ak_la.archive_write_data (out, buf, (size_t) n) < 0)
               break;
+          /* A file that cannot be read (or stops being readable) is an
+           * error, never a copy silently padded with zeros. */
+          if (n < 0)
+            {
+              ret = ak_error_set (err, EIO, "read %s: %s", rel, ak_la.archive_error_string (disk));
+              ak_la.archive_entry_free (e);
+              goto out;
+            }
         }
       ak_la.archive_entry_free (e);
     }

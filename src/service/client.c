@@ -320,9 +320,13 @@ ak_sandbox_copy_in (const char *name, const char *host_path, const char *inside,
     ret = final_reply (rd, &size, err);
   else
     {
-      /* The agent may have said why it stopped reading. */
+      /* The stream stopped short (a source that could not be read, or the
+       * agent refusing): the agent is told there is no more to come, so it
+       * answers instead of waiting for the rest.  It may have said why it
+       * stopped reading. */
       ak_error_t *why = NULL;
-      if (final_reply (rd, NULL, &why) < 0 && why != NULL)
+      shutdown (conn, SHUT_WR);
+      if (final_reply (rd, NULL, &why) < 0 && why != NULL && (*err == NULL || (*err)->code == EPIPE))
         {
           ak_error_clear (err);
           *err = why;

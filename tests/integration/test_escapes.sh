@@ -539,6 +539,28 @@ attack "PTRACE_TRACEME then a stop: run goes on" 0 "traceme 0" -- timeout -s KIL
 attack "PTRACE_TRACEME then a stop: exec goes on" 0 "traceme 0" -- timeout -s KILL 60 "$AK" exec e10trace -- python3 -c "$e10py"
 "$AK" remove --force e10trace >/dev/null
 
+# cp into a sandbox from a source that cannot be read part way (a file that
+# fails on read: a write-only sysfs file for root, a mode-000 file for a
+# user): one clear error instead of both sides waiting; the sandbox goes on.
+mkdir -p "$e10/cpsrc" && echo fine >"$e10/cpsrc/a" && echo unreadable >"$e10/cpsrc/b"
+if is_root; then
+  e10src=$(find /sys -maxdepth 4 -type f -perm 0200 2>/dev/null | head -1)
+else
+  chmod 000 "$e10/cpsrc/b"
+  e10src=$e10/cpsrc
+fi
+"$AK" create e10cp >/dev/null && "$AK" start e10cp >/dev/null
+if [ -n "$e10src" ]; then
+  expect "cp in from a source that fails on read: one clear error, no hang" 125 "Input/output error|Permission denied|Can't open" -- \
+    timeout -s KILL 60 "$AK" cp "$e10src" e10cp:/tmp/x
+else
+  t_begin "cp in from a source that fails on read"; skip_lacks "no write-only sysfs file on this host"
+fi
+expect "... the sandbox still answers" 0 "^alive$" -- "$AK" exec e10cp -- echo alive
+expect "... and a readable source copies (control)" 0 "^fine$" -- \
+  sh -c "'$AK' cp '$e10/cpsrc/a' e10cp:/tmp/a && '$AK' exec e10cp -- cat /tmp/a"
+"$AK" remove --force e10cp >/dev/null
+
 # A 1,200-deep directory chain made inside: remove still removes everything
 # (the walk holds one directory open at a time), leaving no record.
 "$AK" create e10deep >/dev/null && "$AK" start e10deep >/dev/null
