@@ -25,7 +25,16 @@ else
   expect "no cgroups (forced): said loudly" 0 'resource limits NOT enforced' -- env AK_TEST_DISABLE=cgroup "$AK_TEST_BIN" run -- true
   expect "no cgroups (forced): memory not limited" 0 'allocated 400' -- env AK_TEST_DISABLE=cgroup "$AK_TEST_BIN" run -v "$PROBE:/probe:ro" --profile restrictive -- /probe memory 400
   t_begin "cgroups removed after the run"
-  left=$(find /sys/fs/cgroup -maxdepth 4 -type d -name "agentkernel-*" 2>/dev/null | while read -r d; do
+  # agentkernel makes its groups under the cgroup it runs in, per hierarchy;
+  # look there (groups under other sessions' cgroups are theirs to sweep).
+  left=$(sed -n 's/^[0-9]*:\([^:]*\):\(.*\)$/\1|\2/p' /proc/self/cgroup | while IFS='|' read -r ctl path; do
+      case $ctl in '') ctl=unified ;; name=*) ctl=${ctl#name=} ;; *,*) ctl=${ctl%%,*} ;; esac
+      for base in "/sys/fs/cgroup/$ctl" /sys/fs/cgroup; do
+        [ -d "$base$path" ] || continue
+        find "$base$path" -maxdepth 1 -type d -name "agentkernel-*" 2>/dev/null
+        break
+      done
+    done | sort -u | while read -r d; do
     pid=${d##*/agentkernel-}; pid=${pid%%-*}; kill -0 "$pid" 2>/dev/null || echo "$d"; done)
   [ -z "$left" ] && pass || fail "left: $left"
 fi
