@@ -27,10 +27,10 @@ config_usage (FILE *out)
                 "trust: allow FILE (default ./agentkernel.toml) to widen, as long as its\n"
                 "content stays the same (its SHA-256 is recorded; any change untrusts it).\n"
                 "untrust: remove that record.  --config FILE always trusts FILE.\n\n"
-                "Options:\n%s"
-                "      --json             print JSON instead of TOML\n"
-                "  -h, --help             show this help\n",
-                ak_cli_sandbox_help);
+                "Options:\n");
+  ak_cli_print_opts (out, ak_cli_sandbox_opts);
+  fprintf (out, "      --json             print JSON instead of TOML\n"
+                "  -h, --help             show this help\n");
 }
 
 /* "# profile moderate", "# config line 4", "# cli flag". */

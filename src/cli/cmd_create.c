@@ -11,17 +11,6 @@
 #include "service/image.h"
 #include "service/sandbox.h"
 
-static void
-usage (FILE *out)
-{
-  fprintf (out, "Usage: agentkernel create NAME [OPTIONS]\n\n"
-                "Record a persistent sandbox; 'agentkernel start NAME' starts it.\n\nOptions:\n%s"
-                "      --dir PATH         directory shown at /workspace (default: the current one)\n"
-                "      --image IMAGE      root filesystem image (default: host)\n"
-                "      --backend NAME     container (default)\n",
-                ak_cli_sandbox_help);
-}
-
 int
 cmd_create (int argc, char **argv)
 {
@@ -30,7 +19,8 @@ cmd_create (int argc, char **argv)
   ak_error_t *err = NULL;
   ak_spec_t spec;
   ak_record_t rec = { 0 };
-  const char *name = NULL, *dir = NULL, *image = NULL, *backend = NULL;
+  const char *name = NULL, *dir = NULL, *ttl = NULL;
+  long long ttl_s = 0;
   int rc = AK_EXIT_FAILURE;
 
   for (int i = 1; i < argc; i++)
@@ -39,14 +29,18 @@ cmd_create (int argc, char **argv)
       int r;
       if (!strcmp (a, "--help") || !strcmp (a, "-h"))
         {
-          usage (stdout);
+          ak_cli_help_of ("create", stdout);
           ak_cli_sandbox_free (&flags);
           return 0;
         }
-      if ((!strcmp (a, "--dir") || !strcmp (a, "--image") || !strcmp (a, "--backend")) && i + 1 < argc)
+      if ((!strcmp (a, "--dir") || !strcmp (a, "--ttl")) && i + 1 < argc)
         {
-          const char **slot = a[2] == 'd' ? &dir : a[2] == 'i' ? &image : &backend;
-          *slot = argv[++i];
+          *(a[2] == 'd' ? &dir : &ttl) = argv[++i];
+          continue;
+        }
+      if (!strncmp (a, "--dir=", 6) || !strncmp (a, "--ttl=", 6))
+        {
+          *(a[2] == 'd' ? &dir : &ttl) = a + 6;
           continue;
         }
       if (a[0] != '-' && name == NULL)
@@ -63,44 +57,59 @@ cmd_create (int argc, char **argv)
       if (r == 0)
         {
           ak_cli_sandbox_free (&flags);
+          if (!strcmp (a, "--dir") || !strcmp (a, "--ttl"))
+            return ak_cli_usage_error ("create", "option %s needs a value", a);
           return ak_cli_usage_error ("create", "unexpected argument '%s'", a);
         }
+    }
+  if (name == NULL)
+    name = flags.name;
+  else if (flags.name != NULL && strcmp (flags.name, name) != 0)
+    {
+      ak_cli_sandbox_free (&flags);
+      return ak_cli_usage_error ("create", "two names given ('%s' and --name %s)", name, flags.name);
     }
   if (name == NULL)
     {
       ak_cli_sandbox_free (&flags);
       return ak_cli_usage_error ("create", "no sandbox name given");
     }
+  if (ttl != NULL && ak_cli_parse_duration (ttl, &ttl_s, &err) < 0)
+    {
+      ak_cli_sandbox_free (&flags);
+      ak_error_prefix (&err, "--ttl");
+      return ak_cli_fail (err);
+    }
   ak_spec_init (&spec);
   prog.tty = isatty (2) == 1;
   ak_sandbox_set_pull_progress (ak_cli_pull_progress, &prog);
-  if (ak_cli_sandbox_resolve (&flags, &spec, &err) < 0)
-    goto out;
-  free (spec.name);
-  spec.name = ak_xstrdup (name);
   if (dir != NULL)
     {
+      /* --dir is the directory the sandbox works in: shown at /workspace
+       * whatever the profile (an explicit choice, as -v is). */
       char *real = realpath (dir, NULL);
       if (real == NULL)
         {
           ak_error_set (&err, errno, "--dir %s", dir);
           goto out;
         }
-      free (spec.cwd);
       spec.cwd = real;
     }
-  if (image != NULL)
-    {
-      free (spec.image);
-      spec.image = ak_xstrdup (image);
-    }
-  if (backend != NULL)
-    {
-      free (spec.backend);
-      spec.backend = ak_xstrdup (backend);
-    }
+  if (ak_cli_sandbox_resolve (&flags, &spec, &err) < 0)
+    goto out;
+  if (dir != NULL)
+    ak_spec_set_security (&spec, AK_SEC_MOUNT_CWD, true, AK_SRC_CLI, 0);
+  free (spec.name);
+  spec.name = ak_xstrdup (name);
   if (ak_spec_validate (&spec, &err) < 0 || ak_sandbox_create (&spec, &rec, &err) < 0)
     goto out;
+  if (ttl_s > 0 && ak_cli_set_ttl (name, ttl_s, &err) < 0)
+    {
+      ak_error_t *e2 = NULL;
+      ak_sandbox_remove (name, true, &e2);
+      ak_error_free (e2);
+      goto out;
+    }
   printf ("%s\n", rec.name);
   rc = 0;
 out:

@@ -150,6 +150,10 @@ typedef struct ak_spec {
    * the service layer before each run or start, from where this agentkernel
    * keeps them; never stored.  NULL-terminated, canonical, or NULL. */
   char **private_paths;
+  /* Directories beneath a private path that a share may still name as its
+   * source, each one below them (named volumes: <state>/volumes/<slug>).
+   * Set and never stored like private_paths. */
+  char **shared_paths;
   char *agent;       /* [agent] preferred */
   char *compat_mode; /* [agent] compatibility_mode */
 } ak_spec_t;

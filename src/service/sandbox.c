@@ -80,12 +80,15 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via,
    * created sandbox's is), so that shares and hidden paths compare. */
   s = *spec;
   s.private_paths = private_paths ();
+  s.shared_paths = ak_store_shared_paths ();
   ak_backend_audit_hook = net_audit;
   if (s.home != NULL && (home = realpath (s.home, NULL)) != NULL)
     s.home = home;
   rc = b->run (&s, stdio, status, err);
   ak_strv_free (s.private_paths);
   s.private_paths = NULL;
+  ak_strv_free (s.shared_paths);
+  s.shared_paths = NULL;
   if (rc < 0)
     ak_audit_command (AK_AUDIT_COMMAND_EXECUTED, spec->name, spec->argv,
                       json_pack ("{s:n, s:s, s:s}", "exit_code", "error", (*err)->msg, "via", via));
@@ -171,6 +174,7 @@ ak_sandbox_start (const char *name, ak_error_t **err)
     }
   dir = ak_store_dir (name);
   r.spec.private_paths = private_paths ();
+  r.spec.shared_paths = ak_store_shared_paths ();
   ak_backend_audit_hook = net_audit;
   if (ak_sandbox_image_dirs (&r.spec, NULL, err) < 0 || b->start (&r.spec, dir, &pid, err) < 0)
     {

@@ -73,6 +73,11 @@ int ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_
 int ak_sandbox_copy_in (const char *name, const char *host_path, const char *inside, ak_error_t **err);
 int ak_sandbox_copy_out (const char *name, const char *inside, const char *host_path, ak_error_t **err);
 
+/* Writes a tar of `inside` (a directory or file of the running sandbox,
+ * read as its user) to out_fd, as the sandbox's agent produced it: the
+ * archive is the sandbox's content, untrusted; *bytes is its size. */
+int ak_sandbox_export (const char *name, const char *inside, int out_fd, long long *bytes, ak_error_t **err);
+
 /* Files of a running sandbox, for the API front ends.  Paths are absolute
  * and resolved inside the sandbox as its user, never through a symlink
  * (ELOOP) and never onto a directory (EISDIR); missing parent directories

@@ -246,6 +246,18 @@ ak_store_private_paths (const char *audit_log)
   return v;
 }
 
+char **
+ak_store_shared_paths (void)
+{
+  _cleanup_free_ char *root = ak_store_root ();
+  _cleanup_free_ char *vols = root ? ak_xasprintf ("%s/volumes", root) : NULL;
+  _cleanup_free_ char *real = vols ? realpath (vols, NULL) : NULL;
+  char **v = ak_xcalloc (2, sizeof (char *));
+  if (real != NULL)
+    v[0] = steal_pointer (&real);
+  return v;
+}
+
 /* Open the directory holding every sandbox, creating it when `create`.
  * Without `create`, a missing directory returns -1 with *missing set and no
  * error: there are no sandboxes yet. */

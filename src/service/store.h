@@ -73,6 +73,10 @@ char *ak_store_dir (const char *name);
  * AGENTKERNEL_AUDIT_LOG.  Canonical paths, NULL-terminated; a path that
  * cannot be resolved is left out (nothing is there to show). */
 char **ak_store_private_paths (const char *audit_log);
+/* The directory of named volumes (<root>/volumes, canonical), whose
+ * subdirectories a share may name although the root is private; a
+ * NULL-terminated list (empty when it does not exist yet). */
+char **ak_store_shared_paths (void);
 
 /* Record a new sandbox for spec->name (which must be set and valid), with a
  * fresh UUID, status "created" and no supervisor.  When two callers create
