@@ -21,7 +21,7 @@ cmd_list (int argc, char **argv)
         json = true;
       else if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h"))
         {
-          printf ("Usage: agentkernel list [--json]\n");
+          ak_cli_help_of ("list", stdout);
           return 0;
         }
       else

@@ -204,6 +204,11 @@ int ak_spec_validate (const ak_spec_t *spec, ak_error_t **err);
 
 /* The final environment of the command, as the sandbox will see it. */
 char **ak_spec_build_env (const ak_spec_t *spec);
+/* The same for a command run as root (root) or as the sandbox user, seen
+ * from inside: HOME is always the home inside (/root or /home/user), never
+ * the host's; with pass_env, the caller's PATH keeps only the directories
+ * dir_exists accepts (NULL: all), and the default PATH when none is left. */
+char **ak_spec_build_env_in (const ak_spec_t *spec, bool root, bool (*dir_exists) (const char *dir));
 /* Where a command starts when it names no directory: the spec's workdir,
  * else /workspace when the project is mounted, else the user's home. */
 const char *ak_spec_default_workdir (const ak_spec_t *spec, bool root);

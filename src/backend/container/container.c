@@ -206,7 +206,7 @@ sandbox_init (const init_ctx_t *c)
       ak_error_set (&err, errno, "standard streams");
       init_fail (c->sync, err);
     }
-  env = ak_spec_build_env (c->spec);
+  env = ak_spec_build_env_in (c->spec, c->spec->as_root, ak_dir_exists);
   status = ak_init_run (c->spec->argv, env, c->origmask, report_started, (void *) &c->sync);
   if (status < 0)
     {
