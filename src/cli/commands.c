@@ -124,14 +124,16 @@ static const ak_cli_opt_t volume_opts[] = {
 
 static const ak_cli_opt_t help_cmd_opts[] = {
   { "--man", NULL, NULL, "print the man page (roff) instead" },
+  { "--options", NULL, NULL, "list every command's options, one 'COMMAND OPTION'\nper line (for scripts)" },
   { NULL, NULL, NULL, NULL },
 };
 
 const ak_cli_cmd_t ak_cli_commands[] = {
   { "run", NULL, "[OPTIONS] [--] COMMAND [ARGS...]", "Run a command in a new sandbox and remove it afterwards",
     "Run COMMAND in a new sandbox governed by a security profile; the sandbox\nis removed when the command ends "
-    "(unless --keep or --branch).\nA script named as the command's first argument that is a file in the\n"
-    "current directory is shown read-only at the same path inside when the\nprofile does not mount that directory.",
+    "(unless --keep or --branch).\nWhen the profile does not show the current directory, a file of it\n"
+    "named as an argument (NAME or ./NAME, a regular file) is shown read-only\nat the same name in the working "
+    "directory inside.",
     cmd_run, run_opts, AK_CMD_SANDBOX_OPTS },
   { "create", NULL, "NAME [OPTIONS]", "Record a persistent sandbox",
     "Record a persistent sandbox; 'agentkernel start NAME' starts it.", cmd_create, create_opts,
@@ -307,6 +309,19 @@ words_opt (const ak_cli_opt_t *o, const ak_cli_cmd_t *c, FILE *out)
 }
 
 static void
+fish_quoted (FILE *out, const char *s, const char *end)
+{
+  fputc ('\'', out);
+  for (const char *p = s; *p && (end == NULL || p < end); p++)
+    {
+      if (*p == '\'' || *p == '\\')
+        fputc ('\\', out);
+      fputc (*p, out);
+    }
+  fputc ('\'', out);
+}
+
+static void
 fish_opt (const ak_cli_opt_t *o, const ak_cli_cmd_t *c, FILE *out)
 {
   const char *h = o->help, *nl = strchr (h, '\n');
@@ -315,10 +330,9 @@ fish_opt (const ak_cli_opt_t *o, const ak_cli_cmd_t *c, FILE *out)
     fprintf (out, " -s %s", o->shrt + 1);
   if (o->arg && o->arg[0] != '[')
     fprintf (out, " -r");
-  fprintf (out, " -d '");
-  for (const char *p = h; *p && (nl == NULL || p < nl); p++)
-    fputs (*p == '\'' ? "\\'" : (char[]){ *p, 0 }, out);
-  fprintf (out, "'\n");
+  fprintf (out, " -d ");
+  fish_quoted (out, h, nl);
+  fputc ('\n', out);
 }
 
 static void
@@ -426,15 +440,25 @@ print_man (FILE *out)
                 ".SH SEE ALSO\nREADME.md, docs/security.md, docs/compat.md\n");
 }
 
+static void
+list_opt (const ak_cli_opt_t *o, const ak_cli_cmd_t *c, FILE *out)
+{
+  fprintf (out, "%s %s\n", c->name, o->lng);
+  if (o->shrt)
+    fprintf (out, "%s %s\n", c->name, o->shrt);
+}
+
 int
 cmd_help (int argc, char **argv)
 {
-  bool man = false;
+  bool man = false, options = false;
   const char *name = NULL;
   for (int i = 1; i < argc; i++)
     {
       if (!strcmp (argv[i], "--man"))
         man = true;
+      else if (!strcmp (argv[i], "--options"))
+        options = true;
       else if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h"))
         name = "help";
       else if (argv[i][0] == '-' || name != NULL)
@@ -445,6 +469,13 @@ cmd_help (int argc, char **argv)
   if (man)
     {
       print_man (stdout);
+      return 0;
+    }
+  if (options)
+    {
+      for (const ak_cli_cmd_t *c = ak_cli_commands; c->name; c++)
+        if (!(c->flags & AK_CMD_OWN_HELP))
+          each_opt (c, list_opt, stdout);
       return 0;
     }
   if (name == NULL)
@@ -535,13 +566,21 @@ fish_script (FILE *out)
                 "complete -c agentkernel -f\n");
   for (const ak_cli_cmd_t *c = ak_cli_commands; c->name; c++)
     {
-      fprintf (out, "complete -c agentkernel -n '__fish_use_subcommand' -a %s -d '%s'\n", c->name, c->summary);
+      fprintf (out, "complete -c agentkernel -n '__fish_use_subcommand' -a %s -d ", c->name);
+      fish_quoted (out, c->summary, NULL);
+      fputc ('\n', out);
       if (c->alias)
-        fprintf (out, "complete -c agentkernel -n '__fish_use_subcommand' -a %s -d '%s'\n", c->alias,
-                 c->summary);
+        {
+          fprintf (out, "complete -c agentkernel -n '__fish_use_subcommand' -a %s -d ", c->alias);
+          fish_quoted (out, c->summary, NULL);
+          fputc ('\n', out);
+        }
       if (c->flags & AK_CMD_GROUP)
-        fprintf (out, "complete -c agentkernel -n '__fish_seen_subcommand_from sandbox sb' -a %s -d '%s'\n",
-                 c->name, c->summary);
+        {
+          fprintf (out, "complete -c agentkernel -n '__fish_seen_subcommand_from sandbox sb' -a %s -d ", c->name);
+          fish_quoted (out, c->summary, NULL);
+          fputc ('\n', out);
+        }
     }
   for (const ak_cli_cmd_t *c = ak_cli_commands; c->name; c++)
     each_opt (c, fish_opt, out);
