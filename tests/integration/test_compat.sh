@@ -178,8 +178,9 @@ expect "run --keep --name scratch --profile permissive -- make test" 0 'make tes
 "$AK" remove --force rdev rscratch cbox >/dev/null 2>&1
 
 # -- permissive's environment -------------------------------------------------------------
+mkdir -p "$cw/fakehome" && chmod 755 "$cw/fakehome"
 expect "permissive: HOME is the home inside, not the host's" 0 '^/home/user$' -- \
-  env HOME=/nonexistent-home "$AK" run --profile permissive -- sh -c 'echo $HOME'
+  env HOME="$cw/fakehome" "$AK" run --profile permissive -- sh -c 'echo $HOME'
 expect "permissive: PATH keeps only directories that exist inside" 0 '^/usr/bin:/bin$' -- \
   env PATH=/nonexistent-ak/bin:/usr/bin:/bin "$AK" run --profile permissive -- /bin/sh -c 'echo $PATH'
 
