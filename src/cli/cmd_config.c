@@ -204,6 +204,22 @@ print_toml (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
   if (spec->name != NULL)
     toml_key_string (out, "name", spec->name);
   toml_key_string (out, "base_image", spec->image);
+  /* Not config keys (flags only): shown as comments, so that the output
+   * stays a config file. */
+  fprintf (out, "# hostname: %s\n# workdir: %s\n", spec->hostname ? spec->hostname : "agentkernel",
+           ak_spec_default_workdir (spec, spec->as_root));
+  if (spec->env != NULL && spec->env[0] != NULL)
+    {
+      fprintf (out, "# environment set (names only; values not shown):");
+      for (char **e = spec->env; *e; e++)
+        fprintf (out, " %.*s", (int) strcspn (*e, "="), *e);
+      fputc ('\n', out);
+    }
+  for (size_t i = 0; i < spec->n_mounts; i++)
+    {
+      fprintf (out, "# volume: %s -> %s%s\n", spec->mounts[i].source, spec->mounts[i].dest,
+               spec->mounts[i].read_only ? " (read-only)" : "");
+    }
   if (spec->agent != NULL || spec->compat_mode != NULL)
     {
       fprintf (out, "\n[agent]\n");
@@ -268,6 +284,18 @@ print_json (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
     ak_oom ();
   json_object_set_new (sandbox, "name", spec->name ? json_string (spec->name) : json_null ());
   json_object_set_new (sandbox, "base_image", json_string (spec->image));
+  json_object_set_new (sandbox, "hostname", json_string (spec->hostname ? spec->hostname : "agentkernel"));
+  json_object_set_new (sandbox, "workdir", json_string (ak_spec_default_workdir (spec, spec->as_root)));
+  {
+    json_t *names = json_array (), *vols = json_array ();
+    for (char **e = spec->env; e && *e; e++)
+      json_array_append_new (names, json_stringn (*e, strcspn (*e, "=")));
+    for (size_t i = 0; i < spec->n_mounts; i++)
+      json_array_append_new (vols, json_pack ("{s:s, s:s, s:b}", "source", spec->mounts[i].source, "dest",
+                                              spec->mounts[i].dest, "read_only", spec->mounts[i].read_only));
+    json_object_set_new (sandbox, "env_names", names);
+    json_object_set_new (sandbox, "volumes", vols);
+  }
   json_object_set_new (root, "sandbox", sandbox);
   if (spec->agent != NULL || spec->compat_mode != NULL)
     json_object_set_new (root, "agent",

@@ -58,6 +58,7 @@ static const ak_cli_opt_t run_opts[] = {
 };
 
 static const ak_cli_opt_t create_opts[] = {
+  { "--name", NULL, "NAME", "the sandbox's name (instead of NAME)" },
   { "--dir", NULL, "PATH", "directory shown at /workspace (default: the current\none); implies mounting it whatever the profile" },
   { "--ttl", NULL, "DURATION", "remove the sandbox after DURATION (30s, 10m, 1h, 2d);\nsee 'sandbox gc' and 'sandbox extend-ttl'" },
   { NULL, NULL, NULL, NULL },
@@ -388,8 +389,9 @@ static const char *const env_vars[][2] = {
   { "XDG_DATA_HOME, XDG_CONFIG_HOME, XDG_RUNTIME_DIR, HOME", "where state, configuration and sockets go" },
   { "TERM", "passed to attach's terminal and recorded in sessions" },
   { "PATH", "where agents' programs are found (--agent, agents)" },
-  { "AK_NET_HELPER", "slirp4netns or pasta: the user-mode network helper to use (default: the first found)" },
-  { "AK_DEBUG_NET", "1: log the network helper's traffic decisions on stderr" },
+  { "AK_NET_HELPER", "policy, slirp4netns or pasta: the network helper to use (default: the egress policy's own, "
+                     "else the first helper found)" },
+  { "AK_DEBUG_NET", "set: the egress policy helper's own messages stay on stderr (debugging)" },
 };
 
 static void

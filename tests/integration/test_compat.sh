@@ -177,6 +177,14 @@ expect "run --keep --name scratch --profile permissive -- make test" 0 'make tes
   sh -c 'cd "$2" && "$1" run --keep --name rscratch --profile permissive -- make test' _ "$AK" "$readme"
 "$AK" remove --force rdev rscratch cbox >/dev/null 2>&1
 
+# -- config show ----------------------------------------------------------------------------
+expect "config show: volumes, env names (not values), hostname, workdir" 0 \
+  '^# hostname: hh # workdir: /w # environment set \(names only; values not shown\): FOO # volume: /tmp -> /x \(read-only\)' -- \
+  sh -c '"$1" config show -v /tmp:/x:ro -e FOO=s3cret --hostname hh -w /w | grep "^# [hwev]" | tr "\n" " "' _ "$AK"
+refute "config show: an env value is never printed" 's3cret' -- "$AK" config show -e FOO=s3cret
+expect "config show --json: the same" 0 '"hostname": "hh".*"workdir": "/w".*"env_names": \[ *"FOO" *\].*"dest": "/x"' -- \
+  sh -c '"$1" config show -v /tmp:/x -e FOO=s --hostname hh -w /w --json | tr -d "\n"' _ "$AK"
+
 # -- permissive's environment -------------------------------------------------------------
 mkdir -p "$cw/fakehome" && chmod 755 "$cw/fakehome"
 expect "permissive: HOME is the home inside, not the host's" 0 '^/home/user$' -- \
