@@ -163,11 +163,11 @@ const ak_cli_cmd_t ak_cli_commands[] = {
   { "clean", NULL, "[--yes] [--dry-run]", "Remove every stopped sandbox",
     "Remove every sandbox that is not running, and its files; asks first\nunless --yes.", cmd_clean, clean_opts,
     AK_CMD_GROUP },
-  { "export", NULL, "NAME [-o FILE] [--path DIR]", "Write a sandbox's workspace as a tar",
+  { "export", NULL, "NAME [-o FILE] [--path DIR]", "Write a sandbox's working directory as a tar",
     "Write a tar of the sandbox's working directory (/workspace when the\nprofile mounts the project, else "
     "the home directory inside, or --workdir).\nThe sandbox must be running.",
     cmd_export, export_opts, AK_CMD_GROUP },
-  { "sandbox", "sb", "VERB [ARGS...]", "The sandbox verbs as one group (sb for short)",
+  { "sandbox", "sb", "VERB [ARGS...]", "The sandbox verbs as one group",
     "agentkernel sandbox VERB ... is agentkernel VERB ...; the verbs:\ncreate start stop remove list info exec "
     "attach cp extend-ttl gc clean export",
     cmd_sandbox, NULL, 0 },
@@ -282,8 +282,8 @@ ak_cli_usage (FILE *out)
   fprintf (out, "Usage: agentkernel [--help] [--version] COMMAND [ARGS...]\n\n"
                 "Run AI coding agents' commands in isolated sandboxes.\n\nCommands:\n");
   for (const ak_cli_cmd_t *c = ak_cli_commands; c->name; c++)
-    fprintf (out, "  %-11s %s%s%s%s\n", c->name, c->summary, c->alias ? " (alias: " : "",
-             c->alias ? c->alias : "", c->alias ? ")" : "");
+    fprintf (out, "  %-11s %s%s%s%s%s\n", c->name, c->summary, c->alias ? " (alias: " : "",
+             c->alias ? c->alias : "", c->fn == cmd_list ? ", ps" : "", c->alias ? ")" : "");
   fprintf (out, "\nThe sandbox verbs are also 'agentkernel sandbox VERB' (or 'sb VERB').\n"
                 "Run 'agentkernel help COMMAND' or 'agentkernel COMMAND --help' for a command's options.\n"
                 "Exit status: the command's own; 128+N if it was killed by signal N;\n"
