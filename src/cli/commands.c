@@ -514,13 +514,14 @@ bash_script (FILE *out)
       fprintf (out, "%s ", c->name);
   fprintf (out, "'; else words='");
   for (const ak_cli_cmd_t *c = ak_cli_commands; c->name; c++)
-    fprintf (out, "%s %s", c->name, c->alias ? c->alias : "");
+    fprintf (out, "%s %s%s", c->name, c->alias ? c->alias : "", c->fn == cmd_list ? " ps " : "");
   fprintf (out, "'; fi\n"
                 "    COMPREPLY=($(compgen -W \"$words\" -- \"$cur\")); return\n  fi\n"
                 "  case $cmd in\n");
   for (const ak_cli_cmd_t *c = ak_cli_commands; c->name; c++)
     {
-      fprintf (out, "    %s%s%s) words='", c->name, c->alias ? "|" : "", c->alias ? c->alias : "");
+      fprintf (out, "    %s%s%s%s) words='", c->name, c->alias ? "|" : "", c->alias ? c->alias : "",
+               c->fn == cmd_list ? "|ps" : "");
       each_opt (c, words_opt, out);
       fprintf (out, "' ;;\n");
     }
@@ -543,11 +544,12 @@ zsh_script (FILE *out)
       fprintf (out, "%s ", c->name);
   fprintf (out, "); else cmds=(");
   for (const ak_cli_cmd_t *c = ak_cli_commands; c->name; c++)
-    fprintf (out, "%s %s", c->name, c->alias ? c->alias : "");
+    fprintf (out, "%s %s%s", c->name, c->alias ? c->alias : "", c->fn == cmd_list ? " ps " : "");
   fprintf (out, "); fi\n    compadd -a cmds; return\n  fi\n  local -a opts\n  case $cmd in\n");
   for (const ak_cli_cmd_t *c = ak_cli_commands; c->name; c++)
     {
-      fprintf (out, "    %s%s%s) opts=(", c->name, c->alias ? "|" : "", c->alias ? c->alias : "");
+      fprintf (out, "    %s%s%s%s) opts=(", c->name, c->alias ? "|" : "", c->alias ? c->alias : "",
+               c->fn == cmd_list ? "|ps" : "");
       each_opt (c, words_opt, out);
       fprintf (out, ") ;;\n");
     }
