@@ -24,7 +24,7 @@ typedef struct exec_opts {
   char **env;
   const char *workdir;
   const char *record_path; /* --record=PATH, --record PATH.cast */
-  bool root, record, detach;
+  bool root, record, detach, help;
   int first_arg;
 } exec_opts_t;
 
@@ -40,6 +40,11 @@ parse (const char *cmd, int argc, char **argv, bool want_command, exec_opts_t *o
         {
           i++;
           break;
+        }
+      if (!strcmp (a, "--help") || !strcmp (a, "-h"))
+        {
+          o->help = true;
+          return 0;
         }
       if ((!strcmp (a, "-e") || !strcmp (a, "--env")) && i + 1 < argc)
         {
@@ -136,6 +141,11 @@ cmd_exec (int argc, char **argv)
       ak_strv_free (o.env);
       return ak_cli_fail (err);
     }
+  if (o.help)
+    {
+      ak_strv_free (o.env);
+      return ak_cli_help_of ("exec", stdout), 0;
+    }
   req.argv = argv + o.first_arg;
   req.env = o.env;
   req.workdir = o.workdir;
@@ -190,6 +200,11 @@ cmd_attach (int argc, char **argv)
     {
       ak_strv_free (o.env);
       return ak_cli_fail (err);
+    }
+  if (o.help)
+    {
+      ak_strv_free (o.env);
+      return ak_cli_help_of ("attach", stdout), 0;
     }
   if (tty && (ioctl (STDIN_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_row == 0 || ws.ws_col == 0))
     ws = (struct winsize){ .ws_row = 24, .ws_col = 80 };

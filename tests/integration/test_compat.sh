@@ -198,6 +198,8 @@ for c in run create start stop remove list info exec attach cp extend-ttl gc cle
   expect "$c --help" 0 "Usage: agentkernel $c" -- "$AK" "$c" --help
 done
 expect "create -h" 0 'Usage: agentkernel create' -- "$AK" create -h
+expect "exec NAME --help" 0 'Usage: agentkernel exec' -- "$AK" exec somebox --help
+expect "exec NAME -- CMD -h: -h is the command's" 125 "no such sandbox 'somebox'" -- "$AK" exec somebox -- sh -h
 expect "help CMD" 0 'Usage: agentkernel exec' -- "$AK" help exec
 expect "help of an alias" 0 'Usage: agentkernel remove' -- "$AK" help rm
 expect "help: an unknown command" 125 "unknown command 'frob'" -- "$AK" help frob
