@@ -518,6 +518,8 @@ attack "run --disk 20: ... and to /tmp" 0 "No space left on device" -- \
   "$AK" run --disk 20 -- sh -c "echo $MARK; dd if=/dev/zero of=/tmp/big bs=1M count=40 2>&1; true"
 attack "run without a disk limit: the same write goes through (control)" 0 "41943040 bytes" -- \
   "$AK" run -- sh -c "echo $MARK; dd if=/dev/zero of=/var/tmp/big bs=1M count=40 2>&1"
+expect "--disk with a value that is not MiB: exit 125 naming it" 125 "invalid --disk '1.5'" -- \
+  "$AK" run --disk 1.5 -- true
 expect "[resources] disk_mb from the config" 0 "No space left on device" -- \
   sh -c "cd '$e9/proj' && printf '[resources]\ndisk_mb = 20\n' >agentkernel.toml && '$AK' run -- sh -c 'dd if=/dev/zero of=/var/tmp/big bs=1M count=40 2>&1; true'; rc=\$?; printf '[resources]\nlog_mb = 1\n' >agentkernel.toml; exit \$rc"
 if is_root; then
