@@ -562,6 +562,19 @@ for _ in $(seq 100); do "$AK" exec e10orph -- test -s /tmp/orphan.pid && break; 
 kill -9 "$e10c"; wait "$e10c" 2>/dev/null
 attack "a client killed: the command it started (output closed) ends too" 0 "gone" -- "$AK" exec e10orph -- sh -c \
   "echo $MARK; p=\$(cat /tmp/orphan.pid); for i in \$(seq 100); do kill -0 \$p 2>/dev/null || { echo gone; exit 0; }; sleep 0.1; done; echo alive"
+# ... and so does one whose input is backed up (a writer it never reads):
+# the agent reads no more of the client's frames then, yet still sees it go.
+yes | "$AK" exec e10orph -- sh -c "echo \$\$ >/tmp/orphan2.pid; exec >&- 2>&-; sleep 300" & e10c=$!
+e10fill='import fcntl,struct,sys,termios; f=open(sys.argv[1],"rb",buffering=0); print(struct.unpack("i",fcntl.ioctl(f,termios.FIONREAD,b"0000"))[0])'
+for _ in $(seq 100); do
+  n=$("$AK" exec e10orph -- sh -c 'test -s /tmp/orphan2.pid && python3 -c "$1" /proc/$(cat /tmp/orphan2.pid)/fd/0' _ "$e10fill" 2>/dev/null)
+  [ "${n:-0}" -ge 65536 ] && break; sleep 0.1
+done
+t_begin "... the command's input is backed up (a full pipe) before the client is killed"
+if [ "${n:-0}" -ge 65536 ]; then pass; else fail "its input holds ${n:-nothing}"; fi
+kill -9 "$e10c"; wait "$e10c" 2>/dev/null
+attack "a client killed while its command's input is backed up: the command ends too" 0 "gone" -- "$AK" exec e10orph -- sh -c \
+  "echo $MARK; p=\$(cat /tmp/orphan2.pid); for i in \$(seq 100); do kill -0 \$p 2>/dev/null || { echo gone; exit 0; }; sleep 0.1; done; echo alive"
 # exec honours SIGTERM: passed to the command; one that ignores it is killed 5 s later.
 "$AK" exec e10orph -- sh -c "trap 'echo $MARK term-seen; exit 3' TERM; echo ready; sleep 100 & wait" >"$esc_dir/e10term" 2>&1 & e10c=$!
 for _ in $(seq 100); do grep -q ready "$esc_dir/e10term" && break; sleep 0.1; done
@@ -600,6 +613,18 @@ if [ -n "$e10src" ]; then
 else
   t_begin "cp in from a source that fails on read"; skip_lacks "no write-only sysfs file on this host"
 fi
+# A file that ends before the size it had when its header went out (a sysfs
+# file says 4096 bytes and holds a few; so does a file truncated during the
+# copy): an error, never a copy padded with zeros, and nothing of it inside.
+e10short=/sys/kernel/uevent_seqnum
+if [ -r "$e10short" ] && [ "$(stat -c %s "$e10short")" -gt "$(wc -c <"$e10short")" ]; then
+  expect "cp in of a file that ends before its size: one clear error" 125 "changed while being copied" -- \
+    timeout -s KILL 60 "$AK" cp "$e10short" e10cp:/tmp/short
+  expect "... and no short or zero-padded copy of it inside" 0 "^none$" -- \
+    "$AK" exec e10cp -- sh -c 'ls -l /tmp/short 2>/dev/null || echo none'
+else
+  t_begin "cp in of a file that ends before its size"; skip "no $e10short shorter than its size"
+fi
 expect "... the sandbox still answers" 0 "^alive$" -- "$AK" exec e10cp -- echo alive
 expect "... and a readable source copies (control)" 0 "^fine$" -- \
   sh -c "'$AK' cp '$e10/cpsrc/a' e10cp:/tmp/a && '$AK' exec e10cp -- cat /tmp/a"
@@ -615,6 +640,28 @@ expect "... and leaves no record" 1 "" -- sh -c "\"$AK\" list | grep e10deep"
 t_begin "... nor any file of it"
 left=$(find "$AGENTKERNEL_STATE_DIR" -maxdepth 3 -name '*e10deep*' 2>/dev/null | head -3)
 if [ -z "$left" ]; then pass; else fail "left: $left"; fi
+
+# A removal that stops part way (a mount point left beneath a stopped
+# sandbox's state, as root) leaves the sandbox listed as it was and
+# removable again, never a broken record; a record that lost a file is
+# listed as broken and still removed.
+if is_root; then
+  "$AK" create e10stuck >/dev/null && "$AK" start e10stuck >/dev/null && "$AK" stop e10stuck >/dev/null
+  e10m=$AGENTKERNEL_STATE_DIR/sandboxes/e10stuck/persist/e10mnt
+  mkdir -p "$e10m" "$e10/mnt" && mount --bind "$e10/mnt" "$e10m"
+  expect "a removal stopped by a mount point: one clear error" 125 "mount point" -- "$AK" remove e10stuck
+  expect "... the sandbox is listed as it was (not broken)" 0 "^e10stuck +stopped" -- "$AK" list
+  expect "... and still starts" 0 "^up$" -- sh -c "'$AK' start e10stuck && '$AK' exec e10stuck -- echo up"
+  umount "$e10m"
+  expect "... and is removed once the mount is gone" 0 "" -- "$AK" remove --force e10stuck
+  expect "... leaving no record" 1 "" -- sh -c "\"$AK\" list | grep e10stuck"
+else
+  t_begin "a removal stopped by a mount point"; skip_lacks "mounting needs root"
+fi
+"$AK" create e10broken >/dev/null && rm "$AGENTKERNEL_STATE_DIR/sandboxes/e10broken/spec.json"
+expect "a record missing its spec is listed as broken" 0 "^e10broken +broken" -- "$AK" list
+expect "... and removed" 0 "" -- "$AK" remove e10broken
+expect "... leaving no record" 1 "" -- sh -c "\"$AK\" list | grep e10broken"
 
 echo "== escapes 11: cp out never writes a symlink pointing outside"
 # The sandbox plants links to host secrets in a tree the user then copies
