@@ -189,8 +189,11 @@ pump (int conn, ak_proto_reader_t *rd, pid_t pid, int in_w, int out_r, int err_r
     {
       struct pollfd p[4];
       int n = 0, i_conn = -1, i_out = -1, i_err = -1, i_in = -1;
-      if (conn_open && pending_len == 0)
-        p[i_conn = n++] = (struct pollfd){ .fd = conn, .events = POLLIN };
+      /* While the command's input is backed up no more frames are read
+       * (that is the backpressure), but a client that goes away is still
+       * seen (POLLHUP), whatever the command does with its streams. */
+      if (conn_open)
+        p[i_conn = n++] = (struct pollfd){ .fd = conn, .events = pending_len == 0 ? POLLIN : 0 };
       if (out_r >= 0)
         p[i_out = n++] = (struct pollfd){ .fd = out_r, .events = POLLIN };
       if (err_r >= 0)
@@ -217,7 +220,17 @@ pump (int conn, ak_proto_reader_t *rd, pid_t pid, int in_w, int out_r, int err_r
           else if (w < 0 && errno != EAGAIN && errno != EINTR)
             pending_len = 0, ak_closep (&in_w);
         }
-      if (i_conn >= 0 && (try_conn || (p[i_conn].revents & (POLLIN | POLLHUP | POLLERR))))
+      if (i_conn >= 0 && pending_len > 0 && (p[i_conn].revents & (POLLHUP | POLLERR)))
+        {
+          /* Client gone: the command goes with it. */
+          conn_open = false;
+          kill (-pid, SIGKILL);
+          kill (pid, SIGKILL);
+          pending_len = 0;
+          ak_closep (&in_w);
+        }
+      else if (i_conn >= 0 && pending_len == 0
+               && (try_conn || (p[i_conn].revents & (POLLIN | POLLHUP | POLLERR))))
         {
           try_conn = false;
           for (;;)

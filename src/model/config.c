@@ -549,11 +549,11 @@ apply_resources (const cfg_t *c, const ak_toml_value_t *t, ak_error_t **err)
     }
   if (ak_toml_table_find (t, "log_mb", &e))
     {
-      if (get_uint (c, &e, "[resources]", AK_LOG_MB_MAX, &n, err) < 0)
+      if (get_uint (c, &e, "[resources]", INT64_MAX, &n, err) < 0)
         return -1;
-      if (n == 0)
-        return ak_error_set (err, 0, "%s:%u: [resources] log_mb: expected 1 to %d MiB, got 0", c->file, e.line,
-                             AK_LOG_MB_MAX);
+      if (n == 0 || n > AK_LOG_MB_MAX)
+        return ak_error_set (err, 0, "%s:%u: [resources] log_mb: expected 1 to %d MiB, got %llu", c->file, e.line,
+                             AK_LOG_MB_MAX, n);
       /* A bigger log is a wider limit: only a trusted file may ask for it. */
       if (c->untrusted && n > (spec->res.log_mb ? spec->res.log_mb : AK_LOG_MB_DEFAULT))
         {

@@ -16,10 +16,12 @@
 #include "common/error.h"
 
 #define AK_ARCHIVE_FUNCS(X)                                                                                            \
+  X (archive_entry_dev)                                                                                                \
   X (archive_entry_filetype)                                                                                           \
   X (archive_entry_free)                                                                                               \
   X (archive_entry_gid)                                                                                                \
   X (archive_entry_hardlink)                                                                                           \
+  X (archive_entry_ino64)                                                                                           \
   X (archive_entry_mode)                                                                                               \
   X (archive_entry_mtime)                                                                                              \
   X (archive_entry_new)                                                                                                \
@@ -31,6 +33,7 @@
   X (archive_entry_set_perm)                                                                                           \
   X (archive_entry_set_size)                                                                                           \
   X (archive_entry_size)                                                                                               \
+  X (archive_entry_sourcepath)                                                                                               \
   X (archive_entry_symlink)                                                                                            \
   X (archive_entry_uid)                                                                                                \
   X (archive_entry_xattr_next)                                                                                         \

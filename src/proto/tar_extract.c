@@ -158,6 +158,9 @@ write_file (struct archive *in, int parent, const char *base, mode_t mode, la_in
     }
   if (r != ARCHIVE_EOF)
     {
+      /* The stream stopped inside this file: none of it is kept, rather
+       * than a copy cut short. */
+      (void) unlinkat (parent, base, 0);
       errno = EIO;
       return -1;
     }

@@ -18,20 +18,94 @@
 #include "proto/tarstream.h"
 
 
+/* Where the sender's archive goes: FILE_DATA frames on conn.  Once the
+ * stream is aborted nothing more is sent (libarchive would otherwise pad the
+ * open entry with zeros and close the archive when it is freed, and the
+ * receiver would take that for a complete copy). */
+typedef struct push {
+  int conn;
+  bool aborted;
+  bool conn_failed;
+} push_t;
+
 static la_ssize_t
 send_block (struct archive *a, void *data, const void *buf, size_t len)
 {
-  int conn = *(int *) data;
+  push_t *p = data;
   size_t off = 0;
   (void) a;
+  if (p->aborted)
+    return -1;
   while (off < len)
     {
       size_t n = len - off > 65536 ? 65536 : len - off;
-      if (ak_proto_write (conn, AK_F_FILE_DATA, 0, (const char *) buf + off, n, NULL) < 0)
-        return -1;
+      if (ak_proto_write (p->conn, AK_F_FILE_DATA, 0, (const char *) buf + off, n, NULL) < 0)
+        {
+          p->conn_failed = true;
+          return -1;
+        }
       off += n;
     }
   return (la_ssize_t) len;
+}
+
+/* Ends a stream that cannot be completed: the receiver gets an ERROR frame
+ * in place of the rest (never a short or padded file, never a wait for
+ * frames that will not come). */
+static void
+send_abort (push_t *p, const ak_error_t *why)
+{
+  json_t *j;
+  if (p->aborted)
+    return;
+  p->aborted = true;
+  if (p->conn_failed)
+    return;
+  j = json_pack ("{s:s, s:i}", "message", why ? why->msg : "the sender stopped", "code", why ? why->code : 0);
+  ak_proto_write_json (p->conn, AK_F_ERROR, 0, j, NULL);
+  json_decref (j);
+}
+
+/* The data of a regular file entry: exactly its declared size, or an error.
+ * The file is opened again without following a link and without blocking
+ * (whatever now stands at the name may be a FIFO), and must be the file
+ * whose header went out. */
+static int
+send_file_data (struct archive *out, struct archive_entry *e, const char *rel, ak_error_t **err)
+{
+  const char *src = ak_la.archive_entry_sourcepath (e);
+  la_int64_t left = ak_la.archive_entry_size (e), total = left;
+  _cleanup_close_ int fd = -1;
+  struct stat st;
+  char buf[65536];
+
+  if (src == NULL)
+    return ak_error_set (err, EINVAL, "%s: no source path", rel);
+  fd = open (src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0)
+    return ak_error_set (err, errno, "read %s: %s", rel, strerror (errno));
+  if (fstat (fd, &st) < 0)
+    return ak_error_set (err, errno, "read %s: %s", rel, strerror (errno));
+  if (!S_ISREG (st.st_mode) || (dev_t) ak_la.archive_entry_dev (e) != st.st_dev
+      || (ino_t) ak_la.archive_entry_ino64 (e) != st.st_ino)
+    return ak_error_set (err, EAGAIN, "%s was replaced while being copied", rel);
+  while (left > 0)
+    {
+      ssize_t n = read (fd, buf, left < (la_int64_t) sizeof buf ? (size_t) left : sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return ak_error_set (err, errno, "read %s: %s", rel, strerror (errno));
+      if (n == 0)
+        return ak_error_set (err, 0,
+                             "%s changed while being copied: it ended after %lld of its %lld bytes; "
+                             "not copied",
+                             rel, (long long) (total - left), (long long) total);
+      if (ak_la.archive_write_data (out, buf, (size_t) n) != n)
+        return ak_error_set (err, EPIPE, "send %s: %s", rel, ak_la.archive_error_string (out));
+      left -= n;
+    }
+  return 0;
 }
 
 static int
@@ -43,6 +117,7 @@ ak_tar_send_loaded (int conn, const char *path, ak_error_t **err)
   _cleanup_free_ char *copy = ak_xstrdup (path);
   const char *base = basename (copy);
   size_t plen = strlen (path);
+  push_t push = { .conn = conn };
   struct stat st;
   int r, ret = 0;
 
@@ -55,7 +130,7 @@ ak_tar_send_loaded (int conn, const char *path, ak_error_t **err)
   ak_la.archive_read_disk_set_standard_lookup (disk);
   ak_la.archive_write_set_format_pax_restricted (out);
   ak_la.archive_write_set_bytes_per_block (out, 0);
-  if (ak_la.archive_write_open (out, &conn, NULL, send_block, NULL) != ARCHIVE_OK
+  if (ak_la.archive_write_open (out, &push, NULL, send_block, NULL) != ARCHIVE_OK
       || ak_la.archive_read_disk_open (disk, path) != ARCHIVE_OK)
     {
       ret = ak_error_set (err, 0, "%s: %s", path, ak_la.archive_error_string (disk));
@@ -83,30 +158,23 @@ ak_tar_send_loaded (int conn, const char *path, ak_error_t **err)
       name = ak_la.archive_entry_pathname (e);
       rel = ak_xasprintf ("%s%s", base, strncmp (name, path, plen) == 0 ? name + plen : "");
       ak_la.archive_entry_set_pathname (e, rel);
-      if (ak_la.archive_write_header (out, e) == ARCHIVE_OK && ak_la.archive_entry_size (e) > 0
-          && ak_la.archive_entry_filetype (e) == AE_IFREG)
-        {
-          char buf[65536];
-          la_ssize_t n;
-          while ((n = ak_la.archive_read_data (disk, buf, sizeof buf)) > 0)
-            if (ak_la.archive_write_data (out, buf, (size_t) n) < 0)
-              break;
-          /* A file that cannot be read (or stops being readable) is an
-           * error, never a copy silently padded with zeros. */
-          if (n < 0)
-            {
-              ret = ak_error_set (err, EIO, "read %s: %s", rel, ak_la.archive_error_string (disk));
-              ak_la.archive_entry_free (e);
-              goto out;
-            }
-        }
+      if (ak_la.archive_write_header (out, e) != ARCHIVE_OK)
+        ret = ak_error_set (err, push.conn_failed ? EPIPE : 0, "%s: %s", rel, ak_la.archive_error_string (out));
+      else if (ak_la.archive_entry_size (e) > 0 && ak_la.archive_entry_filetype (e) == AE_IFREG)
+        /* A file that cannot be read, or stops being what it was, is an
+         * error, never a copy silently cut short or padded with zeros. */
+        ret = send_file_data (out, e, rel, err);
       ak_la.archive_entry_free (e);
+      if (ret < 0)
+        goto out;
     }
   if (ak_la.archive_write_close (out) != ARCHIVE_OK)
     ret = ak_error_set (err, 0, "%s: %s", path, ak_la.archive_error_string (out));
   else if (ak_proto_write (conn, AK_F_FILE_DATA, 0, NULL, 0, err) < 0)
     ret = -1;
 out:
+  if (ret < 0)
+    send_abort (&push, err ? *err : NULL);
   ak_la.archive_read_free (disk);
   ak_la.archive_write_free (out);
   return ret;
@@ -170,6 +238,7 @@ ak_tar_receive_loaded (ak_proto_reader_t *reader, const char *path, bool from_sa
   int ret = 0;
   long long written = 0;
   int cwd = open (".", O_PATH | O_CLOEXEC);
+  _cleanup_free_ char *partial = NULL;
 
   /* Into an existing directory, or as the path itself. */
   if (stat (path, &st) == 0 && S_ISDIR (st.st_mode))
@@ -257,7 +326,12 @@ ak_tar_receive_loaded (ak_proto_reader_t *reader, const char *path, bool from_sa
             break;
           if (r != ARCHIVE_OK || ak_la.archive_write_data_block (disk, buf, len, off) != ARCHIVE_OK)
             {
-              ret = ak_error_set (err, 0, "%s: %s", ak_la.archive_entry_pathname (e), ak_la.archive_error_string (disk));
+              ret = p.why[0] ? ak_error_set (err, 0, "%s", p.why)
+                             : ak_error_set (err, 0, "%s: %s", ak_la.archive_entry_pathname (e),
+                                             ak_la.archive_error_string (r != ARCHIVE_OK ? in : disk));
+              /* Stopped inside this file: none of it is kept (libarchive
+               * would leave it cut short, or padded to its size). */
+              partial = ak_xstrdup (ak_la.archive_entry_pathname (e));
               goto out;
             }
           written += (long long) len;
@@ -279,6 +353,8 @@ drain:
 out:
   ak_la.archive_read_free (in);
   ak_la.archive_write_free (disk);
+  if (partial != NULL)
+    (void) unlink (partial); /* relative to dir, the current directory here */
   if (cwd >= 0)
     {
       (void) !fchdir (cwd);
@@ -292,6 +368,7 @@ ak_tar_send_mem_loaded (int conn, const char *name, const void *data, size_t len
 {
   struct archive *out = ak_la.archive_write_new ();
   struct archive_entry *e = ak_la.archive_entry_new ();
+  push_t push = { .conn = conn };
   int ret = 0;
 
   ak_la.archive_write_set_format_pax_restricted (out);
@@ -301,13 +378,15 @@ ak_tar_send_mem_loaded (int conn, const char *name, const void *data, size_t len
   ak_la.archive_entry_set_perm (e, 0644);
   ak_la.archive_entry_set_size (e, (la_int64_t) len);
   ak_la.archive_entry_set_mtime (e, time (NULL), 0);
-  if (ak_la.archive_write_open (out, &conn, NULL, send_block, NULL) != ARCHIVE_OK
+  if (ak_la.archive_write_open (out, &push, NULL, send_block, NULL) != ARCHIVE_OK
       || ak_la.archive_write_header (out, e) != ARCHIVE_OK
       || (len > 0 && ak_la.archive_write_data (out, data, len) != (la_ssize_t) len)
       || ak_la.archive_write_close (out) != ARCHIVE_OK)
-    ret = ak_error_set (err, 0, "send %s: %s", name, ak_la.archive_error_string (out));
+    ret = ak_error_set (err, push.conn_failed ? EPIPE : 0, "send %s: %s", name, ak_la.archive_error_string (out));
   else if (ak_proto_write (conn, AK_F_FILE_DATA, 0, NULL, 0, err) < 0)
     ret = -1;
+  if (ret < 0)
+    send_abort (&push, err ? *err : NULL);
   ak_la.archive_entry_free (e);
   ak_la.archive_write_free (out);
   return ret;

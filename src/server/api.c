@@ -44,6 +44,8 @@ sandbox_json (const ak_record_t *rec)
     ak_oom ();
   if (rec->spec.res.memory_mb > 0)
     json_object_set_new (j, "memory_mb", json_integer ((json_int_t) rec->spec.res.memory_mb));
+  if (rec->spec.res.disk_mb > 0)
+    json_object_set_new (j, "disk_mb", json_integer ((json_int_t) rec->spec.res.disk_mb));
   if (rec->spec.res.cpu_millis > 0)
     json_object_set_new (j, "vcpus", json_integer ((rec->spec.res.cpu_millis + 999) / 1000));
   if (rec->expires_at > 0)

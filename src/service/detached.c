@@ -369,55 +369,35 @@ ak_detached_log_fds (const char *name, const char *id, const char *stream, int f
     return -1;
   p = ak_xasprintf ("%s/%s", dir, stream);
   p1 = ak_xasprintf ("%s/%s.1", dir, stream);
-  /* The rotated part first: it is the older output.  Either may be absent. */
-  fds[0] = open (p1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  fds[1] = open (p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if ((fds[0] < 0 && errno != ENOENT) || (fds[1] < 0 && errno != ENOENT))
+  /* The rotated part first: it is the older output.  Either may be absent.
+   * The writer may rotate between the two opens (the current file becomes
+   * NAME.1 and a new one starts): then the pair would skip a whole file,
+   * so it is taken again until NAME.1 is still the file opened first. */
+  for (int tries = 0;; tries++)
     {
-      int e = errno;
+      struct stat a, b;
+      int e = 0;
+      fds[0] = open (p1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (fds[0] < 0 && errno != ENOENT)
+        e = errno;
+      fds[1] = open (p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (fds[1] < 0 && errno != ENOENT && e == 0)
+        e = errno;
+      if (e == 0)
+        {
+          bool moved = stat (p1, &b) == 0 && (fds[0] < 0 || fstat (fds[0], &a) < 0 || a.st_ino != b.st_ino
+                                              || a.st_dev != b.st_dev);
+          if (!moved || tries >= 8)
+            return 0;
+        }
       if (fds[0] >= 0)
         close (fds[0]);
       if (fds[1] >= 0)
         close (fds[1]);
       fds[0] = fds[1] = -1;
-      return ak_error_set (err, e, "%s of detached command '%s'", stream, id);
+      if (e != 0)
+        return ak_error_set (err, e, "%s of detached command '%s'", stream, id);
     }
-  return 0;
-}
-
-int
-ak_detached_logs (const char *name, const char *id, const char *stream, char **data, size_t *len,
-                  ak_error_t **err)
-{
-  int fds[2];
-  size_t cap = 0;
-
-  if (ak_detached_log_fds (name, id, stream, fds, err) < 0)
-    return -1;
-  *data = NULL;
-  *len = 0;
-  for (int k = 0; k < 2; k++)
-    {
-      ssize_t n;
-      if (fds[k] < 0)
-        continue;
-      for (;;)
-        {
-          if (cap - *len < 65536)
-            *data = ak_xrealloc (*data, (cap = cap * 2 + 65536) + 1);
-          n = read (fds[k], *data + *len, cap - *len);
-          if (n < 0 && errno == EINTR)
-            continue;
-          if (n <= 0)
-            break;
-          *len += (size_t) n;
-        }
-      close (fds[k]);
-    }
-  if (*data == NULL)
-    *data = ak_xcalloc (1, 1);
-  (*data)[*len] = '\0';
-  return 0;
 }
 
 int

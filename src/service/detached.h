@@ -23,9 +23,6 @@ json_t *ak_detached_list (const char *name, ak_error_t **err);
  * read in turn: the rotated older part and the current one (each -1 when
  * absent).  Each is at most [resources] log_mb. */
 int ak_detached_log_fds (const char *name, const char *id, const char *stream, int fds[2], ak_error_t **err);
-/* The same, read into memory (heap, *len bytes; at most twice the cap). */
-int ak_detached_logs (const char *name, const char *id, const char *stream, char **data, size_t *len,
-                      ak_error_t **err);
 int ak_detached_kill (const char *name, const char *id, ak_error_t **err);
 
 #endif

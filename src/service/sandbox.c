@@ -244,10 +244,12 @@ remove_if (const char *name, bool force, long long due, ak_error_t **err)
   int ret = -1;
   LOCKED (name, err);
 
-  /* A record that cannot be read (half written, corrupt) is still removed. */
+  /* A record that cannot be read (half written, corrupt, a file of it
+   * missing) is still removed: the lock above was taken in its directory,
+   * so the sandbox exists. */
   if (ak_store_load (name, &r, &load_err) < 0)
     {
-      if (load_err->code == ENOENT || due > 0)
+      if (due > 0)
         {
           *err = load_err;
           return -1;

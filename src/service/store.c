@@ -634,6 +634,43 @@ ak_store_save_state (const ak_record_t *r, ak_error_t **err)
   return 0;
 }
 
+/* Everything in a sandbox's directory but its record (spec, state, lock):
+ * what can fail part way (a mount point left in a persistent root, a file
+ * that cannot be removed) fails while the record is still whole, so a
+ * removal that stops leaves a sandbox that is listed as it was and can be
+ * removed again, never a broken record. */
+static int
+remove_contents (int sfd, const char *dir, ak_error_t **err)
+{
+  static const char *const record[] = { SPEC_FILE, STATE_FILE, LOCK_FILE };
+  _cleanup_close_ int dfd = openat (sfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  _cleanup_strv_ char **names = NULL;
+  struct dirent *e;
+  DIR *d;
+
+  if (dfd < 0 || (d = fdopendir (fcntl (dfd, F_DUPFD_CLOEXEC, 0))) == NULL)
+    return ak_error_set (err, errno, "open the sandbox's directory");
+  while ((errno = 0, e = readdir (d)) != NULL)
+    {
+      bool keep = strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0;
+      for (size_t i = 0; i < sizeof record / sizeof record[0] && !keep; i++)
+        keep = strcmp (e->d_name, record[i]) == 0;
+      if (!keep)
+        ak_strv_push (&names, e->d_name);
+    }
+  if (errno != 0)
+    {
+      int saved = errno;
+      closedir (d);
+      return ak_error_set (err, saved, "read the sandbox's directory");
+    }
+  closedir (d);
+  for (char **n = names; n != NULL && *n != NULL; n++)
+    if (ak_fs_remove_tree (dfd, *n, NULL, err) < 0)
+      return -1;
+  return 0;
+}
+
 int
 ak_store_remove (const char *name, ak_error_t **err)
 {
@@ -672,9 +709,10 @@ ak_store_remove (const char *name, ak_error_t **err)
         return no_such (name, err);
       return ak_error_set (err, errno, "remove sandbox '%s'", name);
     }
-  if (remove_tree (sfd, grave, err) < 0)
+  if (remove_contents (sfd, grave, err) < 0 || remove_tree (sfd, grave, err) < 0)
     {
-      /* Give the name back so the user can see what is left and retry. */
+      /* Give the name back so the user can see what is left and retry:
+       * the record itself is still whole (remove_contents). */
       renameat2 (sfd, grave, sfd, name, RENAME_NOREPLACE);
       return ak_error_prefix (err, "remove sandbox '%s'", name);
     }

@@ -426,47 +426,89 @@ ak8 remove --force e8other >/dev/null
 
 
 echo "== escapes 9: bounded disk and memory"
-# A detached command that floods its output: each log is kept within
-# [resources] log_mb (here 1 MiB), rotated once, while the command runs on.
+# A detached command that floods its output (stdout and stderr): each log
+# is kept within [resources] log_mb (here 1 MiB), rotated once, by the
+# writer itself, while the command runs on.
 e9=$esc_dir/e9
+e9state=$AGENTKERNEL_STATE_DIR/sandboxes
 mkdir -p "$e9/proj" && printf '[resources]\nlog_mb = 1\n' >"$e9/proj/agentkernel.toml"
 printf '[resources]\nlog_mb = 200\n' >"$e9/big.toml"
 chmod -R a+rwX "$e9"
 (cd "$e9/proj" && "$AK" create e9flood >/dev/null && "$AK" start e9flood >/dev/null)
-e9id=$("$AK" exec --detach e9flood -- yes "$MARK")
+e9base=$(du -sk "$e9state/e9flood" 2>/dev/null | cut -f1)
+e9id=$("$AK" exec --detach e9flood -- sh -c "yes err-$MARK >&2 & exec yes $MARK")
+e9dir=$e9state/e9flood/detached/$e9id
 for _ in $(seq 100); do
-  [ -e "$AGENTKERNEL_STATE_DIR/sandboxes/e9flood/detached/$e9id/stdout.1" ] && break; sleep 0.1
+  [ -e "$e9dir/stdout.1" ] && [ -e "$e9dir/stderr.1" ] && break; sleep 0.1
 done
 sleep 2
-t_begin "a detached flood of output: the command ran and filled its log"
-if "$AK" detached e9flood logs "$e9id" | head -5 | grep -q -- "$MARK"; then pass; else fail "no output from the command"; fi
-t_begin "... its logs stay within twice log_mb on the host's disk"
-e9kb=$(du -sk "$AGENTKERNEL_STATE_DIR/sandboxes/e9flood/detached/$e9id" | cut -f1)
-e9rot=$(stat -c %s "$AGENTKERNEL_STATE_DIR/sandboxes/e9flood/detached/$e9id/stdout.1" 2>/dev/null)
-if [ "$e9rot" = 1048576 ] && [ "$e9kb" -le 2200 ]; then pass; else fail "rotated ${e9rot:-none} bytes, ${e9kb} KiB on disk"; fi
+t_begin "a detached flood of output: the command ran, filled its logs, and runs on"
+if "$AK" detached e9flood logs "$e9id" | head -5 | grep -q -- "$MARK" &&
+   "$AK" detached e9flood logs "$e9id" --stderr | tail -1 | grep -q -- "err-$MARK" &&
+   "$AK" detached e9flood status "$e9id" | grep -q '"status": "running"'; then
+  pass; else fail "no output from the command, or it stopped: $("$AK" detached e9flood status "$e9id")"; fi
+t_begin "... the sandbox's state stays within twice log_mb a stream on the host's disk"
+e9kb=$(du -sk "$e9state/e9flood" 2>/dev/null | cut -f1)
+e9rot=$(stat -c %s "$e9dir/stdout.1" "$e9dir/stderr.1" 2>/dev/null | tr '\n' ' ')
+if [ "$e9rot" = "1048576 1048576 " ] && [ "$e9kb" -le $((e9base + 4 * 1024 + 256)) ]; then pass
+else fail "rotated ${e9rot:-none} bytes, ${e9kb} KiB on disk (${e9base} KiB before)"; fi
 "$AK" detached e9flood kill "$e9id"
+# What is read back is the latest output, in order, across the rotation:
+# 400,000 numbered lines (2.6 MB) through a 1 MiB cap.
+e9seq=$("$AK" exec --detach e9flood -- seq 400000)
+for _ in $(seq 300); do [ -e "$e9state/e9flood/detached/$e9seq/exit" ] && break; sleep 0.1; done
+e9tail='NR == 1 { next } NR == 2 { first = $0 } NR > 2 && $0 != prev + 1 { print "gap after " prev; exit 1 }
+  { prev = $0 } END { if (prev != 400000 || first <= 1) { print "from " first " to " prev; exit 1 } }'
+t_begin "... read back: the latest output in order, across the rotation (CLI)"
+e9out=$("$AK" detached e9flood logs "$e9seq")
+e9len=$(printf '%s\n' "$e9out" | wc -c)
+if e9why=$(printf '%s\n' "$e9out" | awk "$e9tail") && [ "$e9len" -gt 1048576 ] && [ "$e9len" -le 2097152 ]; then pass
+else fail "$e9why; $e9len bytes"; fi
 expect "log_mb 0 is a config error naming the line" 125 "agentkernel.toml:2: \[resources\] log_mb" -- \
   sh -c "cd '$e9/proj' && printf '[resources]\nlog_mb = 0\n' >agentkernel.toml && '$AK' run -- true; rc=\$?; printf '[resources]\nlog_mb = 1\n' >agentkernel.toml; exit \$rc"
-"$AK" remove --force e9flood >/dev/null
 
 # Fetching a big log through the API: streamed, the server's memory stays
 # small (its peak resident size is read from /proc, not timed).
 (cd "$e9" && "$AK" create e9big --config "$e9/big.toml" >/dev/null && "$AK" start e9big >/dev/null)
 e9id=$("$AK" exec --detach e9big -- sh -c "echo $MARK; head -c 150000000 /dev/zero | tr '\\0' y; echo; echo end-of-log")
-for _ in $(seq 600); do [ -e "$AGENTKERNEL_STATE_DIR/sandboxes/e9big/detached/$e9id/exit" ] && break; sleep 0.1; done
+for _ in $(seq 600); do [ -e "$e9state/e9big/detached/$e9id/exit" ] && break; sleep 0.1; done
 e9sock=$e9/api.sock
 "$AK" serve --socket "$e9sock" >"$e9/serve.log" 2>&1 & e9srv=$!
 for _ in $(seq 100); do [ -S "$e9sock" ] && break; sleep 0.05; done
 curl -sS --unix-socket "$e9sock" "http://localhost/sandboxes/e9big/exec/detached/$e9id/logs" >"$e9/logs.json"
 e9hwm=$(awk '/VmHWM/ {print $2}' "/proc/$e9srv/status")
-kill "$e9srv"; wait "$e9srv" 2>/dev/null
 t_begin "a 150 MB log through the API: complete, valid JSON"
 if python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["data"]; o=d["stdout"]; sys.exit(0 if o.startswith(sys.argv[2]) and o.rstrip().endswith("end-of-log") and len(o) > 150000000 else 1)' "$e9/logs.json" "$MARK"; then
-  pass; else fail "$(head -c 200 "$e9/logs.json")"; fi
+  e9whole=1; pass; else e9whole=0; fail "$(head -c 200 "$e9/logs.json")"; fi
 t_begin "... while the server's peak memory stays under 64 MB"
-if [ -n "$e9hwm" ] && [ "$e9hwm" -lt 65536 ]; then pass; else fail "VmHWM ${e9hwm:-?} kB"; fi
+if [ "$e9whole" = 1 ] && [ -n "$e9hwm" ] && [ "$e9hwm" -lt 65536 ]; then pass
+else fail "VmHWM ${e9hwm:-?} kB (log served whole: $e9whole)"; fi
+t_begin "... a rotated log through the API: the latest output in order"
+curl -sS --unix-socket "$e9sock" "http://localhost/sandboxes/e9flood/exec/detached/$e9seq/logs?stream=stdout" >"$e9/seq.json"
+if e9why=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["data"]["stdout"], end="")' "$e9/seq.json" | awk "$e9tail"); then pass
+else fail "$e9why: $(head -c 200 "$e9/seq.json")"; fi
+# disk_mb through the API: a root server's sandbox fills at its size; an
+# unprivileged server refuses it (400, saying why), nothing left behind.
+e9post () { curl -sS --unix-socket "$e9sock" -w '\n%{http_code}\n' -X POST "http://localhost$1" -d "$2"; }
+if is_root; then
+  t_begin "API: a sandbox created with disk_mb 20 fills at 20 MB"
+  e9c=$(e9post /sandboxes '{"name": "e9apidisk", "disk_mb": 20}')
+  e9x=$(e9post /sandboxes/e9apidisk/exec "{\"command\": [\"sh\", \"-c\", \"echo $MARK; dd if=/dev/zero of=/var/tmp/big bs=1M count=40 2>&1; true\"]}")
+  if printf %s "$e9c" | grep -q '"disk_mb":20' && printf %s "$e9x" | grep -q "$MARK" &&
+     printf %s "$e9x" | grep -q "No space left on device"; then pass
+  else fail "create: $(printf %s "$e9c" | head -c 300); exec: $(printf %s "$e9x" | head -c 300)"; fi
+  curl -sS --unix-socket "$e9sock" -X DELETE http://localhost/sandboxes/e9apidisk >/dev/null
+else
+  t_begin "API (unprivileged): a sandbox with disk_mb is refused with a 400 saying why, and not created"
+  e9c=$(e9post /sandboxes '{"name": "e9apidisk", "disk_mb": 20}')
+  if [ "$(printf %s "$e9c" | tail -1)" = 400 ] && printf %s "$e9c" | grep -q "disk_mb for a persistent sandbox needs agentkernel run as root" &&
+     [ "$(curl -sS --unix-socket "$e9sock" -o /dev/null -w '%{http_code}' http://localhost/sandboxes/e9apidisk)" = 404 ]; then pass
+  else fail "$(printf %s "$e9c" | head -c 300)"; fi
+fi
+kill "$e9srv"; wait "$e9srv" 2>/dev/null
 "$AK" remove --force e9big >/dev/null
-rm -f "$e9/logs.json"
+"$AK" remove --force e9flood >/dev/null
+rm -f "$e9/logs.json" "$e9/seq.json"
 
 # disk_mb: filling the writable layer stops at its size, inside (ENOSPC);
 # without the limit the same write goes through.
@@ -476,6 +518,8 @@ attack "run --disk 20: ... and to /tmp" 0 "No space left on device" -- \
   "$AK" run --disk 20 -- sh -c "echo $MARK; dd if=/dev/zero of=/tmp/big bs=1M count=40 2>&1; true"
 attack "run without a disk limit: the same write goes through (control)" 0 "41943040 bytes" -- \
   "$AK" run -- sh -c "echo $MARK; dd if=/dev/zero of=/var/tmp/big bs=1M count=40 2>&1"
+expect "--disk with a value that is not MiB: exit 125 naming it" 125 "invalid --disk '1.5'" -- \
+  "$AK" run --disk 1.5 -- true
 expect "[resources] disk_mb from the config" 0 "No space left on device" -- \
   sh -c "cd '$e9/proj' && printf '[resources]\ndisk_mb = 20\n' >agentkernel.toml && '$AK' run -- sh -c 'dd if=/dev/zero of=/var/tmp/big bs=1M count=40 2>&1; true'; rc=\$?; printf '[resources]\nlog_mb = 1\n' >agentkernel.toml; exit \$rc"
 if is_root; then
@@ -518,6 +562,19 @@ for _ in $(seq 100); do "$AK" exec e10orph -- test -s /tmp/orphan.pid && break; 
 kill -9 "$e10c"; wait "$e10c" 2>/dev/null
 attack "a client killed: the command it started (output closed) ends too" 0 "gone" -- "$AK" exec e10orph -- sh -c \
   "echo $MARK; p=\$(cat /tmp/orphan.pid); for i in \$(seq 100); do kill -0 \$p 2>/dev/null || { echo gone; exit 0; }; sleep 0.1; done; echo alive"
+# ... and so does one whose input is backed up (a writer it never reads):
+# the agent reads no more of the client's frames then, yet still sees it go.
+yes | "$AK" exec e10orph -- sh -c "echo \$\$ >/tmp/orphan2.pid; exec >&- 2>&-; sleep 300" & e10c=$!
+e10fill='import fcntl,struct,sys,termios; f=open(sys.argv[1],"rb",buffering=0); print(struct.unpack("i",fcntl.ioctl(f,termios.FIONREAD,b"0000"))[0])'
+for _ in $(seq 100); do
+  n=$("$AK" exec e10orph -- sh -c 'test -s /tmp/orphan2.pid && python3 -c "$1" /proc/$(cat /tmp/orphan2.pid)/fd/0' _ "$e10fill" 2>/dev/null)
+  [ "${n:-0}" -ge 65536 ] && break; sleep 0.1
+done
+t_begin "... the command's input is backed up (a full pipe) before the client is killed"
+if [ "${n:-0}" -ge 65536 ]; then pass; else fail "its input holds ${n:-nothing}"; fi
+kill -9 "$e10c"; wait "$e10c" 2>/dev/null
+attack "a client killed while its command's input is backed up: the command ends too" 0 "gone" -- "$AK" exec e10orph -- sh -c \
+  "echo $MARK; p=\$(cat /tmp/orphan2.pid); for i in \$(seq 100); do kill -0 \$p 2>/dev/null || { echo gone; exit 0; }; sleep 0.1; done; echo alive"
 # exec honours SIGTERM: passed to the command; one that ignores it is killed 5 s later.
 "$AK" exec e10orph -- sh -c "trap 'echo $MARK term-seen; exit 3' TERM; echo ready; sleep 100 & wait" >"$esc_dir/e10term" 2>&1 & e10c=$!
 for _ in $(seq 100); do grep -q ready "$esc_dir/e10term" && break; sleep 0.1; done
@@ -556,6 +613,18 @@ if [ -n "$e10src" ]; then
 else
   t_begin "cp in from a source that fails on read"; skip_lacks "no write-only sysfs file on this host"
 fi
+# A file that ends before the size it had when its header went out (a sysfs
+# file says 4096 bytes and holds a few; so does a file truncated during the
+# copy): an error, never a copy padded with zeros, and nothing of it inside.
+e10short=/sys/kernel/uevent_seqnum
+if [ -r "$e10short" ] && [ "$(stat -c %s "$e10short")" -gt "$(wc -c <"$e10short")" ]; then
+  expect "cp in of a file that ends before its size: one clear error" 125 "changed while being copied" -- \
+    timeout -s KILL 60 "$AK" cp "$e10short" e10cp:/tmp/short
+  expect "... and no short or zero-padded copy of it inside" 0 "^none$" -- \
+    "$AK" exec e10cp -- sh -c 'ls -l /tmp/short 2>/dev/null || echo none'
+else
+  t_begin "cp in of a file that ends before its size"; skip "no $e10short shorter than its size"
+fi
 expect "... the sandbox still answers" 0 "^alive$" -- "$AK" exec e10cp -- echo alive
 expect "... and a readable source copies (control)" 0 "^fine$" -- \
   sh -c "'$AK' cp '$e10/cpsrc/a' e10cp:/tmp/a && '$AK' exec e10cp -- cat /tmp/a"
@@ -571,6 +640,28 @@ expect "... and leaves no record" 1 "" -- sh -c "\"$AK\" list | grep e10deep"
 t_begin "... nor any file of it"
 left=$(find "$AGENTKERNEL_STATE_DIR" -maxdepth 3 -name '*e10deep*' 2>/dev/null | head -3)
 if [ -z "$left" ]; then pass; else fail "left: $left"; fi
+
+# A removal that stops part way (a mount point left beneath a stopped
+# sandbox's state, as root) leaves the sandbox listed as it was and
+# removable again, never a broken record; a record that lost a file is
+# listed as broken and still removed.
+if is_root; then
+  "$AK" create e10stuck >/dev/null && "$AK" start e10stuck >/dev/null && "$AK" stop e10stuck >/dev/null
+  e10m=$AGENTKERNEL_STATE_DIR/sandboxes/e10stuck/persist/e10mnt
+  mkdir -p "$e10m" "$e10/mnt" && mount --bind "$e10/mnt" "$e10m"
+  expect "a removal stopped by a mount point: one clear error" 125 "mount point" -- "$AK" remove e10stuck
+  expect "... the sandbox is listed as it was (not broken)" 0 "^e10stuck +stopped" -- "$AK" list
+  expect "... and still starts" 0 "^up$" -- sh -c "'$AK' start e10stuck && '$AK' exec e10stuck -- echo up"
+  umount "$e10m"
+  expect "... and is removed once the mount is gone" 0 "" -- "$AK" remove --force e10stuck
+  expect "... leaving no record" 1 "" -- sh -c "\"$AK\" list | grep e10stuck"
+else
+  t_begin "a removal stopped by a mount point"; skip_lacks "mounting needs root"
+fi
+"$AK" create e10broken >/dev/null && rm "$AGENTKERNEL_STATE_DIR/sandboxes/e10broken/spec.json"
+expect "a record missing its spec is listed as broken" 0 "^e10broken +broken" -- "$AK" list
+expect "... and removed" 0 "" -- "$AK" remove e10broken
+expect "... leaving no record" 1 "" -- sh -c "\"$AK\" list | grep e10broken"
 
 echo "== escapes 11: cp out never writes a symlink pointing outside"
 # The sandbox plants links to host secrets in a tree the user then copies

@@ -70,7 +70,12 @@ sleep 0.3
 
 t_begin "no network helper left running"
 sleep 0.5
-left=$(ps -eo stat=,comm= | awk '$1 !~ /^Z/ && ($2 == "slirp4netns" || $2 == "pasta" || $2 == "passt.avx2")')
+# Helpers started from this test run live in its cgroups (or below them);
+# another session's processes on the same machine are not ours to count.
+mine () { awk -F: 'BEGIN { while ((getline l < "/proc/self/cgroup") > 0) { split(l, a, ":"); own[a[1]] = a[3] } }
+  { p = own[$1]; if (p != "/" && index($3, p) != 1) exit 1 }' "/proc/$1/cgroup" 2>/dev/null; }
+left=$(ps -eo pid=,stat=,comm= | awk '$2 !~ /^Z/ && ($3 == "slirp4netns" || $3 == "pasta" || $3 == "passt.avx2")' |
+  while read -r pid st comm; do mine "$pid" && echo "$pid $comm"; done)
 [ -z "$left" ] && pass || fail "$left"
 
 t_begin "nothing mounted on the host"

@@ -339,6 +339,76 @@ test_untrusted_only_tightens (void **state)
   ak_spec_clear (&spec);
 }
 
+/* [resources] log_mb and disk_mb: values, their range, and what an
+ * untrusted file may change (only tighten). */
+static void
+test_log_and_disk (void **state)
+{
+  ak_spec_t spec;
+  ak_error_t *err = NULL;
+  _cleanup_strv_ char **refused = NULL;
+  (void) state;
+
+  assert_int_equal (load ("[resources]\nlog_mb = 4\ndisk_mb = 100\n", -1, &spec, &err), 0);
+  assert_int_equal (spec.res.log_mb, 4);
+  assert_int_equal (spec.res.disk_mb, 100);
+  assert_int_equal (spec.res_source[4], AK_SRC_CONFIG);
+  assert_int_equal (spec.res_source[5], AK_SRC_CONFIG);
+  ak_spec_clear (&spec);
+  /* Unset: the default cap (0 in the spec), no disk limit. */
+  assert_int_equal (load ("[resources]\npids = 5\n", -1, &spec, &err), 0);
+  assert_int_equal (spec.res.log_mb, 0);
+  assert_int_equal (spec.res.disk_mb, 0);
+  assert_int_equal (spec.res_source[4], AK_SRC_DEFAULT);
+  ak_spec_clear (&spec);
+  assert_int_equal (load ("[resources]\nlog_mb = 65536\ndisk_mb = 0\n", -1, &spec, &err), 0);
+  assert_int_equal (spec.res.log_mb, AK_LOG_MB_MAX);
+  ak_spec_clear (&spec);
+
+  expect_error ("[resources]\nlog_mb = 0\n", ":2:", "log_mb: expected 1 to 65536 MiB, got 0");
+  expect_error ("\n[resources]\nlog_mb = 65537\n", ":3:", "log_mb: expected 1 to 65536 MiB, got 65537");
+  expect_error ("[resources]\nlog_mb = -1\n", ":2:", "log_mb");
+  expect_error ("[resources]\nlog_mb = \"16M\"\n", ":2:", "log_mb: expected an integer");
+  expect_error ("[resources]\nlog_mb = 1.5\n", ":2:", "log_mb: expected an integer");
+  expect_error ("[resources]\ndisk_mb = -1\n", ":2:", "disk_mb");
+  expect_error ("[resources]\ndisk_mb = 16777217\n", ":2:", "disk_mb: 16777217 is out of range");
+  expect_error ("[resources]\ndisk_mb = true\n", ":2:", "disk_mb: expected an integer");
+
+  /* Untrusted: a smaller log and a disk limit where there was none apply;
+   * a bigger log is refused and named. */
+  untrusted ("[resources]\nlog_mb = 4\ndisk_mb = 50\n", -1, &spec, &refused);
+  assert_int_equal (spec.res.log_mb, 4);
+  assert_int_equal (spec.res.disk_mb, 50);
+  assert_int_equal (ak_strv_len (refused), 0);
+  ak_spec_clear (&spec);
+  untrusted ("[resources]\nlog_mb = 64\n", -1, &spec, &refused);
+  assert_int_equal (spec.res.log_mb, 0);
+  assert_int_equal (ak_strv_len (refused), 1);
+  assert_string_equal (refused[0], "2: [resources] log_mb = 64");
+  assert_non_null (strstr (warnings, "agentkernel.toml:2: [resources] log_mb = 64 ignored"));
+  ak_spec_clear (&spec);
+  ak_strv_free (refused);
+  refused = NULL;
+
+  /* Over a disk limit already in force: only a smaller one applies. */
+  for (int k = 0; k < 3; k++)
+    {
+      static const char *const text[] = { "[resources]\ndisk_mb = 100\n", "[resources]\ndisk_mb = 0\n",
+                                          "[resources]\ndisk_mb = 20\n" };
+      ak_config_opts_t o = { .untrusted = true, .refused = &refused };
+      _cleanup_free_ char *full = write_tmp ("agentkernel.toml", text[k]);
+      ak_spec_init (&spec);
+      spec.res.disk_mb = 50;
+      spec.res_source[5] = AK_SRC_CLI;
+      assert_int_equal (ak_config_apply_buf (full, text[k], strlen (text[k]), &o, &spec, &err), 0);
+      assert_int_equal (spec.res.disk_mb, k == 2 ? 20 : 50);
+      assert_int_equal (ak_strv_len (refused), k == 2 ? 0 : 1);
+      ak_spec_clear (&spec);
+      ak_strv_free (refused);
+      refused = NULL;
+    }
+}
+
 static const char deny_mkdir[]
     = "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"mkdir\", "
       "\"mkdirat\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 13}]}";
@@ -457,6 +527,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_syntax_error_position, setup, teardown),
     cmocka_unit_test (test_edit_distance),
     cmocka_unit_test_setup_teardown (test_untrusted_only_tightens, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_log_and_disk, setup, teardown),
     cmocka_unit_test_setup_teardown (test_seccomp_key, setup, teardown),
     cmocka_unit_test_setup_teardown (test_seccomp_untrusted, setup, teardown),
   };

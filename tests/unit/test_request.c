@@ -122,7 +122,8 @@ test_exec (void **state)
 static void
 test_create (void **state)
 {
-  json_t *j = body ("{\"name\": \"box-1\", \"memory_mb\": 256, \"vcpus\": 2, \"volumes\": [], \"secrets\": null}");
+  json_t *j = body ("{\"name\": \"box-1\", \"memory_mb\": 256, \"vcpus\": 2, \"disk_mb\": 64, \"volumes\": [], "
+                    "\"secrets\": null}");
   ak_api_create_t c;
   ak_error_t *err = NULL;
   (void) state;
@@ -130,6 +131,7 @@ test_create (void **state)
   assert_string_equal (c.name, "box-1");
   assert_int_equal (c.memory_mb, 256);
   assert_int_equal (c.vcpus, 2);
+  assert_int_equal (c.disk_mb, 64);
   ak_api_create_clear (&c);
   json_decref (j);
   const char *bad[][2] = {
@@ -137,6 +139,9 @@ test_create (void **state)
     { "{\"name\": \"a/b\"}", "invalid sandbox name" },
     { "{\"name\": \"ok\", \"memory_mb\": -5}", "'memory_mb' must be an integer" },
     { "{\"name\": \"ok\", \"vcpus\": 1.5}", "'vcpus' must be an integer" },
+    { "{\"name\": \"ok\", \"disk_mb\": -1}", "'disk_mb' must be an integer from 0 to 16777216" },
+    { "{\"name\": \"ok\", \"disk_mb\": 16777217}", "'disk_mb' must be an integer from 0 to 16777216" },
+    { "{\"name\": \"ok\", \"disk_mb\": \"20\"}", "'disk_mb' must be an integer" },
     { "{\"name\": \"ok\", \"source_url\": \"https://x\"}", "not supported" },
     { "{\"name\": \"ok\", \"volumes\": [\"v:/data\"]}", "not supported" },
   };

@@ -35,7 +35,11 @@ full_spec (ak_spec_t *spec)
   spec->res.cpu_millis = 1500;
   spec->res.pids = 77;
   spec->res.vcpus = 3;
+  spec->res.log_mb = 4;
+  spec->res.disk_mb = 300;
   spec->res_source[0] = AK_SRC_CLI;
+  spec->res_source[4] = AK_SRC_CONFIG;
+  spec->res_source[5] = AK_SRC_CLI;
   spec->res_source[1] = AK_SRC_CONFIG;
   spec->res_source[3] = AK_SRC_PROFILE;
   spec->cwd = ak_xstrdup ("/home/u/project");
@@ -114,6 +118,10 @@ test_round_trip_full (void **state)
   assert_int_equal (back.res.memory_mb, 2048);
   assert_int_equal (back.res.cpu_millis, 1500);
   assert_int_equal (back.res.vcpus, 3);
+  assert_int_equal (back.res.log_mb, 4);
+  assert_int_equal (back.res.disk_mb, 300);
+  assert_int_equal (back.res_source[4], AK_SRC_CONFIG);
+  assert_int_equal (back.res_source[5], AK_SRC_CLI);
   assert_int_equal (back.res_source[0], AK_SRC_CLI);
   assert_int_equal (back.res_source[3], AK_SRC_PROFILE);
   assert_int_equal (ak_strv_len (back.env), 2);
@@ -217,6 +225,9 @@ static const struct
   { "{\"resources\": {\"pids\": {\"value\": 4294967296}}}", "resources.pids.value: 4294967296 is out of range" },
   { "{\"resources\": {\"memory_mb\": {\"value\": -5}}}", "resources.memory_mb.value: -5 is out of range" },
   { "{\"resources\": {\"cpu\": {}}}", "unknown field 'cpu'" },
+  { "{\"resources\": {\"log_mb\": {\"value\": 65537}}}", "resources.log_mb above 65536" },
+  { "{\"resources\": {\"disk_mb\": {\"value\": 16777217}}}", "resources.disk_mb above 16777216" },
+  { "{\"resources\": {\"disk_mb\": {\"value\": -1}}}", "resources.disk_mb.value: -1 is out of range" },
   { "{\"env\": \"A=1\"}", "env: expected an array of strings" },
   { "{\"env\": [\"A\"]}", "env[0]: expected KEY=VALUE" },
   { "{\"env\": [\"=1\"]}", "env[0]: expected KEY=VALUE" },

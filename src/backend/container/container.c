@@ -228,10 +228,10 @@ container_check_env (const ak_spec_t *spec, ak_error_t **err)
   /* A persistent sandbox's disk limit is a file system of its own, which
    * only root can mount; never a limit silently not applied. */
   if (spec->res.disk_mb > 0 && spec->name != NULL && geteuid () != 0)
-    return ak_error_set (err, 0,
-                         "disk_mb for a persistent sandbox needs agentkernel run as root (its layers "
-                         "get a file system of that size); an unprivileged user can limit `run` "
-                         "sandboxes (memory-backed) or leave disk_mb unset");
+    return ak_error_coded (err, EINVAL,
+                           "disk_mb for a persistent sandbox needs agentkernel run as root (its layers "
+                           "get a file system of that size); an unprivileged user can limit `run` "
+                           "sandboxes (memory-backed) or leave disk_mb unset");
   if (ak_sources_count (spec) > AK_MAX_SOURCES)
     return ak_error_set (err, 0,
                          "too many volumes, [[files]] and image layers: %zu host sources, at most %d "
