@@ -40,6 +40,7 @@ run_kept (ak_spec_t *spec, const run_opts_t *o, ak_error_t **err)
   if (o->branch && ak_store_load (spec->name, &rec, NULL) == 0)
     {
       exists = true;
+      fprintf (stderr, "agentkernel: reusing sandbox %s (with the settings it was created with)\n", spec->name);
       if (!ak_sandbox_running (&rec) && ak_sandbox_start (spec->name, err) < 0)
         {
           ak_record_clear (&rec);

@@ -80,7 +80,8 @@ proj=$cw/My.Proj
 mkdir -p "$proj/.git" && chmod 755 "$proj" "$proj/.git" && echo 'ref: refs/heads/feature/Login#2' >"$proj/.git/HEAD"
 o1=$(cd "$proj" && "$AK" run --branch -- sh -c 'echo one >/home/user/mark' 2>&1)
 o2=$(cd "$proj" && "$AK" run --branch -- cat /home/user/mark 2>&1)
-if "$AK" list | grep -q '^My-Proj-feature-Login-2 ' && [ "$(printf '%s' "$o2" | head -1)" = one ]; then pass; else fail "$o1 / $o2 / $("$AK" list)"; fi
+if "$AK" list | grep -q '^My-Proj-feature-Login-2 ' && printf '%s' "$o2" | grep -qx one \
+   && printf '%s' "$o2" | grep -q 'reusing sandbox My-Proj-feature-Login-2'; then pass; else fail "$o1 / $o2 / $("$AK" list)"; fi
 "$AK" remove --force My-Proj-feature-Login-2 >/dev/null 2>&1
 expect "run --branch outside a git work tree" 125 'not inside a git work tree' -- sh -c 'cd / && "$1" run --branch -- true' _ "$AK"
 
