@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/cleanup.h"
 #include "common/util.h"
+#include "model/labels.h"
 #include "service/image.h"
 #include "service/sandbox.h"
 
@@ -18,7 +20,9 @@ usage (FILE *out)
                 "Record a persistent sandbox; 'agentkernel start NAME' starts it.\n\nOptions:\n%s"
                 "      --dir PATH         directory shown at /workspace (default: the current one)\n"
                 "      --image IMAGE      root filesystem image (default: host)\n"
-                "      --backend NAME     container (default)\n",
+                "      --backend NAME     container (default)\n"
+                "      --label KEY=VALUE  a label (repeatable; 'list --json' and the API show them)\n"
+                "      --description TEXT a description of the sandbox\n",
                 ak_cli_sandbox_help);
 }
 
@@ -30,7 +34,8 @@ cmd_create (int argc, char **argv)
   ak_error_t *err = NULL;
   ak_spec_t spec;
   ak_record_t rec = { 0 };
-  const char *name = NULL, *dir = NULL, *image = NULL, *backend = NULL;
+  const char *name = NULL, *dir = NULL, *image = NULL, *backend = NULL, *description = NULL;
+  char **labels = NULL;
   int rc = AK_EXIT_FAILURE;
 
   for (int i = 1; i < argc; i++)
@@ -47,6 +52,26 @@ cmd_create (int argc, char **argv)
         {
           const char **slot = a[2] == 'd' ? &dir : a[2] == 'i' ? &image : &backend;
           *slot = argv[++i];
+          continue;
+        }
+      if (!strcmp (a, "--label") || !strcmp (a, "--description"))
+        {
+          if (i + 1 >= argc)
+            {
+              ak_cli_sandbox_free (&flags);
+              ak_strv_free (labels);
+              return ak_cli_usage_error ("create", "%s needs a value", a);
+            }
+          if (a[2] == 'd')
+            description = argv[++i];
+          else if (ak_labels_set_kv (&labels, argv[++i], &err) < 0)
+            {
+              ak_cli_sandbox_free (&flags);
+              ak_strv_free (labels);
+              rc = ak_cli_usage_error ("create", "--label: %s", err->msg);
+              ak_error_free (err);
+              return rc;
+            }
           continue;
         }
       if (a[0] != '-' && name == NULL)
@@ -69,7 +94,16 @@ cmd_create (int argc, char **argv)
   if (name == NULL)
     {
       ak_cli_sandbox_free (&flags);
+      ak_strv_free (labels);
       return ak_cli_usage_error ("create", "no sandbox name given");
+    }
+  if (description != NULL && ak_description_check (description, &err) < 0)
+    {
+      ak_cli_sandbox_free (&flags);
+      ak_strv_free (labels);
+      rc = ak_cli_usage_error ("create", "--description: %s", err->msg);
+      ak_error_free (err);
+      return rc;
     }
   ak_spec_init (&spec);
   prog.tty = isatty (2) == 1;
@@ -78,6 +112,8 @@ cmd_create (int argc, char **argv)
     goto out;
   free (spec.name);
   spec.name = ak_xstrdup (name);
+  spec.labels = steal_pointer (&labels);
+  spec.description = description ? ak_xstrdup (description) : NULL;
   if (dir != NULL)
     {
       char *real = realpath (dir, NULL);

@@ -10,6 +10,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "model/labels.h"
 #include "service/image.h"
 #include "service/sandbox.h"
 #include "service/store.h"
@@ -48,6 +49,9 @@ sandbox_json (const ak_record_t *rec)
     json_object_set_new (j, "vcpus", json_integer ((rec->spec.res.cpu_millis + 999) / 1000));
   if (rec->expires_at > 0)
     json_object_set_new (j, "expires_at", rfc3339 (rec->expires_at));
+  json_object_set_new (j, "labels", ak_labels_json (rec->labels));
+  if (rec->description != NULL)
+    json_object_set_new (j, "description", json_string (rec->description));
   return j;
 }
 
@@ -330,6 +334,8 @@ api_create (ak_http_req_t *r, json_t *body)
     spec.res.cpu_millis = c.vcpus * 1000, spec.res_source[1] = AK_SRC_CLI;
   if (c.disk_mb > 0)
     spec.res.disk_mb = c.disk_mb, spec.res_source[5] = AK_SRC_CLI;
+  spec.labels = steal_pointer (&c.labels);
+  spec.description = steal_pointer (&c.description);
   if (ak_spec_validate (&spec, &err) < 0)
     {
       err->code = EINVAL;
@@ -365,6 +371,32 @@ fail:
   return ak_http_fail_err (r, err);
 }
 
+typedef struct query_args {
+  char **labels;   /* every ?label= */
+  char *unknown;   /* the first argument that is not understood */
+} query_args_t;
+
+static enum MHD_Result
+collect_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+  query_args_t *q = cls;
+  (void) kind;
+  if (strcmp (key, "label") == 0)
+    ak_strv_push (&q->labels, value ? value : "");
+  else if (q->unknown == NULL)
+    q->unknown = ak_xstrdup (key);
+  return MHD_YES;
+}
+
+static bool
+labels_match_all (const ak_record_t *rec, char *const *filters)
+{
+  for (char *const *f = filters; f && *f; f++)
+    if (!ak_labels_match (rec->labels, *f))
+      return false;
+  return true;
+}
+
 static result_t
 api_list (ak_http_req_t *r)
 {
@@ -372,12 +404,27 @@ api_list (ak_http_req_t *r)
   size_t n = 0;
   ak_error_t *err = NULL;
   json_t *arr;
+  query_args_t q = { 0 };
+  result_t ret;
 
-  if (ak_store_list (&recs, &n, &err) < 0)
-    return ak_http_fail_err (r, err);
+  MHD_get_connection_values (r->conn, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
+  if (q.unknown != NULL)
+    ak_error_coded (&err, EINVAL, "unknown query argument '%.64s' (GET /sandboxes takes label=KEY:VALUE)", q.unknown);
+  for (char **f = q.labels; err == NULL && f && *f; f++)
+    ak_api_check_label_filter (*f, &err);
+  if (err == NULL)
+    ak_store_list (&recs, &n, &err);
+  free (q.unknown);
+  if (err != NULL)
+    {
+      ak_strv_free (q.labels);
+      return ak_http_fail_err (r, err);
+    }
   arr = json_array ();
   for (size_t i = 0; i < n; i++)
     {
+      if (q.labels != NULL && (recs[i].load_error != NULL || !labels_match_all (&recs[i], q.labels)))
+        continue;
       if (recs[i].load_error != NULL)
         json_array_append_new (arr, json_pack ("{s:s, s:s, s:s, s:s}", "name", recs[i].name, "status", "error",
                                                "backend", "container", "error", recs[i].load_error));
@@ -385,7 +432,29 @@ api_list (ak_http_req_t *r)
         json_array_append_new (arr, sandbox_json (&recs[i]));
     }
   ak_store_list_free (recs, n);
-  return ak_http_ok (r, MHD_HTTP_OK, arr);
+  ak_strv_free (q.labels);
+  ret = ak_http_ok (r, MHD_HTTP_OK, arr);
+  return ret;
+}
+
+static result_t
+api_patch (ak_http_req_t *r, const char *name, json_t *body)
+{
+  ak_api_patch_t p;
+  ak_record_t rec = { 0 };
+  ak_error_t *err = NULL;
+  result_t ret;
+
+  if (ak_api_parse_patch (body, &p, &err) < 0
+      || ak_sandbox_update_meta (name, false, p.set, p.unset, p.description, &rec, &err) < 0)
+    {
+      ak_api_patch_clear (&p);
+      return ak_http_fail_err (r, err);
+    }
+  ak_api_patch_clear (&p);
+  ret = ak_http_ok (r, MHD_HTTP_OK, sandbox_json (&rec));
+  ak_record_clear (&rec);
+  return ret;
 }
 
 static result_t
@@ -452,7 +521,9 @@ route_sandbox (ak_http_req_t *r, const char *name, json_t *body)
         return api_get (r, name, false);
       if (ak_http_is (r, "DELETE"))
         return api_lifecycle (r, name, "remove");
-      return wrong_method (r, "GET, DELETE");
+      if (ak_http_is (r, "PATCH"))
+        return api_patch (r, name, body);
+      return wrong_method (r, "GET, PATCH, DELETE");
     }
   if (strcmp (what, "files") == 0)
     {
