@@ -170,6 +170,7 @@ run_one (const ak_spec_t *spec, int watch_fd, bool *gone, ak_error_t **err)
   json_t *data;
 
   ak_http_run_slot_take ();
+  ak_obs_run ();
   job = ak_job_run (spec, err);
   data = job ? finish_job (job, watch_fd, gone, err) : NULL;
   ak_http_run_slot_give ();
@@ -291,10 +292,13 @@ api_exec (ak_http_req_t *r, const char *name, json_t *body)
 
   if (ak_api_parse_exec (body, &cmd, &err) == 0)
     {
+      long long t0 = ak_http_now_ms ();
       ak_api_exec_req (&cmd, &req);
       job = ak_job_exec (name, &req, &err);
       if (job != NULL)
         data = finish_job (job, ak_http_client_fd (r), &gone, &err);
+      if (data != NULL)
+        ak_obs_exec (ak_http_now_ms () - t0);
     }
   ak_api_cmd_clear (&cmd);
   return reply_job (r, data, gone, err);
@@ -553,6 +557,23 @@ route_sandbox (ak_http_req_t *r, const char *name, json_t *body)
   return ak_http_fail (r, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %s", r->method, r->url);
 }
 
+/* agentkernel's features this server does not have: their endpoints
+ * answer 501 naming the feature, whatever the method or the rest of the
+ * path, so a client tells "not here" from "no such thing". */
+static const char *
+not_here (const char *first)
+{
+  static const char *const features[][2] = {
+    { "orchestrations", "durable orchestrations" }, { "objects", "durable objects" },
+    { "schedules", "schedules" },                   { "stores", "durable stores" },
+    { "snapshots", "snapshots" },                   { "browser", "browser sessions" },
+  };
+  for (size_t i = 0; i < sizeof features / sizeof features[0]; i++)
+    if (strcmp (first, features[i][0]) == 0)
+      return features[i][1];
+  return NULL;
+}
+
 result_t
 ak_api_dispatch (ak_http_req_t *r)
 {
@@ -564,10 +585,31 @@ ak_api_dispatch (ak_http_req_t *r)
 
   if (n == 1 && strcmp (s[0], "health") == 0)
     return ak_http_is (r, "GET") ? ak_http_ok (r, MHD_HTTP_OK, json_string ("ok")) : wrong_method (r, "GET");
+  if (n >= 1 && not_here (s[0]) != NULL)
+    return ak_http_fail (r, MHD_HTTP_NOT_IMPLEMENTED,
+                         "%s are not available in this server (agentkernel's %s endpoints are not implemented)",
+                         not_here (s[0]), s[0]);
   body = ak_api_parse_body (r->body, r->len, &err);
   if (body == NULL)
     return ak_http_fail_err (r, err);
-  if (n == 1 && strcmp (s[0], "run") == 0)
+  if (n == 1 && (strcmp (s[0], "status") == 0 || strcmp (s[0], "stats") == 0 || strcmp (s[0], "metrics") == 0))
+    {
+      if (!ak_http_is (r, "GET"))
+        ret = wrong_method (r, "GET");
+      else if (json_object_size (body) > 0)
+        ret = ak_http_fail (r, MHD_HTTP_BAD_REQUEST, "GET /%s takes no body", s[0]);
+      else if (strcmp (s[0], "status") == 0)
+        ret = ak_api_status (r);
+      else if (strcmp (s[0], "stats") == 0)
+        ret = ak_api_stats (r);
+      else
+        ret = ak_api_metrics (r);
+    }
+  else if (n == 1 && strcmp (s[0], "events") == 0)
+    ret = ak_http_is (r, "GET") ? ak_api_events (r, body) : wrong_method (r, "GET");
+  else if (n == 1 && strcmp (s[0], "gc") == 0)
+    ret = ak_http_is (r, "POST") ? ak_api_gc (r, body) : wrong_method (r, "POST");
+  else if (n == 1 && strcmp (s[0], "run") == 0)
     ret = ak_http_is (r, "POST") ? api_run (r, body) : wrong_method (r, "POST");
   else if (n == 2 && strcmp (s[0], "run") == 0 && strcmp (s[1], "stream") == 0)
     ret = ak_http_is (r, "POST") ? ak_api_run_stream (r, body) : wrong_method (r, "POST");
