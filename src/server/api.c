@@ -23,38 +23,6 @@
 
 typedef enum MHD_Result result_t;
 
-static json_t *
-rfc3339 (long long t)
-{
-  char buf[32];
-  time_t tt = (time_t) t;
-  struct tm tm;
-  gmtime_r (&tt, &tm);
-  strftime (buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return json_string (buf);
-}
-
-static json_t *
-sandbox_json (const ak_record_t *rec)
-{
-  json_t *j = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", rec->name, "uuid", rec->uuid, "status",
-                         ak_sandbox_status (rec), "backend", rec->spec.backend, "image",
-                         rec->spec.image ? rec->spec.image : "host", "profile",
-                         ak_profile_name (rec->spec.sec.profile), "created_at", rec->created);
-  if (j == NULL)
-    ak_oom ();
-  if (rec->spec.res.memory_mb > 0)
-    json_object_set_new (j, "memory_mb", json_integer ((json_int_t) rec->spec.res.memory_mb));
-  if (rec->spec.res.cpu_millis > 0)
-    json_object_set_new (j, "vcpus", json_integer ((rec->spec.res.cpu_millis + 999) / 1000));
-  if (rec->expires_at > 0)
-    json_object_set_new (j, "expires_at", rfc3339 (rec->expires_at));
-  json_object_set_new (j, "labels", ak_labels_json (rec->labels));
-  if (rec->description != NULL)
-    json_object_set_new (j, "description", json_string (rec->description));
-  return j;
-}
-
 /* The sandbox name in the URL: checked before it names a path. */
 static const char *
 url_name (ak_http_req_t *r, ak_error_t **err)
@@ -364,7 +332,7 @@ api_create (ak_http_req_t *r, json_t *body)
     }
   if (ak_store_load (c.name, &rec, &err) < 0)
     goto fail;
-  ret = ak_http_ok (r, MHD_HTTP_CREATED, sandbox_json (&rec));
+  ret = ak_http_ok (r, MHD_HTTP_CREATED, ak_server_sandbox_json (&rec));
   ak_record_clear (&rec);
   ak_spec_clear (&spec);
   ak_api_create_clear (&c);
@@ -433,7 +401,7 @@ api_list (ak_http_req_t *r)
         json_array_append_new (arr, json_pack ("{s:s, s:s, s:s, s:s}", "name", recs[i].name, "status", "error",
                                                "backend", "container", "error", recs[i].load_error));
       else
-        json_array_append_new (arr, sandbox_json (&recs[i]));
+        json_array_append_new (arr, ak_server_sandbox_json (&recs[i]));
     }
   ak_store_list_free (recs, n);
   ak_strv_free (q.labels);
@@ -456,7 +424,7 @@ api_patch (ak_http_req_t *r, const char *name, json_t *body)
       return ak_http_fail_err (r, err);
     }
   ak_api_patch_clear (&p);
-  ret = ak_http_ok (r, MHD_HTTP_OK, sandbox_json (&rec));
+  ret = ak_http_ok (r, MHD_HTTP_OK, ak_server_sandbox_json (&rec));
   ak_record_clear (&rec);
   return ret;
 }
@@ -470,7 +438,7 @@ api_get (ak_http_req_t *r, const char *name, bool by_uuid)
 
   if ((by_uuid ? ak_store_find_uuid (name, &rec, &err) : ak_store_load (name, &rec, &err)) < 0)
     return ak_http_fail_err (r, err);
-  ret = ak_http_ok (r, MHD_HTTP_OK, sandbox_json (&rec));
+  ret = ak_http_ok (r, MHD_HTTP_OK, ak_server_sandbox_json (&rec));
   ak_record_clear (&rec);
   return ret;
 }
@@ -502,7 +470,7 @@ api_extend (ak_http_req_t *r, const char *name, json_t *body)
 
   if (ak_api_parse_extend (body, &by, &err) < 0 || ak_sandbox_extend (name, by, &until, &err) < 0)
     return ak_http_fail_err (r, err);
-  return ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:s, s:o}", "name", name, "expires_at", rfc3339 (until)));
+  return ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:s, s:o}", "name", name, "expires_at", ak_server_rfc3339 (until)));
 }
 
 /* ---- routing ---------------------------------------------------------- */
