@@ -36,7 +36,7 @@
 
 #define MAX_SUBSCRIBERS 32
 #define MAX_BACKLOG (1u << 20)
-#define KEEPALIVE_DEFAULT_S 15
+#define KEEPALIVE_DEFAULT_S 15 /* below the default --idle-timeout (60 s) */
 
 typedef enum MHD_Result result_t;
 
@@ -437,13 +437,21 @@ ak_api_events (ak_http_req_t *r, json_t *body)
 
   if (json_object_size (body) > 0)
     return ak_http_fail (r, MHD_HTTP_BAD_REQUEST, "GET /events takes no body");
+  /* Below the idle timeout, which would otherwise end a quiet stream. */
+  unsigned long most = ak_http_opts->idle_timeout > 1 && ak_http_opts->idle_timeout <= 300
+                           ? ak_http_opts->idle_timeout - 1
+                           : 300;
+  if (keepalive > most)
+    keepalive = most;
   if (ka != NULL)
     {
       char *end = NULL;
       errno = 0;
       keepalive = strtoul (ka, &end, 10);
-      if (ka[0] < '0' || ka[0] > '9' || *end != '\0' || errno != 0 || keepalive < 1 || keepalive > 300)
-        return ak_http_fail (r, MHD_HTTP_BAD_REQUEST, "keepalive must be a number of seconds from 1 to 300");
+      if (ka[0] < '0' || ka[0] > '9' || *end != '\0' || errno != 0 || keepalive < 1 || keepalive > most)
+        return ak_http_fail (r, MHD_HTTP_BAD_REQUEST,
+                             "keepalive must be a number of seconds from 1 to %lu (below this server's --idle-timeout)",
+                             most);
     }
   s = ak_xcalloc (1, sizeof *s);
   if (pipe2 (s->wake, O_CLOEXEC | O_NONBLOCK) < 0)

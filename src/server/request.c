@@ -339,11 +339,12 @@ parse_labels (const json_t *body, bool nulls, char ***set, char ***unset, ak_err
       ak_error_t *e = NULL;
       if (nulls && json_is_null (v))
         {
-          if (!ak_label_key_valid (key))
+          if (ak_label_check (key, "", &e) < 0)
             {
-              ak_label_check (key, "", &e);
               ak_strv_free (checked);
-              return bad (err, "%s", e->msg), ak_error_free (e), -1;
+              bad (err, "%s", e->msg);
+              ak_error_free (e);
+              return -1;
             }
           ak_strv_push (unset, key);
           continue;
