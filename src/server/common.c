@@ -206,6 +206,11 @@ ak_server_sandbox_json (const ak_record_t *rec)
     json_object_set_new (j, "vcpus", json_integer ((rec->spec.res.cpu_millis + 999) / 1000));
   if (rec->expires_at > 0)
     json_object_set_new (j, "expires_at", ak_server_rfc3339 (rec->expires_at));
+  {
+    _cleanup_free_ char *ip = ak_sandbox_address (rec);
+    if (ip != NULL)
+      json_object_set_new (j, "ip", json_string (ip));
+  }
   json_object_set_new (j, "labels", ak_labels_json (rec->labels));
   if (rec->description != NULL)
     json_object_set_new (j, "description", json_string (rec->description));

@@ -367,6 +367,22 @@ out:
   return ret;
 }
 
+char *
+ak_sandbox_address (const ak_record_t *r)
+{
+  const ak_backend_t *b;
+  _cleanup_free_ char *dir = NULL;
+  char *ip = NULL;
+  ak_error_t *e = NULL;
+
+  if (!ak_sandbox_running (r) || (b = ak_backend_lookup (r->spec.backend, NULL)) == NULL || b->address == NULL)
+    return NULL;
+  dir = ak_store_dir (r->name);
+  if (b->address (dir, (pid_t) r->supervisor_pid, &ip, &e) < 0)
+    ak_error_free (e);
+  return ip;
+}
+
 int
 ak_sandbox_remove_expired (long long now)
 {

@@ -53,6 +53,10 @@ int ak_sandbox_update_meta (const char *name, bool replace, char *const *set, ch
 typedef void (*ak_sandbox_observer_fn) (const char *event, const char *name);
 void ak_sandbox_set_observer (ak_sandbox_observer_fn fn);
 
+/* The IPv4 address of a running sandbox on its own network (heap string),
+ * or NULL: not running, no network, or the engine cannot tell. */
+char *ak_sandbox_address (const ak_record_t *r);
+
 bool ak_sandbox_running (const ak_record_t *r);
 const char *ak_sandbox_status (const ak_record_t *r);
 

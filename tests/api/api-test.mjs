@@ -298,6 +298,24 @@ async function main() {
     assert.ok(list.some((s) => s.name === box && s.status === "running"));
   });
 
+  await check("ip: the address the sandbox has on its own network; none without network or when stopped", async () => {
+    const inside = await sh(client, box, "grep -B1 '/32 host LOCAL' /proc/net/fib_trie | grep -o '[0-9][0-9.]*' | grep -v '^127\\.' | head -1");
+    assert.match(inside.stdout, /^\d+\.\d+\.\d+\.\d+\n$/, inside.stdout + inside.stderr);
+    assert.equal((await client.getSandbox(box)).ip, inside.stdout.trim());
+    assert.equal((await client.listSandboxes()).find((x) => x.name === box).ip, inside.stdout.trim());
+    const nonet = `${box}-nonet`;
+    const r = await raw(srv.port, "POST", "/sandboxes", { body: JSON.stringify({ name: nonet, profile: "restrictive" }) });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.json.data.ip, undefined, r.text);
+    const made = `${box}-stopped`;
+    await client.createSandbox(made);
+    assert.ok((await client.getSandbox(made)).ip);
+    const st = await raw(srv.port, "POST", `/sandboxes/${made}/stop`);
+    assert.equal(st.json.data.ip, undefined, st.text);
+    await client.removeSandbox(nonet);
+    await client.removeSandbox(made);
+  });
+
   await check("labels and description: on create, in get and list; bad ones are 400 and create nothing", async () => {
     const lb = `${box}-lab`;
     const r = await raw(srv.port, "POST", "/sandboxes", { body: JSON.stringify({ name: lb, labels: { team: "ml", "app.kubernetes.io/name": "x" }, description: "for the label tests" }) });
