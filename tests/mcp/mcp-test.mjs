@@ -2,8 +2,8 @@
 // tool listing, ephemeral runs, the persistent-sandbox life cycle, tool
 // errors, and raw framing (malformed input, nothing but JSON on stdout).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -480,5 +480,10 @@ try {
   console.log(`mcp-test: FAILED after ${passed} checks`);
   process.exitCode = 1;
 } finally {
+  // Whatever a failed check left running.
+  const dir = join(stateDir, "sandboxes");
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    if (!name.startsWith(".")) spawnSync(AK, ["remove", "--force", name], { env });
+  }
   rmSync(stateDir, { recursive: true, force: true });
 }
