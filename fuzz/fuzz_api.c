@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "common/base64.h"
+#include "model/labels.h"
 #include "server/common.h"
 #include "server/request.h"
 #include "fuzz_check.h"
@@ -49,6 +50,25 @@ check_cmd (const ak_api_cmd_t *c)
   for (char **e = c->env; e && *e; e++)
     check (strchr (*e, '=') != NULL && (*e)[0] != '=', "env is KEY=VALUE");
   check (c->workdir == NULL || c->workdir[0] == '/', "workdir is absolute");
+}
+
+/* Labels an accepted request carries: KEY=VALUE, each valid; on create
+ * (unique) each key once and at most AK_LABELS_MAX. */
+static void
+check_labels (char **labels, bool unique)
+{
+  size_t n = 0;
+  for (char **l = labels; l && *l; l++, n++)
+    {
+      char *eq = strchr (*l, '=');
+      check (eq != NULL, "a label is KEY=VALUE");
+      *eq = '\0';
+      check (ak_label_check (*l, eq + 1, NULL) == 0, "a label is valid");
+      for (char **o = labels; unique && o < l; o++)
+        check (strncmp (*o, *l, strlen (*l)) != 0 || (*o)[strlen (*l)] != '=', "each key once");
+      *eq = '=';
+    }
+  check (n <= AK_LABELS_MAX, "at most AK_LABELS_MAX labels");
 }
 
 int
@@ -96,9 +116,26 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         err = NULL;
         rc = ak_api_parse_create (body, &c, &err);
         if (rc == 0)
-          check (c.name != NULL && ak_name_valid (c.name), "valid name");
+          check (c.name != NULL && ak_name_valid (c.name), "valid name"), check_labels (c.labels, true),
+              check (c.description == NULL || ak_description_check (c.description, NULL) == 0, "valid description");
         check_refusal (rc, err);
         ak_api_create_clear (&c);
+      }
+      {
+        ak_api_patch_t pa;
+        err = NULL;
+        rc = ak_api_parse_patch (body, &pa, &err);
+        if (rc == 0)
+          {
+            check_labels (pa.set, false);
+            for (char **k = pa.unset; k && *k; k++)
+              check (ak_label_key_valid (*k), "a removed label has a valid key");
+            check (pa.description == NULL || pa.description[0] == '\0'
+                       || ak_description_check (pa.description, NULL) == 0,
+                   "valid description");
+          }
+        check_refusal (rc, err);
+        ak_api_patch_clear (&pa);
       }
       {
         ak_api_cmd_t *cmds = NULL;
@@ -141,7 +178,15 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       }
       json_decref (body);
       break;
-    case 1: /* a file path from a URL */
+    case 1: /* a file path from a URL; a label filter from a query */
+      {
+        err = NULL;
+        rc = ak_api_check_label_filter (copy, &err);
+        if (rc == 0)
+          check (memchr (copy, '=', strcspn (copy, ":")) == NULL && copy[0] != ':', "a filter's key is not empty, has no '='");
+        check_refusal (rc, err);
+        err = NULL;
+      }
       {
         char *inside = NULL;
         rc = ak_api_file_path (copy, "/w", &inside, &err);

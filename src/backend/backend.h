@@ -52,6 +52,10 @@ typedef struct ak_backend {
    * the agent is asked to end every process, then everything is killed after
    * a grace period.  Returns once it is gone. */
   int (*stop) (const char *dir, pid_t supervisor, ak_error_t **err);
+  /* Persistent, optional: the IPv4 address the running sandbox owned by
+   * `supervisor` has on its own network (*ip: heap string, or NULL when it
+   * has none, e.g. without network). */
+  int (*address) (const char *dir, pid_t supervisor, char **ip, ak_error_t **err);
 } ak_backend_t;
 
 const ak_backend_t *ak_backend_lookup (const char *name, ak_error_t **err);

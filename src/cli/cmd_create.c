@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/cleanup.h"
 #include "common/util.h"
+#include "model/labels.h"
 #include "service/image.h"
 #include "service/sandbox.h"
 
@@ -19,7 +21,8 @@ cmd_create (int argc, char **argv)
   ak_error_t *err = NULL;
   ak_spec_t spec;
   ak_record_t rec = { 0 };
-  const char *name = NULL, *dir = NULL, *ttl = NULL;
+  const char *name = NULL, *dir = NULL, *ttl = NULL, *description = NULL;
+  char **labels = NULL;
   long long ttl_s = 0;
   int rc = AK_EXIT_FAILURE;
 
@@ -43,6 +46,26 @@ cmd_create (int argc, char **argv)
           *(a[2] == 'd' ? &dir : &ttl) = a + 6;
           continue;
         }
+      if (!strcmp (a, "--label") || !strcmp (a, "--description"))
+        {
+          if (i + 1 >= argc)
+            {
+              ak_cli_sandbox_free (&flags);
+              ak_strv_free (labels);
+              return ak_cli_usage_error ("create", "%s needs a value", a);
+            }
+          if (a[2] == 'd')
+            description = argv[++i];
+          else if (ak_labels_set_kv (&labels, argv[++i], &err) < 0)
+            {
+              ak_cli_sandbox_free (&flags);
+              ak_strv_free (labels);
+              rc = ak_cli_usage_error ("create", "--label: %s", err->msg);
+              ak_error_free (err);
+              return rc;
+            }
+          continue;
+        }
       if (a[0] != '-' && name == NULL)
         {
           name = a;
@@ -52,11 +75,13 @@ cmd_create (int argc, char **argv)
       if (r < 0)
         {
           ak_cli_sandbox_free (&flags);
+          ak_strv_free (labels);
           return ak_cli_fail (err);
         }
       if (r == 0)
         {
           ak_cli_sandbox_free (&flags);
+          ak_strv_free (labels);
           if (!strcmp (a, "--dir") || !strcmp (a, "--ttl"))
             return ak_cli_usage_error ("create", "option %s needs a value", a);
           return ak_cli_usage_error ("create", "unexpected argument '%s'", a);
@@ -67,16 +92,27 @@ cmd_create (int argc, char **argv)
   else if (flags.name != NULL && strcmp (flags.name, name) != 0)
     {
       ak_cli_sandbox_free (&flags);
+      ak_strv_free (labels);
       return ak_cli_usage_error ("create", "two names given ('%s' and --name %s)", name, flags.name);
     }
   if (name == NULL)
     {
       ak_cli_sandbox_free (&flags);
+      ak_strv_free (labels);
       return ak_cli_usage_error ("create", "no sandbox name given");
+    }
+  if (description != NULL && ak_description_check (description, &err) < 0)
+    {
+      ak_cli_sandbox_free (&flags);
+      ak_strv_free (labels);
+      rc = ak_cli_usage_error ("create", "--description: %s", err->msg);
+      ak_error_free (err);
+      return rc;
     }
   if (ttl != NULL && ak_cli_parse_duration (ttl, &ttl_s, &err) < 0)
     {
       ak_cli_sandbox_free (&flags);
+      ak_strv_free (labels);
       ak_error_prefix (&err, "--ttl");
       return ak_cli_fail (err);
     }
@@ -101,6 +137,8 @@ cmd_create (int argc, char **argv)
     ak_spec_set_security (&spec, AK_SEC_MOUNT_CWD, true, AK_SRC_CLI, 0);
   free (spec.name);
   spec.name = ak_xstrdup (name);
+  spec.labels = steal_pointer (&labels);
+  spec.description = description ? ak_xstrdup (description) : NULL;
   if (ak_spec_validate (&spec, &err) < 0 || ak_sandbox_create (&spec, &rec, &err) < 0)
     goto out;
   if (ttl_s > 0 && ak_cli_set_ttl (name, ttl_s, &err) < 0)

@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "model/labels.h"
 #include "service/sandbox.h"
 
 int
@@ -68,6 +69,7 @@ cmd_info (int argc, char **argv)
   ak_error_t *err = NULL;
   char exp[32] = "never";
   const ak_spec_t *s;
+  char *ip = NULL;
 
   if (wants_help (argc, argv, "info"))
     return 0;
@@ -87,6 +89,7 @@ cmd_info (int argc, char **argv)
   if (ak_store_load (name, &r, &err) < 0)
     return ak_cli_fail (err);
   s = &r.spec;
+  ip = ak_sandbox_address (&r);
   if (r.expires_at > 0)
     rfc3339 (r.expires_at, exp);
   if (json)
@@ -103,6 +106,11 @@ cmd_info (int argc, char **argv)
         json_array_append_new (m, json_pack ("{s:s, s:s, s:b}", "source", s->mounts[i].source, "dest",
                                              s->mounts[i].dest, "read_only", s->mounts[i].read_only));
       json_object_set_new (o, "volumes", m);
+      json_object_set_new (o, "labels", ak_labels_json (r.labels));
+      if (r.description != NULL)
+        json_object_set_new (o, "description", json_string (r.description));
+      if (ip != NULL)
+        json_object_set_new (o, "ip", json_string (ip));
       json_dumpf (o, stdout, JSON_INDENT (2));
       putchar ('\n');
       json_decref (o);
@@ -124,7 +132,14 @@ cmd_info (int argc, char **argv)
       s->res.disk_mb ? printf ("%u MiB\n", s->res.disk_mb) : printf ("none\n");
       for (size_t i = 0; i < s->n_mounts; i++)
         printf ("Volume:   %s -> %s%s\n", s->mounts[i].source, s->mounts[i].dest, s->mounts[i].read_only ? " (ro)" : "");
+      if (ip != NULL)
+        printf ("IP:       %s\n", ip);
+      for (char **l = r.labels; l != NULL && *l != NULL; l++)
+        printf ("Label:    %s\n", *l);
+      if (r.description != NULL)
+        printf ("About:    %s\n", r.description);
     }
+  free (ip);
   ak_record_clear (&r);
   return 0;
 }

@@ -61,6 +61,8 @@ static const ak_cli_opt_t create_opts[] = {
   { "--name", NULL, "NAME", "the sandbox's name (instead of NAME)" },
   { "--dir", NULL, "PATH", "directory shown at /workspace (default: the current\none); implies mounting it whatever the profile" },
   { "--ttl", NULL, "DURATION", "remove the sandbox after DURATION (30s, 10m, 1h, 2d);\nsee 'sandbox gc' and 'sandbox extend-ttl'" },
+  { "--label", NULL, "KEY=VALUE", "a label (repeatable; 'list --json' and the API show them)" },
+  { "--description", NULL, "TEXT", "a description of the sandbox" },
   { NULL, NULL, NULL, NULL },
 };
 

@@ -131,6 +131,8 @@ ak_spec_clear (ak_spec_t *spec)
   free (spec->hostname);
   free (spec->agent);
   free (spec->compat_mode);
+  ak_strv_free (spec->labels);
+  free (spec->description);
   free (spec->sec.seccomp.file);
   free (spec->sec.seccomp.text);
   ak_netpolicy_clear (&spec->sec.domains);

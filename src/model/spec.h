@@ -156,6 +156,11 @@ typedef struct ak_spec {
   char **shared_paths;
   char *agent;       /* [agent] preferred */
   char *compat_mode; /* [agent] compatibility_mode */
+  /* Metadata given at create (model/labels.h): recorded with the sandbox's
+   * state (service/store.h: ak_record_t), where it can change later; never
+   * part of spec.json. */
+  char **labels; /* "KEY=VALUE", sorted, or NULL */
+  char *description;
 } ak_spec_t;
 
 extern const char *const ak_sec_key_names[AK_SEC_N];

@@ -42,7 +42,17 @@ typedef struct ak_api_create {
   unsigned vcpus;               /* 0: the profile's */
   char **allow_hosts;           /* host patterns, or NULL */
   char **block_hosts;
+  char **labels;                /* "KEY=VALUE" (model/labels.h), or NULL */
+  char *description;            /* or NULL */
 } ak_api_create_t;
+
+/* PATCH /sandboxes/{name}: a JSON merge patch (RFC 7396) of the labels and
+ * the description. */
+typedef struct ak_api_patch {
+  char **set;        /* "KEY=VALUE" to set, NULL-terminated */
+  char **unset;      /* keys whose value is null: removed */
+  char *description; /* NULL: unchanged; "": removed (null or "") */
+} ak_api_patch_t;
 
 typedef struct ak_api_file {
   char *path; /* absolute inside the sandbox */
@@ -53,6 +63,7 @@ typedef struct ak_api_file {
 void ak_api_cmd_clear (ak_api_cmd_t *c);
 void ak_api_create_clear (ak_api_create_t *c);
 void ak_api_files_free (ak_api_file_t *files, size_t n);
+void ak_api_patch_clear (ak_api_patch_t *p);
 
 /* The body as a JSON object (no duplicate keys).  An empty body is {}. */
 json_t *ak_api_parse_body (const char *body, size_t len, ak_error_t **err);
@@ -61,9 +72,13 @@ json_t *ak_api_parse_body (const char *body, size_t len, ak_error_t **err);
 int ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err);
 /* {command, env?, workdir?, sudo?} */
 int ak_api_parse_exec (const json_t *body, ak_api_cmd_t *out, ak_error_t **err);
-/* {name, image?, profile?, vcpus?, memory_mb?, allow_hosts?, block_hosts?} (+ fields this
- * server refuses) */
+/* {name, image?, profile?, vcpus?, memory_mb?, disk_mb?, allow_hosts?, block_hosts?,
+ * labels?: {key: value}, description?} (+ fields this server refuses) */
 int ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err);
+/* {labels?: {key: value | null}, description?: string | null}, at least one */
+int ak_api_parse_patch (const json_t *body, ak_api_patch_t *out, ak_error_t **err);
+/* The ?label= filters of GET /sandboxes ("k:v" or "k"), checked. */
+int ak_api_check_label_filter (const char *filter, ak_error_t **err);
 /* {commands: [{command, profile?}, ...]}: *cmds is an array of *n */
 int ak_api_parse_batch (const json_t *body, ak_api_cmd_t **cmds, size_t *n, ak_error_t **err);
 /* {content, encoding?: "utf8" | "base64"} for a file at `path` */

@@ -45,6 +45,8 @@ typedef struct ak_record {
   unsigned long long supervisor_starttime;
   char *status_hint; /* last status written ("created", "running", ...) */
   long long expires_at; /* Unix time after which the API server removes it; 0: never */
+  char **labels;        /* "KEY=VALUE", sorted (model/labels.h), or NULL */
+  char *description;    /* or NULL */
   /* Set only by ak_store_list() when the record exists but cannot be read
    * (then only `name` is meaningful): list reports it, remove cleans it. */
   char *load_error;

@@ -607,4 +607,5 @@ const ak_backend_t ak_container_backend = {
   .start = ak_container_start,
   .connect = ak_container_connect,
   .stop = ak_container_stop,
+  .address = ak_container_address,
 };

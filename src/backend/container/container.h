@@ -158,6 +158,7 @@ int ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persis
 /* The backend's connect and stop (see backend.h). */
 int ak_container_connect (const char *dir, ak_error_t **err);
 int ak_container_stop (const char *dir, pid_t supervisor, ak_error_t **err);
+int ak_container_address (const char *dir, pid_t supervisor, char **ip, ak_error_t **err);
 
 /* ---- network (netns.c) ---- */
 
