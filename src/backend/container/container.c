@@ -11,7 +11,8 @@
  *       groups (it does so in parallel with steps 2-5)
  *    --- privileges dropped from here on, irrevocably ---
  *    7. no_new_privs
- *    8. Landlock
+ *    8. Landlock (the sandbox's view, then the command policy's execute
+ *       rights, decided in step 4 on the finished root)
  *    9. every capability
  *   10. seccomp (last: it forbids what the steps above needed)
  *   11. fork the command; reap until it ends
@@ -100,6 +101,7 @@ sandbox_init (const init_ctx_t *c)
   char mask[AK_SYNC_MAX_FDS + 2];
   _cleanup_strv_ char **env = NULL;
   int listen_fd = -1;
+  int exec_ruleset = -1;
   const char *persist_dir = c->persist;
   const char *hostname = c->spec->hostname ? c->spec->hostname : "agentkernel";
 
@@ -140,7 +142,7 @@ sandbox_init (const init_ctx_t *c)
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0)
     init_fail_errno (c->sync, "parent-death signal");
   /* 4. */
-  if (ak_mounts_build_root (c->spec, c->ids, &src, c->net_helper, &err) < 0)
+  if (ak_mounts_build_root (c->spec, c->ids, &src, c->net_helper, &exec_ruleset, &err) < 0)
     init_fail (c->sync, err);
   ak_sources_close (&src);
   /* 5. */
@@ -178,6 +180,9 @@ sandbox_init (const init_ctx_t *c)
     }
   /* 8. */
   if (ak_landlock_apply (c->spec, &err) < 0)
+    init_fail (c->sync, err);
+  /* The command policy: execute only where it allows, stacked on top. */
+  if (ak_execpolicy_apply (exec_ruleset, &err) < 0)
     init_fail (c->sync, err);
   /* 9. */
   if (ak_caps_drop_all (&err) < 0)

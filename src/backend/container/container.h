@@ -77,8 +77,10 @@ void ak_sources_from_fds (const ak_spec_t *spec, const int *fds, size_t n, ak_so
 
 /* ---- the root filesystem (mounts.c, etc.c) ---- */
 
+/* *exec_ruleset: the command policy's Landlock ruleset (execpolicy.c), or
+ * -1; the caller enforces it with the rest of the confinement. */
 int ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *src,
-                          int net_helper, ak_error_t **err);
+                          int net_helper, int *exec_ruleset, ak_error_t **err);
 /* Attach a detached tree at dst beneath dirfd, on a mount point of the same
  * kind; owned: dst is a directory set-up owns, made real if it is not (else
  * created as needed, symlinks resolved within the root). */
@@ -101,6 +103,17 @@ int ak_etc_populate (int rootfd, const ak_spec_t *spec, int net_helper, ak_error
  * disabled with AK_TEST_DISABLE=landlock, to test the fallback). */
 int ak_landlock_abi (void);
 int ak_landlock_apply (const ak_spec_t *spec, ak_error_t **err);
+
+/* ---- the command policy (execpolicy.c) ---- */
+
+/* In the new root (rootfd), before the pivot: covers the blocked programs
+ * and builds the Landlock ruleset that makes execute a right of the allowed
+ * files (or of the program trees); *ruleset is -1 when the spec has no
+ * policy.  Fails, never silently weaker, where Landlock is missing. */
+int ak_execpolicy_prepare (int rootfd, const ak_spec_t *spec, int *ruleset, ak_error_t **err);
+/* After the sandbox's own Landlock domain: enforces that ruleset, for this
+ * process and all it starts (closes it). */
+int ak_execpolicy_apply (int ruleset, ak_error_t **err);
 
 /* The newest system call the seccomp filter was written against
  * (file_setattr, Linux 6.17): every number above it gets ENOSYS. */
