@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -555,8 +556,32 @@ grant_trees (ctx_t *c, ak_error_t **err)
   return 0;
 }
 
+/* What the watcher (execwatch.c) needs to tell a denied exec: the cover's
+ * identity and the allowed files, in a sealed memfd. */
+static int
+write_info (const ctx_t *c, ak_error_t **err)
+{
+  struct stat cst;
+  ak_execinfo_t h = { .allowlist_only = c->pol->allowlist_only, .n_allowed = c->n_allowed };
+  _cleanup_close_ int fd = memfd_create ("ak-execpolicy", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+  if (stat (COVER_FILE, &cst) == 0)
+    h.cover_dev = cst.st_dev, h.cover_ino = cst.st_ino;
+  if (fd < 0)
+    return ak_error_set (err, errno, "command policy: memfd");
+  for (size_t i = 0; i < c->n_allowed; i++)
+    h.allowed[i < AK_EXECINFO_MAX ? i : AK_EXECINFO_MAX - 1]
+        = (ak_execid_t) { .dev = c->allowed[i].dev, .ino = c->allowed[i].ino };
+  if (h.n_allowed > AK_EXECINFO_MAX)
+    h.n_allowed = AK_EXECINFO_MAX;
+  if (write (fd, &h, sizeof h) != (ssize_t) sizeof h
+      || fcntl (fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+    return ak_error_set (err, errno, "command policy: write memfd");
+  return take_fd (&fd);
+}
+
 int
-ak_execpolicy_prepare (int rootfd, const ak_spec_t *spec, int *ruleset, ak_error_t **err)
+ak_execpolicy_prepare (int rootfd, const ak_spec_t *spec, int *ruleset, int *info, ak_error_t **err)
 {
   const ak_cmdpolicy_t *pol = &spec->sec.commands;
   struct landlock_ruleset_attr attr = { .handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE };
@@ -565,6 +590,7 @@ ak_execpolicy_prepare (int rootfd, const ak_spec_t *spec, int *ruleset, ak_error
   int rc = -1;
 
   *ruleset = -1;
+  *info = -1;
   if (!ak_cmdpolicy_active (pol))
     return 0;
   /* Never a policy silently not applied. */
@@ -589,6 +615,9 @@ ak_execpolicy_prepare (int rootfd, const ak_spec_t *spec, int *ruleset, ak_error
     goto out;
   if (pol->allowlist_only ? grant_allowed (&c, err) < 0 || noexec_dirs (&c, err) < 0
                           : grant_trees (&c, err) < 0)
+    goto out;
+  *info = write_info (&c, err);
+  if (*info < 0)
     goto out;
   *ruleset = take_fd (&c.ruleset);
   rc = 0;
