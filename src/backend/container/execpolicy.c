@@ -204,15 +204,59 @@ resolve_blocked (ctx_t *c, ak_error_t **err)
   return 0;
 }
 
-/* Every regular file in the PATH directories that is a blocked program by
- * inode or by content is covered, as is the blocked file itself. */
+/* One file met by the scan (fd: O_PATH, never through a symlink): covered
+ * when it is a blocked program by inode, by name or by content. */
+static int
+scan_one (ctx_t *c, int fd, const char *p, size_t n_primary, ak_error_t **err)
+{
+  struct stat st;
+  const blocked_t *hit = NULL;
+  const ak_cmdrule_t *named, *rule;
+
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    return 0;
+  hit = blocked_find (c, &st);
+  named = ak_cmdpolicy_match (c->pol, AK_CMD_BLOCK, p);
+  for (size_t i = 0; hit == NULL && i < n_primary; i++)
+    if (c->blocked[i].size == st.st_size)
+      {
+        char dg[AK_DIGEST_STR_LEN + 1];
+        ak_error_t *e2 = NULL;
+        if (digest_of (c, p, dg, &e2) < 0)
+          ak_error_free (e2);
+        else if (strcmp (dg, c->blocked[i].digest) == 0)
+          hit = &c->blocked[i];
+      }
+  if (hit == NULL && named == NULL)
+    return 0;
+  if (cover (fd, p, err) < 0)
+    return -1;
+  if (hit != NULL && hit->id.ino == st.st_ino && hit->id.dev == st.st_dev)
+    return 0;
+  rule = hit ? hit->rule : named;
+  c->blocked = ak_xrealloc (c->blocked, (c->n_blocked + 1) * sizeof (blocked_t));
+  c->blocked[c->n_blocked++]
+      = (blocked_t) { .id = { st.st_dev, st.st_ino }, .size = st.st_size, .rule = rule };
+  return 0;
+}
+
+/* Every regular file in the PATH directories and in read-only volumes that
+ * is a blocked program by inode, name or content is covered, as is what
+ * each entry itself reached. */
 static int
 cover_blocked (ctx_t *c, ak_error_t **err)
 {
   size_t n_primary = c->n_blocked, n_scanned = 0;
-  _cleanup_free_ file_id_t *scanned = ak_xcalloc (ak_strv_len (c->dirs) + 1, sizeof (file_id_t));
+  _cleanup_strv_ char **scan = NULL;
+  _cleanup_free_ file_id_t *scanned = NULL;
 
   for (char **d = c->dirs; *d; d++)
+    ak_strv_push (&scan, *d);
+  for (size_t i = 0; i < c->spec->n_mounts; i++)
+    if (c->spec->mounts[i].read_only)
+      ak_strv_push (&scan, c->spec->mounts[i].dest);
+  scanned = ak_xcalloc (ak_strv_len (scan) + 1, sizeof (file_id_t));
+  for (char **d = scan; d && *d; d++)
     {
       _cleanup_close_ int dfd = open_in_root (c, *d, O_RDONLY | O_DIRECTORY);
       DIR *dir;
@@ -220,6 +264,14 @@ cover_blocked (ctx_t *c, ak_error_t **err)
       size_t seen = 0;
       struct stat dst;
 
+      if (dfd < 0 && errno == ENOTDIR)
+        {
+          /* A volume of one file. */
+          _cleanup_close_ int fd = open_in_root (c, *d, O_PATH | O_NOFOLLOW);
+          if (fd >= 0 && scan_one (c, fd, *d, n_primary, err) < 0)
+            return -1;
+          continue;
+        }
       /* /bin and /usr/bin are often one directory: scanned once. */
       if (dfd < 0 || fstat (dfd, &dst) < 0 || id_in (scanned, n_scanned, &dst))
         continue;
@@ -232,9 +284,6 @@ cover_blocked (ctx_t *c, ak_error_t **err)
         {
           _cleanup_free_ char *p = NULL;
           _cleanup_close_ int fd = -1;
-          struct stat st;
-          const blocked_t *hit = NULL;
-          const ak_cmdrule_t *named;
 
           if (de->d_name[0] == '.' && (de->d_name[1] == 0 || (de->d_name[1] == '.' && de->d_name[2] == 0)))
             continue;
@@ -242,38 +291,15 @@ cover_blocked (ctx_t *c, ak_error_t **err)
           /* The entry itself, never through a symlink: a symlink leads to
            * a file this loop (or resolve_blocked) meets as a file. */
           fd = ak_fs_openat (dirfd (dir), de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, AK_FS_BENEATH);
-          if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
-            continue;
-          hit = blocked_find (c, &st);
-          named = ak_cmdpolicy_match (c->pol, AK_CMD_BLOCK, p);
-          for (size_t i = 0; hit == NULL && i < n_primary; i++)
-            if (c->blocked[i].size == st.st_size)
-              {
-                char dg[AK_DIGEST_STR_LEN + 1];
-                ak_error_t *e2 = NULL;
-                if (digest_of (c, p, dg, &e2) < 0)
-                  ak_error_free (e2);
-                else if (strcmp (dg, c->blocked[i].digest) == 0)
-                  hit = &c->blocked[i];
-              }
-          if (hit == NULL && named == NULL)
-            continue;
-          if (cover (fd, p, err) < 0)
+          if (fd >= 0 && scan_one (c, fd, p, n_primary, err) < 0)
             {
               closedir (dir);
               return -1;
             }
-          if (hit == NULL || hit->id.ino != st.st_ino || hit->id.dev != st.st_dev)
-            {
-              const ak_cmdrule_t *rule = hit ? hit->rule : named;
-              c->blocked = ak_xrealloc (c->blocked, (c->n_blocked + 1) * sizeof (blocked_t));
-              c->blocked[c->n_blocked++] = (blocked_t) { .id = { st.st_dev, st.st_ino },
-                                                         .size = st.st_size, .rule = rule };
-            }
         }
       closedir (dir);
     }
-  /* What an entry reached outside the PATH directories (a path entry, a
+  /* What an entry reached outside the scanned directories (a path entry, a
    * symlink's target elsewhere), unless the scan covered it already. */
   for (size_t i = 0; i < n_primary; i++)
     {
