@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "model/cmdpolicy.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,4 +125,77 @@ ak_cmdpolicy_match (const ak_cmdpolicy_t *pol, ak_cmdlist_t list, const char *pa
     if (strcmp (r[i].text, strchr (r[i].text, '/') ? path : base) == 0)
       return &r[i];
   return NULL;
+}
+
+static int
+list_from_json (const json_t *o, const char *key, ak_cmdlist_t list, int source, ak_cmdpolicy_t *out,
+                ak_error_t **err)
+{
+  const json_t *a = json_object_get (o, key);
+  size_t i;
+  json_t *v;
+
+  if (a == NULL)
+    return 0;
+  if (!json_is_array (a) || json_array_size (a) > AK_CMD_MAX_ENTRIES)
+    return ak_error_set (err, 0, "commands.%s: expected an array of at most %d program names or paths",
+                         key, AK_CMD_MAX_ENTRIES);
+  json_array_foreach (a, i, v)
+    {
+      const char *s = json_string_value (v);
+      if (s == NULL || strlen (s) != json_string_length (v))
+        return ak_error_set (err, 0, "commands.%s[%zu]: expected a string without NUL bytes", key, i);
+      if (ak_cmdpolicy_add (out, list, s, source, 0, err) < 0)
+        return ak_error_prefix (err, "commands.%s[%zu]", key, i);
+    }
+  return 0;
+}
+
+int
+ak_cmdpolicy_from_json (const json_t *o, int source, ak_cmdpolicy_t *out, ak_error_t **err)
+{
+  const json_t *m;
+  const char *key;
+  json_t *v;
+
+  memset (out, 0, sizeof *out);
+  if (!json_is_object (o))
+    return ak_error_set (err, 0, "commands: expected an object {allow?, block?, allowlist_only?}");
+  json_object_foreach ((json_t *) o, key, v)
+    if (strcmp (key, "allow") != 0 && strcmp (key, "block") != 0 && strcmp (key, "allowlist_only") != 0)
+      return ak_error_set (err, 0, "commands: unknown field '%.64s' (allow, block, allowlist_only)", key);
+  if (list_from_json (o, "allow", AK_CMD_ALLOW, source, out, err) < 0
+      || list_from_json (o, "block", AK_CMD_BLOCK, source, out, err) < 0)
+    {
+      ak_cmdpolicy_clear (out);
+      return -1;
+    }
+  m = json_object_get (o, "allowlist_only");
+  if (m != NULL && !json_is_boolean (m))
+    {
+      ak_cmdpolicy_clear (out);
+      return ak_error_set (err, 0, "commands.allowlist_only: expected a boolean");
+    }
+  out->allowlist_only = m != NULL ? json_is_true (m) : out->n_allow > 0;
+  if (out->allowlist_only)
+    out->allowlist_source = source;
+  return 0;
+}
+
+int
+ak_cmdpolicy_merge (ak_cmdpolicy_t *dst, const ak_cmdpolicy_t *src, ak_error_t **err)
+{
+  for (size_t i = 0; i < src->n_allow; i++)
+    if (ak_cmdpolicy_add (dst, AK_CMD_ALLOW, src->allow[i].text, src->allow[i].source, src->allow[i].line, err) < 0)
+      return -1;
+  for (size_t i = 0; i < src->n_block; i++)
+    if (ak_cmdpolicy_add (dst, AK_CMD_BLOCK, src->block[i].text, src->block[i].source, src->block[i].line, err) < 0)
+      return -1;
+  if (src->allowlist_only)
+    {
+      dst->allowlist_only = true;
+      dst->allowlist_source = src->allowlist_source;
+      dst->allowlist_line = src->allowlist_line;
+    }
+  return 0;
 }

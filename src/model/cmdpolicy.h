@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "common/error.h"
 
 /* Longest entry accepted (a path inside the sandbox). */
@@ -62,5 +64,16 @@ bool ak_cmdpolicy_has_rules (const ak_cmdpolicy_t *pol);
  * NULL when none does. */
 const ak_cmdrule_t *ak_cmdpolicy_match (const ak_cmdpolicy_t *pol, ak_cmdlist_t list,
                                         const char *path);
+
+/* The API's and MCP's form, {allow?: [..], block?: [..], allowlist_only?}
+ * (at most AK_CMD_MAX_ENTRIES entries a list), into *out (zeroed first;
+ * entries of source `source`).  allowlist_only defaults to true when allow
+ * names anything, as the first --allow-cmd does.  The error names the
+ * field ("commands.allow[2]: ..."). */
+#define AK_CMD_MAX_ENTRIES 256
+int ak_cmdpolicy_from_json (const json_t *o, int source, ak_cmdpolicy_t *out, ak_error_t **err);
+/* Adds src's entries to dst, and its allowlist mode when on (a request
+ * can tighten what the server resolved, never loosen it). */
+int ak_cmdpolicy_merge (ak_cmdpolicy_t *dst, const ak_cmdpolicy_t *src, ak_error_t **err);
 
 #endif

@@ -97,6 +97,13 @@ schema_check (const json_t *schema, const json_t *args, ak_error_t **err)
             if (!json_is_string (e))
               return ak_error_set (err, 0, "argument '%s' must be a non-empty array of strings", key);
         }
+      else if (strcmp (type, "object") == 0 && json_object_get (p, "properties") != NULL)
+        {
+          /* An object with its own properties (commands): checked as
+           * arguments are. */
+          if (schema_check (p, val, err) < 0)
+            return ak_error_prefix (err, "argument '%s'", key);
+        }
       else if (strcmp (type, "object") == 0)
         {
           const char *k;
@@ -232,7 +239,20 @@ args_hosts (const json_t *args, ak_spec_t *spec, ak_error_t **err)
 {
   _cleanup_strv_ char **allow = strv_from_json (json_object_get (args, "allow_hosts"));
   _cleanup_strv_ char **block = strv_from_json (json_object_get (args, "block_hosts"));
-  return ak_server_hosts (spec, allow, block, err);
+  const json_t *c = json_object_get (args, "commands");
+  ak_cmdpolicy_t pol;
+  int rc;
+
+  if (ak_server_hosts (spec, allow, block, err) < 0)
+    return -1;
+  /* The command policy (model/cmdpolicy.h), added to the server's. */
+  if (c == NULL)
+    return 0;
+  if (ak_cmdpolicy_from_json (c, AK_SRC_CLI, &pol, err) < 0)
+    return -1;
+  rc = ak_cmdpolicy_merge (&spec->sec.commands, &pol, err);
+  ak_cmdpolicy_clear (&pol);
+  return rc;
 }
 
 static int
@@ -412,7 +432,12 @@ tool_file_read (const json_t *args, tool_out_t *out, ak_error_t **err)
   "\"allow_hosts\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"description\": \"Only these hosts are "   \
   "reached (example.com, *.example.com, 10.0.0.0/8, each optionally :PORT or :PORT-PORT)\"}, "                        \
   "\"block_hosts\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"description\": \"These hosts are never "  \
-  "reached (same patterns; wins over allow_hosts)\"}"
+  "reached (same patterns; wins over allow_hosts)\"}, "                                                              \
+  "\"commands\": {\"type\": \"object\", \"description\": \"Command policy: programs (names, or absolute paths "   \
+  "inside) that may (allow; only these unless allowlist_only is false) or may never (block) be executed\", "      \
+  "\"properties\": {\"allow\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}, \"block\": {\"type\": "    \
+  "\"array\", \"items\": {\"type\": \"string\"}}, \"allowlist_only\": {\"type\": \"boolean\"}}, "                  \
+  "\"additionalProperties\": false}"
 #define PATH_PROP "\"path\": {\"type\": \"string\", \"description\": \"Absolute path inside the sandbox\"}"
 #define SCHEMA(props, req)                                                                                             \
   "{\"type\": \"object\", \"properties\": {" props "}, \"required\": [" req "], \"additionalProperties\": false}"

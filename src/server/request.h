@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "common/error.h"
+#include "model/cmdpolicy.h"
 
 /* Most commands in one POST /batch/run, files in one POST .../files. */
 #define AK_API_MAX_BATCH 64
@@ -31,6 +32,7 @@ typedef struct ak_api_cmd {
   char *image;    /* NULL (host), or a reference, "host" or "auto" */
   char **allow_hosts; /* run: host patterns (model/netpolicy.h), or NULL */
   char **block_hosts;
+  ak_cmdpolicy_t commands; /* run: {allow, block, allowlist_only} (model/cmdpolicy.h) */
 } ak_api_cmd_t;
 
 typedef struct ak_api_create {
@@ -42,6 +44,7 @@ typedef struct ak_api_create {
   unsigned vcpus;               /* 0: the profile's */
   char **allow_hosts;           /* host patterns, or NULL */
   char **block_hosts;
+  ak_cmdpolicy_t commands;      /* the command policy, added to the server's */
 } ak_api_create_t;
 
 typedef struct ak_api_file {
@@ -57,11 +60,11 @@ void ak_api_files_free (ak_api_file_t *files, size_t n);
 /* The body as a JSON object (no duplicate keys).  An empty body is {}. */
 json_t *ak_api_parse_body (const char *body, size_t len, ak_error_t **err);
 
-/* {command, image?, profile?, fast?, allow_hosts?, block_hosts?} */
+/* {command, image?, profile?, fast?, allow_hosts?, block_hosts?, commands?} */
 int ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err);
 /* {command, env?, workdir?, sudo?} */
 int ak_api_parse_exec (const json_t *body, ak_api_cmd_t *out, ak_error_t **err);
-/* {name, image?, profile?, vcpus?, memory_mb?, allow_hosts?, block_hosts?} (+ fields this
+/* {name, image?, profile?, vcpus?, memory_mb?, allow_hosts?, block_hosts?, commands?} (+ fields this
  * server refuses) */
 int ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err);
 /* {commands: [{command, profile?}, ...]}: *cmds is an array of *n */

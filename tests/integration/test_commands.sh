@@ -197,4 +197,37 @@ attack "persistent: the CLI's entry too" 0 "wget.*$DENIED" -- \
 expect "persistent: the audit entry names the sandbox" 0 \
   "\"event\":\"policy_violation\",\"sandbox\":\"$pname\".*\"program\":\"/usr/bin/curl\"" -- cat "$cmd_audit"
 "$AK" rm -f "$pname" >/dev/null 2>&1 || "$AK" remove -f "$pname" >/dev/null 2>&1
+
+# -- the HTTP API's and MCP's commands field
+sock=$cmd_dir/api.sock
+"$AK" serve --socket "$sock" >"$cmd_dir/serve.log" 2>&1 &
+api_pid=$!
+for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+api () { curl -sS --unix-socket "$sock" -X "$1" "http://localhost$2" ${3:+-d "$3"} -w ' http=%{http_code}'; }
+attack "API: POST /run with commands.block" 0 "curl.*$DENIED.*\"exit_code\":126" -- \
+  api POST /run "{\"command\":[\"sh\",\"-c\",\"echo $MARK; env curl -V\"],\"commands\":{\"block\":[\"curl\"]}}"
+expect "API: control, the same run without it" 0 "curl [0-9]" -- \
+  api POST /run '{"command":["env","curl","-V"]}'
+expect "API: a malformed entry is a 400 naming it" 0 "commands.allow\[0\]: command entry 'a/b'.* http=400" -- \
+  api POST /run '{"command":["true"],"commands":{"allow":["a/b"]}}'
+expect "API: an unknown field of commands is a 400" 0 "unknown field 'nope'.* http=400" -- \
+  api POST /run '{"command":["true"],"commands":{"nope":[]}}'
+aname=akcmdapi-$$
+expect "API: POST /sandboxes with commands" 0 "http=201" -- \
+  api POST /sandboxes "{\"name\":\"$aname\",\"commands\":{\"allow\":[\"sh\"]}}"
+attack "API: exec in it runs under its allow list" 0 "ls.*$DENIED" -- \
+  api POST "/sandboxes/$aname/exec" "{\"command\":[\"sh\",\"-c\",\"echo $MARK; ls /\"]}"
+api DELETE "/sandboxes/$aname" >/dev/null 2>&1
+kill "$api_pid" 2>/dev/null
+wait "$api_pid" 2>/dev/null
+mcp_call () {
+  printf '%s\n' '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}' \
+    '{"jsonrpc":"2.0","method":"notifications/initialized"}' \
+    "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"sandbox_run\",\"arguments\":$1}}" |
+    timeout 60 "$AK" mcp-server 2>/dev/null | grep '"id":2'
+}
+attack "MCP: sandbox_run with commands.block" 0 '"exit_code":126.*curl.*Permission denied' -- \
+  mcp_call "{\"command\":[\"sh\",\"-c\",\"echo $MARK; env curl -V\"],\"commands\":{\"block\":[\"curl\"]}}"
+expect "MCP: a malformed entry is refused naming it" 0 "commands.block\[0\]: command entry '../x'" -- \
+  mcp_call '{"command":["true"],"commands":{"block":["../x"]}}'
 unset AGENTKERNEL_AUDIT_LOG AGENTKERNEL_STATE_DIR
