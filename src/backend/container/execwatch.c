@@ -270,9 +270,13 @@ ak_execwatch_handle (ak_execwatch_t *w)
   if (why == NULL)
     {
       /* A script: its interpreter is executed too. */
-      _cleanup_close_ int rfd = ak_fs_openat (rootfd, canon, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0, AK_FS_IN_ROOT);
+      _cleanup_close_ int rfd
+          = ak_fs_openat (rootfd, canon, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0, AK_FS_IN_ROOT);
+      struct stat rst;
       char head[256];
-      ssize_t n = rfd >= 0 ? pread (rfd, head, sizeof head - 1, 0) : -1;
+      ssize_t n = rfd >= 0 && fstat (rfd, &rst) == 0 && S_ISREG (rst.st_mode)
+                      ? pread (rfd, head, sizeof head - 1, 0)
+                      : -1;
       if (n > 2 && head[0] == '#' && head[1] == '!')
         {
           char *p = head + 2, *e;
