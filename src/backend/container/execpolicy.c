@@ -89,6 +89,23 @@ typedef struct ctx {
   int ruleset;
 } ctx_t;
 
+/* Whether path is one of the program trees or beneath one. */
+static bool
+in_program_tree (const char *path)
+{
+  for (const char *const *t = program_trees; *t; t++)
+    {
+      size_t n = strlen (*t);
+      if (strncmp (path, *t, n) == 0 && (path[n] == '/' || path[n] == 0))
+        return true;
+    }
+  return false;
+}
+
+/* The PATH directories names are looked up in: only those in the program
+ * trees.  A directory the sandbox can write (~/.local/bin from a passed
+ * PATH, /workspace/bin) is never where an allowed name is found: the
+ * sandbox could rewrite the file it names in place. */
 static void
 dirs_add (char ***dirs, const char *path)
 {
@@ -96,7 +113,7 @@ dirs_add (char ***dirs, const char *path)
   for (char *s = copy, *save = NULL, *d; (d = strtok_r (s, ":", &save)) != NULL; s = NULL)
     {
       bool seen = false;
-      if (d[0] != '/')
+      if (d[0] != '/' || !in_program_tree (d))
         continue;
       for (char **o = *dirs; o && *o; o++)
         seen |= strcmp (*o, d) == 0;
