@@ -75,6 +75,15 @@ cmd_audit (int argc, char **argv)
             printf (" -> %lld", (long long) json_integer_value (json_object_get (e, "exit_code")));
           if (json_object_get (e, "path"))
             printf ("%s", json_string_value (json_object_get (e, "path")));
+          if (event != NULL && strcmp (event, "policy_violation") == 0
+              && json_object_get (e, "program") != NULL)
+            {
+              /* The command policy: the program refused, and why. */
+              const char *entry = json_string_value (json_object_get (e, "entry"));
+              printf ("%s deny (%s%s%s)", json_string_value (json_object_get (e, "program")),
+                      json_string_value (json_object_get (e, "rule")) ?: "", entry ? " " : "",
+                      entry ? entry : "");
+            }
           if (verdict != NULL)
             {
               const char *name = json_string_value (json_object_get (e, "name"));

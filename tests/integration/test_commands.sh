@@ -99,6 +99,8 @@ c --block-cmd curl -- 'env curl -V' >/dev/null 2>&1
 expect "audit: policy_violation names the program and the rule" 0 \
   '"event":"policy_violation".*"program":"/usr/bin/curl","exec":"/usr/bin/curl","rule":"block".*"entry":"curl"' -- \
   cat "$cmd_audit"
+expect "audit list --denied shows it" 0 "policy_violation .* /usr/bin/curl deny \(block curl\)" -- \
+  "$AK" audit list --denied
 : >"$cmd_audit"
 c --block-cmd curl -- 'cp /bin/true /tmp/t; /tmp/t' >/dev/null 2>&1
 expect "audit: an exec from a writable place" 0 '"program":"/tmp/t".*"rule":"not_program_tree"' -- cat "$cmd_audit"
