@@ -63,6 +63,11 @@ attack "blocked: a copy in a writable share (nothing writable executes under a p
 attack "blocked: a copy written to /tmp (nothing writable executes under a policy)" 0 \
   "/tmp/ls: $DENIED" -- c --block-cmd curl -- 'cp /bin/ls /tmp/ls && /tmp/ls /; true'
 expect "control: the copy in the writable share runs without a policy" 0 "$V" -- c -- '/rw/fetch -V'
+attack "blocked: a copy the repository brought, moved into the private layer's /usr and /opt" 0 \
+  "^usr=126 opt=126$" -- \
+  c --block-cmd curl -- 'cp /rw/fetch /usr/f; /usr/f -V 2>/dev/null; u=$?; cp /rw/fetch /opt/f; /opt/f -V 2>/dev/null; echo "usr=$u opt=$?"'
+expect "control: both run without a policy" 0 "^usr=0 opt=0$" -- \
+  c -- 'cp /rw/fetch /usr/f; /usr/f -V >/dev/null; u=$?; cp /rw/fetch /opt/f; /opt/f -V >/dev/null; echo "usr=$u opt=$?"'
 attack "blocked: through xargs" 0 "xargs: curl: $DENIED" -- \
   c --block-cmd curl -- 'echo -V | xargs curl; true'
 attack "blocked: through find -exec" 0 "find: .*/usr/bin/curl.*: $DENIED" -- \

@@ -63,6 +63,12 @@ static const char *const program_trees[]
 #define MAX_CHAIN 4
 /* Largest PATH directory scanned for copies of a blocked program. */
 #define MAX_SCAN 20000
+/* A program tree the sandbox can write is granted file by file: this deep,
+ * this many files at most (past that, not executable). */
+#define MAX_TREE_DEPTH 12
+#define MAX_TREE_RULES 50000
+/* How an id not mapped into the sandbox's user namespace shows. */
+#define AK_OVERFLOW_ID 65534
 
 typedef struct file_id {
   dev_t dev;
@@ -86,6 +92,7 @@ typedef struct ctx {
   size_t n_blocked;
   file_id_t *allowed;
   size_t n_allowed;
+  size_t n_tree_rules;
   int ruleset;
 } ctx_t;
 
@@ -578,13 +585,74 @@ noexec_dirs (ctx_t *c, ak_error_t **err)
   return 0;
 }
 
+/* Whether the sandbox could create entries in (or rewrite) what st
+ * describes: its owner or group is an id mapped into the sandbox (shown as
+ * the overflow id otherwise), or anyone may write it. */
+static bool
+sandbox_writable (const struct stat *st)
+{
+  return st->st_uid != AK_OVERFLOW_ID || (st->st_mode & S_IWOTH)
+         || (st->st_gid != AK_OVERFLOW_ID && (st->st_mode & S_IWGRP));
+}
+
+/* A program tree: executable as a whole when the sandbox cannot write in
+ * it; otherwise (its own image, the private layer's /usr or /opt) entry by
+ * entry, as they are now, so that nothing it adds later is executable. */
+static int
+grant_tree (ctx_t *c, int dfd, const char *path, int depth, ak_error_t **err)
+{
+  struct stat st;
+  DIR *dir;
+  struct dirent *de;
+  int lfd;
+
+  if (fstat (dfd, &st) < 0 || !S_ISDIR (st.st_mode))
+    return 0;
+  if (!sandbox_writable (&st))
+    return grant (c, dfd, path, err);
+  if (depth >= MAX_TREE_DEPTH)
+    return 0; /* deeper than that: not executable (never more) */
+  lfd = openat (dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (lfd < 0 || (dir = fdopendir (lfd)) == NULL)
+    {
+      if (lfd >= 0)
+        close (lfd);
+      return ak_error_set (err, errno, "command policy: list %s", path);
+    }
+  while ((de = readdir (dir)) != NULL)
+    {
+      _cleanup_close_ int fd = -1;
+      _cleanup_free_ char *p = NULL;
+      struct stat est;
+      int rc = 0;
+
+      if (de->d_name[0] == '.' && (de->d_name[1] == 0 || (de->d_name[1] == '.' && de->d_name[2] == 0)))
+        continue;
+      fd = ak_fs_openat (dirfd (dir), de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, AK_FS_BENEATH);
+      if (fd < 0 || fstat (fd, &est) < 0)
+        continue;
+      p = ak_xasprintf ("%s/%s", path, de->d_name);
+      if (S_ISDIR (est.st_mode))
+        rc = grant_tree (c, fd, p, depth + 1, err);
+      else if (S_ISREG (est.st_mode) && (est.st_mode & 0111) && c->n_tree_rules++ < MAX_TREE_RULES)
+        rc = grant (c, fd, p, err);
+      if (rc < 0)
+        {
+          closedir (dir);
+          return -1;
+        }
+    }
+  closedir (dir);
+  return 0;
+}
+
 static int
 grant_trees (ctx_t *c, ak_error_t **err)
 {
   for (const char *const *t = program_trees; *t; t++)
     {
       _cleanup_close_ int fd = open_in_root (c, *t, O_PATH | O_DIRECTORY);
-      if (fd >= 0 && grant (c, fd, *t, err) < 0)
+      if (fd >= 0 && grant_tree (c, fd, *t, 0, err) < 0)
         return -1;
     }
   for (size_t i = 0; i < c->spec->n_mounts; i++)
