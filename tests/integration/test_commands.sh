@@ -129,6 +129,39 @@ try:
 except OSError as e:
     print(\"errno\", e.errno)
 "'
+# Bytes of a program that is not allowed, run from places outside the tree.
+MEMFD='
+import os, sys
+data = open("/usr/bin/id", "rb").read()
+for how in ("memfd", "tmpfile", "fexecve"):
+    try:
+        if how == "memfd":
+            fd = os.memfd_create("x", 0)
+            os.write(fd, data)
+        elif how == "tmpfile":
+            w = os.open("/tmp", os.O_TMPFILE | os.O_RDWR, 0o755)
+            os.write(w, data)
+            fd = os.open("/proc/self/fd/%d" % w, os.O_RDONLY)
+            os.close(w)
+        else:
+            fd = os.open("/usr/bin/id", os.O_RDONLY)
+    except OSError as e:
+        print(how, "errno", e.errno, flush=True)
+        continue
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.execve(fd, ["id"], {})
+        except OSError as e:
+            print(how, "errno", e.errno, flush=True)
+            os._exit(1)
+    os.waitpid(pid, 0)
+'
+attack "allowlist: no exec from a memfd, an O_TMPFILE file or by descriptor" 0 \
+  "^memfd errno 13 tmpfile errno 13 fexecve errno 13 $" -- \
+  c --allow-cmd sh --allow-cmd python3 --allow-cmd tr -- "python3 -c '$MEMFD' 2>&1 | tr '\\n' ' '"
+expect "control: all three run without the policy" 0 "^(uid=[^ ]+ .*){3}" -- \
+  c -- "python3 -c '$MEMFD' | tr '\\n' ' '"
 attack "allowlist: the loader cannot start a program that is not allowed" 0 "id: .*(failed to map|$DENIED)" -- \
   c --allow-cmd sh -- "$LOADER /usr/bin/id; true"
 expect "control: the loader starts it without the policy" 0 "uid=" -- c -- "$LOADER /usr/bin/id"

@@ -21,6 +21,9 @@
 #include "common/fsutil.h"
 #include "common/util.h"
 
+/* memfd_create's flag (Linux >= 6.3), newer than the installed headers. */
+#define AK_MFD_NOEXEC_SEAL 0x0008U
+
 struct ak_execwatch {
   int listener;
   const ak_spec_t *spec;
@@ -42,8 +45,16 @@ ak_execwatch_install (ak_error_t **err)
 
   if (ctx == NULL)
     return ak_error_set (err, ENOMEM, "command policy: seccomp");
+  /* Landlock governs the files of the sandbox's tree; a memfd is none of
+   * them, so an executable memfd would take any bytes past the policy (a
+   * program that is not allowed, read and written into one).  Only memfds
+   * sealed non-executable may be made. */
   if (seccomp_rule_add (ctx, SCMP_ACT_NOTIFY, SCMP_SYS (execve), 0) < 0
-      || seccomp_rule_add (ctx, SCMP_ACT_NOTIFY, SCMP_SYS (execveat), 0) < 0 || seccomp_load (ctx) < 0
+      || seccomp_rule_add (ctx, SCMP_ACT_NOTIFY, SCMP_SYS (execveat), 0) < 0
+      || seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EACCES), SCMP_SYS (memfd_create), 1,
+                           SCMP_A1 (SCMP_CMP_MASKED_EQ, AK_MFD_NOEXEC_SEAL, 0))
+             < 0
+      || seccomp_load (ctx) < 0
       || (fd = seccomp_notify_fd (ctx)) < 0)
     {
       seccomp_release (ctx);
