@@ -19,13 +19,19 @@
  *        interpreter and, for "#!/usr/bin/env NAME", NAME on PATH), minus
  *        whatever is blocked;
  *      block list only: the program trees (/usr, /bin, /sbin, /lib*, /opt
- *        and read-only volumes).
+ *        and read-only volumes), file by file where the sandbox can write
+ *        in them (the private layer's /usr), as they are at start.
  *    Nothing a sandbox can write (/tmp, /workspace, home, read-write
  *    volumes, a new file anywhere) is ever executable under a policy: a
  *    program the sandbox can write is a program it can rename.  Landlock
  *    checks the inode the kernel actually opens, for the program and for
  *    its interpreter, in every process, whatever exec call or helper (sh
  *    -c, env, xargs, find -exec) makes it; no thread can race it.
+ *
+ *  - Allowlist mode: the PATH directories are noexec mounts but for the
+ *    allowed programs in them, so the loader cannot map what is not
+ *    allowed.  (A memfd, which Landlock does not see, is made
+ *    non-executable by the exec watcher's filter: execwatch.c.)
  *
  * Both are irrevocable from inside: the covers are mounts the sandbox has
  * neither the capability nor the system calls to remove, and a Landlock
