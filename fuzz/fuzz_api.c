@@ -102,6 +102,15 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
               check (cmd.image == NULL
                          || (cmd.image[0] != '\0' && strlen (cmd.image) <= 512 && strcspn (cmd.image, " \t\r\n") == strlen (cmd.image)),
                      "an image is a reference: non-empty, bounded, no blanks");
+        if (rc == 0)
+          for (size_t i = 0; i < cmd.commands.n_allow + cmd.commands.n_block; i++)
+            {
+              const ak_cmdrule_t *r = i < cmd.commands.n_allow ? &cmd.commands.allow[i]
+                                                               : &cmd.commands.block[i - cmd.commands.n_allow];
+              ak_error_t *e2 = NULL;
+              check (ak_cmd_entry_check (r->text, &e2) == 0, "an accepted command entry is well formed");
+              ak_error_free (e2);
+            }
         check_refusal (rc, err);
         ak_api_cmd_clear (&cmd);
         err = NULL;

@@ -40,6 +40,14 @@ print_entry (json_t *e, bool json)
     printf (" -> %lld", (long long) json_integer_value (json_object_get (e, "exit_code")));
   if (json_object_get (e, "path"))
     printf ("%s", json_string_value (json_object_get (e, "path")));
+  if (json_object_get (e, "program") != NULL
+      && strcmp (json_string_value (json_object_get (e, "event")) ?: "", "policy_violation") == 0)
+    {
+      /* The command policy: the program refused, and why. */
+      const char *entry = json_string_value (json_object_get (e, "entry"));
+      printf ("%s deny (%s%s%s)", json_string_value (json_object_get (e, "program")) ?: "",
+              json_string_value (json_object_get (e, "rule")) ?: "", entry ? " " : "", entry ? entry : "");
+    }
   if (verdict != NULL)
     {
       const char *name = json_string_value (json_object_get (e, "name"));

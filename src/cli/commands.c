@@ -21,6 +21,9 @@ const ak_cli_opt_t ak_cli_sandbox_opts[] = {
     "reach only what such patterns name (repeatable):\nexample.com, *.example.com, 10.0.0.0/8, with an\n"
     "optional :PORT or :PORT-PORT" },
   { "--block-host", NULL, "PATTERN", "never reach what PATTERN names (repeatable; wins\nover --allow-host)" },
+  { "--allow-cmd", NULL, "NAME",
+    "only programs so named (basename on PATH, or an\nabsolute path) may be executed (repeatable)" },
+  { "--block-cmd", NULL, "NAME", "never execute the program NAME (repeatable; wins\nover --allow-cmd); see docs/security.md" },
   { "--env", "-e", "KEY=VALUE", "set a variable inside (repeatable); -e KEY passes\nthe caller's value of KEY" },
   { "--workdir", "-w", "DIR", "working directory inside the sandbox" },
   { "--volume", "-v", "SRC:DEST[:ro]",

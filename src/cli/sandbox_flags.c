@@ -67,6 +67,7 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
     { "--hostname", NULL, 'h' }, { "--name", NULL, 'n' },   { "--seccomp", NULL, 'S' },
     { "--image", "-i", 'i' },   { "--disk", NULL, 'D' },   { "--agent", NULL, 'G' },
     { "--allow-host", NULL, 'A' }, { "--block-host", NULL, 'B' }, { "--backend", "-B", 'b' },
+    { "--allow-cmd", NULL, 'X' }, { "--block-cmd", NULL, 'Y' },
   };
   const char *a = argv[*i];
   unsigned long long n;
@@ -153,6 +154,16 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
         case 'B':
           ak_strv_push (&f->block_hosts, v);
           break;
+        case 'X':
+          if (ak_cmd_entry_check (v, err) < 0)
+            return ak_error_prefix (err, "--allow-cmd");
+          ak_strv_push (&f->allow_cmds, v);
+          break;
+        case 'Y':
+          if (ak_cmd_entry_check (v, err) < 0)
+            return ak_error_prefix (err, "--block-cmd");
+          ak_strv_push (&f->block_cmds, v);
+          break;
         case 'D':
           if (!ak_parse_u64 (v, 0, AK_DISK_MB_MAX, &n))
             return ak_error_set (err, 0, "invalid --disk '%s' (expected MiB, e.g. 1024)", v);
@@ -180,6 +191,8 @@ ak_cli_sandbox_free (ak_cli_sandbox_t *f)
   ak_strv_free (f->volumes);
   ak_strv_free (f->allow_hosts);
   ak_strv_free (f->block_hosts);
+  ak_strv_free (f->allow_cmds);
+  ak_strv_free (f->block_cmds);
   ak_strv_free (f->config_refused);
   free (f->config_used);
   memset (f, 0, sizeof (*f));
@@ -443,6 +456,28 @@ add_volume (ak_spec_t *spec, const char *arg, ak_error_t **err)
   return ak_spec_add_mount (spec, vol, err);
 }
 
+/* --allow-cmd and --block-cmd; the first --allow-cmd turns allowlist mode
+ * on, as --allow-host does for hosts. */
+static int
+apply_cmds (const ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
+{
+  ak_cmdpolicy_t *pol = &spec->sec.commands;
+
+  for (char **a = f->allow_cmds; a && *a; a++)
+    if (ak_cmdpolicy_add (pol, AK_CMD_ALLOW, *a, AK_SRC_CLI, 0, err) < 0)
+      return ak_error_prefix (err, "--allow-cmd");
+  for (char **b = f->block_cmds; b && *b; b++)
+    if (ak_cmdpolicy_add (pol, AK_CMD_BLOCK, *b, AK_SRC_CLI, 0, err) < 0)
+      return ak_error_prefix (err, "--block-cmd");
+  if (f->allow_cmds != NULL && f->allow_cmds[0] != NULL)
+    {
+      pol->allowlist_only = true;
+      pol->allowlist_source = AK_SRC_CLI;
+      pol->allowlist_line = 0;
+    }
+  return 0;
+}
+
 int
 ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
 {
@@ -544,7 +579,7 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
     }
   if (apply_seccomp (f, spec, err) < 0)
     return -1;
-  if (apply_hosts (f, spec, err) < 0)
+  if (apply_hosts (f, spec, err) < 0 || apply_cmds (f, spec, err) < 0)
     return -1;
   if (spec->compat_mode != NULL)
     {

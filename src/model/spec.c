@@ -136,6 +136,7 @@ ak_spec_clear (ak_spec_t *spec)
   free (spec->sec.seccomp.file);
   free (spec->sec.seccomp.text);
   ak_netpolicy_clear (&spec->sec.domains);
+  ak_cmdpolicy_clear (&spec->sec.commands);
   ak_strv_free (spec->private_paths);
   ak_strv_free (spec->shared_paths);
   memset (spec, 0, sizeof (*spec));

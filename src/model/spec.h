@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "model/cmdpolicy.h"
 #include "model/netpolicy.h"
 
 typedef enum ak_profile {
@@ -81,6 +82,9 @@ typedef struct ak_security {
   /* [security.domains], --allow-host, --block-host (model/netpolicy.h):
    * enforced whenever network is on. */
   ak_netpolicy_t domains;
+  /* [security.commands], --allow-cmd, --block-cmd (model/cmdpolicy.h):
+   * enforced at every exec inside the sandbox. */
+  ak_cmdpolicy_t commands;
 } ak_security_t;
 
 typedef struct ak_mount {

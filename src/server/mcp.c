@@ -56,6 +56,8 @@ ak_mcp_set_dry_run (bool on)
 /* One value against one type of the subset the tool schemas use: string
  * (optionally enum), boolean, integer (optionally minimum and maximum),
  * non-empty array of strings, object of strings. */
+static int schema_check (const json_t *schema, const json_t *args, ak_error_t **err);
+
 static int
 check_type (const char *type, const json_t *p, const char *key, const json_t *val, ak_error_t **err)
 {
@@ -94,6 +96,13 @@ check_type (const char *type, const json_t *p, const char *key, const json_t *va
       json_array_foreach (val, i, e)
         if (!json_is_string (e))
           return ak_error_set (err, 0, "argument '%s' must be a non-empty array of strings", key);
+    }
+  else if (strcmp (type, "object") == 0 && json_object_get (p, "properties") != NULL)
+    {
+      /* An object with its own properties (commands): checked as the
+       * arguments are. */
+      if (schema_check (p, val, err) < 0)
+        return ak_error_prefix (err, "argument '%s'", key);
     }
   else if (strcmp (type, "object") == 0)
     {
@@ -289,7 +298,20 @@ args_hosts (const json_t *args, ak_spec_t *spec, ak_error_t **err)
 {
   _cleanup_strv_ char **allow = strv_from_json (json_object_get (args, "allow_hosts"));
   _cleanup_strv_ char **block = strv_from_json (json_object_get (args, "block_hosts"));
-  return ak_server_hosts (spec, allow, block, err);
+  const json_t *c = json_object_get (args, "commands");
+  ak_cmdpolicy_t pol;
+  int rc;
+
+  if (ak_server_hosts (spec, allow, block, err) < 0)
+    return -1;
+  /* The command policy (model/cmdpolicy.h), added to the server's. */
+  if (c == NULL)
+    return 0;
+  if (ak_cmdpolicy_from_json (c, AK_SRC_CLI, &pol, err) < 0)
+    return -1;
+  rc = ak_cmdpolicy_merge (&spec->sec.commands, &pol, err);
+  ak_cmdpolicy_clear (&pol);
+  return rc;
 }
 
 /* "env" as ["KEY=VALUE", ...] (agentkernel's sandbox_exec) or
@@ -840,7 +862,12 @@ tool_info (const json_t *args, tool_out_t *out, ak_error_t **err)
   "\"allow_hosts\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"description\": \"Only these hosts are "   \
   "reached (example.com, *.example.com, 10.0.0.0/8, each optionally :PORT or :PORT-PORT)\"}, "                        \
   "\"block_hosts\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"description\": \"These hosts are never "  \
-  "reached (same patterns; wins over allow_hosts)\"}"
+  "reached (same patterns; wins over allow_hosts)\"}, "                                                              \
+  "\"commands\": {\"type\": \"object\", \"description\": \"Command policy: programs (names, or absolute paths "   \
+  "inside) that may (allow; only these unless allowlist_only is false) or may never (block) be executed\", "      \
+  "\"properties\": {\"allow\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}, \"block\": {\"type\": "    \
+  "\"array\", \"items\": {\"type\": \"string\"}}, \"allowlist_only\": {\"type\": \"boolean\"}}, "                  \
+  "\"additionalProperties\": false}"
 #define PATH_PROP "\"path\": {\"type\": \"string\", \"description\": \"Absolute path inside the sandbox\"}"
 #define ENV_PROP                                                                                                       \
   "\"env\": {\"type\": [\"array\", \"object\"], \"items\": {\"type\": \"string\"}, "                               \

@@ -26,6 +26,7 @@ ak_api_cmd_clear (ak_api_cmd_t *c)
   free (c->image);
   ak_strv_free (c->allow_hosts);
   ak_strv_free (c->block_hosts);
+  ak_cmdpolicy_clear (&c->commands);
   memset (c, 0, sizeof *c);
 }
 
@@ -39,6 +40,7 @@ ak_api_create_clear (ak_api_create_t *c)
   ak_strv_free (c->block_hosts);
   ak_strv_free (c->labels);
   free (c->description);
+  ak_cmdpolicy_clear (&c->commands);
   memset (c, 0, sizeof *c);
 }
 
@@ -236,10 +238,28 @@ parse_all_hosts (const json_t *body, char ***allow, char ***block, ak_error_t **
              : 0;
 }
 
+/* commands: the command policy (model/cmdpolicy.h), a 400 naming the
+ * entry when one is malformed. */
+static int
+parse_commands (const json_t *body, ak_cmdpolicy_t *out, ak_error_t **err)
+{
+  const json_t *o = field (body, "commands");
+
+  if (o == NULL)
+    return 0;
+  if (ak_cmdpolicy_from_json (o, AK_SRC_CLI, out, err) < 0)
+    {
+      if (err != NULL && *err != NULL)
+        (*err)->code = EINVAL;
+      return -1;
+    }
+  return 0;
+}
+
 int
 ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err)
 {
-  static const char *const keys[] = { "command", "image", "profile", "fast", "allow_hosts", "block_hosts", NULL };
+  static const char *const keys[] = { "command", "image", "profile", "fast", "allow_hosts", "block_hosts", "commands", NULL };
   bool fast = true;
 
   memset (out, 0, sizeof *out);
@@ -247,7 +267,8 @@ ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err)
   /* "fast" asked for a pre-warmed pool; every start here is fast. */
   if (only_keys (body, keys, err) < 0 || parse_command (body, out, err) < 0 || parse_image (body, &out->image, err) < 0
       || parse_profile (body, &out->profile, err) < 0 || opt_bool (body, "fast", &fast, err) < 0
-      || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0)
+      || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0
+      || parse_commands (body, &out->commands, err) < 0)
     return -1;
   return 0;
 }
@@ -427,7 +448,8 @@ ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
 {
   static const char *const keys[] = { "name",    "image",      "profile",    "vcpus",   "memory_mb",
                                       "volumes", "source_url", "source_ref", "secrets", "secret_files",
-                                      "allow_hosts", "block_hosts", "disk_mb", "labels", "description", NULL };
+                                      "allow_hosts", "block_hosts", "disk_mb", "labels", "description", "commands",
+                                      NULL };
   static const char *const refused[] = { "volumes", "source_url", "source_ref", "secrets", "secret_files", NULL };
   unsigned long long vcpus = 0, disk = 0;
 
@@ -451,7 +473,8 @@ ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
       || opt_uint (body, "vcpus", 1024, &vcpus, err) < 0
       || opt_uint (body, "disk_mb", AK_DISK_MB_MAX, &disk, err) < 0
       || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0
-      || parse_labels (body, false, &out->labels, NULL, err) < 0 || parse_description (body, &out->description, err) < 0)
+      || parse_labels (body, false, &out->labels, NULL, err) < 0 || parse_description (body, &out->description, err) < 0
+      || parse_commands (body, &out->commands, err) < 0)
     return -1;
   out->vcpus = (unsigned) vcpus;
   out->disk_mb = (unsigned) disk;

@@ -11,7 +11,8 @@
  *       groups (it does so in parallel with steps 2-5)
  *    --- privileges dropped from here on, irrevocably ---
  *    7. no_new_privs
- *    8. Landlock
+ *    8. Landlock (the sandbox's view, then the command policy's execute
+ *       rights, decided in step 4 on the finished root)
  *    9. every capability
  *   10. seccomp (last: it forbids what the steps above needed)
  *   11. fork the command; reap until it ends
@@ -100,6 +101,7 @@ sandbox_init (const init_ctx_t *c)
   char mask[AK_SYNC_MAX_FDS + 2];
   _cleanup_strv_ char **env = NULL;
   int listen_fd = -1;
+  int exec_ruleset = -1, exec_info = -1;
   const char *persist_dir = c->persist;
   const char *hostname = c->spec->hostname ? c->spec->hostname : "agentkernel";
 
@@ -140,7 +142,7 @@ sandbox_init (const init_ctx_t *c)
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0)
     init_fail_errno (c->sync, "parent-death signal");
   /* 4. */
-  if (ak_mounts_build_root (c->spec, c->ids, &src, c->net_helper, &err) < 0)
+  if (ak_mounts_build_root (c->spec, c->ids, &src, c->net_helper, &exec_ruleset, &exec_info, &err) < 0)
     init_fail (c->sync, err);
   ak_sources_close (&src);
   /* 5. */
@@ -179,11 +181,26 @@ sandbox_init (const init_ctx_t *c)
   /* 8. */
   if (ak_landlock_apply (c->spec, &err) < 0)
     init_fail (c->sync, err);
+  /* The command policy: execute only where it allows, stacked on top. */
+  if (ak_execpolicy_apply (exec_ruleset, &err) < 0)
+    init_fail (c->sync, err);
   /* 9. */
   if (ak_caps_drop_all (&err) < 0)
     init_fail (c->sync, err);
   (void) prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
-  /* 10.  The built-in filter, then a custom profile's on top of it. */
+  /* 10.  Under a command policy, the exec listener first (the supervisor
+   * reports what the policy denies); then the built-in filter, then a custom
+   * profile's on top of it. */
+  if (exec_info >= 0)
+    {
+      int watch[2] = { ak_execwatch_install (&err), exec_info };
+      if (watch[0] < 0)
+        init_fail (c->sync, err);
+      if (ak_sync_send (c->sync, AK_SYNC_WATCH, 0, NULL, watch, 2) < 0)
+        init_fail_errno (c->sync, "send the exec listener");
+      close (watch[0]);
+      close (watch[1]);
+    }
   for (size_t i = 0; i < n_fds && i < 2; i++)
     if (ak_seccomp_load (fds[i], &err) < 0)
       init_fail (c->sync, err);
@@ -266,18 +283,20 @@ exit_code_of (int wstatus)
 
 /* Relay signals and wait for the sandbox to end. */
 static int
-supervise (pid_t pid, int pidfd, int sync, int sigfd, int *status, ak_error_t **err)
+supervise (pid_t pid, int pidfd, int sync, int sigfd, ak_execwatch_t *watch, int *status,
+           ak_error_t **err)
 {
-  bool have_status = false, stdin_tty = isatty (STDIN_FILENO);
+  bool have_status = false, stdin_tty = isatty (STDIN_FILENO), watching = watch != NULL;
   long long deadline = -1;
   int wstatus;
 
   for (;;)
     {
-      struct pollfd p[3] = {
+      struct pollfd p[4] = {
         { .fd = pidfd, .events = POLLIN },
         { .fd = sync, .events = POLLIN },
         { .fd = sigfd, .events = POLLIN },
+        { .fd = watching ? ak_execwatch_fd (watch) : -1, .events = POLLIN },
       };
       int timeout = -1, r;
       if (deadline >= 0)
@@ -285,7 +304,9 @@ supervise (pid_t pid, int pidfd, int sync, int sigfd, int *status, ak_error_t **
           long long left = (deadline - (long long) ak_now_ns ()) / 1000000;
           timeout = left > 0 ? (int) left : 0;
         }
-      r = poll (p, sync >= 0 ? 3 : 1, timeout);
+      if (sync < 0)
+        p[1].fd = -1, p[2].fd = -1;
+      r = poll (p, 4, timeout);
       if (r < 0 && errno == EINTR)
         continue;
       if (r < 0)
@@ -316,6 +337,10 @@ supervise (pid_t pid, int pidfd, int sync, int sigfd, int *status, ak_error_t **
               *status = -1;
             }
         }
+      if (p[3].revents & POLLIN)
+        ak_execwatch_handle (watch);
+      else if (p[3].revents & (POLLHUP | POLLERR | POLLNVAL))
+        watching = false; /* no process left under the filter */
       if (p[2].revents & POLLIN)
         {
           struct signalfd_siginfo si;
@@ -399,6 +424,7 @@ typedef struct launch_state {
   sigset_t origmask;
   int sigfd, sync, seccomp_fds[2];
   size_t n_seccomp;
+  ak_execwatch_t *watch; /* the command policy's exec listener, or NULL */
   pid_t pid; /* the sandbox init, until reaped */
   int pidfd;
 } launch_state_t;
@@ -416,6 +442,8 @@ launch_teardown (launch_state_t *st)
   ak_net_stop (&st->net);
   ak_closep (&st->sync);
   ak_closep (&st->pidfd);
+  ak_execwatch_free (st->watch);
+  st->watch = NULL;
   ak_closep (&st->sigfd);
   while (st->n_seccomp > 0)
     ak_closep (&st->seccomp_fds[--st->n_seccomp]);
@@ -546,6 +574,23 @@ launch_commit (const launch_t *l, launch_state_t *st, int init_sync, ak_error_t 
     return -1;
   if (ak_sync_send (st->sync, AK_SYNC_EXEC, 0, NULL, st->seccomp_fds, st->n_seccomp) < 0)
     return ak_error_set (err, errno, "start command");
+  if (ak_cmdpolicy_active (&spec->sec.commands))
+    {
+      /* The command policy's exec listener comes before anything runs. */
+      int type = 0, value, fds[AK_SYNC_MAX_FDS];
+      size_t n_fds = 0;
+      char text[1024];
+      if (ak_sync_recv (st->sync, &type, &value, text, sizeof text, fds, &n_fds) != 1
+          || type != AK_SYNC_WATCH || n_fds != 2)
+        {
+          for (size_t i = 0; i < n_fds; i++)
+            close (fds[i]);
+          return ak_error_set (err, 0, "%s", type == AK_SYNC_ERROR ? text : "sandbox init exited during setup");
+        }
+      st->watch = ak_execwatch_new (spec, fds[0], fds[1], err);
+      if (st->watch == NULL)
+        return -1;
+    }
   if (l->listen_fd >= 0)
     {
       /* The agent serves once it reports STARTED. */
@@ -578,7 +623,7 @@ launch (const launch_t *l, int *status, ak_error_t **err)
   ak_sources_init (&st.src);
   if ((init_sync = launch_prepare (l, &st, err)) < 0 || launch_commit (l, &st, init_sync, err) < 0)
     return -1;
-  rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, status, err);
+  rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, st.watch, status, err);
   st.pid = -1; /* reaped */
   return rc;
 }
