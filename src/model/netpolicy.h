@@ -53,6 +53,14 @@ typedef struct ak_netpolicy {
   int allowlist_line;
 } ak_netpolicy_t;
 
+/* The policy's HTTP proxy inside a sandbox with network on (the
+ * resolver's address, TCP): HTTP_PROXY, HTTPS_PROXY and ALL_PROXY point
+ * at it when rules are in force. */
+#define AK_NET_PROXY_ADDR "10.0.2.3"
+#define AK_NET_PROXY_PORT 3128
+#define AK_NET_PROXY_URL "http://10.0.2.3:3128"
+#define AK_NET_NO_PROXY "localhost,127.0.0.1,::1,10.0.2.100"
+
 typedef enum ak_netlist { AK_NET_ALLOW = 0, AK_NET_BLOCK = 1 } ak_netlist_t;
 
 /* Parses one pattern into *out (owned by the caller: ak_netpat_clear).

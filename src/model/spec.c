@@ -391,6 +391,20 @@ ak_spec_build_env (const ak_spec_t *spec)
       env_set (&env, spec->as_root ? "USER=root" : "USER=user");
       env_set (&env, "LANG=C.UTF-8");
     }
+  /* Proxy-aware clients go through the policy's proxy (direct ones are
+   * intercepted all the same); an explicit -e still wins. */
+  if (ak_spec_sec (spec, AK_SEC_NETWORK) && ak_netpolicy_has_rules (&spec->sec.domains))
+    {
+      static const char *const names[] = { "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+                                           "http_proxy", "https_proxy", "all_proxy" };
+      for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        {
+          _cleanup_free_ char *kv = ak_xasprintf ("%s=%s", names[i], AK_NET_PROXY_URL);
+          env_set (&env, kv);
+        }
+      env_set (&env, "NO_PROXY=" AK_NET_NO_PROXY);
+      env_set (&env, "no_proxy=" AK_NET_NO_PROXY);
+    }
   for (char **e = spec->env; e && *e; e++)
     env_set (&env, *e);
   if (env == NULL)

@@ -62,6 +62,20 @@ d = sys.argv[1]
 addrs = ["198.51.100.%d" % a for a in (10, 11, 12, 13, 14)] + ["169.254.169.254"]
 
 class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # kept-alive connections
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(n) if n else b""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""): pass
+                    break
+                data += self.rfile.read(size); self.rfile.readline()
+        body = ("posted-%s host=%s len=%d\n" % (self.server.server_address[0], self.headers.get("Host"), len(data))).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
     def do_GET(self):
         body = ("token-%s host=%s\n" % (self.server.server_address[0], self.headers.get("Host"))).encode()
         self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
