@@ -19,7 +19,8 @@
 extern char **environ;
 
 const char ak_cli_sandbox_help[] =
-    "  -p, --profile NAME     permissive, moderate (default) or restrictive\n"
+    "  -p, --profile NAME     permissive, moderate (default) or restrictive (create:\n"
+    "                         --profile only, -p publishes a port)\n"
     "      --config FILE      read settings from FILE, which may widen the profile\n"
     "                         (default: ./agentkernel.toml, which may only tighten\n"
     "                         it unless 'agentkernel config trust' recorded it)\n"
@@ -34,6 +35,9 @@ const char ak_cli_sandbox_help[] =
     "                         optional :PORT or :PORT-PORT\n"
     "      --block-host PATTERN  never reach what PATTERN names (repeatable; wins\n"
     "                         over --allow-host)\n"
+    "  -P, --publish [ADDR:]HOSTPORT:PORT[/udp]  forward HOSTPORT on the host\n"
+    "                         (127.0.0.1 unless ADDR) to PORT in the sandbox\n"
+    "                         (repeatable; create: -p too)\n"
     "  -e, --env KEY=VALUE    set a variable inside (repeatable); -e KEY passes\n"
     "                         the caller's value of KEY\n"
     "  -w, --workdir DIR      working directory inside the sandbox\n"
@@ -102,6 +106,7 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
     { "--hostname", NULL, 'h' }, { "--name", NULL, 'n' },   { "--seccomp", NULL, 'S' },
     { "--image", "-i", 'i' },   { "--disk", NULL, 'D' },   { "--agent", NULL, 'G' },
     { "--allow-host", NULL, 'A' }, { "--block-host", NULL, 'B' },
+    { "--publish", "-P", 'u' },
   };
   const char *a = argv[*i];
   unsigned long long n;
@@ -109,6 +114,29 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
   if (strcmp (a, "--no-network") == 0)
     {
       f->no_network = true;
+      return 1;
+    }
+  /* create -p is --publish, as in agentkernel; it used to be the profile,
+   * and a profile's name is still taken as one, with a word about it. */
+  if (f->create && (strcmp (a, "-p") == 0 || strncmp (a, "-p=", 3) == 0))
+    {
+      static bool warned;
+      bool matched;
+      ak_profile_t p;
+      const char *v = value_of ("-p", argc, argv, i, &matched);
+      if (v == NULL)
+        return ak_error_set (err, 0, "option -p (--publish) needs a value");
+      if (strchr (v, ':') == NULL && ak_profile_from_name (v, &p, NULL) == 0)
+        {
+          if (!warned)
+            ak_warn ("create -p now publishes a port (-p HOSTPORT:PORT); taking '%s' as the profile: "
+                     "write --profile %s",
+                     v, v);
+          warned = true;
+          f->profile = v;
+          return 1;
+        }
+      ak_strv_push (&f->publish, v);
       return 1;
     }
   if (strcmp (a, "--root") == 0)
@@ -188,6 +216,9 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
         case 'B':
           ak_strv_push (&f->block_hosts, v);
           break;
+        case 'u':
+          ak_strv_push (&f->publish, v);
+          break;
         case 'D':
           if (!ak_parse_u64 (v, 0, AK_DISK_MB_MAX, &n))
             return ak_error_set (err, 0, "invalid --disk '%s' (expected MiB, e.g. 1024)", v);
@@ -212,6 +243,7 @@ ak_cli_sandbox_free (ak_cli_sandbox_t *f)
   ak_strv_free (f->volumes);
   ak_strv_free (f->allow_hosts);
   ak_strv_free (f->block_hosts);
+  ak_strv_free (f->publish);
   ak_strv_free (f->config_refused);
   free (f->config_used);
   memset (f, 0, sizeof (*f));
@@ -547,6 +579,9 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
     return -1;
   if (apply_hosts (f, spec, err) < 0)
     return -1;
+  for (char **pp = f->publish; pp && *pp; pp++)
+    if (ak_spec_add_port (spec, *pp, err) < 0)
+      return ak_error_prefix (err, "--publish");
   if (spec->compat_mode != NULL)
     {
       const ak_agent_t *a = ak_agent_find (spec->compat_mode);

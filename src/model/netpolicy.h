@@ -108,4 +108,18 @@ bool ak_netpat_match_addr (const ak_netpat_t *p, int family, const void *addr, u
  * "cli", "api", "default allow (open network)", "not in the allow list". */
 char *ak_netverdict_describe (const ak_netverdict_t *v, bool allowlist_only);
 
+/* A published port (-p/--publish, [network] ports, the API's and MCP's
+ * ports): [ADDR:]HOSTPORT:PORT[/tcp|/udp].  ADDR is an IPv4 or IPv6
+ * address (in brackets with a port after it), 127.0.0.1 when absent. */
+typedef struct ak_port {
+  int family; /* of addr: AF_INET or AF_INET6 */
+  uint8_t addr[16];
+  unsigned host_port, port;
+  bool udp;
+} ak_port_t;
+
+int ak_port_parse (const char *text, ak_port_t *out, ak_error_t **err);
+/* The canonical text: "127.0.0.1:8080:80/tcp", "[::1]:53:53/udp". */
+char *ak_port_text (const ak_port_t *p);
+
 #endif

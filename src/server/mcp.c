@@ -232,7 +232,8 @@ args_hosts (const json_t *args, ak_spec_t *spec, ak_error_t **err)
 {
   _cleanup_strv_ char **allow = strv_from_json (json_object_get (args, "allow_hosts"));
   _cleanup_strv_ char **block = strv_from_json (json_object_get (args, "block_hosts"));
-  return ak_server_hosts (spec, allow, block, err);
+  _cleanup_strv_ char **ports = strv_from_json (json_object_get (args, "ports"));
+  return ak_server_hosts (spec, allow, block, err) < 0 || ak_server_ports (spec, ports, err) < 0 ? -1 : 0;
 }
 
 static int
@@ -412,7 +413,9 @@ tool_file_read (const json_t *args, tool_out_t *out, ak_error_t **err)
   "\"allow_hosts\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"description\": \"Only these hosts are "   \
   "reached (example.com, *.example.com, 10.0.0.0/8, each optionally :PORT or :PORT-PORT)\"}, "                        \
   "\"block_hosts\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"description\": \"These hosts are never "  \
-  "reached (same patterns; wins over allow_hosts)\"}"
+  "reached (same patterns; wins over allow_hosts)\"}, "                                                                \
+  "\"ports\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"description\": \"Ports published on the "  \
+  "host: [ADDR:]HOSTPORT:PORT[/udp], e.g. 8080:80 (127.0.0.1 unless ADDR)\"}"
 #define PATH_PROP "\"path\": {\"type\": \"string\", \"description\": \"Absolute path inside the sandbox\"}"
 #define SCHEMA(props, req)                                                                                             \
   "{\"type\": \"object\", \"properties\": {" props "}, \"required\": [" req "], \"additionalProperties\": false}"

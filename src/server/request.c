@@ -25,6 +25,7 @@ ak_api_cmd_clear (ak_api_cmd_t *c)
   free (c->image);
   ak_strv_free (c->allow_hosts);
   ak_strv_free (c->block_hosts);
+  ak_strv_free (c->ports);
   memset (c, 0, sizeof *c);
 }
 
@@ -36,6 +37,7 @@ ak_api_create_clear (ak_api_create_t *c)
   free (c->image);
   ak_strv_free (c->allow_hosts);
   ak_strv_free (c->block_hosts);
+  ak_strv_free (c->ports);
   memset (c, 0, sizeof *c);
 }
 
@@ -216,6 +218,33 @@ parse_hosts (const json_t *body, const char *key, char ***out, ak_error_t **err)
   return 0;
 }
 
+/* ports: ["8080:80", "127.0.0.1:5353:53/udp"], each checked here. */
+#define MAX_PORTS 64
+
+static int
+parse_ports (const json_t *body, char ***out, ak_error_t **err)
+{
+  const json_t *a = field (body, "ports");
+  size_t i;
+  json_t *v;
+
+  if (a == NULL)
+    return 0;
+  if (!json_is_array (a) || json_array_size (a) > MAX_PORTS)
+    return bad (err, "'ports' must be an array of at most %d strings such as \"8080:80\"", MAX_PORTS);
+  json_array_foreach (a, i, v)
+    {
+      const char *s = plain_string (v);
+      ak_port_t p;
+      if (s == NULL)
+        return bad (err, "'ports[%zu]' must be a string without NUL bytes", i);
+      if (ak_port_parse (s, &p, err) < 0)
+        return ak_error_prefix (err, "'ports[%zu]'", i);
+      ak_strv_push (out, s);
+    }
+  return 0;
+}
+
 static int
 parse_all_hosts (const json_t *body, char ***allow, char ***block, ak_error_t **err)
 {
@@ -227,7 +256,7 @@ parse_all_hosts (const json_t *body, char ***allow, char ***block, ak_error_t **
 int
 ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err)
 {
-  static const char *const keys[] = { "command", "image", "profile", "fast", "allow_hosts", "block_hosts", NULL };
+  static const char *const keys[] = { "command", "image", "profile", "fast", "allow_hosts", "block_hosts", "ports", NULL };
   bool fast = true;
 
   memset (out, 0, sizeof *out);
@@ -235,7 +264,8 @@ ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err)
   /* "fast" asked for a pre-warmed pool; every start here is fast. */
   if (only_keys (body, keys, err) < 0 || parse_command (body, out, err) < 0 || parse_image (body, &out->image, err) < 0
       || parse_profile (body, &out->profile, err) < 0 || opt_bool (body, "fast", &fast, err) < 0
-      || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0)
+      || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0
+      || parse_ports (body, &out->ports, err) < 0)
     return -1;
   return 0;
 }
@@ -307,7 +337,7 @@ ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
 {
   static const char *const keys[] = { "name",    "image",      "profile",    "vcpus",   "memory_mb",
                                       "volumes", "source_url", "source_ref", "secrets", "secret_files",
-                                      "allow_hosts", "block_hosts", "disk_mb", NULL };
+                                      "allow_hosts", "block_hosts", "disk_mb", "ports", NULL };
   static const char *const refused[] = { "volumes", "source_url", "source_ref", "secrets", "secret_files", NULL };
   unsigned long long vcpus = 0, disk = 0;
 
@@ -330,7 +360,8 @@ ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
       || opt_uint (body, "memory_mb", 1024ULL * 1024 * 1024, &out->memory_mb, err) < 0
       || opt_uint (body, "vcpus", 1024, &vcpus, err) < 0
       || opt_uint (body, "disk_mb", AK_DISK_MB_MAX, &disk, err) < 0
-      || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0)
+      || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0
+      || parse_ports (body, &out->ports, err) < 0)
     return -1;
   out->vcpus = (unsigned) vcpus;
   out->disk_mb = (unsigned) disk;

@@ -31,6 +31,7 @@ typedef struct ak_api_cmd {
   char *image;    /* NULL (host), or a reference, "host" or "auto" */
   char **allow_hosts; /* run: host patterns (model/netpolicy.h), or NULL */
   char **block_hosts;
+  char **ports;       /* run: published ports ([ADDR:]HOSTPORT:PORT[/udp]), or NULL */
 } ak_api_cmd_t;
 
 typedef struct ak_api_create {
@@ -42,6 +43,7 @@ typedef struct ak_api_create {
   unsigned vcpus;               /* 0: the profile's */
   char **allow_hosts;           /* host patterns, or NULL */
   char **block_hosts;
+  char **ports;                 /* published ports, or NULL */
 } ak_api_create_t;
 
 typedef struct ak_api_file {
