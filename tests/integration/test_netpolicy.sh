@@ -1,6 +1,7 @@
 # The egress policy, from inside sandboxes, against the test hosts of
 # nethosts.sh (AK_NP_DIR; names through AK_TEST_HOSTS, which only the test
-# build reads).  Every deny runs the command (marker) and has its control:
+# build reads, or through the host's own resolver pointed at the test hosts
+# in a mount namespace of the test).  Every deny runs the command (marker) and has its control:
 # the same request allowed without the rule, or made from the host.
 echo "== egress policy"
 
@@ -206,6 +207,63 @@ expect "control: the test DNS server and UDP listener log what the host sends" 0
   cat "$AK_NP_DIR/dns.log" "$AK_NP_DIR/udp.log"
 refute "no DNS query from a sandbox reached the test DNS server" "$leak-[abcd]" -- cat "$AK_NP_DIR/dns.log"
 refute "no UDP datagram from a sandbox reached the test host" "^$leak-[uv]" -- cat "$AK_NP_DIR/udp.log"
+
+# -- the host's own resolver: /etc/hosts and /etc/resolv.conf of the test
+# hosts bound over the host's in a mount namespace of this test only, and
+# the product build (which knows nothing of AK_TEST_HOSTS): names go
+# through getaddrinfo as for any program on the host, /etc/hosts first,
+# then the test DNS server, which logs every query it gets.
+if command -v unshare >/dev/null 2>&1 && [ -f "$AK_NP_DIR/resolver/hosts" ]; then
+  # rsv CMD...: CMD with the test resolver (an unprivileged user maps
+  # itself to root in a user namespace to bind, then back to itself).
+  rsv () {
+    local bind="mount --bind $AK_NP_DIR/resolver/hosts /etc/hosts && mount --bind $AK_NP_DIR/resolver/resolv.conf /etc/resolv.conf"
+    if [ "$(id -u)" = 0 ]; then
+      env -u AK_TEST_HOSTS unshare -m sh -c "$bind && exec \"\$@\"" sh "$@"
+    else
+      env -u AK_TEST_HOSTS unshare -rm sh -c "$bind && exec unshare --user --map-user=$(id -u) --map-group=$(id -g) -- \"\$@\"" sh "$@"
+    fi
+  }
+  # npr: np with the product build, through the test resolver.
+  npr () {
+    local opts=() script
+    while [ "$1" != "--" ]; do opts+=("$1"); shift; done
+    shift
+    script=$1
+    rsv "$AK" run -v "$AK_NP_DIR/cert.pem:/cert.pem:ro" "${opts[@]}" -- sh -c \
+      "get () { u=\$1; shift; r=\$(curl -sS -m 5 --noproxy '*' --cacert /cert.pem \"\$@\" \"\$u\" 2>&1); echo \"rc=\$? out=\$r\"; };
+       pget () { u=\$1; shift; r=\$(curl -sS -f -m 5 --cacert /cert.pem \"\$@\" \"\$u\" 2>&1); echo \"rc=\$? out=\$r\"; };
+       echo $MARK; $script"
+  }
+  rleak=rleak-$$-$RANDOM
+  expect "host resolver: the test's /etc/hosts is the host's (control)" 0 "^198\.51\.100\.10 +allowed\.test" -- \
+    rsv getent hosts allowed.test
+  expect "host resolver: a name from /etc/hosts, allowed, reached (direct)" 0 "rc=0 out=$T10 host=allowed.test" -- \
+    npr --allow-host allowed.test -- "get https://allowed.test/"
+  expect "host resolver: a name from /etc/hosts, allowed, reached (proxy)" 0 "rc=0 out=$T10 host=allowed.test" -- \
+    npr --allow-host allowed.test -- "pget https://allowed.test/"
+  expect "host resolver: a name only DNS knows, allowed, reached" 0 "rc=0 out=token-198.51.100.13 host=dns-only.test" -- \
+    npr --allow-host dns-only.test -- "get http://dns-only.test/"
+  expect "host resolver: ... and the host's resolver asked the DNS server" 0 "^dns-only\.test$" -- \
+    cat "$AK_NP_DIR/dns.log"
+  attack "host resolver: another name does not resolve inside" 0 "^lookup-rc=2$" -- \
+    npr --allow-host allowed.test -- "getent hosts $rleak-a.test; echo lookup-rc=\$?"
+  attack "host resolver: another name through the proxy is refused" 0 "$PDENIED" -- \
+    npr --allow-host allowed.test -- "pget http://$rleak-b.test/"
+  attack "control: without rules, the lookup is made by the host's resolver" 0 "^lookup-rc=2$" -- \
+    npr -- "getent hosts $rleak-c.test; echo lookup-rc=\$?"
+  expect "control: ... and reached the test DNS server" 0 "^$rleak-c\.test$" -- cat "$AK_NP_DIR/dns.log"
+  refute "host resolver: no query for a refused name reached the DNS server" "^$rleak-[ab]\.test$" -- \
+    cat "$AK_NP_DIR/dns.log"
+  attack "host resolver: raw DNS and UDP to the DNS server's address" 0 "sent" -- \
+    npr --allow-host allowed.test -- "$(dns_query "$rleak-d.test"); $(udp_send "$rleak-u" 9999)"
+  sleep 0.5
+  refute "host resolver: the raw query never arrived" "^$rleak-d\.test$" -- cat "$AK_NP_DIR/dns.log"
+  refute "host resolver: the datagram never arrived" "^$rleak-u$" -- cat "$AK_NP_DIR/udp.log"
+else
+  t_begin "the host's resolver in a mount namespace"
+  skip "unshare (util-linux) or the test resolver files are missing"
+fi
 
 # -- nothing inside can lift the policy
 attack "root inside cannot flush the rules or reach around them" 0 "$DENIED" -- \
