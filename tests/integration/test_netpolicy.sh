@@ -108,6 +108,45 @@ attack "open network: a second request naming a blocked host is refused" 0 \
 expect "control: without the rules the second request reaches it" 0 \
   "^$T10 host=allowed.test \| $T10 host=other.test$" -- \
   np -v "$kadir:/ka:ro" -- "python3 /ka/ka.py allowed.test allowed.test other.test"
+cat >"$kadir/seq.py" <<'EOF'
+# seq.py ADDR REQ...: sends each request (\n stands for CRLF) on one
+# connection, printing each response's body or how the connection ended.
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=5)
+out = []
+for r in sys.argv[2:]:
+    try:
+        s.sendall(r.replace("\\n", "\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data or not data.endswith(b"\n") or data.endswith(b"\r\n\r\n"):
+            c = s.recv(4096)
+            if not c:
+                raise ConnectionError("closed")
+            data += c
+        out.append(data.split(b"\r\n\r\n", 1)[1].decode().strip())
+    except Exception as e:
+        out.append("refused:" + type(e).__name__)
+print(" | ".join(out))
+EOF
+chmod 644 "$kadir/seq.py"
+post='POST / HTTP/1.1\nHost: allowed.test\nTransfer-Encoding: chunked\n\n5\nhello\n0\n\n'
+attack "kept-alive HTTP: a request after a chunked body is checked too" 0 \
+  "^posted-198.51.100.10 host=allowed.test len=5 \| refused:" -- \
+  np -v "$kadir:/ka:ro" --allow-host allowed.test -- \
+  "python3 /ka/seq.py allowed.test '$post' 'GET / HTTP/1.1\nHost: other.test\n\n'"
+expect "control: the same two requests without the rules" 0 \
+  "^posted-198.51.100.10 host=allowed.test len=5 \| $T10 host=other.test$" -- \
+  np -v "$kadir:/ka:ro" -- \
+  "python3 /ka/seq.py allowed.test '$post' 'GET / HTTP/1.1\nHost: other.test\n\n'"
+attack "ambiguous framing (Content-Length and chunked) is refused" 0 "^refused:" -- \
+  np -v "$kadir:/ka:ro" --allow-host allowed.test -- \
+  "python3 /ka/seq.py allowed.test 'POST / HTTP/1.1\nHost: allowed.test\nContent-Length: 5\nTransfer-Encoding: chunked\n\n0\n\n'"
+expect "control: the same body with Content-Length alone" 0 "^posted-198.51.100.10 host=allowed.test len=5$" -- \
+  np -v "$kadir:/ka:ro" --allow-host allowed.test -- \
+  "python3 /ka/seq.py allowed.test 'POST / HTTP/1.1\nHost: allowed.test\nContent-Length: 5\n\nhello'"
+attack "two Host headers are refused" 0 "^refused:" -- \
+  np -v "$kadir:/ka:ro" --allow-host allowed.test -- \
+  "python3 /ka/seq.py allowed.test 'GET / HTTP/1.1\nHost: allowed.test\nHost: other.test\n\n'"
 rm -rf "$kadir"
 
 # -- IP literals: only an IP rule allows them
