@@ -162,6 +162,9 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
       switch (table[t].id)
         {
         case 'p':
+          if (strchr (v, ':') != NULL)
+            return ak_error_set (err, 0, "-p/--profile '%s' is not a profile; to publish a port: "
+                                 "-P/--publish %s", v, v);
           f->profile = v;
           break;
         case 'c':

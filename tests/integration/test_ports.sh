@@ -75,6 +75,8 @@ pt_stop "$pt_pid"
 expect "--publish with --no-network is refused" 125 "no network" -- "$AK" run --no-network -P 18080:80 -- true
 expect "--publish under the restrictive profile is refused" 125 "no network" -- \
   "$AK" run --profile restrictive -P 18080:80 -- true
+expect "run -p HOST:PORT (run's -p is --profile) says to use -P" 125 "to publish a port: -P/--publish 8080:80" -- \
+  "$AK" run -p 8080:80 -- true
 expect "a malformed port is refused, named" 125 "publish '80': expected" -- "$AK" run -P 80 -- true
 expect "a bad port number is refused" 125 "bad host port '70000'" -- "$AK" run -P 70000:80 -- true
 expect "the same host port twice is refused" 125 "published twice" -- "$AK" run -P 18080:80 -P 18080:81 -- true
