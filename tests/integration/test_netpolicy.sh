@@ -27,7 +27,9 @@ np () {
 # (curl through HTTP_PROXY/HTTPS_PROXY, which are set when rules are in
 # force; -f: the proxy's refusal is an error).
 T10=token-198.51.100.10
-DENIED='rc=(7|35|52|56) '
+# A refusal is a reset: curl reports 7, 35, 52, 56, or 55 when the reset
+# came before it asked for the peer's address.
+DENIED='rc=(7|35|52|55|56) '
 PDENIED='rc=(22|56) .*(403|refused by the sandbox)'
 
 # -- names allowed, and only those
@@ -62,8 +64,12 @@ expect "control: through the proxy, without an allow list, it is reached" 0 "rc=
   np --block-host unrelated.test -- "pget https://other.test/"
 attack "proxy: an IP literal is refused without an IP rule" 0 "$PDENIED" -- \
   np --allow-host allowed.test -- "pget http://198.51.100.10/"
+expect "control: through the proxy, an IP rule allows the literal" 0 "rc=0 out=$T10" -- \
+  np --allow-host 198.51.100.10 -- "pget http://198.51.100.10/"
 attack "proxy: a blocked name is refused in the open network" 0 "$PDENIED" -- \
   np --block-host other.test -- "pget http://other.test/"
+expect "control: through the proxy, the same name without its block rule" 0 "rc=0 out=token-198.51.100.11 host=other.test" -- \
+  np --block-host unrelated.test -- "pget http://other.test/"
 attack "proxy: a TLS server name other than the CONNECT target" 0 "rc=35 " -- \
   np --allow-host allowed.test --allow-host other.test -- \
   "pget https://allowed.test/ --connect-to allowed.test:443:other.test:443"
@@ -348,13 +354,13 @@ nppost () {
   curl -s -w ' HTTP %{http_code}' -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:$npport$1"
 }
 npcmd="[\"sh\",\"-c\",\"echo $MARK; curl -sS -m 5 --noproxy '*' http://198.51.100.11/ 2>&1; echo rc=\$?\"]"
-attack "API /run: allow_hosts refuses another address" 0 'rc=(7|52|56).* HTTP 200$' -- \
+attack "API /run: allow_hosts refuses another address" 0 'rc=(7|52|55|56).* HTTP 200$' -- \
   nppost /run "{\"command\":$npcmd,\"allow_hosts\":[\"allowed.test\"]}"
 attack "control: API /run without allow_hosts reaches it" 0 'token-198.51.100.11.* HTTP 200$' -- \
   nppost /run "{\"command\":$npcmd}"
-attack "API /run: block_hosts refuses it" 0 'rc=(7|52|56).* HTTP 200$' -- \
+attack "API /run: block_hosts refuses it" 0 'rc=(7|52|55|56).* HTTP 200$' -- \
   nppost /run "{\"command\":$npcmd,\"block_hosts\":[\"198.51.100.0/24\"]}"
-attack "API /batch/run: allow_hosts per command" 0 'rc=(7|52|56).* HTTP 200$' -- \
+attack "API /batch/run: allow_hosts per command" 0 'rc=(7|52|55|56).* HTTP 200$' -- \
   nppost /batch/run "{\"commands\":[{\"command\":$npcmd,\"allow_hosts\":[\"allowed.test\"]}]}"
 expect "API: a malformed pattern is a 400 naming it" 0 "allow_hosts\[1\].*'a\.\.b'.* HTTP 400$" -- \
   nppost /run "{\"command\":[\"true\"],\"allow_hosts\":[\"ok.test\",\"a..b\"]}"
@@ -375,7 +381,7 @@ mcp_call () {
     "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"$1\",\"arguments\":$2}}" |
     timeout 30 env AK_TEST_HOSTS="$AK_TEST_HOSTS" "$AK_TEST_BIN" mcp-server 2>/dev/null
 }
-attack "MCP sandbox_run: allow_hosts refuses another address" 0 'rc=(7|52|56)' -- \
+attack "MCP sandbox_run: allow_hosts refuses another address" 0 'rc=(7|52|55|56)' -- \
   mcp_call sandbox_run "{\"command\":$npcmd,\"allow_hosts\":[\"allowed.test\"]}"
 attack "control: MCP sandbox_run without it reaches the address" 0 'token-198.51.100.11' -- \
   mcp_call sandbox_run "{\"command\":$npcmd}"
@@ -389,13 +395,13 @@ expect "create with host rules" 0 "" -- "$AK_TEST_BIN" create "$pb" --allow-host
 expect "start" 0 "" -- "$AK_TEST_BIN" start "$pb"
 expect "exec: the allowed name" 0 "rc=0 out=$T10" -- \
   "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 --noproxy '*' http://allowed.test/ 2>&1 | sed 's/^/rc=0 out=/'"
-attack "exec: another address is refused" 0 "rc=(7|52|56)" -- \
+attack "exec: another address is refused" 0 "rc=(7|52|55|56)" -- \
   "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 --noproxy '*' http://198.51.100.11/; echo rc=\$?"
 attack "exec: a proxy-aware client is refused by the proxy" 0 "rc=22" -- \
   "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -f -m 5 http://other.test/; echo rc=\$?"
 "$AK_TEST_BIN" stop "$pb" >/dev/null 2>&1
 "$AK_TEST_BIN" start "$pb" >/dev/null 2>&1
-attack "after stop and start: still refused" 0 "rc=(7|52|56)" -- \
+attack "after stop and start: still refused" 0 "rc=(7|52|55|56)" -- \
   "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 --noproxy '*' http://198.51.100.11/; echo rc=\$?"
 "$AK_TEST_BIN" remove --force "$pb" >/dev/null 2>&1
 
