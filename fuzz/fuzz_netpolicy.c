@@ -1,6 +1,7 @@
 /* libFuzzer target for what the egress policy reads from a sandbox and
  * from its rules: arbitrary bytes as a TLS ClientHello, an HTTP request,
- * a DNS query (and the answer built to it), and as a host pattern.
+ * a DNS query (and the answer built to it), an HTTP request head's framing
+ * and a chunk-size line, and as a host pattern and a published port.
  * Beyond the sanitizers, it checks that a name found is a plain lower-case
  * host name within its buffer, that an answer echoes the question, and
  * that an accepted pattern matches consistently. */
@@ -42,6 +43,18 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       check_name (h1, sizeof h1);
       check_name (h2, sizeof h2);
     }
+  {
+    ak_http_req_t r;
+    unsigned long long n;
+    if (ak_http_parse_req (data, size, &r) == 0)
+      {
+        check (r.method_len > 0 && r.target_off == r.method_len + 1, "method before target");
+        check (r.target_off + r.target_len < r.line_end && r.line_end <= size, "request line within the head");
+        check (r.body <= AK_HTTP_BODY_CHUNKED, "a framing");
+      }
+    if (ak_http_chunk_size (data, size, &n) == 0)
+      check (size > 0 && n < (1ULL << 60), "a chunk size of at most 15 hex digits");
+  }
   if (ak_dns_parse_query (data, size, &q) == 0)
     {
       size_t n = ak_dns_build_reply (data, &q, 0, addrs, 2, 4, 30, out, sizeof out);
@@ -69,6 +82,18 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
           check (err != NULL, "error message");
           ak_error_free (err);
         }
+      {
+        ak_port_t pt, again;
+        if (ak_port_parse (text, &pt, NULL) == 0)
+          {
+            char *canon = ak_port_text (&pt);
+            check (pt.host_port >= 1 && pt.host_port <= 65535 && pt.port >= 1 && pt.port <= 65535,
+                   "ports in range");
+            check (ak_port_parse (canon, &again, NULL) == 0 && memcmp (&pt, &again, sizeof pt) == 0,
+                   "the canonical text parses to the same port");
+            free (canon);
+          }
+      }
       free (text);
     }
   return 0;

@@ -42,6 +42,8 @@ typedef struct ak_cli_sandbox {
   char **block_hosts; /* --block-host values, in order */
   char **allow_cmds;  /* --allow-cmd values, in order */
   char **block_cmds;  /* --block-cmd values, in order */
+  char **publish;     /* -P/--publish values (create: -p too), in order */
+  bool create;        /* parsing create's flags: -p publishes a port */
   /* Set by ak_cli_sandbox_resolve(), for config show: the config file read
    * (NULL: none), whether it was trusted, and the settings it was refused. */
   char *config_used;

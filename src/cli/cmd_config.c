@@ -224,6 +224,19 @@ cmdrules_json (const ak_cmdrule_t *r, size_t n)
   return a;
 }
 
+/* The published ports. */
+static void
+print_ports (const ak_spec_t *spec, FILE *out)
+{
+  fprintf (out, "\n[network]\nports = [");
+  for (char **p = spec->ports; p && *p; p++)
+    {
+      toml_string (out, *p);
+      fprintf (out, "%s", p[1] != NULL ? ", " : "");
+    }
+  fprintf (out, "]\n");
+}
+
 static json_t *
 netpats_json (const ak_netpat_t *p, size_t n)
 {
@@ -296,6 +309,7 @@ print_toml (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
   print_seccomp (spec, out);
   print_domains (spec, out);
   print_commands (spec, out);
+  print_ports (spec, out);
   fprintf (out, "\n[resources]\n");
   for (int i = 0; i < AK_RES_N; i++)
     {

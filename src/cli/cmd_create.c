@@ -17,7 +17,7 @@ int
 cmd_create (int argc, char **argv)
 {
   static ak_cli_progress_t prog;
-  ak_cli_sandbox_t flags = { 0 };
+  ak_cli_sandbox_t flags = { .create = true };
   ak_error_t *err = NULL;
   ak_spec_t spec;
   ak_record_t rec = { 0 };

@@ -8,7 +8,7 @@
 
 /* Shared by every command that makes a sandbox (run, create, config show). */
 const ak_cli_opt_t ak_cli_sandbox_opts[] = {
-  { "--profile", "-p", "NAME", "permissive, moderate (default) or restrictive" },
+  { "--profile", "-p", "NAME", "permissive, moderate (default) or restrictive\n(create: --profile only, -p publishes a port)" },
   { "--config", "-c", "FILE",
     "read settings from FILE, which may widen the profile\n(default: ./agentkernel.toml, which may only tighten\n"
     "it unless 'agentkernel config trust' recorded it)" },
@@ -21,6 +21,8 @@ const ak_cli_opt_t ak_cli_sandbox_opts[] = {
     "reach only what such patterns name (repeatable):\nexample.com, *.example.com, 10.0.0.0/8, with an\n"
     "optional :PORT or :PORT-PORT" },
   { "--block-host", NULL, "PATTERN", "never reach what PATTERN names (repeatable; wins\nover --allow-host)" },
+  { "--publish", "-P", "[ADDR:]HOSTPORT:PORT[/udp]",
+    "forward HOSTPORT on the host (127.0.0.1 unless ADDR)\nto PORT in the sandbox (repeatable; create: -p too)" },
   { "--allow-cmd", NULL, "NAME",
     "only programs so named (basename on PATH, or an\nabsolute path) may be executed (repeatable)" },
   { "--block-cmd", NULL, "NAME", "never execute the program NAME (repeatable; wins\nover --allow-cmd); see docs/security.md" },

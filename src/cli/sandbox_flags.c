@@ -68,6 +68,7 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
     { "--image", "-i", 'i' },   { "--disk", NULL, 'D' },   { "--agent", NULL, 'G' },
     { "--allow-host", NULL, 'A' }, { "--block-host", NULL, 'B' }, { "--backend", "-B", 'b' },
     { "--allow-cmd", NULL, 'X' }, { "--block-cmd", NULL, 'Y' },
+    { "--publish", "-P", 'u' },
   };
   const char *a = argv[*i];
   unsigned long long n;
@@ -75,6 +76,29 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
   if (strcmp (a, "--no-network") == 0)
     {
       f->no_network = true;
+      return 1;
+    }
+  /* create -p is --publish, as in agentkernel; it used to be the profile,
+   * and a profile's name is still taken as one, with a word about it. */
+  if (f->create && (strcmp (a, "-p") == 0 || strncmp (a, "-p=", 3) == 0))
+    {
+      static bool warned;
+      bool matched;
+      ak_profile_t p;
+      const char *v = value_of ("-p", argc, argv, i, &matched);
+      if (v == NULL)
+        return ak_error_set (err, 0, "option -p (--publish) needs a value");
+      if (strchr (v, ':') == NULL && ak_profile_from_name (v, &p, NULL) == 0)
+        {
+          if (!warned)
+            ak_warn ("create -p now publishes a port (-p HOSTPORT:PORT); taking '%s' as the profile: "
+                     "write --profile %s",
+                     v, v);
+          warned = true;
+          f->profile = v;
+          return 1;
+        }
+      ak_strv_push (&f->publish, v);
       return 1;
     }
   if (strcmp (a, "--root") == 0)
@@ -100,6 +124,9 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
       switch (table[t].id)
         {
         case 'p':
+          if (strchr (v, ':') != NULL)
+            return ak_error_set (err, 0, "-p/--profile '%s' is not a profile; to publish a port: "
+                                 "-P/--publish %s", v, v);
           f->profile = v;
           break;
         case 'c':
@@ -164,6 +191,9 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
             return ak_error_prefix (err, "--block-cmd");
           ak_strv_push (&f->block_cmds, v);
           break;
+        case 'u':
+          ak_strv_push (&f->publish, v);
+          break;
         case 'D':
           if (!ak_parse_u64 (v, 0, AK_DISK_MB_MAX, &n))
             return ak_error_set (err, 0, "invalid --disk '%s' (expected MiB, e.g. 1024)", v);
@@ -193,6 +223,7 @@ ak_cli_sandbox_free (ak_cli_sandbox_t *f)
   ak_strv_free (f->block_hosts);
   ak_strv_free (f->allow_cmds);
   ak_strv_free (f->block_cmds);
+  ak_strv_free (f->publish);
   ak_strv_free (f->config_refused);
   free (f->config_used);
   memset (f, 0, sizeof (*f));
@@ -581,6 +612,9 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
     return -1;
   if (apply_hosts (f, spec, err) < 0 || apply_cmds (f, spec, err) < 0)
     return -1;
+  for (char **pp = f->publish; pp && *pp; pp++)
+    if (ak_spec_add_port (spec, *pp, err) < 0)
+      return ak_error_prefix (err, "--publish");
   if (spec->compat_mode != NULL)
     {
       const ak_agent_t *a = ak_agent_find (spec->compat_mode);

@@ -791,6 +791,44 @@ apply_files (const cfg_t *c, const ak_toml_value_t *root, ak_error_t **err)
   return 0;
 }
 
+/* [network]: ports = ["8080:80", "127.0.0.1:5353:53/udp"].  An untrusted
+ * file cannot publish a port: that opens the sandbox to the host. */
+static int
+apply_network (const cfg_t *c, const ak_toml_value_t *t, ak_error_t **err)
+{
+  static const char *const known[] = { "ports", NULL };
+  ak_toml_entry_t e;
+  size_t n;
+
+  warn_unknown_keys (c, t, "[network]", known);
+  if (!ak_toml_table_find (t, "ports", &e))
+    return 0;
+  if (ak_toml_type (e.value) != AK_TOML_ARRAY)
+    return ak_error_set (err, 0, "%s:%u: [network] ports: expected an array of strings, got %s", c->file,
+                         e.line, ak_toml_type_name (ak_toml_type (e.value)));
+  n = ak_toml_array_len (e.value);
+  for (size_t i = 0; i < n; i++)
+    {
+      const ak_toml_value_t *v = ak_toml_array_get (e.value, i);
+      unsigned line = ak_toml_line (v) ? ak_toml_line (v) : e.line;
+      const char *s;
+      size_t len;
+
+      if (!ak_toml_as_string (v, &s, &len) || len != strlen (s))
+        return ak_error_set (err, 0, "%s:%u: [network] ports: entry %zu: expected a string, got %s", c->file,
+                             line, i + 1, ak_toml_type_name (ak_toml_type (v)));
+      if (c->untrusted)
+        {
+          _cleanup_free_ char *q = ak_xasprintf ("[\"%s\"]", s);
+          refuse (c, line, "[network]", "ports", q, "what the host exposes of the sandbox");
+          continue;
+        }
+      if (ak_spec_add_port (c->spec, s, err) < 0)
+        return ak_error_prefix (err, "%s:%u: [network] ports", c->file, line);
+    }
+  return 0;
+}
+
 static int
 apply (const cfg_t *c, const ak_toml_value_t *root, bool profile_from_cli, ak_error_t **err)
 {
@@ -821,8 +859,9 @@ apply (const cfg_t *c, const ak_toml_value_t *root, bool profile_from_cli, ak_er
     return -1;
   if (t != NULL && apply_resources (c, t, err) < 0)
     return -1;
-  /* [network] is reserved: any keys are accepted and ignored. */
   if (get_table (c, root, "network", &t, err) < 0)
+    return -1;
+  if (t != NULL && apply_network (c, t, err) < 0)
     return -1;
   if (get_table (c, root, "build", &t, err) < 0)
     return -1;

@@ -415,3 +415,88 @@ ak_netverdict_describe (const ak_netverdict_t *v, bool allowlist_only)
   return ak_xasprintf ("%s \"%s\" (%s)", v->allow ? "allow" : "block", r->text,
                        ak_source_name ((ak_source_t) r->source));
 }
+
+/* ---- published ports ---- */
+
+static bool
+port_number (const char *s, size_t n, unsigned *out)
+{
+  unsigned long v = 0;
+  if (n == 0 || n > 5)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    {
+      if (s[i] < '0' || s[i] > '9')
+        return false;
+      v = v * 10 + (unsigned long) (s[i] - '0');
+    }
+  if (v == 0 || v > 65535)
+    return false;
+  *out = (unsigned) v;
+  return true;
+}
+
+int
+ak_port_parse (const char *text, ak_port_t *out, ak_error_t **err)
+{
+  _cleanup_free_ char *s = ak_xstrdup (text);
+  char *proto = strchr (s, '/'), *cport, *hport, *addr = NULL;
+  static const char usage[] = "expected [ADDRESS:]HOSTPORT:PORT[/tcp|/udp], e.g. 8080:80";
+
+  memset (out, 0, sizeof *out);
+  if (proto != NULL)
+    {
+      *proto++ = '\0';
+      if (strcmp (proto, "udp") == 0)
+        out->udp = true;
+      else if (strcmp (proto, "tcp") != 0)
+        return ak_error_set (err, 0, "publish '%s': unknown protocol '%s' (tcp or udp)", text, proto);
+    }
+  cport = strrchr (s, ':');
+  if (cport == NULL)
+    return ak_error_set (err, 0, "publish '%s': %s", text, usage);
+  *cport++ = '\0';
+  hport = strrchr (s, ':');
+  if (hport != NULL && (s[0] != '[' || hport > strchr (s, ']')))
+    {
+      *hport++ = '\0';
+      addr = s;
+    }
+  else if (s[0] == '[')
+    return ak_error_set (err, 0, "publish '%s': %s", text, usage);
+  else
+    hport = s;
+  if (!port_number (hport, strlen (hport), &out->host_port))
+    return ak_error_set (err, 0, "publish '%s': bad host port '%s' (1-65535)", text, hport);
+  if (!port_number (cport, strlen (cport), &out->port))
+    return ak_error_set (err, 0, "publish '%s': bad sandbox port '%s' (1-65535)", text, cport);
+  out->family = AF_INET;
+  if (addr == NULL || addr[0] == '\0')
+    {
+      inet_pton (AF_INET, "127.0.0.1", out->addr);
+      return 0;
+    }
+  if (addr[0] == '[')
+    {
+      size_t n = strlen (addr);
+      if (n < 3 || addr[n - 1] != ']')
+        return ak_error_set (err, 0, "publish '%s': %s", text, usage);
+      addr[n - 1] = '\0';
+      addr++;
+      out->family = AF_INET6;
+    }
+  else if (strchr (addr, ':') != NULL)
+    return ak_error_set (err, 0, "publish '%s': an IPv6 address goes in brackets ([::1]:8080:80)", text);
+  if (inet_pton (out->family, addr, out->addr) != 1)
+    return ak_error_set (err, 0, "publish '%s': '%s' is not an IP address of the host", text, addr);
+  return 0;
+}
+
+char *
+ak_port_text (const ak_port_t *p)
+{
+  char a[INET6_ADDRSTRLEN] = "";
+  inet_ntop (p->family, p->addr, a, sizeof a);
+  return ak_xasprintf (p->family == AF_INET6 ? "[%s]:%u:%u/%s" : "%s:%u:%u/%s", a, p->host_port, p->port,
+                       p->udp ? "udp" : "tcp");
+}

@@ -53,6 +53,14 @@ typedef struct ak_netpolicy {
   int allowlist_line;
 } ak_netpolicy_t;
 
+/* The policy's HTTP proxy inside a sandbox with network on (the
+ * resolver's address, TCP): HTTP_PROXY, HTTPS_PROXY and ALL_PROXY point
+ * at it when rules are in force. */
+#define AK_NET_PROXY_ADDR "10.0.2.3"
+#define AK_NET_PROXY_PORT 3128
+#define AK_NET_PROXY_URL "http://10.0.2.3:3128"
+#define AK_NET_NO_PROXY "localhost,127.0.0.1,::1,10.0.2.100"
+
 typedef enum ak_netlist { AK_NET_ALLOW = 0, AK_NET_BLOCK = 1 } ak_netlist_t;
 
 /* Parses one pattern into *out (owned by the caller: ak_netpat_clear).
@@ -99,5 +107,19 @@ bool ak_netpat_match_addr (const ak_netpat_t *p, int family, const void *addr, u
 /* Where a rule came from, for messages and the audit log: "config line 12",
  * "cli", "api", "default allow (open network)", "not in the allow list". */
 char *ak_netverdict_describe (const ak_netverdict_t *v, bool allowlist_only);
+
+/* A published port (-p/--publish, [network] ports, the API's and MCP's
+ * ports): [ADDR:]HOSTPORT:PORT[/tcp|/udp].  ADDR is an IPv4 or IPv6
+ * address (in brackets with a port after it), 127.0.0.1 when absent. */
+typedef struct ak_port {
+  int family; /* of addr: AF_INET or AF_INET6 */
+  uint8_t addr[16];
+  unsigned host_port, port;
+  bool udp;
+} ak_port_t;
+
+int ak_port_parse (const char *text, ak_port_t *out, ak_error_t **err);
+/* The canonical text: "127.0.0.1:8080:80/tcp", "[::1]:53:53/udp". */
+char *ak_port_text (const ak_port_t *p);
 
 #endif

@@ -129,6 +129,7 @@ ak_spec_clear (ak_spec_t *spec)
   free (spec->workdir);
   ak_strv_free (spec->argv);
   free (spec->hostname);
+  ak_strv_free (spec->ports);
   free (spec->agent);
   free (spec->compat_mode);
   ak_strv_free (spec->labels);
@@ -190,6 +191,24 @@ env_set (char ***v, const char *kv)
         return;
       }
   ak_strv_push (v, kv);
+}
+
+int
+ak_spec_add_port (ak_spec_t *spec, const char *text, ak_error_t **err)
+{
+  ak_port_t p, q;
+  _cleanup_free_ char *canon = NULL;
+
+  if (ak_port_parse (text, &p, err) < 0)
+    return -1;
+  canon = ak_port_text (&p);
+  for (char **e = spec->ports; e && *e; e++)
+    if (ak_port_parse (*e, &q, NULL) == 0 && q.host_port == p.host_port && q.udp == p.udp
+        && q.family == p.family && memcmp (q.addr, p.addr, 16) == 0)
+      return ak_error_set (err, 0, "publish '%s': host port %u/%s is published twice", text, p.host_port,
+                           p.udp ? "udp" : "tcp");
+  ak_strv_push (&spec->ports, canon);
+  return 0;
 }
 
 int
@@ -343,6 +362,12 @@ ak_spec_validate (const ak_spec_t *spec, ak_error_t **err)
   /* Rules given for this very sandbox (flags, API fields) on a sandbox
    * without network are a mistake to report, never to ignore.  Rules from a
    * config file are moot there: nothing at all is reached. */
+  if (!spec->sec.s[AK_SEC_NETWORK].value && spec->ports != NULL && spec->ports[0] != NULL)
+    return ak_error_set (err, 0,
+                         "publish '%s': this sandbox has no network (--no-network, or network = "
+                         "false from its profile or config): drop the published ports, or turn "
+                         "network on",
+                         spec->ports[0]);
   if (!spec->sec.s[AK_SEC_NETWORK].value)
     {
       const ak_netpolicy_t *pol = &spec->sec.domains;
@@ -436,6 +461,20 @@ ak_spec_build_env_in (const ak_spec_t *spec, bool root, bool (*dir_exists) (cons
       env_set (&env, root ? "HOME=/root" : "HOME=/home/user");
       env_set (&env, root ? "USER=root" : "USER=user");
       env_set (&env, "LANG=C.UTF-8");
+    }
+  /* Proxy-aware clients go through the policy's proxy (direct ones are
+   * intercepted all the same); an explicit -e still wins. */
+  if (ak_spec_sec (spec, AK_SEC_NETWORK) && ak_netpolicy_has_rules (&spec->sec.domains))
+    {
+      static const char *const names[] = { "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+                                           "http_proxy", "https_proxy", "all_proxy" };
+      for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        {
+          _cleanup_free_ char *kv = ak_xasprintf ("%s=%s", names[i], AK_NET_PROXY_URL);
+          env_set (&env, kv);
+        }
+      env_set (&env, "NO_PROXY=" AK_NET_NO_PROXY);
+      env_set (&env, "no_proxy=" AK_NET_NO_PROXY);
     }
   for (char **e = spec->env; e && *e; e++)
     env_set (&env, *e);

@@ -165,6 +165,9 @@ typedef struct ak_spec {
    * part of spec.json. */
   char **labels; /* "KEY=VALUE", sorted, or NULL */
   char *description;
+  /* Published ports, each in ak_port_text's canonical form (-p/--publish,
+   * [network] ports, the API's ports), NULL-terminated, or NULL. */
+  char **ports;
 } ak_spec_t;
 
 extern const char *const ak_sec_key_names[AK_SEC_N];
@@ -193,6 +196,9 @@ ak_spec_sec (const ak_spec_t *spec, ak_sec_key_t key)
 /* Add an explicit KEY=VALUE; a later value for the same key replaces an
  * earlier one.  Fails on an empty or malformed key. */
 int ak_spec_add_env (ak_spec_t *spec, const char *kv, ak_error_t **err);
+/* Publish a port ([ADDR:]HOSTPORT:PORT[/udp]); the same host address,
+ * port and protocol twice is an error. */
+int ak_spec_add_port (ak_spec_t *spec, const char *text, ak_error_t **err);
 /* Parse "HOST:DEST[:ro|:rw]". */
 int ak_spec_add_mount (ak_spec_t *spec, const char *arg, ak_error_t **err);
 /* Capture the caller's pass_env variables (done once, by the front end). */

@@ -209,6 +209,8 @@ ak_spec_to_json (const ak_spec_t *spec)
   json_object_set_new (root, "hostname", str_or_null (spec->hostname));
   json_object_set_new (root, "agent", str_or_null (spec->agent));
   json_object_set_new (root, "compat_mode", str_or_null (spec->compat_mode));
+  if (spec->ports != NULL)
+    json_object_set_new (root, "ports", strv_to_json (spec->ports));
   return root;
 }
 
@@ -302,6 +304,18 @@ check_env (const char *s)
 {
   const char *eq = strchr (s, '=');
   return eq != NULL && eq != s ? NULL : "KEY=VALUE with a non-empty KEY";
+}
+
+/* A published port, in its canonical form. */
+static const char *
+check_port (const char *s)
+{
+  ak_port_t p;
+  _cleanup_free_ char *canon = NULL;
+  if (ak_port_parse (s, &p, NULL) < 0)
+    return "a published port";
+  canon = ak_port_text (&p);
+  return strcmp (canon, s) == 0 ? NULL : "a published port";
 }
 
 static const char *
@@ -1001,7 +1015,7 @@ parse_spec (const json_t *j, ak_spec_t *spec, ak_error_t **err)
                                       "rootfs_pin", "security", "resources", "cwd", "cwd_pin",
                                       "home", "home_pin", "env", "host_env", "mounts", "files",
                                       "workdir", "argv", "as_root", "show_credentials", "hostname", "agent",
-                                      "compat_mode", "image_digest", "image_layers", "image_env", NULL };
+                                      "compat_mode", "image_digest", "image_layers", "image_env", "ports", NULL };
   const json_t *v, *o;
   unsigned long long version = AK_SPEC_JSON_VERSION;
 
@@ -1047,7 +1061,8 @@ parse_spec (const json_t *j, ak_spec_t *spec, ak_error_t **err)
       || get_bool (j, "show_credentials", "", &spec->show_credentials, err) < 0
       || get_string (j, "hostname", "", true, check_hostname, &spec->hostname, err) < 0
       || get_string (j, "agent", "", true, check_text, &spec->agent, err) < 0
-      || get_string (j, "compat_mode", "", true, check_text, &spec->compat_mode, err) < 0)
+      || get_string (j, "compat_mode", "", true, check_text, &spec->compat_mode, err) < 0
+      || get_strv (j, "ports", true, check_port, &spec->ports, err) < 0)
     return -1;
   return 0;
 }

@@ -106,7 +106,8 @@ ak_api_run_spec (const json_t *body, ak_spec_t *spec, bool resolve_image, ak_err
   ak_spec_clear (spec);
   if (ak_server_spec (cmd.profile, spec, err) < 0
       || ak_server_hosts (spec, cmd.allow_hosts, cmd.block_hosts, err) < 0
-      || ak_cmdpolicy_merge (&spec->sec.commands, &cmd.commands, err) < 0)
+      || ak_cmdpolicy_merge (&spec->sec.commands, &cmd.commands, err) < 0
+      || ak_server_ports (spec, cmd.ports, err) < 0)
     goto out;
   spec->argv = cmd.argv;
   cmd.argv = NULL;
@@ -291,7 +292,8 @@ api_create (ak_http_req_t *r, json_t *body)
   if (ak_server_spec (c.profile, &spec, &err) < 0)
     goto fail;
   if (ak_server_hosts (&spec, c.allow_hosts, c.block_hosts, &err) < 0
-      || ak_cmdpolicy_merge (&spec.sec.commands, &c.commands, &err) < 0)
+      || ak_cmdpolicy_merge (&spec.sec.commands, &c.commands, &err) < 0
+      || ak_server_ports (&spec, c.ports, &err) < 0)
     {
       err->code = EINVAL;
       goto fail;

@@ -147,6 +147,15 @@ ak_server_hosts (ak_spec_t *spec, char *const *allow, char *const *block, ak_err
 }
 
 int
+ak_server_ports (ak_spec_t *spec, char *const *ports, ak_error_t **err)
+{
+  for (size_t i = 0; ports != NULL && ports[i] != NULL; i++)
+    if (ak_spec_add_port (spec, ports[i], err) < 0)
+      return ak_error_prefix (err, "ports[%zu]", i);
+  return 0;
+}
+
+int
 ak_server_spec (const char *profile, ak_spec_t *spec, ak_error_t **err)
 {
   const char *home = getenv ("HOME");

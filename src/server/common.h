@@ -33,6 +33,8 @@ int ak_server_spec (const char *profile, ak_spec_t *spec, ak_error_t **err);
 /* Adds allow (which turns allowlist mode on) and block host patterns to
  * spec, as explicit settings of this request; NULL lists add nothing. */
 int ak_server_hosts (ak_spec_t *spec, char *const *allow, char *const *block, ak_error_t **err);
+/* Published ports of a request ("ports"), into spec. */
+int ak_server_ports (ak_spec_t *spec, char *const *ports, ak_error_t **err);
 
 /* The loosest profile a client (API) or a model (MCP) may ask for, and the
  * flag that raises it, for the refusal: ak_server_spec() fails with EACCES

@@ -298,11 +298,12 @@ args_hosts (const json_t *args, ak_spec_t *spec, ak_error_t **err)
 {
   _cleanup_strv_ char **allow = strv_from_json (json_object_get (args, "allow_hosts"));
   _cleanup_strv_ char **block = strv_from_json (json_object_get (args, "block_hosts"));
+  _cleanup_strv_ char **ports = strv_from_json (json_object_get (args, "ports"));
   const json_t *c = json_object_get (args, "commands");
   ak_cmdpolicy_t pol;
   int rc;
 
-  if (ak_server_hosts (spec, allow, block, err) < 0)
+  if (ak_server_hosts (spec, allow, block, err) < 0 || ak_server_ports (spec, ports, err) < 0)
     return -1;
   /* The command policy (model/cmdpolicy.h), added to the server's. */
   if (c == NULL)
@@ -867,7 +868,9 @@ tool_info (const json_t *args, tool_out_t *out, ak_error_t **err)
   "inside) that may (allow; only these unless allowlist_only is false) or may never (block) be executed\", "      \
   "\"properties\": {\"allow\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}, \"block\": {\"type\": "    \
   "\"array\", \"items\": {\"type\": \"string\"}}, \"allowlist_only\": {\"type\": \"boolean\"}}, "                  \
-  "\"additionalProperties\": false}"
+  "\"additionalProperties\": false}, "                                                                                 \
+  "\"ports\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"description\": \"Ports published on the "  \
+  "host: [ADDR:]HOSTPORT:PORT[/udp], e.g. 8080:80 (127.0.0.1 unless ADDR)\"}"
 #define PATH_PROP "\"path\": {\"type\": \"string\", \"description\": \"Absolute path inside the sandbox\"}"
 #define ENV_PROP                                                                                                       \
   "\"env\": {\"type\": [\"array\", \"object\"], \"items\": {\"type\": \"string\"}, "                               \

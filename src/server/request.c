@@ -27,6 +27,7 @@ ak_api_cmd_clear (ak_api_cmd_t *c)
   ak_strv_free (c->allow_hosts);
   ak_strv_free (c->block_hosts);
   ak_cmdpolicy_clear (&c->commands);
+  ak_strv_free (c->ports);
   memset (c, 0, sizeof *c);
 }
 
@@ -41,6 +42,7 @@ ak_api_create_clear (ak_api_create_t *c)
   ak_strv_free (c->labels);
   free (c->description);
   ak_cmdpolicy_clear (&c->commands);
+  ak_strv_free (c->ports);
   memset (c, 0, sizeof *c);
 }
 
@@ -230,6 +232,33 @@ parse_hosts (const json_t *body, const char *key, char ***out, ak_error_t **err)
   return 0;
 }
 
+/* ports: ["8080:80", "127.0.0.1:5353:53/udp"], each checked here. */
+#define MAX_PORTS 64
+
+static int
+parse_ports (const json_t *body, char ***out, ak_error_t **err)
+{
+  const json_t *a = field (body, "ports");
+  size_t i;
+  json_t *v;
+
+  if (a == NULL)
+    return 0;
+  if (!json_is_array (a) || json_array_size (a) > MAX_PORTS)
+    return bad (err, "'ports' must be an array of at most %d strings such as \"8080:80\"", MAX_PORTS);
+  json_array_foreach (a, i, v)
+    {
+      const char *s = plain_string (v);
+      ak_port_t p;
+      if (s == NULL)
+        return bad (err, "'ports[%zu]' must be a string without NUL bytes", i);
+      if (ak_port_parse (s, &p, err) < 0)
+        return ak_error_prefix (err, "'ports[%zu]'", i);
+      ak_strv_push (out, s);
+    }
+  return 0;
+}
+
 static int
 parse_all_hosts (const json_t *body, char ***allow, char ***block, ak_error_t **err)
 {
@@ -259,7 +288,8 @@ parse_commands (const json_t *body, ak_cmdpolicy_t *out, ak_error_t **err)
 int
 ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err)
 {
-  static const char *const keys[] = { "command", "image", "profile", "fast", "allow_hosts", "block_hosts", "commands", NULL };
+  static const char *const keys[] = { "command", "image", "profile", "fast", "allow_hosts", "block_hosts", "commands",
+                                      "ports", NULL };
   bool fast = true;
 
   memset (out, 0, sizeof *out);
@@ -268,7 +298,8 @@ ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err)
   if (only_keys (body, keys, err) < 0 || parse_command (body, out, err) < 0 || parse_image (body, &out->image, err) < 0
       || parse_profile (body, &out->profile, err) < 0 || opt_bool (body, "fast", &fast, err) < 0
       || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0
-      || parse_commands (body, &out->commands, err) < 0)
+      || parse_commands (body, &out->commands, err) < 0
+      || parse_ports (body, &out->ports, err) < 0)
     return -1;
   return 0;
 }
@@ -449,7 +480,7 @@ ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
   static const char *const keys[] = { "name",    "image",      "profile",    "vcpus",   "memory_mb",
                                       "volumes", "source_url", "source_ref", "secrets", "secret_files",
                                       "allow_hosts", "block_hosts", "disk_mb", "labels", "description", "commands",
-                                      NULL };
+                                      "ports", NULL };
   static const char *const refused[] = { "volumes", "source_url", "source_ref", "secrets", "secret_files", NULL };
   unsigned long long vcpus = 0, disk = 0;
 
@@ -474,7 +505,8 @@ ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
       || opt_uint (body, "disk_mb", AK_DISK_MB_MAX, &disk, err) < 0
       || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0
       || parse_labels (body, false, &out->labels, NULL, err) < 0 || parse_description (body, &out->description, err) < 0
-      || parse_commands (body, &out->commands, err) < 0)
+      || parse_commands (body, &out->commands, err) < 0
+      || parse_ports (body, &out->ports, err) < 0)
     return -1;
   out->vcpus = (unsigned) vcpus;
   out->disk_mb = (unsigned) disk;

@@ -33,6 +33,7 @@ typedef struct ak_api_cmd {
   char **allow_hosts; /* run: host patterns (model/netpolicy.h), or NULL */
   char **block_hosts;
   ak_cmdpolicy_t commands; /* run: {allow, block, allowlist_only} (model/cmdpolicy.h) */
+  char **ports;       /* run: published ports ([ADDR:]HOSTPORT:PORT[/udp]), or NULL */
 } ak_api_cmd_t;
 
 typedef struct ak_api_create {
@@ -47,6 +48,7 @@ typedef struct ak_api_create {
   char **labels;                /* "KEY=VALUE" (model/labels.h), or NULL */
   char *description;            /* or NULL */
   ak_cmdpolicy_t commands;      /* the command policy, added to the server's */
+  char **ports;                 /* published ports, or NULL */
 } ak_api_create_t;
 
 /* PATCH /sandboxes/{name}: a JSON merge patch (RFC 7396) of the labels and

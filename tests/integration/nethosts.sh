@@ -9,10 +9,14 @@
 # and HTTPS on 443 (one self-signed certificate for every test name),
 # answering "token-<address> host=<Host header>".  On 198.51.100.10, a DNS
 # server that logs every query it receives (DIR/dns.log) and a UDP
-# listener that logs every datagram (DIR/udp.log).  On the host itself, an
+# listener that logs every datagram (DIR/udp.log); the DNS server answers
+# dns-only.test (198.51.100.13) and nothing else.  On the host itself, an
 # HTTP server on 0.0.0.0:18765.  Names resolve through DIR/hosts, which
 # the test build of agentkernel reads instead of the host's resolver
-# (AK_TEST_HOSTS): no query ever leaves the machine.
+# (AK_TEST_HOSTS), and, for the tests of the host's own resolver, through
+# DIR/resolver/hosts and DIR/resolver/resolv.conf (the test DNS server),
+# which the tests bind over /etc/hosts and /etc/resolv.conf in a mount
+# namespace of their own: no query ever leaves the machine.
 set -u
 cmd=$1 dir=$2
 ns=aknp-hosts
@@ -50,11 +54,15 @@ cat >"$dir/hosts" <<'EOF'
 198.51.100.1 rebind-host.test
 169.254.169.254 rebind-meta.test
 EOF
+mkdir -p "$dir/resolver"
+{ echo "127.0.0.1 localhost"; cat "$dir/hosts"; } >"$dir/resolver/hosts"
+printf 'nameserver 198.51.100.10\noptions timeout:1 attempts:1\n' >"$dir/resolver/resolv.conf"
+chmod 755 "$dir/resolver"; chmod 644 "$dir/resolver"/*
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=allowed.test \
-  -addext "subjectAltName=DNS:allowed.test,DNS:www.allowed.test,DNS:other.test,DNS:blocked.allowed.test,DNS:sub.apex.test,DNS:apex.test" \
+  -addext "subjectAltName=DNS:allowed.test,DNS:www.allowed.test,DNS:other.test,DNS:blocked.allowed.test,DNS:sub.apex.test,DNS:apex.test,DNS:dns-only.test" \
   -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null || exit 1
 : >"$dir/dns.log"; : >"$dir/udp.log"
-chmod 644 "$dir"/*
+chmod 644 "$dir"/*; chmod 755 "$dir/resolver"
 
 cat >"$dir/servers.py" <<'EOF'
 import socket, ssl, sys, threading, http.server, socketserver
@@ -62,6 +70,20 @@ d = sys.argv[1]
 addrs = ["198.51.100.%d" % a for a in (10, 11, 12, 13, 14)] + ["169.254.169.254"]
 
 class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # kept-alive connections
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(n) if n else b""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""): pass
+                    break
+                data += self.rfile.read(size); self.rfile.readline()
+        body = ("posted-%s host=%s len=%d\n" % (self.server.server_address[0], self.headers.get("Host"), len(data))).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
     def do_GET(self):
         body = ("token-%s host=%s\n" % (self.server.server_address[0], self.headers.get("Host"))).encode()
         self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
@@ -83,6 +105,8 @@ for a in addrs:
     t = S((a, 443), H); t.socket = ctx.wrap_socket(t.socket, server_side=True)
     threading.Thread(target=t.serve_forever, daemon=True).start()
 
+# Answers A queries for the names only it knows; NXDOMAIN for the rest.
+dns_names = {"dns-only.test": "198.51.100.13"}
 def dns():
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("198.51.100.10", 53))
     while True:
@@ -90,7 +114,17 @@ def dns():
         i, labels = 12, []
         while i < len(q) and q[i]:
             labels.append(q[i + 1:i + 1 + q[i]].decode("ascii", "replace")); i += 1 + q[i]
-        with open(d + "/dns.log", "a") as f: f.write(".".join(labels) + "\n")
+        name = ".".join(labels)
+        with open(d + "/dns.log", "a") as f: f.write(name + "\n")
+        if len(q) < i + 5:
+            continue
+        question = q[12:i + 5]
+        if name.lower() in dns_names and q[i + 1:i + 3] == b"\x00\x01":
+            r = q[:2] + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00" + question + \
+                b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x1e\x00\x04" + socket.inet_aton(dns_names[name.lower()])
+        else:
+            r = q[:2] + b"\x81\x83\x00\x01\x00\x00\x00\x00\x00\x00" + question
+        u.sendto(r, peer)
 def udp():
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("198.51.100.10", 9999))
     while True:

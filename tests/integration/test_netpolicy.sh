@@ -1,6 +1,7 @@
 # The egress policy, from inside sandboxes, against the test hosts of
 # nethosts.sh (AK_NP_DIR; names through AK_TEST_HOSTS, which only the test
-# build reads).  Every deny runs the command (marker) and has its control:
+# build reads, or through the host's own resolver pointed at the test hosts
+# in a mount namespace of the test).  Every deny runs the command (marker) and has its control:
 # the same request allowed without the rule, or made from the host.
 echo "== egress policy"
 
@@ -18,10 +19,18 @@ np () {
   shift
   script=$1
   "$AK_TEST_BIN" run -v "$AK_NP_DIR/cert.pem:/cert.pem:ro" "${opts[@]}" -- sh -c \
-    "get () { u=\$1; shift; r=\$(curl -sS -m 5 --cacert /cert.pem \"\$@\" \"\$u\" 2>&1); echo \"rc=\$? out=\$r\"; }; echo $MARK; $script"
+    "get () { u=\$1; shift; r=\$(curl -sS -m 5 --noproxy '*' --cacert /cert.pem \"\$@\" \"\$u\" 2>&1); echo \"rc=\$? out=\$r\"; };
+     pget () { u=\$1; shift; r=\$(curl -sS -f -m 5 --cacert /cert.pem \"\$@\" \"\$u\" 2>&1); echo \"rc=\$? out=\$r\"; };
+     echo $MARK; $script"
 }
+# get: a direct client (no proxy, intercepted); pget: a proxy-aware one
+# (curl through HTTP_PROXY/HTTPS_PROXY, which are set when rules are in
+# force; -f: the proxy's refusal is an error).
 T10=token-198.51.100.10
-DENIED='rc=(7|35|52|56) '
+# A refusal is a reset: curl reports 7, 35, 52, 56, or 55 when the reset
+# came before it asked for the peer's address.
+DENIED='rc=(7|35|52|55|56) '
+PDENIED='rc=(22|56) .*(403|refused by the sandbox)'
 
 # -- names allowed, and only those
 expect "allowed name over HTTP" 0 "rc=0 out=$T10 host=allowed.test" -- \
@@ -34,6 +43,117 @@ attack "another name does not resolve inside" 0 "^lookup-rc=2$" -- \
   np --allow-host allowed.test -- "getent hosts other.test; echo lookup-rc=\$?"
 attack "another name is not reached" 0 "$DENIED" -- \
   np --allow-host allowed.test -- "get http://other.test/ --resolve other.test:80:198.51.100.11"
+
+# -- proxy-aware clients: the proxy in HTTP_PROXY/HTTPS_PROXY/ALL_PROXY
+expect "rules in force: the proxy variables point at the policy's proxy" 0 \
+  "^http://10\.0\.2\.3:3128 http://10\.0\.2\.3:3128 http://10\.0\.2\.3:3128 http://10\.0\.2\.3:3128 localhost,127\.0\.0\.1" -- \
+  np --allow-host allowed.test -- 'echo $HTTP_PROXY $https_proxy $ALL_PROXY $http_proxy $NO_PROXY'
+expect "control: no rules, no proxy variables" 0 "^proxy=$" -- \
+  np -- 'echo proxy=$HTTP_PROXY$HTTPS_PROXY$ALL_PROXY'
+expect "proxy: an allowed name over HTTP" 0 "rc=0 out=$T10 host=allowed.test" -- \
+  np --allow-host allowed.test -- "pget http://allowed.test/"
+expect "proxy: an allowed name over HTTPS (CONNECT)" 0 "rc=0 out=$T10 host=allowed.test" -- \
+  np --allow-host allowed.test -- "pget https://allowed.test/"
+expect "proxy: a request with a body, chunked" 0 "rc=0 out=posted-198.51.100.10 host=allowed.test len=5" -- \
+  np --allow-host allowed.test -- "pget http://allowed.test/p -H 'Transfer-Encoding: chunked' -d hello"
+attack "proxy: another name over HTTP is refused" 0 "$PDENIED" -- \
+  np --allow-host allowed.test -- "pget http://other.test/"
+attack "proxy: another name over HTTPS is refused (CONNECT)" 0 "$PDENIED" -- \
+  np --allow-host allowed.test -- "pget https://other.test/"
+expect "control: through the proxy, without an allow list, it is reached" 0 "rc=0 out=token-198.51.100.11 host=other.test" -- \
+  np --block-host unrelated.test -- "pget https://other.test/"
+attack "proxy: an IP literal is refused without an IP rule" 0 "$PDENIED" -- \
+  np --allow-host allowed.test -- "pget http://198.51.100.10/"
+expect "control: through the proxy, an IP rule allows the literal" 0 "rc=0 out=$T10" -- \
+  np --allow-host 198.51.100.10 -- "pget http://198.51.100.10/"
+attack "proxy: a blocked name is refused in the open network" 0 "$PDENIED" -- \
+  np --block-host other.test -- "pget http://other.test/"
+expect "control: through the proxy, the same name without its block rule" 0 "rc=0 out=token-198.51.100.11 host=other.test" -- \
+  np --block-host unrelated.test -- "pget http://other.test/"
+attack "proxy: a TLS server name other than the CONNECT target" 0 "rc=35 " -- \
+  np --allow-host allowed.test --allow-host other.test -- \
+  "pget https://allowed.test/ --connect-to allowed.test:443:other.test:443"
+expect "control: the CONNECT target and the server name agree" 0 "rc=0 out=$T10" -- \
+  np --allow-host allowed.test --allow-host other.test -- \
+  "pget https://allowed.test/ --connect-to allowed.test:443:allowed.test:443"
+attack "proxy: a Host header other than the request's target" 0 "$PDENIED" -- \
+  np --allow-host allowed.test --allow-host other.test -- "pget http://allowed.test/ -H 'Host: other.test'"
+attack "proxy: the host's own address through the proxy" 0 "$PDENIED" -- \
+  np --block-host unrelated.test -- "pget http://198.51.100.1:18765/"
+expect "NO_PROXY: the sandbox's own loopback is reached directly" 0 "rc=0 out=<!DOCTYPE HTML>" -- \
+  np --allow-host allowed.test -- \
+  "cd /tmp && python3 -m http.server --bind 127.0.0.1 8765 >/dev/null 2>&1 & for i in 1 2 3 4 5 6 7 8 9 10; do pget http://localhost:8765/ | grep -q rc=0 && break; sleep 0.3; done; pget http://localhost:8765/"
+
+# -- every request of a kept-alive plain-HTTP connection is checked
+kadir=$(mktemp -d /tmp/aknp-ka.XXXXXX)
+cat >"$kadir/ka.py" <<'EOF'
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=5)
+out = []
+for h in sys.argv[2:]:
+    try:
+        s.sendall(("GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % h).encode())
+        data = b""
+        while b"token" not in data or not data.endswith(b"\n"):
+            c = s.recv(4096)
+            if not c:
+                raise ConnectionError("closed")
+            data += c
+        out.append(data.split(b"\r\n\r\n", 1)[1].decode().strip())
+    except Exception as e:
+        out.append("refused:" + type(e).__name__)
+print(" | ".join(out))
+EOF
+chmod 755 "$kadir"; chmod 644 "$kadir/ka.py"
+attack "kept-alive HTTP: a second request naming another host is refused" 0 \
+  "^$T10 host=allowed.test \| $T10 host=allowed.test \| refused:" -- \
+  np -v "$kadir:/ka:ro" --allow-host allowed.test -- "python3 /ka/ka.py allowed.test allowed.test allowed.test other.test"
+attack "open network: a second request naming a blocked host is refused" 0 \
+  "^$T10 host=allowed.test \| refused:" -- \
+  np -v "$kadir:/ka:ro" --block-host other.test -- "python3 /ka/ka.py allowed.test allowed.test other.test"
+expect "control: without the rules the second request reaches it" 0 \
+  "^$T10 host=allowed.test \| $T10 host=other.test$" -- \
+  np -v "$kadir:/ka:ro" -- "python3 /ka/ka.py allowed.test allowed.test other.test"
+cat >"$kadir/seq.py" <<'EOF'
+# seq.py ADDR REQ...: sends each request (\n stands for CRLF) on one
+# connection, printing each response's body or how the connection ended.
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=5)
+out = []
+for r in sys.argv[2:]:
+    try:
+        s.sendall(r.replace("\\n", "\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data or not data.endswith(b"\n") or data.endswith(b"\r\n\r\n"):
+            c = s.recv(4096)
+            if not c:
+                raise ConnectionError("closed")
+            data += c
+        out.append(data.split(b"\r\n\r\n", 1)[1].decode().strip())
+    except Exception as e:
+        out.append("refused:" + type(e).__name__)
+print(" | ".join(out))
+EOF
+chmod 644 "$kadir/seq.py"
+post='POST / HTTP/1.1\nHost: allowed.test\nTransfer-Encoding: chunked\n\n5\nhello\n0\n\n'
+attack "kept-alive HTTP: a request after a chunked body is checked too" 0 \
+  "^posted-198.51.100.10 host=allowed.test len=5 \| refused:" -- \
+  np -v "$kadir:/ka:ro" --allow-host allowed.test -- \
+  "python3 /ka/seq.py allowed.test '$post' 'GET / HTTP/1.1\nHost: other.test\n\n'"
+expect "control: the same two requests without the rules" 0 \
+  "^posted-198.51.100.10 host=allowed.test len=5 \| $T10 host=other.test$" -- \
+  np -v "$kadir:/ka:ro" -- \
+  "python3 /ka/seq.py allowed.test '$post' 'GET / HTTP/1.1\nHost: other.test\n\n'"
+attack "ambiguous framing (Content-Length and chunked) is refused" 0 "^refused:" -- \
+  np -v "$kadir:/ka:ro" --allow-host allowed.test -- \
+  "python3 /ka/seq.py allowed.test 'POST / HTTP/1.1\nHost: allowed.test\nContent-Length: 5\nTransfer-Encoding: chunked\n\n0\n\n'"
+expect "control: the same body with Content-Length alone" 0 "^posted-198.51.100.10 host=allowed.test len=5$" -- \
+  np -v "$kadir:/ka:ro" --allow-host allowed.test -- \
+  "python3 /ka/seq.py allowed.test 'POST / HTTP/1.1\nHost: allowed.test\nContent-Length: 5\n\nhello'"
+attack "two Host headers are refused" 0 "^refused:" -- \
+  np -v "$kadir:/ka:ro" --allow-host allowed.test -- \
+  "python3 /ka/seq.py allowed.test 'GET / HTTP/1.1\nHost: allowed.test\nHost: other.test\n\n'"
+rm -rf "$kadir"
 
 # -- IP literals: only an IP rule allows them
 attack "an IP literal is refused without an IP rule" 0 "$DENIED" -- \
@@ -133,6 +253,63 @@ expect "control: the test DNS server and UDP listener log what the host sends" 0
 refute "no DNS query from a sandbox reached the test DNS server" "$leak-[abcd]" -- cat "$AK_NP_DIR/dns.log"
 refute "no UDP datagram from a sandbox reached the test host" "^$leak-[uv]" -- cat "$AK_NP_DIR/udp.log"
 
+# -- the host's own resolver: /etc/hosts and /etc/resolv.conf of the test
+# hosts bound over the host's in a mount namespace of this test only, and
+# the product build (which knows nothing of AK_TEST_HOSTS): names go
+# through getaddrinfo as for any program on the host, /etc/hosts first,
+# then the test DNS server, which logs every query it gets.
+if command -v unshare >/dev/null 2>&1 && [ -f "$AK_NP_DIR/resolver/hosts" ]; then
+  # rsv CMD...: CMD with the test resolver (an unprivileged user maps
+  # itself to root in a user namespace to bind, then back to itself).
+  rsv () {
+    local bind="mount --bind $AK_NP_DIR/resolver/hosts /etc/hosts && mount --bind $AK_NP_DIR/resolver/resolv.conf /etc/resolv.conf"
+    if [ "$(id -u)" = 0 ]; then
+      env -u AK_TEST_HOSTS unshare -m sh -c "$bind && exec \"\$@\"" sh "$@"
+    else
+      env -u AK_TEST_HOSTS unshare -rm sh -c "$bind && exec unshare --user --map-user=$(id -u) --map-group=$(id -g) -- \"\$@\"" sh "$@"
+    fi
+  }
+  # npr: np with the product build, through the test resolver.
+  npr () {
+    local opts=() script
+    while [ "$1" != "--" ]; do opts+=("$1"); shift; done
+    shift
+    script=$1
+    rsv "$AK" run -v "$AK_NP_DIR/cert.pem:/cert.pem:ro" "${opts[@]}" -- sh -c \
+      "get () { u=\$1; shift; r=\$(curl -sS -m 5 --noproxy '*' --cacert /cert.pem \"\$@\" \"\$u\" 2>&1); echo \"rc=\$? out=\$r\"; };
+       pget () { u=\$1; shift; r=\$(curl -sS -f -m 5 --cacert /cert.pem \"\$@\" \"\$u\" 2>&1); echo \"rc=\$? out=\$r\"; };
+       echo $MARK; $script"
+  }
+  rleak=rleak-$$-$RANDOM
+  expect "host resolver: the test's /etc/hosts is the host's (control)" 0 "^198\.51\.100\.10 +allowed\.test" -- \
+    rsv getent hosts allowed.test
+  expect "host resolver: a name from /etc/hosts, allowed, reached (direct)" 0 "rc=0 out=$T10 host=allowed.test" -- \
+    npr --allow-host allowed.test -- "get https://allowed.test/"
+  expect "host resolver: a name from /etc/hosts, allowed, reached (proxy)" 0 "rc=0 out=$T10 host=allowed.test" -- \
+    npr --allow-host allowed.test -- "pget https://allowed.test/"
+  expect "host resolver: a name only DNS knows, allowed, reached" 0 "rc=0 out=token-198.51.100.13 host=dns-only.test" -- \
+    npr --allow-host dns-only.test -- "get http://dns-only.test/"
+  expect "host resolver: ... and the host's resolver asked the DNS server" 0 "^dns-only\.test$" -- \
+    cat "$AK_NP_DIR/dns.log"
+  attack "host resolver: another name does not resolve inside" 0 "^lookup-rc=2$" -- \
+    npr --allow-host allowed.test -- "getent hosts $rleak-a.test; echo lookup-rc=\$?"
+  attack "host resolver: another name through the proxy is refused" 0 "$PDENIED" -- \
+    npr --allow-host allowed.test -- "pget http://$rleak-b.test/"
+  attack "control: without rules, the lookup is made by the host's resolver" 0 "^lookup-rc=2$" -- \
+    npr -- "getent hosts $rleak-c.test; echo lookup-rc=\$?"
+  expect "control: ... and reached the test DNS server" 0 "^$rleak-c\.test$" -- cat "$AK_NP_DIR/dns.log"
+  refute "host resolver: no query for a refused name reached the DNS server" "^$rleak-[ab]\.test$" -- \
+    cat "$AK_NP_DIR/dns.log"
+  attack "host resolver: raw DNS and UDP to the DNS server's address" 0 "sent" -- \
+    npr --allow-host allowed.test -- "$(dns_query "$rleak-d.test"); $(udp_send "$rleak-u" 9999)"
+  sleep 0.5
+  refute "host resolver: the raw query never arrived" "^$rleak-d\.test$" -- cat "$AK_NP_DIR/dns.log"
+  refute "host resolver: the datagram never arrived" "^$rleak-u$" -- cat "$AK_NP_DIR/udp.log"
+else
+  t_begin "the host's resolver in a mount namespace"
+  skip "unshare (util-linux) or the test resolver files are missing"
+fi
+
 # -- nothing inside can lift the policy
 attack "root inside cannot flush the rules or reach around them" 0 "$DENIED" -- \
   np --root --allow-host allowed.test -- "nft flush ruleset 2>&1; ip route add 198.51.100.0/24 dev lo 2>&1; get http://198.51.100.11/"
@@ -140,7 +317,7 @@ attack "root inside cannot flush the rules or reach around them" 0 "$DENIED" -- 
 # -- every decision is on record
 alog=$(mktemp /tmp/aknp-audit.XXXXXX)
 AGENTKERNEL_AUDIT_LOG=$alog np --name aknp-audit-$$ --allow-host allowed.test -- \
-  "getent hosts other.test; get http://allowed.test/; get http://198.51.100.11/" >/dev/null 2>&1
+  "getent hosts other.test; get http://allowed.test/; get http://198.51.100.11/; pget http://other.test/" >/dev/null 2>&1
 expect "audit: the allowed connection, with its rule and bytes" 0 \
   '"event":"network_connect","sandbox":"aknp-audit-[0-9]+","verdict":"allow","rule":"allow \\"allowed.test\\" \(cli\)","name":"allowed.test","address":"198.51.100.10","port":80,"bytes_out":[1-9][0-9]*,"bytes_in":[1-9]' -- \
   env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --json
@@ -149,6 +326,9 @@ expect "audit list --denied: the refused connection" 0 \
   env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
 expect "audit list --denied: the refused lookup" 0 \
   '"event":"dns_query".*"verdict":"deny","rule":"not in the allow list","name":"other.test"' -- \
+  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
+expect "audit list --denied: the request the proxy refused" 0 \
+  '"event":"network_connect".*"verdict":"deny","rule":"not in the allow list","name":"other.test","port":80' -- \
   env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
 refute "audit list --denied: nothing allowed" '"verdict":"allow"' -- \
   env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
@@ -173,14 +353,14 @@ done
 nppost () {
   curl -s -w ' HTTP %{http_code}' -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:$npport$1"
 }
-npcmd="[\"sh\",\"-c\",\"echo $MARK; curl -sS -m 5 http://198.51.100.11/ 2>&1; echo rc=\$?\"]"
-attack "API /run: allow_hosts refuses another address" 0 'rc=(7|52|56).* HTTP 200$' -- \
+npcmd="[\"sh\",\"-c\",\"echo $MARK; curl -sS -m 5 --noproxy '*' http://198.51.100.11/ 2>&1; echo rc=\$?\"]"
+attack "API /run: allow_hosts refuses another address" 0 'rc=(7|52|55|56).* HTTP 200$' -- \
   nppost /run "{\"command\":$npcmd,\"allow_hosts\":[\"allowed.test\"]}"
 attack "control: API /run without allow_hosts reaches it" 0 'token-198.51.100.11.* HTTP 200$' -- \
   nppost /run "{\"command\":$npcmd}"
-attack "API /run: block_hosts refuses it" 0 'rc=(7|52|56).* HTTP 200$' -- \
+attack "API /run: block_hosts refuses it" 0 'rc=(7|52|55|56).* HTTP 200$' -- \
   nppost /run "{\"command\":$npcmd,\"block_hosts\":[\"198.51.100.0/24\"]}"
-attack "API /batch/run: allow_hosts per command" 0 'rc=(7|52|56).* HTTP 200$' -- \
+attack "API /batch/run: allow_hosts per command" 0 'rc=(7|52|55|56).* HTTP 200$' -- \
   nppost /batch/run "{\"commands\":[{\"command\":$npcmd,\"allow_hosts\":[\"allowed.test\"]}]}"
 expect "API: a malformed pattern is a 400 naming it" 0 "allow_hosts\[1\].*'a\.\.b'.* HTTP 400$" -- \
   nppost /run "{\"command\":[\"true\"],\"allow_hosts\":[\"ok.test\",\"a..b\"]}"
@@ -201,7 +381,7 @@ mcp_call () {
     "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"$1\",\"arguments\":$2}}" |
     timeout 30 env AK_TEST_HOSTS="$AK_TEST_HOSTS" "$AK_TEST_BIN" mcp-server 2>/dev/null
 }
-attack "MCP sandbox_run: allow_hosts refuses another address" 0 'rc=(7|52|56)' -- \
+attack "MCP sandbox_run: allow_hosts refuses another address" 0 'rc=(7|52|55|56)' -- \
   mcp_call sandbox_run "{\"command\":$npcmd,\"allow_hosts\":[\"allowed.test\"]}"
 attack "control: MCP sandbox_run without it reaches the address" 0 'token-198.51.100.11' -- \
   mcp_call sandbox_run "{\"command\":$npcmd}"
@@ -214,13 +394,15 @@ pb=aknp-$$
 expect "create with host rules" 0 "" -- "$AK_TEST_BIN" create "$pb" --allow-host allowed.test
 expect "start" 0 "" -- "$AK_TEST_BIN" start "$pb"
 expect "exec: the allowed name" 0 "rc=0 out=$T10" -- \
-  "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 http://allowed.test/ 2>&1 | sed 's/^/rc=0 out=/'"
-attack "exec: another address is refused" 0 "rc=(7|52|56)" -- \
-  "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 http://198.51.100.11/; echo rc=\$?"
+  "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 --noproxy '*' http://allowed.test/ 2>&1 | sed 's/^/rc=0 out=/'"
+attack "exec: another address is refused" 0 "rc=(7|52|55|56)" -- \
+  "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 --noproxy '*' http://198.51.100.11/; echo rc=\$?"
+attack "exec: a proxy-aware client is refused by the proxy" 0 "rc=22" -- \
+  "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -f -m 5 http://other.test/; echo rc=\$?"
 "$AK_TEST_BIN" stop "$pb" >/dev/null 2>&1
 "$AK_TEST_BIN" start "$pb" >/dev/null 2>&1
-attack "after stop and start: still refused" 0 "rc=(7|52|56)" -- \
-  "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 http://198.51.100.11/; echo rc=\$?"
+attack "after stop and start: still refused" 0 "rc=(7|52|55|56)" -- \
+  "$AK_TEST_BIN" exec "$pb" -- sh -c "echo $MARK; curl -sS -m 5 --noproxy '*' http://198.51.100.11/; echo rc=\$?"
 "$AK_TEST_BIN" remove --force "$pb" >/dev/null 2>&1
 
 fi

@@ -186,7 +186,7 @@ test_full_schema (void **state)
   assert_int_equal (load ("[sandbox]\nname = \"my-box_1\"\nbase_image = \"alpine\"\n"
                           "[agent]\npreferred = \"claude\"\ncompatibility_mode = \"codex\"\n"
                           "[resources]\nvcpus = 2\nmemory_mb = 1024\npids = 99\ncpu = 0.5\n"
-                          "[network]\nanything = 1\n"
+                          "[network]\nports = [\"8080:80\", \"[::1]:53:53/udp\"]\n"
                           "[[files]]\nsource = \"hello.txt\"\ndest = \"/etc/hello\"\n",
                           -1, &spec, &err),
                     0);
@@ -203,6 +203,10 @@ test_full_schema (void **state)
   assert_int_equal (spec.n_files, 1);
   assert_string_equal (spec.files[0].dest, "/etc/hello");
   assert_int_equal (spec.files[0].line, 14);
+  assert_non_null (spec.ports);
+  assert_string_equal (spec.ports[0], "127.0.0.1:8080:80/tcp");
+  assert_string_equal (spec.ports[1], "[::1]:53:53/udp");
+  assert_null (spec.ports[2]);
   assert_non_null (strstr (spec.files[0].source, "/hello.txt"));
   assert_int_equal (spec.files[0].source[0], '/');
   assert_null (warnings);
@@ -215,12 +219,16 @@ test_unknown_key_warns (void **state)
   ak_spec_t spec;
   ak_error_t *err = NULL;
   (void) state;
-  assert_int_equal (load ("[security]\nnetwrok = false\n[extra]\nx = 1\n[build]\n", -1, &spec, &err), 0);
+  assert_int_equal (load ("[security]\nnetwrok = false\n[extra]\nx = 1\n[build]\n[network]\nport = [\"1:1\"]\n", -1, &spec,
+                          &err),
+                    0);
   assert_null (err);
   assert_non_null (warnings);
   assert_non_null (strstr (warnings, "agentkernel.toml:2: unknown key 'netwrok' in [security] (did you mean 'network'?)"));
   assert_non_null (strstr (warnings, ":3: unknown table 'extra'"));
   assert_non_null (strstr (warnings, "[build] is not yet supported; ignored"));
+  assert_non_null (strstr (warnings, ":7: unknown key 'port' in [network] (did you mean 'ports'?)"));
+  assert_null (spec.ports);
   assert_true (ak_spec_sec (&spec, AK_SEC_NETWORK));
   ak_spec_clear (&spec);
 }
@@ -236,6 +244,9 @@ test_errors (void **state)
   expect_error ("[sandbox]\nname = \"bad name!\"\n", ":2:", "[sandbox] name");
   expect_error ("[sandbox]\nname = \"\"\n", ":2:", "[sandbox] name");
   expect_error ("[agent]\ncompatibility_mode = \"vim\"\n", ":2:", "compatibility_mode");
+  expect_error ("[network]\nports = [\"80\"]\n", ":2:", "[network] ports: publish '80'");
+  expect_error ("[network]\nports = \"8080:80\"\n", ":2:", "[network] ports: expected an array");
+  expect_error ("[network]\nports = [\"8080:80\", \"8080:81\"]\n", ":2:", "published twice");
   expect_error ("[resources]\nmemory_mb = -1\n", ":2:", "memory_mb");
   expect_error ("[resources]\ncpu = 0.0\n", ":2:", "cpu");
   expect_error ("[resources]\npids = \"many\"\n", ":2:", "pids: expected an integer");
@@ -325,6 +336,12 @@ test_untrusted_only_tightens (void **state)
   untrusted ("[security]\nprofile = \"permissive\"\n", -1, &spec, NULL);
   assert_int_equal (spec.sec.profile, AK_PROFILE_MODERATE);
   assert_false (ak_spec_sec (&spec, AK_SEC_MOUNT_HOME));
+  ak_spec_clear (&spec);
+
+  /* Nor publish a port. */
+  untrusted ("[network]\nports = [\"0.0.0.0:8080:80\"]\n", -1, &spec, NULL);
+  assert_null (spec.ports);
+  assert_non_null (strstr (warnings, "agentkernel.toml:2: [network] ports = [\"0.0.0.0:8080:80\"] ignored"));
   ak_spec_clear (&spec);
 
   /* Tightening applies: a stricter profile, keys, lower limits. */

@@ -136,6 +136,52 @@ test_http (void **state)
   assert_int_equal (http ("\x16\x03\x01", h1, h2), AK_SNIFF_OTHER);
 }
 
+static int
+req (const char *head, ak_http_req_t *r)
+{
+  return ak_http_parse_req ((const uint8_t *) head, strlen (head), r);
+}
+
+static void
+test_http_framing (void **state)
+{
+  ak_http_req_t r;
+  unsigned long long n;
+  (void) state;
+
+  assert_int_equal (req ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
+  assert_int_equal (r.body, AK_HTTP_BODY_NONE);
+  assert_int_equal (r.method_len, 3);
+  assert_int_equal (r.target_len, 1);
+  assert_false (r.upgrade);
+  assert_int_equal (req ("POST /x HTTP/1.1\r\nContent-Length: 12\r\ncontent-length:12\r\n\r\n", &r), 0);
+  assert_int_equal (r.body, AK_HTTP_BODY_LENGTH);
+  assert_int_equal (r.length, 12);
+  assert_int_equal (req ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &r), 0);
+  assert_int_equal (r.body, AK_HTTP_BODY_CHUNKED);
+  assert_int_equal (req ("GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", &r), 0);
+  assert_true (r.upgrade);
+  assert_int_equal (req ("CONNECT a:443 HTTP/1.1\r\n\r\n", &r), 0);
+  assert_true (r.upgrade);
+  /* What servers read differently is refused. */
+  assert_int_equal (req ("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", &r), -1);
+  assert_int_equal (req ("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", &r), -1);
+  assert_int_equal (req ("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", &r), -1);
+  assert_int_equal (req ("POST / HTTP/1.1\r\nContent-Length : 1\r\n\r\n", &r), -1);
+  assert_int_equal (req ("POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n", &r), -1);
+  assert_int_equal (req ("GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", &r), -1);
+  assert_int_equal (req ("GET / HTTP/1.1\r\nHost: a\r\n", &r), -1);
+  assert_int_equal (req ("GET /\r\n\r\n", &r), -1);
+  assert_int_equal (ak_http_chunk_size ((const uint8_t *) "1A;x=y", 6, &n), 0);
+  assert_int_equal (n, 26);
+  assert_int_equal (ak_http_chunk_size ((const uint8_t *) "0", 1, &n), 0);
+  assert_int_equal (n, 0);
+  assert_int_equal (ak_http_chunk_size ((const uint8_t *) "", 0, &n), -1);
+  assert_int_equal (ak_http_chunk_size ((const uint8_t *) " 1", 2, &n), -1);
+  assert_int_equal (ak_http_chunk_size ((const uint8_t *) "1 ", 2, &n), -1);
+  assert_int_equal (ak_http_chunk_size ((const uint8_t *) "ffffffffffffffffff", 18, &n), -1);
+}
+
 static void
 test_dns (void **state)
 {
@@ -181,6 +227,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_tls),
     cmocka_unit_test (test_http),
+    cmocka_unit_test (test_http_framing),
     cmocka_unit_test (test_dns),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);

@@ -223,6 +223,8 @@ typedef struct ak_net {
   pid_t pid;    /* helper process while we own it, else -1 */
   int ready_fd; /* becomes readable when the network is up */
   int exit_fd;  /* closing it stops the helper */
+  pid_t fwd_pid;   /* the published ports' forwarder (portfwd.c), or -1 */
+  int fwd_exit_fd; /* closing it stops the forwarder */
 } ak_net_t;
 
 int ak_net_loopback_up (ak_error_t **err);
@@ -238,6 +240,10 @@ int ak_net_start (pid_t pid, const ak_ids_t *ids, const ak_spec_t *spec, ak_net_
 int ak_egress_start (pid_t pid, const ak_ids_t *ids, const ak_spec_t *spec, ak_net_t *net,
                      ak_error_t **err);
 const char *ak_egress_nft (void);
+/* The published ports of spec (portfwd.c): bound on the host here (a port
+ * in use is an error), forwarded into the namespace of pid. */
+int ak_portfwd_start (pid_t pid, const ak_ids_t *ids, const ak_spec_t *spec, ak_net_t *net,
+                      ak_error_t **err);
 int ak_net_wait_ready (ak_net_t *net, ak_error_t **err);
 void ak_net_stop (ak_net_t *net);
 

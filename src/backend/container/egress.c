@@ -592,18 +592,37 @@ name_allowed (const char *h, const addr_t *a, unsigned port, bool ip_rule, char 
   return true;
 }
 
+enum { KIND_OTHER = 0, KIND_TLS = 1, KIND_HTTP = 2 };
+
 /* Reads the client's first bytes until they say what they are (waiting
- * at most timeout_ms for each read when >= 0).  Returns the bytes read
- * (kept in buf), or -1 when the client is gone or silent. */
+ * at most timeout_ms for each read when >= 0), after the `have` bytes
+ * already in buf.  Returns the bytes read (kept in buf), or -1 when the
+ * client is gone or silent; *kind says which protocol spoke. */
 static ssize_t
-sniff (int fd, uint8_t *buf, size_t max, char *h1, char *h2, size_t hl, int timeout_ms)
+sniff (int fd, uint8_t *buf, size_t have, size_t max, char *h1, char *h2, size_t hl, int timeout_ms,
+       int *kind)
 {
-  size_t len = 0;
+  size_t len = have;
   h1[0] = h2[0] = '\0';
+  *kind = KIND_OTHER;
   for (;;)
     {
       ssize_t r;
       ak_sniff_t t, w;
+      if (len > 0)
+        {
+          t = ak_sniff_tls_sni (buf, len, h1, hl);
+          if (t == AK_SNIFF_FOUND || t == AK_SNIFF_NONE)
+            return *kind = KIND_TLS, (ssize_t) len;
+          w = ak_sniff_http_host (buf, len, h1, hl, h2, hl);
+          if (w == AK_SNIFF_FOUND || w == AK_SNIFF_NONE)
+            return *kind = KIND_HTTP, (ssize_t) len;
+          if ((t == AK_SNIFF_OTHER && w == AK_SNIFF_OTHER) || len == max)
+            {
+              h1[0] = h2[0] = '\0';
+              return (ssize_t) len;
+            }
+        }
       if (timeout_ms >= 0)
         {
           struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -619,17 +638,6 @@ sniff (int fd, uint8_t *buf, size_t max, char *h1, char *h2, size_t hl, int time
       if (r <= 0)
         return len > 0 ? (ssize_t) len : -1;
       len += (size_t) r;
-      t = ak_sniff_tls_sni (buf, len, h1, hl);
-      if (t == AK_SNIFF_FOUND || t == AK_SNIFF_NONE)
-        return (ssize_t) len;
-      w = ak_sniff_http_host (buf, len, h1, hl, h2, hl);
-      if (w == AK_SNIFF_FOUND || w == AK_SNIFF_NONE)
-        return (ssize_t) len;
-      if ((t == AK_SNIFF_OTHER && w == AK_SNIFF_OTHER) || len == max)
-        {
-          h1[0] = h2[0] = '\0';
-          return (ssize_t) len;
-        }
     }
 }
 
@@ -661,6 +669,8 @@ typedef struct judged {
   addr_t a;
   unsigned port;
   bool ip_rule;
+  bool need_name;     /* reached an address no allowed name led to */
+  const char *pinned; /* every name must be this one (a proxy's target), or NULL */
   char name[256];
   char *rule; /* owned */
 } judged_t;
@@ -683,6 +693,15 @@ check_names (int cfd, judged_t *j, const char *h1, const char *h2)
       char *nrule = NULL;
       if (hs[i][0] == '\0')
         continue;
+      if (j->pinned != NULL && strcasecmp (hs[i], j->pinned) != 0)
+        {
+          nrule = ak_xasprintf ("%s is not %s, the proxy request's target", hs[i], j->pinned);
+          audit ("network_connect", hs[i], &j->a, j->port, false, nrule, -1, -1);
+          free (nrule);
+          return false;
+        }
+      if (j->pinned != NULL)
+        continue;
       if (!name_allowed (hs[i], &j->a, j->port, j->ip_rule, &nrule))
         {
           audit ("network_connect", hs[i], &j->a, j->port, false, nrule, -1, -1);
@@ -695,8 +714,606 @@ check_names (int cfd, judged_t *j, const char *h1, const char *h2)
           j->rule = nrule;
         }
     }
-  snprintf (j->name, sizeof j->name, "%s", h1[0] != '\0' ? h1 : h2);
+  if (h1[0] != '\0' || h2[0] != '\0')
+    snprintf (j->name, sizeof j->name, "%s", h1[0] != '\0' ? h1 : h2);
   return true;
+}
+
+
+/* ---- plain HTTP, request by request ----
+ *
+ * A connection whose first bytes are an HTTP/1 request is followed
+ * request by request (the framing of each: Content-Length, chunked), and
+ * every request's Host and target are checked as the first one's were
+ * before its head is passed on: a kept-alive connection cannot name
+ * another host in its second request.  Framing that servers could read
+ * differently (request smuggling) is refused.  After a request that may
+ * switch protocols (Upgrade, CONNECT), bytes that are not an HTTP request
+ * are the new protocol's and are passed on unread. */
+
+#define HEAD_MAX 65536
+
+enum { H_HEAD, H_BODY, H_CHUNK_LINE, H_CHUNK_DATA, H_CHUNK_END, H_TRAILER, H_OPAQUE };
+
+typedef struct http_flow {
+  int st;
+  unsigned long long left;
+  bool upgraded;    /* the last request may have switched protocols */
+  bool one_request; /* the proxy's plain HTTP: the flow ends with its first request */
+  bool checked;     /* the next head's names were checked already */
+  uint8_t *head;    /* HEAD_MAX */
+  size_t head_len;
+  uint8_t line[1024];
+  size_t line_len;
+} http_flow_t;
+
+enum { FLOW_ON = 0, FLOW_DONE = 1, FLOW_BROKEN = -1, FLOW_REFUSED = -2 };
+
+static int
+flow_refuse (judged_t *j, const char *name, const char *why)
+{
+  audit ("network_connect", name != NULL && name[0] != '\0' ? name : j->name, &j->a, j->port, false,
+         why, -1, -1);
+  return FLOW_REFUSED;
+}
+
+static int
+flow_request_done (http_flow_t *f)
+{
+  f->st = H_HEAD;
+  return f->one_request ? FLOW_DONE : FLOW_ON;
+}
+
+/* A complete head in f->head: checked, then passed on. */
+static int
+flow_head (http_flow_t *f, judged_t *j, int ufd)
+{
+  char h1[256], h2[256];
+  ak_http_req_t r;
+  ak_sniff_t w = ak_sniff_http_host (f->head, f->head_len, h1, sizeof h1, h2, sizeof h2);
+
+  if (w == AK_SNIFF_OTHER && f->upgraded)
+    {
+      f->st = H_OPAQUE;
+      return write_all (ufd, f->head, f->head_len) ? FLOW_ON : FLOW_BROKEN;
+    }
+  if (w != AK_SNIFF_FOUND && w != AK_SNIFF_NONE)
+    return flow_refuse (j, NULL, "not an HTTP request on an HTTP connection");
+  if (w == AK_SNIFF_NONE)
+    {
+      /* No name at all is judged by the address; a Host header that could
+       * not be read (two of them, a malformed one) is refused. */
+      for (const uint8_t *l = memchr (f->head, '\n', f->head_len); l != NULL && l + 6 < f->head + f->head_len;
+           l = memchr (l + 1, '\n', (size_t) (f->head + f->head_len - l - 1)))
+        if (strncasecmp ((const char *) l + 1, "host:", 5) == 0)
+          return flow_refuse (j, NULL, "an HTTP request with a Host header that cannot be read");
+      h1[0] = '\0';
+    }
+  if (!f->checked)
+    {
+      if (h1[0] == '\0' && h2[0] == '\0' && j->need_name)
+        return flow_refuse (j, NULL, "a request naming no host, to an address no allowed name led to");
+      if (!check_names (-1, j, h1, h2))
+        return FLOW_REFUSED;
+    }
+  f->checked = false;
+  if (ak_http_parse_req (f->head, f->head_len, &r) < 0)
+    return flow_refuse (j, h1, "an HTTP request whose framing is malformed or ambiguous");
+  if (!write_all (ufd, f->head, f->head_len))
+    return FLOW_BROKEN;
+  f->head_len = 0;
+  f->upgraded = r.upgrade;
+  if (r.body == AK_HTTP_BODY_CHUNKED)
+    f->st = H_CHUNK_LINE;
+  else if (r.body == AK_HTTP_BODY_LENGTH && r.length > 0)
+    f->st = H_BODY, f->left = r.length;
+  else
+    return flow_request_done (f);
+  return FLOW_ON;
+}
+
+/* Passes the client's bytes d[0..n) on to ufd as the flow allows. */
+static int
+flow_feed (http_flow_t *f, judged_t *j, int ufd, const uint8_t *d, size_t n)
+{
+  while (n > 0)
+    switch (f->st)
+      {
+      case H_OPAQUE:
+        return write_all (ufd, d, n) ? FLOW_ON : FLOW_BROKEN;
+      case H_BODY:
+      case H_CHUNK_DATA:
+        {
+          size_t k = n < f->left ? n : (size_t) f->left;
+          if (!write_all (ufd, d, k))
+            return FLOW_BROKEN;
+          d += k, n -= k, f->left -= k;
+          if (f->left > 0)
+            break;
+          if (f->st == H_CHUNK_DATA)
+            f->st = H_CHUNK_END, f->left = 2;
+          else if (flow_request_done (f) == FLOW_DONE)
+            return FLOW_DONE;
+          break;
+        }
+      case H_CHUNK_END:
+        if (d[0] != (f->left == 2 ? '\r' : '\n'))
+          return flow_refuse (j, NULL, "a chunk of an HTTP request not ended by CRLF");
+        if (!write_all (ufd, d, 1))
+          return FLOW_BROKEN;
+        d++, n--;
+        if (--f->left == 0)
+          f->st = H_CHUNK_LINE;
+        break;
+      case H_CHUNK_LINE:
+      case H_TRAILER:
+        {
+          const uint8_t *nl = memchr (d, '\n', n);
+          size_t k = nl != NULL ? (size_t) (nl - d) + 1 : n;
+          unsigned long long size;
+          if (f->line_len + k > sizeof f->line)
+            return flow_refuse (j, NULL, "an over-long chunk line in an HTTP request");
+          memcpy (f->line + f->line_len, d, k);
+          f->line_len += k;
+          if (!write_all (ufd, d, k))
+            return FLOW_BROKEN;
+          d += k, n -= k;
+          if (nl == NULL)
+            break;
+          if (f->line_len < 2 || f->line[f->line_len - 2] != '\r')
+            return flow_refuse (j, NULL, "a chunk line of an HTTP request not ended by CRLF");
+          if (f->st == H_TRAILER)
+            {
+              bool empty = f->line_len == 2;
+              f->line_len = 0;
+              if (empty && flow_request_done (f) == FLOW_DONE)
+                return FLOW_DONE;
+              break;
+            }
+          if (ak_http_chunk_size (f->line, f->line_len - 2, &size) < 0)
+            return flow_refuse (j, NULL, "a malformed chunk size in an HTTP request");
+          f->line_len = 0;
+          if (size == 0)
+            f->st = H_TRAILER;
+          else
+            f->st = H_CHUNK_DATA, f->left = size;
+          break;
+        }
+      case H_HEAD:
+        {
+          size_t old = f->head_len, k = n < HEAD_MAX - old ? n : HEAD_MAX - old;
+          const uint8_t *end;
+          char h1[256], h2[256];
+          int rc;
+          if (old == 0 && (d[0] == '\r' || d[0] == '\n') && !f->upgraded)
+            {
+              /* Empty lines between requests. */
+              if (!write_all (ufd, d, 1))
+                return FLOW_BROKEN;
+              d++, n--;
+              break;
+            }
+          memcpy (f->head + old, d, k);
+          end = memmem (f->head + (old > 3 ? old - 3 : 0), old + k - (old > 3 ? old - 3 : 0),
+                        "\r\n\r\n", 4);
+          if (end != NULL)
+            {
+              size_t used = (size_t) (end + 4 - f->head) - old;
+              f->head_len = old + used;
+              d += used, n -= used;
+              rc = flow_head (f, j, ufd);
+              if (rc != FLOW_ON)
+                return rc;
+              break;
+            }
+          f->head_len = old + k;
+          d += k, n -= k;
+          if (ak_sniff_http_host (f->head, f->head_len, h1, sizeof h1, h2, sizeof h2) == AK_SNIFF_OTHER)
+            {
+              rc = flow_head (f, j, ufd);
+              if (rc != FLOW_ON)
+                return rc;
+              break;
+            }
+          if (f->head_len == HEAD_MAX)
+            return flow_refuse (j, NULL, "an over-long HTTP request head");
+          break;
+        }
+      }
+  return FLOW_ON;
+}
+
+/* Relays the client's stream through the flow (first[0..first_len) were
+ * read already) until the client ends, the flow is done, or a request is
+ * refused (*refused).  Returns the bytes read from the client. */
+static long long
+flow_relay (int cfd, int ufd, judged_t *j, http_flow_t *f, const uint8_t *first, size_t first_len,
+            bool *refused)
+{
+  _cleanup_free_ uint8_t *buf = ak_xmalloc (65536);
+  long long total = (long long) first_len;
+  int rc = first_len > 0 ? flow_feed (f, j, ufd, first, first_len) : FLOW_ON;
+
+  for (;;)
+    {
+      ssize_t r;
+      if (rc == FLOW_REFUSED)
+        {
+          *refused = true;
+          return total;
+        }
+      if (rc == FLOW_BROKEN)
+        {
+          shutdown (cfd, SHUT_RDWR), shutdown (ufd, SHUT_RDWR);
+          return total;
+        }
+      if (rc == FLOW_DONE)
+        return total;
+      r = read (cfd, buf, 65536);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        {
+          if (r < 0)
+            shutdown (cfd, SHUT_RDWR), shutdown (ufd, SHUT_RDWR);
+          else
+            shutdown (ufd, SHUT_WR);
+          return total;
+        }
+      total += r;
+      rc = flow_feed (f, j, ufd, buf, (size_t) r);
+    }
+}
+
+/* From the first bytes on (len of them in buf, *kind from sniff):
+ * checked, relayed both ways through c, until both ends are done.
+ * Returns the bytes the client sent, or -1 when a request was refused
+ * (both ends reset). */
+static long long
+pass_on (conn_t *c, pthread_t up, judged_t *j, uint8_t *buf, ssize_t len, int kind, bool one_request)
+{
+  long long out_bytes;
+  bool refused = false;
+
+  if (kind == KIND_HTTP && len > 0)
+    {
+      _cleanup_free_ uint8_t *head = ak_xmalloc (HEAD_MAX);
+      http_flow_t f = { .st = H_HEAD, .head = head, .one_request = one_request };
+      out_bytes = flow_relay (c->cfd, c->ufd, j, &f, buf, (size_t) len, &refused);
+    }
+  else if (len > 0 && !write_all (c->ufd, buf, (size_t) len))
+    {
+      out_bytes = 0;
+      shutdown (c->ufd, SHUT_RDWR), shutdown (c->cfd, SHUT_RDWR);
+    }
+  else if (len < 0)
+    {
+      out_bytes = 0;
+      shutdown (c->ufd, SHUT_WR);
+    }
+  else
+    out_bytes = len + relay (c->cfd, c->ufd, NULL);
+  if (refused)
+    {
+      atomic_store (&c->denied, true);
+      shutdown (c->ufd, SHUT_RDWR);
+    }
+  pthread_join (up, NULL);
+  if (refused)
+    {
+      reset (c->ufd);
+      reset (c->cfd);
+      return -1;
+    }
+  close (c->ufd);
+  close (c->cfd);
+  return out_bytes;
+}
+
+/* ---- the proxy (HTTP_PROXY and friends point here) ---- */
+
+static void
+proxy_reply (int fd, int code, const char *reason, const char *text)
+{
+  char m[1024];
+  int n = snprintf (m, sizeof m,
+                    "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                    "Connection: close\r\n\r\n%s\n",
+                    code, reason, strlen (text) + 1, text);
+  if (n > 0 && (size_t) n < sizeof m)
+    (void) write_all (fd, (const uint8_t *) m, (size_t) n);
+}
+
+static void
+proxy_deny (int cfd, judged_t *j, const char *name, const char *rule)
+{
+  _cleanup_free_ char *text = ak_xasprintf ("agentkernel: %s:%u is refused by the sandbox's network "
+                                            "policy (%s)",
+                                            name, j->port, rule);
+  audit ("network_connect", name, j->a.family != 0 ? &j->a : NULL, j->port, false, rule, -1, -1);
+  proxy_reply (cfd, 403, "Forbidden", text);
+  close (cfd);
+}
+
+/* host[:port] (or [v6]:port) of a target; the port is def when absent
+ * (0 def: required).  Returns false when malformed. */
+static bool
+split_hostport (const char *t, size_t n, unsigned def, unsigned *port)
+{
+  const char *colon = NULL;
+  if (n > 0 && t[0] == '[')
+    {
+      const char *close = memchr (t, ']', n);
+      if (close == NULL)
+        return false;
+      if ((size_t) (close - t) + 1 < n)
+        {
+          if (close[1] != ':')
+            return false;
+          colon = close + 1;
+        }
+    }
+  else
+    colon = memrchr (t, ':', n);
+  if (colon == NULL)
+    return *port = def, def != 0;
+  {
+    unsigned long v = 0;
+    const char *p = colon + 1, *e = t + n;
+    if (p == e || e - p > 5)
+      return false;
+    for (; p < e; p++)
+      {
+        if (*p < '0' || *p > '9')
+          return false;
+        v = v * 10 + (unsigned long) (*p - '0');
+      }
+    if (v == 0 || v > 65535)
+      return false;
+    *port = (unsigned) v;
+  }
+  return true;
+}
+
+/* The proxy's request, judged: the target's address in j->a, or the
+ * reason it is refused. */
+static char *
+proxy_judge (judged_t *j, const char *name)
+{
+  addr_t lit = { 0 };
+  const char *why = NULL;
+  ak_netverdict_t v;
+
+  if (inet_pton (AF_INET, name, lit.a) == 1 || inet_pton (AF_INET6, name, lit.a) == 1)
+    {
+      lit.family = strchr (name, ':') != NULL ? AF_INET6 : AF_INET;
+      j->a = lit;
+      if (!addr_reachable (&j->a, j->port, &why, &v))
+        return why && strcmp (why, "blocked") != 0 ? ak_xstrdup (why) : describe (&v);
+      j->ip_rule = v.allow && v.rule != NULL;
+      if (conf->pol->allowlist_only && !j->ip_rule)
+        return describe (&v);
+      j->rule = describe (&v);
+      return NULL;
+    }
+  v = ak_netpolicy_check_name (conf->pol, name, j->port);
+  if ((!v.allow && v.rule != NULL) || (!v.allow && conf->pol->allowlist_only))
+    return describe (&v);
+  {
+    int families[2] = { AF_INET, AF_INET6 };
+    bool any = false;
+    for (int f = 0; f < 2; f++)
+      {
+        addr_t got[MAX_ADDRS];
+        int n = resolve (name, families[f], got, MAX_ADDRS);
+        for (int i = 0; i < n; i++)
+          {
+            ak_netverdict_t w;
+            any = true;
+            if (addr_reachable (&got[i], j->port, &why, &w))
+              {
+                j->a = got[i];
+                j->rule = describe (&v);
+                return NULL;
+              }
+          }
+      }
+    return ak_xasprintf (any ? "%s resolves only to addresses the sandbox may not reach"
+                             : "%s does not resolve on the host",
+                         name);
+  }
+}
+
+static void
+proxy_handle (int cfd, judged_t *j)
+{
+  _cleanup_free_ uint8_t *buf = ak_xmalloc (SNIFF_MAX);
+  _cleanup_free_ char *why = NULL, *target = NULL;
+  char h1[256], h2[256];
+  const uint8_t *end;
+  ak_http_req_t r;
+  ssize_t len;
+  int kind;
+  bool is_connect;
+  size_t hlen, rest;
+  conn_t c = { .cfd = cfd, .ufd = -1 };
+  pthread_t up;
+  long long out_bytes;
+
+  len = sniff (cfd, buf, 0, HEAD_MAX < SNIFF_MAX ? HEAD_MAX : SNIFF_MAX, h1, h2, sizeof h1, NAME_WAIT_MS,
+               &kind);
+  if (len < 0)
+    {
+      close (cfd);
+      return;
+    }
+  end = kind == KIND_HTTP ? memmem (buf, (size_t) len, "\r\n\r\n", 4) : NULL;
+  if (end == NULL || ak_http_parse_req (buf, (size_t) (end + 4 - buf), &r) < 0 || h2[0] == '\0')
+    {
+      audit ("network_connect", NULL, NULL, AK_NET_PROXY_PORT, false, "not a proxy request", -1, -1);
+      proxy_reply (cfd, 400, "Bad Request",
+                   "agentkernel: the sandbox's proxy takes CONNECT host:port and absolute http:// "
+                   "requests");
+      close (cfd);
+      return;
+    }
+  hlen = (size_t) (end + 4 - buf);
+  rest = (size_t) len - hlen;
+  is_connect = r.method_len == 7 && memcmp (buf, "CONNECT", 7) == 0;
+  target = ak_xstrndup ((const char *) buf + r.target_off, r.target_len);
+  if (is_connect)
+    {
+      if (!split_hostport (target, strlen (target), 0, &j->port))
+        goto bad;
+    }
+  else
+    {
+      /* http://[userinfo@]host[:port][/path]: plain HTTP only (https goes
+       * through CONNECT). */
+      const char *h = target + 7, *he, *at;
+      if (strncasecmp (target, "http://", 7) != 0)
+        goto bad;
+      he = h + strcspn (h, "/?#");
+      at = memrchr (h, '@', (size_t) (he - h));
+      if (at != NULL)
+        h = at + 1;
+      if (!split_hostport (h, (size_t) (he - h), 80, &j->port))
+        goto bad;
+      /* The Host header names the same host as the target. */
+      if (h1[0] != '\0' && strcmp (h1, h2) != 0)
+        {
+          _cleanup_free_ char *rule = ak_xasprintf ("the Host header names %s, the target %s", h1, h2);
+          proxy_deny (cfd, j, h1, rule);
+          return;
+        }
+    }
+  snprintf (j->name, sizeof j->name, "%s", h2);
+  why = proxy_judge (j, h2);
+  if (why != NULL)
+    {
+      proxy_deny (cfd, j, h2, why);
+      free (j->rule);
+      return;
+    }
+  c.ufd = connect_upstream (&j->a, j->port);
+  if (c.ufd < 0)
+    {
+      _cleanup_free_ char *rule = ak_xasprintf ("%s; connect: %s", j->rule, strerror (errno));
+      _cleanup_free_ char *text = ak_xasprintf ("agentkernel: %s:%u: %s", h2, j->port, strerror (errno));
+      audit ("network_connect", h2, &j->a, j->port, false, rule, -1, -1);
+      proxy_reply (cfd, 502, "Bad Gateway", text);
+      close (cfd);
+      free (j->rule);
+      return;
+    }
+  if (pthread_create (&up, NULL, upstream_thread, &c) != 0)
+    {
+      free (j->rule);
+      reset (c.ufd);
+      reset (cfd);
+      return;
+    }
+  if (is_connect)
+    {
+      static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+      /* Inside the tunnel: the TLS server name, or every HTTP request's
+       * Host, must be the CONNECT target (or, for an address, allowed as
+       * a direct connection to it would be). */
+      memmove (buf, buf + hlen, rest);
+      if (!write_all (cfd, (const uint8_t *) ok, sizeof ok - 1))
+        len = -1;
+      else
+        len = sniff (cfd, buf, rest, SNIFF_MAX, h1, h2, sizeof h1, -1, &kind);
+      {
+        addr_t lit;
+        bool literal = inet_pton (AF_INET, j->name, lit.a) == 1 || inet_pton (AF_INET6, j->name, lit.a) == 1;
+        j->pinned = literal ? NULL : j->name;
+        j->need_name = literal && !j->ip_rule && conf->pol->allowlist_only;
+      }
+      if (len > 0 && !check_names (cfd, j, h1, h2))
+        {
+          atomic_store (&c.denied, true);
+          shutdown (c.ufd, SHUT_RDWR);
+          pthread_join (up, NULL);
+          reset (c.ufd);
+          reset (cfd);
+          free (j->rule);
+          return;
+        }
+      out_bytes = pass_on (&c, up, j, buf, len, kind, false);
+    }
+  else
+    {
+      /* The request goes on in origin form, with Connection: close (a
+       * connection to the proxy carries one request; the client opens
+       * the next one), without the proxy's own headers. */
+      const char *path = target + 7 + strcspn (target + 7, "/?#");
+      char *line = (char *) buf + r.line_end, *eol;
+      _cleanup_free_ char *head = NULL;
+      size_t hn = 0;
+      FILE *m = open_memstream (&head, &hn);
+      if (m == NULL)
+        {
+          reset (cfd);
+          reset (c.ufd);
+          pthread_join (up, NULL);
+          free (j->rule);
+          return;
+        }
+      fprintf (m, "%.*s %s%s %.8s\r\n", (int) r.method_len, (const char *) buf, path[0] == '/' ? "" : "/",
+               path, (const char *) buf + r.target_off + r.target_len + 1);
+      for (; line < (char *) buf + hlen - 2; line = eol + 2)
+        {
+          eol = memmem (line, (size_t) ((char *) buf + hlen - line), "\r\n", 2);
+          if (strncasecmp (line, "proxy-connection:", 17) == 0 || strncasecmp (line, "proxy-authorization:", 20) == 0
+              || strncasecmp (line, "connection:", 11) == 0 || strncasecmp (line, "keep-alive:", 11) == 0)
+            continue;
+          fprintf (m, "%.*s\r\n", (int) (eol - line), line);
+        }
+      fprintf (m, "Connection: close\r\n\r\n");
+      fclose (m);
+      {
+        _cleanup_free_ uint8_t *fhead = ak_xmalloc (HEAD_MAX);
+        http_flow_t f = { .st = H_HEAD, .head = fhead, .one_request = true };
+        bool refused = false;
+        /* The rewritten head, then the body by the original's framing. */
+        if (!write_all (c.ufd, (const uint8_t *) head, hn))
+          rest = 0, shutdown (c.ufd, SHUT_RDWR), shutdown (cfd, SHUT_RDWR);
+        if (r.body == AK_HTTP_BODY_CHUNKED)
+          f.st = H_CHUNK_LINE;
+        else if (r.body == AK_HTTP_BODY_LENGTH && r.length > 0)
+          f.st = H_BODY, f.left = r.length;
+        if (f.st == H_HEAD)
+          out_bytes = (long long) hlen;
+        else
+          out_bytes = (long long) hlen + flow_relay (cfd, c.ufd, j, &f, buf + hlen, rest, &refused);
+        if (refused)
+          {
+            atomic_store (&c.denied, true);
+            shutdown (c.ufd, SHUT_RDWR);
+          }
+        pthread_join (up, NULL);
+        if (refused)
+          {
+            reset (c.ufd);
+            reset (cfd);
+            out_bytes = -1;
+          }
+        else
+          {
+            close (c.ufd);
+            close (cfd);
+          }
+      }
+    }
+  if (out_bytes >= 0)
+    audit ("network_connect", j->name, &j->a, j->port, true, j->rule, out_bytes, c.in_bytes);
+  free (j->rule);
+  return;
+bad:
+  audit ("network_connect", h2, NULL, 0, false, "a malformed proxy request target", -1, -1);
+  proxy_reply (cfd, 400, "Bad Request", "agentkernel: a malformed proxy request target");
+  close (cfd);
 }
 
 static void
@@ -712,7 +1329,7 @@ handle (int cfd, int family)
   pthread_t up;
   _cleanup_free_ uint8_t *buf = ak_xmalloc (SNIFF_MAX);
   ssize_t len = 0;
-  bool named_first;
+  int kind = KIND_OTHER;
   long long out_bytes;
 
   memset (&dst, 0, sizeof dst);
@@ -726,9 +1343,16 @@ handle (int cfd, int family)
       return;
     }
   addr_of (&dst, &j.a, &j.port);
-  /* Our own resolver's address inside: DNS is answered over UDP only. */
+  /* Our own resolver's address inside: DNS is answered over UDP only, and
+   * the proxy listens there. */
   if (j.a.family == AF_INET && memcmp (j.a.a, &conf->nameserver, 4) == 0)
     {
+      if (j.port == AK_NET_PROXY_PORT)
+        {
+          memset (&j.a, 0, sizeof j.a);
+          proxy_handle (cfd, &j);
+          return;
+        }
       deny (cfd, &j, NULL, "the sandbox's resolver (UDP only)");
       return;
     }
@@ -742,12 +1366,12 @@ handle (int cfd, int family)
   j.ip_rule = v.allow && v.rule != NULL;
   /* In allowlist mode, an address no allowed name led to: the client must
    * name an allowed name that resolves to it, before anything is opened. */
-  named_first = !j.ip_rule && conf->pol->allowlist_only
+  j.need_name = !j.ip_rule && conf->pol->allowlist_only
                 && !map_allows (&j.a, j.port, j.name, sizeof j.name, &v);
   j.rule = describe (&v);
-  if (named_first)
+  if (j.need_name)
     {
-      len = sniff (cfd, buf, SNIFF_MAX, h1, h2, sizeof h1, NAME_WAIT_MS);
+      len = sniff (cfd, buf, 0, SNIFF_MAX, h1, h2, sizeof h1, NAME_WAIT_MS, &kind);
       if (len < 0 || (h1[0] == '\0' && h2[0] == '\0'))
         {
           deny (cfd, &j, NULL, j.rule);
@@ -779,9 +1403,9 @@ handle (int cfd, int family)
       return;
     }
   /* The client's first bytes go nowhere until its names are checked. */
-  if (!named_first)
+  if (!j.need_name)
     {
-      len = sniff (cfd, buf, SNIFF_MAX, h1, h2, sizeof h1, -1);
+      len = sniff (cfd, buf, 0, SNIFF_MAX, h1, h2, sizeof h1, -1, &kind);
       if (len > 0 && !check_names (cfd, &j, h1, h2))
         {
           atomic_store (&c.denied, true);
@@ -793,19 +1417,9 @@ handle (int cfd, int family)
           return;
         }
     }
-  if (len > 0 && !write_all (c.ufd, buf, (size_t) len))
-    len = -1;
-  if (len < 0)
-    {
-      out_bytes = 0;
-      shutdown (c.ufd, SHUT_WR);
-    }
-  else
-    out_bytes = len + relay (cfd, c.ufd, NULL);
-  pthread_join (up, NULL);
-  close (c.ufd);
-  close (cfd);
-  audit ("network_connect", j.name, &j.a, j.port, true, j.rule, out_bytes, c.in_bytes);
+  out_bytes = pass_on (&c, up, &j, buf, len, kind, false);
+  if (out_bytes >= 0)
+    audit ("network_connect", j.name, &j.a, j.port, true, j.rule, out_bytes, c.in_bytes);
   free (j.rule);
 }
 

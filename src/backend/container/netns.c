@@ -259,16 +259,12 @@ exec_helper (ak_net_helper_t kind, const char *exe, pid_t pid, int ready_w, int 
   _exit (127);
 }
 
-int
-ak_net_start (pid_t pid, const ak_ids_t *ids, const ak_spec_t *spec, ak_net_t *net,
-              ak_error_t **err)
+static int
+net_start (pid_t pid, const ak_ids_t *ids, const ak_spec_t *spec, ak_net_t *net, ak_error_t **err)
 {
   const char *exe = NULL;
   int ready[2] = { -1, -1 }, ex[2] = { -1, -1 };
 
-  memset (net, 0, sizeof (*net));
-  net->pid = -1;
-  net->ready_fd = net->exit_fd = -1;
   net->kind = ak_net_helper (&exe);
   if (net->kind == AK_NET_POLICY)
     return ak_egress_start (pid, ids, spec, net, err);
@@ -309,6 +305,23 @@ ak_net_start (pid_t pid, const ak_ids_t *ids, const ak_spec_t *spec, ak_net_t *n
   /* Closing this (or our death) tells slirp4netns to exit. */
   net->exit_fd = ex[1];
   return 0;
+}
+
+int
+ak_net_start (pid_t pid, const ak_ids_t *ids, const ak_spec_t *spec, ak_net_t *net,
+              ak_error_t **err)
+{
+  memset (net, 0, sizeof (*net));
+  net->pid = net->fwd_pid = -1;
+  net->ready_fd = net->exit_fd = net->fwd_exit_fd = -1;
+  /* The published ports first: a host port in use stops the start before
+   * anything else is set up. */
+  if (ak_portfwd_start (pid, ids, spec, net, err) < 0)
+    {
+      ak_net_stop (net);
+      return -1;
+    }
+  return net_start (pid, ids, spec, net, err);
 }
 
 int
@@ -356,4 +369,12 @@ ak_net_stop (ak_net_t *net)
         ;
     }
   net->pid = -1;
+  ak_closep (&net->fwd_exit_fd);
+  if (net->fwd_pid > 0)
+    {
+      kill (net->fwd_pid, SIGKILL);
+      while (waitpid (net->fwd_pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    }
+  net->fwd_pid = -1;
 }

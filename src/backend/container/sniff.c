@@ -221,6 +221,126 @@ ak_sniff_http_host (const uint8_t *buf, size_t len, char *out, size_t out_len, c
   return found ? AK_SNIFF_FOUND : AK_SNIFF_NONE;
 }
 
+static bool
+token_is (const uint8_t *s, size_t n, const char *word)
+{
+  return n == strlen (word) && strncasecmp ((const char *) s, word, n) == 0;
+}
+
+static void
+trim (const uint8_t **s, size_t *n)
+{
+  while (*n > 0 && ((*s)[0] == ' ' || (*s)[0] == '\t'))
+    (*s)++, (*n)--;
+  while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+    (*n)--;
+}
+
+/* A decimal length of at most 18 digits, nothing else. */
+static int
+parse_length (const uint8_t *s, size_t n, unsigned long long *out)
+{
+  unsigned long long v = 0;
+  if (n == 0 || n > 18)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    {
+      if (s[i] < '0' || s[i] > '9')
+        return -1;
+      v = v * 10 + (unsigned long long) (s[i] - '0');
+    }
+  *out = v;
+  return 0;
+}
+
+int
+ak_http_parse_req (const uint8_t *buf, size_t len, ak_http_req_t *r)
+{
+  const uint8_t *p = buf, *end = buf + len, *eol, *sp;
+  bool have_len = false, have_te = false;
+
+  memset (r, 0, sizeof *r);
+  if (len < 4 || memcmp (end - 4, "\r\n\r\n", 4) != 0)
+    return -1;
+  eol = memmem (p, len, "\r\n", 2);
+  sp = memchr (p, ' ', (size_t) (eol - p));
+  if (sp == NULL || sp == p)
+    return -1;
+  for (const uint8_t *m = p; m < sp; m++)
+    if (*m < 'A' || *m > 'Z')
+      return -1;
+  r->method_len = (size_t) (sp - p);
+  r->target_off = r->method_len + 1;
+  sp = memchr (sp + 1, ' ', (size_t) (eol - sp - 1));
+  if (sp == NULL || (size_t) (sp - buf) == r->target_off || eol - sp < 9
+      || memcmp (sp + 1, "HTTP/1.", 7) != 0)
+    return -1;
+  r->target_len = (size_t) (sp - buf) - r->target_off;
+  r->line_end = (size_t) (eol - buf) + 2;
+  if (token_is (buf, r->method_len, "CONNECT"))
+    r->upgrade = true;
+  for (p = eol + 2; p < end - 2; p = eol + 2)
+    {
+      const uint8_t *colon, *v;
+      size_t vn;
+      eol = memmem (p, (size_t) (end - p), "\r\n", 2);
+      if (eol == NULL)
+        return -1;
+      if (p[0] == ' ' || p[0] == '\t')
+        return -1; /* obsolete line folding */
+      colon = memchr (p, ':', (size_t) (eol - p));
+      if (colon == NULL || colon == p)
+        return -1;
+      for (const uint8_t *c = p; c < colon; c++)
+        if (*c <= ' ' || *c >= 0x7f)
+          return -1; /* "Content-Length :" and friends */
+      v = colon + 1;
+      vn = (size_t) (eol - v);
+      trim (&v, &vn);
+      if (token_is (p, (size_t) (colon - p), "content-length"))
+        {
+          unsigned long long l;
+          if (parse_length (v, vn, &l) < 0 || (have_len && l != r->length))
+            return -1;
+          have_len = true;
+          r->length = l;
+        }
+      else if (token_is (p, (size_t) (colon - p), "transfer-encoding"))
+        {
+          if (have_te || !token_is (v, vn, "chunked"))
+            return -1;
+          have_te = true;
+        }
+      else if (token_is (p, (size_t) (colon - p), "upgrade"))
+        r->upgrade = true;
+    }
+  if (have_len && have_te)
+    return -1;
+  r->body = have_te ? AK_HTTP_BODY_CHUNKED : have_len ? AK_HTTP_BODY_LENGTH : AK_HTTP_BODY_NONE;
+  return 0;
+}
+
+int
+ak_http_chunk_size (const uint8_t *line, size_t len, unsigned long long *size)
+{
+  unsigned long long v = 0;
+  size_t i = 0;
+
+  for (; i < len && isxdigit (line[i]); i++)
+    {
+      if (i >= 15)
+        return -1;
+      v = v * 16 + (unsigned long long) (isdigit (line[i]) ? line[i] - '0' : (tolower (line[i]) - 'a' + 10));
+    }
+  if (i == 0 || (i < len && line[i] != ';'))
+    return -1;
+  for (; i < len; i++)
+    if (line[i] < ' ' && line[i] != '\t')
+      return -1;
+  *size = v;
+  return 0;
+}
+
 int
 ak_dns_parse_query (const uint8_t *buf, size_t len, ak_dns_query_t *q)
 {

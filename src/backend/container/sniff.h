@@ -5,6 +5,7 @@
 #ifndef AK_SNIFF_H
 #define AK_SNIFF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,33 @@ ak_sniff_t ak_sniff_tls_sni (const uint8_t *buf, size_t len, char *out, size_t o
  * that host too, in out2 (empty when there is none). */
 ak_sniff_t ak_sniff_http_host (const uint8_t *buf, size_t len, char *out, size_t out_len,
                                char *out2, size_t out2_len);
+
+/* The framing of an HTTP/1 request whose complete head (request line,
+ * header lines and the blank line) is buf[0..len): what follows the head
+ * before the next request.  Strict where servers differ (request
+ * smuggling): returns -1 for two Content-Length values that differ, both
+ * Content-Length and Transfer-Encoding, a Transfer-Encoding other than
+ * "chunked" alone, a folded header line, a malformed length. */
+typedef enum ak_http_body {
+  AK_HTTP_BODY_NONE = 0,
+  AK_HTTP_BODY_LENGTH = 1,
+  AK_HTTP_BODY_CHUNKED = 2,
+} ak_http_body_t;
+
+typedef struct ak_http_req {
+  ak_http_body_t body;
+  unsigned long long length; /* AK_HTTP_BODY_LENGTH */
+  bool upgrade;              /* an Upgrade header or a CONNECT: another protocol may follow */
+  size_t method_len;         /* the method is buf[0..method_len) */
+  size_t target_off, target_len; /* the request target */
+  size_t line_end;           /* offset just past the request line's "\r\n" */
+} ak_http_req_t;
+
+int ak_http_parse_req (const uint8_t *buf, size_t len, ak_http_req_t *r);
+
+/* A chunk-size line without its "\r\n" (hex digits, then an optional
+ * ";extension"): 0 and the size, or -1. */
+int ak_http_chunk_size (const uint8_t *line, size_t len, unsigned long long *size);
 
 /* A DNS query with one question: its name (lower case, no trailing dot),
  * type and class.  Returns 0, or -1 when the bytes are no such query. */
