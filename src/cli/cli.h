@@ -82,6 +82,7 @@ int cmd_config (int argc, char **argv);
 int cmd_replay (int argc, char **argv);
 int cmd_mcp (int argc, char **argv);
 int cmd_serve (int argc, char **argv);
+int cmd_daemon (int argc, char **argv);
 int cmd_image (int argc, char **argv);
 /* Agents, their integration files and the host check (cmd_agents.c,
  * cmd_plugin.c, cmd_doctor.c, cmd_setup.c). */

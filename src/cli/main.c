@@ -26,6 +26,7 @@ static const struct {
   { "config", cmd_config, "Show the resolved settings and where each came from" },
   { "replay", cmd_replay, "Play back a recorded session" },
   { "serve", cmd_serve, "Serve the HTTP API (default http://127.0.0.1:18888)" },
+  { "daemon", cmd_daemon, "Keep a warm pool of idle sandboxes (start, stop, status)" },
   { "image", cmd_image, "Pull, list, inspect and remove OCI images" },
   { "mcp-server", cmd_mcp, "Serve sandbox tools over the Model Context Protocol (stdio)" },
   { "agents", cmd_agents, "List supported AI coding agents: installed, version, API key" },
