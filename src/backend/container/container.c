@@ -642,6 +642,18 @@ ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persist, i
   return launch (&l, &status, err) < 0 ? -1 : status;
 }
 
+/* Warnings given while an idle sandbox was built: its claimant sees them
+ * as a cold start's caller would (a degraded feature is never silent). */
+static void
+collect_warning (const char *msg, void *data)
+{
+  char ***list = data;
+  size_t n = ak_strv_len (*list);
+  *list = ak_xrealloc (*list, (n + 2) * sizeof (char *));
+  (*list)[n] = ak_xstrdup (msg);
+  (*list)[n + 1] = NULL;
+}
+
 /* Warm pool: the owner of one idle sandbox, in a process of its own that
  * the daemon forked (ak_container_pool_start).  The sandbox is built up to
  * the point where only the command remains (READY received, network up,
@@ -659,10 +671,12 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
   };
   _cleanup_close_ int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
   _cleanup_(ak_pool_helper_stop) ak_pool_helper_t helper = { .pid = -1, .fd = -1 };
+  _cleanup_strv_ char **warnings = NULL;
   int init_sync, rc, status = 0;
 
   if (null < 0)
     return ak_error_set (err, errno, "/dev/null");
+  ak_set_warn_handler (collect_warning, &warnings);
   st.io = (ak_stdio_t){ null, null, null };
   ak_sources_init (&st.src);
   if ((init_sync = launch_prepare (&l, &st, err)) < 0 || launch_commit (&l, &st, init_sync, err) < 0)
@@ -716,6 +730,8 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
             (void) ak_sync_send (ctl, AK_SYNC_ERROR, 0, (*err)->msg, NULL, 0);
             return -1;
           }
+        for (char **w = warnings; w != NULL && *w != NULL; w++)
+          (void) ak_sync_send (ctl, AK_SYNC_WARN, 0, *w, NULL, 0);
         for (size_t i = 0; i < st.n_seccomp; i++)
           exec_fds[n++] = st.seccomp_fds[i];
         exec_fds[n++] = in, exec_fds[n++] = out, exec_fds[n++] = errfd, exec_fds[n++] = claim;

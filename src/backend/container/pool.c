@@ -474,6 +474,8 @@ ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio
         }
       if (type == AK_SYNC_STARTED)
         started = true;
+      else if (type == AK_SYNC_WARN)
+        ak_warn ("%s", text);
       else if (type == AK_SYNC_EXIT)
         {
           *status = value;
