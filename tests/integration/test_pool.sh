@@ -113,7 +113,7 @@ if kill -0 "$cpid" 2>/dev/null; then kill -KILL "$cpid"; fail "still running"; e
 t_begin "kill -9 of the daemon leaves no process"
 pool_wait_idle
 dpid=$(pool_num pid)
-pids=$(ps -o pid= -g "$dpid" | tr -d ' ')
+pids=$(pgrep -g "$dpid")
 kill -KILL "$dpid"
 left=
 for _ in $(seq 50); do
