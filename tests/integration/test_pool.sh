@@ -44,7 +44,7 @@ pool_wait_idle && pass || fail "$(pool_json)"
 
 t_begin "a claimed run is a hit"
 h0=$(pool_num hits)
-out=$(prun -- echo pooled 2>&1)
+out=$(prun -- echo pooled 2>/dev/null)
 h1=$(pool_num hits)
 [ "$out" = pooled ] && [ "$h1" = $((h0 + 1)) ] && pass || fail "out=$out hits $h0 -> $h1"
 
@@ -52,14 +52,14 @@ t_begin "claims are fresh: what one run wrote, the next never sees"
 pool_wait_idle
 h0=$(pool_num hits)
 prun -- sh -c 'echo x >/tmp/leak; echo x >/home/user/leak' >/dev/null 2>&1
-out=$(prun -- sh -c 'for f in /tmp/leak /home/user/leak; do [ -e $f ] && echo "SEEN $f"; done; echo "$0"' "$MARK" 2>&1)
+out=$(prun -- sh -c 'for f in /tmp/leak /home/user/leak; do [ -e $f ] && echo "SEEN $f"; done; echo "$0"' "$MARK" 2>/dev/null)
 h1=$(pool_num hits)
 [ "$out" = "$MARK" ] && [ "$h1" = $((h0 + 2)) ] && pass || fail "hits $h0 -> $h1: $out"
 
 t_begin "the claimed run has its own workspace, working directory and environment"
 pool_wait_idle
 out=$(cd "$pool_work/sub" && env AGENTKERNEL_STATE_DIR="$pool_state" "$AK" run --config "$pool_cfg" --no-network \
-      -e FOO=bar -- sh -c 'echo "$(pwd) $FOO $(cat hostfile)"; touch made-inside' 2>&1)
+      -e FOO=bar -- sh -c 'echo "$(pwd) $FOO $(cat hostfile)"; touch made-inside' 2>/dev/null)
 [ "$out" = "/workspace bar from-host" ] && [ -e "$pool_work/sub/made-inside" ] && pass || fail "$out"
 expect "--workdir at claim time" 0 '^/tmp$' -- prun --workdir /tmp -- pwd
 expect "exit status of the command" 7 '' -- prun -- sh -c 'exit 7'
@@ -70,7 +70,7 @@ t_begin "concurrent claims never share a sandbox"
 pool_wait_idle
 for i in 1 2 3 4; do
   prun -- sh -c 'if [ -e /tmp/taken ]; then echo SHARED; fi; touch /tmp/taken; sleep 1;
-                 n=$(ls /proc | grep -c "^[0-9]"); echo "alone:$n"' >"$pool_state/c$i" 2>&1 &
+                 n=$(ls /proc | grep -c "^[0-9]"); echo "alone:$n"' >"$pool_state/c$i" 2>/dev/null &
 done
 wait
 if cat "$pool_state"/c[1-4] | grep -q SHARED; then fail "$(cat "$pool_state"/c[1-4])"
@@ -95,7 +95,7 @@ else fail "$(diff <(echo "$cold") <(echo "$warm"))"; fi
 
 t_begin "a run of another shape starts cold and counts as a miss"
 m0=$(pool_num misses)
-out=$(pak run --config "$pool_cfg" --profile restrictive -- echo cold 2>&1)
+out=$(pak run --config "$pool_cfg" --profile restrictive -- echo cold 2>/dev/null)
 m1=$(pool_num misses)
 [ "$out" = cold ] && [ "$m1" = $((m0 + 1)) ] && pass || fail "out=$out misses $m0 -> $m1"
 expect "status shows the shape, hits and misses" 0 'moderate.*off.*[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+' -- pak daemon status
@@ -128,7 +128,7 @@ expect "a killed daemon: status says not running" 3 'not running' -- pak daemon 
 
 t_begin "restart: a new daemon, new sandboxes"
 pak daemon start --config "$pool_cfg" >/dev/null && pool_wait_idle && [ "$(pool_num hits)" = 0 ] \
-  && [ "$(prun -- echo again 2>&1)" = again ] && [ "$(pool_num hits)" = 1 ] && pass || fail "$(pool_json)"
+  && [ "$(prun -- echo again 2>/dev/null)" = again ] && [ "$(pool_num hits)" = 1 ] && pass || fail "$(pool_json)"
 expect "stop" 0 'stopped' -- pak daemon stop
 expect "stopped: run works" 0 '^after$' -- prun -- echo after
 expect "stop with none running" 0 'not running' -- pak daemon stop
