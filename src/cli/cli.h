@@ -83,6 +83,8 @@ int cmd_replay (int argc, char **argv);
 int cmd_mcp (int argc, char **argv);
 int cmd_serve (int argc, char **argv);
 int cmd_daemon (int argc, char **argv);
+/* serve --pool: a pool daemon (started as `daemon start` would) unless one runs. */
+int ak_cli_daemon_ensure (void);
 int cmd_image (int argc, char **argv);
 /* Agents, their integration files and the host check (cmd_agents.c,
  * cmd_plugin.c, cmd_doctor.c, cmd_setup.c). */

@@ -229,6 +229,21 @@ daemon_status (bool as_json)
 }
 
 int
+ak_cli_daemon_ensure (void)
+{
+  ak_error_t *err = NULL;
+  json_t *st = NULL;
+  if (ak_pool_status (&st, &err) < 0)
+    return ak_cli_fail (err);
+  if (st != NULL)
+    {
+      json_decref (st);
+      return 0;
+    }
+  return daemon_start (NULL, false);
+}
+
+int
 cmd_daemon (int argc, char **argv)
 {
   const char *sub = argc > 1 ? argv[1] : NULL, *config = NULL;
