@@ -100,6 +100,33 @@ m1=$(pool_num misses)
 [ "$out" = cold ] && [ "$m1" = $((m0 + 1)) ] && pass || fail "out=$out misses $m0 -> $m1"
 expect "status shows the shape, hits and misses" 0 'moderate.*off.*[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+' -- pak daemon status
 
+t_begin "the HTTP API's /run claims from the pool"
+if command -v curl >/dev/null; then
+  # A daemon of its own pooling the default sandbox, which /run gets.
+  api_state=$(mktemp -d)
+  api_work=$(mktemp -d)
+  chmod 755 "$api_state" "$api_work"
+  aak () { (cd "$api_work" && env AGENTKERNEL_STATE_DIR="$api_state" "$AK" "$@"); }
+  aak daemon start >/dev/null
+  (cd "$api_work" && AGENTKERNEL_STATE_DIR="$api_state" exec "$AK" serve --socket "$api_state/api.sock") >/dev/null 2>&1 &
+  spid=$!
+  for _ in $(seq 100); do
+    [ -S "$api_state/api.sock" ] && aak daemon status --json | grep -q '"idle": 2' && break
+    sleep 0.1
+  done
+  out=$(curl -s --unix-socket "$api_state/api.sock" -X POST http://x/run \
+        -d '{"command": ["sh", "-c", "echo api; exit 4"]}')
+  hits=$(aak daemon status --json | sed -n 's/^  "hits": \([0-9]*\).*/\1/p')
+  kill "$spid"; wait "$spid" 2>/dev/null
+  aak daemon stop >/dev/null
+  case $out in
+    *'"stdout":"api\n"'*'"exit_code":4'*) [ "$hits" = 1 ] && pass || fail "hits $hits: $out" ;;
+    *) fail "$out" ;;
+  esac
+else
+  skip "curl not installed"
+fi
+
 t_begin "signals reach the pooled command"
 pool_wait_idle
 prun -- sleep 30 >/dev/null 2>&1 &
