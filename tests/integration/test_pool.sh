@@ -62,9 +62,29 @@ out=$(cd "$pool_work/sub" && env AGENTKERNEL_STATE_DIR="$pool_state" "$AK" run -
       -e FOO=bar -- sh -c 'echo "$(pwd) $FOO $(cat hostfile)"; touch made-inside' 2>/dev/null)
 [ "$out" = "/workspace bar from-host" ] && [ -e "$pool_work/sub/made-inside" ] && pass || fail "$out"
 expect "--workdir at claim time" 0 '^/tmp$' -- prun --workdir /tmp -- pwd
+t_begin "the claimant's umask, not the daemon's"
+pool_wait_idle
+h0=$(pool_num hits)
+out=$( (umask 077; prun -- sh -c umask 2>/dev/null) )
+h1=$(pool_num hits)
+[ "$out" = 0077 ] && [ "$h1" = $((h0 + 1)) ] && pass || fail "umask $out, hits $h0 -> $h1"
 expect "exit status of the command" 7 '' -- prun -- sh -c 'exit 7'
 expect "killed by a signal" 137 '' -- prun -- sh -c 'kill -KILL $$'
 expect "command not found" 127 'command not found' -- prun -- /nope
+
+t_begin "nothing the pooled command started outlives the run"
+pool_wait_idle
+rm -f "$pool_work/late"
+prun -- sh -c '(sleep 0.5; touch /workspace/late) & echo "$0"' "$MARK" >"$pool_state/bg" 2>/dev/null
+sleep 1.5
+if ! grep -q "$MARK" "$pool_state/bg"; then fail "did not run: $(cat "$pool_state/bg")"
+elif [ -e "$pool_work/late" ]; then fail "a background process wrote after the run ended"
+else pass; fi
+# Control: the same background write, waited for, does land.
+expect "control: a waited-for background write lands" 0 '' -- \
+  sh -c 'cd "$1" && AGENTKERNEL_STATE_DIR="$2" "$3" run --config "$4" --no-network -- sh -c "(sleep 0.5; touch /workspace/late) & wait" 2>/dev/null && [ -e late ]' \
+  _ "$pool_work" "$pool_state" "$AK" "$pool_cfg"
+rm -f "$pool_work/late"
 
 t_begin "concurrent claims never share a sandbox"
 pool_wait_idle
@@ -80,7 +100,8 @@ else fail "$(cat "$pool_state"/c[1-4])"; fi
 t_begin "isolation inside a pooled run equals a cold run's"
 # What the command can see of its confinement: ids, capabilities,
 # no_new_privs, seccomp, hostname, its mount table, and the probe's view.
-iso='id; grep -E "^(NoNewPrivs|Seccomp|Seccomp_filters|Cap(Inh|Prm|Eff|Bnd|Amb)):" /proc/self/status;
+iso='id; grep -E "^(NoNewPrivs|Seccomp|Seccomp_filters|Cap(Inh|Prm|Eff|Bnd|Amb)|Sig(Blk|Ign)):" /proc/self/status;
+     ulimit -a; umask;
      hostname; cat /proc/self/uid_map; awk "{print \$5, \$6}" /proc/self/mountinfo | sort;
      ./probe read /etc/shadow; ./probe write /usr/x; ./probe connect 1.1.1.1 53; ls /proc | grep -c "^[0-9]"'
 pool_wait_idle

@@ -38,6 +38,7 @@
 #include "common/cleanup.h"
 #include "common/syscalls.h"
 #include "common/util.h"
+#include "model/spec_json.h"
 
 #define NS_FLAGS                                                                          \
   (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET)
@@ -227,6 +228,10 @@ sandbox_init (const init_ctx_t *c)
       ak_error_set (&err, errno, "fork command");
       init_fail (c->sync, err);
     }
+  /* A pooled run's claimant is told the status before the namespaces are
+   * torn down: nothing of the command may outlive that report. */
+  if (c->pooled)
+    (void) kill (-1, SIGKILL);
   ak_sync_send (c->sync, AK_SYNC_EXIT, status, NULL, NULL, 0);
   _exit (0);
 }
@@ -298,7 +303,8 @@ relay_signal (int pidfd, int signo, bool from_tty, long long *deadline)
  * claimant, else -1) is told when the command starts, relays the
  * claimant's signals, and its end (the claimant is gone) ends the sandbox. */
 static int
-supervise (pid_t pid, int pidfd, int sync, int sigfd, int ctl, int *status, ak_error_t **err)
+supervise (pid_t pid, int pidfd, int sync, int sigfd, int ctl, int *status, bool *reported,
+           ak_error_t **err)
 {
   bool have_status = false, stdin_tty = ctl < 0 && isatty (STDIN_FILENO);
   long long deadline = -1;
@@ -341,6 +347,9 @@ supervise (pid_t pid, int pidfd, int sync, int sigfd, int ctl, int *status, ak_e
             {
               *status = exit_code_of (value);
               have_status = true;
+              /* The claimant need not wait for the teardown. */
+              if (ctl >= 0 && ak_sync_send (ctl, AK_SYNC_EXIT, *status, NULL, NULL, 0) == 0)
+                ctl = -1, *reported = true;
             }
           else if (type == AK_SYNC_ERROR)
             {
@@ -621,7 +630,7 @@ launch (const launch_t *l, int *status, ak_error_t **err)
   ak_sources_init (&st.src);
   if ((init_sync = launch_prepare (l, &st, err)) < 0 || launch_commit (l, &st, init_sync, err) < 0)
     return -1;
-  rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, -1, status, err);
+  rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, -1, status, &(bool){ false }, err);
   st.pid = -1; /* reaped */
   return rc;
 }
@@ -672,6 +681,8 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
   _cleanup_close_ int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
   _cleanup_(ak_pool_helper_stop) ak_pool_helper_t helper = { .pid = -1, .fd = -1 };
   _cleanup_strv_ char **warnings = NULL;
+  _cleanup_free_ char *key = ak_spec_pool_key (spec);
+  bool reported = false;
   int init_sync, rc, status = 0;
 
   if (null < 0)
@@ -725,7 +736,7 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
         _cleanup_close_ int cwd_tree = -1;
         int exec_fds[8];
         size_t n = 0;
-        if (ak_pool_claim_check (spec, &st.ids, claim, &helper, &cwd_tree, err) < 0)
+        if (ak_pool_claim_check (spec, key, &st.ids, claim, &helper, &cwd_tree, err) < 0)
           {
             (void) ak_sync_send (ctl, AK_SYNC_ERROR, 0, (*err)->msg, NULL, 0);
             return -1;
@@ -747,11 +758,11 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
       break;
     }
   ak_pool_helper_stop (&helper);
-  rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, ctl, &status, err);
+  rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, ctl, &status, &reported, err);
   st.pid = -1; /* reaped */
   if (rc < 0)
     (void) ak_sync_send (ctl, AK_SYNC_ERROR, 0, (*err)->msg, NULL, 0);
-  else
+  else if (!reported)
     (void) ak_sync_send (ctl, AK_SYNC_EXIT, status, NULL, NULL, 0);
   return rc;
 }

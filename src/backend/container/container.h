@@ -184,9 +184,10 @@ int ak_pool_helper_start (pid_t init_pid, ak_pool_helper_t *h, ak_error_t **err)
 void ak_pool_helper_stop (ak_pool_helper_t *h);
 
 /* In the pooled supervisor: checks the claim (memfd `claim`) is for exactly
- * spec (the same pool key), and opens its workspace (*cwd_tree, or -1). */
-int ak_pool_claim_check (const ak_spec_t *spec, const ak_ids_t *ids, int claim, ak_pool_helper_t *h,
-                         int *cwd_tree, ak_error_t **err);
+ * spec (whose pool key is `key`), and opens its workspace (*cwd_tree, or
+ * -1). */
+int ak_pool_claim_check (const ak_spec_t *spec, const char *key, const ak_ids_t *ids, int claim,
+                         ak_pool_helper_t *h, int *cwd_tree, ak_error_t **err);
 
 /* What the claim brings to the sandbox init. */
 typedef struct ak_pool_claim {

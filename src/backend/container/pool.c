@@ -10,6 +10,7 @@
  *   a<arg>            the command, in order
  *   e<KEY=VALUE>      its whole environment (ak_spec_build_env)
  *   w<dir>            working directory inside, when the claimant names one
+ *   u<octal>          the claimant's umask
  *   c<dev>:<ino>:<type>:<path>   the workspace, pinned by the claimant
  *   h<path>           a path no share may show (the claimant's own)
  *
@@ -74,6 +75,18 @@ ak_container_pool_start (const ak_spec_t *spec, pid_t *owner, ak_error_t **err)
        * are not this one's. */
       if (ak_init_close_fds_except (keep, 4) < 0)
         _exit (1);
+      /* The daemon's signal state (it blocks SIGCHLD and SIGTERM for its
+       * signalfd) is not the command's: a cold start's command gets the
+       * default one, and so does a pooled one. */
+      {
+        sigset_t none;
+        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        for (int sig = 1; sig < NSIG; sig++)
+          if (sig != SIGKILL && sig != SIGSTOP)
+            (void) sigaction (sig, &dfl, NULL);
+        sigemptyset (&none);
+        sigprocmask (SIG_SETMASK, &none, NULL);
+      }
       if (ak_container_pool_serve (spec, sv[1], &e) < 0)
         {
           (void) ak_sync_send (sv[1], AK_SYNC_ERROR, 0, e ? e->msg : "pooled sandbox failed", NULL, 0);
@@ -130,6 +143,14 @@ claim_memfd (const ak_spec_t *spec, ak_error_t **err)
     put (f, 'e', *e);
   if (spec->workdir != NULL)
     put (f, 'w', spec->workdir);
+  {
+    /* The caller's umask, which a cold start's command inherits. */
+    mode_t m = umask (0);
+    char u[16];
+    umask (m);
+    snprintf (u, sizeof u, "%o", (unsigned) m);
+    put (f, 'u', u);
+  }
   if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD))
     {
       /* Pinned here, in the claimant's own view: the owner opens exactly
@@ -218,10 +239,10 @@ check_private (const char *cwd, char *const *paths, ak_error_t **err)
 }
 
 int
-ak_pool_claim_check (const ak_spec_t *spec, const ak_ids_t *ids, int claim, ak_pool_helper_t *h,
-                     int *cwd_tree, ak_error_t **err)
+ak_pool_claim_check (const ak_spec_t *spec, const char *key, const ak_ids_t *ids, int claim,
+                     ak_pool_helper_t *h, int *cwd_tree, ak_error_t **err)
 {
-  _cleanup_free_ char *buf = NULL, *key = ak_spec_pool_key (spec), *cwd = NULL;
+  _cleanup_free_ char *buf = NULL, *cwd = NULL;
   _cleanup_free_ char **priv = NULL;
   size_t len = 0, pos = 0, n_priv = 0;
   const char *s;
@@ -390,6 +411,8 @@ ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, siz
       claim->env[ne++] = ak_xstrdup (s);
     else if (tag == 'w')
       workdir = s;
+    else if (tag == 'u')
+      umask ((mode_t) (strtoul (s, NULL, 8) & 0777));
   if (na == 0)
     return ak_error_set (err, 0, "no command to run");
   if (workdir == NULL)
