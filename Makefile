@@ -40,8 +40,13 @@ ASAN_LIB_OBJS := $(call objs,$(ASAN_O),$(LIB_SRCS))
 ASAN_CLI_OBJS := $(call objs,$(ASAN_O),$(CLI_SRCS))
 ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(ASAN_O)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all asan unit check fuzz clean
+.PHONY: all asan unit check fuzz clean man
 all: $(O)/agentkernel $(O)/agentkernel-test $(O)/agentkernel-serve $(O)/toml-test-decoder $(O)/probe $(O)/exec-latency $(UNIT_BINS)
+
+# The man page, printed from the same option tables as --help.
+man: $(O)/agentkernel.1
+$(O)/agentkernel.1: $(O)/agentkernel
+	$(O)/agentkernel help --man >$@
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "common/base64.h"
+#include "model/labels.h"
 #include "server/common.h"
 #include "server/request.h"
 #include "fuzz_check.h"
@@ -51,6 +52,25 @@ check_cmd (const ak_api_cmd_t *c)
   check (c->workdir == NULL || c->workdir[0] == '/', "workdir is absolute");
 }
 
+/* Labels an accepted request carries: KEY=VALUE, each valid; on create
+ * (unique) each key once and at most AK_LABELS_MAX. */
+static void
+check_labels (char **labels, bool unique)
+{
+  size_t n = 0;
+  for (char **l = labels; l && *l; l++, n++)
+    {
+      char *eq = strchr (*l, '=');
+      check (eq != NULL, "a label is KEY=VALUE");
+      *eq = '\0';
+      check (ak_label_check (*l, eq + 1, NULL) == 0, "a label is valid");
+      for (char **o = labels; unique && o < l; o++)
+        check (strncmp (*o, *l, strlen (*l)) != 0 || (*o)[strlen (*l)] != '=', "each key once");
+      *eq = '=';
+    }
+  check (n <= AK_LABELS_MAX, "at most AK_LABELS_MAX labels");
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -82,6 +102,15 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
               check (cmd.image == NULL
                          || (cmd.image[0] != '\0' && strlen (cmd.image) <= 512 && strcspn (cmd.image, " \t\r\n") == strlen (cmd.image)),
                      "an image is a reference: non-empty, bounded, no blanks");
+        if (rc == 0)
+          for (size_t i = 0; i < cmd.commands.n_allow + cmd.commands.n_block; i++)
+            {
+              const ak_cmdrule_t *r = i < cmd.commands.n_allow ? &cmd.commands.allow[i]
+                                                               : &cmd.commands.block[i - cmd.commands.n_allow];
+              ak_error_t *e2 = NULL;
+              check (ak_cmd_entry_check (r->text, &e2) == 0, "an accepted command entry is well formed");
+              ak_error_free (e2);
+            }
         check_refusal (rc, err);
         ak_api_cmd_clear (&cmd);
         err = NULL;
@@ -96,9 +125,26 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         err = NULL;
         rc = ak_api_parse_create (body, &c, &err);
         if (rc == 0)
-          check (c.name != NULL && ak_name_valid (c.name), "valid name");
+          check (c.name != NULL && ak_name_valid (c.name), "valid name"), check_labels (c.labels, true),
+              check (c.description == NULL || ak_description_check (c.description, NULL) == 0, "valid description");
         check_refusal (rc, err);
         ak_api_create_clear (&c);
+      }
+      {
+        ak_api_patch_t pa;
+        err = NULL;
+        rc = ak_api_parse_patch (body, &pa, &err);
+        if (rc == 0)
+          {
+            check_labels (pa.set, false);
+            for (char **k = pa.unset; k && *k; k++)
+              check (ak_label_key_valid (*k), "a removed label has a valid key");
+            check (pa.description == NULL || pa.description[0] == '\0'
+                       || ak_description_check (pa.description, NULL) == 0,
+                   "valid description");
+          }
+        check_refusal (rc, err);
+        ak_api_patch_clear (&pa);
       }
       {
         ak_api_cmd_t *cmds = NULL;
@@ -141,7 +187,15 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       }
       json_decref (body);
       break;
-    case 1: /* a file path from a URL */
+    case 1: /* a file path from a URL; a label filter from a query */
+      {
+        err = NULL;
+        rc = ak_api_check_label_filter (copy, &err);
+        if (rc == 0)
+          check (memchr (copy, '=', strcspn (copy, ":")) == NULL && copy[0] != ':', "a filter's key is not empty, has no '='");
+        check_refusal (rc, err);
+        err = NULL;
+      }
       {
         char *inside = NULL;
         rc = ak_api_file_path (copy, "/w", &inside, &err);

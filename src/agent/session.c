@@ -89,7 +89,8 @@ parse_exec (json_t *j, const ak_agent_conf_t *conf, exec_req_t *r, char *why, si
         return snprintf (why, whylen, "exec: argv[%zu] is not a string", i), -1;
       r->argv[i] = ak_xstrdup (json_string_value (v));
     }
-  r->env = ak_spec_build_env (conf->spec);
+  r->root = json_is_true (json_object_get (j, "root"));
+  r->env = ak_spec_build_env_in (conf->spec, r->root || conf->spec->as_root, ak_dir_exists);
   if (env != NULL && !json_is_array (env))
     return snprintf (why, whylen, "exec: env must be an array of KEY=VALUE"), -1;
   json_array_foreach (env, i, v)
@@ -114,7 +115,6 @@ parse_exec (json_t *j, const ak_agent_conf_t *conf, exec_req_t *r, char *why, si
   if (wd != NULL && (!json_is_string (wd) || json_string_value (wd)[0] != '/'))
     return snprintf (why, whylen, "exec: workdir must be an absolute path"), -1;
   r->workdir = wd ? json_string_value (wd) : NULL;
-  r->root = json_is_true (json_object_get (j, "root"));
   r->tty = json_is_true (json_object_get (j, "tty"));
   r->rows = (unsigned short) json_integer_value (json_object_get (j, "rows"));
   r->cols = (unsigned short) json_integer_value (json_object_get (j, "cols"));

@@ -70,6 +70,10 @@ typedef struct ak_backend {
   int (*pool_wait) (int ctl, ak_error_t **err);
   int (*pool_claim) (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
                      ak_error_t **err);
+  /* Persistent, optional: the IPv4 address the running sandbox owned by
+   * `supervisor` has on its own network (*ip: heap string, or NULL when it
+   * has none, e.g. without network). */
+  int (*address) (const char *dir, pid_t supervisor, char **ip, ak_error_t **err);
 } ak_backend_t;
 
 const ak_backend_t *ak_backend_lookup (const char *name, ak_error_t **err);

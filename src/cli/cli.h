@@ -28,6 +28,7 @@ typedef struct ak_cli_sandbox {
   const char *hostname;
   const char *seccomp; /* --seccomp NAME|FILE */
   const char *agent;   /* --agent NAME: its compatibility mode, and the command */
+  const char *backend; /* -B/--backend NAME */
   bool unsafe_seccomp; /* --allow-unsafe-seccomp */
   bool no_network;
   bool as_root;
@@ -39,6 +40,8 @@ typedef struct ak_cli_sandbox {
   char **volumes; /* -v values, in order */
   char **allow_hosts; /* --allow-host values, in order */
   char **block_hosts; /* --block-host values, in order */
+  char **allow_cmds;  /* --allow-cmd values, in order */
+  char **block_cmds;  /* --block-cmd values, in order */
   /* Set by ak_cli_sandbox_resolve(), for config show: the config file read
    * (NULL: none), whether it was trusted, and the settings it was refused. */
   char *config_used;
@@ -52,7 +55,43 @@ int ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_
 void ak_cli_sandbox_free (ak_cli_sandbox_t *f);
 /* Resolves profile, config file and flags, in that order, into spec. */
 int ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err);
-extern const char ak_cli_sandbox_help[];
+
+/* Options and commands (commands.c): the one table --help, 'help CMD',
+ * 'completions' and the man page ('help --man') are printed from. */
+typedef struct ak_cli_opt {
+  const char *lng;  /* "--keep" */
+  const char *shrt; /* "-k" or NULL */
+  const char *arg;  /* "NAME", "[PATH]" (optional value) or NULL */
+  const char *help; /* lines separated by '\n' */
+} ak_cli_opt_t;
+
+enum {
+  AK_CMD_SANDBOX_OPTS = 1, /* takes ak_cli_sandbox_opts too */
+  AK_CMD_GROUP = 2,        /* also 'agentkernel sandbox NAME' */
+  AK_CMD_OWN_HELP = 4,     /* prints its own --help (options not in the table) */
+};
+
+typedef struct ak_cli_cmd {
+  const char *name, *alias, *args, *summary, *desc;
+  int (*fn) (int argc, char **argv);
+  const ak_cli_opt_t *opts;
+  unsigned flags;
+} ak_cli_cmd_t;
+
+extern const ak_cli_opt_t ak_cli_sandbox_opts[];
+extern const ak_cli_cmd_t ak_cli_commands[];
+const ak_cli_cmd_t *ak_cli_cmd_find (const char *name);
+void ak_cli_help (FILE *out, const ak_cli_cmd_t *c);
+/* Prints name's help on out; -1 when there is no such command. */
+int ak_cli_help_of (const char *name, FILE *out);
+void ak_cli_print_opts (FILE *out, const ak_cli_opt_t *opts);
+void ak_cli_usage (FILE *out);
+/* The sandbox name --branch means (cli_util.c). */
+char *ak_cli_branch_name (ak_error_t **err);
+/* Sets a new sandbox's time to live (ak_sandbox_extend from now). */
+int ak_cli_set_ttl (const char *name, long long seconds, ak_error_t **err);
+/* "30s", "10m", "1h", "2d" or plain seconds -> seconds (1 s to 366 days). */
+int ak_cli_parse_duration (const char *s, long long *seconds, ak_error_t **err);
 
 /* Trusted config files (trust.c). */
 void ak_sha256_hex (const void *data, size_t len, char out[65]);
@@ -86,6 +125,15 @@ int cmd_daemon (int argc, char **argv);
 /* serve --pool: a pool daemon (started as `daemon start` would) unless one runs. */
 int ak_cli_daemon_ensure (void);
 int cmd_image (int argc, char **argv);
+int cmd_info (int argc, char **argv);
+int cmd_extend_ttl (int argc, char **argv);
+int cmd_gc (int argc, char **argv);
+int cmd_clean (int argc, char **argv);
+int cmd_export (int argc, char **argv);
+int cmd_sandbox (int argc, char **argv);
+int cmd_volume (int argc, char **argv);
+int cmd_help (int argc, char **argv);
+int cmd_completions (int argc, char **argv);
 /* Agents, their integration files and the host check (cmd_agents.c,
  * cmd_plugin.c, cmd_doctor.c, cmd_setup.c). */
 int cmd_agents (int argc, char **argv);

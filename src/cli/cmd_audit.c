@@ -1,4 +1,5 @@
-/* agentkernel audit list [--sandbox NAME] [--json] | audit path */
+/* agentkernel audit [--sandbox NAME] [-n N] [--json] [--denied] [--path];
+ * 'audit list ...' and 'audit path' are the same. */
 #define _GNU_SOURCE
 #include <jansson.h>
 #include <stdio.h>
@@ -6,43 +7,108 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/util.h"
 #include "service/audit.h"
 #include "model/spec.h"
+
+static bool
+shown (json_t *e, bool denied)
+{
+  const char *verdict = json_string_value (json_object_get (e, "verdict"));
+  const char *event = json_string_value (json_object_get (e, "event"));
+  return !denied || (verdict != NULL && strcmp (verdict, "deny") == 0)
+         || (event != NULL && strcmp (event, "policy_violation") == 0);
+}
+
+static void
+print_entry (json_t *e, bool json)
+{
+  const char *verdict = json_string_value (json_object_get (e, "verdict"));
+  if (json)
+    {
+      char *s = json_dumps (e, JSON_COMPACT);
+      printf ("%s\n", s);
+      free (s);
+      return;
+    }
+  json_t *cmd = json_object_get (e, "command");
+  char *detail = cmd ? json_dumps (cmd, JSON_COMPACT) : NULL;
+  printf ("%s  %-18s %-20s %s", json_string_value (json_object_get (e, "timestamp")),
+          json_string_value (json_object_get (e, "event")),
+          json_string_value (json_object_get (e, "sandbox")) ?: "-", detail ? detail : "");
+  if (json_object_get (e, "exit_code"))
+    printf (" -> %lld", (long long) json_integer_value (json_object_get (e, "exit_code")));
+  if (json_object_get (e, "path"))
+    printf ("%s", json_string_value (json_object_get (e, "path")));
+  if (json_object_get (e, "program") != NULL
+      && strcmp (json_string_value (json_object_get (e, "event")) ?: "", "policy_violation") == 0)
+    {
+      /* The command policy: the program refused, and why. */
+      const char *entry = json_string_value (json_object_get (e, "entry"));
+      printf ("%s deny (%s%s%s)", json_string_value (json_object_get (e, "program")) ?: "",
+              json_string_value (json_object_get (e, "rule")) ?: "", entry ? " " : "", entry ? entry : "");
+    }
+  if (verdict != NULL)
+    {
+      const char *name = json_string_value (json_object_get (e, "name"));
+      const char *addr = json_string_value (json_object_get (e, "address"));
+      json_t *port = json_object_get (e, "port");
+      printf ("%s%s%s", name ? name : "", name && addr ? " " : "", addr ? addr : "");
+      if (port)
+        printf (":%lld", (long long) json_integer_value (port));
+      printf (" %s (%s)", verdict, json_string_value (json_object_get (e, "rule")) ?: "");
+    }
+  printf ("\n");
+  free (detail);
+}
 
 int
 cmd_audit (int argc, char **argv)
 {
   const char *sandbox = NULL;
   bool json = false, denied = false;
+  unsigned long long last = 0;
   json_t *entries = NULL, *e;
   ak_error_t *err = NULL;
-  size_t i;
+  size_t i, n, start = 0, k = 1;
 
-  if (argc < 2 || !strcmp (argv[1], "--help") || !strcmp (argv[1], "-h"))
+  if (argc > 1 && !strcmp (argv[1], "list"))
+    k = 2;
+  else if (argc > 1 && !strcmp (argv[1], "path"))
     {
-      printf ("Usage: agentkernel audit list [--sandbox NAME] [--denied] [--json]\n"
-              "  --denied  only what was refused (network connections and lookups,\n"
-              "            policy violations)\n"
-              "       agentkernel audit path\n");
-      return argc < 2 ? AK_EXIT_FAILURE : 0;
-    }
-  if (!strcmp (argv[1], "path"))
-    {
+      if (argc > 2)
+        return ak_cli_usage_error ("audit", "unexpected argument '%s'", argv[2]);
       printf ("%s\n", ak_audit_path ());
       return 0;
     }
-  if (strcmp (argv[1], "list") != 0)
-    return ak_cli_usage_error ("audit", "unknown subcommand '%s'", argv[1]);
-  for (int k = 2; k < argc; k++)
+  for (; k < (size_t) argc; k++)
     {
-      if (!strcmp (argv[k], "--sandbox") && k + 1 < argc)
+      const char *a = argv[k];
+      if (!strcmp (a, "--help") || !strcmp (a, "-h"))
+        {
+          ak_cli_help_of ("audit", stdout);
+          return 0;
+        }
+      if ((!strcmp (a, "--sandbox") || !strcmp (a, "-s")) && k + 1 < (size_t) argc)
         sandbox = argv[++k];
-      else if (!strcmp (argv[k], "--json"))
+      else if (!strncmp (a, "--sandbox=", 10))
+        sandbox = a + 10;
+      else if ((!strcmp (a, "-n") || !strcmp (a, "--lines")) && k + 1 < (size_t) argc)
+        {
+          if (!ak_parse_u64 (argv[++k], 1, 1000000000ULL, &last))
+            return ak_cli_usage_error ("audit", "invalid -n '%s' (expected a number of entries)", argv[k]);
+        }
+      else if (!strcmp (a, "--json"))
         json = true;
-      else if (!strcmp (argv[k], "--denied"))
+      else if (!strcmp (a, "--denied"))
         denied = true;
+      else if (!strcmp (a, "--path"))
+        {
+          printf ("%s\n", ak_audit_path ());
+          return 0;
+        }
       else
-        return ak_cli_usage_error ("audit", "unexpected argument '%s'", argv[k]);
+        return ak_cli_usage_error ("audit", "unexpected argument '%s'", a);
     }
   if (sandbox != NULL && !ak_name_valid (sandbox))
     {
@@ -51,45 +117,16 @@ cmd_audit (int argc, char **argv)
     }
   if (ak_audit_read (sandbox, &entries, &err) < 0)
     return ak_cli_fail (err);
+  /* -n N: the last N of the entries shown. */
+  n = 0;
   json_array_foreach (entries, i, e)
-    {
-      const char *verdict = json_string_value (json_object_get (e, "verdict"));
-      const char *event = json_string_value (json_object_get (e, "event"));
-      if (denied && !(verdict != NULL && strcmp (verdict, "deny") == 0)
-          && !(event != NULL && strcmp (event, "policy_violation") == 0))
-        continue;
-      if (json)
-        {
-          char *s = json_dumps (e, JSON_COMPACT);
-          printf ("%s\n", s);
-          free (s);
-        }
-      else
-        {
-          json_t *cmd = json_object_get (e, "command");
-          char *detail = cmd ? json_dumps (cmd, JSON_COMPACT) : NULL;
-          printf ("%s  %-18s %-20s %s", json_string_value (json_object_get (e, "timestamp")),
-                  json_string_value (json_object_get (e, "event")),
-                  json_string_value (json_object_get (e, "sandbox")) ?: "-", detail ? detail : "");
-          if (json_object_get (e, "exit_code"))
-            printf (" -> %lld", (long long) json_integer_value (json_object_get (e, "exit_code")));
-          if (json_object_get (e, "path"))
-            printf ("%s", json_string_value (json_object_get (e, "path")));
-          if (verdict != NULL)
-            {
-              const char *name = json_string_value (json_object_get (e, "name"));
-              const char *addr = json_string_value (json_object_get (e, "address"));
-              json_t *port = json_object_get (e, "port");
-              printf ("%s%s%s%s", name ? name : "", name && addr ? " " : "", addr ? addr : "",
-                      port ? "" : "");
-              if (port)
-                printf (":%lld", (long long) json_integer_value (port));
-              printf (" %s (%s)", verdict, json_string_value (json_object_get (e, "rule")) ?: "");
-            }
-          printf ("\n");
-          free (detail);
-        }
-    }
+    n += shown (e, denied);
+  if (last > 0 && n > last)
+    start = n - (size_t) last;
+  n = 0;
+  json_array_foreach (entries, i, e)
+    if (shown (e, denied) && n++ >= start)
+      print_entry (e, json);
   json_decref (entries);
   return 0;
 }

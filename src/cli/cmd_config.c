@@ -27,10 +27,10 @@ config_usage (FILE *out)
                 "trust: allow FILE (default ./agentkernel.toml) to widen, as long as its\n"
                 "content stays the same (its SHA-256 is recorded; any change untrusts it).\n"
                 "untrust: remove that record.  --config FILE always trusts FILE.\n\n"
-                "Options:\n%s"
-                "      --json             print JSON instead of TOML\n"
-                "  -h, --help             show this help\n",
-                ak_cli_sandbox_help);
+                "Options:\n");
+  ak_cli_print_opts (out, ak_cli_sandbox_opts);
+  fprintf (out, "      --json             print JSON instead of TOML\n"
+                "  -h, --help             show this help\n");
 }
 
 /* "# profile moderate", "# config line 4", "# cli flag". */
@@ -166,6 +166,64 @@ print_domains (const ak_spec_t *spec, FILE *out)
   print_netpats (out, "block", pol->block, pol->n_block, spec);
 }
 
+static void
+print_cmdrules (FILE *out, const char *key, const ak_cmdrule_t *r, size_t n, const ak_spec_t *spec)
+{
+  fprintf (out, "%s = [%s", key, n == 0 ? "]\n" : "\n");
+  for (size_t i = 0; i < n; i++)
+    {
+      _cleanup_free_ char *d = describe (spec, (ak_source_t) r[i].source, r[i].line);
+      fprintf (out, "  ");
+      toml_string (out, r[i].text);
+      fprintf (out, ",  # %s\n", d);
+    }
+  if (n > 0)
+    fprintf (out, "]\n");
+}
+
+/* The command policy in force, each entry with where it came from. */
+static void
+print_commands (const ak_spec_t *spec, FILE *out)
+{
+  const ak_cmdpolicy_t *pol = &spec->sec.commands;
+
+  fprintf (out, "\n[security.commands]\n");
+  if (!ak_cmdpolicy_active (pol))
+    fprintf (out, "# no rules: any program may be executed\n");
+  else if (pol->allowlist_only)
+    fprintf (out, "# only the allowed programs (and what they need) may be executed\n");
+  if (pol->allowlist_source == AK_SRC_DEFAULT)
+    fprintf (out, "allowlist_only = %s  # default\n", pol->allowlist_only ? "true" : "false");
+  else
+    {
+      _cleanup_free_ char *d = describe (spec, (ak_source_t) pol->allowlist_source,
+                                         pol->allowlist_line);
+      fprintf (out, "allowlist_only = %s  # %s%s\n", pol->allowlist_only ? "true" : "false", d,
+               pol->allowlist_source == AK_SRC_CLI ? " (--allow-cmd)" : "");
+    }
+  print_cmdrules (out, "allow", pol->allow, pol->n_allow, spec);
+  print_cmdrules (out, "block", pol->block, pol->n_block, spec);
+}
+
+static json_t *
+cmdrules_json (const ak_cmdrule_t *r, size_t n)
+{
+  json_t *a = json_array ();
+  if (a == NULL)
+    ak_oom ();
+  for (size_t i = 0; i < n; i++)
+    {
+      json_t *o = json_pack ("{s:s, s:s}", "entry", r[i].text, "source",
+                             ak_source_name ((ak_source_t) r[i].source));
+      if (o == NULL)
+        ak_oom ();
+      if (r[i].source == AK_SRC_CONFIG && r[i].line > 0)
+        json_object_set_new (o, "line", json_integer (r[i].line));
+      json_array_append_new (a, o);
+    }
+  return a;
+}
+
 static json_t *
 netpats_json (const ak_netpat_t *p, size_t n)
 {
@@ -204,6 +262,22 @@ print_toml (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
   if (spec->name != NULL)
     toml_key_string (out, "name", spec->name);
   toml_key_string (out, "base_image", spec->image);
+  /* Not config keys (flags only): shown as comments, so that the output
+   * stays a config file. */
+  fprintf (out, "# hostname: %s\n# workdir: %s\n", spec->hostname ? spec->hostname : "agentkernel",
+           ak_spec_default_workdir (spec, spec->as_root));
+  if (spec->env != NULL && spec->env[0] != NULL)
+    {
+      fprintf (out, "# environment set (names only; values not shown):");
+      for (char **e = spec->env; *e; e++)
+        fprintf (out, " %.*s", (int) strcspn (*e, "="), *e);
+      fputc ('\n', out);
+    }
+  for (size_t i = 0; i < spec->n_mounts; i++)
+    {
+      fprintf (out, "# volume: %s -> %s%s\n", spec->mounts[i].source, spec->mounts[i].dest,
+               spec->mounts[i].read_only ? " (read-only)" : "");
+    }
   if (spec->agent != NULL || spec->compat_mode != NULL)
     {
       fprintf (out, "\n[agent]\n");
@@ -221,6 +295,7 @@ print_toml (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
     }
   print_seccomp (spec, out);
   print_domains (spec, out);
+  print_commands (spec, out);
   fprintf (out, "\n[resources]\n");
   for (int i = 0; i < AK_RES_N; i++)
     {
@@ -268,6 +343,18 @@ print_json (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
     ak_oom ();
   json_object_set_new (sandbox, "name", spec->name ? json_string (spec->name) : json_null ());
   json_object_set_new (sandbox, "base_image", json_string (spec->image));
+  json_object_set_new (sandbox, "hostname", json_string (spec->hostname ? spec->hostname : "agentkernel"));
+  json_object_set_new (sandbox, "workdir", json_string (ak_spec_default_workdir (spec, spec->as_root)));
+  {
+    json_t *names = json_array (), *vols = json_array ();
+    for (char **e = spec->env; e && *e; e++)
+      json_array_append_new (names, json_stringn (*e, strcspn (*e, "=")));
+    for (size_t i = 0; i < spec->n_mounts; i++)
+      json_array_append_new (vols, json_pack ("{s:s, s:s, s:b}", "source", spec->mounts[i].source, "dest",
+                                              spec->mounts[i].dest, "read_only", spec->mounts[i].read_only));
+    json_object_set_new (sandbox, "env_names", names);
+    json_object_set_new (sandbox, "volumes", vols);
+  }
   json_object_set_new (root, "sandbox", sandbox);
   if (spec->agent != NULL || spec->compat_mode != NULL)
     json_object_set_new (root, "agent",
@@ -302,6 +389,17 @@ print_json (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
     if (d == NULL)
       ak_oom ();
     json_object_set_new (sec, "domains", d);
+  }
+  {
+    const ak_cmdpolicy_t *pol = &spec->sec.commands;
+    json_t *d = json_pack ("{s:o, s:o, s:o}", "allowlist_only",
+                           json_setting (json_boolean (pol->allowlist_only),
+                                         (ak_source_t) pol->allowlist_source, pol->allowlist_line),
+                           "allow", cmdrules_json (pol->allow, pol->n_allow), "block",
+                           cmdrules_json (pol->block, pol->n_block));
+    if (d == NULL)
+      ak_oom ();
+    json_object_set_new (sec, "commands", d);
   }
   json_object_set_new (root, "security", sec);
   for (int i = 0; i < AK_RES_N; i++)

@@ -38,7 +38,7 @@ cmd_cp (int argc, char **argv)
 
   if (argc > 1 && (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h")))
     {
-      printf ("Usage: agentkernel cp SRC DST   (NAME:/path on exactly one side)\n");
+      ak_cli_help_of ("cp", stdout);
       return 0;
     }
   if (argc != 3)

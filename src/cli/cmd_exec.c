@@ -23,7 +23,8 @@ typedef struct exec_opts {
   const char *name;
   char **env;
   const char *workdir;
-  bool root, record, detach;
+  const char *record_path; /* --record=PATH, --record PATH.cast */
+  bool root, record, detach, help;
   int first_arg;
 } exec_opts_t;
 
@@ -39,6 +40,11 @@ parse (const char *cmd, int argc, char **argv, bool want_command, exec_opts_t *o
         {
           i++;
           break;
+        }
+      if (!strcmp (a, "--help") || !strcmp (a, "-h"))
+        {
+          o->help = true;
+          return 0;
         }
       if ((!strcmp (a, "-e") || !strcmp (a, "--env")) && i + 1 < argc)
         {
@@ -61,16 +67,31 @@ parse (const char *cmd, int argc, char **argv, bool want_command, exec_opts_t *o
         }
       else if ((!strcmp (a, "-w") || !strcmp (a, "--workdir")) && i + 1 < argc && want_command)
         o->workdir = argv[++i];
-      else if (!strcmp (a, "--root") && want_command)
+      else if ((!strcmp (a, "--root") || !strcmp (a, "--sudo")) && want_command)
         o->root = true;
       else if ((!strcmp (a, "-d") || !strcmp (a, "--detach")) && want_command)
         o->detach = true;
       else if (!strcmp (a, "--record") && !want_command)
-        o->record = true;
+        {
+          size_t n;
+          o->record = true;
+          /* An optional value: taken when it names a .cast file. */
+          if (i + 1 < argc && (n = strlen (argv[i + 1])) > 5 && !strcmp (argv[i + 1] + n - 5, ".cast"))
+            o->record_path = argv[++i];
+        }
+      else if (!strncmp (a, "--record=", 9) && !want_command)
+        {
+          o->record = true;
+          o->record_path = a + 9;
+          if (o->record_path[0] == '\0')
+            return ak_error_set (err, 0, "%s: --record= needs a path", cmd);
+        }
       else if (a[0] == '-')
         return ak_error_set (err, 0, "%s: unknown option '%s'", cmd, a);
       else if (o->name == NULL)
         o->name = a;
+      else if (!want_command)
+        return ak_error_set (err, 0, "%s: unexpected argument '%s' (attach takes no command: use exec)", cmd, a);
       else
         break;
     }
@@ -112,14 +133,18 @@ cmd_exec (int argc, char **argv)
 
   if (argc > 1 && (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h")))
     {
-      printf ("Usage: agentkernel exec NAME [-e KEY=VALUE]... [--workdir DIR] [--root] [--detach] [--] CMD [ARGS...]\n"
-              "  --detach   leave the command running; prints its id (see 'agentkernel detached')\n");
+      ak_cli_help_of ("exec", stdout);
       return 0;
     }
   if (parse ("exec", argc, argv, true, &o, &err) < 0)
     {
       ak_strv_free (o.env);
       return ak_cli_fail (err);
+    }
+  if (o.help)
+    {
+      ak_strv_free (o.env);
+      return ak_cli_help_of ("exec", stdout), 0;
     }
   req.argv = argv + o.first_arg;
   req.env = o.env;
@@ -168,7 +193,7 @@ cmd_attach (int argc, char **argv)
 
   if (argc > 1 && (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h")))
     {
-      printf ("Usage: agentkernel attach NAME [-e KEY=VALUE]... [--record]\n");
+      ak_cli_help_of ("attach", stdout);
       return 0;
     }
   if (parse ("attach", argc, argv, false, &o, &err) < 0)
@@ -176,11 +201,28 @@ cmd_attach (int argc, char **argv)
       ak_strv_free (o.env);
       return ak_cli_fail (err);
     }
+  if (o.help)
+    {
+      ak_strv_free (o.env);
+      return ak_cli_help_of ("attach", stdout), 0;
+    }
   if (tty && (ioctl (STDIN_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_row == 0 || ws.ws_col == 0))
     ws = (struct winsize){ .ws_row = 24, .ws_col = 80 };
+  /* The client's terminal type, unless -e set one. */
+  if (tty && getenv ("TERM") != NULL && getenv ("TERM")[0] != '\0')
+    {
+      bool given = false;
+      for (char **e = o.env; e && *e; e++)
+        given |= !strncmp (*e, "TERM=", 5);
+      if (!given)
+        {
+          _cleanup_free_ char *t = ak_xasprintf ("TERM=%s", getenv ("TERM"));
+          ak_strv_push (&o.env, t);
+        }
+    }
   if (o.record)
     {
-      cast_path = ak_cast_default_path (o.name);
+      cast_path = o.record_path ? ak_xstrdup (o.record_path) : ak_cast_default_path (o.name);
       cast = cast_path ? ak_cast_open (cast_path, ws.ws_col, ws.ws_row, o.name, "/bin/bash", &err) : NULL;
       if (cast == NULL)
         {
@@ -192,7 +234,10 @@ cmd_attach (int argc, char **argv)
     }
   req.argv = sh;
   req.env = o.env;
-  req.tty = true;
+  /* A terminal session when stdin is a terminal; otherwise the shell reads
+   * stdin as a script and ends at its end (a session on a pseudo-terminal
+   * would never see that end). */
+  req.tty = tty;
   req.rows = ws.ws_row;
   req.cols = ws.ws_col;
   req.sigfd = signal_fd (&old);

@@ -19,7 +19,7 @@ each_name (const char *cmd, int argc, char **argv, bool allow_force,
     {
       if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h"))
         {
-          printf ("Usage: agentkernel %s%s NAME...\n", cmd, allow_force ? " [--force]" : "");
+          ak_cli_help_of (cmd, stdout);
           return 0;
         }
       if (allow_force && (!strcmp (argv[i], "--force") || !strcmp (argv[i], "-f")))

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "model/labels.h"
 #include "service/sandbox.h"
 
 int
@@ -21,7 +22,7 @@ cmd_list (int argc, char **argv)
         json = true;
       else if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h"))
         {
-          printf ("Usage: agentkernel list [--json]\n");
+          ak_cli_help_of ("list", stdout);
           return 0;
         }
       else
@@ -45,6 +46,13 @@ cmd_list (int argc, char **argv)
                               "status", ak_sandbox_status (r), "backend", r->spec.backend, "profile",
                               ak_profile_name (r->spec.sec.profile), "image", r->spec.image, "created",
                               r->created));
+          if (!r->load_error)
+            {
+              json_t *last = json_array_get (a, json_array_size (a) - 1);
+              json_object_set_new (last, "labels", ak_labels_json (r->labels));
+              if (r->description != NULL)
+                json_object_set_new (last, "description", json_string (r->description));
+            }
         }
       s = json_dumps (a, JSON_INDENT (2));
       printf ("%s\n", s);

@@ -1,8 +1,11 @@
 /* agentkernel run: one command in a new sandbox, removed afterwards. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
-#include <unistd.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "service/image.h"
 #include "service/sandbox.h"
@@ -10,30 +13,22 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 
-static void
-run_usage (FILE *out)
-{
-  fprintf (out, "Usage: agentkernel run [OPTIONS] [--] COMMAND [ARGS...]\n"
-                "       agentkernel run --agent NAME [OPTIONS] [-- ARGS...]\n\n"
-                "Run COMMAND in a new sandbox governed by a security profile; the sandbox\n"
-                "is removed when the command ends.\n\nOptions:\n%s"
-                "      --keep             keep the sandbox as a persistent one (named by\n"
-                "                         --name, else run-<random>), running\n"
-                "  -h, --help             show this help\n"
-                "      --version          show the version\n\n"
-                "Exit status: COMMAND's own; 128+N if it was killed by signal N;\n"
-                "125 if agentkernel itself failed.\n",
-                ak_cli_sandbox_help);
-}
+typedef struct run_opts {
+  bool keep, branch;
+  long long ttl;
+} run_opts_t;
 
-/* run --keep: the same command in a new persistent sandbox, left running. */
+/* run --keep / --branch: the command in a persistent sandbox, left running.
+ * With --branch an existing sandbox of that name is reused (started when
+ * stopped), its own settings unchanged. */
 static int
-run_kept (ak_spec_t *spec, ak_error_t **err)
+run_kept (ak_spec_t *spec, const run_opts_t *o, ak_error_t **err)
 {
   ak_record_t rec = { 0 };
   ak_exec_req_t req = { .sigfd = -1 };
   char **argv = spec->argv;
   int code = 0;
+  bool exists = false;
 
   if (spec->name == NULL)
     {
@@ -42,21 +37,77 @@ run_kept (ak_spec_t *spec, ak_error_t **err)
         r = (unsigned) getpid ();
       spec->name = ak_xasprintf ("run-%08x", r);
     }
-  spec->argv = NULL;
-  if (ak_sandbox_create (spec, &rec, err) < 0 || ak_sandbox_start (spec->name, err) < 0)
+  if (o->branch && ak_store_load (spec->name, &rec, NULL) == 0)
     {
-      spec->argv = argv;
+      exists = true;
+      fprintf (stderr, "agentkernel: reusing sandbox %s (with the settings it was created with)\n", spec->name);
+      if (!ak_sandbox_running (&rec) && ak_sandbox_start (spec->name, err) < 0)
+        {
+          ak_record_clear (&rec);
+          return -1;
+        }
       ak_record_clear (&rec);
-      return -1;
     }
-  ak_record_clear (&rec);
-  spec->argv = argv;
+  if (!exists)
+    {
+      spec->argv = NULL;
+      if (ak_sandbox_create (spec, &rec, err) < 0)
+        {
+          spec->argv = argv;
+          ak_record_clear (&rec);
+          return -1;
+        }
+      ak_record_clear (&rec);
+      spec->argv = argv;
+      if ((o->ttl > 0 && ak_cli_set_ttl (spec->name, o->ttl, err) < 0) || ak_sandbox_start (spec->name, err) < 0)
+        return -1;
+    }
+  if (argv == NULL || argv[0] == NULL)
+    {
+      fprintf (stderr, "agentkernel: sandbox %s running (agentkernel exec %s -- ...)\n", spec->name, spec->name);
+      return 0;
+    }
   req.argv = argv;
   if (ak_sandbox_exec (spec->name, &req, NULL, &code, err) < 0)
     return -1;
   fprintf (stderr, "agentkernel: kept sandbox %s (agentkernel exec %s -- ...; agentkernel remove --force %s)\n",
            spec->name, spec->name, spec->name);
   return code;
+}
+
+/* A file named on the command line: a plain name (or ./name) of a regular
+ * file in the current directory, not a symlink, shown read-only at the
+ * same name in the working directory inside when the profile does not show
+ * the current directory (README: `run --profile restrictive python3
+ * untrusted_script.py`). */
+static int
+show_named_files (ak_spec_t *spec, ak_error_t **err)
+{
+  const char *wd;
+  if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD) || spec->argv == NULL || spec->cwd == NULL)
+    return 0;
+  wd = ak_spec_default_workdir (spec, spec->as_root);
+  for (char **a = spec->argv; *a; a++)
+    {
+      const char *name = strncmp (*a, "./", 2) == 0 ? *a + 2 : *a;
+      struct stat st;
+      _cleanup_free_ char *host = NULL;
+      _cleanup_free_ char *vol = NULL;
+      bool seen = false;
+      if (name[0] == '\0' || name[0] == '-' || strchr (name, '/') || strchr (name, ':') || !strcmp (name, ".")
+          || !strcmp (name, ".."))
+        continue;
+      host = ak_xasprintf ("%s/%s", spec->cwd, name);
+      if (lstat (host, &st) < 0 || !S_ISREG (st.st_mode))
+        continue;
+      vol = ak_xasprintf ("%s:%s%s%s:ro", host, wd, strcmp (wd, "/") ? "/" : "", name);
+      for (size_t i = 0; i < spec->n_mounts; i++)
+        if (!strcmp (spec->mounts[i].source, host))
+          seen = true;
+      if (!seen && ak_spec_add_mount (spec, vol, err) < 0)
+        return -1;
+    }
+  return 0;
 }
 
 int
@@ -66,7 +117,8 @@ cmd_run (int argc, char **argv)
   ak_spec_t spec;
   ak_error_t *err = NULL;
   int i, status = 0, rc;
-  bool keep = false;
+  run_opts_t o = { 0 };
+  const char *ttl = NULL;
   static ak_cli_progress_t prog;
 
   for (i = 1; i < argc; i++)
@@ -79,7 +131,7 @@ cmd_run (int argc, char **argv)
         }
       if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0)
         {
-          run_usage (stdout);
+          ak_cli_help_of ("run", stdout);
           ak_cli_sandbox_free (&flags);
           return 0;
         }
@@ -91,9 +143,29 @@ cmd_run (int argc, char **argv)
         }
       if (a[0] != '-' || a[1] == '\0')
         break;
-      if (strcmp (a, "--keep") == 0)
+      if (strcmp (a, "--keep") == 0 || strcmp (a, "-k") == 0)
         {
-          keep = true;
+          o.keep = true;
+          continue;
+        }
+      if (strcmp (a, "--fast") == 0 || strcmp (a, "-F") == 0)
+        continue; /* accepted: every start here is the fast one */
+      if (strcmp (a, "--branch") == 0)
+        {
+          o.branch = true;
+          continue;
+        }
+      if (strcmp (a, "--ttl") == 0 || strncmp (a, "--ttl=", 6) == 0)
+        {
+          if (a[5] == '=')
+            ttl = a + 6;
+          else if (i + 1 < argc)
+            ttl = argv[++i];
+          else
+            {
+              ak_cli_sandbox_free (&flags);
+              return ak_cli_usage_error ("run", "option --ttl needs a value");
+            }
           continue;
         }
       rc = ak_cli_sandbox_flag (&flags, argc, argv, &i, &err);
@@ -108,24 +180,55 @@ cmd_run (int argc, char **argv)
           return ak_cli_usage_error ("run", "unknown option '%s'", a);
         }
     }
+  if (flags.name != NULL && !o.keep && !o.branch)
+    {
+      ak_cli_sandbox_free (&flags);
+      return ak_cli_usage_error ("run", "--name names a kept sandbox: add --keep (a plain run is removed)");
+    }
+  if (flags.name != NULL && o.branch)
+    {
+      ak_cli_sandbox_free (&flags);
+      return ak_cli_usage_error ("run", "--branch names the sandbox itself: drop --name");
+    }
+  if (ttl != NULL && !o.keep && !o.branch)
+    {
+      ak_cli_sandbox_free (&flags);
+      return ak_cli_usage_error ("run", "--ttl applies to a kept sandbox: add --keep");
+    }
+  if (ttl != NULL && ak_cli_parse_duration (ttl, &o.ttl, &err) < 0)
+    {
+      ak_cli_sandbox_free (&flags);
+      ak_error_prefix (&err, "--ttl");
+      return ak_cli_fail (err);
+    }
   ak_spec_init (&spec);
   spec.argv = ak_strv_dup (argv + i);
   prog.tty = isatty (2) == 1;
   ak_sandbox_set_pull_progress (ak_cli_pull_progress, &prog);
+  if (o.branch)
+    {
+      char *n = ak_cli_branch_name (&err);
+      if (n == NULL)
+        goto fail;
+      free (spec.name);
+      spec.name = n;
+    }
   /* No command: --agent's program, the config's preferred agent, or an
    * image's default command (the host has none). */
   if (ak_cli_sandbox_resolve (&flags, &spec, &err) < 0)
     goto fail;
   if ((spec.argv == NULL || spec.argv[0] == NULL) && !ak_spec_wants_image (&spec)
-      && strcmp (spec.image, "auto") != 0)
+      && strcmp (spec.image, "auto") != 0 && !o.branch)
     {
       ak_spec_clear (&spec);
       ak_cli_sandbox_free (&flags);
       return ak_cli_usage_error ("run", "no command given");
     }
-  if (keep)
+  if (show_named_files (&spec, &err) < 0)
+    goto fail;
+  if (o.keep || o.branch)
     {
-      status = run_kept (&spec, &err);
+      status = run_kept (&spec, &o, &err);
       if (status < 0)
         goto fail;
       goto done;

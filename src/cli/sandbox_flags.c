@@ -15,44 +15,9 @@
 #include "model/agents.h"
 #include "model/config.h"
 #include "model/seccomp_profile.h"
+#include "service/volume.h"
 
 extern char **environ;
-
-const char ak_cli_sandbox_help[] =
-    "  -p, --profile NAME     permissive, moderate (default) or restrictive\n"
-    "      --config FILE      read settings from FILE, which may widen the profile\n"
-    "                         (default: ./agentkernel.toml, which may only tighten\n"
-    "                         it unless 'agentkernel config trust' recorded it)\n"
-    "      --no-network       no network but loopback, whatever the profile says\n"
-    "      --seccomp NAME|FILE  seccomp filter: default (the profile's), permissive,\n"
-    "                         moderate, ai-agent, restrictive, or a Docker seccomp\n"
-    "                         JSON profile, installed on top of the always-refused\n"
-    "                         floor (mount, unshare, bpf, keyctl, ...)\n"
-    "      --allow-unsafe-seccomp  let the custom profile run without that floor\n"
-    "      --allow-host PATTERN  reach only what such patterns name (repeatable):\n"
-    "                         example.com, *.example.com, 10.0.0.0/8, with an\n"
-    "                         optional :PORT or :PORT-PORT\n"
-    "      --block-host PATTERN  never reach what PATTERN names (repeatable; wins\n"
-    "                         over --allow-host)\n"
-    "  -e, --env KEY=VALUE    set a variable inside (repeatable); -e KEY passes\n"
-    "                         the caller's value of KEY\n"
-    "  -w, --workdir DIR      working directory inside the sandbox\n"
-    "  -v, --volume HOST:DEST[:ro]  show a host file or directory at DEST\n"
-    "  -m, --memory MB        memory limit in MiB (0: none)\n"
-    "      --cpus N           CPU limit, e.g. 0.5 (0: none)\n"
-    "      --pids N           process limit (0: none)\n"
-    "      --disk MB          size of the writable layer, and of /tmp (0: none)\n"
-    "  -i, --image REF        run an OCI image (pulled when absent): REF, 'host'\n"
-    "                         (the default: the host's own userland) or 'auto'\n"
-    "                         (chosen from the project's files, then the command)\n"
-    "      --rootfs DIR       use DIR as the root filesystem instead of the host's\n"
-    "      --root             run as uid 0 inside (still without host privileges)\n"
-    "      --hostname NAME    hostname inside (default: agentkernel)\n"
-    "      --agent NAME       run an AI coding agent (claude, codex, gemini, opencode)\n"
-    "                         in its compatibility mode: its config directories\n"
-    "                         and API key variables, the project at /workspace;\n"
-    "                         the command defaults to the agent (ARGS after --\n"
-    "                         are its arguments); see docs/agents.md\n";
 
 /* Value of --flag VALUE or --flag=VALUE. */
 static const char *
@@ -96,12 +61,13 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
     const char *lng, *shrt;
     int id;
   } table[] = {
-    { "--profile", "-p", 'p' }, { "--config", NULL, 'c' },  { "--env", "-e", 'e' },
+    { "--profile", "-p", 'p' }, { "--config", "-c", 'c' },  { "--env", "-e", 'e' },
     { "--workdir", "-w", 'w' }, { "--volume", "-v", 'v' },  { "--memory", "-m", 'm' },
     { "--cpus", NULL, 'C' },    { "--pids", NULL, 'P' },    { "--rootfs", NULL, 'r' },
     { "--hostname", NULL, 'h' }, { "--name", NULL, 'n' },   { "--seccomp", NULL, 'S' },
     { "--image", "-i", 'i' },   { "--disk", NULL, 'D' },   { "--agent", NULL, 'G' },
-    { "--allow-host", NULL, 'A' }, { "--block-host", NULL, 'B' },
+    { "--allow-host", NULL, 'A' }, { "--block-host", NULL, 'B' }, { "--backend", "-B", 'b' },
+    { "--allow-cmd", NULL, 'X' }, { "--block-cmd", NULL, 'Y' },
   };
   const char *a = argv[*i];
   unsigned long long n;
@@ -188,11 +154,24 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
         case 'B':
           ak_strv_push (&f->block_hosts, v);
           break;
+        case 'X':
+          if (ak_cmd_entry_check (v, err) < 0)
+            return ak_error_prefix (err, "--allow-cmd");
+          ak_strv_push (&f->allow_cmds, v);
+          break;
+        case 'Y':
+          if (ak_cmd_entry_check (v, err) < 0)
+            return ak_error_prefix (err, "--block-cmd");
+          ak_strv_push (&f->block_cmds, v);
+          break;
         case 'D':
           if (!ak_parse_u64 (v, 0, AK_DISK_MB_MAX, &n))
             return ak_error_set (err, 0, "invalid --disk '%s' (expected MiB, e.g. 1024)", v);
           f->disk_mb = (unsigned) n;
           f->disk_set = true;
+          break;
+        case 'b':
+          f->backend = v;
           break;
         case 'G':
           if (ak_agent_find (v) == NULL)
@@ -212,6 +191,8 @@ ak_cli_sandbox_free (ak_cli_sandbox_t *f)
   ak_strv_free (f->volumes);
   ak_strv_free (f->allow_hosts);
   ak_strv_free (f->block_hosts);
+  ak_strv_free (f->allow_cmds);
+  ak_strv_free (f->block_cmds);
   ak_strv_free (f->config_refused);
   free (f->config_used);
   memset (f, 0, sizeof (*f));
@@ -449,6 +430,54 @@ apply_hosts (const ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
   return 0;
 }
 
+/* -v SRC:DEST[:ro]: SRC with no '/' that does not start with '.' or '~'
+ * is a named volume (created when missing), as with docker; anything else
+ * is a host path. */
+static int
+add_volume (ak_spec_t *spec, const char *arg, ak_error_t **err)
+{
+  const char *colon = strchr (arg, ':');
+  _cleanup_free_ char *slug = NULL;
+  _cleanup_free_ char *path = NULL;
+  _cleanup_free_ char *vol = NULL;
+
+  if (colon == NULL || colon == arg || memchr (arg, '/', (size_t) (colon - arg)) != NULL || arg[0] == '.'
+      || arg[0] == '~')
+    return ak_spec_add_mount (spec, arg, err);
+  slug = ak_xstrndup (arg, (size_t) (colon - arg));
+  if (!ak_volume_slug_valid (slug))
+    return ak_error_set (err, 0,
+                         "invalid volume '%s': '%s' is neither a path (give ./%s for one in the current "
+                         "directory) nor a volume name (a-z, 0-9, '-', '_')",
+                         arg, slug, slug);
+  if (ak_volume_create (slug, true, &path, err) < 0)
+    return -1;
+  vol = ak_xasprintf ("%s%s", path, colon);
+  return ak_spec_add_mount (spec, vol, err);
+}
+
+/* --allow-cmd and --block-cmd; the first --allow-cmd turns allowlist mode
+ * on, as --allow-host does for hosts. */
+static int
+apply_cmds (const ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
+{
+  ak_cmdpolicy_t *pol = &spec->sec.commands;
+
+  for (char **a = f->allow_cmds; a && *a; a++)
+    if (ak_cmdpolicy_add (pol, AK_CMD_ALLOW, *a, AK_SRC_CLI, 0, err) < 0)
+      return ak_error_prefix (err, "--allow-cmd");
+  for (char **b = f->block_cmds; b && *b; b++)
+    if (ak_cmdpolicy_add (pol, AK_CMD_BLOCK, *b, AK_SRC_CLI, 0, err) < 0)
+      return ak_error_prefix (err, "--block-cmd");
+  if (f->allow_cmds != NULL && f->allow_cmds[0] != NULL)
+    {
+      pol->allowlist_only = true;
+      pol->allowlist_source = AK_SRC_CLI;
+      pol->allowlist_line = 0;
+    }
+  return 0;
+}
+
 int
 ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
 {
@@ -497,7 +526,7 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
     if (ak_spec_add_env (spec, *e, err) < 0)
       return -1;
   for (char **v = f->volumes; v && *v; v++)
-    if (ak_spec_add_mount (spec, *v, err) < 0)
+    if (add_volume (spec, *v, err) < 0)
       return -1;
   if (f->memory_set)
     spec->res.memory_mb = f->memory_mb, spec->res_source[0] = AK_SRC_CLI;
@@ -543,9 +572,14 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
     }
   if (f->as_root)
     spec->as_root = true;
+  if (f->backend != NULL)
+    {
+      free (spec->backend);
+      spec->backend = ak_xstrdup (f->backend);
+    }
   if (apply_seccomp (f, spec, err) < 0)
     return -1;
-  if (apply_hosts (f, spec, err) < 0)
+  if (apply_hosts (f, spec, err) < 0 || apply_cmds (f, spec, err) < 0)
     return -1;
   if (spec->compat_mode != NULL)
     {

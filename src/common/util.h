@@ -43,6 +43,8 @@ bool ak_parse_u64 (const char *s, unsigned long long min, unsigned long long max
  * false but in the test build (-DAK_TEST_BUILD).  Every use warns loudly: a
  * sandbox is never weakened silently. */
 bool ak_test_disabled (const char *feature);
+/* Whether path is a directory (followed) in this process's view. */
+bool ak_dir_exists (const char *path);
 /* The test build only: $AK_TEST_HOSTS, an absolute path to a hosts file
  * the egress policy resolves names with instead of the host's resolver
  * (so that tests never send a query off the machine); NULL otherwise. */

@@ -33,8 +33,9 @@ static const char *const agent_keys[] = { "preferred", "compatibility_mode", NUL
 static const char *const resources_keys[] = { "vcpus", "memory_mb", "pids", "cpu", "log_mb", "disk_mb", NULL };
 static const char *const security_keys[] = { "profile",  "network",   "mount_cwd", "mount_home",
                                              "pass_env", "read_only", "hide_credentials", "seccomp",
-                                             "domains", NULL };
+                                             "domains", "commands", NULL };
 static const char *const domains_keys[] = { "allow", "block", "allowlist_only", NULL };
+static const char *const commands_keys[] = { "allow", "block", "allowlist_only", NULL };
 static const char *const files_keys[] = { "source", "dest", NULL };
 
 size_t
@@ -341,6 +342,96 @@ apply_domains (const cfg_t *c, const ak_toml_entry_t *de, ak_error_t **err)
   return 0;
 }
 
+/* One list of [security.commands] (cmdpolicy.h); a malformed entry fails
+ * naming file, line and entry.  As for domains, an untrusted file may add
+ * block entries and turn allowlist mode on, never widen: its allow entries
+ * count only when they are what puts the sandbox in allowlist mode. */
+static int
+commands_list (const cfg_t *c, const ak_toml_value_t *t, const char *key, ak_cmdlist_t list,
+               bool widen_ok, size_t *added, ak_error_t **err)
+{
+  ak_cmdpolicy_t *pol = &c->spec->sec.commands;
+  ak_toml_entry_t e;
+  size_t n;
+
+  if (!ak_toml_table_find (t, key, &e))
+    return 0;
+  if (ak_toml_type (e.value) != AK_TOML_ARRAY)
+    return ak_error_set (err, 0, "%s:%u: [security.commands] %s: expected an array of strings, got %s",
+                         c->file, e.line, key, ak_toml_type_name (ak_toml_type (e.value)));
+  n = ak_toml_array_len (e.value);
+  for (size_t i = 0; i < n; i++)
+    {
+      const ak_toml_value_t *v = ak_toml_array_get (e.value, i);
+      unsigned line = ak_toml_line (v) ? ak_toml_line (v) : e.line;
+      const char *s;
+      size_t len;
+
+      if (!ak_toml_as_string (v, &s, &len) || len != strlen (s))
+        return ak_error_set (err, 0, "%s:%u: [security.commands] %s: entry %zu: expected a string, got %s",
+                             c->file, line, key, i + 1, ak_toml_type_name (ak_toml_type (v)));
+      if (ak_cmd_entry_check (s, err) < 0)
+        return ak_error_prefix (err, "%s:%u: [security.commands] %s: entry %zu", c->file, line, key,
+                                i + 1);
+      if (list == AK_CMD_ALLOW && c->untrusted && !widen_ok)
+        {
+          _cleanup_free_ char *q = ak_xasprintf ("[\"%s\"]", s);
+          refuse (c, line, "[security.commands]", key, q, "the command allow list in force");
+          continue;
+        }
+      if (ak_cmdpolicy_add (pol, list, s, AK_SRC_CONFIG, (int) line, err) < 0)
+        return -1;
+      (*added)++;
+    }
+  return 0;
+}
+
+static int
+apply_commands (const cfg_t *c, const ak_toml_entry_t *ce, ak_error_t **err)
+{
+  ak_cmdpolicy_t *pol = &c->spec->sec.commands;
+  bool was_open = !pol->allowlist_only;
+  bool have_mode = false, mode = false;
+  size_t added = 0, blocked = 0;
+  ak_toml_entry_t e;
+
+  if (ak_toml_type (ce->value) != AK_TOML_TABLE)
+    return type_error (c, ce->line, "[security]", "commands", "a table", ce->value, err);
+  warn_unknown_keys (c, ce->value, "[security.commands]", commands_keys);
+  if (ak_toml_table_find (ce->value, "allowlist_only", &e))
+    {
+      if (!ak_toml_as_bool (e.value, &mode))
+        return type_error (c, e.line, "[security.commands]", e.key, "a boolean", e.value, err);
+      have_mode = true;
+    }
+  if (commands_list (c, ce->value, "block", AK_CMD_BLOCK, true, &blocked, err) < 0
+      || commands_list (c, ce->value, "allow", AK_CMD_ALLOW, was_open && (!have_mode || mode), &added,
+                        err)
+             < 0)
+    return -1;
+  if (have_mode)
+    {
+      if (c->untrusted && !mode && pol->allowlist_only)
+        refuse (c, e.line, "[security.commands]", "allowlist_only", "false", "the command allow list in force");
+      else
+        {
+          pol->allowlist_only = mode;
+          pol->allowlist_source = AK_SRC_CONFIG;
+          pol->allowlist_line = (int) e.line;
+        }
+    }
+  else if (added > 0)
+    {
+      /* An allow list means "only these" unless the file says otherwise,
+       * as --allow-cmd does. */
+      ak_toml_table_find (ce->value, "allow", &e);
+      pol->allowlist_only = true;
+      pol->allowlist_source = AK_SRC_CONFIG;
+      pol->allowlist_line = (int) e.line;
+    }
+  return 0;
+}
+
 static int
 apply_security (const cfg_t *c, const ak_toml_value_t *t, bool profile_from_cli, ak_error_t **err)
 {
@@ -382,6 +473,12 @@ apply_security (const cfg_t *c, const ak_toml_value_t *t, bool profile_from_cli,
       if (strcmp (e.key, "domains") == 0)
         {
           if (apply_domains (c, &e, err) < 0)
+            return -1;
+          continue;
+        }
+      if (strcmp (e.key, "commands") == 0)
+        {
+          if (apply_commands (c, &e, err) < 0)
             return -1;
           continue;
         }

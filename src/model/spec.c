@@ -131,10 +131,14 @@ ak_spec_clear (ak_spec_t *spec)
   free (spec->hostname);
   free (spec->agent);
   free (spec->compat_mode);
+  ak_strv_free (spec->labels);
+  free (spec->description);
   free (spec->sec.seccomp.file);
   free (spec->sec.seccomp.text);
   ak_netpolicy_clear (&spec->sec.domains);
+  ak_cmdpolicy_clear (&spec->sec.commands);
   ak_strv_free (spec->private_paths);
+  ak_strv_free (spec->shared_paths);
   memset (spec, 0, sizeof (*spec));
 }
 
@@ -358,8 +362,39 @@ ak_spec_validate (const ak_spec_t *spec, ak_error_t **err)
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+/* The caller's PATH=..., keeping only what exists inside. */
+static char *
+path_inside (const char *kv, bool (*dir_exists) (const char *dir))
+{
+  _cleanup_free_ char *copy = ak_xstrdup (kv + 5);
+  char *out = ak_xstrdup ("PATH="), *save = NULL;
+  bool any = false;
+  for (char *d = strtok_r (copy, ":", &save); d; d = strtok_r (NULL, ":", &save))
+    {
+      char *n;
+      if (d[0] != '/' || (dir_exists != NULL && !dir_exists (d)))
+        continue;
+      n = ak_xasprintf ("%s%s%s", out, any ? ":" : "", d);
+      free (out);
+      out = n;
+      any = true;
+    }
+  if (!any)
+    {
+      free (out);
+      out = ak_xstrdup ("PATH=" DEFAULT_PATH);
+    }
+  return out;
+}
+
 char **
 ak_spec_build_env (const ak_spec_t *spec)
+{
+  return ak_spec_build_env_in (spec, spec->as_root, NULL);
+}
+
+char **
+ak_spec_build_env_in (const ak_spec_t *spec, bool root, bool (*dir_exists) (const char *dir))
 {
   char **env = NULL;
 
@@ -369,8 +404,8 @@ ak_spec_build_env (const ak_spec_t *spec)
        * pass_env's values, except PATH (and HOME), which must name what
        * exists in the image, not on the host. */
       env_set (&env, "PATH=" DEFAULT_PATH);
-      env_set (&env, spec->as_root ? "HOME=/root" : "HOME=/home/user");
-      env_set (&env, spec->as_root ? "USER=root" : "USER=user");
+      env_set (&env, root ? "HOME=/root" : "HOME=/home/user");
+      env_set (&env, root ? "USER=root" : "USER=user");
       for (char **e = spec->image_env; *e; e++)
         env_set (&env, *e);
       if (spec->sec.s[AK_SEC_PASS_ENV].value)
@@ -380,15 +415,26 @@ ak_spec_build_env (const ak_spec_t *spec)
     }
   else if (spec->sec.s[AK_SEC_PASS_ENV].value)
     {
+      /* The caller's variables, but HOME names the home inside and PATH
+       * only directories that exist there. */
       for (char **e = spec->host_env; e && *e; e++)
-        env_set (&env, *e);
+        if (strncmp (*e, "PATH=", 5) == 0)
+          {
+            _cleanup_free_ char *p = path_inside (*e, dir_exists);
+            env_set (&env, p);
+          }
+        else if (strncmp (*e, "HOME=", 5) != 0)
+          env_set (&env, *e);
+      env_set (&env, root ? "HOME=/root" : "HOME=/home/user");
+      if (root)
+        env_set (&env, "USER=root");
     }
   else
     {
       /* The fixed clean environment. */
       env_set (&env, "PATH=" DEFAULT_PATH);
-      env_set (&env, spec->as_root ? "HOME=/root" : "HOME=/home/user");
-      env_set (&env, spec->as_root ? "USER=root" : "USER=user");
+      env_set (&env, root ? "HOME=/root" : "HOME=/home/user");
+      env_set (&env, root ? "USER=root" : "USER=user");
       env_set (&env, "LANG=C.UTF-8");
     }
   for (char **e = spec->env; e && *e; e++)

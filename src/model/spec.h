@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "model/cmdpolicy.h"
 #include "model/netpolicy.h"
 
 typedef enum ak_profile {
@@ -81,6 +82,9 @@ typedef struct ak_security {
   /* [security.domains], --allow-host, --block-host (model/netpolicy.h):
    * enforced whenever network is on. */
   ak_netpolicy_t domains;
+  /* [security.commands], --allow-cmd, --block-cmd (model/cmdpolicy.h):
+   * enforced at every exec inside the sandbox. */
+  ak_cmdpolicy_t commands;
 } ak_security_t;
 
 typedef struct ak_mount {
@@ -150,8 +154,17 @@ typedef struct ak_spec {
    * the service layer before each run or start, from where this agentkernel
    * keeps them; never stored.  NULL-terminated, canonical, or NULL. */
   char **private_paths;
+  /* Directories beneath a private path that a share may still name as its
+   * source, each one below them (named volumes: <state>/volumes/<slug>).
+   * Set and never stored like private_paths. */
+  char **shared_paths;
   char *agent;       /* [agent] preferred */
   char *compat_mode; /* [agent] compatibility_mode */
+  /* Metadata given at create (model/labels.h): recorded with the sandbox's
+   * state (service/store.h: ak_record_t), where it can change later; never
+   * part of spec.json. */
+  char **labels; /* "KEY=VALUE", sorted, or NULL */
+  char *description;
 } ak_spec_t;
 
 extern const char *const ak_sec_key_names[AK_SEC_N];
@@ -200,6 +213,11 @@ int ak_spec_validate (const ak_spec_t *spec, ak_error_t **err);
 
 /* The final environment of the command, as the sandbox will see it. */
 char **ak_spec_build_env (const ak_spec_t *spec);
+/* The same for a command run as root (root) or as the sandbox user, seen
+ * from inside: HOME is always the home inside (/root or /home/user), never
+ * the host's; with pass_env, the caller's PATH keeps only the directories
+ * dir_exists accepts (NULL: all), and the default PATH when none is left. */
+char **ak_spec_build_env_in (const ak_spec_t *spec, bool root, bool (*dir_exists) (const char *dir));
 /* Where a command starts when it names no directory: the spec's workdir,
  * else /workspace when the project is mounted, else the user's home. */
 const char *ak_spec_default_workdir (const ak_spec_t *spec, bool root);

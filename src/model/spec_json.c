@@ -97,6 +97,32 @@ domains_to_json (const ak_netpolicy_t *pol)
   return o;
 }
 
+static json_t *
+cmdrules_to_json (const ak_cmdrule_t *r, size_t n)
+{
+  json_t *a = json_array ();
+  if (a == NULL)
+    ak_oom ();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new (a, json_pack ("{s:s, s:s, s:i}", "entry", r[i].text, "source",
+                                         ak_source_name ((ak_source_t) r[i].source), "line",
+                                         r[i].line));
+  return a;
+}
+
+static json_t *
+commands_to_json (const ak_cmdpolicy_t *pol)
+{
+  json_t *o = json_pack ("{s:{s:b, s:s, s:i}}", "allowlist_only", "value", pol->allowlist_only,
+                         "source", ak_source_name ((ak_source_t) pol->allowlist_source), "line",
+                         pol->allowlist_line);
+  if (o == NULL)
+    ak_oom ();
+  json_object_set_new (o, "allow", cmdrules_to_json (pol->allow, pol->n_allow));
+  json_object_set_new (o, "block", cmdrules_to_json (pol->block, pol->n_block));
+  return o;
+}
+
 json_t *
 ak_spec_to_json (const ak_spec_t *spec)
 {
@@ -144,6 +170,8 @@ ak_spec_to_json (const ak_spec_t *spec)
   }
   if (ak_netpolicy_has_rules (&spec->sec.domains))
     json_object_set_new (sec, "domains", domains_to_json (&spec->sec.domains));
+  if (ak_cmdpolicy_has_rules (&spec->sec.commands))
+    json_object_set_new (sec, "commands", commands_to_json (&spec->sec.commands));
   json_object_set_new (root, "security", sec);
 
   for (int i = 0; i < AK_RES_N; i++)
@@ -679,11 +707,75 @@ parse_domains (const json_t *o, ak_spec_t *spec, ak_error_t **err)
   return 0;
 }
 
+/* One list of security.commands; every entry is checked again, so a
+ * stored spec changed by hand is held to the rules of the config file. */
+static int
+parse_cmdrules (const json_t *o, const char *key, ak_cmdlist_t list, ak_cmdpolicy_t *pol,
+                ak_error_t **err)
+{
+  static const char *const keys[] = { "entry", "source", "line", NULL };
+  const json_t *a = json_object_get (o, key);
+  _cleanup_free_ char *w = join ("security.commands", key);
+
+  if (a == NULL)
+    return 0;
+  if (!json_is_array (a))
+    return wrong_type (err, w, "an array", a);
+  for (size_t i = 0; i < json_array_size (a); i++)
+    {
+      const json_t *e = json_array_get (a, i);
+      _cleanup_free_ char *we = ak_xasprintf ("%s[%zu]", w, i);
+      _cleanup_free_ char *text = NULL;
+      ak_source_t src = AK_SRC_CLI;
+      int line = 0;
+
+      if (!json_is_object (e))
+        return wrong_type (err, we, "an object", e);
+      if (check_keys (e, we, keys, err) < 0 || get_string (e, "entry", we, false, check_any, &text, err) < 0
+          || get_source (e, we, &src, err) < 0 || get_line (e, we, &line, err) < 0)
+        return -1;
+      if (text == NULL)
+        return bad (err, we, "entry is required");
+      if (ak_cmdpolicy_add (pol, list, text, (int) src, line, err) < 0)
+        return ak_error_prefix (err, "invalid spec: %s", we);
+    }
+  return 0;
+}
+
+static int
+parse_commands (const json_t *o, ak_spec_t *spec, ak_error_t **err)
+{
+  static const char *const keys[] = { "allowlist_only", "allow", "block", NULL };
+  static const char *const mode_keys[] = { "value", "source", "line", NULL };
+  static const char *const w = "security.commands";
+  static const char *const wm = "security.commands.allowlist_only";
+  ak_cmdpolicy_t *pol = &spec->sec.commands;
+  const json_t *m;
+
+  ak_cmdpolicy_clear (pol);
+  if (!json_is_object (o))
+    return wrong_type (err, w, "an object", o);
+  if (check_keys (o, w, keys, err) < 0 || get_object (o, "allowlist_only", w, &m, err) < 0)
+    return -1;
+  if (m != NULL)
+    {
+      ak_source_t src = AK_SRC_DEFAULT;
+      if (check_keys (m, wm, mode_keys, err) < 0 || get_bool (m, "value", wm, &pol->allowlist_only, err) < 0
+          || get_source (m, wm, &src, err) < 0 || get_line (m, wm, &pol->allowlist_line, err) < 0)
+        return -1;
+      pol->allowlist_source = (int) src;
+    }
+  if (parse_cmdrules (o, "allow", AK_CMD_ALLOW, pol, err) < 0
+      || parse_cmdrules (o, "block", AK_CMD_BLOCK, pol, err) < 0)
+    return -1;
+  return 0;
+}
+
 static int
 parse_security (const json_t *sec, ak_spec_t *spec, ak_error_t **err)
 {
   static const char *const keys[] = { "profile", "network", "mount_cwd", "mount_home",
-                                      "pass_env", "read_only", "seccomp", "domains", NULL };
+                                      "pass_env", "read_only", "seccomp", "domains", "commands", NULL };
   static const char *const profile_keys[] = { "value", "source", NULL };
   static const char *const setting_keys[] = { "value", "source", "line", NULL };
   const json_t *p;
@@ -734,7 +826,11 @@ parse_security (const json_t *sec, ak_spec_t *spec, ak_error_t **err)
     return -1;
   if (get_object (sec, "domains", "security", &p, err) < 0)
     return -1;
-  return p != NULL ? parse_domains (p, spec, err) : 0;
+  if (p != NULL && parse_domains (p, spec, err) < 0)
+    return -1;
+  if (get_object (sec, "commands", "security", &p, err) < 0)
+    return -1;
+  return p != NULL ? parse_commands (p, spec, err) : 0;
 }
 
 static int

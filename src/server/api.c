@@ -10,6 +10,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "model/labels.h"
 #include "service/image.h"
 #include "service/sandbox.h"
 #include "service/store.h"
@@ -21,37 +22,6 @@
 #define OUTPUT_CAP (4u * 1024 * 1024)
 
 typedef enum MHD_Result result_t;
-
-static json_t *
-rfc3339 (long long t)
-{
-  char buf[32];
-  time_t tt = (time_t) t;
-  struct tm tm;
-  gmtime_r (&tt, &tm);
-  strftime (buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return json_string (buf);
-}
-
-static json_t *
-sandbox_json (const ak_record_t *rec)
-{
-  json_t *j = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", rec->name, "uuid", rec->uuid, "status",
-                         ak_sandbox_status (rec), "backend", rec->spec.backend, "image",
-                         rec->spec.image ? rec->spec.image : "host", "profile",
-                         ak_profile_name (rec->spec.sec.profile), "created_at", rec->created);
-  if (j == NULL)
-    ak_oom ();
-  if (rec->spec.res.memory_mb > 0)
-    json_object_set_new (j, "memory_mb", json_integer ((json_int_t) rec->spec.res.memory_mb));
-  if (rec->spec.res.disk_mb > 0)
-    json_object_set_new (j, "disk_mb", json_integer ((json_int_t) rec->spec.res.disk_mb));
-  if (rec->spec.res.cpu_millis > 0)
-    json_object_set_new (j, "vcpus", json_integer ((rec->spec.res.cpu_millis + 999) / 1000));
-  if (rec->expires_at > 0)
-    json_object_set_new (j, "expires_at", rfc3339 (rec->expires_at));
-  return j;
-}
 
 /* The sandbox name in the URL: checked before it names a path. */
 static const char *
@@ -135,7 +105,8 @@ ak_api_run_spec (const json_t *body, ak_spec_t *spec, bool resolve_image, ak_err
     goto out;
   ak_spec_clear (spec);
   if (ak_server_spec (cmd.profile, spec, err) < 0
-      || ak_server_hosts (spec, cmd.allow_hosts, cmd.block_hosts, err) < 0)
+      || ak_server_hosts (spec, cmd.allow_hosts, cmd.block_hosts, err) < 0
+      || ak_cmdpolicy_merge (&spec->sec.commands, &cmd.commands, err) < 0)
     goto out;
   spec->argv = cmd.argv;
   cmd.argv = NULL;
@@ -168,6 +139,7 @@ run_one (const ak_spec_t *spec, int watch_fd, bool *gone, ak_error_t **err)
   json_t *data;
 
   ak_http_run_slot_take ();
+  ak_obs_run ();
   job = ak_job_run (spec, err);
   data = job ? finish_job (job, watch_fd, gone, err) : NULL;
   ak_http_run_slot_give ();
@@ -289,10 +261,13 @@ api_exec (ak_http_req_t *r, const char *name, json_t *body)
 
   if (ak_api_parse_exec (body, &cmd, &err) == 0)
     {
+      long long t0 = ak_http_now_ms ();
       ak_api_exec_req (&cmd, &req);
       job = ak_job_exec (name, &req, &err);
       if (job != NULL)
         data = finish_job (job, ak_http_client_fd (r), &gone, &err);
+      if (data != NULL)
+        ak_obs_exec (ak_http_now_ms () - t0);
     }
   ak_api_cmd_clear (&cmd);
   return reply_job (r, data, gone, err);
@@ -315,7 +290,8 @@ api_create (ak_http_req_t *r, json_t *body)
   ak_spec_clear (&spec);
   if (ak_server_spec (c.profile, &spec, &err) < 0)
     goto fail;
-  if (ak_server_hosts (&spec, c.allow_hosts, c.block_hosts, &err) < 0)
+  if (ak_server_hosts (&spec, c.allow_hosts, c.block_hosts, &err) < 0
+      || ak_cmdpolicy_merge (&spec.sec.commands, &c.commands, &err) < 0)
     {
       err->code = EINVAL;
       goto fail;
@@ -332,6 +308,8 @@ api_create (ak_http_req_t *r, json_t *body)
     spec.res.cpu_millis = c.vcpus * 1000, spec.res_source[1] = AK_SRC_CLI;
   if (c.disk_mb > 0)
     spec.res.disk_mb = c.disk_mb, spec.res_source[5] = AK_SRC_CLI;
+  spec.labels = steal_pointer (&c.labels);
+  spec.description = steal_pointer (&c.description);
   if (ak_spec_validate (&spec, &err) < 0)
     {
       err->code = EINVAL;
@@ -356,7 +334,7 @@ api_create (ak_http_req_t *r, json_t *body)
     }
   if (ak_store_load (c.name, &rec, &err) < 0)
     goto fail;
-  ret = ak_http_ok (r, MHD_HTTP_CREATED, sandbox_json (&rec));
+  ret = ak_http_ok (r, MHD_HTTP_CREATED, ak_server_sandbox_json (&rec));
   ak_record_clear (&rec);
   ak_spec_clear (&spec);
   ak_api_create_clear (&c);
@@ -367,6 +345,32 @@ fail:
   return ak_http_fail_err (r, err);
 }
 
+typedef struct query_args {
+  char **labels;   /* every ?label= */
+  char *unknown;   /* the first argument that is not understood */
+} query_args_t;
+
+static enum MHD_Result
+collect_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+  query_args_t *q = cls;
+  (void) kind;
+  if (strcmp (key, "label") == 0)
+    ak_strv_push (&q->labels, value ? value : "");
+  else if (q->unknown == NULL)
+    q->unknown = ak_xstrdup (key);
+  return MHD_YES;
+}
+
+static bool
+labels_match_all (const ak_record_t *rec, char *const *filters)
+{
+  for (char *const *f = filters; f && *f; f++)
+    if (!ak_labels_match (rec->labels, *f))
+      return false;
+  return true;
+}
+
 static result_t
 api_list (ak_http_req_t *r)
 {
@@ -374,20 +378,57 @@ api_list (ak_http_req_t *r)
   size_t n = 0;
   ak_error_t *err = NULL;
   json_t *arr;
+  query_args_t q = { 0 };
+  result_t ret;
 
-  if (ak_store_list (&recs, &n, &err) < 0)
-    return ak_http_fail_err (r, err);
+  MHD_get_connection_values (r->conn, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
+  if (q.unknown != NULL)
+    ak_error_coded (&err, EINVAL, "unknown query argument '%.64s' (GET /sandboxes takes label=KEY:VALUE)", q.unknown);
+  for (char **f = q.labels; err == NULL && f && *f; f++)
+    ak_api_check_label_filter (*f, &err);
+  if (err == NULL)
+    ak_store_list (&recs, &n, &err);
+  free (q.unknown);
+  if (err != NULL)
+    {
+      ak_strv_free (q.labels);
+      return ak_http_fail_err (r, err);
+    }
   arr = json_array ();
   for (size_t i = 0; i < n; i++)
     {
+      if (q.labels != NULL && (recs[i].load_error != NULL || !labels_match_all (&recs[i], q.labels)))
+        continue;
       if (recs[i].load_error != NULL)
         json_array_append_new (arr, json_pack ("{s:s, s:s, s:s, s:s}", "name", recs[i].name, "status", "error",
                                                "backend", "container", "error", recs[i].load_error));
       else
-        json_array_append_new (arr, sandbox_json (&recs[i]));
+        json_array_append_new (arr, ak_server_sandbox_json (&recs[i]));
     }
   ak_store_list_free (recs, n);
-  return ak_http_ok (r, MHD_HTTP_OK, arr);
+  ak_strv_free (q.labels);
+  ret = ak_http_ok (r, MHD_HTTP_OK, arr);
+  return ret;
+}
+
+static result_t
+api_patch (ak_http_req_t *r, const char *name, json_t *body)
+{
+  ak_api_patch_t p;
+  ak_record_t rec = { 0 };
+  ak_error_t *err = NULL;
+  result_t ret;
+
+  if (ak_api_parse_patch (body, &p, &err) < 0
+      || ak_sandbox_update_meta (name, false, p.set, p.unset, p.description, &rec, &err) < 0)
+    {
+      ak_api_patch_clear (&p);
+      return ak_http_fail_err (r, err);
+    }
+  ak_api_patch_clear (&p);
+  ret = ak_http_ok (r, MHD_HTTP_OK, ak_server_sandbox_json (&rec));
+  ak_record_clear (&rec);
+  return ret;
 }
 
 static result_t
@@ -399,7 +440,7 @@ api_get (ak_http_req_t *r, const char *name, bool by_uuid)
 
   if ((by_uuid ? ak_store_find_uuid (name, &rec, &err) : ak_store_load (name, &rec, &err)) < 0)
     return ak_http_fail_err (r, err);
-  ret = ak_http_ok (r, MHD_HTTP_OK, sandbox_json (&rec));
+  ret = ak_http_ok (r, MHD_HTTP_OK, ak_server_sandbox_json (&rec));
   ak_record_clear (&rec);
   return ret;
 }
@@ -431,7 +472,7 @@ api_extend (ak_http_req_t *r, const char *name, json_t *body)
 
   if (ak_api_parse_extend (body, &by, &err) < 0 || ak_sandbox_extend (name, by, &until, &err) < 0)
     return ak_http_fail_err (r, err);
-  return ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:s, s:o}", "name", name, "expires_at", rfc3339 (until)));
+  return ak_http_ok (r, MHD_HTTP_OK, json_pack ("{s:s, s:o}", "name", name, "expires_at", ak_server_rfc3339 (until)));
 }
 
 /* ---- routing ---------------------------------------------------------- */
@@ -454,7 +495,9 @@ route_sandbox (ak_http_req_t *r, const char *name, json_t *body)
         return api_get (r, name, false);
       if (ak_http_is (r, "DELETE"))
         return api_lifecycle (r, name, "remove");
-      return wrong_method (r, "GET, DELETE");
+      if (ak_http_is (r, "PATCH"))
+        return api_patch (r, name, body);
+      return wrong_method (r, "GET, PATCH, DELETE");
     }
   if (strcmp (what, "files") == 0)
     {
@@ -484,6 +527,23 @@ route_sandbox (ak_http_req_t *r, const char *name, json_t *body)
   return ak_http_fail (r, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %s", r->method, r->url);
 }
 
+/* agentkernel's features this server does not have: their endpoints
+ * answer 501 naming the feature, whatever the method or the rest of the
+ * path, so a client tells "not here" from "no such thing". */
+static const char *
+not_here (const char *first)
+{
+  static const char *const features[][2] = {
+    { "orchestrations", "durable orchestrations" }, { "objects", "durable objects" },
+    { "schedules", "schedules" },                   { "stores", "durable stores" },
+    { "snapshots", "snapshots" },                   { "browser", "browser sessions" },
+  };
+  for (size_t i = 0; i < sizeof features / sizeof features[0]; i++)
+    if (strcmp (first, features[i][0]) == 0)
+      return features[i][1];
+  return NULL;
+}
+
 result_t
 ak_api_dispatch (ak_http_req_t *r)
 {
@@ -495,10 +555,31 @@ ak_api_dispatch (ak_http_req_t *r)
 
   if (n == 1 && strcmp (s[0], "health") == 0)
     return ak_http_is (r, "GET") ? ak_http_ok (r, MHD_HTTP_OK, json_string ("ok")) : wrong_method (r, "GET");
+  if (n >= 1 && not_here (s[0]) != NULL)
+    return ak_http_fail (r, MHD_HTTP_NOT_IMPLEMENTED,
+                         "%s are not available in this server (agentkernel's %s endpoints are not implemented)",
+                         not_here (s[0]), s[0]);
   body = ak_api_parse_body (r->body, r->len, &err);
   if (body == NULL)
     return ak_http_fail_err (r, err);
-  if (n == 1 && strcmp (s[0], "run") == 0)
+  if (n == 1 && (strcmp (s[0], "status") == 0 || strcmp (s[0], "stats") == 0 || strcmp (s[0], "metrics") == 0))
+    {
+      if (!ak_http_is (r, "GET"))
+        ret = wrong_method (r, "GET");
+      else if (json_object_size (body) > 0)
+        ret = ak_http_fail (r, MHD_HTTP_BAD_REQUEST, "GET /%s takes no body", s[0]);
+      else if (strcmp (s[0], "status") == 0)
+        ret = ak_api_status (r);
+      else if (strcmp (s[0], "stats") == 0)
+        ret = ak_api_stats (r);
+      else
+        ret = ak_api_metrics (r);
+    }
+  else if (n == 1 && strcmp (s[0], "events") == 0)
+    ret = ak_http_is (r, "GET") ? ak_api_events (r, body) : wrong_method (r, "GET");
+  else if (n == 1 && strcmp (s[0], "gc") == 0)
+    ret = ak_http_is (r, "POST") ? ak_api_gc (r, body) : wrong_method (r, "POST");
+  else if (n == 1 && strcmp (s[0], "run") == 0)
     ret = ak_http_is (r, "POST") ? api_run (r, body) : wrong_method (r, "POST");
   else if (n == 2 && strcmp (s[0], "run") == 0 && strcmp (s[1], "stream") == 0)
     ret = ak_http_is (r, "POST") ? ak_api_run_stream (r, body) : wrong_method (r, "POST");

@@ -2,10 +2,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "model/labels.h"
+#include "service/sandbox.h"
 #include "server/common.h"
 
 extern char **environ;
@@ -176,3 +179,43 @@ ak_server_spec (const char *profile, ak_spec_t *spec, ak_error_t **err)
   ak_spec_capture_host_env (spec, environ);
   return 0;
 }
+
+json_t *
+ak_server_rfc3339 (long long t)
+{
+  char buf[32];
+  time_t tt = (time_t) t;
+  struct tm tm;
+  gmtime_r (&tt, &tm);
+  strftime (buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return json_string (buf);
+}
+
+json_t *
+ak_server_sandbox_json (const ak_record_t *rec)
+{
+  json_t *j = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", rec->name, "uuid", rec->uuid, "status",
+                         ak_sandbox_status (rec), "backend", rec->spec.backend, "image",
+                         rec->spec.image ? rec->spec.image : "host", "profile",
+                         ak_profile_name (rec->spec.sec.profile), "created_at", rec->created);
+  if (j == NULL)
+    ak_oom ();
+  if (rec->spec.res.memory_mb > 0)
+    json_object_set_new (j, "memory_mb", json_integer ((json_int_t) rec->spec.res.memory_mb));
+  if (rec->spec.res.disk_mb > 0)
+    json_object_set_new (j, "disk_mb", json_integer ((json_int_t) rec->spec.res.disk_mb));
+  if (rec->spec.res.cpu_millis > 0)
+    json_object_set_new (j, "vcpus", json_integer ((rec->spec.res.cpu_millis + 999) / 1000));
+  if (rec->expires_at > 0)
+    json_object_set_new (j, "expires_at", ak_server_rfc3339 (rec->expires_at));
+  {
+    _cleanup_free_ char *ip = ak_sandbox_address (rec);
+    if (ip != NULL)
+      json_object_set_new (j, "ip", json_string (ip));
+  }
+  json_object_set_new (j, "labels", ak_labels_json (rec->labels));
+  if (rec->description != NULL)
+    json_object_set_new (j, "description", json_string (rec->description));
+  return j;
+}
+

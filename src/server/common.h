@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "model/spec.h"
+#include "service/store.h"
 
 /* Copies buf as valid UTF-8, each invalid sequence replaced by U+FFFD.
  * NUL-terminated; *out_len excludes the NUL. */
@@ -40,5 +41,11 @@ int ak_server_hosts (ak_spec_t *spec, char *const *allow, char *const *block, ak
  * never the user's home, environment or working directory unless the user
  * who started the server said so. */
 void ak_server_set_max_profile (ak_profile_t max, const char *flag);
+
+/* A sandbox as both front ends show it: name, uuid, status, backend,
+ * image, profile, created_at, limits, expires_at, labels, description. */
+json_t *ak_server_sandbox_json (const ak_record_t *rec);
+/* Unix time as RFC 3339 UTC. */
+json_t *ak_server_rfc3339 (long long t);
 
 #endif

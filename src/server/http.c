@@ -100,6 +100,7 @@ ak_http_fail (ak_http_req_t *r, unsigned status, const char *fmt, ...)
   if (vasprintf (&msg, fmt, ap) < 0)
     ak_oom ();
   va_end (ap);
+  ak_obs_error (status);
   return send_json (r, status,
                     json_pack ("{s:b, s:o}", "success", 0, "error", ak_json_text (msg, strlen (msg))));
 }
@@ -501,12 +502,14 @@ serve_unix (const ak_http_opts_t *o, sigset_t *mask, ak_error_t **err)
     }
   fprintf (stderr, "agentkernel: serve: listening on unix:%s%s\n", o->socket_path,
            o->api_key ? " (API key required)" : "");
+  ak_obs_init ();
   if (pthread_create (&reaper_thread, NULL, reaper, NULL) == 0)
     pthread_detach (reaper_thread);
   while (sigwait (mask, &sig) != 0 || sig == SIGHUP)
     ;
   fprintf (stderr, "agentkernel: serve: %s: ending running commands and stopping\n", strsignal (sig));
   cancel_all_jobs ();
+  ak_obs_shutdown ();
   MHD_stop_daemon (d);
   unlink (o->socket_path);
   return 0;
@@ -581,6 +584,7 @@ ak_http_serve (const ak_http_opts_t *o, ak_error_t **err)
            ntohs (bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &bound)->sin6_port
                                               : ((struct sockaddr_in *) &bound)->sin_port),
            o->api_key ? " (API key required)" : "");
+  ak_obs_init ();
   if (pthread_create (&reaper_thread, NULL, reaper, NULL) == 0)
     pthread_detach (reaper_thread);
 
@@ -588,6 +592,7 @@ ak_http_serve (const ak_http_opts_t *o, ak_error_t **err)
     ;
   fprintf (stderr, "agentkernel: serve: %s: ending running commands and stopping\n", strsignal (sig));
   cancel_all_jobs ();
+  ak_obs_shutdown ();
   MHD_stop_daemon (d);
   return 0;
 }

@@ -68,6 +68,18 @@ enum MHD_Result ak_api_files (ak_http_req_t *r, const char *name, json_t *body);
 enum MHD_Result ak_api_logs (ak_http_req_t *r, const char *name);
 enum MHD_Result ak_api_detached (ak_http_req_t *r, const char *name, json_t *body);
 
+/* observe.c: the server's own state and its event stream. */
+void ak_obs_init (void);     /* at start: counters from zero, events observed */
+void ak_obs_shutdown (void); /* ends every event stream */
+void ak_obs_run (void);      /* a command started in a new sandbox */
+void ak_obs_exec (long long ms); /* a command in a persistent sandbox ended */
+void ak_obs_error (unsigned status);
+enum MHD_Result ak_api_status (ak_http_req_t *r);
+enum MHD_Result ak_api_stats (ak_http_req_t *r);
+enum MHD_Result ak_api_metrics (ak_http_req_t *r);
+enum MHD_Result ak_api_events (ak_http_req_t *r, json_t *body);
+enum MHD_Result ak_api_gc (ak_http_req_t *r, json_t *body);
+
 /* The library's exec request for a checked API command. */
 struct ak_api_cmd;
 void ak_api_exec_req (const struct ak_api_cmd *cmd, ak_exec_req_t *req);

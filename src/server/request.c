@@ -8,6 +8,7 @@
 #include "common/base64.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "model/labels.h"
 #include "model/spec.h"
 #include "model/netpolicy.h"
 #include "server/request.h"
@@ -25,6 +26,7 @@ ak_api_cmd_clear (ak_api_cmd_t *c)
   free (c->image);
   ak_strv_free (c->allow_hosts);
   ak_strv_free (c->block_hosts);
+  ak_cmdpolicy_clear (&c->commands);
   memset (c, 0, sizeof *c);
 }
 
@@ -36,7 +38,19 @@ ak_api_create_clear (ak_api_create_t *c)
   free (c->image);
   ak_strv_free (c->allow_hosts);
   ak_strv_free (c->block_hosts);
+  ak_strv_free (c->labels);
+  free (c->description);
+  ak_cmdpolicy_clear (&c->commands);
   memset (c, 0, sizeof *c);
+}
+
+void
+ak_api_patch_clear (ak_api_patch_t *p)
+{
+  ak_strv_free (p->set);
+  ak_strv_free (p->unset);
+  free (p->description);
+  memset (p, 0, sizeof *p);
 }
 
 void
@@ -224,10 +238,28 @@ parse_all_hosts (const json_t *body, char ***allow, char ***block, ak_error_t **
              : 0;
 }
 
+/* commands: the command policy (model/cmdpolicy.h), a 400 naming the
+ * entry when one is malformed. */
+static int
+parse_commands (const json_t *body, ak_cmdpolicy_t *out, ak_error_t **err)
+{
+  const json_t *o = field (body, "commands");
+
+  if (o == NULL)
+    return 0;
+  if (ak_cmdpolicy_from_json (o, AK_SRC_CLI, out, err) < 0)
+    {
+      if (err != NULL && *err != NULL)
+        (*err)->code = EINVAL;
+      return -1;
+    }
+  return 0;
+}
+
 int
 ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err)
 {
-  static const char *const keys[] = { "command", "image", "profile", "fast", "allow_hosts", "block_hosts", NULL };
+  static const char *const keys[] = { "command", "image", "profile", "fast", "allow_hosts", "block_hosts", "commands", NULL };
   bool fast = true;
 
   memset (out, 0, sizeof *out);
@@ -235,7 +267,8 @@ ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err)
   /* "fast" asked for a pre-warmed pool; every start here is fast. */
   if (only_keys (body, keys, err) < 0 || parse_command (body, out, err) < 0 || parse_image (body, &out->image, err) < 0
       || parse_profile (body, &out->profile, err) < 0 || opt_bool (body, "fast", &fast, err) < 0
-      || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0)
+      || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0
+      || parse_commands (body, &out->commands, err) < 0)
     return -1;
   return 0;
 }
@@ -302,12 +335,121 @@ opt_uint (const json_t *body, const char *key, unsigned long long max, unsigned 
   return 0;
 }
 
+/* "labels": {key: value} as "KEY=VALUE" pairs (each checked, at most
+ * AK_LABELS_MAX); with nulls, a null value names a key to remove. */
+static int
+parse_labels (const json_t *body, bool nulls, char ***set, char ***unset, ak_error_t **err)
+{
+  const json_t *obj = field (body, "labels");
+  const char *key;
+  json_t *v;
+  char **checked = NULL;
+
+  if (obj == NULL)
+    return 0;
+  if (!json_is_object (obj))
+    return bad (err, "'labels' must be an object of strings");
+  if (json_object_size (obj) > AK_LABELS_MAX)
+    return bad (err, "too many labels (at most %d)", AK_LABELS_MAX);
+  *set = ak_xcalloc (1, sizeof (char *));
+  if (unset != NULL)
+    *unset = ak_xcalloc (1, sizeof (char *));
+  json_object_foreach ((json_t *) obj, key, v)
+    {
+      const char *value = plain_string (v);
+      ak_error_t *e = NULL;
+      if (nulls && json_is_null (v))
+        {
+          if (ak_label_check (key, "", &e) < 0)
+            {
+              ak_strv_free (checked);
+              bad (err, "%s", e->msg);
+              ak_error_free (e);
+              return -1;
+            }
+          ak_strv_push (unset, key);
+          continue;
+        }
+      if (value == NULL)
+        {
+          ak_strv_free (checked);
+          return bad (err, "label '%.64s' must be a string%s", key, nulls ? " (or null to remove it)" : "");
+        }
+      if (ak_labels_set (&checked, key, value, &e) < 0)
+        {
+          ak_strv_free (checked);
+          bad (err, "%s", e->msg);
+          ak_error_free (e);
+          return -1;
+        }
+      {
+        _cleanup_free_ char *kv = ak_xasprintf ("%s=%s", key, value);
+        ak_strv_push (set, kv);
+      }
+    }
+  ak_strv_free (checked);
+  return 0;
+}
+
+static int
+parse_description (const json_t *body, char **out, ak_error_t **err)
+{
+  const json_t *v = field (body, "description");
+  const char *text;
+  ak_error_t *e = NULL;
+
+  if (v == NULL)
+    return 0;
+  text = plain_string (v);
+  if (text == NULL)
+    return bad (err, "'description' must be a string");
+  if (ak_description_check (text, &e) < 0)
+    {
+      bad (err, "%s", e->msg);
+      ak_error_free (e);
+      return -1;
+    }
+  *out = ak_xstrdup (text);
+  return 0;
+}
+
+int
+ak_api_parse_patch (const json_t *body, ak_api_patch_t *out, ak_error_t **err)
+{
+  static const char *const keys[] = { "labels", "description", NULL };
+
+  memset (out, 0, sizeof *out);
+  if (only_keys (body, keys, err) < 0)
+    return -1;
+  if (json_object_size (body) == 0)
+    return bad (err, "nothing to change: send 'labels' and/or 'description'");
+  if (parse_labels (body, true, &out->set, &out->unset, err) < 0 || parse_description (body, &out->description, err) < 0)
+    return -1;
+  if (json_is_null (json_object_get (body, "description")))
+    out->description = ak_xstrdup ("");
+  return 0;
+}
+
+int
+ak_api_check_label_filter (const char *filter, ak_error_t **err)
+{
+  ak_error_t *e = NULL;
+  if (ak_label_filter_check (filter, &e) < 0)
+    {
+      bad (err, "%s", e->msg);
+      ak_error_free (e);
+      return -1;
+    }
+  return 0;
+}
+
 int
 ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
 {
   static const char *const keys[] = { "name",    "image",      "profile",    "vcpus",   "memory_mb",
                                       "volumes", "source_url", "source_ref", "secrets", "secret_files",
-                                      "allow_hosts", "block_hosts", "disk_mb", NULL };
+                                      "allow_hosts", "block_hosts", "disk_mb", "labels", "description", "commands",
+                                      NULL };
   static const char *const refused[] = { "volumes", "source_url", "source_ref", "secrets", "secret_files", NULL };
   unsigned long long vcpus = 0, disk = 0;
 
@@ -330,7 +472,9 @@ ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
       || opt_uint (body, "memory_mb", 1024ULL * 1024 * 1024, &out->memory_mb, err) < 0
       || opt_uint (body, "vcpus", 1024, &vcpus, err) < 0
       || opt_uint (body, "disk_mb", AK_DISK_MB_MAX, &disk, err) < 0
-      || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0)
+      || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0
+      || parse_labels (body, false, &out->labels, NULL, err) < 0 || parse_description (body, &out->description, err) < 0
+      || parse_commands (body, &out->commands, err) < 0)
     return -1;
   out->vcpus = (unsigned) vcpus;
   out->disk_mb = (unsigned) disk;

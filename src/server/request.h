@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "common/error.h"
+#include "model/cmdpolicy.h"
 
 /* Most commands in one POST /batch/run, files in one POST .../files. */
 #define AK_API_MAX_BATCH 64
@@ -31,6 +32,7 @@ typedef struct ak_api_cmd {
   char *image;    /* NULL (host), or a reference, "host" or "auto" */
   char **allow_hosts; /* run: host patterns (model/netpolicy.h), or NULL */
   char **block_hosts;
+  ak_cmdpolicy_t commands; /* run: {allow, block, allowlist_only} (model/cmdpolicy.h) */
 } ak_api_cmd_t;
 
 typedef struct ak_api_create {
@@ -42,7 +44,18 @@ typedef struct ak_api_create {
   unsigned vcpus;               /* 0: the profile's */
   char **allow_hosts;           /* host patterns, or NULL */
   char **block_hosts;
+  char **labels;                /* "KEY=VALUE" (model/labels.h), or NULL */
+  char *description;            /* or NULL */
+  ak_cmdpolicy_t commands;      /* the command policy, added to the server's */
 } ak_api_create_t;
+
+/* PATCH /sandboxes/{name}: a JSON merge patch (RFC 7396) of the labels and
+ * the description. */
+typedef struct ak_api_patch {
+  char **set;        /* "KEY=VALUE" to set, NULL-terminated */
+  char **unset;      /* keys whose value is null: removed */
+  char *description; /* NULL: unchanged; "": removed (null or "") */
+} ak_api_patch_t;
 
 typedef struct ak_api_file {
   char *path; /* absolute inside the sandbox */
@@ -53,17 +66,22 @@ typedef struct ak_api_file {
 void ak_api_cmd_clear (ak_api_cmd_t *c);
 void ak_api_create_clear (ak_api_create_t *c);
 void ak_api_files_free (ak_api_file_t *files, size_t n);
+void ak_api_patch_clear (ak_api_patch_t *p);
 
 /* The body as a JSON object (no duplicate keys).  An empty body is {}. */
 json_t *ak_api_parse_body (const char *body, size_t len, ak_error_t **err);
 
-/* {command, image?, profile?, fast?, allow_hosts?, block_hosts?} */
+/* {command, image?, profile?, fast?, allow_hosts?, block_hosts?, commands?} */
 int ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err);
 /* {command, env?, workdir?, sudo?} */
 int ak_api_parse_exec (const json_t *body, ak_api_cmd_t *out, ak_error_t **err);
-/* {name, image?, profile?, vcpus?, memory_mb?, allow_hosts?, block_hosts?} (+ fields this
- * server refuses) */
+/* {name, image?, profile?, vcpus?, memory_mb?, disk_mb?, allow_hosts?, block_hosts?, commands?,
+ * labels?: {key: value}, description?} (+ fields this server refuses) */
 int ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err);
+/* {labels?: {key: value | null}, description?: string | null}, at least one */
+int ak_api_parse_patch (const json_t *body, ak_api_patch_t *out, ak_error_t **err);
+/* The ?label= filters of GET /sandboxes ("k:v" or "k"), checked. */
+int ak_api_check_label_filter (const char *filter, ak_error_t **err);
 /* {commands: [{command, profile?}, ...]}: *cmds is an array of *n */
 int ak_api_parse_batch (const json_t *body, ak_api_cmd_t **cmds, size_t *n, ak_error_t **err);
 /* {content, encoding?: "utf8" | "base64"} for a file at `path` */

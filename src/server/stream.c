@@ -214,6 +214,7 @@ pump_pull (sse_t *s)
     }
   ak_http_run_slot_take ();
   s->slot = true;
+  ak_obs_run ();
   s->job = ak_job_run (&s->spec, &err);
   if (s->job == NULL)
     {
@@ -347,7 +348,8 @@ ak_api_run_stream (ak_http_req_t *r, json_t *body)
     {
       ak_http_run_slot_take ();
       s->slot = true;
-      s->job = ak_job_run (&s->spec, &err);
+      ak_obs_run ();
+  s->job = ak_job_run (&s->spec, &err);
       if (s->job == NULL)
         {
           release (s);

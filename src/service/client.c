@@ -363,6 +363,59 @@ ak_sandbox_copy_out (const char *name, const char *inside, const char *host_path
 }
 
 int
+ak_sandbox_export (const char *name, const char *inside, int out_fd, long long *bytes, ak_error_t **err)
+{
+  _cleanup_close_ int conn = open_transfer (name, AK_F_FILE_READ, inside, false, err);
+  ak_proto_reader_t *rd;
+  long long n = 0;
+  int ret = -1;
+
+  if (conn < 0)
+    return -1;
+  rd = ak_proto_reader_new (conn);
+  for (;;)
+    {
+      ak_frame_t f;
+      int rc = ak_proto_read (rd, &f, err);
+      if (rc == AK_PROTO_AGAIN)
+        continue;
+      if (rc != 1)
+        {
+          if (rc == 0)
+            ak_error_set (err, 0, "the agent of '%s' closed the connection", name);
+          goto out;
+        }
+      if (f.type == AK_F_ERROR)
+        {
+          frame_error (&f, err);
+          goto out;
+        }
+      if (f.type != AK_F_FILE_DATA)
+        {
+          ak_error_set (err, EPROTO, "unexpected %s frame from the agent", ak_proto_type_name (f.type));
+          goto out;
+        }
+      if (f.len == 0)
+        break;
+      if (ak_write_all (out_fd, f.payload, f.len) < 0)
+        {
+          ak_error_set (err, errno, "write");
+          goto out;
+        }
+      n += (long long) f.len;
+    }
+  ret = final_reply (rd, NULL, err);
+  if (ret == 0)
+    {
+      *bytes = n;
+      ak_audit ("sandbox_exported", name, json_pack ("{s:s, s:I}", "path", inside, "bytes", (json_int_t) n));
+    }
+out:
+  ak_proto_reader_free (rd);
+  return ret;
+}
+
+int
 ak_sandbox_read_file (const char *name, const char *inside, size_t max, char **data, size_t *len,
                       ak_error_t **err)
 {

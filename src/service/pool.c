@@ -26,6 +26,7 @@
 #include "common/child.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "model/cmdpolicy.h"
 #include "model/spec_json.h"
 #include "service/audit.h"
 #include "service/image.h"
@@ -167,6 +168,9 @@ ak_pool_unsuitable (const ak_spec_t *spec)
     return "[[files]]";
   if (ak_spec_sec (spec, AK_SEC_MOUNT_HOME))
     return "mount_home";
+  /* Its exec listener is set up with the command (not yet done here). */
+  if (ak_cmdpolicy_active (&spec->sec.commands))
+    return "a command policy";
   /* A test build's switches weaken a sandbox: never across processes. */
   if (getenv ("AK_TEST_DISABLE") != NULL)
     return "AK_TEST_DISABLE";

@@ -10,6 +10,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "model/labels.h"
 #include "model/spec_json.h"
 #include "service/audit.h"
 #include "service/image.h"
@@ -81,6 +82,7 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via,
    * created sandbox's is), so that shares and hidden paths compare. */
   s = *spec;
   s.private_paths = private_paths ();
+  s.shared_paths = ak_store_shared_paths ();
   ak_backend_audit_hook = net_audit;
   if (s.home != NULL && (home = realpath (s.home, NULL)) != NULL)
     s.home = home;
@@ -93,6 +95,8 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via,
     rc = 0;
   ak_strv_free (s.private_paths);
   s.private_paths = NULL;
+  ak_strv_free (s.shared_paths);
+  s.shared_paths = NULL;
   if (rc < 0)
     ak_audit_command (AK_AUDIT_COMMAND_EXECUTED, spec->name, spec->argv,
                       json_pack ("{s:n, s:s, s:s}", "exit_code", "error", (*err)->msg, "via", via));
@@ -121,6 +125,22 @@ ak_sandbox_check_backend (const ak_spec_t *spec, ak_error_t **err)
   return ak_backend_lookup (spec->backend, err) != NULL ? 0 : -1;
 }
 
+static _Atomic (ak_sandbox_observer_fn) observer;
+
+void
+ak_sandbox_set_observer (ak_sandbox_observer_fn fn)
+{
+  observer = fn;
+}
+
+static void
+notify (const char *event, const char *name)
+{
+  ak_sandbox_observer_fn fn = observer;
+  if (fn != NULL)
+    fn (event, name);
+}
+
 int
 ak_sandbox_create (ak_spec_t *spec, ak_record_t *out, ak_error_t **err)
 {
@@ -142,6 +162,7 @@ ak_sandbox_create (ak_spec_t *spec, ak_record_t *out, ak_error_t **err)
   ak_audit ("sandbox_created", spec->name,
             json_pack ("{s:s, s:s, s:s}", "profile", ak_profile_name (spec->sec.profile), "backend",
                        spec->backend, "image", spec->image));
+  notify ("created", spec->name);
   return 0;
 }
 
@@ -178,6 +199,7 @@ ak_sandbox_start (const char *name, ak_error_t **err)
     }
   dir = ak_store_dir (name);
   r.spec.private_paths = private_paths ();
+  r.spec.shared_paths = ak_store_shared_paths ();
   ak_backend_audit_hook = net_audit;
   if (ak_sandbox_image_dirs (&r.spec, NULL, err) < 0 || b->start (&r.spec, dir, &pid, err) < 0)
     {
@@ -192,6 +214,7 @@ ak_sandbox_start (const char *name, ak_error_t **err)
   if (ak_store_save_state (&r, err) < 0)
     goto out;
   ak_audit ("sandbox_started", name, json_pack ("{s:i}", "supervisor_pid", (int) pid));
+  notify ("started", name);
   ret = 0;
 out:
   ak_record_clear (&r);
@@ -220,6 +243,7 @@ stop_locked (ak_record_t *r, ak_error_t **err)
   if (ak_store_save_state (r, err) < 0)
     return -1;
   ak_audit ("sandbox_stopped", r->name, NULL);
+  notify ("stopped", r->name);
   return 0;
 }
 
@@ -277,6 +301,7 @@ remove_if (const char *name, bool force, long long due, ak_error_t **err)
   if (ak_store_remove (name, err) < 0)
     goto out;
   ak_audit (due > 0 ? "sandbox_expired" : "sandbox_removed", name, NULL);
+  notify (due > 0 ? "expired" : "removed", name);
   ret = 0;
 out:
   ak_record_clear (&r);
@@ -312,6 +337,63 @@ ak_sandbox_extend (const char *name, long long seconds, long long *expires_at, a
 out:
   ak_record_clear (&r);
   return ret;
+}
+
+int
+ak_sandbox_update_meta (const char *name, bool replace, char *const *set, char *const *unset,
+                        const char *description, ak_record_t *out, ak_error_t **err)
+{
+  ak_record_t r = { 0 };
+  int ret = -1;
+  LOCKED (name, err);
+
+  if (description != NULL && description[0] != '\0' && ak_description_check (description, err) < 0)
+    return -1;
+  if (ak_store_load (name, &r, err) < 0)
+    return -1;
+  if (replace)
+    {
+      ak_strv_free (r.labels);
+      r.labels = NULL;
+    }
+  for (char *const *k = unset; k && *k; k++)
+    ak_labels_unset (r.labels, *k);
+  for (char *const *kv = set; kv && *kv; kv++)
+    if (ak_labels_set_kv (&r.labels, *kv, err) < 0)
+      goto out;
+  if (description != NULL)
+    {
+      free (r.description);
+      r.description = description[0] ? ak_xstrdup (description) : NULL;
+    }
+  if (ak_store_save_state (&r, err) < 0)
+    goto out;
+  ak_audit ("sandbox_updated", name, NULL);
+  if (out != NULL)
+    {
+      *out = r;
+      memset (&r, 0, sizeof r);
+    }
+  ret = 0;
+out:
+  ak_record_clear (&r);
+  return ret;
+}
+
+char *
+ak_sandbox_address (const ak_record_t *r)
+{
+  const ak_backend_t *b;
+  _cleanup_free_ char *dir = NULL;
+  char *ip = NULL;
+  ak_error_t *e = NULL;
+
+  if (!ak_sandbox_running (r) || (b = ak_backend_lookup (r->spec.backend, NULL)) == NULL || b->address == NULL)
+    return NULL;
+  dir = ak_store_dir (r->name);
+  if (b->address (dir, (pid_t) r->supervisor_pid, &ip, &e) < 0)
+    ak_error_free (e);
+  return ip;
 }
 
 int

@@ -37,6 +37,26 @@ int ak_sandbox_extend (const char *name, long long seconds, long long *expires_a
  * returns how many, and reports each one that could not be removed through
  * ak_warn. */
 int ak_sandbox_remove_expired (long long now);
+/* Changes a sandbox's labels and description (model/labels.h): with
+ * replace, every label goes first; then each key of unset is removed and
+ * each "KEY=VALUE" of set is set; description, when not NULL, replaces the
+ * description ("" removes it).  Everything is checked before the record is
+ * written: on failure nothing has changed.  out (may be NULL) gets the
+ * record as written. */
+int ak_sandbox_update_meta (const char *name, bool replace, char *const *set, char *const *unset,
+                            const char *description, ak_record_t *out, ak_error_t **err);
+
+/* Lifecycle events of the sandboxes this process acts on ("created",
+ * "started", "stopped", "removed", "expired"), told to one observer (the
+ * API server's event stream).  Called after the change is recorded, from
+ * whichever thread made it; the observer must not block. */
+typedef void (*ak_sandbox_observer_fn) (const char *event, const char *name);
+void ak_sandbox_set_observer (ak_sandbox_observer_fn fn);
+
+/* The IPv4 address of a running sandbox on its own network (heap string),
+ * or NULL: not running, no network, or the engine cannot tell. */
+char *ak_sandbox_address (const ak_record_t *r);
+
 bool ak_sandbox_running (const ak_record_t *r);
 const char *ak_sandbox_status (const ak_record_t *r);
 
@@ -72,6 +92,11 @@ int ak_sandbox_exec (const char *name, const ak_exec_req_t *req, const ak_stdio_
  * (sandbox != NULL names the sandbox the `inside` path belongs to). */
 int ak_sandbox_copy_in (const char *name, const char *host_path, const char *inside, ak_error_t **err);
 int ak_sandbox_copy_out (const char *name, const char *inside, const char *host_path, ak_error_t **err);
+
+/* Writes a tar of `inside` (a directory or file of the running sandbox,
+ * read as its user) to out_fd, as the sandbox's agent produced it: the
+ * archive is the sandbox's content, untrusted; *bytes is its size. */
+int ak_sandbox_export (const char *name, const char *inside, int out_fd, long long *bytes, ak_error_t **err);
 
 /* Files of a running sandbox, for the API front ends.  Paths are absolute
  * and resolved inside the sandbox as its user, never through a symlink

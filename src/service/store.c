@@ -23,6 +23,7 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/util.h"
+#include "model/labels.h"
 #include "model/spec_json.h"
 
 #define SPEC_FILE "spec.json"
@@ -246,6 +247,18 @@ ak_store_private_paths (const char *audit_log)
   return v;
 }
 
+char **
+ak_store_shared_paths (void)
+{
+  _cleanup_free_ char *root = ak_store_root ();
+  _cleanup_free_ char *vols = root ? ak_xasprintf ("%s/volumes", root) : NULL;
+  _cleanup_free_ char *real = vols ? realpath (vols, NULL) : NULL;
+  char **v = ak_xcalloc (2, sizeof (char *));
+  if (real != NULL)
+    v[0] = steal_pointer (&real);
+  return v;
+}
+
 /* Open the directory holding every sandbox, creating it when `create`.
  * Without `create`, a missing directory returns -1 with *missing set and no
  * error: there are no sandboxes yet. */
@@ -365,10 +378,14 @@ state_to_json (const ak_record_t *r)
                          "created", r->created, "supervisor_pid", r->supervisor_pid,
                          "supervisor_starttime", (json_int_t) r->supervisor_starttime,
                          "status_hint", r->status_hint);
-  if (j != NULL && r->expires_at > 0)
-    json_object_set_new (j, "expires_at", json_integer ((json_int_t) r->expires_at));
   if (j == NULL)
     ak_oom ();
+  if (r->expires_at > 0)
+    json_object_set_new (j, "expires_at", json_integer ((json_int_t) r->expires_at));
+  if (r->labels != NULL && r->labels[0] != NULL)
+    json_object_set_new (j, "labels", ak_labels_json (r->labels));
+  if (r->description != NULL)
+    json_object_set_new (j, "description", json_string (r->description));
   return j;
 }
 
@@ -376,13 +393,15 @@ static int
 state_from_json (const json_t *j, const char *name, ak_record_t *r, ak_error_t **err)
 {
   const char *n = NULL, *uuid = NULL, *created = NULL;
-  json_t *hint = NULL;
+  json_t *hint = NULL, *labels = NULL;
+  const char *description = NULL;
   json_int_t pid = 0, start = 0, expires = 0;
   json_error_t jerr;
 
-  if (json_unpack_ex ((json_t *) j, &jerr, JSON_STRICT, "{s:s, s:s, s:s, s:I, s:I, s?o, s?I}", "name", &n,
+  if (json_unpack_ex ((json_t *) j, &jerr, JSON_STRICT, "{s:s, s:s, s:s, s:I, s:I, s?o, s?I, s?o, s?s}", "name", &n,
                       "uuid", &uuid, "created", &created, "supervisor_pid", &pid,
-                      "supervisor_starttime", &start, "status_hint", &hint, "expires_at", &expires)
+                      "supervisor_starttime", &start, "status_hint", &hint, "expires_at", &expires, "labels",
+                      &labels, "description", &description)
       < 0)
     return ak_error_set (err, 0, STATE_FILE ": %s", jerr.text);
   if (strcmp (n, name) != 0)
@@ -395,6 +414,25 @@ state_from_json (const json_t *j, const char *name, ak_record_t *r, ak_error_t *
     return ak_error_set (err, 0, STATE_FILE ": invalid expires_at");
   if (hint != NULL && !json_is_null (hint) && !json_is_string (hint))
     return ak_error_set (err, 0, STATE_FILE ": status_hint must be a string or null");
+  if (labels != NULL && !json_is_object (labels))
+    return ak_error_set (err, 0, STATE_FILE ": labels must be an object");
+  if (description != NULL && ak_description_check (description, err) < 0)
+    return ak_error_prefix (err, STATE_FILE);
+  if (labels != NULL)
+    {
+      const char *key;
+      json_t *v;
+      json_object_foreach (labels, key, v)
+        if (!json_is_string (v) || ak_labels_set (&r->labels, key, json_string_value (v), err) < 0)
+          {
+            ak_strv_free (r->labels);
+            r->labels = NULL;
+            if (err && *err == NULL)
+              ak_error_set (err, 0, "label '%.64s' must be a string", key);
+            return ak_error_prefix (err, STATE_FILE);
+          }
+    }
+  r->description = description ? ak_xstrdup (description) : NULL;
   r->uuid = ak_xstrdup (uuid);
   r->created = ak_xstrdup (created);
   r->supervisor_pid = (int) pid;
@@ -413,6 +451,8 @@ ak_record_clear (ak_record_t *r)
   free (r->created);
   free (r->status_hint);
   free (r->load_error);
+  ak_strv_free (r->labels);
+  free (r->description);
   memset (r, 0, sizeof (*r));
 }
 
@@ -443,6 +483,15 @@ build_record (int dfd, const ak_spec_t *spec, ak_record_t *r, ak_error_t **err)
   r->uuid = ak_xstrdup (uuid);
   r->created = ak_xstrdup (created);
   r->status_hint = ak_xstrdup ("created");
+  for (char **kv = spec->labels; kv && *kv; kv++)
+    if (ak_labels_set_kv (&r->labels, *kv, err) < 0)
+      return -1;
+  if (spec->description != NULL)
+    {
+      if (ak_description_check (spec->description, err) < 0)
+        return -1;
+      r->description = ak_xstrdup (spec->description);
+    }
 
   sj = ak_spec_to_json (spec);
   rc = write_json_atomic (dfd, SPEC_FILE, sj, err);

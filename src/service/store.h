@@ -45,6 +45,8 @@ typedef struct ak_record {
   unsigned long long supervisor_starttime;
   char *status_hint; /* last status written ("created", "running", ...) */
   long long expires_at; /* Unix time after which the API server removes it; 0: never */
+  char **labels;        /* "KEY=VALUE", sorted (model/labels.h), or NULL */
+  char *description;    /* or NULL */
   /* Set only by ak_store_list() when the record exists but cannot be read
    * (then only `name` is meaningful): list reports it, remove cleans it. */
   char *load_error;
@@ -73,6 +75,10 @@ char *ak_store_dir (const char *name);
  * AGENTKERNEL_AUDIT_LOG.  Canonical paths, NULL-terminated; a path that
  * cannot be resolved is left out (nothing is there to show). */
 char **ak_store_private_paths (const char *audit_log);
+/* The directory of named volumes (<root>/volumes, canonical), whose
+ * subdirectories a share may name although the root is private; a
+ * NULL-terminated list (empty when it does not exist yet). */
+char **ak_store_shared_paths (void);
 
 /* Record a new sandbox for spec->name (which must be set and valid), with a
  * fresh UUID, status "created" and no supervisor.  When two callers create

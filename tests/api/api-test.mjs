@@ -11,8 +11,33 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  AgentKernel, AgentKernelError, AuthError, NotFoundError, ValidationError,
+  AgentKernel, AgentKernelError, AuthError, NotFoundError, ServerError, ValidationError,
 } from "agentkernel";
+
+// Every method of the client (npm "agentkernel" 0.18.x), by what this
+// server does with it.  The checks below drive each one; a client version
+// with a method not listed here fails the first check.
+const SDK_WORKS = [
+  "health", "run", "runStream", "listSandboxes", "createSandbox", "getSandbox", "getSandboxByUuid", "removeSandbox",
+  "execInSandbox", "readFile", "writeFile", "deleteFile", "getSandboxLogs", "writeFiles", "batchRun", "execDetached",
+  "detachedStatus", "detachedLogs", "detachedKill", "detachedList", "sandbox", "extendTtl",
+];
+// Features this server does not have: each answers 501 naming the feature.
+const SDK_501 = {
+  listOrchestrations: [], createOrchestration: [{ name: "x" }], getOrchestration: ["x"],
+  signalOrchestration: ["x", { event: "e" }], terminateOrchestration: ["x"], listOrchestrationDefinitions: [],
+  upsertOrchestrationDefinition: [{ name: "x" }], getOrchestrationDefinition: ["x"], deleteOrchestrationDefinition: ["x"],
+  listObjects: [], createObject: [{ id: "x" }], getObject: ["x"], callObject: ["C", "x", "m", { a: 1 }],
+  deleteObject: ["x"], patchObject: ["x", { status: "s" }],
+  listSchedules: [], createSchedule: [{ cron: "* * * * *" }], getSchedule: ["x"], deleteSchedule: ["x"],
+  listStores: [], createStore: [{ name: "x" }], getStore: ["x"], deleteStore: ["x"], queryStore: ["x", { sql: "select 1" }],
+  executeStore: ["x", { sql: "select 1" }], commandStore: ["x", { command: ["PING"] }],
+  listSnapshots: [], takeSnapshot: [{ sandbox: "x" }], getSnapshot: ["x"], deleteSnapshot: ["x"], restoreSnapshot: ["x"],
+};
+// Not an endpoint: browser() is createSandbox (python:3.12-slim) plus an
+// execInSandbox that pip-installs Playwright from the network; it works
+// where that image and PyPI can be reached, and is not driven here.
+const SDK_CLIENT_SIDE = ["browser"];
 
 const AK = process.env.AK;
 if (!AK) {
@@ -131,6 +156,26 @@ async function main() {
 
   // ---- ephemeral runs -------------------------------------------------
   await check("health", async () => assert.equal(await client.health(), "ok"));
+
+  await check("every client method is accounted for: works here, 501, or client-side", async () => {
+    const methods = Object.getOwnPropertyNames(AgentKernel.prototype)
+      .filter((m) => m !== "constructor" && !["headers", "fetch", "request"].includes(m));
+    assert.deepEqual([...methods].sort(), [...SDK_WORKS, ...Object.keys(SDK_501), ...SDK_CLIENT_SIDE].sort());
+  });
+
+  await check("the client's methods for features this server lacks get 501 naming the feature, never 404", async () => {
+    for (const [m, args] of Object.entries(SDK_501)) {
+      const e = await expectError(client[m](...args), ServerError);
+      assert.match(e.message, /(orchestrations|objects|schedules|stores|snapshots) are not available/, `${m}: ${e.message}`);
+    }
+    for (const [method, path] of [["GET", "/orchestrations"], ["POST", "/objects/C/x/call/m"], ["DELETE", "/stores/x"],
+      ["PATCH", "/objects/x"], ["POST", "/snapshots/x/restore"], ["GET", "/schedules/x"]]) {
+      const r = await raw(srv.port, method, path, { body: "{}" });
+      assert.equal(r.status, 501, `${method} ${path}: ${r.text}`);
+      assert.equal(r.json.success, false);
+      assert.match(r.json.error, /not available in this server/);
+    }
+  });
 
   await check("run: output, streams and exit code", async () => {
     const r = await client.run(["sh", "-c", "echo out; echo err >&2; exit 3"]);
@@ -251,6 +296,178 @@ async function main() {
     assert.equal((await client.getSandboxByUuid(info.uuid)).name, box);
     const list = await client.listSandboxes();
     assert.ok(list.some((s) => s.name === box && s.status === "running"));
+  });
+
+  await check("ip: the address the sandbox has on its own network; none without network or when stopped", async () => {
+    const inside = await sh(client, box, "grep -B1 '/32 host LOCAL' /proc/net/fib_trie | grep -o '[0-9][0-9.]*' | grep -v '^127\\.' | head -1");
+    assert.match(inside.stdout, /^\d+\.\d+\.\d+\.\d+\n$/, inside.stdout + inside.stderr);
+    assert.equal((await client.getSandbox(box)).ip, inside.stdout.trim());
+    assert.equal((await client.listSandboxes()).find((x) => x.name === box).ip, inside.stdout.trim());
+    const nonet = `${box}-nonet`;
+    const r = await raw(srv.port, "POST", "/sandboxes", { body: JSON.stringify({ name: nonet, profile: "restrictive" }) });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.json.data.ip, undefined, r.text);
+    const made = `${box}-stopped`;
+    await client.createSandbox(made);
+    assert.ok((await client.getSandbox(made)).ip);
+    const st = await raw(srv.port, "POST", `/sandboxes/${made}/stop`);
+    assert.equal(st.json.data.ip, undefined, st.text);
+    await client.removeSandbox(nonet);
+    await client.removeSandbox(made);
+  });
+
+  await check("labels and description: on create, in get and list; bad ones are 400 and create nothing", async () => {
+    const lb = `${box}-lab`;
+    const r = await raw(srv.port, "POST", "/sandboxes", { body: JSON.stringify({ name: lb, labels: { team: "ml", "app.kubernetes.io/name": "x" }, description: "for the label tests" }) });
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual(r.json.data.labels, { "app.kubernetes.io/name": "x", team: "ml" });
+    assert.equal(r.json.data.description, "for the label tests");
+    assert.deepEqual((await client.getSandbox(lb)).labels, { "app.kubernetes.io/name": "x", team: "ml" });
+    assert.deepEqual((await client.getSandbox(box)).labels, {});
+    assert.ok((await client.listSandboxes()).some((s) => s.name === lb && s.labels.team === "ml"));
+    const tooMany = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
+    for (const body of [{ labels: { "bad key": "v" } }, { labels: { "": "v" } }, { labels: { k: 5 } }, { labels: ["k=v"] },
+      { labels: { k: "x".repeat(256) } }, { labels: { k: "a\u0001b" } }, { labels: { [`${"k".repeat(64)}`]: "v" } },
+      { labels: tooMany }, { description: 5 }, { description: "x".repeat(1025) }, { description: "bell\u0007" }]) {
+      const b = await raw(srv.port, "POST", "/sandboxes", { body: JSON.stringify({ name: `${box}-bad`, ...body }) });
+      assert.equal(b.status, 400, `${JSON.stringify(body).slice(0, 80)}: ${b.status} ${b.text}`);
+      assert.equal(typeof b.json.error, "string");
+    }
+    assert.ok(!existsSync(join(stateDir, "sandboxes", `${box}-bad`)));
+    await client.removeSandbox(lb);
+  });
+
+  await check("PATCH /sandboxes/{name}: a merge patch of labels (null removes one) and description", async () => {
+    const p1 = await raw(srv.port, "PATCH", `/sandboxes/${box}`, { body: JSON.stringify({ labels: { env: "dev", team: "core" }, description: "main box" }) });
+    assert.equal(p1.status, 200, p1.text);
+    assert.deepEqual(p1.json.data.labels, { env: "dev", team: "core" });
+    const p2 = await raw(srv.port, "PATCH", `/sandboxes/${box}`, { body: JSON.stringify({ labels: { env: null, tier: "1" } }) });
+    assert.deepEqual(p2.json.data.labels, { team: "core", tier: "1" });
+    assert.equal(p2.json.data.description, "main box");
+    const g = await client.getSandbox(box);
+    assert.deepEqual(g.labels, { team: "core", tier: "1" });
+    assert.equal(g.status, "running");
+    for (const body of ["{}", '{"labels": {"a b": "x"}}', '{"labels": {"ok": "v", "k": 1}}', '{"name": "other"}', '{"labels": 1}', "[1]"]) {
+      const b = await raw(srv.port, "PATCH", `/sandboxes/${box}`, { body });
+      assert.equal(b.status, 400, `${body}: ${b.text}`);
+    }
+    assert.deepEqual((await client.getSandbox(box)).labels, { team: "core", tier: "1" }, "a refused patch changes nothing");
+    const gone = await raw(srv.port, "PATCH", "/sandboxes/no-such-box", { body: '{"labels": {"a": "b"}}' });
+    assert.equal(gone.status, 404);
+    const cleared = await raw(srv.port, "PATCH", `/sandboxes/${box}`, { body: JSON.stringify({ description: null }) });
+    assert.equal(cleared.json.data.description, undefined);
+  });
+
+  await check("GET /sandboxes?label=k:v filters (every filter must match; k alone: has the label)", async () => {
+    const other = `${box}-other`;
+    await raw(srv.port, "POST", "/sandboxes", { body: JSON.stringify({ name: other, labels: { team: "web", tier: "1" } }) });
+    const names = async (q) => (await raw(srv.port, "GET", `/sandboxes${q}`)).json.data.map((s) => s.name).sort();
+    assert.deepEqual(await names("?label=team:core"), [box]);
+    assert.deepEqual(await names("?label=team:web"), [other]);
+    assert.deepEqual(await names("?label=tier"), [box, other].sort());
+    assert.deepEqual(await names("?label=tier:1&label=team:web"), [other]);
+    assert.deepEqual(await names("?label=team:nobody"), []);
+    assert.deepEqual(await names(""), [box, other].sort());
+    for (const q of ["?label=bad%20key:v", "?label=", "?labels=team:web", "?label=k:%01"]) {
+      const r = await raw(srv.port, "GET", `/sandboxes${q}`);
+      assert.equal(r.status, 400, `${q}: ${r.text}`);
+    }
+    await client.removeSandbox(other);
+  });
+
+  await check("GET /status, /stats and /metrics tell the sandboxes, runs, exec latency and errors", async () => {
+    const st = (await raw(srv.port, "GET", "/status")).json.data;
+    assert.equal(st.status, "ok");
+    assert.equal(st.running, 1);
+    assert.equal(st.sandboxes, 1);
+    assert.match(st.version, /^\d+\.\d+/);
+    const before = (await raw(srv.port, "GET", "/stats")).json.data;
+    await client.execInSandbox(box, ["true"]);
+    await client.run(["true"]);
+    await raw(srv.port, "POST", "/run", { body: "{bad" });
+    const after = (await raw(srv.port, "GET", "/stats")).json.data;
+    assert.equal(after.execs.total, before.execs.total + 1);
+    assert.equal(after.runs_total, before.runs_total + 1);
+    assert.equal(after.errors.bad_request, (before.errors.bad_request || 0) + 1);
+    assert.equal(after.sandboxes.running, 1);
+    const m = await raw(srv.port, "GET", "/metrics");
+    assert.equal(m.status, 200);
+    assert.match(m.headers["content-type"], /^text\/plain; version=0\.0\.4/);
+    const val = (re) => Number((re.exec(m.text) || [])[1]);
+    assert.equal(val(/^agentkernel_sandboxes\{state="running"\} (\d+)$/m), 1);
+    assert.equal(val(/^agentkernel_runs_total (\d+)$/m), after.runs_total);
+    assert.equal(val(/^agentkernel_exec_duration_seconds_count (\d+)$/m), after.execs.total);
+    assert.equal(val(/^agentkernel_exec_duration_seconds_bucket\{le="\+Inf"\} (\d+)$/m), after.execs.total);
+    assert.equal(val(/^agentkernel_errors_total\{kind="bad_request"\} (\d+)$/m), after.errors.bad_request);
+    // Every sample line is NAME{LABELS} VALUE, every family has its TYPE.
+    for (const l of m.text.split("\n").filter((x) => x && !x.startsWith("#"))) assert.match(l, /^[a-z_]+(\{[a-z]+="[^"]*"\})? [0-9.e+-]+$/, l);
+    for (const fam of ["agentkernel_sandboxes gauge", "agentkernel_runs_total counter", "agentkernel_exec_duration_seconds histogram", "agentkernel_errors_total counter"]) {
+      assert.ok(m.text.includes(`# TYPE ${fam}\n`), fam);
+    }
+    assert.equal((await raw(srv.port, "POST", "/metrics")).status, 405);
+    assert.equal((await raw(srv.port, "GET", "/stats", { body: '{"x":1}' })).status, 400);
+  });
+
+  await check("GET /events: lifecycle events as Server-Sent Events, a keep-alive, and the stream ends with its client", async () => {
+    const ac = new AbortController();
+    const resp = await fetch(`${srv.base}/events?keepalive=1`, { signal: ac.signal });
+    assert.equal(resp.status, 200);
+    assert.match(resp.headers.get("content-type"), /^text\/event-stream/);
+    const reader = resp.body.getReader();
+    let text = "";
+    const readUntil = async (pred) => {
+      for (let i = 0; i < 200 && !pred(text); i++) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += Buffer.from(value).toString();
+      }
+    };
+    const ev = `${box}-ev`;
+    await client.createSandbox(ev);
+    await raw(srv.port, "POST", `/sandboxes/${ev}/stop`);
+    await raw(srv.port, "POST", `/sandboxes/${ev}/start`);
+    await client.removeSandbox(ev);
+    await readUntil((t) => t.includes(`"event":"removed","sandbox":"${ev}"`));
+    const events = text.split("\n\n").filter((b) => b.includes("event: ")).map((b) => {
+      const data = JSON.parse(/^data: (.*)$/m.exec(b)[1]);
+      assert.equal(/^event: (.*)$/m.exec(b)[1], data.event);
+      assert.match(/^id: (\d+)$/m.exec(b)[1], /^\d+$/);
+      return data;
+    }).filter((d) => d.sandbox === ev);
+    assert.deepEqual(events.map((e) => e.event), ["created", "started", "stopped", "started", "stopped", "removed"]);
+    assert.ok(events.every((e) => /^\d{4}-\d\d-\d\dT/.test(e.time)));
+    await readUntil((t) => t.includes(": keep-alive"));
+    assert.ok(text.includes(": keep-alive\n\n"), "no keep-alive comment");
+    ac.abort();
+    let subs = 1;
+    for (let i = 0; i < 50 && subs !== 0; i++) {
+      await sleep(100);
+      subs = (await raw(srv.port, "GET", "/stats")).json.data.event_subscribers;
+    }
+    assert.equal(subs, 0, "the stream outlived its client");
+    for (const q of ["?keepalive=0", "?keepalive=x", "?keepalive=301"]) assert.equal((await raw(srv.port, "GET", `/events${q}`)).status, 400, q);
+    assert.equal((await raw(srv.port, "POST", "/events")).status, 405);
+  });
+
+  await check("GET /events: at most 32 streams at once (503 beyond), and an expired sandbox is an event", async () => {
+    const acs = Array.from({ length: 32 }, () => new AbortController());
+    const streams = await Promise.all(acs.map((ac) => fetch(`${srv.base}/events`, { signal: ac.signal })));
+    assert.ok(streams.every((r) => r.status === 200));
+    const over = await raw(srv.port, "GET", "/events");
+    assert.equal(over.status, 503, over.text);
+    assert.match(over.json.error, /too many event streams/);
+    const reader = streams[0].body.getReader();
+    const ttl = `${box}-evttl`;
+    await client.createSandbox(ttl);
+    await client.extendTtl(ttl, { by: "1s" });
+    let text = "";
+    for (let i = 0; i < 100 && !text.includes(`"event":"expired","sandbox":"${ttl}"`); i++) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString();
+    }
+    assert.match(text, new RegExp(`"event":"expired","sandbox":"${ttl}"`));
+    acs.forEach((ac) => ac.abort());
   });
 
   await check("execInSandbox: env, workdir, exit code", async () => {
@@ -508,7 +725,7 @@ async function main() {
     assert.equal((await raw(srv.port, "GET", "/nope")).status, 404);
     assert.equal((await raw(srv.port, "GET", `/sandboxes/${box}/whatever`)).status, 404);
     assert.equal((await raw(srv.port, "GET", "/run")).status, 405);
-    assert.equal((await raw(srv.port, "PATCH", `/sandboxes/${box}`)).status, 405);
+    assert.equal((await raw(srv.port, "PUT", `/sandboxes/${box}`)).status, 405);
   });
 
   await check("a client that disconnects mid-stream ends its command", async () => {
@@ -557,6 +774,42 @@ async function main() {
       .split("\n").filter((l) => l.trim() && !/\bZ/.test(l.trim().split(/\s+/)[1] || ""));
     assert.deepEqual(kids, []);
     assert.deepEqual(await client.listSandboxes(), []);
+  });
+
+  await check("POST /gc removes expired sandboxes (and only those)", async () => {
+    // A state directory of its own: the main server sweeps every second.
+    const gcState = join(work, "gc-state");
+    const g = await startServer(["--reap-interval", "3600"], { AGENTKERNEL_STATE_DIR: gcState });
+    const c = new AgentKernel({ baseUrl: g.base, timeout: 60000 });
+    const old = `${box}-gc-old`;
+    const keep = `${box}-gc-keep`;
+    await c.createSandbox(old);
+    await c.createSandbox(keep);
+    await c.extendTtl(old, { by: "1s" });
+    await c.extendTtl(keep, { by: "1h" });
+    await sleep(2100);
+    assert.ok((await c.listSandboxes()).some((s) => s.name === old), "the sweep ran although it should not have yet");
+    const r = await raw(g.port, "POST", "/gc");
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.data.removed, 1);
+    const left = (await c.listSandboxes()).map((s) => s.name);
+    assert.ok(!left.includes(old) && left.includes(keep), left.join());
+    assert.ok(!existsSync(join(gcState, "sandboxes", old)));
+    assert.equal((await raw(g.port, "POST", "/gc", { body: '{"all": true}' })).status, 400);
+    assert.equal((await raw(g.port, "GET", "/gc")).status, 405);
+    await c.removeSandbox(keep);
+    g.proc.kill("SIGTERM");
+  });
+
+  await check("SandboxSession (client.sandbox): run, info, writeFiles, remove", async () => {
+    const sb = await client.sandbox(`${box}-session`, { memory_mb: 256 });
+    assert.equal((await sb.run(["echo", "in session"])).stdout, "in session\n");
+    assert.equal((await sb.info()).status, "running");
+    assert.equal((await sb.writeFiles({ "/tmp/s.txt": "s" })).written, 1);
+    assert.equal((await sb.run(["cat", "/tmp/s.txt"])).stdout, "s");
+    await sb.remove();
+    await sb.remove(); // idempotent
+    await expectError(client.getSandbox(`${box}-session`), NotFoundError);
   });
 
   // ---- authentication and limits --------------------------------------
@@ -694,9 +947,11 @@ try {
 } finally {
   for (const s of servers) s.proc.kill("SIGKILL");
   // Whatever a failed check left behind.
-  const dir = join(stateDir, "sandboxes");
-  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
-    if (!name.startsWith(".")) spawnSync(AK, ["remove", "--force", name], { env: baseEnv });
+  for (const sd of [stateDir, join(work, "gc-state")]) {
+    const dir = join(sd, "sandboxes");
+    for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+      if (!name.startsWith(".")) spawnSync(AK, ["remove", "--force", name], { env: { ...baseEnv, AGENTKERNEL_STATE_DIR: sd } });
+    }
   }
   rmSync(work, { recursive: true, force: true });
 }

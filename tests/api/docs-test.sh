@@ -2,7 +2,8 @@
 # Every curl example of docs/api.md (the ```sh blocks), run in order exactly
 # as written against a fresh `agentkernel serve` on the default port.  An
 # example passes when it gets a 2xx, or the status its "# → NNN" comment
-# names, and a JSON body whose "success" says the same.
+# names, and a JSON body whose "success" says the same ("# → 200 text": that
+# status and a body that is not JSON, e.g. /metrics).
 # Usage: AK=/path/to/agentkernel tests/api/docs-test.sh docs/api.md
 set -u
 : "${AK:?set AK to the agentkernel binary}"
@@ -32,14 +33,17 @@ while IFS= read -r line; do
     eval "$line"
     continue
   fi
-  want=2
-  if [[ $line =~ \#\ →\ ([0-9]{3})$ ]]; then
+  want=2 text=0
+  if [[ $line =~ \#\ →\ ([0-9]{3})( text)?$ ]]; then
     want=${BASH_REMATCH[1]}
+    [ -n "${BASH_REMATCH[2]}" ] && text=1
     line=${line%%#*}
   fi
   code=$(eval "$line -o $work/body -w '%{http_code}'")
   ok=0
-  if [ "$want" = 2 ]; then
+  if [ $text = 1 ]; then
+    [ "$code" = "$want" ] && [ -s "$work/body" ] && ok=1
+  elif [ "$want" = 2 ]; then
     [[ $code = 2* ]] && { grep -q '"success":true' "$work/body" || grep -q '^event: done' "$work/body"; } && ok=1
   else
     [ "$code" = "$want" ] && grep -q '"success":false' "$work/body" && ok=1

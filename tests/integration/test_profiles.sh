@@ -76,9 +76,11 @@ echo "== profiles: pass_env"
 envhome=$(mktemp -d)
 chmod 755 "$envhome"
 envrun () { env -i PATH=/usr/bin:/bin:/custom/bin HOME=$envhome USER=custom LANG=fr_FR.UTF-8 LC_ALL=fr_FR.UTF-8 TERM=xterm-custom SECRET_TOKEN=s3cr3t "$AK" run -v "$PROBE:/probe:ro" "$@"; }
-expected_pass="HOME=$envhome"$'\nLANG=fr_FR.UTF-8\nLC_ALL=fr_FR.UTF-8\nPATH=/usr/bin:/bin:/custom/bin\nTERM=xterm-custom\nUSER=custom'
+# HOME names the home inside, never the host's; PATH keeps only the
+# directories that exist inside (/custom/bin does not).
+expected_pass=$'HOME=/home/user\nLANG=fr_FR.UTF-8\nLC_ALL=fr_FR.UTF-8\nPATH=/usr/bin:/bin\nTERM=xterm-custom\nUSER=custom'
 expected_clean=$'HOME=/home/user\nLANG=C.UTF-8\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nUSER=user'
-t_begin "permissive: exactly the six variables pass"
+t_begin "permissive: exactly the six variables pass (HOME and PATH as inside)"
 out=$(envrun --profile permissive -- /probe env 2>/dev/null)
 [ "$out" = "$expected_pass" ] && pass || fail "got: $out"
 for p in moderate restrictive; do

@@ -2,8 +2,8 @@
 // tool listing, ephemeral runs, the persistent-sandbox life cycle, tool
 // errors, and raw framing (malformed input, nothing but JSON on stdout).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -17,10 +17,15 @@ if (!AK) {
 const stateDir = mkdtempSync(join(tmpdir(), "ak-mcp-state-"));
 const env = { ...process.env, AGENTKERNEL_STATE_DIR: stateDir, AGENTKERNEL_AUDIT: "0" };
 
+// agentkernel's sandbox tools (its snapshot, browser and permission tools
+// are not offered: docs/compat.md says why).
 const TOOLS = [
   "sandbox_run", "sandbox_create", "sandbox_start", "sandbox_stop", "sandbox_remove",
-  "sandbox_exec", "sandbox_list", "sandbox_file_write", "sandbox_file_read",
+  "sandbox_exec", "sandbox_list", "sandbox_info", "sandbox_file_write", "sandbox_file_read",
+  "sandbox_write_files", "sandbox_exec_detach", "sandbox_exec_status", "sandbox_exec_logs",
+  "sandbox_exec_kill", "sandbox_exec_list", "sandbox_extend_ttl",
 ];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let passed = 0;
 async function check(name, fn) {
@@ -107,24 +112,141 @@ async function sdkTests() {
       assert.match(text(r), /exit_code: 3/);
     });
 
-    await check("sandbox_create", async () => {
+    await check("sandbox_run: env (object), cwd, fast, timeout_ms, network as agentkernel documents them", async () => {
+      const r = await call("sandbox_run", { command: ["sh", "-c", 'echo "$A $B"; pwd'], env: { A: "one", B: "two words" },
+        cwd: "/tmp", fast: true, timeout_ms: 60000, profile: "moderate" });
+      assert.equal(r.isError, false, text(r));
+      assert.equal(r.structuredContent.stdout, "one two words\n/tmp\n");
+      const arr = await call("sandbox_run", { command: ["sh", "-c", 'echo "$C"'], env: ["C=from array"], fast: false });
+      assert.equal(arr.structuredContent.stdout, "from array\n", text(arr));
+      const hasDefault = (out) => out.split("\n").some((l) => l.split("\t")[1] === "00000000");
+      const on = await call("sandbox_run", { command: ["cat", "/proc/net/route"], network: true });
+      assert.ok(hasDefault(on.structuredContent.stdout), text(on));
+      const off = await call("sandbox_run", { command: ["cat", "/proc/net/route"], network: false });
+      assert.equal(off.isError, false, text(off));
+      assert.ok(!hasDefault(off.structuredContent.stdout), text(off));
+      const loosen = await call("sandbox_run", { command: ["true"], profile: "restrictive", network: true });
+      assert.equal(loosen.isError, true, text(loosen));
+      assert.match(text(loosen), /no network/);
+      const slow = await call("sandbox_run", { command: ["sleep", "30"], timeout_ms: 500 });
+      assert.equal(slow.isError, true, text(slow));
+      assert.match(text(slow), /timeout_ms \(500 ms\)/);
+      for (const bad of [{ timeout_ms: 0 }, { timeout_ms: "5" }, { env: ["NOEQUALS"] }, { env: { "A=B": "x" } },
+        { env: [1] }, { env: "A=1" }, { cwd: "relative" }, { network: "no" }]) {
+        const b = await call("sandbox_run", { command: ["true"], ...bad });
+        assert.equal(b.isError, true, JSON.stringify(bad));
+      }
+    });
+
+    await check("sandbox_create creates and starts: exec works at once, info says running", async () => {
       const r = await call("sandbox_create", { name: box, profile: "moderate" });
       assert.equal(r.isError, false, text(r));
       assert.match(text(r), new RegExp(box));
+      assert.equal(r.structuredContent.status, "running");
+      const e = await call("sandbox_exec", { name: box, command: ["echo", "ready"] });
+      assert.equal(e.structuredContent.stdout, "ready\n", text(e));
+      const i = await call("sandbox_info", { name: box });
+      assert.equal(i.isError, false, text(i));
+      assert.equal(i.structuredContent.name, box);
+      assert.equal(i.structuredContent.status, "running");
+      assert.equal(i.structuredContent.profile, "moderate");
+      assert.deepEqual(i.structuredContent.labels, {});
+      const s = await call("sandbox_start", { name: box });
+      assert.equal(s.isError, true, "starting a running sandbox is an error");
     });
 
-    await check("sandbox_start", async () => {
-      const r = await call("sandbox_start", { name: box });
-      assert.equal(r.isError, false, text(r));
-    });
-
-    await check("sandbox_exec with env and workdir", async () => {
+    await check("sandbox_exec with env (object and KEY=VALUE array) and workdir", async () => {
       const r = await call("sandbox_exec", {
         name: box, command: ["sh", "-c", 'echo "$GREETING"; pwd; exit 7'], env: { GREETING: "hi there" }, workdir: "/tmp",
       });
       assert.equal(r.isError, false, text(r));
       assert.equal(r.structuredContent.exit_code, 7);
       assert.equal(r.structuredContent.stdout, "hi there\n/tmp\n");
+      const a = await call("sandbox_exec", { name: box, command: ["sh", "-c", 'echo "$X|$Y"'], env: ["X=1", "Y=a=b"] });
+      assert.equal(a.structuredContent.stdout, "1|a=b\n", text(a));
+      const bad = await call("sandbox_exec", { name: box, command: ["true"], env: ["NOEQUALS"] });
+      assert.equal(bad.isError, true);
+    });
+
+    await check("sandbox_exec sudo runs as the sandbox's root (an unprivileged user's sandbox has none)", async () => {
+      const r = await call("sandbox_exec", { name: box, command: ["id", "-u"], sudo: true });
+      if (process.getuid() === 0) {
+        assert.equal(r.structuredContent.stdout, "0\n", text(r));
+      } else {
+        assert.equal(r.isError, true, text(r));
+        assert.match(text(r), /maps no uid 0/);
+      }
+      const u = await call("sandbox_exec", { name: box, command: ["id", "-u"], sudo: false });
+      assert.notEqual(u.structuredContent.stdout, "0\n");
+    });
+
+    await check("sandbox_write_files: several files, relative ones in the working directory; a bad path writes none", async () => {
+      const r = await call("sandbox_write_files", { name: box, files: { "/tmp/w1.txt": "one", "rel/w2.txt": "two" } });
+      assert.equal(r.isError, false, text(r));
+      assert.equal(r.structuredContent.written, 2);
+      const c = await call("sandbox_exec", { name: box, command: ["sh", "-c", "cat /tmp/w1.txt rel/w2.txt"] });
+      assert.equal(c.structuredContent.stdout, "onetwo");
+      const bad = await call("sandbox_write_files", { name: box, files: { "/tmp/w3.txt": "x", "../escape": "y" } });
+      assert.equal(bad.isError, true, text(bad));
+      const none = await call("sandbox_exec", { name: box, command: ["sh", "-c", "ls /tmp/w3.txt 2>/dev/null | wc -l"] });
+      assert.equal(none.structuredContent.stdout.trim(), "0");
+    });
+
+    await check("detached commands: exec_detach, exec_status, exec_logs, exec_list, exec_kill (by id alone)", async () => {
+      const d = await call("sandbox_exec_detach", { name: box, command: ["sh", "-c", "echo d-out; echo d-err >&2; sleep 60"],
+        env: ["D=1"], workdir: "/tmp" });
+      assert.equal(d.isError, false, text(d));
+      const id = d.structuredContent.id;
+      assert.match(id, /^[0-9a-f]{16}$/);
+      assert.equal(d.structuredContent.status, "running");
+      let logs;
+      for (let i = 0; i < 100; i++) {
+        logs = await call("sandbox_exec_logs", { id });
+        if (logs.structuredContent && logs.structuredContent.stdout && logs.structuredContent.stderr) break;
+        await sleep(50);
+      }
+      assert.equal(logs.structuredContent.stdout, "d-out\n", text(logs));
+      assert.equal(logs.structuredContent.stderr, "d-err\n");
+      const errOnly = await call("sandbox_exec_logs", { id, stream: "stderr" });
+      assert.equal(text(errOnly), "d-err\n");
+      const st = await call("sandbox_exec_status", { id });
+      assert.equal(st.structuredContent.status, "running", text(st));
+      assert.equal(st.structuredContent.sandbox, box);
+      const l = await call("sandbox_exec_list", { name: box });
+      assert.ok(l.structuredContent.commands.some((c) => c.id === id), text(l));
+      const all = await call("sandbox_exec_list", {});
+      assert.ok(all.structuredContent.commands.some((c) => c.id === id), text(all));
+      const k = await call("sandbox_exec_kill", { id, name: box });
+      assert.equal(k.isError, false, text(k));
+      assert.equal(k.structuredContent.status, "failed");
+      const ps = await call("sandbox_exec", { name: box, command: ["sh", "-c", "ps -eo args | grep -c '[s]leep 60'"] });
+      assert.equal(ps.structuredContent.stdout, "0\n");
+      const done = await call("sandbox_exec_detach", { name: box, command: ["true"] });
+      let s2;
+      for (let i = 0; i < 100; i++) {
+        s2 = await call("sandbox_exec_status", { id: done.structuredContent.id });
+        if (s2.structuredContent.status !== "running") break;
+        await sleep(50);
+      }
+      assert.equal(s2.structuredContent.status, "completed");
+      assert.equal(s2.structuredContent.exit_code, 0);
+      const none = await call("sandbox_exec_status", { id: "0123456789abcdef" });
+      assert.equal(none.isError, true);
+      const evil = await call("sandbox_exec_status", { id: "../../etc", name: box });
+      assert.equal(evil.isError, true);
+    });
+
+    await check("sandbox_extend_ttl: by, and 1h when not given", async () => {
+      const before = Date.now();
+      const r = await call("sandbox_extend_ttl", { name: box, by: "30m" });
+      assert.equal(r.isError, false, text(r));
+      const t = Date.parse(r.structuredContent.expires_at);
+      assert.ok(t >= before + 30 * 60000 - 2000 && t <= Date.now() + 30 * 60000 + 2000, r.structuredContent.expires_at);
+      const d = await call("sandbox_extend_ttl", { name: box });
+      assert.ok(Date.parse(d.structuredContent.expires_at) - t >= 3600000 - 2000, text(d));
+      const i = await call("sandbox_info", { name: box });
+      assert.equal(i.structuredContent.expires_at, d.structuredContent.expires_at);
+      assert.equal((await call("sandbox_extend_ttl", { name: box, by: "soon" })).isError, true);
     });
 
     const content = "line one\nünïcode ✓\n";
@@ -157,7 +279,14 @@ async function sdkTests() {
       assert.equal(l.structuredContent.sandboxes.find((s) => s.name === box).status, "stopped");
     });
 
-    await check("sandbox_remove", async () => {
+    await check("sandbox_start after stop", async () => {
+      const r = await call("sandbox_start", { name: box });
+      assert.equal(r.isError, false, text(r));
+      const c = await call("sandbox_exec", { name: box, command: ["cat", "rel/w2.txt"] });
+      assert.equal(c.structuredContent.stdout, "two", text(c));
+    });
+
+    await check("sandbox_remove (a running sandbox, as agentkernel does)", async () => {
       const r = await call("sandbox_remove", { name: box });
       assert.equal(r.isError, false, text(r));
       const l = await call("sandbox_list", {});
@@ -254,7 +383,6 @@ async function concurrencyTests() {
   const transport = new StdioClientTransport({ command: AK, args: ["mcp-server", "--max-profile", "permissive"], env, cwd, stderr: "inherit" });
   const client = new Client({ name: "agentkernel-mcp-test", version: "1.0.0" });
   await client.connect(transport);
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   try {
     await check("tool calls run concurrently", async () => {
       // Each waits until both have started: only concurrent calls finish.
@@ -263,6 +391,20 @@ async function concurrencyTests() {
         client.callTool({ name: "sandbox_run", arguments: { command: ["sh", "-c", wait, x], profile: "permissive" } })));
       assert.equal(a.structuredContent.exit_code, 0, text(a));
       assert.equal(b.structuredContent.stdout, "b\n", text(b));
+    });
+
+    await check("calls on different sandboxes run concurrently", async () => {
+      const names = ["a", "b"].map((x) => `mcp-cc-${x}-${process.pid}`);
+      for (const n of names) {
+        const c = await client.callTool({ name: "sandbox_create", arguments: { name: n, profile: "permissive" } });
+        assert.equal(c.isError, false, text(c));
+      }
+      const wait = "touch /workspace/sbmeet-$0; i=0; while [ $(ls /workspace | grep -c sbmeet-) -lt 2 ]; do i=$((i+1)); [ $i -gt 300 ] && exit 9; sleep 0.05; done; echo $0";
+      const res = await Promise.all(names.map((n, k) =>
+        client.callTool({ name: "sandbox_exec", arguments: { name: n, command: ["sh", "-c", wait, "ab"[k]] } })));
+      assert.equal(res[0].structuredContent.stdout, "a\n", text(res[0]));
+      assert.equal(res[1].structuredContent.stdout, "b\n", text(res[1]));
+      for (const n of names) await client.callTool({ name: "sandbox_remove", arguments: { name: n } });
     });
 
     await check("a cancelled call ends its command, and others go on", async () => {
@@ -288,9 +430,49 @@ async function concurrencyTests() {
   }
 }
 
+// Pipelined calls: every line written at once, without waiting for an
+// answer.  Calls on one sandbox keep their order (the remove sent right
+// after the create does not run first); the answers say so.
+async function pipelineTests() {
+  const p = `mcp-pipe-${process.pid}`;
+  const q = `mcp-pipe2-${process.pid}`;
+  const tc = (id, name, args) => JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args } });
+  const lines = [
+    '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"pipe","version":"0"}}}',
+    '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+    tc(10, "sandbox_create", { name: p }),
+    tc(11, "sandbox_exec", { name: p, command: ["sh", "-c", "echo first > /tmp/order"] }),
+    tc(12, "sandbox_exec", { name: p, command: ["sh", "-c", "echo second >> /tmp/order"] }),
+    tc(13, "sandbox_exec", { name: p, command: ["cat", "/tmp/order"] }),
+    tc(14, "sandbox_remove", { name: p }),
+    tc(20, "sandbox_create", { name: q }),
+    tc(21, "sandbox_remove", { name: q }),
+  ];
+  const child = spawn(AK, ["mcp-server"], { env, stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  child.stdin.end(lines.join("\n") + "\n");
+  const code = await new Promise((resolve) => child.on("close", resolve));
+  const msgs = out.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  const byId = (id) => msgs.find((m) => m.id === id);
+  await check("pipelined: every call answered, each in order on its sandbox", async () => {
+    assert.equal(code, 0, err);
+    for (const id of [10, 11, 12, 13, 14, 20, 21]) {
+      const m = byId(id);
+      assert.ok(m && m.result, `no result for ${id}: ${out}`);
+      assert.equal(m.result.isError, false, `${id}: ${JSON.stringify(m.result)}`);
+    }
+    assert.equal(byId(13).result.structuredContent.stdout, "first\nsecond\n");
+    assert.ok(!existsSync(join(stateDir, "sandboxes", p)) && !existsSync(join(stateDir, "sandboxes", q)));
+  });
+}
+
 try {
   await sdkTests();
   await concurrencyTests();
+  await pipelineTests();
   await rawTests();
   console.log(`mcp-test: ${passed} checks passed`);
 } catch (e) {
@@ -298,5 +480,10 @@ try {
   console.log(`mcp-test: FAILED after ${passed} checks`);
   process.exitCode = 1;
 } finally {
+  // Whatever a failed check left running.
+  const dir = join(stateDir, "sandboxes");
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    if (!name.startsWith(".")) spawnSync(AK, ["remove", "--force", name], { env });
+  }
   rmSync(stateDir, { recursive: true, force: true });
 }

@@ -11,7 +11,8 @@
  *       groups (it does so in parallel with steps 2-5)
  *    --- privileges dropped from here on, irrevocably ---
  *    7. no_new_privs
- *    8. Landlock
+ *    8. Landlock (the sandbox's view, then the command policy's execute
+ *       rights, decided in step 4 on the finished root)
  *    9. every capability
  *   10. seccomp (last: it forbids what the steps above needed)
  *   11. fork the command; reap until it ends
@@ -102,6 +103,7 @@ sandbox_init (const init_ctx_t *c)
   char mask[AK_SYNC_MAX_FDS + 2];
   _cleanup_strv_ char **env = NULL;
   int listen_fd = -1;
+  int exec_ruleset = -1, exec_info = -1;
   const char *persist_dir = c->persist;
   ak_pool_claim_t claim = { .stdio = { -1, -1, -1 } };
   const ak_stdio_t *stdio = c->stdio;
@@ -144,7 +146,7 @@ sandbox_init (const init_ctx_t *c)
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0)
     init_fail_errno (c->sync, "parent-death signal");
   /* 4. */
-  if (ak_mounts_build_root (c->spec, c->ids, &src, c->net_helper, &err) < 0)
+  if (ak_mounts_build_root (c->spec, c->ids, &src, c->net_helper, &exec_ruleset, &exec_info, &err) < 0)
     init_fail (c->sync, err);
   ak_sources_close (&src);
   /* 5. */
@@ -193,11 +195,26 @@ sandbox_init (const init_ctx_t *c)
   /* 8. */
   if (ak_landlock_apply (c->spec, &err) < 0)
     init_fail (c->sync, err);
+  /* The command policy: execute only where it allows, stacked on top. */
+  if (ak_execpolicy_apply (exec_ruleset, &err) < 0)
+    init_fail (c->sync, err);
   /* 9. */
   if (ak_caps_drop_all (&err) < 0)
     init_fail (c->sync, err);
   (void) prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
-  /* 10.  The built-in filter, then a custom profile's on top of it. */
+  /* 10.  Under a command policy, the exec listener first (the supervisor
+   * reports what the policy denies); then the built-in filter, then a custom
+   * profile's on top of it. */
+  if (exec_info >= 0)
+    {
+      int watch[2] = { ak_execwatch_install (&err), exec_info };
+      if (watch[0] < 0)
+        init_fail (c->sync, err);
+      if (ak_sync_send (c->sync, AK_SYNC_WATCH, 0, NULL, watch, 2) < 0)
+        init_fail_errno (c->sync, "send the exec listener");
+      close (watch[0]);
+      close (watch[1]);
+    }
   for (size_t i = 0; i < n_fds && i < 2; i++)
     if (ak_seccomp_load (fds[i], &err) < 0)
       init_fail (c->sync, err);
@@ -220,7 +237,16 @@ sandbox_init (const init_ctx_t *c)
       ak_error_set (&err, errno, "standard streams");
       init_fail (c->sync, err);
     }
-  env = c->pooled ? steal_pointer (&claim.env) : ak_spec_build_env (c->spec);
+  if (c->pooled)
+    {
+      /* The claimant's explicit and pass_env values on this sandbox's spec. */
+      ak_spec_t claimed = *c->spec;
+      claimed.env = claim.env;
+      claimed.host_env = claim.host_env;
+      env = ak_spec_build_env_in (&claimed, claimed.as_root, ak_dir_exists);
+    }
+  else
+    env = ak_spec_build_env_in (c->spec, c->spec->as_root, ak_dir_exists);
   status = ak_init_run (c->pooled ? claim.argv : c->spec->argv, env, c->origmask, report_started,
                         (void *) &c->sync);
   if (status < 0)
@@ -301,22 +327,24 @@ relay_signal (int pidfd, int signo, bool from_tty, long long *deadline)
 
 /* Relay signals and wait for the sandbox to end.  ctl (a pooled sandbox's
  * claimant, else -1) is told when the command starts, relays the
- * claimant's signals, and its end (the claimant is gone) ends the sandbox. */
+ * claimant's signals, and its end (the claimant is gone) ends the sandbox;
+ * *reported: the claimant was told the status. */
 static int
-supervise (pid_t pid, int pidfd, int sync, int sigfd, int ctl, int *status, bool *reported,
-           ak_error_t **err)
+supervise (pid_t pid, int pidfd, int sync, int sigfd, ak_execwatch_t *watch, int ctl, int *status,
+           bool *reported, ak_error_t **err)
 {
-  bool have_status = false, stdin_tty = ctl < 0 && isatty (STDIN_FILENO);
+  bool have_status = false, stdin_tty = ctl < 0 && isatty (STDIN_FILENO), watching = watch != NULL;
   long long deadline = -1;
   int wstatus;
 
   for (;;)
     {
-      struct pollfd p[4] = {
+      struct pollfd p[5] = {
         { .fd = pidfd, .events = POLLIN },
         { .fd = sync, .events = POLLIN },
         { .fd = sigfd, .events = POLLIN },
-        { .fd = sync >= 0 ? ctl : -1, .events = POLLIN },
+        { .fd = watching ? ak_execwatch_fd (watch) : -1, .events = POLLIN },
+        { .fd = ctl, .events = POLLIN },
       };
       int timeout = -1, r;
       if (deadline >= 0)
@@ -324,7 +352,9 @@ supervise (pid_t pid, int pidfd, int sync, int sigfd, int ctl, int *status, bool
           long long left = (deadline - (long long) ak_now_ns ()) / 1000000;
           timeout = left > 0 ? (int) left : 0;
         }
-      r = poll (p, sync >= 0 ? 4 : 1, timeout);
+      if (sync < 0)
+        p[1].fd = -1, p[2].fd = -1, p[4].fd = -1;
+      r = poll (p, 5, timeout);
       if (r < 0 && errno == EINTR)
         continue;
       if (r < 0)
@@ -360,13 +390,17 @@ supervise (pid_t pid, int pidfd, int sync, int sigfd, int ctl, int *status, bool
           else if (type == AK_SYNC_STARTED && ctl >= 0)
             (void) ak_sync_send (ctl, AK_SYNC_STARTED, 0, NULL, NULL, 0);
         }
+      if (p[3].revents & POLLIN)
+        ak_execwatch_handle (watch);
+      else if (p[3].revents & (POLLHUP | POLLERR | POLLNVAL))
+        watching = false; /* no process left under the filter */
       if (p[2].revents & POLLIN)
         {
           struct signalfd_siginfo si;
           if (read (sigfd, &si, sizeof si) == sizeof si)
             relay_signal (pidfd, (int) si.ssi_signo, si.ssi_code == SI_KERNEL && stdin_tty, &deadline);
         }
-      if (p[3].revents & (POLLIN | POLLHUP))
+      if (p[4].revents & (POLLIN | POLLHUP))
         {
           int type, value;
           if (ak_sync_recv (ctl, &type, &value, NULL, 0, NULL, NULL) != 1)
@@ -445,6 +479,7 @@ typedef struct launch_state {
   sigset_t origmask;
   int sigfd, sync, seccomp_fds[2];
   size_t n_seccomp;
+  ak_execwatch_t *watch; /* the command policy's exec listener, or NULL */
   pid_t pid; /* the sandbox init, until reaped */
   int pidfd;
 } launch_state_t;
@@ -462,6 +497,8 @@ launch_teardown (launch_state_t *st)
   ak_net_stop (&st->net);
   ak_closep (&st->sync);
   ak_closep (&st->pidfd);
+  ak_execwatch_free (st->watch);
+  st->watch = NULL;
   ak_closep (&st->sigfd);
   while (st->n_seccomp > 0)
     ak_closep (&st->seccomp_fds[--st->n_seccomp]);
@@ -598,6 +635,23 @@ launch_commit (const launch_t *l, launch_state_t *st, int init_sync, ak_error_t 
     return 0; /* EXEC comes with a claim (ak_container_pool_serve) */
   if (ak_sync_send (st->sync, AK_SYNC_EXEC, 0, NULL, st->seccomp_fds, st->n_seccomp) < 0)
     return ak_error_set (err, errno, "start command");
+  if (ak_cmdpolicy_active (&spec->sec.commands))
+    {
+      /* The command policy's exec listener comes before anything runs. */
+      int type = 0, value, fds[AK_SYNC_MAX_FDS];
+      size_t n_fds = 0;
+      char text[1024];
+      if (ak_sync_recv (st->sync, &type, &value, text, sizeof text, fds, &n_fds) != 1
+          || type != AK_SYNC_WATCH || n_fds != 2)
+        {
+          for (size_t i = 0; i < n_fds; i++)
+            close (fds[i]);
+          return ak_error_set (err, 0, "%s", type == AK_SYNC_ERROR ? text : "sandbox init exited during setup");
+        }
+      st->watch = ak_execwatch_new (spec, fds[0], fds[1], err);
+      if (st->watch == NULL)
+        return -1;
+    }
   if (l->listen_fd >= 0)
     {
       /* The agent serves once it reports STARTED. */
@@ -630,7 +684,7 @@ launch (const launch_t *l, int *status, ak_error_t **err)
   ak_sources_init (&st.src);
   if ((init_sync = launch_prepare (l, &st, err)) < 0 || launch_commit (l, &st, init_sync, err) < 0)
     return -1;
-  rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, -1, status, &(bool){ false }, err);
+  rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, st.watch, -1, status, &(bool){ false }, err);
   st.pid = -1; /* reaped */
   return rc;
 }
@@ -758,7 +812,7 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
       break;
     }
   ak_pool_helper_stop (&helper);
-  rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, ctl, &status, &reported, err);
+  rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, NULL, ctl, &status, &reported, err);
   st.pid = -1; /* reaped */
   if (rc < 0)
     (void) ak_sync_send (ctl, AK_SYNC_ERROR, 0, (*err)->msg, NULL, 0);
@@ -775,6 +829,7 @@ const ak_backend_t ak_container_backend = {
   .start = ak_container_start,
   .connect = ak_container_connect,
   .stop = ak_container_stop,
+  .address = ak_container_address,
   .pool_start = ak_container_pool_start,
   .pool_wait = ak_container_pool_wait,
   .pool_claim = ak_container_pool_claim,

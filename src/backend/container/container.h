@@ -15,6 +15,7 @@
 #include <linux/filter.h>
 #include <seccomp.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "backend/backend.h"
@@ -81,8 +82,11 @@ void ak_sources_from_fds (const ak_spec_t *spec, const int *fds, size_t n, ak_so
 
 /* ---- the root filesystem (mounts.c, etc.c) ---- */
 
+/* *exec_ruleset, *exec_info: the command policy's Landlock ruleset and
+ * what its watcher needs (execpolicy.c), or -1; the caller enforces the one
+ * with the rest of the confinement and hands the other to the supervisor. */
 int ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *src,
-                          int net_helper, ak_error_t **err);
+                          int net_helper, int *exec_ruleset, int *exec_info, ak_error_t **err);
 /* Attach a detached tree at dst beneath dirfd, on a mount point of the same
  * kind; owned: dst is a directory set-up owns, made real if it is not (else
  * created as needed, symlinks resolved within the root). */
@@ -105,6 +109,51 @@ int ak_etc_populate (int rootfd, const ak_spec_t *spec, int net_helper, ak_error
  * disabled with AK_TEST_DISABLE=landlock, to test the fallback). */
 int ak_landlock_abi (void);
 int ak_landlock_apply (const ak_spec_t *spec, ak_error_t **err);
+
+/* ---- the command policy (execpolicy.c) ---- */
+
+/* In the new root (rootfd), before the pivot: covers the blocked programs
+ * and builds the Landlock ruleset that makes execute a right of the allowed
+ * files (or of the program trees); *ruleset is -1 when the spec has no
+ * policy.  Fails, never silently weaker, where Landlock is missing. */
+int ak_execpolicy_prepare (int rootfd, const ak_spec_t *spec, int *ruleset, int *info,
+                           ak_error_t **err);
+/* After the sandbox's own Landlock domain: enforces that ruleset, for this
+ * process and all it starts (closes it). */
+int ak_execpolicy_apply (int ruleset, ak_error_t **err);
+
+/* *info (a sealed memfd) holds this, for the watcher. */
+#define AK_EXECINFO_MAX 512
+typedef struct ak_execid {
+  uint64_t dev, ino;
+} ak_execid_t;
+typedef struct ak_execinfo {
+  uint64_t cover_dev, cover_ino; /* what every blocked program is covered with */
+  uint32_t allowlist_only;
+  uint32_t n_allowed;
+  ak_execid_t allowed[AK_EXECINFO_MAX];
+} ak_execinfo_t;
+
+/* ---- the command policy's audit (execwatch.c) ----
+ *
+ * The kernel decides every exec (execpolicy.c); the watcher only sees them
+ * coming, through a seccomp user notification on execve/execveat, and
+ * reports in the audit log ("policy_violation") an exec the policy denies,
+ * naming the program and the rule (and refuses it itself, with the same
+ * EACCES the kernel would give).  Reading an exec's path from the process
+ * races with its other threads: a report may name another file than the one
+ * the kernel then opens, never let more run. */
+
+/* In the init, after no_new_privs: the filter whose listener the
+ * supervisor watches.  Returns the listener. */
+int ak_execwatch_install (ak_error_t **err);
+typedef struct ak_execwatch ak_execwatch_t;
+/* Supervisor side: listener and info memfd (both taken). */
+ak_execwatch_t *ak_execwatch_new (const ak_spec_t *spec, int listener, int info, ak_error_t **err);
+int ak_execwatch_fd (const ak_execwatch_t *w);
+/* Answers one pending notification (when fd is readable). */
+void ak_execwatch_handle (ak_execwatch_t *w);
+void ak_execwatch_free (ak_execwatch_t *w);
 
 /* The newest system call the seccomp filter was written against
  * (file_setattr, Linux 6.17): every number above it gets ENOSYS. */
@@ -162,6 +211,7 @@ int ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persis
 /* The backend's connect and stop (see backend.h). */
 int ak_container_connect (const char *dir, ak_error_t **err);
 int ak_container_stop (const char *dir, pid_t supervisor, ak_error_t **err);
+int ak_container_address (const char *dir, pid_t supervisor, char **ip, ak_error_t **err);
 
 /* ---- warm pool (pool.c) ---- */
 
@@ -192,7 +242,7 @@ int ak_pool_claim_check (const ak_spec_t *spec, const char *key, const ak_ids_t 
 /* What the claim brings to the sandbox init. */
 typedef struct ak_pool_claim {
   ak_stdio_t stdio;
-  char **argv, **env;
+  char **argv, **env, **host_env; /* env: the explicit values, host_env: pass_env's */
 } ak_pool_claim_t;
 /* In the init, before privileges are dropped: takes fds (stdin, stdout,
  * stderr, the claim, and the workspace when text says "cwd"), attaches the
@@ -242,6 +292,7 @@ enum ak_sync_type {
   AK_SYNC_WARN,    /* init -> supervisor: degraded feature, text says which */
   AK_SYNC_STARTED, /* init -> supervisor: command forked */
   AK_SYNC_EXIT,    /* init -> supervisor: command ended, value = wait status */
+  AK_SYNC_WATCH,   /* init -> supervisor: the exec listener and policy info (fds) */
   AK_SYNC_CLAIM,   /* claimant -> pooled supervisor: stdin, stdout, stderr, the claim (pool.c) */
   AK_SYNC_SIGNAL,  /* claimant -> pooled supervisor: relay signal `value` */
 };

@@ -101,16 +101,22 @@ beneath (const char *path, const char *dir)
  * symlink is followed within the share. */
 static int
 hide_in_share (const char *source, int tree, const char *dest, const char *path, bool strict,
-               ak_error_t **err)
+               char *const *shared, ak_error_t **err)
 {
   const char *rel;
   _cleanup_close_ int target = -1;
 
   if (source == NULL || tree < 0)
     return 0;
-  /* The share lies inside the hidden path: nothing of it may show. */
+  /* The share lies inside the hidden path: nothing of it may show, unless
+   * it is one of the directories below a shared path (a named volume). */
   if (beneath (source, path) != NULL)
-    return cover (tree, dest, err);
+    {
+      for (char *const *s = shared; s && *s; s++)
+        if ((rel = beneath (source, *s)) != NULL && rel[0] != '\0' && strchr (rel, '/') == NULL)
+          return 0;
+      return cover (tree, dest, err);
+    }
   rel = beneath (path, source);
   if (rel == NULL)
     return 0;
@@ -129,12 +135,12 @@ static int
 hide_everywhere (const ak_spec_t *spec, const ak_sources_t *src, const char *path, bool strict,
                  ak_error_t **err)
 {
-  if (hide_in_share (spec->home, src->home_tree, "/home/user", path, strict, err) < 0
-      || hide_in_share (spec->cwd, src->cwd_tree, "/workspace", path, strict, err) < 0)
+  if (hide_in_share (spec->home, src->home_tree, "/home/user", path, strict, NULL, err) < 0
+      || hide_in_share (spec->cwd, src->cwd_tree, "/workspace", path, strict, NULL, err) < 0)
     return -1;
   for (size_t i = 0; i < spec->n_mounts && i < src->n_vols; i++)
     if (hide_in_share (spec->mounts[i].source, src->vol_trees[i], spec->mounts[i].dest, path,
-                       strict, err)
+                       strict, spec->shared_paths, err)
         < 0)
       return -1;
   return 0;

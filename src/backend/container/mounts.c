@@ -303,7 +303,7 @@ image_root (const ak_sources_t *src, const char *layers, ak_error_t **err)
 
 int
 ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *src,
-                      int net_helper, ak_error_t **err)
+                      int net_helper, int *exec_ruleset, int *exec_info, ak_error_t **err)
 {
   bool ro = ak_spec_sec (spec, AK_SEC_READ_ONLY);
   const char *home = spec->as_root ? "root" : "home/user";
@@ -421,7 +421,12 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
   if (ro && set_attr (NEWROOT, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false, err) < 0)
     return -1;
 
-  /* 7. Detach the host and enter the new root. */
+  /* 7. The command policy: blocked programs covered, the execute rights
+   * decided on the files of the finished view (enforced with Landlock). */
+  if (ak_execpolicy_prepare (rootfd, spec, exec_ruleset, exec_info, err) < 0)
+    return -1;
+
+  /* 8. Detach the host and enter the new root. */
   if (umount2 ("/oldroot", MNT_DETACH) < 0)
     return ak_error_set (err, errno, "detach host tree");
   if (chdir (NEWROOT) < 0 || ak_pivot_root (".", ".") < 0 || umount2 (".", MNT_DETACH) < 0

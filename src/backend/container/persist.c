@@ -7,11 +7,13 @@
  * (persist/root, persist/upper, persist/work), so they survive stop/start.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -191,6 +193,122 @@ ak_container_stop (const char *dir, pid_t supervisor, ak_error_t **err)
     {
       (void) ak_pidfd_send_signal (pidfd, SIGKILL);
       (void) poll (&p, 1, STOP_TIMEOUT_MS);
+    }
+  return 0;
+}
+
+/* ---- the sandbox's address ------------------------------------------------
+ *
+ * Read from the kernel's view of the sandbox's network namespace
+ * (/proc/PID/net/fib_trie of a child of the supervisor that lives in it):
+ * the first local /32 outside 127/8.  The sandbox holds no capability to
+ * change its addresses, and what is read is checked as an address anyway. */
+
+/* The whole of a small /proc file (heap), or NULL. */
+static char *
+slurp (const char *path)
+{
+  _cleanup_close_ int fd = open (path, O_RDONLY | O_CLOEXEC);
+  char *buf = NULL;
+  size_t len = 0;
+  if (fd < 0)
+    return NULL;
+  for (;;)
+    {
+      ssize_t n;
+      buf = ak_xrealloc (buf, len + 4097);
+      n = read (fd, buf + len, 4096);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      len += (size_t) n;
+      if (len > (1u << 20))
+        break;
+    }
+  buf[len] = '\0';
+  return buf;
+}
+
+/* Whether pid lives in another network namespace than the supervisor.
+ * The namespace links of a sandbox's processes are not readable by an
+ * unprivileged caller (they are not dumpable): then the routing tables
+ * tell, the sandbox's being its own. */
+static bool
+other_netns (pid_t pid, pid_t supervisor)
+{
+  char pa[64], pb[64], la[64] = "", lb[64] = "";
+  _cleanup_free_ char *ta = NULL, *tb = NULL;
+  snprintf (pa, sizeof pa, "/proc/%d/ns/net", (int) pid);
+  snprintf (pb, sizeof pb, "/proc/%d/ns/net", (int) supervisor);
+  if (readlink (pa, la, sizeof la - 1) >= 0 && readlink (pb, lb, sizeof lb - 1) >= 0)
+    return strcmp (la, lb) != 0;
+  snprintf (pa, sizeof pa, "/proc/%d/net/fib_trie", (int) pid);
+  snprintf (pb, sizeof pb, "/proc/%d/net/fib_trie", (int) supervisor);
+  ta = slurp (pa);
+  tb = slurp (pb);
+  return ta != NULL && tb != NULL && strcmp (ta, tb) != 0;
+}
+
+static char *
+fib_local_address (pid_t pid)
+{
+  char path[64], line[256], last[INET_ADDRSTRLEN] = "";
+  FILE *f;
+  char *found = NULL;
+
+  snprintf (path, sizeof path, "/proc/%d/net/fib_trie", (int) pid);
+  f = fopen (path, "re");
+  if (f == NULL)
+    return NULL;
+  while (found == NULL && fgets (line, sizeof line, f) != NULL)
+    {
+      const char *p = strstr (line, "|-- ");
+      struct in_addr a;
+      if (p != NULL)
+        {
+          size_t n = strcspn (p + 4, " \n");
+          last[0] = '\0';
+          if (n < sizeof last)
+            {
+              memcpy (last, p + 4, n);
+              last[n] = '\0';
+            }
+        }
+      else if (strstr (line, "/32 host LOCAL") != NULL && last[0] != '\0' && inet_pton (AF_INET, last, &a) == 1
+               && (ntohl (a.s_addr) >> 24) != 127)
+        found = ak_xstrdup (last);
+    }
+  fclose (f);
+  return found;
+}
+
+int
+ak_container_address (const char *dir, pid_t supervisor, char **ip, ak_error_t **err)
+{
+  char path[64];
+  _cleanup_free_ char *kids = NULL;
+  size_t len = 0;
+  FILE *f;
+  (void) dir;
+
+  *ip = NULL;
+  snprintf (path, sizeof path, "/proc/%d/task/%d/children", (int) supervisor, (int) supervisor);
+  f = fopen (path, "re");
+  if (f == NULL)
+    return ak_error_set (err, errno, "open %s", path);
+  if (getline (&kids, &len, f) < 0)
+    {
+      fclose (f);
+      return 0; /* no child: nothing running */
+    }
+  fclose (f);
+  for (char *save = NULL, *t = strtok_r (kids, " \n", &save); t != NULL && *ip == NULL;
+       t = strtok_r (NULL, " \n", &save))
+    {
+      pid_t c = (pid_t) atoi (t);
+      if (c > 0 && other_netns (c, supervisor))
+        *ip = fib_local_address (c);
     }
   return 0;
 }

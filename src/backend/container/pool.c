@@ -8,7 +8,8 @@
  *
  *   k<pool key>       must equal the pooled spec's own (model/spec_json.h)
  *   a<arg>            the command, in order
- *   e<KEY=VALUE>      its whole environment (ak_spec_build_env)
+ *   e<KEY=VALUE>      an explicit variable (-e)
+ *   p<KEY=VALUE>      a variable pass_env lets through, as the claimant has it
  *   w<dir>            working directory inside, when the claimant names one
  *   u<octal>          the claimant's umask
  *   c<dev>:<ino>:<type>:<path>   the workspace, pinned by the claimant
@@ -128,7 +129,6 @@ static int
 claim_memfd (const ak_spec_t *spec, ak_error_t **err)
 {
   _cleanup_free_ char *key = ak_spec_pool_key (spec);
-  _cleanup_strv_ char **env = ak_spec_build_env (spec);
   _cleanup_free_ char *buf = NULL;
   _cleanup_close_ int fd = -1;
   size_t len = 0;
@@ -139,8 +139,10 @@ claim_memfd (const ak_spec_t *spec, ak_error_t **err)
   put (f, 'k', key);
   for (char **a = spec->argv; a != NULL && *a != NULL; a++)
     put (f, 'a', *a);
-  for (char **e = env; e != NULL && *e != NULL; e++)
+  for (char **e = spec->env; e != NULL && *e != NULL; e++)
     put (f, 'e', *e);
+  for (char **e = spec->host_env; e != NULL && *e != NULL; e++)
+    put (f, 'p', *e);
   if (spec->workdir != NULL)
     put (f, 'w', spec->workdir);
   {
@@ -392,7 +394,7 @@ ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, siz
   _cleanup_close_ int rootfd = -1;
   bool has_cwd = text != NULL && strcmp (text, "cwd") == 0;
   const char *workdir = NULL, *s;
-  size_t len = 0, pos = 0, na = 0, ne = 0;
+  size_t len = 0, pos = 0, na = 0, ne = 0, nh = 0;
   char tag;
 
   if (n != (has_cwd ? 5u : 4u))
@@ -404,11 +406,14 @@ ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, siz
     return -1;
   claim->argv = ak_xcalloc (len + 1, sizeof (char *));
   claim->env = ak_xcalloc (len + 1, sizeof (char *));
+  claim->host_env = ak_xcalloc (len + 1, sizeof (char *));
   while ((s = claim_next (buf, len, &pos, &tag)) != NULL)
     if (tag == 'a')
       claim->argv[na++] = ak_xstrdup (s);
     else if (tag == 'e')
       claim->env[ne++] = ak_xstrdup (s);
+    else if (tag == 'p')
+      claim->host_env[nh++] = ak_xstrdup (s);
     else if (tag == 'w')
       workdir = s;
     else if (tag == 'u')
