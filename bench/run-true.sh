@@ -27,7 +27,7 @@ bwrap_cmd="bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink u
 export AGENTKERNEL_STATE_DIR=$out/state
 printf '[daemon]\npool_size = 4\nshapes = [{ profile = "restrictive" }, { profile = "moderate", network = false }]\n' >"$out/pool.toml"
 "$ak" daemon start --config "$out/pool.toml" >/dev/null
-trap '"$ak" daemon stop >/dev/null 2>&1; rm -rf "$out"' EXIT
+trap 'AGENTKERNEL_STATE_DIR="$out/state" "$ak" daemon stop >/dev/null 2>&1; rm -rf "$out"' EXIT
 refilled="sh -c 'for i in \$(seq 200); do $ak daemon status --json | grep -q \"starting\": [1-9] || exit 0; sleep 0.01; done'"
 sleep 2
 hyperfine -N --warmup 5 --runs "$runs" --export-json "$out/p-1.json" --prepare "$refilled" \
