@@ -126,7 +126,7 @@ msg_recv (int s, int *fd)
 }
 
 /* A connection to the running daemon, or -1 (errno ENOENT/ECONNREFUSED
- * when none runs). */
+ * when none runs, EPERM when what listens is not this user's). */
 static int
 daemon_connect (void)
 {
@@ -135,9 +135,19 @@ daemon_connect (void)
 
   if (sock_addr (&sa, NULL) < 0)
     return -1;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+
   s = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (s < 0 || connect (s, (struct sockaddr *) &sa, sizeof sa) < 0)
     return -1;
+  /* Only a daemon of this user hands out sandboxes to it: one that another
+   * user placed there would decide what "isolated" means. */
+  if (getsockopt (s, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != geteuid ())
+    {
+      errno = EPERM;
+      return -1;
+    }
   return take_fd (&s);
 }
 
