@@ -148,6 +148,21 @@ else
   skip "curl not installed"
 fi
 
+t_begin "another user never gets this user's sandboxes, even with the socket open to it"
+if is_root && id "${AK_TEST_USER:-aktest}" >/dev/null 2>&1; then
+  pool_wait_idle
+  h0=$(pool_num hits)
+  chmod 755 "$pool_state/pool"; chmod 777 "$pool_state/pool/daemon.sock"
+  # The same spec as the shape's (a hit for this user).
+  out=$(cd "$pool_work" && runuser -u "${AK_TEST_USER:-aktest}" -- env HOME="$HOME" AGENTKERNEL_STATE_DIR="$pool_state" \
+        "$AK" run --config "$pool_cfg" --no-network -- echo other-user 2>/dev/null)
+  chmod 700 "$pool_state/pool"; chmod 600 "$pool_state/pool/daemon.sock"
+  h1=$(pool_num hits)
+  [ "$out" = other-user ] && [ "$h1" = "$h0" ] && pass || fail "out=$out hits $h0 -> $h1"
+else
+  skip_lacks "needs root and the ${AK_TEST_USER:-aktest} user"
+fi
+
 t_begin "signals reach the pooled command"
 pool_wait_idle
 prun -- sleep 30 >/dev/null 2>&1 &
