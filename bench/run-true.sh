@@ -12,12 +12,30 @@ for tool in hyperfine bwrap; do
 done
 [ -x "$ak" ] || { echo "bench: build first (make)" >&2; exit 125; }
 out=$(mktemp -d)
+chmod 755 "$out"
 trap 'rm -rf "$out"' EXIT
 cd "$out"
 
 # bubblewrap with the same shape of root: read-only /usr and its merged-/usr
 # links, /etc files, fresh /proc, minimal /dev, private /tmp, all namespaces.
 bwrap_cmd="bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/sbin /sbin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --ro-bind /etc/ld.so.cache /etc/ld.so.cache --ro-bind /etc/alternatives /etc/alternatives --proc /proc --dev /dev --tmpfs /tmp --tmpfs /home /bin/true"
+
+# Pooled runs: a pool daemon of its own (own state directory) keeps idle
+# sandboxes of the shapes measured; each run claims one.  hyperfine's
+# --prepare (not timed) waits until the pool has refilled, so every run
+# measures the hot path: claim plus exec.
+export AGENTKERNEL_STATE_DIR=$out/state
+printf '[daemon]\npool_size = 4\nshapes = [{ profile = "restrictive" }, { profile = "moderate", network = false }]\n' >"$out/pool.toml"
+"$ak" daemon start --config "$out/pool.toml" >/dev/null
+trap 'AGENTKERNEL_STATE_DIR="$out/state" "$ak" daemon stop >/dev/null 2>&1; rm -rf "$out"' EXIT
+refilled="sh -c 'for i in \$(seq 200); do $ak daemon status --json | grep -q \"starting\": [1-9] || exit 0; sleep 0.01; done'"
+sleep 2
+hyperfine -N --warmup 5 --runs "$runs" --export-json "$out/p-1.json" --prepare "$refilled" \
+  -n "pooled restrictive" "$ak run --config $out/pool.toml --profile restrictive -- /bin/true" >/dev/null 2>&1
+hyperfine -N --warmup 5 --runs "$runs" --export-json "$out/p-2.json" --prepare "$refilled" \
+  -n "pooled moderate --no-network" "$ak run --config $out/pool.toml --profile moderate --no-network -- /bin/true" >/dev/null 2>&1
+"$ak" daemon status | sed -n 2p
+unset AGENTKERNEL_STATE_DIR
 
 hyperfine -N --warmup 20 --runs "$runs" --export-json "$out/r.json" \
   -n bare /bin/true \
@@ -27,9 +45,9 @@ hyperfine -N --warmup 20 --runs "$runs" --export-json "$out/r.json" \
   -n "moderate --no-network" "$ak run --profile moderate --no-network -- /bin/true" \
   -n permissive "$ak run --profile permissive -- /bin/true" >/dev/null 2>&1
 
-python3 - "$out/r.json" <<'PY'
+python3 - "$out/r.json" "$out"/p-*.json <<'PY'
 import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+r = {x["command"]: x for f in sys.argv[1:] for x in json.load(open(f))["results"]}
 b = r["bwrap"]["median"]
 print(f"{'command':<24}{'median ms':>10}{'mean ms':>10}{'vs bwrap':>10}")
 for name, x in r.items():

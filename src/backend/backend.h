@@ -52,6 +52,24 @@ typedef struct ak_backend {
    * the agent is asked to end every process, then everything is killed after
    * a grace period.  Returns once it is gone. */
   int (*stop) (const char *dir, pid_t supervisor, ak_error_t **err);
+
+  /* Warm pool (service/pool.c); NULL when the engine has none.
+   * pool_start: in the daemon, starts one sandbox for spec, built up to the
+   * point where only the command remains, in a process of its own (*owner,
+   * a child of the caller, which dies with the caller).  Returns at once
+   * with the control channel, which pool_wait reads once: 0 when the
+   * sandbox is idle, -1 when it could not be built.  spec has no argv,
+   * workdir, env or workspace directory: a claim brings them.
+   * pool_claim: in the claimant, which the daemon handed ctl: runs spec
+   * (same pool key as the pooled spec) in that sandbox with stdio, relays
+   * the signals run() relays.  Returns 1 when the command ran (*status as
+   * run()), 0 when the sandbox could not take it before the command started
+   * (the caller starts cold; *err says why), -1 on an error after that.
+   * Either way the sandbox is gone afterwards. */
+  int (*pool_start) (const ak_spec_t *spec, pid_t *owner, ak_error_t **err);
+  int (*pool_wait) (int ctl, ak_error_t **err);
+  int (*pool_claim) (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
+                     ak_error_t **err);
   /* Persistent, optional: the IPv4 address the running sandbox owned by
    * `supervisor` has on its own network (*ip: heap string, or NULL when it
    * has none, e.g. without network). */

@@ -123,6 +123,9 @@ int cmd_config (int argc, char **argv);
 int cmd_replay (int argc, char **argv);
 int cmd_mcp (int argc, char **argv);
 int cmd_serve (int argc, char **argv);
+int cmd_daemon (int argc, char **argv);
+/* serve --pool: a pool daemon (started as `daemon start` would) unless one runs. */
+int ak_cli_daemon_ensure (void);
 int cmd_image (int argc, char **argv);
 int cmd_info (int argc, char **argv);
 int cmd_extend_ttl (int argc, char **argv);

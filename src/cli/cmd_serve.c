@@ -19,7 +19,17 @@ cmd_serve (int argc, char **argv)
   ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
   _cleanup_free_ char *server = NULL;
 
-  (void) argc;
+  /* --pool: the warm pool's daemon, started unless one runs (it outlives
+   * the server; `agentkernel daemon stop` ends it). */
+  for (int i = 1, j = 1; i <= argc; i++)
+    if (i == argc || strcmp (argv[i], "--pool") != 0)
+      argv[j++] = argv[i];
+    else
+      {
+        int rc = ak_cli_daemon_ensure ();
+        if (rc != 0)
+          return rc;
+      }
   if (n < 0)
     {
       fprintf (stderr, "agentkernel: serve: cannot find this program: %s\n", strerror (errno));

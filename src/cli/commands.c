@@ -192,6 +192,8 @@ const ak_cli_cmd_t ak_cli_commands[] = {
   { "replay", NULL, "FILE", "Play back a recorded session", NULL, cmd_replay, NULL, AK_CMD_OWN_HELP },
   { "serve", NULL, "[OPTIONS]", "Serve the HTTP API (default http://127.0.0.1:18888)", NULL, cmd_serve, NULL,
     AK_CMD_OWN_HELP },
+  { "daemon", NULL, "start|stop|status ...", "Keep a warm pool of idle sandboxes (start, stop, status)", NULL,
+    cmd_daemon, NULL, AK_CMD_OWN_HELP },
   { "image", NULL, "pull|list|inspect|remove ...", "Pull, list, inspect and remove OCI images", NULL, cmd_image,
     NULL, AK_CMD_OWN_HELP },
   { "mcp-server", NULL, "", "Serve sandbox tools over the Model Context Protocol (stdio)", NULL, cmd_mcp, NULL,

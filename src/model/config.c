@@ -27,7 +27,7 @@ typedef struct cfg {
 } cfg_t;
 
 static const char *const tables[] = { "sandbox", "agent", "resources", "security",
-                                      "network", "build",  "files",     NULL };
+                                      "network", "build",  "files",     "daemon", NULL };
 static const char *const sandbox_keys[] = { "name", "base_image", NULL };
 static const char *const agent_keys[] = { "preferred", "compatibility_mode", NULL };
 static const char *const resources_keys[] = { "vcpus", "memory_mb", "pids", "cpu", "log_mb", "disk_mb", NULL };
@@ -909,4 +909,118 @@ ak_config_apply_buf (const char *path, const char *buf, size_t len, const ak_con
                      ak_spec_t *spec, ak_error_t **err)
 {
   return load (path, buf, len, o, spec, err);
+}
+
+/* ---- [daemon]: the warm pool ---- */
+
+static const char *const daemon_keys[] = { "pool_size", "shapes", NULL };
+static const char *const shape_keys[] = { "profile", "image", "backend", "network", NULL };
+
+void
+ak_daemon_conf_clear (ak_daemon_conf_t *d)
+{
+  for (size_t i = 0; i < d->n_shapes; i++)
+    {
+      free (d->shapes[i].profile);
+      free (d->shapes[i].image);
+      free (d->shapes[i].backend);
+    }
+  free (d->shapes);
+  memset (d, 0, sizeof *d);
+}
+
+static int
+shape_string (const cfg_t *c, const ak_toml_value_t *t, const char *key, char **out, ak_error_t **err)
+{
+  ak_toml_entry_t e;
+  const char *v;
+  size_t len;
+  if (!ak_toml_table_find (t, key, &e))
+    return 0;
+  if (!ak_toml_as_string (e.value, &v, &len) || strlen (v) != len || len == 0)
+    return ak_error_set (err, 0, "%s:%u: [daemon] shapes: %s: expected a non-empty string", c->file,
+                         e.line, key);
+  *out = ak_xstrdup (v);
+  return 0;
+}
+
+int
+ak_config_daemon (const char *path, ak_daemon_conf_t *d, ak_error_t **err)
+{
+  ak_toml_t *doc = NULL;
+  cfg_t c = { .file = path };
+  const ak_toml_value_t *t, *shapes;
+  ak_toml_entry_t e;
+  int rc = -1;
+
+  memset (d, 0, sizeof *d);
+  d->pool_size = AK_DAEMON_POOL_SIZE_DEFAULT;
+  if (path == NULL)
+    return 0;
+  if (ak_toml_parse_file (path, &doc, err) < 0)
+    return -1;
+  if (get_table (&c, ak_toml_root (doc), "daemon", &t, err) < 0)
+    goto out;
+  rc = 0;
+  if (t == NULL)
+    goto out;
+  rc = -1;
+  warn_unknown_keys (&c, t, "daemon", daemon_keys);
+  if (ak_toml_table_find (t, "pool_size", &e))
+    {
+      int64_t n;
+      if (!ak_toml_as_int (e.value, &n) || n < 1 || n > AK_DAEMON_POOL_SIZE_MAX)
+        {
+          ak_error_set (err, 0, "%s:%u: [daemon] pool_size: expected an integer from 1 to %d", path,
+                        e.line, AK_DAEMON_POOL_SIZE_MAX);
+          goto out;
+        }
+      d->pool_size = (unsigned) n;
+    }
+  shapes = ak_toml_table_get (t, "shapes");
+  if (shapes != NULL)
+    {
+      size_t n = ak_toml_array_len (shapes);
+      if (ak_toml_type (shapes) != AK_TOML_ARRAY)
+        {
+          ak_error_set (err, 0, "%s:%u: [daemon] shapes: expected an array of tables", path,
+                        ak_toml_line (shapes));
+          goto out;
+        }
+      d->shapes = ak_xcalloc (n + 1, sizeof (ak_daemon_shape_t));
+      for (size_t i = 0; i < n; i++)
+        {
+          const ak_toml_value_t *s = ak_toml_array_get (shapes, i);
+          ak_daemon_shape_t *sh = &d->shapes[d->n_shapes++];
+          ak_toml_entry_t ne;
+          if (ak_toml_type (s) != AK_TOML_TABLE)
+            {
+              ak_error_set (err, 0, "%s:%u: [daemon] shapes: expected a table", path, ak_toml_line (s));
+              goto out;
+            }
+          warn_unknown_keys (&c, s, "daemon.shapes", shape_keys);
+          sh->network = -1;
+          if (shape_string (&c, s, "profile", &sh->profile, err) < 0
+              || shape_string (&c, s, "image", &sh->image, err) < 0
+              || shape_string (&c, s, "backend", &sh->backend, err) < 0)
+            goto out;
+          if (ak_toml_table_find (s, "network", &ne))
+            {
+              bool b;
+              if (!ak_toml_as_bool (ne.value, &b))
+                {
+                  ak_error_set (err, 0, "%s:%u: [daemon] shapes: network: expected true or false",
+                                path, ne.line);
+                  goto out;
+                }
+              sh->network = b;
+            }
+        }
+    }
+  rc = 0;
+out:
+  ak_toml_free (doc);
+  if (rc < 0)
+    ak_daemon_conf_clear (d);
+  return rc;
 }

@@ -42,6 +42,27 @@ typedef struct ak_config_opts {
 int ak_config_apply_buf (const char *path, const char *buf, size_t len, const ak_config_opts_t *o,
                          ak_spec_t *spec, ak_error_t **err);
 
+/* [daemon]: the warm pool of `agentkernel daemon` (service/pool.h).
+ *   pool_size = 2                      idle sandboxes kept per shape
+ *   shapes = [{ profile = "moderate", image = "host", backend = "container",
+ *               network = false }]     each key optional
+ * With no shapes, the daemon pools the default sandbox (what a plain `run`
+ * in the daemon's directory gets). */
+#define AK_DAEMON_POOL_SIZE_DEFAULT 2
+#define AK_DAEMON_POOL_SIZE_MAX 32
+typedef struct ak_daemon_shape {
+  char *profile, *image, *backend; /* NULL: the default */
+  int network;                      /* -1: the profile's */
+} ak_daemon_shape_t;
+typedef struct ak_daemon_conf {
+  unsigned pool_size;
+  ak_daemon_shape_t *shapes;
+  size_t n_shapes;
+} ak_daemon_conf_t;
+/* Reads [daemon] of the file at path (NULL: defaults only). */
+int ak_config_daemon (const char *path, ak_daemon_conf_t *d, ak_error_t **err);
+void ak_daemon_conf_clear (ak_daemon_conf_t *d);
+
 /* Levenshtein distance between a and b (pure; used for "did you mean"). */
 size_t ak_edit_distance (const char *a, const char *b);
 

@@ -1079,3 +1079,41 @@ ak_spec_from_json (const json_t *j, ak_spec_t *spec, ak_error_t **err)
     }
   return 0;
 }
+
+/* Where a value came from (source, line) never changes what a sandbox is. */
+static void
+strip_provenance (json_t *j)
+{
+  const char *k;
+  json_t *v;
+  size_t i;
+
+  if (json_is_object (j))
+    {
+      json_object_del (j, "source");
+      json_object_del (j, "line");
+      json_object_foreach (j, k, v)
+        strip_provenance (v);
+    }
+  else if (json_is_array (j))
+    json_array_foreach (j, i, v)
+      strip_provenance (v);
+}
+
+char *
+ak_spec_pool_key (const ak_spec_t *spec)
+{
+  static const char *const claim_time[] = { "name", "argv", "env", "host_env", "workdir",
+                                            "cwd", "cwd_pin", NULL };
+  json_t *j = ak_spec_to_json (spec);
+  char *s;
+
+  for (size_t i = 0; claim_time[i] != NULL; i++)
+    json_object_del (j, claim_time[i]);
+  strip_provenance (j);
+  s = json_dumps (j, JSON_SORT_KEYS | JSON_COMPACT);
+  json_decref (j);
+  if (s == NULL)
+    ak_oom ();
+  return s;
+}

@@ -50,4 +50,12 @@ json_t *ak_spec_to_json (const ak_spec_t *spec);
  * ak_spec_clear(); on failure it holds the defaults of ak_spec_init(). */
 int ak_spec_from_json (const json_t *j, ak_spec_t *spec, ak_error_t **err);
 
+/* The warm pool's key of spec: its JSON form (keys sorted, compact) without
+ * what a claim applies to an idle sandbox (argv, env, pass_env's values,
+ * workdir, the workspace directory, the name) and without where each value
+ * came from.  Two specs with the same key get exactly the same isolation:
+ * profile, every security setting, seccomp, domains, resources, image,
+ * backend.  malloc'd. */
+char *ak_spec_pool_key (const ak_spec_t *spec);
+
 #endif

@@ -14,6 +14,7 @@
 #include "model/spec_json.h"
 #include "service/audit.h"
 #include "service/image.h"
+#include "service/pool.h"
 #include "service/sandbox.h"
 
 bool
@@ -85,7 +86,13 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via,
   ak_backend_audit_hook = net_audit;
   if (s.home != NULL && (home = realpath (s.home, NULL)) != NULL)
     s.home = home;
-  rc = b->run (&s, stdio, status, err);
+  /* A warm sandbox of exactly this spec when a pool daemon has one, else
+   * a cold start. */
+  rc = ak_pool_try_run (b, &s, stdio, status, err);
+  if (rc == 0)
+    rc = b->run (&s, stdio, status, err);
+  else if (rc > 0)
+    rc = 0;
   ak_strv_free (s.private_paths);
   s.private_paths = NULL;
   ak_strv_free (s.shared_paths);

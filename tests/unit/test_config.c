@@ -529,6 +529,50 @@ test_seccomp_untrusted (void **state)
   ak_spec_clear (&spec);
 }
 
+
+/* [daemon]: pool size and shapes; bad values are errors naming the line;
+ * the table is known to the sandbox loader (no "unknown table" warning). */
+static void
+test_daemon_table (void **state)
+{
+  ak_daemon_conf_t d;
+  ak_error_t *err = NULL;
+  ak_spec_t spec;
+  char *path = write_tmp ("d.toml", "[daemon]\npool_size = 3\nshapes = [{ profile = \"restrictive\" },\n"
+                                    "  { profile = \"moderate\", image = \"host\", network = false }]\n");
+  (void) state;
+
+  assert_int_equal (ak_config_daemon (path, &d, &err), 0);
+  assert_int_equal (d.pool_size, 3);
+  assert_int_equal (d.n_shapes, 2);
+  assert_string_equal (d.shapes[0].profile, "restrictive");
+  assert_int_equal (d.shapes[0].network, -1);
+  assert_null (d.shapes[0].image);
+  assert_string_equal (d.shapes[1].image, "host");
+  assert_int_equal (d.shapes[1].network, 0);
+  ak_daemon_conf_clear (&d);
+  free (path);
+
+  assert_int_equal (ak_config_daemon (NULL, &d, &err), 0);
+  assert_int_equal (d.pool_size, AK_DAEMON_POOL_SIZE_DEFAULT);
+  assert_int_equal (d.n_shapes, 0);
+
+  path = write_tmp ("d.toml", "[daemon]\npool_size = 0\n");
+  assert_int_equal (ak_config_daemon (path, &d, &err), -1);
+  assert_non_null (strstr (err->msg, "d.toml:2: [daemon] pool_size"));
+  ak_error_free (err), err = NULL;
+  free (path);
+  path = write_tmp ("d.toml", "[daemon]\nshapes = [{ profile = 3 }]\n");
+  assert_int_equal (ak_config_daemon (path, &d, &err), -1);
+  assert_non_null (strstr (err->msg, "profile"));
+  ak_error_free (err), err = NULL;
+  free (path);
+
+  assert_int_equal (load ("[daemon]\npool_size = 1\n", -1, &spec, &err), 0);
+  assert_null (warnings);
+  ak_spec_clear (&spec);
+}
+
 int
 main (void)
 {
@@ -547,6 +591,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_log_and_disk, setup, teardown),
     cmocka_unit_test_setup_teardown (test_seccomp_key, setup, teardown),
     cmocka_unit_test_setup_teardown (test_seccomp_untrusted, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_daemon_table, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

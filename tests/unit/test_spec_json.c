@@ -370,6 +370,69 @@ test_seccomp_custom (void **state)
   ak_spec_clear (&spec);
 }
 
+/* The warm pool's key: what a claim applies never changes it; anything that
+ * changes isolation does; where a value came from does not. */
+static void
+test_pool_key (void **state)
+{
+  ak_spec_t a, b;
+  char *ka, *kb;
+  (void) state;
+
+  ak_spec_init (&a);
+  ak_spec_init (&b);
+  b.argv = ak_xcalloc (3, sizeof (char *));
+  b.argv[0] = ak_xstrdup ("make");
+  b.argv[1] = ak_xstrdup ("test");
+  b.workdir = ak_xstrdup ("/tmp");
+  b.cwd = ak_xstrdup ("/somewhere");
+  assert_int_equal (ak_spec_add_env (&b, "FOO=bar", NULL), 0);
+  /* The same value from a flag instead of the profile. */
+  ak_spec_set_security (&b, AK_SEC_NETWORK, ak_spec_sec (&a, AK_SEC_NETWORK), AK_SRC_CLI, 0);
+  ka = ak_spec_pool_key (&a);
+  kb = ak_spec_pool_key (&b);
+  assert_string_equal (ka, kb);
+  free (kb);
+
+  ak_spec_set_security (&b, AK_SEC_NETWORK, !ak_spec_sec (&a, AK_SEC_NETWORK), AK_SRC_CLI, 0);
+  kb = ak_spec_pool_key (&b);
+  assert_string_not_equal (ka, kb);
+  free (kb);
+  ak_spec_set_security (&b, AK_SEC_NETWORK, ak_spec_sec (&a, AK_SEC_NETWORK), AK_SRC_CLI, 0);
+
+  b.res.memory_mb = a.res.memory_mb + 1;
+  kb = ak_spec_pool_key (&b);
+  assert_string_not_equal (ka, kb);
+  free (kb);
+  b.res.memory_mb = a.res.memory_mb;
+
+  ak_spec_set_profile (&b, AK_PROFILE_RESTRICTIVE, AK_SRC_CLI);
+  kb = ak_spec_pool_key (&b);
+  assert_string_not_equal (ka, kb);
+  free (kb);
+  ak_spec_set_profile (&b, a.sec.profile, AK_SRC_CLI);
+
+  b.as_root = true;
+  kb = ak_spec_pool_key (&b);
+  assert_string_not_equal (ka, kb);
+  free (kb);
+  b.as_root = false;
+
+  b.sec.seccomp.kind = AK_SECCOMP_RESTRICTIVE;
+  kb = ak_spec_pool_key (&b);
+  assert_string_not_equal (ka, kb);
+  free (kb);
+  b.sec.seccomp.kind = a.sec.seccomp.kind;
+
+  kb = ak_spec_pool_key (&b);
+  assert_string_equal (ka, kb);
+  free (kb);
+  free (ka);
+  ak_spec_clear (&a);
+  ak_spec_clear (&b);
+}
+
+
 int
 main (void)
 {
@@ -381,6 +444,7 @@ main (void)
     cmocka_unit_test (test_null_input),
     cmocka_unit_test (test_long_value_quoted),
     cmocka_unit_test (test_seccomp_custom),
+    cmocka_unit_test (test_pool_key),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

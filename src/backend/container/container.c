@@ -39,6 +39,7 @@
 #include "common/cleanup.h"
 #include "common/syscalls.h"
 #include "common/util.h"
+#include "model/spec_json.h"
 
 #define NS_FLAGS                                                                          \
   (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET)
@@ -54,6 +55,7 @@ typedef struct init_ctx {
   int sync;
   int net_helper;
   bool serve; /* persistent: the agent serves the listening socket (sent with GO) */
+  bool pooled; /* warm pool: EXEC brings the claimant's command, streams and workspace */
   const char *persist; /* persistent: the sandbox's state directory */
 } init_ctx_t;
 
@@ -103,6 +105,8 @@ sandbox_init (const init_ctx_t *c)
   int listen_fd = -1;
   int exec_ruleset = -1, exec_info = -1;
   const char *persist_dir = c->persist;
+  ak_pool_claim_t claim = { .stdio = { -1, -1, -1 } };
+  const ak_stdio_t *stdio = c->stdio;
   const char *hostname = c->spec->hostname ? c->spec->hostname : "agentkernel";
 
   /* 1.  Keep only the channel to the supervisor and the command's streams:
@@ -162,8 +166,18 @@ sandbox_init (const init_ctx_t *c)
   /* EXEC carries the seccomp filter, compiled meanwhile (none when tests
    * disable it). */
   n_fds = 0;
-  if (ak_sync_recv (c->sync, &type, &value, NULL, 0, fds, &n_fds) != 1 || type != AK_SYNC_EXEC)
+  if (ak_sync_recv (c->sync, &type, &value, mask, sizeof mask, fds, &n_fds) != 1 || type != AK_SYNC_EXEC)
     init_fail_errno (c->sync, "no EXEC from the supervisor");
+  /* 5b. A pooled sandbox waited here, built but running nothing: the claim
+   * brings the command, its streams and its workspace (ak_pool_init_claim). */
+  if (c->pooled)
+    {
+      size_t n_sec = (size_t) value;
+      if (ak_pool_init_claim (c->spec, mask, fds + n_sec, n_fds - n_sec, &claim, &err) < 0)
+        init_fail (c->sync, err);
+      n_fds = n_sec;
+      stdio = &claim.stdio;
+    }
   /* 6. */
   if (unshare (CLONE_NEWCGROUP) < 0)
     {
@@ -218,18 +232,32 @@ sandbox_init (const init_ctx_t *c)
       report_started (getpid (), (void *) &c->sync);
       _exit (ak_agent_serve (listen_fd, &conf));
     }
-  if (dup2 (c->stdio->in, 0) < 0 || dup2 (c->stdio->out, 1) < 0 || dup2 (c->stdio->err, 2) < 0)
+  if (dup2 (stdio->in, 0) < 0 || dup2 (stdio->out, 1) < 0 || dup2 (stdio->err, 2) < 0)
     {
       ak_error_set (&err, errno, "standard streams");
       init_fail (c->sync, err);
     }
-  env = ak_spec_build_env_in (c->spec, c->spec->as_root, ak_dir_exists);
-  status = ak_init_run (c->spec->argv, env, c->origmask, report_started, (void *) &c->sync);
+  if (c->pooled)
+    {
+      /* The claimant's explicit and pass_env values on this sandbox's spec. */
+      ak_spec_t claimed = *c->spec;
+      claimed.env = claim.env;
+      claimed.host_env = claim.host_env;
+      env = ak_spec_build_env_in (&claimed, claimed.as_root, ak_dir_exists);
+    }
+  else
+    env = ak_spec_build_env_in (c->spec, c->spec->as_root, ak_dir_exists);
+  status = ak_init_run (c->pooled ? claim.argv : c->spec->argv, env, c->origmask, report_started,
+                        (void *) &c->sync);
   if (status < 0)
     {
       ak_error_set (&err, errno, "fork command");
       init_fail (c->sync, err);
     }
+  /* A pooled run's claimant is told the status before the namespaces are
+   * torn down: nothing of the command may outlive that report. */
+  if (c->pooled)
+    (void) kill (-1, SIGKILL);
   ak_sync_send (c->sync, AK_SYNC_EXIT, status, NULL, NULL, 0);
   _exit (0);
 }
@@ -281,22 +309,42 @@ exit_code_of (int wstatus)
   return 125;
 }
 
-/* Relay signals and wait for the sandbox to end. */
-static int
-supervise (pid_t pid, int pidfd, int sync, int sigfd, ak_execwatch_t *watch, int *status,
-           ak_error_t **err)
+/* One relayed signal: to the sandbox, then SIGKILL after the grace period
+ * (at once for a second one). */
+static void
+relay_signal (int pidfd, int signo, bool from_tty, long long *deadline)
 {
-  bool have_status = false, stdin_tty = isatty (STDIN_FILENO), watching = watch != NULL;
+  if (*deadline >= 0)
+    ak_pidfd_send_signal (pidfd, SIGKILL); /* a second signal: no more waiting */
+  else
+    {
+      if (!from_tty)
+        ak_pidfd_send_signal (pidfd, signo);
+      if (signo != SIGQUIT || !from_tty)
+        *deadline = (long long) ak_now_ns () + KILL_GRACE_MS * 1000000LL;
+    }
+}
+
+/* Relay signals and wait for the sandbox to end.  ctl (a pooled sandbox's
+ * claimant, else -1) is told when the command starts, relays the
+ * claimant's signals, and its end (the claimant is gone) ends the sandbox;
+ * *reported: the claimant was told the status. */
+static int
+supervise (pid_t pid, int pidfd, int sync, int sigfd, ak_execwatch_t *watch, int ctl, int *status,
+           bool *reported, ak_error_t **err)
+{
+  bool have_status = false, stdin_tty = ctl < 0 && isatty (STDIN_FILENO), watching = watch != NULL;
   long long deadline = -1;
   int wstatus;
 
   for (;;)
     {
-      struct pollfd p[4] = {
+      struct pollfd p[5] = {
         { .fd = pidfd, .events = POLLIN },
         { .fd = sync, .events = POLLIN },
         { .fd = sigfd, .events = POLLIN },
         { .fd = watching ? ak_execwatch_fd (watch) : -1, .events = POLLIN },
+        { .fd = ctl, .events = POLLIN },
       };
       int timeout = -1, r;
       if (deadline >= 0)
@@ -305,8 +353,8 @@ supervise (pid_t pid, int pidfd, int sync, int sigfd, ak_execwatch_t *watch, int
           timeout = left > 0 ? (int) left : 0;
         }
       if (sync < 0)
-        p[1].fd = -1, p[2].fd = -1;
-      r = poll (p, 4, timeout);
+        p[1].fd = -1, p[2].fd = -1, p[4].fd = -1;
+      r = poll (p, 5, timeout);
       if (r < 0 && errno == EINTR)
         continue;
       if (r < 0)
@@ -329,6 +377,9 @@ supervise (pid_t pid, int pidfd, int sync, int sigfd, ak_execwatch_t *watch, int
             {
               *status = exit_code_of (value);
               have_status = true;
+              /* The claimant need not wait for the teardown. */
+              if (ctl >= 0 && ak_sync_send (ctl, AK_SYNC_EXIT, *status, NULL, NULL, 0) == 0)
+                ctl = -1, *reported = true;
             }
           else if (type == AK_SYNC_ERROR)
             {
@@ -336,6 +387,8 @@ supervise (pid_t pid, int pidfd, int sync, int sigfd, ak_execwatch_t *watch, int
               have_status = true;
               *status = -1;
             }
+          else if (type == AK_SYNC_STARTED && ctl >= 0)
+            (void) ak_sync_send (ctl, AK_SYNC_STARTED, 0, NULL, NULL, 0);
         }
       if (p[3].revents & POLLIN)
         ak_execwatch_handle (watch);
@@ -345,18 +398,19 @@ supervise (pid_t pid, int pidfd, int sync, int sigfd, ak_execwatch_t *watch, int
         {
           struct signalfd_siginfo si;
           if (read (sigfd, &si, sizeof si) == sizeof si)
+            relay_signal (pidfd, (int) si.ssi_signo, si.ssi_code == SI_KERNEL && stdin_tty, &deadline);
+        }
+      if (p[4].revents & (POLLIN | POLLHUP))
+        {
+          int type, value;
+          if (ak_sync_recv (ctl, &type, &value, NULL, 0, NULL, NULL) != 1)
             {
-              bool from_tty = si.ssi_code == SI_KERNEL && stdin_tty;
-              if (deadline >= 0)
-                ak_pidfd_send_signal (pidfd, SIGKILL); /* a second signal: no more waiting */
-              else
-                {
-                  if (!from_tty)
-                    ak_pidfd_send_signal (pidfd, (int) si.ssi_signo);
-                  if (si.ssi_signo != SIGQUIT || !from_tty)
-                    deadline = (long long) ak_now_ns () + KILL_GRACE_MS * 1000000LL;
-                }
+              /* The claimant is gone: so is its command. */
+              ak_pidfd_send_signal (pidfd, SIGKILL);
+              ctl = -1;
             }
+          else if (type == AK_SYNC_SIGNAL && value > 0 && value < 65)
+            relay_signal (pidfd, value, false, &deadline);
         }
       if (p[0].revents & POLLIN)
         {
@@ -410,6 +464,7 @@ typedef struct launch {
   int listen_fd;
   const char *persist;
   int *ready_fd;
+  bool pooled; /* warm pool: built up to EXEC, which a claim sends */
 } launch_t;
 
 /* What a launch holds until it is over: launch_teardown() undoes whatever
@@ -467,8 +522,11 @@ launch_prepare (const launch_t *l, launch_state_t *st, ak_error_t **err)
   int sv[2];
 
   ak_ids_plan (spec, serve, &st->ids);
-  if ((serve ? container_check_env (spec, err) : container_check (spec, err)) < 0)
+  if ((serve || l->pooled ? container_check_env (spec, err) : container_check (spec, err)) < 0)
     return -1;
+  /* Only a pooled sandbox gets its workspace later (at its claim). */
+  if (!l->pooled && ak_spec_sec (spec, AK_SEC_MOUNT_CWD) && spec->cwd == NULL)
+    return ak_error_set (err, 0, "mount_cwd: no workspace directory given");
   if (ak_landlock_abi () == 0 && ak_test_disabled ("landlock"))
     ak_warn ("Landlock is DISABLED by AK_TEST_DISABLE: file access is confined by mounts only");
   else if (ak_landlock_abi () == 0)
@@ -542,6 +600,7 @@ launch_commit (const launch_t *l, launch_state_t *st, int init_sync, ak_error_t 
     {
       init_ctx_t c = { .spec = spec, .ids = &st->ids, .stdio = &st->io,
                        .origmask = &st->origmask, .sync = init_sync, .serve = l->listen_fd >= 0,
+                       .pooled = l->pooled,
                        .persist = l->persist,
                        .net_helper = st->network ? (int) ak_net_helper (NULL) : AK_NET_NONE };
       close (st->sync);
@@ -572,6 +631,8 @@ launch_commit (const launch_t *l, launch_state_t *st, int init_sync, ak_error_t 
     return -1;
   if (st->network && ak_net_wait_ready (&st->net, err) < 0)
     return -1;
+  if (l->pooled)
+    return 0; /* EXEC comes with a claim (ak_container_pool_serve) */
   if (ak_sync_send (st->sync, AK_SYNC_EXEC, 0, NULL, st->seccomp_fds, st->n_seccomp) < 0)
     return ak_error_set (err, errno, "start command");
   if (ak_cmdpolicy_active (&spec->sec.commands))
@@ -623,7 +684,7 @@ launch (const launch_t *l, int *status, ak_error_t **err)
   ak_sources_init (&st.src);
   if ((init_sync = launch_prepare (l, &st, err)) < 0 || launch_commit (l, &st, init_sync, err) < 0)
     return -1;
-  rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, st.watch, status, err);
+  rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, st.watch, -1, status, &(bool){ false }, err);
   st.pid = -1; /* reaped */
   return rc;
 }
@@ -644,6 +705,122 @@ ak_container_serve (const ak_spec_t *spec, int listen_fd, const char *persist, i
   return launch (&l, &status, err) < 0 ? -1 : status;
 }
 
+/* Warnings given while an idle sandbox was built: its claimant sees them
+ * as a cold start's caller would (a degraded feature is never silent). */
+static void
+collect_warning (const char *msg, void *data)
+{
+  char ***list = data;
+  size_t n = ak_strv_len (*list);
+  *list = ak_xrealloc (*list, (n + 2) * sizeof (char *));
+  (*list)[n] = ak_xstrdup (msg);
+  (*list)[n + 1] = NULL;
+}
+
+/* Warm pool: the owner of one idle sandbox, in a process of its own that
+ * the daemon forked (ak_container_pool_start).  The sandbox is built up to
+ * the point where only the command remains (READY received, network up,
+ * seccomp compiled); ctl reports it idle, then carries at most one claim.
+ * Whatever happens, the sandbox serves that one claim and is then torn down:
+ * a used sandbox is never handed out again. */
+int
+ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
+{
+  launch_t l = { .spec = spec, .listen_fd = -1, .pooled = true };
+  _cleanup_launch_ launch_state_t st = {
+    .net = { .pid = -1, .ready_fd = -1, .exit_fd = -1 },
+    .network = ak_spec_sec (spec, AK_SEC_NETWORK),
+    .sigfd = -1, .sync = -1, .seccomp_fds = { -1, -1 }, .pid = -1, .pidfd = -1,
+  };
+  _cleanup_close_ int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  _cleanup_(ak_pool_helper_stop) ak_pool_helper_t helper = { .pid = -1, .fd = -1 };
+  _cleanup_strv_ char **warnings = NULL;
+  _cleanup_free_ char *key = ak_spec_pool_key (spec);
+  bool reported = false;
+  int init_sync, rc, status = 0;
+
+  if (null < 0)
+    return ak_error_set (err, errno, "/dev/null");
+  ak_set_warn_handler (collect_warning, &warnings);
+  st.io = (ak_stdio_t){ null, null, null };
+  ak_sources_init (&st.src);
+  if ((init_sync = launch_prepare (&l, &st, err)) < 0 || launch_commit (&l, &st, init_sync, err) < 0)
+    return -1;
+  /* Unprivileged, the workspace can only be opened from a mount namespace
+   * the sandbox's user namespace owns (as a cold start's init does): a
+   * helper waits in one, made now, off the claim's path. */
+  if (!st.ids.caller_root && ak_spec_sec (spec, AK_SEC_MOUNT_CWD)
+      && ak_pool_helper_start (st.pid, &helper, err) < 0)
+    return -1;
+  if (ak_sync_send (ctl, AK_SYNC_READY, 0, NULL, NULL, 0) < 0)
+    return ak_error_set (err, errno, "report idle");
+
+  for (;;)
+    {
+      struct pollfd p[3] = {
+        { .fd = ctl, .events = POLLIN },
+        { .fd = st.pidfd, .events = POLLIN },
+        { .fd = st.sigfd, .events = POLLIN },
+      };
+      int fds[AK_SYNC_MAX_FDS], type, value;
+      size_t n_fds = 0;
+      if (poll (p, 3, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return ak_error_set (err, errno, "poll");
+        }
+      if (p[2].revents & POLLIN)
+        return 0; /* the daemon stops: so does its idle sandbox */
+      if (p[1].revents & POLLIN)
+        return ak_error_set (err, 0, "idle sandbox ended");
+      if (!(p[0].revents & (POLLIN | POLLHUP)))
+        continue;
+      rc = ak_sync_recv (ctl, &type, &value, NULL, 0, fds, &n_fds);
+      if (rc <= 0)
+        return 0; /* the daemon is gone */
+      if (type != AK_SYNC_CLAIM || n_fds != 4)
+        {
+          for (size_t i = 0; i < n_fds; i++)
+            close (fds[i]);
+          return ak_error_set (err, 0, "pool: unexpected message");
+        }
+      {
+        _cleanup_close_ int in = fds[0], out = fds[1], errfd = fds[2], claim = fds[3];
+        _cleanup_close_ int cwd_tree = -1;
+        int exec_fds[8];
+        size_t n = 0;
+        if (ak_pool_claim_check (spec, key, &st.ids, claim, &helper, &cwd_tree, err) < 0)
+          {
+            (void) ak_sync_send (ctl, AK_SYNC_ERROR, 0, (*err)->msg, NULL, 0);
+            return -1;
+          }
+        for (char **w = warnings; w != NULL && *w != NULL; w++)
+          (void) ak_sync_send (ctl, AK_SYNC_WARN, 0, *w, NULL, 0);
+        for (size_t i = 0; i < st.n_seccomp; i++)
+          exec_fds[n++] = st.seccomp_fds[i];
+        exec_fds[n++] = in, exec_fds[n++] = out, exec_fds[n++] = errfd, exec_fds[n++] = claim;
+        if (cwd_tree >= 0)
+          exec_fds[n++] = cwd_tree;
+        if (ak_sync_send (st.sync, AK_SYNC_EXEC, (int) st.n_seccomp, cwd_tree >= 0 ? "cwd" : "", exec_fds, n) < 0)
+          {
+            ak_error_set (err, errno, "start command");
+            (void) ak_sync_send (ctl, AK_SYNC_ERROR, 0, (*err)->msg, NULL, 0);
+            return -1;
+          }
+      }
+      break;
+    }
+  ak_pool_helper_stop (&helper);
+  rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, NULL, ctl, &status, &reported, err);
+  st.pid = -1; /* reaped */
+  if (rc < 0)
+    (void) ak_sync_send (ctl, AK_SYNC_ERROR, 0, (*err)->msg, NULL, 0);
+  else if (!reported)
+    (void) ak_sync_send (ctl, AK_SYNC_EXIT, status, NULL, NULL, 0);
+  return rc;
+}
+
 const ak_backend_t ak_container_backend = {
   .name = "container",
   .check = container_check_env,
@@ -653,4 +830,7 @@ const ak_backend_t ak_container_backend = {
   .connect = ak_container_connect,
   .stop = ak_container_stop,
   .address = ak_container_address,
+  .pool_start = ak_container_pool_start,
+  .pool_wait = ak_container_pool_wait,
+  .pool_claim = ak_container_pool_claim,
 };

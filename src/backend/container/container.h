@@ -74,6 +74,10 @@ int ak_sources_open (const ak_spec_t *spec, const ak_ids_t *ids, bool idmap, con
 size_t ak_sources_fds (const ak_sources_t *s, int *fds, size_t max);
 /* How many slots ak_sources_fds fills for spec. */
 size_t ak_sources_count (const ak_spec_t *spec);
+/* The workspace alone, as a detached tree of the pinned path (a claim of
+ * the warm pool). */
+int ak_sources_open_workspace (const char *path, const ak_fs_id_t *pin, const ak_ids_t *ids,
+                               bool idmap, ak_error_t **err);
 void ak_sources_from_fds (const ak_spec_t *spec, const int *fds, size_t n, ak_sources_t *s);
 
 /* ---- the root filesystem (mounts.c, etc.c) ---- */
@@ -209,6 +213,43 @@ int ak_container_connect (const char *dir, ak_error_t **err);
 int ak_container_stop (const char *dir, pid_t supervisor, ak_error_t **err);
 int ak_container_address (const char *dir, pid_t supervisor, char **ip, ak_error_t **err);
 
+/* ---- warm pool (pool.c) ---- */
+
+/* The backend's pool_start, pool_wait and pool_claim (see backend.h). */
+int ak_container_pool_start (const ak_spec_t *spec, pid_t *owner, ak_error_t **err);
+int ak_container_pool_wait (int ctl, ak_error_t **err);
+int ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
+                             ak_error_t **err);
+/* The pooled sandbox's owner (container.c): builds it, reports it idle on
+ * ctl, serves one claim, tears it down. */
+int ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err);
+
+/* Unprivileged: a process in a mount namespace owned by the sandbox's user
+ * namespace, where it opens the claimant's workspace (pid -1: none). */
+typedef struct ak_pool_helper {
+  pid_t pid;
+  int fd;
+} ak_pool_helper_t;
+int ak_pool_helper_start (pid_t init_pid, ak_pool_helper_t *h, ak_error_t **err);
+void ak_pool_helper_stop (ak_pool_helper_t *h);
+
+/* In the pooled supervisor: checks the claim (memfd `claim`) is for exactly
+ * spec (whose pool key is `key`), and opens its workspace (*cwd_tree, or
+ * -1). */
+int ak_pool_claim_check (const ak_spec_t *spec, const char *key, const ak_ids_t *ids, int claim,
+                         ak_pool_helper_t *h, int *cwd_tree, ak_error_t **err);
+
+/* What the claim brings to the sandbox init. */
+typedef struct ak_pool_claim {
+  ak_stdio_t stdio;
+  char **argv, **env, **host_env; /* env: the explicit values, host_env: pass_env's */
+} ak_pool_claim_t;
+/* In the init, before privileges are dropped: takes fds (stdin, stdout,
+ * stderr, the claim, and the workspace when text says "cwd"), attaches the
+ * workspace and enters the working directory. */
+int ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, size_t n,
+                        ak_pool_claim_t *claim, ak_error_t **err);
+
 /* ---- network (netns.c) ---- */
 
 typedef enum ak_net_helper {
@@ -258,6 +299,8 @@ enum ak_sync_type {
   AK_SYNC_STARTED, /* init -> supervisor: command forked */
   AK_SYNC_EXIT,    /* init -> supervisor: command ended, value = wait status */
   AK_SYNC_WATCH,   /* init -> supervisor: the exec listener and policy info (fds) */
+  AK_SYNC_CLAIM,   /* claimant -> pooled supervisor: stdin, stdout, stderr, the claim (pool.c) */
+  AK_SYNC_SIGNAL,  /* claimant -> pooled supervisor: relay signal `value` */
 };
 
 /* Most descriptors one message carries (the kernel's SCM_RIGHTS limit is

@@ -401,6 +401,13 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
     return ak_error_prefix (err, "mount_home");
   if (src->cwd_tree >= 0 && ak_mounts_attach (rootfd, src->cwd_tree, "workspace", true, err) < 0)
     return ak_error_prefix (err, "mount_cwd");
+  /* A pooled sandbox: the mount point its claim's workspace goes on. */
+  if (src->cwd_tree < 0 && ak_spec_sec (spec, AK_SEC_MOUNT_CWD))
+    {
+      _cleanup_close_ int ws = ak_fs_ensure_dir (rootfd, "workspace", 0755, err);
+      if (ws < 0)
+        return ak_error_prefix (err, "mount_cwd");
+    }
   for (size_t i = 0; i < spec->n_mounts; i++)
     if (ak_mounts_attach (rootfd, src->vol_trees[i], spec->mounts[i].dest, false, err) < 0)
       return ak_error_prefix (err, "volume %s", spec->mounts[i].dest);

@@ -298,7 +298,8 @@ ak_sources_open (const ak_spec_t *spec, const ak_ids_t *ids, bool idmap, const c
         return ak_error_prefix (err, "image %s", spec->image);
       s->layer_trees[s->n_layers++] = t;
     }
-  if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD))
+  /* A pooled sandbox has none yet: its claim brings it. */
+  if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD) && spec->cwd != NULL)
     {
       s->cwd_tree = open_tree_source (spec->cwd, &spec->cwd_pin, pinned, ids, idmap, false,
                                       "mount_cwd: workspace", err);
@@ -335,6 +336,13 @@ ak_sources_open (const ak_spec_t *spec, const ak_ids_t *ids, bool idmap, const c
         return ak_error_set (err, 0, "file %s: not a regular file", spec->files[i].source);
     }
   return 0;
+}
+
+int
+ak_sources_open_workspace (const char *path, const ak_fs_id_t *pin, const ak_ids_t *ids, bool idmap,
+                           ak_error_t **err)
+{
+  return open_tree_source (path, pin, true, ids, idmap, false, "mount_cwd: workspace", err);
 }
 
 size_t

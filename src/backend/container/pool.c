@@ -1,0 +1,523 @@
+/* Warm pool, container engine: an idle sandbox and its claim.
+ *
+ * An idle sandbox is an ordinary one (container.c) whose init stopped where
+ * it waits for EXEC: root built and pivoted into, still holding the
+ * capabilities of its own user namespace, nothing of the claimant's yet.
+ * A claim is one AK_SYNC_CLAIM over the control channel with the
+ * claimant's stdin, stdout, stderr and a sealed memfd of lines:
+ *
+ *   k<pool key>       must equal the pooled spec's own (model/spec_json.h)
+ *   a<arg>            the command, in order
+ *   e<KEY=VALUE>      an explicit variable (-e)
+ *   p<KEY=VALUE>      a variable pass_env lets through, as the claimant has it
+ *   w<dir>            working directory inside, when the claimant names one
+ *   u<octal>          the claimant's umask
+ *   c<dev>:<ino>:<type>:<path>   the workspace, pinned by the claimant
+ *   h<path>           a path no share may show (the claimant's own)
+ *
+ * each ending in a NUL byte.  The owner checks the key, opens the workspace
+ * as a cold start would (root: an idmapped tree of the pinned path; else a
+ * helper in a mount namespace the sandbox's user namespace owns), and sends
+ * EXEC with the streams, the memfd and the tree; the init attaches the tree
+ * at /workspace and only then drops every privilege (container.c, 5b).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend/container/container.h"
+#include "backend/container/init.h"
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/util.h"
+#include "model/spec_json.h"
+
+/* Largest claim accepted (argv and environment included). */
+#define CLAIM_MAX (4u << 20)
+
+/* ---- the daemon's side ---- */
+
+int
+ak_container_pool_start (const ak_spec_t *spec, pid_t *owner, ak_error_t **err)
+{
+  int sv[2];
+  pid_t parent = getpid (), pid;
+
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return ak_error_set (err, errno, "socketpair");
+  pid = fork ();
+  if (pid < 0)
+    {
+      close (sv[0]), close (sv[1]);
+      return ak_error_set (err, errno, "fork");
+    }
+  if (pid == 0)
+    {
+      ak_error_t *e = NULL;
+      int keep[] = { 0, 1, 2, sv[1] };
+      /* Dies with the daemon, and so does its sandbox (the init dies with
+       * this process): a killed daemon leaves nothing running. */
+      if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid () != parent)
+        _exit (1);
+      /* The daemon's listening socket and the other sandboxes' channels
+       * are not this one's. */
+      if (ak_init_close_fds_except (keep, 4) < 0)
+        _exit (1);
+      /* The daemon's signal state (it blocks SIGCHLD and SIGTERM for its
+       * signalfd) is not the command's: a cold start's command gets the
+       * default one, and so does a pooled one. */
+      {
+        sigset_t none;
+        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        for (int sig = 1; sig < NSIG; sig++)
+          if (sig != SIGKILL && sig != SIGSTOP)
+            (void) sigaction (sig, &dfl, NULL);
+        sigemptyset (&none);
+        sigprocmask (SIG_SETMASK, &none, NULL);
+      }
+      if (ak_container_pool_serve (spec, sv[1], &e) < 0)
+        {
+          (void) ak_sync_send (sv[1], AK_SYNC_ERROR, 0, e ? e->msg : "pooled sandbox failed", NULL, 0);
+          _exit (1);
+        }
+      _exit (0);
+    }
+  close (sv[1]);
+  *owner = pid;
+  return sv[0];
+}
+
+int
+ak_container_pool_wait (int ctl, ak_error_t **err)
+{
+  int type, value, rc;
+  char text[1024];
+
+  rc = ak_sync_recv (ctl, &type, &value, text, sizeof text, NULL, NULL);
+  if (rc == 1 && type == AK_SYNC_READY)
+    return 0;
+  if (rc == 1 && type == AK_SYNC_ERROR)
+    return ak_error_set (err, 0, "%s", text);
+  return ak_error_set (err, rc < 0 ? errno : 0, "pooled sandbox ended during set-up");
+}
+
+/* ---- the claim's bytes ---- */
+
+static void
+put (FILE *f, char tag, const char *s)
+{
+  fputc (tag, f);
+  fputs (s, f);
+  fputc ('\0', f);
+}
+
+/* The claim of spec as a sealed memfd. */
+static int
+claim_memfd (const ak_spec_t *spec, ak_error_t **err)
+{
+  _cleanup_free_ char *key = ak_spec_pool_key (spec);
+  _cleanup_free_ char *buf = NULL;
+  _cleanup_close_ int fd = -1;
+  size_t len = 0;
+  FILE *f = open_memstream (&buf, &len);
+
+  if (f == NULL)
+    ak_oom ();
+  put (f, 'k', key);
+  for (char **a = spec->argv; a != NULL && *a != NULL; a++)
+    put (f, 'a', *a);
+  for (char **e = spec->env; e != NULL && *e != NULL; e++)
+    put (f, 'e', *e);
+  for (char **e = spec->host_env; e != NULL && *e != NULL; e++)
+    put (f, 'p', *e);
+  if (spec->workdir != NULL)
+    put (f, 'w', spec->workdir);
+  {
+    /* The caller's umask, which a cold start's command inherits. */
+    mode_t m = umask (0);
+    char u[16];
+    umask (m);
+    snprintf (u, sizeof u, "%o", (unsigned) m);
+    put (f, 'u', u);
+  }
+  if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD))
+    {
+      /* Pinned here, in the claimant's own view: the owner opens exactly
+       * this directory or nothing. */
+      ak_fs_id_t id;
+      _cleanup_free_ char *canon = NULL, *line = NULL;
+      _cleanup_close_ int pin = ak_fs_pin (spec->cwd, &id, &canon, err);
+      if (pin < 0)
+        {
+          fclose (f);
+          return ak_error_prefix (err, "mount_cwd: workspace");
+        }
+      line = ak_xasprintf ("%llu:%llu:%u:%s", id.dev, id.ino, id.type, canon);
+      put (f, 'c', line);
+    }
+  for (char **h = spec->private_paths; h != NULL && *h != NULL; h++)
+    put (f, 'h', *h);
+  if (fclose (f) != 0)
+    return ak_error_set (err, errno, "claim");
+  fd = memfd_create ("agentkernel-claim", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0)
+    return ak_error_set (err, errno, "memfd_create");
+  if (ak_write_all (fd, buf, len) < 0
+      || fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+    return ak_error_set (err, errno, "claim");
+  return take_fd (&fd);
+}
+
+/* Reads a claim into a NUL-terminated buffer. */
+static char *
+claim_read (int fd, size_t *len, ak_error_t **err)
+{
+  struct stat st;
+  char *buf;
+
+  if (fstat (fd, &st) < 0)
+    return ak_error_set (err, errno, "claim"), NULL;
+  if (st.st_size <= 0 || (size_t) st.st_size > CLAIM_MAX)
+    return ak_error_set (err, 0, "claim: bad size"), NULL;
+  buf = ak_xmalloc ((size_t) st.st_size + 1);
+  if (pread (fd, buf, (size_t) st.st_size, 0) != st.st_size)
+    {
+      free (buf);
+      return ak_error_set (err, errno, "claim: read"), NULL;
+    }
+  buf[st.st_size] = '\0';
+  *len = (size_t) st.st_size;
+  return buf;
+}
+
+/* The next "<tag><text>\0" entry at *pos, or NULL at the end. */
+static const char *
+claim_next (const char *buf, size_t len, size_t *pos, char *tag)
+{
+  const char *s;
+  if (*pos >= len)
+    return NULL;
+  s = buf + *pos;
+  *tag = s[0];
+  *pos += strlen (s) + 1;
+  return s[0] != '\0' ? s + 1 : s;
+}
+
+/* ---- the owner's side ---- */
+
+static bool
+path_within (const char *inner, const char *outer)
+{
+  size_t n = strlen (outer);
+  if (strcmp (outer, "/") == 0)
+    return true;
+  return strncmp (inner, outer, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
+}
+
+/* A private path beneath the workspace (or the workspace within one) would
+ * need a cover inside the share, which only set-up before pivoting makes:
+ * such a claim starts cold. */
+static int
+check_private (const char *cwd, char *const *paths, ak_error_t **err)
+{
+  for (size_t i = 0; paths != NULL && paths[i] != NULL; i++)
+    if (path_within (paths[i], cwd) || path_within (cwd, paths[i]))
+      return ak_error_set (err, 0, "workspace %s holds or lies in %s, which a pooled sandbox cannot hide",
+                           cwd, paths[i]);
+  return 0;
+}
+
+int
+ak_pool_claim_check (const ak_spec_t *spec, const char *key, const ak_ids_t *ids, int claim,
+                     ak_pool_helper_t *h, int *cwd_tree, ak_error_t **err)
+{
+  _cleanup_free_ char *buf = NULL, *cwd = NULL;
+  _cleanup_free_ char **priv = NULL;
+  size_t len = 0, pos = 0, n_priv = 0;
+  const char *s;
+  char tag;
+  bool key_ok = false;
+  ak_fs_id_t pin = { 0 };
+
+  buf = claim_read (claim, &len, err);
+  if (buf == NULL)
+    return -1;
+  priv = ak_xcalloc (len + 1, sizeof (char *));
+  while ((s = claim_next (buf, len, &pos, &tag)) != NULL)
+    if (tag == 'k')
+      key_ok = strcmp (s, key) == 0;
+    else if (tag == 'h')
+      priv[n_priv++] = (char *) s;
+    else if (tag == 'c')
+      {
+        int off = 0;
+        if (sscanf (s, "%llu:%llu:%u:%n", &pin.dev, &pin.ino, &pin.type, &off) != 3 || off <= 0
+            || s[off] != '/')
+          return ak_error_set (err, 0, "claim: bad workspace");
+        free (cwd);
+        cwd = ak_xstrdup (s + off);
+      }
+  if (!key_ok)
+    return ak_error_set (err, 0, "claim: not this pooled sandbox's spec");
+  *cwd_tree = -1;
+  if (!ak_spec_sec (spec, AK_SEC_MOUNT_CWD))
+    return 0;
+  if (cwd == NULL || pin.type == 0)
+    return ak_error_set (err, 0, "claim: no workspace");
+  if (check_private (cwd, priv, err) < 0 || check_private (cwd, spec->private_paths, err) < 0)
+    return -1;
+  if (ids->caller_root)
+    {
+      *cwd_tree = ak_sources_open_workspace (cwd, &pin, ids, true, err);
+      return *cwd_tree < 0 ? -1 : 0;
+    }
+  /* Unprivileged: the helper opens it. */
+  {
+    _cleanup_free_ char *req = ak_xasprintf ("%llu:%llu:%u:%s", pin.dev, pin.ino, pin.type, cwd);
+    int type, value, fds[AK_SYNC_MAX_FDS];
+    size_t n_fds = 0;
+    char text[1024];
+    if (h->fd < 0 || strlen (req) >= sizeof text - 1)
+      return ak_error_set (err, 0, "claim: workspace cannot be opened here");
+    if (ak_sync_send (h->fd, AK_SYNC_CLAIM, 0, req, NULL, 0) < 0
+        || ak_sync_recv (h->fd, &type, &value, text, sizeof text, fds, &n_fds) != 1)
+      return ak_error_set (err, errno, "claim: workspace helper");
+    if (type != AK_SYNC_READY || n_fds != 1)
+      {
+        for (size_t i = 0; i < n_fds; i++)
+          close (fds[i]);
+        return ak_error_set (err, 0, "%s", type == AK_SYNC_ERROR ? text : "claim: workspace helper");
+      }
+    *cwd_tree = fds[0];
+  }
+  return 0;
+}
+
+/* The helper: enters the sandbox's user namespace, makes a mount namespace
+ * of its own (a copy of the host's view, owned by that user namespace, as a
+ * cold start's init has before it pivots), and opens one workspace there
+ * with the claimant's permissions (the same host user). */
+static _Noreturn void
+helper_main (pid_t init_pid, int fd)
+{
+  ak_error_t *err = NULL;
+  char path[64], text[1024];
+  int type, value, nsfd, tree, off = 0;
+  ak_fs_id_t pin = { 0 };
+  ak_ids_t ids = { 0 };
+
+  snprintf (path, sizeof path, "/proc/%d/ns/user", (int) init_pid);
+  nsfd = open (path, O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0 || setns (nsfd, CLONE_NEWUSER) < 0 || unshare (CLONE_NEWNS) < 0)
+    {
+      ak_error_set (&err, errno, "workspace helper: enter the sandbox's user namespace");
+      goto fail;
+    }
+  close (nsfd);
+  if (ak_sync_recv (fd, &type, &value, text, sizeof text, NULL, NULL) != 1 || type != AK_SYNC_CLAIM)
+    _exit (0);
+  if (sscanf (text, "%llu:%llu:%u:%n", &pin.dev, &pin.ino, &pin.type, &off) != 3 || off <= 0)
+    {
+      ak_error_set (&err, 0, "workspace helper: bad request");
+      goto fail;
+    }
+  tree = ak_sources_open_workspace (text + off, &pin, &ids, false, &err);
+  if (tree < 0)
+    goto fail;
+  (void) ak_sync_send (fd, AK_SYNC_READY, 0, NULL, &tree, 1);
+  _exit (0);
+fail:
+  (void) ak_sync_send (fd, AK_SYNC_ERROR, 0, err ? err->msg : "workspace helper failed", NULL, 0);
+  _exit (1);
+}
+
+int
+ak_pool_helper_start (pid_t init_pid, ak_pool_helper_t *h, ak_error_t **err)
+{
+  int sv[2];
+  pid_t parent = getpid ();
+
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return ak_error_set (err, errno, "socketpair");
+  h->pid = fork ();
+  if (h->pid < 0)
+    {
+      close (sv[0]), close (sv[1]);
+      return ak_error_set (err, errno, "fork");
+    }
+  if (h->pid == 0)
+    {
+      int keep[] = { 0, 1, 2, sv[1] };
+      if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid () != parent
+          || ak_init_close_fds_except (keep, 4) < 0)
+        _exit (1);
+      helper_main (init_pid, sv[1]);
+    }
+  close (sv[1]);
+  h->fd = sv[0];
+  return 0;
+}
+
+void
+ak_pool_helper_stop (ak_pool_helper_t *h)
+{
+  ak_closep (&h->fd);
+  if (h->pid > 0)
+    {
+      kill (h->pid, SIGKILL);
+      while (waitpid (h->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    }
+  h->pid = -1;
+}
+
+/* ---- the init's side ---- */
+
+int
+ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, size_t n,
+                    ak_pool_claim_t *claim, ak_error_t **err)
+{
+  _cleanup_free_ char *buf = NULL;
+  _cleanup_close_ int rootfd = -1;
+  bool has_cwd = text != NULL && strcmp (text, "cwd") == 0;
+  const char *workdir = NULL, *s;
+  size_t len = 0, pos = 0, na = 0, ne = 0, nh = 0;
+  char tag;
+
+  if (n != (has_cwd ? 5u : 4u))
+    return ak_error_set (err, 0, "claim: %zu descriptors", n);
+  claim->stdio = (ak_stdio_t){ fds[0], fds[1], fds[2] };
+  buf = claim_read (fds[3], &len, err);
+  close (fds[3]);
+  if (buf == NULL)
+    return -1;
+  claim->argv = ak_xcalloc (len + 1, sizeof (char *));
+  claim->env = ak_xcalloc (len + 1, sizeof (char *));
+  claim->host_env = ak_xcalloc (len + 1, sizeof (char *));
+  while ((s = claim_next (buf, len, &pos, &tag)) != NULL)
+    if (tag == 'a')
+      claim->argv[na++] = ak_xstrdup (s);
+    else if (tag == 'e')
+      claim->env[ne++] = ak_xstrdup (s);
+    else if (tag == 'p')
+      claim->host_env[nh++] = ak_xstrdup (s);
+    else if (tag == 'w')
+      workdir = s;
+    else if (tag == 'u')
+      umask ((mode_t) (strtoul (s, NULL, 8) & 0777));
+  if (na == 0)
+    return ak_error_set (err, 0, "no command to run");
+  if (workdir == NULL)
+    workdir = ak_spec_default_workdir (spec, spec->as_root);
+  if (has_cwd)
+    {
+      _cleanup_close_ int tree = fds[4];
+      rootfd = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (rootfd < 0)
+        return ak_error_set (err, errno, "open /");
+      if (ak_mounts_attach (rootfd, tree, "workspace", true, err) < 0)
+        return ak_error_prefix (err, "mount_cwd");
+    }
+  if (chdir (workdir) < 0)
+    return ak_error_set (err, errno, "working directory %s inside the sandbox", workdir);
+  return 0;
+}
+
+/* ---- the claimant's side ---- */
+
+int
+ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
+                         ak_error_t **err)
+{
+  _cleanup_close_ int claim = -1, sigfd = -1;
+  ak_stdio_t io = stdio != NULL ? *stdio : (ak_stdio_t){ 0, 1, 2 };
+  int fds[4], rc = -1;
+  bool started = false;
+  sigset_t mask, orig;
+
+  claim = claim_memfd (spec, err);
+  if (claim < 0)
+    return 0;
+  fds[0] = io.in, fds[1] = io.out, fds[2] = io.err, fds[3] = claim;
+  /* Signals for the command go to its owner, which relays them as a cold
+   * start's supervisor does. */
+  sigemptyset (&mask);
+  sigaddset (&mask, SIGINT);
+  sigaddset (&mask, SIGTERM);
+  sigaddset (&mask, SIGHUP);
+  sigaddset (&mask, SIGQUIT);
+  sigprocmask (SIG_BLOCK, &mask, &orig);
+  sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
+  if (sigfd < 0)
+    {
+      ak_error_set (err, errno, "signalfd");
+      rc = 0;
+      goto out;
+    }
+  if (ak_sync_send (ctl, AK_SYNC_CLAIM, 0, NULL, fds, 4) < 0)
+    {
+      ak_error_set (err, errno, "claim");
+      rc = 0;
+      goto out;
+    }
+  for (;;)
+    {
+      struct pollfd p[2] = { { .fd = ctl, .events = POLLIN }, { .fd = sigfd, .events = POLLIN } };
+      int type, value;
+      char text[1024];
+      if (poll (p, 2, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          ak_error_set (err, errno, "poll");
+          rc = started ? -1 : 0;
+          break;
+        }
+      if (p[1].revents & POLLIN)
+        {
+          struct signalfd_siginfo si;
+          if (read (sigfd, &si, sizeof si) == sizeof si)
+            (void) ak_sync_send (ctl, AK_SYNC_SIGNAL, (int) si.ssi_signo, NULL, NULL, 0);
+        }
+      if (!(p[0].revents & (POLLIN | POLLHUP)))
+        continue;
+      if (ak_sync_recv (ctl, &type, &value, text, sizeof text, NULL, NULL) != 1)
+        {
+          ak_error_set (err, 0, "pooled sandbox ended without a status");
+          rc = started ? -1 : 0;
+          break;
+        }
+      if (type == AK_SYNC_STARTED)
+        started = true;
+      else if (type == AK_SYNC_WARN)
+        ak_warn ("%s", text);
+      else if (type == AK_SYNC_EXIT)
+        {
+          *status = value;
+          rc = 1;
+          break;
+        }
+      else if (type == AK_SYNC_ERROR)
+        {
+          ak_error_set (err, 0, "%s", text);
+          rc = started ? -1 : 0;
+          break;
+        }
+    }
+out:
+  sigprocmask (SIG_SETMASK, &orig, NULL);
+  return rc;
+}

@@ -1,0 +1,710 @@
+/* The warm pool's daemon and its clients (see pool.h).
+ *
+ * The daemon only matches: a claim's reply carries the control channel of
+ * one idle sandbox (SCM_RIGHTS), and from then on the claimant talks to
+ * that sandbox's owner directly (backend.h, pool_claim); the daemon forgets
+ * the sandbox and reaps its owner when it ends.  So claims run
+ * concurrently, never share a sandbox (a channel is handed out once), and a
+ * slow command never holds up the daemon.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/child.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "model/cmdpolicy.h"
+#include "model/spec_json.h"
+#include "service/audit.h"
+#include "service/image.h"
+#include "service/pool.h"
+#include "service/store.h"
+
+#define MSG_MAX (1u << 20)
+/* A shape whose sandboxes keep failing to build is retried this often. */
+#define RETRY_NS (5LL * 1000000000LL)
+
+/* ---- the socket ---- */
+
+static char *
+pool_dir (ak_error_t **err)
+{
+  _cleanup_free_ char *root = ak_store_root ();
+  if (root == NULL)
+    return ak_error_set (err, 0, "cannot find the state directory: set HOME or XDG_DATA_HOME"), NULL;
+  return ak_xasprintf ("%s/pool", root);
+}
+
+static int
+sock_addr (struct sockaddr_un *sa, ak_error_t **err)
+{
+  _cleanup_free_ char *dir = pool_dir (err);
+  if (dir == NULL)
+    return -1;
+  memset (sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  if ((size_t) snprintf (sa->sun_path, sizeof sa->sun_path, "%s/daemon.sock", dir) >= sizeof sa->sun_path)
+    return ak_error_set (err, ENAMETOOLONG, "pool socket %s/daemon.sock", dir);
+  return 0;
+}
+
+/* One message; fd (or NULL) receives a descriptor that came with it. */
+static int
+msg_send (int s, const char *text, int fd)
+{
+  struct iovec iov = { .iov_base = (void *) text, .iov_len = strlen (text) };
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE (sizeof (int))];
+  } u;
+  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+  if (fd >= 0)
+    {
+      memset (&u, 0, sizeof u);
+      m.msg_control = u.buf;
+      m.msg_controllen = sizeof u.buf;
+      CMSG_FIRSTHDR (&m)->cmsg_level = SOL_SOCKET;
+      CMSG_FIRSTHDR (&m)->cmsg_type = SCM_RIGHTS;
+      CMSG_FIRSTHDR (&m)->cmsg_len = CMSG_LEN (sizeof (int));
+      memcpy (CMSG_DATA (CMSG_FIRSTHDR (&m)), &fd, sizeof (int));
+    }
+  while (sendmsg (s, &m, MSG_NOSIGNAL) < 0)
+    if (errno != EINTR)
+      return -1;
+  return 0;
+}
+
+static char *
+msg_recv (int s, int *fd)
+{
+  _cleanup_free_ char *buf = ak_xmalloc (MSG_MAX + 1);
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE (sizeof (int) * 4)];
+  } u;
+  struct iovec iov = { .iov_base = buf, .iov_len = MSG_MAX };
+  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf };
+  ssize_t n;
+
+  if (fd != NULL)
+    *fd = -1;
+  while ((n = recvmsg (s, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+    ;
+  if (n <= 0 || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+    return NULL;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR (&m); c != NULL; c = CMSG_NXTHDR (&m, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+      {
+        size_t k = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+        for (size_t i = 0; i < k; i++)
+          {
+            int x;
+            memcpy (&x, CMSG_DATA (c) + i * sizeof (int), sizeof (int));
+            if (fd != NULL && *fd < 0)
+              *fd = x;
+            else
+              close (x);
+          }
+      }
+  buf[n] = '\0';
+  return steal_pointer (&buf);
+}
+
+/* A connection to the running daemon, or -1 (errno ENOENT/ECONNREFUSED
+ * when none runs, EPERM when what listens is not this user's). */
+static int
+daemon_connect (void)
+{
+  struct sockaddr_un sa;
+  _cleanup_close_ int s = -1;
+
+  if (sock_addr (&sa, NULL) < 0)
+    return -1;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+
+  s = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (s < 0 || connect (s, (struct sockaddr *) &sa, sizeof sa) < 0)
+    return -1;
+  /* Only a daemon of this user hands out sandboxes to it: one that another
+   * user placed there would decide what "isolated" means. */
+  if (getsockopt (s, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != geteuid ())
+    {
+      errno = EPERM;
+      return -1;
+    }
+  return take_fd (&s);
+}
+
+/* One request, one reply. */
+static json_t *
+daemon_call (int s, json_t *req, int *fd)
+{
+  _cleanup_free_ char *text = json_dumps (req, JSON_COMPACT);
+  _cleanup_free_ char *reply = NULL;
+  json_decref (req);
+  if (text == NULL || msg_send (s, text, -1) < 0 || (reply = msg_recv (s, fd)) == NULL)
+    return NULL;
+  return json_loads (reply, 0, NULL);
+}
+
+/* ---- the client ---- */
+
+const char *
+ak_pool_unsuitable (const ak_spec_t *spec)
+{
+  if (spec->name != NULL)
+    return "a persistent sandbox";
+  if (spec->rootfs != NULL)
+    return "--rootfs";
+  if (spec->n_mounts > 0)
+    return "volumes";
+  if (spec->n_files > 0)
+    return "[[files]]";
+  if (ak_spec_sec (spec, AK_SEC_MOUNT_HOME))
+    return "mount_home";
+  /* Its exec listener is set up with the command (not yet done here). */
+  if (ak_cmdpolicy_active (&spec->sec.commands))
+    return "a command policy";
+  /* A test build's switches weaken a sandbox: never across processes. */
+  if (getenv ("AK_TEST_DISABLE") != NULL)
+    return "AK_TEST_DISABLE";
+  return NULL;
+}
+
+int
+ak_pool_try_run (const ak_backend_t *b, const ak_spec_t *spec, const ak_stdio_t *stdio,
+                 int *status, ak_error_t **err)
+{
+  _cleanup_close_ int s = -1, ctl = -1;
+  _cleanup_free_ char *key = NULL;
+  ak_error_t *why = NULL;
+  json_t *reply;
+  int rc;
+
+  if (b->pool_claim == NULL || ak_pool_unsuitable (spec) != NULL || spec->argv == NULL
+      || spec->argv[0] == NULL)
+    return 0;
+  /* The terminal's job control (foreground group, ^Z) needs the command in
+   * the caller's session: a cold start. */
+  if (stdio == NULL && isatty (STDIN_FILENO))
+    return 0;
+  s = daemon_connect ();
+  if (s < 0)
+    return 0;
+  key = ak_spec_pool_key (spec);
+  reply = daemon_call (s, json_pack ("{s:s, s:s}", "op", "claim", "key", key), &ctl);
+  rc = reply != NULL && json_is_true (json_object_get (reply, "hit")) && ctl >= 0;
+  json_decref (reply);
+  if (!rc)
+    return 0;
+  ak_closep (&s);
+  rc = b->pool_claim (ctl, spec, stdio, status, rc == 0 ? err : &why);
+  if (rc == 0)
+    {
+      /* Refused before the command started: nothing of it ran. */
+      if (getenv ("AK_POOL_DEBUG") != NULL && why != NULL)
+        ak_warn ("warm pool: %s; starting cold", why->msg);
+      ak_error_free (why);
+      return 0;
+    }
+  if (rc < 0)
+    {
+      *err = why;
+      return -1;
+    }
+  ak_error_free (why);
+  return 1;
+}
+
+int
+ak_pool_status (json_t **out, ak_error_t **err)
+{
+  _cleanup_close_ int s = daemon_connect ();
+  *out = NULL;
+  if (s < 0)
+    return 0;
+  *out = daemon_call (s, json_pack ("{s:s}", "op", "status"), NULL);
+  if (*out == NULL)
+    return ak_error_set (err, errno, "pool daemon: no status");
+  return 0;
+}
+
+int
+ak_pool_stop (ak_error_t **err)
+{
+  _cleanup_close_ int s = daemon_connect ();
+  json_t *r;
+  char c;
+
+  if (s < 0)
+    return 1;
+  r = daemon_call (s, json_pack ("{s:s}", "op", "stop"), NULL);
+  if (r == NULL)
+    return ak_error_set (err, errno, "pool daemon: no answer to stop");
+  json_decref (r);
+  /* The daemon closes the connection once it and its sandboxes are gone. */
+  while (read (s, &c, 1) < 0 && errno == EINTR)
+    ;
+  return 0;
+}
+
+/* ---- the daemon ---- */
+
+typedef enum { E_STARTING, E_IDLE } entry_state_t;
+
+typedef struct entry {
+  size_t shape;
+  pid_t owner;
+  int ctl;
+  entry_state_t state;
+} entry_t;
+
+typedef struct shape {
+  const ak_spec_t *spec; /* resolved as ak_sandbox_run resolves */
+  const ak_backend_t *b;
+  char *key;
+  unsigned long long hits, misses, failures;
+  long long retry_at;
+  char *last_error;
+} shape_t;
+
+typedef struct daemon {
+  const ak_pool_conf_t *conf;
+  shape_t *shapes;
+  ak_spec_t *specs; /* the shapes' resolved copies */
+  int *holds;        /* image layers held in use */
+  entry_t *entries;
+  size_t n_entries;
+  unsigned long long unmatched;
+  ino_t mntns;
+  bool stopping;
+} daemon_t;
+
+static ino_t
+mntns_of (pid_t pid)
+{
+  char p[64];
+  struct stat st;
+  snprintf (p, sizeof p, "/proc/%d/ns/mnt", (int) pid);
+  return stat (p, &st) < 0 ? 0 : st.st_ino;
+}
+
+static void
+entry_drop (daemon_t *d, size_t i, bool kill_owner)
+{
+  if (kill_owner && d->entries[i].owner > 0)
+    kill (d->entries[i].owner, SIGKILL);
+  ak_closep (&d->entries[i].ctl);
+  d->entries[i] = d->entries[--d->n_entries];
+}
+
+static void
+refill (daemon_t *d)
+{
+  long long now = (long long) ak_now_ns ();
+  for (size_t s = 0; s < d->conf->n_shapes && !d->stopping; s++)
+    {
+      shape_t *sh = &d->shapes[s];
+      size_t have = 0;
+      if (sh->retry_at > now)
+        continue;
+      for (size_t i = 0; i < d->n_entries; i++)
+        have += d->entries[i].shape == s;
+      while (have < d->conf->size)
+        {
+          ak_error_t *err = NULL;
+          pid_t owner;
+          int ctl = sh->b->pool_start (sh->spec, &owner, &err);
+          if (ctl < 0)
+            {
+              free (sh->last_error);
+              sh->last_error = ak_xstrdup (err->msg);
+              ak_error_free (err);
+              sh->retry_at = now + RETRY_NS;
+              break;
+            }
+          d->entries = ak_xrealloc (d->entries, (d->n_entries + 1) * sizeof (entry_t));
+          d->entries[d->n_entries++] = (entry_t){ .shape = s, .owner = owner, .ctl = ctl,
+                                                  .state = E_STARTING };
+          have++;
+        }
+    }
+}
+
+static json_t *
+status_json (const daemon_t *d)
+{
+  json_t *shapes = json_array ();
+  unsigned long long hits = 0, misses = d->unmatched;
+  for (size_t s = 0; s < d->conf->n_shapes; s++)
+    {
+      const shape_t *sh = &d->shapes[s];
+      size_t idle = 0, starting = 0;
+      for (size_t i = 0; i < d->n_entries; i++)
+        if (d->entries[i].shape == s)
+          d->entries[i].state == E_IDLE ? idle++ : starting++;
+      hits += sh->hits, misses += sh->misses;
+      json_array_append_new (
+          shapes, json_pack ("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:s?}", "backend",
+                             sh->spec->backend, "profile", ak_profile_name (sh->spec->sec.profile),
+                             "image", sh->spec->image ? sh->spec->image : "host", "network",
+                             ak_spec_sec (sh->spec, AK_SEC_NETWORK), "idle", (json_int_t) idle,
+                             "starting", (json_int_t) starting, "hits", (json_int_t) sh->hits,
+                             "misses", (json_int_t) sh->misses, "failures",
+                             (json_int_t) sh->failures, "last_error", sh->last_error));
+    }
+  return json_pack ("{s:I, s:I, s:o, s:I, s:I, s:I}", "pid", (json_int_t) getpid (), "pool_size",
+                    (json_int_t) d->conf->size, "shapes", shapes, "hits", (json_int_t) hits,
+                    "misses", (json_int_t) misses, "unmatched", (json_int_t) d->unmatched);
+}
+
+static void
+serve_claim (daemon_t *d, int c, const char *key)
+{
+  for (size_t s = 0; s < d->conf->n_shapes; s++)
+    {
+      shape_t *sh = &d->shapes[s];
+      if (strcmp (sh->key, key) != 0)
+        continue;
+      for (size_t i = 0; i < d->n_entries; i++)
+        if (d->entries[i].shape == s && d->entries[i].state == E_IDLE)
+          {
+            /* Handed out once: the daemon keeps no copy of the channel. */
+            if (msg_send (c, "{\"hit\":true}", d->entries[i].ctl) == 0)
+              {
+                sh->hits++;
+                entry_drop (d, i, false);
+              }
+            return;
+          }
+      sh->misses++;
+      (void) msg_send (c, "{\"hit\":false}", -1);
+      return;
+    }
+  d->unmatched++;
+  (void) msg_send (c, "{\"hit\":false}", -1);
+}
+
+/* One client: its own user in the daemon's own mount namespace only. */
+static void
+serve_client (daemon_t *d, int listen_fd)
+{
+  _cleanup_close_ int c = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
+  _cleanup_free_ char *text = NULL;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  struct timeval tv = { .tv_sec = 1 };
+  json_t *req;
+  const char *op = NULL, *key = NULL;
+
+  if (c < 0)
+    return;
+  if (getsockopt (c, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != geteuid ())
+    return;
+  (void) setsockopt (c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  text = msg_recv (c, NULL);
+  if (text == NULL || (req = json_loads (text, 0, NULL)) == NULL)
+    return;
+  if (json_unpack (req, "{s:s, s?:s}", "op", &op, "key", &key) < 0)
+    op = "";
+  if (strcmp (op, "claim") == 0 && key != NULL)
+    {
+      /* A workspace is opened by path in the daemon's view: a claimant
+       * that sees another mount table starts cold. */
+      if (mntns_of (cred.pid) != d->mntns)
+        {
+          d->unmatched++;
+          (void) msg_send (c, "{\"hit\":false}", -1);
+        }
+      else
+        serve_claim (d, c, key);
+    }
+  else if (strcmp (op, "status") == 0)
+    {
+      json_t *st = status_json (d);
+      _cleanup_free_ char *out = json_dumps (st, JSON_COMPACT);
+      json_decref (st);
+      if (out != NULL)
+        (void) msg_send (c, out, -1);
+    }
+  else if (strcmp (op, "stop") == 0)
+    {
+      (void) msg_send (c, "{\"ok\":true}", -1);
+      d->stopping = true;
+      /* Held open until everything is gone (ak_pool_stop waits on it). */
+      (void) !dup (c);
+    }
+  json_decref (req);
+}
+
+static void
+reap (void)
+{
+  while (waitpid (-1, NULL, WNOHANG) > 0)
+    ;
+}
+
+/* Ends every sandbox: idle ones are torn down by their owners, claimed
+ * ones get SIGTERM (relayed to the command, which has the usual grace
+ * period); whatever remains after it is killed. */
+static void
+shutdown_all (daemon_t *d)
+{
+  long long deadline = (long long) ak_now_ns () + 7LL * 1000000000LL;
+  kill (0, SIGTERM);
+  while (d->n_entries > 0)
+    entry_drop (d, 0, false);
+  for (;;)
+    {
+      pid_t p = waitpid (-1, NULL, WNOHANG);
+      if (p < 0 && errno == ECHILD)
+        break;
+      if (p > 0)
+        continue;
+      if ((long long) ak_now_ns () > deadline)
+        {
+          kill (0, SIGKILL);
+          while (waitpid (-1, NULL, 0) > 0 || errno == EINTR)
+            ;
+          break;
+        }
+      usleep (10000);
+    }
+}
+
+static int
+daemon_listen (ak_error_t **err)
+{
+  _cleanup_free_ char *dir = pool_dir (err);
+  _cleanup_free_ char *root = ak_store_root ();
+  struct sockaddr_un sa;
+  _cleanup_close_ int s = -1, probe = -1;
+  struct stat st;
+
+  if (dir == NULL || root == NULL)
+    return -1;
+  if ((mkdir (root, 0700) < 0 && errno != EEXIST) || (mkdir (dir, 0700) < 0 && errno != EEXIST))
+    return ak_error_set (err, errno, "create %s", dir);
+  /* The directory guards the socket: ours, and only ours. */
+  if (lstat (dir, &st) < 0 || !S_ISDIR (st.st_mode) || st.st_uid != geteuid ())
+    return ak_error_set (err, 0, "%s is not a directory owned by this user", dir);
+  if ((st.st_mode & 0077) != 0 && chmod (dir, 0700) < 0)
+    return ak_error_set (err, errno, "chmod %s", dir);
+  if (sock_addr (&sa, err) < 0)
+    return -1;
+  probe = daemon_connect ();
+  if (probe >= 0)
+    return ak_error_set (err, EEXIST, "a pool daemon already runs (agentkernel daemon status)");
+  /* A socket left by a killed daemon: nothing answers on it. */
+  if (unlink (sa.sun_path) < 0 && errno != ENOENT)
+    return ak_error_set (err, errno, "remove %s", sa.sun_path);
+  s = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (s < 0)
+    return ak_error_set (err, errno, "socket");
+  {
+    mode_t old = umask (0177);
+    int rc = bind (s, (struct sockaddr *) &sa, sizeof sa);
+    umask (old);
+    if (rc < 0)
+      return ak_error_set (err, errno, "bind %s", sa.sun_path);
+  }
+  if (chmod (sa.sun_path, 0600) < 0 || listen (s, 64) < 0)
+    return ak_error_set (err, errno, "listen on %s", sa.sun_path);
+  return take_fd (&s);
+}
+
+/* A shape resolved as ak_sandbox_run resolves a spec (its image pulled
+ * when absent and held, what it hides, its home canonical), so that the
+ * claimant's key and the shape's compare. */
+static int
+shape_resolve (const ak_spec_t *in, ak_spec_t *out, int *hold, ak_error_t **err)
+{
+  json_t *j = ak_spec_to_json (in);
+  int rc = ak_spec_from_json (j, out, err);
+  json_decref (j);
+  if (rc < 0)
+    return -1;
+  if (out->image != NULL && (ak_spec_wants_image (out) || strcmp (out->image, "auto") == 0)
+      && (ak_sandbox_image_prepare (out, err) < 0 || ak_sandbox_image_dirs (out, hold, err) < 0))
+    return -1;
+  out->private_paths = ak_store_private_paths (getenv ("AGENTKERNEL_AUDIT_LOG") != NULL ? ak_audit_path ()
+                                                                                       : NULL);
+  ak_strv_free (out->argv);
+  out->argv = NULL;
+  free (out->cwd);
+  out->cwd = NULL;
+  if (out->home != NULL)
+    {
+      char *home = realpath (out->home, NULL);
+      if (home != NULL)
+        free (out->home), out->home = home;
+    }
+  return 0;
+}
+
+static void
+daemon_free (daemon_t *d)
+{
+  for (size_t s = 0; s < d->conf->n_shapes; s++)
+    {
+      free (d->shapes[s].key);
+      free (d->shapes[s].last_error);
+      if (d->specs != NULL)
+        ak_spec_clear (&d->specs[s]);
+      if (d->holds != NULL)
+        ak_closep (&d->holds[s]);
+    }
+  for (size_t i = 0; i < d->n_entries; i++)
+    ak_closep (&d->entries[i].ctl);
+  free (d->entries);
+  free (d->shapes);
+  free (d->specs);
+  free (d->holds);
+}
+
+int
+ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
+{
+  daemon_t d = { .conf = conf };
+  _cleanup_close_ int lfd = -1, sigfd = -1;
+  sigset_t mask;
+  int rc = -1;
+
+  if (getenv ("AK_TEST_DISABLE") != NULL)
+    return ak_error_set (err, 0, "the pool daemon does not run with AK_TEST_DISABLE set");
+  if (conf->size == 0 || conf->size > AK_DAEMON_POOL_SIZE_MAX)
+    return ak_error_set (err, 0, "[daemon] pool_size: %u, must be 1 to %d", conf->size, AK_DAEMON_POOL_SIZE_MAX);
+  d.shapes = ak_xcalloc (conf->n_shapes + 1, sizeof (shape_t));
+  d.specs = ak_xcalloc (conf->n_shapes + 1, sizeof (ak_spec_t));
+  d.holds = ak_xcalloc (conf->n_shapes + 1, sizeof (int));
+  for (size_t s = 0; s < conf->n_shapes; s++)
+    d.holds[s] = -1;
+  for (size_t s = 0; s < conf->n_shapes; s++)
+    {
+      const char *why = ak_pool_unsuitable (&conf->shapes[s]);
+      if (why != NULL)
+        {
+          ak_error_set (err, 0, "[daemon] shape %zu (%s): %s cannot be pooled", s + 1,
+                        ak_profile_name (conf->shapes[s].sec.profile), why);
+          goto out;
+        }
+      d.shapes[s].b = ak_backend_lookup (conf->shapes[s].backend, err);
+      if (d.shapes[s].b == NULL)
+        goto out;
+      if (d.shapes[s].b->pool_start == NULL)
+        {
+          ak_error_set (err, 0, "[daemon] shape %zu: the %s backend has no warm pool", s + 1,
+                        d.shapes[s].b->name);
+          goto out;
+        }
+      if (shape_resolve (&conf->shapes[s], &d.specs[s], &d.holds[s], err) < 0)
+        {
+          ak_error_prefix (err, "[daemon] shape %zu", s + 1);
+          goto out;
+        }
+      if (d.shapes[s].b->check (&d.specs[s], err) < 0)
+        goto out;
+      d.shapes[s].spec = &d.specs[s];
+      d.shapes[s].key = ak_spec_pool_key (&d.specs[s]);
+    }
+  d.mntns = mntns_of (getpid ());
+  lfd = daemon_listen (err);
+  if (lfd < 0)
+    goto out;
+  sigemptyset (&mask);
+  sigaddset (&mask, SIGCHLD);
+  sigaddset (&mask, SIGTERM);
+  sigaddset (&mask, SIGINT);
+  sigaddset (&mask, SIGHUP);
+  sigprocmask (SIG_BLOCK, &mask, NULL);
+  sigfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0)
+    {
+      ak_error_set (err, errno, "signalfd");
+      goto out;
+    }
+  /* Its own process group: stopping signals every owner at once. */
+  (void) setpgid (0, 0);
+  if (ready_fd >= 0)
+    (void) ak_report_ok (ready_fd, (int) getpid ());
+
+  while (!d.stopping)
+    {
+      _cleanup_free_ struct pollfd *p = NULL;
+      size_t n;
+      refill (&d);
+      n = d.n_entries;
+      p = ak_xcalloc (n + 2, sizeof (struct pollfd));
+      p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+      p[1] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
+      for (size_t i = 0; i < n; i++)
+        p[i + 2] = (struct pollfd){ .fd = d.entries[i].ctl, .events = POLLIN };
+      if (poll (p, n + 2, 1000) < 0 && errno != EINTR)
+        {
+          ak_error_set (err, errno, "poll");
+          break;
+        }
+      if (p[1].revents & POLLIN)
+        {
+          struct signalfd_siginfo si;
+          while (read (sigfd, &si, sizeof si) == sizeof si)
+            if (si.ssi_signo != SIGCHLD)
+              d.stopping = true;
+          reap ();
+        }
+      /* Entries, last first: dropping one moves the last into its slot. */
+      for (size_t i = n; i-- > 0;)
+        {
+          if (!(p[i + 2].revents & (POLLIN | POLLHUP | POLLERR)) || i >= d.n_entries
+              || d.entries[i].ctl != p[i + 2].fd)
+            continue;
+          if (d.entries[i].state == E_STARTING)
+            {
+              ak_error_t *e = NULL;
+              shape_t *sh = &d.shapes[d.entries[i].shape];
+              if (sh->b->pool_wait (d.entries[i].ctl, &e) == 0)
+                {
+                  d.entries[i].state = E_IDLE;
+                  continue;
+                }
+              sh->failures++;
+              free (sh->last_error);
+              sh->last_error = ak_xstrdup (e->msg);
+              ak_warn ("warm pool: %s", e->msg);
+              ak_error_free (e);
+              sh->retry_at = (long long) ak_now_ns () + RETRY_NS;
+            }
+          /* An idle sandbox's owner never speaks again: it ended. */
+          entry_drop (&d, i, true);
+        }
+      if (p[0].revents & POLLIN)
+        serve_client (&d, lfd);
+    }
+  rc = 0;
+  {
+    struct sockaddr_un sa;
+    if (sock_addr (&sa, NULL) == 0)
+      unlink (sa.sun_path);
+  }
+  ak_closep (&lfd);
+  shutdown_all (&d);
+out:
+  daemon_free (&d);
+  return rc;
+}

@@ -1,0 +1,198 @@
+# The warm pool: `agentkernel daemon` keeps idle sandboxes; `run` claims
+# one of exactly its shape, each at most once, and starts cold otherwise.
+
+echo "== warm pool (daemon)"
+pool_state=$(mktemp -d)
+pool_work=$(mktemp -d)
+chmod 755 "$pool_state" "$pool_work"
+pool_cfg=$pool_state/pool.toml
+cat >"$pool_cfg" <<'EOF'
+[security]
+mount_cwd = true
+[daemon]
+pool_size = 2
+shapes = [{ profile = "moderate", network = false }]
+EOF
+cp "$PROBE" "$pool_work/probe"
+mkdir "$pool_work/sub"
+echo from-host >"$pool_work/sub/hostfile"
+
+pak () { (cd "$pool_work" && env AGENTKERNEL_STATE_DIR="$pool_state" "$AK" "$@"); }
+prun () { pak run --config "$pool_cfg" --no-network "$@"; }
+pool_json () { pak daemon status --json; }
+pool_num () { pool_json | sed -n "s/^  \"$1\": \([0-9]*\).*/\1/p"; }
+# Waits (at most 20 s) until the shape has its idle sandboxes.
+pool_wait_idle () {
+  for _ in $(seq 200); do
+    [ "$(pool_json | sed -n 's/^ *"idle": \([0-9]*\).*/\1/p' | head -1)" = 2 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+expect "no daemon: status says so" 3 'not running' -- pak daemon status
+expect "no daemon: run starts cold" 0 '^cold$' -- prun -- echo cold
+expect "start" 0 'pool daemon started' -- pak daemon start --config "$pool_cfg"
+expect "start twice" 125 'already runs' -- pak daemon start --config "$pool_cfg"
+
+t_begin "socket: mode 0600 in a 0700 directory"
+[ "$(stat -c %a "$pool_state/pool")" = 700 ] && [ "$(stat -c %a "$pool_state/pool/daemon.sock")" = 600 ] \
+  && pass || fail "$(stat -c '%a %n' "$pool_state/pool" "$pool_state/pool/daemon.sock")"
+
+t_begin "the pool fills"
+pool_wait_idle && pass || fail "$(pool_json)"
+
+t_begin "a claimed run is a hit"
+h0=$(pool_num hits)
+out=$(prun -- echo pooled 2>/dev/null)
+h1=$(pool_num hits)
+[ "$out" = pooled ] && [ "$h1" = $((h0 + 1)) ] && pass || fail "out=$out hits $h0 -> $h1"
+
+t_begin "claims are fresh: what one run wrote, the next never sees"
+pool_wait_idle
+h0=$(pool_num hits)
+prun -- sh -c 'echo x >/tmp/leak; echo x >/home/user/leak' >/dev/null 2>&1
+out=$(prun -- sh -c 'for f in /tmp/leak /home/user/leak; do [ -e $f ] && echo "SEEN $f"; done; echo "$0"' "$MARK" 2>/dev/null)
+h1=$(pool_num hits)
+[ "$out" = "$MARK" ] && [ "$h1" = $((h0 + 2)) ] && pass || fail "hits $h0 -> $h1: $out"
+
+t_begin "the claimed run has its own workspace, working directory and environment"
+pool_wait_idle
+out=$(cd "$pool_work/sub" && env AGENTKERNEL_STATE_DIR="$pool_state" "$AK" run --config "$pool_cfg" --no-network \
+      -e FOO=bar -- sh -c 'echo "$(pwd) $FOO $(cat hostfile)"; touch made-inside' 2>/dev/null)
+[ "$out" = "/workspace bar from-host" ] && [ -e "$pool_work/sub/made-inside" ] && pass || fail "$out"
+expect "--workdir at claim time" 0 '^/tmp$' -- prun --workdir /tmp -- pwd
+t_begin "the claimant's umask, not the daemon's"
+pool_wait_idle
+h0=$(pool_num hits)
+out=$( (umask 077; prun -- sh -c umask 2>/dev/null) )
+h1=$(pool_num hits)
+[ "$out" = 0077 ] && [ "$h1" = $((h0 + 1)) ] && pass || fail "umask $out, hits $h0 -> $h1"
+expect "exit status of the command" 7 '' -- prun -- sh -c 'exit 7'
+expect "killed by a signal" 137 '' -- prun -- sh -c 'kill -KILL $$'
+expect "command not found" 127 'command not found' -- prun -- /nope
+
+t_begin "nothing the pooled command started outlives the run"
+pool_wait_idle
+rm -f "$pool_work/late"
+prun -- sh -c '(sleep 0.5; touch /workspace/late) & echo "$0"' "$MARK" >"$pool_state/bg" 2>/dev/null
+sleep 1.5
+if ! grep -q "$MARK" "$pool_state/bg"; then fail "did not run: $(cat "$pool_state/bg")"
+elif [ -e "$pool_work/late" ]; then fail "a background process wrote after the run ended"
+else pass; fi
+# Control: the same background write, waited for, does land.
+expect "control: a waited-for background write lands" 0 '' -- \
+  sh -c 'cd "$1" && AGENTKERNEL_STATE_DIR="$2" "$3" run --config "$4" --no-network -- sh -c "(sleep 0.5; touch /workspace/late) & wait" 2>/dev/null && [ -e late ]' \
+  _ "$pool_work" "$pool_state" "$AK" "$pool_cfg"
+rm -f "$pool_work/late"
+
+t_begin "concurrent claims never share a sandbox"
+pool_wait_idle
+for i in 1 2 3 4; do
+  prun -- sh -c 'if [ -e /tmp/taken ]; then echo SHARED; fi; touch /tmp/taken; sleep 1;
+                 n=$(ls /proc | grep -c "^[0-9]"); echo "alone:$n"' >"$pool_state/c$i" 2>/dev/null &
+done
+wait
+if cat "$pool_state"/c[1-4] | grep -q SHARED; then fail "$(cat "$pool_state"/c[1-4])"
+elif [ "$(cat "$pool_state"/c[1-4] | grep -c '^alone:')" = 4 ]; then pass
+else fail "$(cat "$pool_state"/c[1-4])"; fi
+
+t_begin "isolation inside a pooled run equals a cold run's"
+# What the command can see of its confinement: ids, capabilities,
+# no_new_privs, seccomp, hostname, its mount table, and the probe's view.
+iso='id; grep -E "^(NoNewPrivs|Seccomp|Seccomp_filters|Cap(Inh|Prm|Eff|Bnd|Amb)|Sig(Blk|Ign)):" /proc/self/status;
+     ulimit -a; umask;
+     hostname; cat /proc/self/uid_map; awk "{print \$5, \$6}" /proc/self/mountinfo | sort;
+     ./probe read /etc/shadow; ./probe write /usr/x; ./probe connect 1.1.1.1 53; ls /proc | grep -c "^[0-9]"'
+pool_wait_idle
+h0=$(pool_num hits)
+warm=$(prun -- sh -c "$iso" 2>/dev/null)
+h1=$(pool_num hits)
+cold_state=$(mktemp -d)
+cold=$(cd "$pool_work" && env AGENTKERNEL_STATE_DIR="$cold_state" "$AK" run --config "$pool_cfg" --no-network -- sh -c "$iso" 2>/dev/null)
+if [ "$h1" != $((h0 + 1)) ]; then fail "not a pooled run (hits $h0 -> $h1)"
+elif [ "$warm" = "$cold" ] && printf '%s' "$warm" | grep -q 'NoNewPrivs:[[:space:]]1'; then pass
+else fail "$(diff <(echo "$cold") <(echo "$warm"))"; fi
+
+t_begin "a run of another shape starts cold and counts as a miss"
+m0=$(pool_num misses)
+out=$(pak run --config "$pool_cfg" --profile restrictive -- echo cold 2>/dev/null)
+m1=$(pool_num misses)
+[ "$out" = cold ] && [ "$m1" = $((m0 + 1)) ] && pass || fail "out=$out misses $m0 -> $m1"
+expect "status shows the shape, hits and misses" 0 'moderate.*off.*[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+' -- pak daemon status
+
+t_begin "the HTTP API's /run claims from the pool"
+if command -v curl >/dev/null; then
+  # A daemon of its own pooling the default sandbox, which /run gets.
+  api_state=$(mktemp -d)
+  api_work=$(mktemp -d)
+  chmod 755 "$api_state" "$api_work"
+  aak () { (cd "$api_work" && env AGENTKERNEL_STATE_DIR="$api_state" "$AK" "$@"); }
+  aak daemon start >/dev/null
+  (cd "$api_work" && AGENTKERNEL_STATE_DIR="$api_state" exec "$AK" serve --socket "$api_state/api.sock") >/dev/null 2>&1 &
+  spid=$!
+  for _ in $(seq 100); do
+    [ -S "$api_state/api.sock" ] && aak daemon status --json | grep -q '"idle": 2' && break
+    sleep 0.1
+  done
+  out=$(curl -s --unix-socket "$api_state/api.sock" -X POST http://x/run \
+        -d '{"command": ["sh", "-c", "echo api; exit 4"]}')
+  hits=$(aak daemon status --json | sed -n 's/^  "hits": \([0-9]*\).*/\1/p')
+  kill "$spid"; wait "$spid" 2>/dev/null
+  aak daemon stop >/dev/null
+  case $out in
+    *'"stdout":"api\n"'*'"exit_code":4'*) [ "$hits" = 1 ] && pass || fail "hits $hits: $out" ;;
+    *) fail "$out" ;;
+  esac
+else
+  skip "curl not installed"
+fi
+
+t_begin "another user never gets this user's sandboxes, even with the socket open to it"
+if is_root && id "${AK_TEST_USER:-aktest}" >/dev/null 2>&1; then
+  pool_wait_idle
+  h0=$(pool_num hits)
+  chmod 755 "$pool_state/pool"; chmod 777 "$pool_state/pool/daemon.sock"
+  # The same spec as the shape's (a hit for this user).
+  out=$(cd "$pool_work" && runuser -u "${AK_TEST_USER:-aktest}" -- env HOME="$HOME" AGENTKERNEL_STATE_DIR="$pool_state" \
+        "$AK" run --config "$pool_cfg" --no-network -- echo other-user 2>/dev/null)
+  chmod 700 "$pool_state/pool"; chmod 600 "$pool_state/pool/daemon.sock"
+  h1=$(pool_num hits)
+  [ "$out" = other-user ] && [ "$h1" = "$h0" ] && pass || fail "out=$out hits $h0 -> $h1"
+else
+  skip_lacks "needs root and the ${AK_TEST_USER:-aktest} user"
+fi
+
+t_begin "signals reach the pooled command"
+pool_wait_idle
+prun -- sleep 30 >/dev/null 2>&1 &
+cpid=$!
+sleep 0.5
+kill -TERM "$cpid"
+st=0
+for _ in $(seq 50); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$cpid" 2>/dev/null; then kill -KILL "$cpid"; fail "still running"; else wait "$cpid"; st=$?; [ "$st" = 143 ] && pass || fail "status $st"; fi
+
+t_begin "kill -9 of the daemon leaves no process"
+pool_wait_idle
+dpid=$(pool_num pid)
+pids=$(pgrep -g "$dpid")
+kill -KILL "$dpid"
+left=
+for _ in $(seq 50); do
+  left=
+  for p in $pids; do [ -d /proc/$p ] && left="$left $p"; done
+  [ -z "$left" ] && break
+  sleep 0.1
+done
+[ -n "$pids" ] && [ "$(echo "$pids" | wc -w)" -ge 3 ] && [ -z "$left" ] && pass || fail "pids: $pids left:$left"
+expect "a killed daemon: runs start cold" 0 '^cold$' -- prun -- echo cold
+expect "a killed daemon: status says not running" 3 'not running' -- pak daemon status
+
+t_begin "restart: a new daemon, new sandboxes"
+pak daemon start --config "$pool_cfg" >/dev/null && pool_wait_idle && [ "$(pool_num hits)" = 0 ] \
+  && [ "$(prun -- echo again 2>/dev/null)" = again ] && [ "$(pool_num hits)" = 1 ] && pass || fail "$(pool_json)"
+expect "stop" 0 'stopped' -- pak daemon stop
+expect "stopped: run works" 0 '^after$' -- prun -- echo after
+expect "stop with none running" 0 'not running' -- pak daemon stop
+expect "daemon: unknown subcommand" 125 'unknown subcommand' -- pak daemon bogus
