@@ -58,6 +58,22 @@ while IFS= read -r line; do
   fi
 done <"$doc"
 
+# The ```js examples, run with the Node.js on PATH (the one the README
+# installs) and the published client of tests/api/node_modules.
+here=$(cd "$(dirname "$0")" && pwd)
+js=$here/.docs-example-$$.mjs
+awk '/^```js$/ { on = 1; next } /^```/ { on = 0 } on' "$doc" >"$js"
+if [ -s "$js" ]; then
+  if out=$(cd "$here" && node "$js" 2>&1) && printf '%s\n' "$out" | grep -qx 42 && printf '%s\n' "$out" | grep -qx hi; then
+    passed=$((passed + 1))
+    echo "ok - the Node.js example ($(node --version))"
+  else
+    failed=$((failed + 1))
+    echo "not ok - the Node.js example ($(node --version)): $out"
+  fi
+fi
+rm -f "$js"
+
 kill -TERM $server
 wait $server
 for d in "$work"/state/sandboxes/*; do [ -d "$d" ] && "$AK" remove --force "$(basename "$d")" >/dev/null 2>&1; done
