@@ -26,6 +26,7 @@ typedef struct ak_cli_sandbox {
   const char *image;
   const char *name;
   const char *hostname;
+  const char *backend; /* --backend NAME */
   const char *seccomp; /* --seccomp NAME|FILE */
   const char *agent;   /* --agent NAME: its compatibility mode, and the command */
   bool unsafe_seccomp; /* --allow-unsafe-seccomp */

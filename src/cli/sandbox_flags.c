@@ -48,6 +48,8 @@ const char ak_cli_sandbox_help[] =
     "      --rootfs DIR       use DIR as the root filesystem instead of the host's\n"
     "      --root             run as uid 0 inside (still without host privileges)\n"
     "      --hostname NAME    hostname inside (default: agentkernel)\n"
+    "      --backend NAME     container (default) or microvm (its own kernel, QEMU;\n"
+    "                         see docs/microvm.md)\n"
     "      --agent NAME       run an AI coding agent (claude, codex, gemini, opencode)\n"
     "                         in its compatibility mode: its config directories\n"
     "                         and API key variables, the project at /workspace;\n"
@@ -101,7 +103,7 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
     { "--cpus", NULL, 'C' },    { "--pids", NULL, 'P' },    { "--rootfs", NULL, 'r' },
     { "--hostname", NULL, 'h' }, { "--name", NULL, 'n' },   { "--seccomp", NULL, 'S' },
     { "--image", "-i", 'i' },   { "--disk", NULL, 'D' },   { "--agent", NULL, 'G' },
-    { "--allow-host", NULL, 'A' }, { "--block-host", NULL, 'B' },
+    { "--allow-host", NULL, 'A' }, { "--block-host", NULL, 'B' }, { "--backend", NULL, 'b' },
   };
   const char *a = argv[*i];
   unsigned long long n;
@@ -175,6 +177,9 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
           break;
         case 'h':
           f->hostname = v;
+          break;
+        case 'b':
+          f->backend = v;
           break;
         case 'n':
           f->name = v;
@@ -528,6 +533,11 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
       spec->rootfs = real;
       free (spec->image);
       spec->image = ak_xasprintf ("dir:%s", real);
+    }
+  if (f->backend != NULL)
+    {
+      free (spec->backend);
+      spec->backend = ak_xstrdup (f->backend);
     }
   if (f->hostname != NULL)
     {
