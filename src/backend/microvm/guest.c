@@ -167,17 +167,60 @@ mnt (const char *src, const char *dst, const char *type, unsigned long flags, co
   return 0;
 }
 
+static int
+mkdir_p (const char *path)
+{
+  _cleanup_free_ char *p = ak_xstrdup (path);
+  for (char *c = p + 1; *c; c++)
+    if (*c == '/')
+      {
+        *c = 0;
+        if (mkdir (p, 0755) < 0 && errno != EEXIST)
+          return -1;
+        *c = '/';
+      }
+  return mkdir (p, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The sandbox's own user database: root and the sandbox user. */
+static int
+write_etc (const ak_spec_t *spec, ak_error_t **err)
+{
+  static const struct {
+    const char *name, *text;
+  } files[] = {
+    { "/mnt/root/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n"
+                              "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n" },
+    { "/mnt/root/etc/group", "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n" },
+  };
+  const char *hn = spec->hostname ? spec->hostname : "agentkernel";
+  _cleanup_free_ char *hosts = ak_xasprintf ("127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost\n", hn);
+  _cleanup_free_ char *hname = ak_xasprintf ("%s\n", hn);
+  for (size_t i = 0; i < 4; i++)
+    {
+      const char *path = i < 2 ? files[i].name : i == 2 ? "/mnt/root/etc/hosts" : "/mnt/root/etc/hostname";
+      const char *text = i < 2 ? files[i].text : i == 2 ? hosts : hname;
+      _cleanup_close_ int fd = -1;
+      (void) unlink (path);
+      fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+      if (fd < 0 || write (fd, text, strlen (text)) != (ssize_t) strlen (text))
+        return ak_error_set (err, errno, "write %s", path + 9);
+    }
+  return 0;
+}
+
 /* Step 3. */
 static int
 build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
 {
-  bool ws = json_is_true (json_object_get (cfg, "workspace"));
+  json_t *shares = json_object_get (cfg, "shares"), *sh;
+  size_t i;
   bool ro = ak_spec_sec (spec, AK_SEC_READ_ONLY);
   _cleanup_free_ char *tmpfs_opts = NULL;
   unsigned long long disk = spec->res.disk_mb;
 
   tmpfs_opts = disk > 0 ? ak_xasprintf ("mode=0755,size=%llum", disk) : ak_xstrdup ("mode=0755");
-  if (mnt ("root", "/mnt/lower", "virtiofs", MS_RDONLY | MS_NODEV, NULL, err) < 0
+  if (mnt ("s0", "/mnt/lower", "virtiofs", MS_RDONLY | MS_NODEV, NULL, err) < 0
       || mnt ("rw", "/mnt/rw", "tmpfs", 0, tmpfs_opts, err) < 0)
     return -1;
   if (mkdir ("/mnt/rw/upper", 0755) < 0 || mkdir ("/mnt/rw/work", 0755) < 0)
@@ -185,8 +228,22 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
   if (mnt ("overlay", "/mnt/root", "overlay", 0,
            "lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work", err) < 0)
     return -1;
-  if (ws && mnt ("ws", "/mnt/root/workspace", "virtiofs", MS_NODEV | MS_NOSUID, NULL, err) < 0)
-    return -1;
+  /* The shares, at their places (read-only ones are read-only on the host
+   * already; the flag here only saves a round trip to EROFS). */
+  json_array_foreach (shares, i, sh)
+    {
+      const char *tag = json_string_value (json_object_get (sh, "tag"));
+      const char *dest = json_string_value (json_object_get (sh, "dest"));
+      _cleanup_free_ char *at = NULL;
+      if (tag == NULL || dest == NULL || dest[0] != '/' || strstr (dest, "..") != NULL)
+        return ak_error_set (err, EINVAL, "bad share in the configuration");
+      at = ak_xasprintf ("/mnt/root%s", dest);
+      if (mkdir_p (at) < 0)
+        return ak_error_set (err, errno, "mkdir %s", dest);
+      if (mount (tag, at, "virtiofs",
+                 MS_NODEV | MS_NOSUID | (json_is_true (json_object_get (sh, "ro")) ? MS_RDONLY : 0), NULL) < 0)
+        return ak_error_set (err, errno, "mount the share at %s", dest);
+    }
   if (mnt ("proc", "/mnt/root/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0
       || mnt ("sys", "/mnt/root/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0
       || mnt ("dev", "/mnt/root/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC, NULL, err) < 0
@@ -199,6 +256,8 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
   (void) unlink ("/mnt/root/dev/ptmx");
   if (symlink ("pts/ptmx", "/mnt/root/dev/ptmx") < 0)
     return ak_error_set (err, errno, "symlink /dev/ptmx");
+  if (write_etc (spec, err) < 0)
+    return -1;
   /* The sandbox user's home, in the writable layer. */
   (void) mkdir ("/mnt/root/home", 0755);
   (void) mkdir ("/mnt/root/home/user", 0755);

@@ -49,6 +49,7 @@
 
 /* How long the guest may take to report READY (TCG is slow). */
 #define BOOT_TIMEOUT_MS 120000
+#define AK_VM_MAX_SHARES 16
 #define STOP_GRACE_MS 5000
 #ifndef AK_VM_LOGLEVEL
 #define AK_VM_LOGLEVEL "4"
@@ -172,9 +173,12 @@ ak_vm_assets_find (ak_vm_assets_t *a, ak_error_t **err)
 
 /* Once per run or start, on the caller's own stream. */
 static void
-warn_tcg (void)
+warn_tcg (const ak_spec_t *spec)
 {
   ak_vm_assets_t a;
+  if (ak_spec_sec (spec, AK_SEC_NETWORK))
+    ak_warn ("microvm: this backend gives the VM no network interface yet (network is on in "
+             "this profile): the command runs without network; use --backend container for network");
   if (ak_vm_assets_find (&a, NULL) == 0 && !a.kvm)
     ak_warn ("microvm: KVM is not usable here (no working /dev/kvm): the VM runs under TCG "
              "emulation, about 10x slower to boot");
@@ -229,22 +233,34 @@ typedef struct vm {
   const ak_spec_t *spec;
   ak_vm_assets_t a;
   char *dir;         /* where its sockets and logs are */
-  pid_t qemu, fs_root, fs_ws;
+  pid_t qemu;
+  pid_t fs[AK_VM_MAX_SHARES]; /* virtiofsd per share */
   int chan;          /* our end of the agent port */
 } vm_t;
+
+/* One directory the guest sees: share 0 is the root (the host's view),
+ * then the workspace, home and volumes. */
+typedef struct share {
+  const char *source; /* host path */
+  const char *dest;   /* in the guest; NULL for the root */
+  bool ro;
+  char **hide;        /* host paths shown empty (NULL-terminated, or NULL) */
+} share_t;
 
 static void
 vm_kill (vm_t *v)
 {
-  pid_t *p[] = { &v->qemu, &v->fs_root, &v->fs_ws };
-  for (size_t i = 0; i < 3; i++)
-    if (*p[i] > 0)
-      {
-        kill (*p[i], SIGKILL);
-        while (waitpid (*p[i], NULL, 0) < 0 && errno == EINTR)
-          ;
-        *p[i] = -1;
-      }
+  for (size_t i = 0; i <= AK_VM_MAX_SHARES; i++)
+    {
+      pid_t *p = i == 0 ? &v->qemu : &v->fs[i - 1];
+      if (*p > 0)
+        {
+          kill (*p, SIGKILL);
+          while (waitpid (*p, NULL, 0) < 0 && errno == EINTR)
+            ;
+        }
+      *p = -1;
+    }
 }
 
 static int
@@ -312,8 +328,10 @@ write_file (pid_t pid, const char *name, const char *text)
  * workspace's owner is the sandbox user (1000), read-only when the profile
  * says so. */
 static pid_t
-spawn_virtiofsd (vm_t *v, const char *source, bool ws, bool ro, int lfd, int log, ak_error_t **err)
+spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
 {
+  const char *source = sh->source;
+  bool ws = sh->dest != NULL, ro = sh->ro;
   int go[2], ready[2];
   struct stat st;
   pid_t pid;
@@ -348,9 +366,6 @@ spawn_virtiofsd (vm_t *v, const char *source, bool ws, bool ro, int lfd, int log
           struct ak_mount_attr ma = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
           if (ak_mount_setattr (AT_FDCWD, "/", AT_RECURSIVE, &ma) < 0)
             child_fail ("make the host view read-only");
-          for (char **pp = v->spec->private_paths; pp && *pp; pp++)
-            if (mount ("hidden", *pp, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0") < 0)
-              child_fail ("hide agentkernel's state");
         }
       else
         {
@@ -362,6 +377,16 @@ spawn_virtiofsd (vm_t *v, const char *source, bool ws, bool ro, int lfd, int log
               if (ak_mount_setattr (AT_FDCWD, source, AT_RECURSIVE, &ma) < 0)
                 child_fail ("make the workspace read-only");
             }
+        }
+      /* agentkernel's own state, and credential stores, shown empty. */
+      for (char **pp = sh->hide; pp && *pp; pp++)
+        {
+          struct stat hs;
+          if (lstat (*pp, &hs) < 0)
+            continue;
+          if (S_ISDIR (hs.st_mode) ? mount ("hidden", *pp, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0") < 0
+                                  : mount ("/dev/null", *pp, NULL, MS_BIND, NULL) < 0)
+            child_fail ("hide a private path");
         }
       if (dup2 (lfd, 3) < 0)
         _exit (125);
@@ -401,7 +426,7 @@ dup_high (int fd, int want)
 /* QEMU, with every file it needs as a descriptor (3: the port, 4: kernel,
  * 5: initrd, 6: console log, 7/8: the shares' vhost-user connections). */
 static pid_t
-spawn_qemu (vm_t *v, int chan, int vfs_root, int vfs_ws, int log, ak_error_t **err)
+spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t **err)
 {
   const ak_spec_t *spec = v->spec;
   unsigned long long mem = spec->res.memory_mb ? spec->res.memory_mb : 512;
@@ -424,17 +449,20 @@ spawn_qemu (vm_t *v, int chan, int vfs_root, int vfs_ws, int log, ak_error_t **e
       char **argv = NULL;
       _cleanup_free_ char *m = ak_xasprintf ("%llu", mem), *smp = ak_xasprintf ("%u", cpus);
       _cleanup_free_ char *memobj = ak_xasprintf ("memory-backend-memfd,id=mem,size=%lluM,share=on", mem);
-      int fds[] = { chan, kfd, ifd, cfd, vfs_root, vfs_ws };
-      int tmp[6];
+      int fds[4 + AK_VM_MAX_SHARES] = { chan, kfd, ifd, cfd };
+      int tmp[4 + AK_VM_MAX_SHARES];
+      size_t nfd = 4 + n_vfs;
       child_common (log);
       /* The guest's console goes to console.log (QEMU's stdout). */
       if (dup2 (cfd, 1) < 0)
         child_fail ("dup");
       /* Renumber without clobbering: first above 20, then into place. */
-      for (int i = 0; i < 6; i++)
-        tmp[i] = fds[i] < 0 ? -1 : fcntl (fds[i], F_DUPFD_CLOEXEC, 20);
-      for (int i = 0; i < 6; i++)
-        if (tmp[i] >= 0 && dup_high (tmp[i], 3 + i) < 0)
+      for (size_t i = 0; i < n_vfs; i++)
+        fds[4 + i] = vfs[i];
+      for (size_t i = 0; i < nfd; i++)
+        tmp[i] = fds[i] < 0 ? -1 : fcntl (fds[i], F_DUPFD_CLOEXEC, 40);
+      for (size_t i = 0; i < nfd; i++)
+        if (tmp[i] >= 0 && dup_high (tmp[i], 3 + (int) i) < 0)
           child_fail ("dup");
       if (unshare (CLONE_NEWNS) < 0 || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         child_fail ("mount namespace");
@@ -462,12 +490,11 @@ spawn_qemu (vm_t *v, int chan, int vfs_root, int vfs_ws, int log, ak_error_t **e
       A ("-device"), A ("virtio-serial-device");
       A ("-chardev"), A ("socket,id=ag,fd=3");
       A ("-device"), A ("virtserialport,chardev=ag,name=" AK_MICROVM_PORT);
-      A ("-chardev"), A ("socket,id=vfsroot,fd=7");
-      A ("-device"), A ("vhost-user-fs-device,chardev=vfsroot,tag=root");
-      if (vfs_ws >= 0)
+      for (size_t i = 0; i < n_vfs; i++)
         {
-          A ("-chardev"), A ("socket,id=vfsws,fd=8");
-          A ("-device"), A ("vhost-user-fs-device,chardev=vfsws,tag=ws");
+          _cleanup_free_ char *c = ak_xasprintf ("socket,id=vfs%zu,fd=%zu", i, 7 + i);
+          _cleanup_free_ char *d = ak_xasprintf ("vhost-user-fs-device,chardev=vfs%zu,tag=s%zu", i, i);
+          A ("-chardev"), A (c), A ("-device"), A (d);
         }
 #undef A
       execv (v->a.qemu, argv);
@@ -476,20 +503,51 @@ spawn_qemu (vm_t *v, int chan, int vfs_root, int vfs_ws, int log, ak_error_t **e
   return pid;
 }
 
-static json_t *
-guest_config (const ak_spec_t *spec)
+/* What the guest sees: the root, then the workspace (mount_cwd), home
+ * (mount_home, credential stores hidden unless shown) and volumes.
+ * read_only covers the workspace and home as it covers the root. */
+static size_t
+plan_shares (const ak_spec_t *spec, share_t *sh, char ***owned)
 {
-  json_t *j = json_object ();
-  json_object_set_new (j, "spec", ak_spec_to_json (spec));
-  json_object_set_new (j, "workspace", json_boolean (ak_spec_sec (spec, AK_SEC_MOUNT_CWD) && spec->cwd != NULL));
-  return j;
+  bool ro = ak_spec_sec (spec, AK_SEC_READ_ONLY);
+  size_t n = 0;
+  sh[n++] = (share_t){ .source = "/", .ro = true, .hide = spec->private_paths };
+  if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD) && spec->cwd != NULL)
+    sh[n++] = (share_t){ .source = spec->cwd, .dest = "/workspace", .ro = ro, .hide = spec->private_paths };
+  if (ak_spec_sec (spec, AK_SEC_MOUNT_HOME) && spec->home != NULL)
+    {
+      char **hide = ak_strv_dup (spec->private_paths);
+      if (!spec->show_credentials)
+        for (const char *const *c = ak_credential_paths; *c; c++)
+          {
+            _cleanup_free_ char *p = ak_xasprintf ("%s/%s", spec->home, *c);
+            ak_strv_push (&hide, p);
+          }
+      *owned = hide;
+      sh[n++] = (share_t){ .source = spec->home, .dest = spec->as_root ? "/root" : "/home/user", .ro = ro,
+                           .hide = hide };
+    }
+  for (size_t i = 0; i < spec->n_mounts && n < AK_VM_MAX_SHARES; i++)
+    sh[n++] = (share_t){ .source = spec->mounts[i].source, .dest = spec->mounts[i].dest,
+                         .ro = spec->mounts[i].read_only || ro, .hide = spec->private_paths };
+  return n;
 }
 
-/* Is the workspace shared read-only?  The profile's read_only covers it. */
-static bool
-ws_read_only (const ak_spec_t *spec)
+static json_t *
+guest_config (const ak_spec_t *spec, const share_t *sh, size_t n)
 {
-  return ak_spec_sec (spec, AK_SEC_READ_ONLY);
+  json_t *j = json_object (), *a = json_array ();
+  json_object_set_new (j, "spec", ak_spec_to_json (spec));
+  for (size_t i = 1; i < n; i++)
+    json_array_append_new (a, json_pack ("{s:s, s:s, s:b}", "tag", "", "dest", sh[i].dest, "ro", sh[i].ro));
+  for (size_t i = 1; i < n; i++)
+    {
+      char tag[16];
+      snprintf (tag, sizeof tag, "s%zu", i);
+      json_object_set_new (json_array_get (a, i - 1), "tag", json_string (tag));
+    }
+  json_object_set_new (j, "shares", a);
+  return j;
 }
 
 /* The last lines a log holds, for an error message. */
@@ -538,34 +596,42 @@ static int
 vm_boot (vm_t *v, int log, ak_error_t **err)
 {
   const ak_spec_t *spec = v->spec;
-  bool ws = ak_spec_sec (spec, AK_SEC_MOUNT_CWD) && spec->cwd != NULL;
-  _cleanup_free_ char *rsock = ak_xasprintf ("%s/vfs-root.sock", v->dir);
-  _cleanup_free_ char *wsock = ak_xasprintf ("%s/vfs-ws.sock", v->dir);
-  _cleanup_close_ int rl = -1, wl = -1, rc_ = -1, wc = -1, theirs = -1;
-  int sv[2];
+  share_t sh[AK_VM_MAX_SHARES];
+  _cleanup_strv_ char **home_hide = NULL;
+  int conns[AK_VM_MAX_SHARES];
+  size_t n;
+  _cleanup_close_ int theirs = -1;
+  int sv[2], rc = -1;
   long long deadline;
 
+  n = plan_shares (spec, sh, &home_hide);
+  for (size_t i = 0; i < AK_VM_MAX_SHARES; i++)
+    conns[i] = -1;
   if (ak_vm_initrd (&v->a, err) < 0)
     return ak_error_prefix (err, "microvm initramfs"), -1;
-  if ((rl = listen_socket (rsock, err)) < 0 || (ws && (wl = listen_socket (wsock, err)) < 0))
-    return -1;
-  if ((v->fs_root = spawn_virtiofsd (v, "/", false, true, rl, log, err)) < 0)
-    return -1;
-  if (ws && (v->fs_ws = spawn_virtiofsd (v, spec->cwd, true, ws_read_only (spec), wl, log, err)) < 0)
-    return -1;
-  /* Connected now, accepted by virtiofsd when it is ready. */
-  if ((rc_ = connect_socket (rsock, err)) < 0 || (ws && (wc = connect_socket (wsock, err)) < 0))
-    return -1;
-  (void) unlink (rsock), (void) unlink (wsock);
+  for (size_t i = 0; i < n; i++)
+    {
+      _cleanup_free_ char *sock = ak_xasprintf ("%s/vfs%zu.sock", v->dir, i);
+      _cleanup_close_ int l = listen_socket (sock, err);
+      if (l < 0 || (v->fs[i] = spawn_virtiofsd (v, &sh[i], l, log, err)) < 0)
+        goto out;
+      /* Connected now, accepted by virtiofsd when it is ready. */
+      conns[i] = connect_socket (sock, err);
+      (void) unlink (sock);
+      if (conns[i] < 0)
+        goto out;
+    }
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     return ak_error_set (err, errno, "socketpair");
   v->chan = sv[0];
   theirs = sv[1];
-  if ((v->qemu = spawn_qemu (v, theirs, rc_, wc, log, err)) < 0)
-    return -1;
+  if ((v->qemu = spawn_qemu (v, theirs, conns, n, log, err)) < 0)
+    goto out;
   ak_closep (&theirs);
+  for (size_t i = 0; i < n; i++)
+    ak_closep (&conns[i]);
   {
-    json_t *cfg = guest_config (spec);
+    json_t *cfg = guest_config (spec, sh, n);
     _cleanup_free_ char *s = json_dumps (cfg, JSON_COMPACT);
     json_decref (cfg);
     if (ak_mux_send (v->chan, AK_MUX_CONFIG, 0, s, strlen (s)) < 0)
@@ -611,6 +677,10 @@ vm_boot (vm_t *v, int log, ak_error_t **err)
         }
       free (pl);
     }
+out:
+  for (size_t i = 0; i < n; i++)
+    ak_closep (&conns[i]);
+  return rc;
 }
 
 typedef struct sup {
@@ -655,7 +725,7 @@ sup_signal (ak_mux_t *m)
 static int
 supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int log)
 {
-  vm_t v = { .spec = spec, .dir = (char *) dir, .qemu = -1, .fs_root = -1, .fs_ws = -1, .chan = -1 };
+  vm_t v = { .spec = spec, .dir = (char *) dir, .qemu = -1, .chan = -1 };
   ak_error_t *err = NULL;
   sigset_t mask;
   int sigfd, rc = 1;
@@ -858,7 +928,7 @@ ak_microvm_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_
 
   if (ak_microvm_check (spec, err) < 0)
     return -1;
-  warn_tcg ();
+  warn_tcg (spec);
   if (mkdtemp (tmpl) == NULL)
     return ak_error_set (err, errno, "mkdtemp");
   sup = spawn_supervisor (spec, tmpl, false, &served, err);
@@ -885,7 +955,7 @@ ak_microvm_start (const ak_spec_t *spec, const char *dir, pid_t *supervisor, ak_
   int served = 0;
   if (ak_microvm_check (spec, err) < 0)
     return -1;
-  warn_tcg ();
+  warn_tcg (spec);
   if (spawn_supervisor (spec, dir, true, &served, err) < 0)
     return -1;
   *supervisor = (pid_t) served;
