@@ -334,7 +334,7 @@ spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
   bool ws = sh->dest != NULL, ro = sh->ro;
   int go[2], ready[2];
   struct stat st;
-  pid_t pid;
+  pid_t pid, sup = getpid ();
   char c = 0;
 
   if (stat (source, &st) < 0)
@@ -358,6 +358,8 @@ spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
             _exit (125);
           if (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0 || setgroups (0, NULL) < 0)
             child_fail ("take ids");
+          if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid () != sup)
+            _exit (125);
         }
       if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         child_fail ("make mounts private");
@@ -435,7 +437,7 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
   _cleanup_close_ int ifd = open (v->a.initrd, O_RDONLY | O_CLOEXEC);
   _cleanup_free_ char *conlog = ak_xasprintf ("%s/console.log", v->dir);
   _cleanup_close_ int cfd = open (conlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  pid_t pid;
+  pid_t pid, sup = getpid ();
 
   if (mem < 128)
     mem = 128;
@@ -470,6 +472,10 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
           && (setgroups (0, NULL) < 0 || setresgid (AK_ROOTFUL_HOST_ID, AK_ROOTFUL_HOST_ID, AK_ROOTFUL_HOST_ID) < 0
               || setresuid (AK_ROOTFUL_HOST_ID, AK_ROOTFUL_HOST_ID, AK_ROOTFUL_HOST_ID) < 0))
         child_fail ("drop to an unprivileged id");
+      /* A change of ids clears the parent-death signal: set it again, and
+       * leave if the supervisor died in between. */
+      if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid () != sup)
+        _exit (125);
       if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         child_fail ("no_new_privs");
 #define A(s) ak_strv_push (&argv, s)
@@ -683,9 +689,23 @@ out:
   return rc;
 }
 
+static void
+remove_dir (const char *dir)
+{
+  DIR *d = opendir (dir);
+  struct dirent *e;
+  while (d != NULL && (e = readdir (d)) != NULL)
+    if (strcmp (e->d_name, ".") && strcmp (e->d_name, ".."))
+      (void) unlinkat (dirfd (d), e->d_name, 0);
+  if (d != NULL)
+    closedir (d);
+  (void) rmdir (dir);
+}
+
 typedef struct sup {
   vm_t *v;
   int sigfd;
+  pid_t parent; /* an ephemeral run's agentkernel; 0 when detached */
   bool stopping;
   long long stop_deadline;
 } sup_t;
@@ -709,6 +729,9 @@ sup_signal (ak_mux_t *m)
           }
       return 0;
     }
+  /* The run that owns this VM died (its death signal): no grace. */
+  if (s->parent != 0 && getppid () != s->parent)
+    return 1;
   if (!s->stopping)
     {
       s->stopping = true;
@@ -723,7 +746,7 @@ sup_signal (ak_mux_t *m)
 /* The supervisor: boots the VM, reports, relays until the VM ends or is
  * stopped, then leaves nothing behind. */
 static int
-supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int log)
+supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int log, pid_t parent)
 {
   vm_t v = { .spec = spec, .dir = (char *) dir, .qemu = -1, .chan = -1 };
   ak_error_t *err = NULL;
@@ -743,12 +766,14 @@ supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int
       vm_kill (&v);
       explain (dir, &err);
       (void) ak_report_error (ready, err);
+      if (parent != 0)
+        remove_dir (dir);
       return 1;
     }
   (void) ak_report_ok (ready, (int) getpid ());
   close (ready);
   {
-    sup_t s = { .v = &v, .sigfd = sigfd };
+    sup_t s = { .v = &v, .sigfd = sigfd, .parent = parent };
     ak_mux_t m = { .chan = v.chan, .listen_fd = listen_fd, .extra_fd = sigfd, .data = &s,
                    .on_extra = sup_signal };
     rc = ak_mux_run (&m) < 0 ? 1 : 0;
@@ -761,6 +786,8 @@ supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int
   }
   vm_kill (&v);
   ak_vm_assets_clear (&v.a);
+  if (parent != 0)
+    remove_dir (dir); /* an ephemeral run's directory, whatever became of the run */
   return rc;
 }
 
@@ -856,19 +883,6 @@ exec_in_vm (int conn, const ak_spec_t *spec, const ak_stdio_t *io, int *status, 
   return rc;
 }
 
-static void
-remove_dir (const char *dir)
-{
-  DIR *d = opendir (dir);
-  struct dirent *e;
-  while (d != NULL && (e = readdir (d)) != NULL)
-    if (strcmp (e->d_name, ".") && strcmp (e->d_name, ".."))
-      (void) unlinkat (dirfd (d), e->d_name, 0);
-  if (d != NULL)
-    closedir (d);
-  (void) rmdir (dir);
-}
-
 static pid_t
 spawn_supervisor (const ak_spec_t *spec, const char *dir, bool detach, int *served, ak_error_t **err)
 {
@@ -880,8 +894,11 @@ spawn_supervisor (const ak_spec_t *spec, const char *dir, bool detach, int *serv
     return ak_error_set (err, errno, "pipe");
   {
     int keep[] = { ready[1] };
+    /* An ephemeral run's supervisor is told (SIGTERM) when the run dies,
+     * even by SIGKILL, and takes the VM down with it. */
     ak_worker_t w = { .keep = keep, .n_keep = 1, .detach = detach, .null_stdio = true,
-                      .death_signal = detach ? 0 : SIGKILL };
+                      .death_signal = detach ? 0 : SIGTERM };
+    pid_t parent = getpid ();
     child = ak_worker_spawn (&w, err);
     if (child == 0)
       {
@@ -893,7 +910,7 @@ spawn_supervisor (const ak_spec_t *spec, const char *dir, bool detach, int *serv
           dup2 (log, 2);
         if (lfd < 0)
           ak_report_fail (keep[0], e);
-        _exit (supervise (spec, dir, lfd, keep[0], log));
+        _exit (supervise (spec, dir, lfd, keep[0], log, detach ? 0 : parent));
       }
   }
   close (ready[1]);
