@@ -1,0 +1,181 @@
+# The microVM backend (--backend microvm): the command runs under its own
+# kernel in a QEMU microvm (TCG where KVM does not work, as in CI), with the
+# host's view read-only over virtiofs and the workspace shared live.
+# AK_MICROVM_FULL=1 also runs the profile and hardening files with every
+# sandbox on the microvm backend (tests/integration/microvm-wrap.sh).
+
+echo "== microvm backend"
+mv_have () {
+  command -v qemu-system-x86_64 >/dev/null && [ -x /usr/lib/qemu/virtiofsd ] && ls /boot/vmlinuz-* >/dev/null 2>&1
+}
+
+if ! mv_have; then
+  t_begin "microvm: QEMU, virtiofsd and a guest kernel"
+  skip "qemu-system-x86_64, /usr/lib/qemu/virtiofsd or /boot/vmlinuz-* missing (apt-get install qemu-system-x86 linux-image-cloud-amd64)"
+elif ! is_root; then
+  # virtiofsd needs root (it takes the ids of each request): an
+  # unprivileged user gets one clear error, and nothing starts.
+  expect "microvm: unprivileged, one clear error" 125 'runs only as root' -- \
+    "$AK" run --backend microvm -- true
+  t_begin "microvm: sandboxes as an unprivileged user"
+  skip_lacks "the microvm backend runs only as root (virtiofsd needs it)"
+else
+  export AGENTKERNEL_STATE_DIR=$(mktemp -d)
+  mvw=$(mktemp -d)
+  chmod 755 "$mvw"
+  echo from-host >"$mvw/hostfile"
+  cfg_rw=$(mktemp -d)/rw.toml
+  printf '[security]\nmount_cwd = true\nnetwork = false\n' >"$cfg_rw"
+  cfg_ro=$(mktemp -d)/ro.toml
+  printf '[security]\nmount_cwd = true\nnetwork = false\nread_only = true\n' >"$cfg_ro"
+  mv () { "$AK" run --backend microvm --no-network "$@"; }
+
+  host_rel=$(uname -r)
+  host_boot=$(cat /proc/sys/kernel/random/boot_id)
+  t_begin "microvm: the command runs under its own kernel (uname -r, boot id)"
+  out=$(mv -- sh -c "echo $MARK; uname -r; cat /proc/sys/kernel/random/boot_id" 2>/dev/null)
+  rel=$(printf '%s\n' "$out" | sed -n 2p)
+  boot=$(printf '%s\n' "$out" | sed -n 3p)
+  if ! printf '%s' "$out" | grep -q "$MARK"; then
+    fail "did not run: $(printf %s "$out" | head -c 400)"
+  elif [ -z "$rel" ] || [ "$rel" = "$host_rel" ] || [ ! -e "/boot/vmlinuz-$rel" ]; then
+    fail "guest kernel '$rel' (host '$host_rel'): not a kernel of /boot other than the host's"
+  elif [ -z "$boot" ] || [ "$boot" = "$host_boot" ]; then
+    fail "guest boot id '$boot' is the host's"
+  else
+    pass
+  fi
+  expect "microvm: TCG is announced when KVM does not work" 0 'TCG|^ok$' -- \
+    sh -c '"$1" run --backend microvm --no-network -- true 2>&1 >/dev/null; [ -w /dev/kvm ] && echo ok; exit 0' _ "$AK"
+
+  expect "microvm: exit status passes through" 7 '' -- mv -- sh -c 'exit 7'
+  expect "microvm: command not found is 127" 127 'command not found' -- mv -- /nonexistent
+  expect "microvm: killed by a signal is 128+N" 137 '' -- mv -- sh -c 'kill -KILL $$'
+  expect "microvm: stdin reaches the command" 0 '^piped$' -- sh -c 'echo piped | "$1" run --backend microvm --no-network -- cat' _ "$AK"
+  expect "microvm: the sandbox user (uid 1000)" 0 'uid=1000\(user\)' -- mv -- id
+  expect "microvm: no_new_privs and seccomp on the command" 0 'NoNewPrivs:[[:space:]]+1 Seccomp:[[:space:]]+2' -- \
+    mv -- sh -c 'grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status | tr "\n" " " | sed "s/ $//"'
+
+  # Host processes: a process on the host is not among the guest's.
+  sleep 1234 &
+  hostpid=$!
+  attack "microvm: host processes are not visible" 1 '' -- \
+    mv -- sh -c "echo $MARK; ps ax -o args | grep -q '^sleep 123[4]'"
+  kill "$hostpid" 2>/dev/null; wait "$hostpid" 2>/dev/null
+  expect "microvm: control: the guest's ps sees its own processes" 0 'sleep 4321' -- \
+    mv -- sh -c 'sleep 4321 & ps ax -o args; kill $!'
+
+  # Host files: /tmp is the guest's own; agentkernel's state is hidden; the
+  # host view is read-only (writes land in the guest's own layer only).
+  secret=$(mktemp /tmp/ak-mv-secret.XXXXXX)
+  echo host-secret >"$secret"
+  chmod 644 "$secret"
+  attack "microvm: host /tmp is not the guest's" 1 '' -- mv -- sh -c "echo $MARK; cat $secret"
+  echo state-secret >"$AGENTKERNEL_STATE_DIR/ak-mv-state"
+  chmod 644 "$AGENTKERNEL_STATE_DIR/ak-mv-state"
+  attack "microvm: agentkernel's state directory is hidden" 1 '' -- \
+    mv -- sh -c "echo $MARK; cat $AGENTKERNEL_STATE_DIR/ak-mv-state"
+  expect "microvm: control: the host view shows host files" 0 "^$(cat /etc/debian_version)$" -- mv -- cat /etc/debian_version
+  t_begin "microvm: a write to the host view as root in the guest stays in the guest"
+  rm -f /etc/ak-mv-probe
+  out=$(mv --root -- sh -c "echo $MARK; echo x >/etc/ak-mv-probe && cat /etc/ak-mv-probe" 2>&1)
+  if ! printf '%s' "$out" | grep -q "$MARK"; then fail "did not run: $out"
+  elif [ -e /etc/ak-mv-probe ]; then fail "the host got /etc/ak-mv-probe"; rm -f /etc/ak-mv-probe
+  elif ! printf '%s' "$out" | grep -q '^x$'; then fail "the guest's own layer is not writable: $out"
+  else pass; fi
+  rm -f "$secret"
+
+  # The workspace, live both ways; read-only enforced by the host.
+  expect "microvm: workspace: host files seen" 0 '^from-host$' -- \
+    sh -c 'cd "$1" && "$2" run --backend microvm --config "$3" -- cat /workspace/hostfile' _ "$mvw" "$AK" "$cfg_rw"
+  t_begin "microvm: workspace: the guest's writes reach the host, owned by the workspace's owner"
+  (cd "$mvw" && "$AK" run --backend microvm --config "$cfg_rw" -- sh -c 'echo from-guest >/workspace/guestfile') >/dev/null 2>&1
+  if [ "$(cat "$mvw/guestfile" 2>/dev/null)" != from-guest ]; then fail "no guestfile on the host"
+  elif [ "$(stat -c %u "$mvw/guestfile")" != "$(stat -c %u "$mvw")" ]; then fail "owner $(stat -c %u "$mvw/guestfile")"
+  else pass; fi
+  attack "microvm: workspace read-only: a write fails" 1 'Read-only file system' -- \
+    sh -c 'cd "$1" && "$2" run --backend microvm --config "$3" -- sh -c "echo $4; echo x >/workspace/rofile"' _ "$mvw" "$AK" "$cfg_ro" "$MARK"
+  t_begin "microvm: workspace read-only: nothing reached the host"
+  [ ! -e "$mvw/rofile" ] && pass || fail "rofile exists on the host"
+  # Even a guest that remounts its share read-write (root in the guest)
+  # cannot write: the host serves it from a read-only mount.
+  attack "microvm: workspace read-only holds against root in the guest" 1 'Read-only file system' -- \
+    sh -c 'cd "$1" && "$2" run --backend microvm --root --config "$3" -- sh -c "echo $4; echo x >/workspace/rofile"' _ "$mvw" "$AK" "$cfg_ro" "$MARK"
+
+  # kill -9 of agentkernel: the VM (QEMU, virtiofsd) and its directory go.
+  t_begin "microvm: kill -9 of agentkernel leaves nothing behind"
+  "$AK" run --backend microvm --no-network -- sleep 300 >/dev/null 2>&1 &
+  runpid=$!
+  left=""
+  for _ in $(seq 150); do
+    kids=$(ps -e -o pid=,ppid=,comm= | awk -v r="$runpid" '
+      { p[$1]=$2; c[$1]=$3 } END { for (x in p) { y=x; while (y in p && y != r && y > 1) y=p[y]; if (y == r && x != r) print x":"c[x] } }')
+    printf '%s' "$kids" | grep -q qemu && break
+    sleep 0.2
+  done
+  if ! printf '%s' "$kids" | grep -q qemu; then
+    fail "no QEMU under the run: $kids"
+    kill -9 "$runpid" 2>/dev/null
+  else
+    sleep 3 # let it boot; the point is what a booted VM leaves
+    kill -9 "$runpid"
+    wait "$runpid" 2>/dev/null
+    for _ in $(seq 50); do
+      left=""
+      for k in $kids; do kill -0 "${k%%:*}" 2>/dev/null && [ "$(cat /proc/${k%%:*}/stat 2>/dev/null | awk '{print $3}')" != Z ] && left="$left $k"; done
+      [ -z "$left" ] && break
+      sleep 0.2
+    done
+    if [ -n "$left" ]; then fail "still running:$left"
+    else pass; fi
+  fi
+
+  echo "== microvm: persistent sandboxes"
+  (cd "$mvw" && "$AK" create mvbox --backend microvm --config "$cfg_rw" >/dev/null)
+  expect "microvm: start" 0 '' -- "$AK" start mvbox
+  expect "microvm: list shows the backend" 0 'mvbox +running +microvm' -- "$AK" list
+  t_begin "microvm: exec runs under the guest kernel"
+  rel=$("$AK" exec mvbox -- uname -r 2>/dev/null)
+  [ -n "$rel" ] && [ "$rel" != "$host_rel" ] && pass || fail "uname -r: '$rel' (host $host_rel)"
+  expect "microvm: exec: exit status" 3 '^out$' -- "$AK" exec mvbox -- sh -c 'echo out; exit 3'
+  expect "microvm: exec: state persists between execs" 0 '^kept$' -- \
+    sh -c '"$1" exec mvbox -- sh -c "echo kept >/tmp/k" && "$1" exec mvbox -- cat /tmp/k' _ "$AK"
+  t_begin "microvm: two execs at once (streams of one port)"
+  a=$("$AK" exec mvbox -- sh -c 'sleep 1; echo A' 2>/dev/null &
+      b=$("$AK" exec mvbox -- sh -c 'echo B' 2>/dev/null); wait; echo "$b")
+  [ "$a" = B ] && pass || fail "got '$a'"
+  t_begin "microvm: exec: 2 MiB of binary stdin and stdout"
+  tmpd=$(mktemp -d)
+  head -c 2097152 /dev/urandom >"$tmpd/in"
+  "$AK" exec mvbox -- cat <"$tmpd/in" >"$tmpd/out" 2>/dev/null && cmp -s "$tmpd/in" "$tmpd/out" && pass || fail "differs"
+  echo cp-data >"$tmpd/cpin"
+  expect "microvm: cp into the sandbox" 0 '' -- "$AK" cp "$tmpd/cpin" mvbox:/tmp/cpin
+  expect "microvm: cp: the file is there" 0 '^cp-data$' -- "$AK" exec mvbox -- cat /tmp/cpin
+  expect "microvm: cp out of the sandbox" 0 '' -- "$AK" cp mvbox:/tmp/k "$tmpd/kout"
+  t_begin "microvm: cp out: content"
+  [ "$(cat "$tmpd/kout" 2>/dev/null)" = kept ] && pass || fail "got '$(cat "$tmpd/kout" 2>/dev/null)'"
+  t_begin "microvm: exec --detach, then its log"
+  did=$("$AK" exec --detach mvbox -- sh -c 'echo d-out; exit 5' 2>/dev/null)
+  for _ in $(seq 50); do "$AK" detached mvbox status "$did" 2>/dev/null | grep -q '"exit_code": 5' && break; sleep 0.2; done
+  "$AK" detached mvbox logs "$did" 2>/dev/null | grep -q '^d-out$' && pass || fail "no log (id '$did')"
+  expect "microvm: workspace shared with the persistent sandbox" 0 '^from-host$' -- "$AK" exec mvbox -- cat /workspace/hostfile
+  t_begin "microvm: stop ends the VM"
+  sup=$(grep -o '"supervisor_pid": *[0-9]*' "$AGENTKERNEL_STATE_DIR/sandboxes/mvbox/state.json" | grep -o '[0-9]*$')
+  "$AK" stop mvbox >/dev/null 2>&1
+  if [ -n "$sup" ] && kill -0 "$sup" 2>/dev/null; then fail "supervisor $sup still running"
+  elif ! "$AK" list | grep -Eq 'mvbox +stopped'; then fail "not stopped: $("$AK" list)"
+  else pass; fi
+  expect "microvm: remove" 0 '' -- "$AK" remove mvbox
+  rm -rf "$tmpd"
+  unset -f mv
+fi
+
+if [ "${AK_MICROVM_FULL:-0}" = 1 ] && mv_have && is_root; then
+  echo "== microvm: the profile and hardening tests on the microvm backend"
+  saved_ak=$AK
+  AK="$here/microvm-wrap.sh"
+  export AK_MICROVM_REAL="$saved_ak"
+  . "$here/test_profiles.sh"
+  . "$here/test_hardening.sh"
+  AK=$saved_ak
+fi
