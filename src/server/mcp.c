@@ -251,6 +251,11 @@ tool_run (const json_t *args, tool_out_t *out, ak_error_t **err)
           free (spec.image);
           spec.image = ak_xstrdup (arg_str (args, "image"));
         }
+      if (arg_str (args, "backend") != NULL)
+        {
+          free (spec.backend);
+          spec.backend = ak_xstrdup (arg_str (args, "backend"));
+        }
       if (ak_spec_validate (&spec, err) == 0 && ak_sandbox_check_backend (&spec, err) == 0
           && ak_sandbox_image_prepare (&spec, err) == 0)
         rc = run_job (ak_job_run (&spec, err), out, err);
@@ -296,7 +301,12 @@ tool_create (const json_t *args, tool_out_t *out, ak_error_t **err)
       free (spec.image);
       spec.image = ak_xstrdup (arg_str (args, "image"));
     }
-  if (ak_spec_validate (&spec, err) < 0 || ak_sandbox_create (&spec, &rec, err) < 0)
+  if (arg_str (args, "backend") != NULL)
+    {
+      free (spec.backend);
+      spec.backend = ak_xstrdup (arg_str (args, "backend"));
+    }
+  if (ak_spec_validate (&spec, err) < 0 || ak_sandbox_check_backend (&spec, err) < 0 || ak_sandbox_create (&spec, &rec, err) < 0)
     goto done;
   out->text = ak_xasprintf ("created sandbox %s (profile %s)", rec.name, ak_profile_name (spec.sec.profile));
   out->structured = json_pack ("{s:s, s:s, s:s}", "name", rec.name, "uuid", rec.uuid ? rec.uuid : "", "profile",
@@ -408,6 +418,9 @@ tool_file_read (const json_t *args, tool_out_t *out, ak_error_t **err)
 #define IMAGE_PROP                                                                                                     \
   "\"image\": {\"type\": \"string\", \"description\": \"OCI image to run (pulled when absent), 'host' (the "      \
   "default: the host's own userland) or 'auto' (chosen from the project's files)\"}"
+#define BACKEND_PROP                                                                                                   \
+  "\"backend\": {\"type\": \"string\", \"enum\": [\"container\", \"microvm\"], \"description\": \"container "  \
+  "(default) or microvm (its own kernel in a QEMU microVM)\"}"
 #define HOSTS_PROP                                                                                                     \
   "\"allow_hosts\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"description\": \"Only these hosts are "   \
   "reached (example.com, *.example.com, 10.0.0.0/8, each optionally :PORT or :PORT-PORT)\"}, "                        \
@@ -426,9 +439,9 @@ typedef struct tool {
 
 static const tool_t tools[] = {
   { "sandbox_run", "Run a command in a new sandbox that is removed when it ends; returns its exit code and output.",
-    SCHEMA (COMMAND_PROP ", " PROFILE_PROP ", " IMAGE_PROP ", " HOSTS_PROP, "\"command\""), tool_run },
+    SCHEMA (COMMAND_PROP ", " PROFILE_PROP ", " IMAGE_PROP ", " BACKEND_PROP ", " HOSTS_PROP, "\"command\""), tool_run },
   { "sandbox_create", "Record a persistent sandbox (start it with sandbox_start).",
-    SCHEMA (NAME_PROP ", " PROFILE_PROP ", " IMAGE_PROP ", " HOSTS_PROP, "\"name\""), tool_create },
+    SCHEMA (NAME_PROP ", " PROFILE_PROP ", " IMAGE_PROP ", " BACKEND_PROP ", " HOSTS_PROP, "\"name\""), tool_create },
   { "sandbox_start", "Start a persistent sandbox.", SCHEMA (NAME_PROP, "\"name\""), tool_start },
   { "sandbox_stop", "Stop a running sandbox; its files are kept.", SCHEMA (NAME_PROP, "\"name\""), tool_stop },
   { "sandbox_remove", "Remove a sandbox and everything in it.",

@@ -29,6 +29,7 @@ typedef struct ak_api_cmd {
   bool sudo;      /* exec as the sandbox's root */
   char *profile;  /* run: "permissive" | "moderate" | "restrictive" | NULL */
   char *image;    /* NULL (host), or a reference, "host" or "auto" */
+  char *backend;  /* run: "container" | "microvm" | NULL (the default) */
   char **allow_hosts; /* run: host patterns (model/netpolicy.h), or NULL */
   char **block_hosts;
 } ak_api_cmd_t;
@@ -37,6 +38,7 @@ typedef struct ak_api_create {
   char *name;
   char *profile;
   char *image;
+  char *backend;                /* "container" | "microvm" | NULL */
   unsigned long long memory_mb; /* 0: the profile's */
   unsigned disk_mb;             /* 0: none */
   unsigned vcpus;               /* 0: the profile's */
@@ -57,11 +59,11 @@ void ak_api_files_free (ak_api_file_t *files, size_t n);
 /* The body as a JSON object (no duplicate keys).  An empty body is {}. */
 json_t *ak_api_parse_body (const char *body, size_t len, ak_error_t **err);
 
-/* {command, image?, profile?, fast?, allow_hosts?, block_hosts?} */
+/* {command, image?, profile?, backend?, fast?, allow_hosts?, block_hosts?} */
 int ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err);
 /* {command, env?, workdir?, sudo?} */
 int ak_api_parse_exec (const json_t *body, ak_api_cmd_t *out, ak_error_t **err);
-/* {name, image?, profile?, vcpus?, memory_mb?, allow_hosts?, block_hosts?} (+ fields this
+/* {name, image?, profile?, backend?, vcpus?, memory_mb?, allow_hosts?, block_hosts?} (+ fields this
  * server refuses) */
 int ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err);
 /* {commands: [{command, profile?}, ...]}: *cmds is an array of *n */
