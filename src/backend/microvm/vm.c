@@ -212,13 +212,13 @@ ak_microvm_doctor (ak_host_check_fn report, void *data)
   ak_vm_assets_t a;
   ak_error_t *err = NULL;
   int rc = ak_vm_assets_find (&a, &err);
-  ak_host_check_t c = { .name = "microvm: QEMU, kernel, guest init", .ok = rc == 0, .needed = true,
+  ak_host_check_t c = { .name = "microvm backend: QEMU, guest kernel, guest init", .ok = rc == 0, .needed = false,
                         .detail = rc == 0 ? a.kernel : err->msg,
                         .fix = "apt-get install qemu-system-x86 linux-image-cloud-amd64" };
   report (&c, data);
   if (rc == 0)
     {
-      ak_host_check_t k = { .name = "microvm: KVM", .ok = a.kvm, .needed = false,
+      ak_host_check_t k = { .name = "microvm backend: KVM", .ok = a.kvm, .needed = false,
                             .detail = a.kvm ? "/dev/kvm works" : "no usable /dev/kvm: guests run under TCG (slow)",
                             .fix = "enable virtualization (KVM) for this machine" };
       report (&k, data);
@@ -545,12 +545,9 @@ guest_config (const ak_spec_t *spec, const share_t *sh, size_t n)
   json_t *j = json_object (), *a = json_array ();
   json_object_set_new (j, "spec", ak_spec_to_json (spec));
   for (size_t i = 1; i < n; i++)
-    json_array_append_new (a, json_pack ("{s:s, s:s, s:b}", "tag", "", "dest", sh[i].dest, "ro", sh[i].ro));
-  for (size_t i = 1; i < n; i++)
     {
-      char tag[16];
-      snprintf (tag, sizeof tag, "s%zu", i);
-      json_object_set_new (json_array_get (a, i - 1), "tag", json_string (tag));
+      _cleanup_free_ char *tag = ak_xasprintf ("s%zu", i);
+      json_array_append_new (a, json_pack ("{s:s, s:s, s:b}", "tag", tag, "dest", sh[i].dest, "ro", sh[i].ro));
     }
   json_object_set_new (j, "shares", a);
   return j;
