@@ -163,6 +163,11 @@ else
   did=$("$AK" exec --detach mvbox -- sh -c 'echo d-out; exit 5' 2>/dev/null)
   for _ in $(seq 50); do "$AK" detached mvbox status "$did" 2>/dev/null | grep -q '"exit_code": 5' && break; sleep 0.2; done
   "$AK" detached mvbox logs "$did" 2>/dev/null | grep -q '^d-out$' && pass || fail "no log (id '$did')"
+  t_begin "microvm: attach: a shell on a PTY of the guest"
+  out=$( (sleep 3; printf 'tty; echo pty-ok-$((40+2))\n'; sleep 3; printf 'exit\n') |
+        timeout 60 script -qfec "$AK attach mvbox" /dev/null 2>&1 | tr -d '\r')
+  printf '%s' "$out" | grep -q '^/dev/pts/' && printf '%s' "$out" | grep -q 'pty-ok-42' && pass ||
+    fail "$(printf %s "$out" | tail -5)"
   expect "microvm: workspace shared with the persistent sandbox" 0 '^from-host$' -- "$AK" exec mvbox -- cat /workspace/hostfile
   t_begin "microvm: stop ends the VM"
   sup=$(grep -o '"supervisor_pid": *[0-9]*' "$AGENTKERNEL_STATE_DIR/sandboxes/mvbox/state.json" | grep -o '[0-9]*$')
