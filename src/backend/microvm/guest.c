@@ -220,16 +220,17 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
   unsigned long long disk = spec->res.disk_mb;
 
   tmpfs_opts = disk > 0 ? ak_xasprintf ("mode=0755,size=%llum", disk) : ak_xstrdup ("mode=0755");
-  if (mnt ("s0", "/mnt/lower", "virtiofs", MS_RDONLY | MS_NODEV, NULL, err) < 0
+  if (mnt ("s0", "/mnt/lower", "virtiofs", MS_RDONLY | MS_NODEV | MS_NOSUID, NULL, err) < 0
       || mnt ("rw", "/mnt/rw", "tmpfs", 0, tmpfs_opts, err) < 0)
     return -1;
   if (mkdir ("/mnt/rw/upper", 0755) < 0 || mkdir ("/mnt/rw/work", 0755) < 0)
     return ak_error_set (err, errno, "mkdir /mnt/rw");
-  if (mnt ("overlay", "/mnt/root", "overlay", 0,
+  if (mnt ("overlay", "/mnt/root", "overlay", MS_NOSUID | MS_NODEV,
            "lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work", err) < 0)
     return -1;
-  /* The shares, at their places (read-only ones are read-only on the host
-   * already; the flag here only saves a round trip to EROFS). */
+  /* The shares, at their places.  Read-only ones are read-only on the
+   * host (the daemon serves a read-only mount): they are deliberately not
+   * marked read-only here, so that nothing relies on the guest for it. */
   json_array_foreach (shares, i, sh)
     {
       const char *tag = json_string_value (json_object_get (sh, "tag"));
@@ -240,8 +241,7 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
       at = ak_xasprintf ("/mnt/root%s", dest);
       if (mkdir_p (at) < 0)
         return ak_error_set (err, errno, "mkdir %s", dest);
-      if (mount (tag, at, "virtiofs",
-                 MS_NODEV | MS_NOSUID | (json_is_true (json_object_get (sh, "ro")) ? MS_RDONLY : 0), NULL) < 0)
+      if (mount (tag, at, "virtiofs", MS_NODEV | MS_NOSUID, NULL) < 0)
         return ak_error_set (err, errno, "mount the share at %s", dest);
     }
   if (mnt ("proc", "/mnt/root/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0
@@ -407,7 +407,7 @@ ak_microvm_guest_main (void)
       fail (g.port, err);
     g.n_seccomp = n;
   }
-  g.conf = (ak_agent_conf_t){ .spec = &g.spec, .user_uid = 1000, .user_gid = 1000, .can_root = 1 };
+  g.conf = (ak_agent_conf_t){ .spec = &g.spec, .user_uid = 1000, .user_gid = 1000, .can_root = 0 };
   json_decref (cfg);
   /* 4. */
   sigemptyset (&mask);

@@ -198,6 +198,10 @@ ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
       || spec->rootfs != NULL)
     return ak_error_set (err, EINVAL, "the microvm backend does not support volumes, [[files]], "
                                       "mount_home or --rootfs yet: use --backend container");
+  if (spec->as_root)
+    return ak_error_set (err, EINVAL, "the microvm backend runs commands only as the sandbox user "
+                                      "(no --root: the host's view is served by host root, and root in "
+                                      "the guest would read what host root reads)");
   if (spec->image_digest != NULL)
     return ak_error_set (err, EINVAL, "the microvm backend runs the host view only so far (no OCI "
                                       "images yet): use --backend container for --image");
@@ -396,15 +400,22 @@ spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
       snprintf (src, sizeof src, "source=%s", source);
       /* The root share is "/" of this namespace, which cannot be
        * pivot_root'ed into: chroot (the namespace is already private). */
-      execl (v->a.virtiofsd, "virtiofsd", fdarg, "-o", src, "-o", "cache=always", "-o", "log_level=warn",
+      execl (v->a.virtiofsd, "virtiofsd", fdarg, "-o", src, "-o", "cache=always", "-o", getenv ("AK_VFS_DEBUG") ? "log_level=debug" : "log_level=warn",
              "-o", ws ? "sandbox=namespace" : "sandbox=chroot", (char *) NULL);
       child_fail ("exec virtiofsd");
     }
   close (go[0]), close (ready[1]);
+  /* The host's view cannot be served from a user namespace where host root
+   * is unmapped (the guest opens executables with O_NOATIME, which then
+   * fails with EPERM): its virtiofsd is host root in a private mount
+   * namespace of read-only mounts, and the guest never runs anything as
+   * root (see ak_microvm_check). */
   if (ws)
     {
-      _cleanup_free_ char *um = ak_xasprintf ("0 %u 1\n1000 %u 1\n", AK_ROOTFUL_HOST_ID - 1000, (unsigned) st.st_uid);
-      _cleanup_free_ char *gm = ak_xasprintf ("0 %u 1\n1000 %u 1\n", AK_ROOTFUL_HOST_ID - 1000, (unsigned) st.st_gid);
+      uid_t u1000 = st.st_uid == AK_ROOTFUL_HOST_ID - 1000 ? AK_ROOTFUL_HOST_ID : st.st_uid;
+      gid_t g1000 = st.st_gid == AK_ROOTFUL_HOST_ID - 1000 ? AK_ROOTFUL_HOST_ID : st.st_gid;
+      _cleanup_free_ char *um = ak_xasprintf ("0 %u 1\n1000 %u 1\n", AK_ROOTFUL_HOST_ID - 1000, (unsigned) u1000);
+      _cleanup_free_ char *gm = ak_xasprintf ("0 %u 1\n1000 %u 1\n", AK_ROOTFUL_HOST_ID - 1000, (unsigned) g1000);
       if (read (ready[0], &c, 1) != 1 || write_file (pid, "setgroups", "allow") < 0
           || write_file (pid, "uid_map", um) < 0 || write_file (pid, "gid_map", gm) < 0
           || write (go[1], "g", 1) != 1)
