@@ -134,6 +134,31 @@ else
     else pass; fi
   fi
 
+  # An OCI image as the guest's root (its layers stacked read-only on the
+  # host, a writable layer in the guest).
+  MV_FX=$(cd "$here/../images" 2>/dev/null && pwd)
+  if [ -n "$MV_FX" ] && command -v docker-registry >/dev/null && command -v htpasswd >/dev/null && [ -f /bin/busybox ]; then
+    mv_fx=$(mktemp -d)
+    if "$MV_FX/fixtures.sh" up "$mv_fx" >"$mv_fx/up.log" 2>&1; then
+      . "$mv_fx/env"
+      t_begin "microvm: an image as the root: its files, the guest kernel, a writable layer"
+      out=$(mv --image "$PLAIN/test/busybox:latest" -- sh -c "echo $MARK; uname -r; ls /bin/busybox; echo w >/tmp/w; cat /tmp/w; ls /usr/lib/os-release /etc/debian_version 2>&1" 2>/dev/null)
+      if ! printf '%s' "$out" | grep -q "$MARK"; then fail "did not run: $(printf %s "$out" | head -c 300)"
+      elif printf '%s' "$out" | grep -qx "$host_rel"; then fail "host kernel"
+      elif ! printf '%s' "$out" | grep -q '^/bin/busybox$'; then fail "not the image's files: $out"
+      elif ! printf '%s' "$out" | grep -q '^w$'; then fail "no writable layer: $out"
+      elif printf '%s' "$out" | grep -q '^/etc/debian_version$'; then fail "the host's files are there: $out"
+      else pass; fi
+      "$MV_FX/fixtures.sh" down "$mv_fx" >/dev/null 2>&1
+    else
+      t_begin "microvm: image fixtures"
+      fail "$(tail -5 "$mv_fx/up.log")"
+    fi
+  else
+    t_begin "microvm: an image as the root"
+    skip "needs docker-registry, apache2-utils and busybox-static (tests/images/fixtures.sh)"
+  fi
+
   echo "== microvm: persistent sandboxes"
   (cd "$mvw" && "$AK" create mvbox --backend microvm --config "$cfg_rw" >/dev/null)
   expect "microvm: start" 0 '' -- "$AK" start mvbox

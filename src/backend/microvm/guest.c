@@ -196,6 +196,8 @@ write_etc (const ak_spec_t *spec, ak_error_t **err)
   const char *hn = spec->hostname ? spec->hostname : "agentkernel";
   _cleanup_free_ char *hosts = ak_xasprintf ("127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost\n", hn);
   _cleanup_free_ char *hname = ak_xasprintf ("%s\n", hn);
+  if (mkdir ("/mnt/root/etc", 0755) < 0 && errno != EEXIST)
+    return ak_error_set (err, errno, "mkdir /etc");
   for (size_t i = 0; i < 4; i++)
     {
       const char *path = i < 2 ? files[i].name : i == 2 ? "/mnt/root/etc/hosts" : "/mnt/root/etc/hostname";

@@ -202,9 +202,6 @@ ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
     return ak_error_set (err, EINVAL, "the microvm backend runs commands only as the sandbox user "
                                       "(no --root: the host's view is served by host root, and root in "
                                       "the guest would read what host root reads)");
-  if (spec->image_digest != NULL)
-    return ak_error_set (err, EINVAL, "the microvm backend runs the host view only so far (no OCI "
-                                      "images yet): use --backend container for --image");
   rc = ak_vm_assets_find (&a, err);
   ak_vm_assets_clear (&a);
   return rc;
@@ -246,6 +243,7 @@ typedef struct vm {
  * then the workspace, home and volumes. */
 typedef struct share {
   const char *source; /* host path */
+  char **layers;      /* the root of an image: its layer directories, lowest first */
   const char *dest;   /* in the guest; NULL for the root */
   bool ro;
   char **hide;        /* host paths shown empty (NULL-terminated, or NULL) */
@@ -372,6 +370,40 @@ spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
           struct ak_mount_attr ma = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
           if (ak_mount_setattr (AT_FDCWD, "/", AT_RECURSIVE, &ma) < 0)
             child_fail ("make the host view read-only");
+          /* An image: its layers stacked read-only, served instead. */
+          if (sh->layers != NULL && sh->layers[0] != NULL)
+            {
+              size_t nl = ak_strv_len (sh->layers);
+              char *opts = ak_xstrdup ("lowerdir=");
+              char first[64];
+              /* Opened before /tmp is covered (the store may live there). */
+              for (size_t l = nl; l-- > 0;)
+                {
+                  int lfd_ = open (sh->layers[l], O_PATH | O_DIRECTORY | O_CLOEXEC);
+                  char *o;
+                  if (lfd_ < 0)
+                    child_fail ("open an image layer");
+                  o = ak_xasprintf ("%s%s/proc/self/fd/%d", opts, l + 1 < nl ? ":" : "", lfd_);
+                  free (opts);
+                  opts = o;
+                  if (l == 0)
+                    snprintf (first, sizeof first, "/proc/self/fd/%d", lfd_);
+                }
+              if (mount ("akvm", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0
+                  || mkdir ("/tmp/root", 0755) < 0)
+                child_fail ("stage the image root");
+              if (nl == 1 ? mount (first, "/tmp/root", NULL, MS_BIND | MS_RDONLY, NULL) < 0
+                          : mount ("akvm-image", "/tmp/root", "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, opts) < 0)
+                child_fail ("stack the image's layers");
+              if (nl == 1)
+                {
+                  struct ak_mount_attr rda = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+                  if (ak_mount_setattr (AT_FDCWD, "/tmp/root", 0, &rda) < 0)
+                    child_fail ("make the image read-only");
+                }
+              free (opts);
+              source = "/tmp/root";
+            }
         }
       else
         {
@@ -528,7 +560,8 @@ plan_shares (const ak_spec_t *spec, share_t *sh, char ***owned)
 {
   bool ro = ak_spec_sec (spec, AK_SEC_READ_ONLY);
   size_t n = 0;
-  sh[n++] = (share_t){ .source = "/", .ro = true, .hide = spec->private_paths };
+  sh[n++] = (share_t){ .source = "/", .ro = true, .hide = spec->image_layer_dirs ? NULL : spec->private_paths,
+                       .layers = spec->image_layer_dirs };
   if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD) && spec->cwd != NULL)
     sh[n++] = (share_t){ .source = spec->cwd, .dest = "/workspace", .ro = ro, .hide = spec->private_paths };
   if (ak_spec_sec (spec, AK_SEC_MOUNT_HOME) && spec->home != NULL)
