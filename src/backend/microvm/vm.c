@@ -194,10 +194,18 @@ ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
     return ak_error_set (err, EPERM, "the microvm backend runs only as root for now (its file "
                                      "shares need virtiofsd, which needs root): use sudo, or "
                                      "--backend container");
-  if (spec->n_mounts > 0 || spec->n_files > 0 || ak_spec_sec (spec, AK_SEC_MOUNT_HOME)
-      || spec->rootfs != NULL)
-    return ak_error_set (err, EINVAL, "the microvm backend does not support volumes, [[files]], "
-                                      "mount_home or --rootfs yet: use --backend container");
+  if (spec->n_files > 0 || spec->rootfs != NULL)
+    return ak_error_set (err, EINVAL, "the microvm backend does not support [[files]] or --rootfs yet: "
+                                      "use --backend container");
+  if (spec->n_mounts + 3 > AK_VM_MAX_SHARES)
+    return ak_error_set (err, EINVAL, "the microvm backend shares at most %d volumes", AK_VM_MAX_SHARES - 3);
+  for (size_t i = 0; i < spec->n_mounts; i++)
+    {
+      struct stat vs;
+      if (stat (spec->mounts[i].source, &vs) == 0 && !S_ISDIR (vs.st_mode))
+        return ak_error_set (err, EINVAL, "volume %s: the microvm backend shares directories only",
+                             spec->mounts[i].source);
+    }
   if (spec->as_root)
     return ak_error_set (err, EINVAL, "the microvm backend runs commands only as the sandbox user "
                                       "(no --root: the host's view is served by host root, and root in "
@@ -247,6 +255,7 @@ typedef struct share {
   const char *dest;   /* in the guest; NULL for the root */
   bool ro;
   char **hide;        /* host paths shown empty (NULL-terminated, or NULL) */
+  const ak_fs_id_t *pin; /* what source was at create (persistent sandboxes), or NULL */
 } share_t;
 
 static void
@@ -338,9 +347,28 @@ spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
   struct stat st;
   pid_t pid, sup = getpid ();
   char c = 0;
+  _cleanup_close_ int srcfd = -1;
 
-  if (stat (source, &st) < 0)
+  /* A share is opened once, without following a symlink, and is what it
+   * was at create: a workspace swapped for a link to / since is refused. */
+  if (ws && sh->pin != NULL && sh->pin->type != 0)
+    srcfd = ak_fs_open_pinned (source, sh->pin, O_PATH | O_DIRECTORY | O_CLOEXEC, sh->dest, err);
+  else
+    srcfd = open (source, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (srcfd < 0)
+    return err && *err ? -1 : ak_error_set (err, errno, "%s (shared at %s)", source, ws ? sh->dest : "/");
+  if (fstat (srcfd, &st) < 0)
     return ak_error_set (err, errno, "%s", source);
+  /* A detached copy of it: the only form in which a mount crosses into the
+   * daemon's own mount namespace. */
+  if (ws)
+    {
+      int t = ak_open_tree (srcfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+      if (t < 0)
+        return ak_error_set (err, errno, "%s: detach a copy of the share", source);
+      close (srcfd);
+      srcfd = t;
+    }
   if (pipe2 (go, O_CLOEXEC) < 0 || pipe2 (ready, O_CLOEXEC) < 0)
     return ak_error_set (err, errno, "pipe");
   pid = fork ();
@@ -407,29 +435,42 @@ spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
         }
       else
         {
-          if (mount (source, source, NULL, MS_BIND | MS_REC, NULL) < 0)
-            child_fail ("bind the workspace");
+          /* The share is the directory opened above, at a place of this
+           * namespace's own: its path is never looked up again. */
+          if (mount ("akvm", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0
+              || mkdir ("/tmp/share", 0755) < 0
+              || ak_move_mount (srcfd, "", AT_FDCWD, "/tmp/share", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            child_fail ("attach the share");
           if (ro)
             {
               struct ak_mount_attr ma = { .attr_set = MOUNT_ATTR_RDONLY };
-              if (ak_mount_setattr (AT_FDCWD, source, AT_RECURSIVE, &ma) < 0)
-                child_fail ("make the workspace read-only");
+              if (ak_mount_setattr (AT_FDCWD, "/tmp/share", AT_RECURSIVE, &ma) < 0)
+                child_fail ("make the share read-only");
             }
         }
       /* agentkernel's own state, and credential stores, shown empty. */
       for (char **pp = sh->hide; pp && *pp; pp++)
         {
           struct stat hs;
-          if (lstat (*pp, &hs) < 0)
+          size_t sl = strlen (sh->source);
+          _cleanup_free_ char *at = NULL;
+          /* In a share: the same place under /tmp/share. */
+          if (ws && strncmp (*pp, sh->source, sl) == 0 && ((*pp)[sl] == '/' || (*pp)[sl] == 0))
+            at = ak_xasprintf ("/tmp/share%s", *pp + sl);
+          else if (ws)
             continue;
-          if (S_ISDIR (hs.st_mode) ? mount ("hidden", *pp, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0") < 0
-                                  : mount ("/dev/null", *pp, NULL, MS_BIND, NULL) < 0)
+          else
+            at = ak_xstrdup (*pp);
+          if (lstat (at, &hs) < 0 || S_ISLNK (hs.st_mode))
+            continue;
+          if (S_ISDIR (hs.st_mode) ? mount ("hidden", at, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0") < 0
+                                  : mount ("/dev/null", at, NULL, MS_BIND, NULL) < 0)
             child_fail ("hide a private path");
         }
       if (dup2 (lfd, 3) < 0)
         _exit (125);
       snprintf (fdarg, sizeof fdarg, "--fd=3");
-      snprintf (src, sizeof src, "source=%s", source);
+      snprintf (src, sizeof src, "source=%s", ws ? "/tmp/share" : source);
       /* The root share is "/" of this namespace, which cannot be
        * pivot_root'ed into: chroot (the namespace is already private). */
       execl (v->a.virtiofsd, "virtiofsd", fdarg, "-o", src, "-o", "cache=always", "-o", getenv ("AK_VFS_DEBUG") ? "log_level=debug" : "log_level=warn",
@@ -563,7 +604,8 @@ plan_shares (const ak_spec_t *spec, share_t *sh, char ***owned)
   sh[n++] = (share_t){ .source = "/", .ro = true, .hide = spec->image_layer_dirs ? NULL : spec->private_paths,
                        .layers = spec->image_layer_dirs };
   if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD) && spec->cwd != NULL)
-    sh[n++] = (share_t){ .source = spec->cwd, .dest = "/workspace", .ro = ro, .hide = spec->private_paths };
+    sh[n++] = (share_t){ .source = spec->cwd, .dest = "/workspace", .ro = ro, .hide = spec->private_paths,
+                         .pin = &spec->cwd_pin };
   if (ak_spec_sec (spec, AK_SEC_MOUNT_HOME) && spec->home != NULL)
     {
       char **hide = ak_strv_dup (spec->private_paths);
@@ -575,11 +617,12 @@ plan_shares (const ak_spec_t *spec, share_t *sh, char ***owned)
           }
       *owned = hide;
       sh[n++] = (share_t){ .source = spec->home, .dest = spec->as_root ? "/root" : "/home/user", .ro = ro,
-                           .hide = hide };
+                           .hide = hide, .pin = &spec->home_pin };
     }
   for (size_t i = 0; i < spec->n_mounts && n < AK_VM_MAX_SHARES; i++)
     sh[n++] = (share_t){ .source = spec->mounts[i].source, .dest = spec->mounts[i].dest,
-                         .ro = spec->mounts[i].read_only || ro, .hide = spec->private_paths };
+                         .ro = spec->mounts[i].read_only || ro, .hide = spec->private_paths,
+                         .pin = &spec->mounts[i].pin };
   return n;
 }
 
