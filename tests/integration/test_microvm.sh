@@ -159,6 +159,16 @@ else
     skip "needs docker-registry, apache2-utils and busybox-static (tests/images/fixtures.sh)"
   fi
 
+  # Volumes: directories, read-only on the host side.
+  mvv=$(mktemp -d)
+  chmod 755 "$mvv"
+  echo vol >"$mvv/v"
+  expect "microvm: a volume is shared" 0 '^vol$' -- mv -v "$mvv:/data" -- cat /data/v
+  attack "microvm: a read-only volume refuses writes" 2 'Read-only file system' -- \
+    mv -v "$mvv:/data:ro" -- sh -c "echo $MARK; echo x >/data/new"
+  t_begin "microvm: a read-only volume: nothing reached the host"
+  [ ! -e "$mvv/new" ] && pass || fail "$mvv/new exists"
+
   echo "== microvm: persistent sandboxes"
   (cd "$mvw" && "$AK" create mvbox --backend microvm --config "$cfg_rw" >/dev/null)
   expect "microvm: start" 0 '' -- "$AK" start mvbox
@@ -212,6 +222,15 @@ else
   elif ! "$AK" list | grep -Eq 'mvbox +stopped'; then fail "not stopped: $("$AK" list)"
   else pass; fi
   expect "microvm: remove" 0 '' -- "$AK" remove mvbox
+  # A workspace swapped for a symlink after create is not shared.
+  swapw=$(mktemp -d)
+  chmod 755 "$swapw"
+  mkdir "$swapw/ws"
+  (cd "$swapw/ws" && "$AK" create mvswap --backend microvm --config "$cfg_rw" >/dev/null 2>&1)
+  mv "$swapw/ws" "$swapw/ws.old" && ln -s / "$swapw/ws"
+  expect "microvm: a workspace swapped for a symlink since create is refused" 125 '' -- "$AK" start mvswap
+  "$AK" remove --force mvswap >/dev/null 2>&1
+  rm -rf "$swapw" "$mvv"
   rm -rf "$tmpd"
   unset -f mv
 fi
