@@ -28,12 +28,12 @@ else
   printf '[security]\nmount_cwd = true\nnetwork = false\n' >"$cfg_rw"
   cfg_ro=$(mktemp -d)/ro.toml
   printf '[security]\nmount_cwd = true\nnetwork = false\nread_only = true\n' >"$cfg_ro"
-  mv () { "$AK" run --backend microvm --no-network "$@"; }
+  vmrun () { "$AK" run --backend microvm --no-network "$@"; }
 
   host_rel=$(uname -r)
   host_boot=$(cat /proc/sys/kernel/random/boot_id)
   t_begin "microvm: the command runs under its own kernel (uname -r, boot id)"
-  out=$(mv -- sh -c "echo $MARK; uname -r; cat /proc/sys/kernel/random/boot_id" 2>/dev/null)
+  out=$(vmrun -- sh -c "echo $MARK; uname -r; cat /proc/sys/kernel/random/boot_id" 2>/dev/null)
   rel=$(printf '%s\n' "$out" | sed -n 2p)
   boot=$(printf '%s\n' "$out" | sed -n 3p)
   if ! printf '%s' "$out" | grep -q "$MARK"; then
@@ -48,45 +48,45 @@ else
   expect "microvm: TCG is announced when KVM does not work" 0 'TCG|^ok$' -- \
     sh -c '"$1" run --backend microvm --no-network -- true 2>&1 >/dev/null; [ -w /dev/kvm ] && echo ok; exit 0' _ "$AK"
 
-  expect "microvm: exit status passes through" 7 '' -- mv -- sh -c 'exit 7'
-  expect "microvm: command not found is 127" 127 'command not found' -- mv -- /nonexistent
-  expect "microvm: killed by a signal is 128+N" 137 '' -- mv -- sh -c 'kill -KILL $$'
+  expect "microvm: exit status passes through" 7 '' -- vmrun -- sh -c 'exit 7'
+  expect "microvm: command not found is 127" 127 'command not found' -- vmrun -- /nonexistent
+  expect "microvm: killed by a signal is 128+N" 137 '' -- vmrun -- sh -c 'kill -KILL $$'
   expect "microvm: stdin reaches the command" 0 '^piped$' -- sh -c 'echo piped | "$1" run --backend microvm --no-network -- cat' _ "$AK"
-  expect "microvm: the sandbox user (uid 1000)" 0 'uid=1000\(user\)' -- mv -- id
+  expect "microvm: the sandbox user (uid 1000)" 0 'uid=1000\(user\)' -- vmrun -- id
   expect "microvm: no_new_privs and seccomp on the command" 0 'NoNewPrivs:[[:space:]]+1 Seccomp:[[:space:]]+2' -- \
-    mv -- sh -c 'grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status | tr "\n" " " | sed "s/ $//"'
+    vmrun -- sh -c 'grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status | tr "\n" " " | sed "s/ $//"'
 
   # Host processes: a process on the host is not among the guest's.
   sleep 1234 &
   hostpid=$!
   attack "microvm: host processes are not visible" 1 '' -- \
-    mv -- sh -c "echo $MARK; ps ax -o args | grep -q '^sleep 123[4]'"
+    vmrun -- sh -c "echo $MARK; ps ax -o args | grep -q '^sleep 123[4]'"
   kill "$hostpid" 2>/dev/null; wait "$hostpid" 2>/dev/null
   expect "microvm: control: the guest's ps sees its own processes" 0 'sleep 4321' -- \
-    mv -- sh -c 'sleep 4321 & ps ax -o args; kill $!'
+    vmrun -- sh -c 'sleep 4321 & ps ax -o args; kill $!'
 
   # Host files: /tmp is the guest's own; agentkernel's state is hidden; the
   # host view is read-only (writes land in the guest's own layer only).
   secret=$(mktemp /tmp/ak-mv-secret.XXXXXX)
   echo host-secret >"$secret"
   chmod 644 "$secret"
-  attack "microvm: host /tmp is not the guest's" 1 '' -- mv -- sh -c "echo $MARK; cat $secret"
+  attack "microvm: host /tmp is not the guest's" 1 '' -- vmrun -- sh -c "echo $MARK; cat $secret"
   echo state-secret >"$AGENTKERNEL_STATE_DIR/ak-mv-state"
   chmod 644 "$AGENTKERNEL_STATE_DIR/ak-mv-state"
   attack "microvm: agentkernel's state directory is hidden" 1 '' -- \
-    mv -- sh -c "echo $MARK; cat $AGENTKERNEL_STATE_DIR/ak-mv-state"
-  expect "microvm: control: the host view shows host files" 0 "^$(cat /etc/debian_version)$" -- mv -- cat /etc/debian_version
+    vmrun -- sh -c "echo $MARK; cat $AGENTKERNEL_STATE_DIR/ak-mv-state"
+  expect "microvm: control: the host view shows host files" 0 "^$(cat /etc/debian_version)$" -- vmrun -- cat /etc/debian_version
   t_begin "microvm: a write to the host view stays in the guest"
   rm -f /var/tmp/ak-mv-probe
-  out=$(mv -- sh -c "echo $MARK; echo x >/var/tmp/ak-mv-probe && cat /var/tmp/ak-mv-probe" 2>&1)
+  out=$(vmrun -- sh -c "echo $MARK; echo x >/var/tmp/ak-mv-probe && cat /var/tmp/ak-mv-probe" 2>&1)
   if ! printf '%s' "$out" | grep -q "$MARK"; then fail "did not run: $out"
   elif [ -e /var/tmp/ak-mv-probe ]; then fail "the host got /var/tmp/ak-mv-probe"; rm -f /var/tmp/ak-mv-probe
   elif ! printf '%s' "$out" | grep -q '^x$'; then fail "the guest's own layer is not writable: $out"
   else pass; fi
   attack "microvm: host root's files stay unreadable (/etc/shadow)" 1 'Permission denied' -- \
-    mv -- sh -c "echo $MARK; cat /etc/shadow"
+    vmrun -- sh -c "echo $MARK; cat /etc/shadow"
   expect "microvm: --root is refused (root in the guest would read what host root reads)" 125 'only as the sandbox user' -- \
-    mv --root -- id
+    vmrun --root -- id
   rm -f "$secret"
 
   # The workspace, live both ways; read-only enforced by the host.
@@ -142,7 +142,7 @@ else
     if "$MV_FX/fixtures.sh" up "$mv_fx" >"$mv_fx/up.log" 2>&1; then
       . "$mv_fx/env"
       t_begin "microvm: an image as the root: its files, the guest kernel, a writable layer"
-      out=$(mv --image "$PLAIN/test/busybox:latest" -- sh -c "echo $MARK; uname -r; ls /bin/busybox; echo w >/tmp/w; cat /tmp/w; ls /usr/lib/os-release /etc/debian_version 2>&1" 2>/dev/null)
+      out=$(vmrun --image "$PLAIN/test/busybox:latest" -- sh -c "echo $MARK; uname -r; ls /bin/busybox; echo w >/tmp/w; cat /tmp/w; ls /usr/lib/os-release /etc/debian_version 2>&1" 2>/dev/null)
       if ! printf '%s' "$out" | grep -q "$MARK"; then fail "did not run: $(printf %s "$out" | head -c 300)"
       elif printf '%s' "$out" | grep -qx "$host_rel"; then fail "host kernel"
       elif ! printf '%s' "$out" | grep -q '^/bin/busybox$'; then fail "not the image's files: $out"
@@ -163,9 +163,9 @@ else
   mvv=$(mktemp -d)
   chmod 755 "$mvv"
   echo vol >"$mvv/v"
-  expect "microvm: a volume is shared" 0 '^vol$' -- mv -v "$mvv:/data" -- cat /data/v
+  expect "microvm: a volume is shared" 0 '^vol$' -- vmrun -v "$mvv:/data" -- cat /data/v
   attack "microvm: a read-only volume refuses writes" 2 'Read-only file system' -- \
-    mv -v "$mvv:/data:ro" -- sh -c "echo $MARK; echo x >/data/new"
+    vmrun -v "$mvv:/data:ro" -- sh -c "echo $MARK; echo x >/data/new"
   t_begin "microvm: a read-only volume: nothing reached the host"
   [ ! -e "$mvv/new" ] && pass || fail "$mvv/new exists"
 
@@ -232,7 +232,7 @@ else
   "$AK" remove --force mvswap >/dev/null 2>&1
   rm -rf "$swapw" "$mvv"
   rm -rf "$tmpd"
-  unset -f mv
+  unset -f vmrun
 fi
 
 if [ "${AK_MICROVM_FULL:-0}" = 1 ] && mv_have && is_root; then
