@@ -122,6 +122,7 @@ else
     kill -9 "$runpid" 2>/dev/null
   else
     sleep 3 # let it boot; the point is what a booted VM leaves
+    rundir=$(for k in $kids; do ls -l "/proc/${k%%:*}/fd" 2>/dev/null; done | grep -o '/tmp/agentkernel-vm\.[A-Za-z0-9]*' | head -1)
     kill -9 "$runpid"
     wait "$runpid" 2>/dev/null
     for _ in $(seq 50); do
@@ -130,7 +131,10 @@ else
       [ -z "$left" ] && break
       sleep 0.2
     done
+    for _ in $(seq 50); do [ -n "$rundir" ] && [ -e "$rundir" ] || break; sleep 0.2; done
     if [ -n "$left" ]; then fail "still running:$left"
+    elif [ -z "$rundir" ]; then fail "the run's directory was not found"
+    elif [ -e "$rundir" ]; then fail "$rundir is left behind"
     else pass; fi
   fi
 

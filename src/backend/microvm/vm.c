@@ -242,6 +242,7 @@ typedef struct vm {
   const ak_spec_t *spec;
   ak_vm_assets_t a;
   char *dir;         /* where its sockets and logs are */
+  pid_t parent;      /* an ephemeral run's agentkernel (0: detached) */
   pid_t qemu;
   pid_t fs[AK_VM_MAX_SHARES]; /* virtiofsd per share */
   int chan;          /* our end of the agent port */
@@ -746,7 +747,9 @@ vm_boot (vm_t *v, int log, ak_error_t **err)
       if (now >= deadline)
         return ak_error_set (err, ETIMEDOUT, "the VM did not start within %d s (see %s/console.log)",
                              BOOT_TIMEOUT_MS / 1000, v->dir);
-      r = poll (&p, 1, (int) (deadline - now));
+      r = poll (&p, 1, deadline - now > 200 ? 200 : (int) (deadline - now));
+      if (v->parent != 0 && getppid () != v->parent)
+        return ak_error_set (err, ECANCELED, "the run that started the VM is gone");
       if (r < 0 && errno == EINTR)
         continue;
       if (r <= 0)
@@ -832,7 +835,7 @@ sup_signal (ak_mux_t *m)
 static int
 supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int log, pid_t parent)
 {
-  vm_t v = { .spec = spec, .dir = (char *) dir, .qemu = -1, .chan = -1 };
+  vm_t v = { .spec = spec, .dir = (char *) dir, .parent = parent, .qemu = -1, .chan = -1 };
   ak_error_t *err = NULL;
   sigset_t mask;
   int sigfd, rc = 1;
@@ -845,6 +848,9 @@ supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int
   sigaddset (&mask, SIGALRM);
   sigprocmask (SIG_BLOCK, &mask, NULL);
   sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
+  /* A report to a run that is gone must not end the supervisor before it
+   * has cleaned up. */
+  signal (SIGPIPE, SIG_IGN);
   if (ak_vm_assets_find (&v.a, &err) < 0 || vm_boot (&v, log, &err) < 0)
     {
       vm_kill (&v);
