@@ -22,7 +22,7 @@ HARDEN  := -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack
 # only for file transfers (src/proto/archive_dl.h).
 LIBS    := -Wl,-Bstatic -lseccomp -ljansson -lnettle -Wl,-Bdynamic -lutil
 
-LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
+LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/cli/*' -not -name guest_main.c | sort)
 CLI_SRCS := $(sort $(wildcard src/cli/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 
@@ -41,7 +41,7 @@ ASAN_CLI_OBJS := $(call objs,$(ASAN_O),$(CLI_SRCS))
 ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(ASAN_O)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all asan unit check fuzz clean man
-all: $(O)/agentkernel $(O)/agentkernel-test $(O)/agentkernel-serve $(O)/toml-test-decoder $(O)/probe $(O)/exec-latency $(UNIT_BINS)
+all: $(O)/agentkernel $(O)/agentkernel-guest $(O)/agentkernel-test $(O)/agentkernel-serve $(O)/toml-test-decoder $(O)/probe $(O)/exec-latency $(UNIT_BINS)
 
 # The man page, printed from the same option tables as --help.
 man: $(O)/agentkernel.1
@@ -79,6 +79,11 @@ $(O)/obj-test/util.o: src/common/util.c
 
 $(O)/agentkernel-test: $(CLI_OBJS) $(O)/obj-test/util.o $(O)/libagentkernel.a
 	$(CC) $(CFLAGS) -pie $(HARDEN) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The init of a microVM guest (src/backend/microvm): static, it runs from the
+# initramfs before any root filesystem exists.
+$(O)/agentkernel-guest: $(O)/obj/src/backend/microvm/guest_main.o $(O)/libagentkernel.a
+	$(CC) $(CFLAGS) -static $(HARDEN) $(LDFLAGS) -o $@ $^ -lseccomp -ljansson -lnettle -lutil
 
 # The HTTP server is a program of its own: see tools/agentkernel-serve.c.
 SERVE_LIBS := -lmicrohttpd -lpthread

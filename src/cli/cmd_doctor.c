@@ -62,6 +62,13 @@ ak_cli_doctor (FILE *out, bool json)
       ak_error_free (err);
       st.needed_missing = true;
     }
+  /* The microvm backend is optional: what it lacks is reported, never
+   * needed for the container backend to work. */
+  if (ak_sandbox_doctor ("microvm", report, &st, &err) < 0)
+    {
+      ak_error_free (err);
+      err = NULL;
+    }
   if (json)
     {
       json_t *o = json_pack ("{s:b, s:o}", "ok", !st.needed_missing, "checks", st.json);

@@ -44,7 +44,7 @@ const ak_cli_opt_t ak_cli_sandbox_opts[] = {
     "run an AI coding agent (claude, codex, gemini, opencode)\nin its compatibility mode: its config directories\n"
     "and API key variables, the project at /workspace;\nthe command defaults to the agent (ARGS after --\n"
     "are its arguments); see docs/agents.md" },
-  { "--backend", "-B", "NAME", "container (the only backend of this build)" },
+  { "--backend", "-B", "NAME", "container (default) or microvm (its own kernel,\nQEMU; see docs/microvm.md)" },
   { NULL, NULL, NULL, NULL },
 };
 

@@ -169,6 +169,9 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
         case 'h':
           f->hostname = v;
           break;
+        case 'b':
+          f->backend = v;
+          break;
         case 'n':
           f->name = v;
           break;
@@ -199,9 +202,6 @@ ak_cli_sandbox_flag (ak_cli_sandbox_t *f, int argc, char **argv, int *i, ak_erro
             return ak_error_set (err, 0, "invalid --disk '%s' (expected MiB, e.g. 1024)", v);
           f->disk_mb = (unsigned) n;
           f->disk_set = true;
-          break;
-        case 'b':
-          f->backend = v;
           break;
         case 'G':
           if (ak_agent_find (v) == NULL)
@@ -589,6 +589,11 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
       free (spec->image);
       spec->image = ak_xasprintf ("dir:%s", real);
     }
+  if (f->backend != NULL)
+    {
+      free (spec->backend);
+      spec->backend = ak_xstrdup (f->backend);
+    }
   if (f->hostname != NULL)
     {
       if (!hostname_valid (f->hostname))
@@ -603,11 +608,6 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
     }
   if (f->as_root)
     spec->as_root = true;
-  if (f->backend != NULL)
-    {
-      free (spec->backend);
-      spec->backend = ak_xstrdup (f->backend);
-    }
   if (apply_seccomp (f, spec, err) < 0)
     return -1;
   if (apply_hosts (f, spec, err) < 0 || apply_cmds (f, spec, err) < 0)

@@ -28,7 +28,7 @@ typedef struct cfg {
 
 static const char *const tables[] = { "sandbox", "agent", "resources", "security",
                                       "network", "build",  "files",     "daemon", NULL };
-static const char *const sandbox_keys[] = { "name", "base_image", NULL };
+static const char *const sandbox_keys[] = { "name", "base_image", "backend", NULL };
 static const char *const agent_keys[] = { "preferred", "compatibility_mode", NULL };
 static const char *const resources_keys[] = { "vcpus", "memory_mb", "pids", "cpu", "log_mb", "disk_mb", NULL };
 static const char *const security_keys[] = { "profile",  "network",   "mount_cwd", "mount_home",
@@ -542,6 +542,15 @@ apply_sandbox (const cfg_t *c, const ak_toml_value_t *t, ak_error_t **err)
       if (*s == '\0')
         return ak_error_set (err, 0, "%s:%u: [sandbox] base_image: empty", c->file, e.line);
       set_str (&c->spec->image, s);
+    }
+  if (ak_toml_table_find (t, "backend", &e))
+    {
+      if (get_string (c, &e, "[sandbox]", &s, err) < 0)
+        return -1;
+      if (strcmp (s, "container") != 0 && strcmp (s, "microvm") != 0)
+        return ak_error_set (err, 0, "%s:%u: [sandbox] backend: '%s' (expected 'container' or 'microvm')",
+                             c->file, e.line, s);
+      set_str (&c->spec->backend, s);
     }
   return 0;
 }

@@ -116,6 +116,11 @@ ak_api_run_spec (const json_t *body, ak_spec_t *spec, bool resolve_image, ak_err
       free (spec->image);
       spec->image = steal_pointer (&cmd.image);
     }
+  if (cmd.backend != NULL)
+    {
+      free (spec->backend);
+      spec->backend = steal_pointer (&cmd.backend);
+    }
   /* The image is resolved (pulled when absent) before the run is accepted:
    * an unknown image is the request's error, not the run's. */
   if (ak_spec_validate (spec, err) < 0 || ak_backend_lookup (spec->backend, err) == NULL)
@@ -304,10 +309,16 @@ api_create (ak_http_req_t *r, json_t *body)
       free (spec.image);
       spec.image = ak_xstrdup (c.image);
     }
+  if (c.backend != NULL)
+    {
+      free (spec.backend);
+      spec.backend = ak_xstrdup (c.backend);
+    }
   if (c.memory_mb > 0)
     spec.res.memory_mb = c.memory_mb, spec.res_source[0] = AK_SRC_CLI;
   if (c.vcpus > 0)
-    spec.res.cpu_millis = c.vcpus * 1000, spec.res_source[1] = AK_SRC_CLI;
+    spec.res.cpu_millis = c.vcpus * 1000, spec.res_source[1] = AK_SRC_CLI, spec.res.vcpus = c.vcpus,
+    spec.res_source[3] = AK_SRC_CLI;
   if (c.disk_mb > 0)
     spec.res.disk_mb = c.disk_mb, spec.res_source[5] = AK_SRC_CLI;
   spec.labels = steal_pointer (&c.labels);

@@ -395,6 +395,11 @@ tool_run (const json_t *args, tool_out_t *out, ak_error_t **err)
       free (spec.image);
       spec.image = ak_xstrdup (arg_str (args, "image"));
     }
+  if (arg_str (args, "backend") != NULL)
+    {
+      free (spec.backend);
+      spec.backend = ak_xstrdup (arg_str (args, "backend"));
+    }
   if (ak_spec_validate (&spec, err) == 0 && ak_sandbox_check_backend (&spec, err) == 0
       && ak_sandbox_image_prepare (&spec, err) == 0)
     rc = run_job (ak_job_run (&spec, err), arg_timeout (args), out, err);
@@ -445,7 +450,12 @@ tool_create (const json_t *args, tool_out_t *out, ak_error_t **err)
       free (spec.image);
       spec.image = ak_xstrdup (arg_str (args, "image"));
     }
-  if (ak_spec_validate (&spec, err) < 0 || ak_sandbox_create (&spec, &rec, err) < 0)
+  if (arg_str (args, "backend") != NULL)
+    {
+      free (spec.backend);
+      spec.backend = ak_xstrdup (arg_str (args, "backend"));
+    }
+  if (ak_spec_validate (&spec, err) < 0 || ak_sandbox_check_backend (&spec, err) < 0 || ak_sandbox_create (&spec, &rec, err) < 0)
     goto done;
   /* Created and started, as agentkernel's sandbox_create does; one that
    * cannot start is not left behind. */
@@ -859,6 +869,9 @@ tool_info (const json_t *args, tool_out_t *out, ak_error_t **err)
 #define IMAGE_PROP                                                                                                     \
   "\"image\": {\"type\": \"string\", \"description\": \"OCI image to run (pulled when absent), 'host' (the "      \
   "default: the host's own userland) or 'auto' (chosen from the project's files)\"}"
+#define BACKEND_PROP                                                                                                   \
+  "\"backend\": {\"type\": \"string\", \"enum\": [\"container\", \"microvm\"], \"description\": \"container "  \
+  "(default) or microvm (its own kernel in a QEMU microVM)\"}"
 #define HOSTS_PROP                                                                                                     \
   "\"allow_hosts\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"description\": \"Only these hosts are "   \
   "reached (example.com, *.example.com, 10.0.0.0/8, each optionally :PORT or :PORT-PORT)\"}, "                        \
@@ -896,7 +909,7 @@ typedef struct tool {
 
 static const tool_t tools[] = {
   { "sandbox_run", "Run a command in a new sandbox that is removed when it ends; returns its exit code and output.",
-    SCHEMA (COMMAND_PROP ", " PROFILE_PROP ", " IMAGE_PROP ", " HOSTS_PROP ", " ENV_PROP ", " TIMEOUT_PROP
+    SCHEMA (COMMAND_PROP ", " PROFILE_PROP ", " IMAGE_PROP ", " BACKEND_PROP ", " HOSTS_PROP ", " ENV_PROP ", " TIMEOUT_PROP
                          ", \"cwd\": {\"type\": \"string\", \"description\": \"Working directory inside the sandbox\"}"
                          ", \"fast\": {\"type\": \"boolean\", \"description\": \"Accepted; every run is a new sandbox, "
                          "started in milliseconds\"}"
@@ -905,7 +918,7 @@ static const tool_t tools[] = {
             "\"command\""),
     tool_run },
   { "sandbox_create", "Create a persistent sandbox and start it.",
-    SCHEMA (NAME_PROP ", " PROFILE_PROP ", " IMAGE_PROP ", " HOSTS_PROP, "\"name\""), tool_create },
+    SCHEMA (NAME_PROP ", " PROFILE_PROP ", " IMAGE_PROP ", " BACKEND_PROP ", " HOSTS_PROP, "\"name\""), tool_create },
   { "sandbox_start", "Start a stopped sandbox.", SCHEMA (NAME_PROP, "\"name\""), tool_start },
   { "sandbox_stop", "Stop a running sandbox; its files are kept.", SCHEMA (NAME_PROP, "\"name\""), tool_stop },
   { "sandbox_remove", "Remove a sandbox and everything in it (stopped first if running).",

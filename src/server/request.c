@@ -24,6 +24,7 @@ ak_api_cmd_clear (ak_api_cmd_t *c)
   free (c->workdir);
   free (c->profile);
   free (c->image);
+  free (c->backend);
   ak_strv_free (c->allow_hosts);
   ak_strv_free (c->block_hosts);
   ak_cmdpolicy_clear (&c->commands);
@@ -37,6 +38,7 @@ ak_api_create_clear (ak_api_create_t *c)
   free (c->name);
   free (c->profile);
   free (c->image);
+  free (c->backend);
   ak_strv_free (c->allow_hosts);
   ak_strv_free (c->block_hosts);
   ak_strv_free (c->labels);
@@ -193,6 +195,16 @@ parse_profile (const json_t *body, char **out, ak_error_t **err)
 }
 
 static int
+parse_backend (const json_t *body, char **out, ak_error_t **err)
+{
+  if (opt_string (body, "backend", out, err) < 0)
+    return -1;
+  if (*out != NULL && strcmp (*out, "container") != 0 && strcmp (*out, "microvm") != 0)
+    return bad (err, "'backend' must be container or microvm, not '%.64s'", *out);
+  return 0;
+}
+
+static int
 parse_image (const json_t *body, char **out, ak_error_t **err)
 {
   if (opt_string (body, "image", out, err) < 0)
@@ -289,7 +301,7 @@ int
 ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err)
 {
   static const char *const keys[] = { "command", "image", "profile", "fast", "allow_hosts", "block_hosts", "commands",
-                                      "ports", NULL };
+                                      "ports", "backend", NULL };
   bool fast = true;
 
   memset (out, 0, sizeof *out);
@@ -297,6 +309,7 @@ ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err)
   /* "fast" asked for a pre-warmed pool; every start here is fast. */
   if (only_keys (body, keys, err) < 0 || parse_command (body, out, err) < 0 || parse_image (body, &out->image, err) < 0
       || parse_profile (body, &out->profile, err) < 0 || opt_bool (body, "fast", &fast, err) < 0
+      || parse_backend (body, &out->backend, err) < 0
       || parse_all_hosts (body, &out->allow_hosts, &out->block_hosts, err) < 0
       || parse_commands (body, &out->commands, err) < 0
       || parse_ports (body, &out->ports, err) < 0)
@@ -480,7 +493,7 @@ ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
   static const char *const keys[] = { "name",    "image",      "profile",    "vcpus",   "memory_mb",
                                       "volumes", "source_url", "source_ref", "secrets", "secret_files",
                                       "allow_hosts", "block_hosts", "disk_mb", "labels", "description", "commands",
-                                      "ports", NULL };
+                                      "ports", "backend", NULL };
   static const char *const refused[] = { "volumes", "source_url", "source_ref", "secrets", "secret_files", NULL };
   unsigned long long vcpus = 0, disk = 0;
 
@@ -500,6 +513,7 @@ ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err)
   if (!ak_name_valid (out->name))
     return bad (err, "invalid sandbox name '%.64s' (1-63 of letters, digits, '-', '_')", out->name);
   if (parse_image (body, &out->image, err) < 0 || parse_profile (body, &out->profile, err) < 0
+      || parse_backend (body, &out->backend, err) < 0
       || opt_uint (body, "memory_mb", 1024ULL * 1024 * 1024, &out->memory_mb, err) < 0
       || opt_uint (body, "vcpus", 1024, &vcpus, err) < 0
       || opt_uint (body, "disk_mb", AK_DISK_MB_MAX, &disk, err) < 0

@@ -30,6 +30,7 @@ typedef struct ak_api_cmd {
   bool sudo;      /* exec as the sandbox's root */
   char *profile;  /* run: "permissive" | "moderate" | "restrictive" | NULL */
   char *image;    /* NULL (host), or a reference, "host" or "auto" */
+  char *backend;  /* run: "container" | "microvm" | NULL (the default) */
   char **allow_hosts; /* run: host patterns (model/netpolicy.h), or NULL */
   char **block_hosts;
   ak_cmdpolicy_t commands; /* run: {allow, block, allowlist_only} (model/cmdpolicy.h) */
@@ -40,6 +41,7 @@ typedef struct ak_api_create {
   char *name;
   char *profile;
   char *image;
+  char *backend;                /* "container" | "microvm" | NULL */
   unsigned long long memory_mb; /* 0: the profile's */
   unsigned disk_mb;             /* 0: none */
   unsigned vcpus;               /* 0: the profile's */
@@ -73,11 +75,11 @@ void ak_api_patch_clear (ak_api_patch_t *p);
 /* The body as a JSON object (no duplicate keys).  An empty body is {}. */
 json_t *ak_api_parse_body (const char *body, size_t len, ak_error_t **err);
 
-/* {command, image?, profile?, fast?, allow_hosts?, block_hosts?, commands?} */
+/* {command, image?, profile?, backend?, fast?, allow_hosts?, block_hosts?, commands?} */
 int ak_api_parse_run (const json_t *body, ak_api_cmd_t *out, ak_error_t **err);
 /* {command, env?, workdir?, sudo?} */
 int ak_api_parse_exec (const json_t *body, ak_api_cmd_t *out, ak_error_t **err);
-/* {name, image?, profile?, vcpus?, memory_mb?, disk_mb?, allow_hosts?, block_hosts?, commands?,
+/* {name, image?, profile?, backend?, vcpus?, memory_mb?, disk_mb?, allow_hosts?, block_hosts?, commands?,
  * labels?: {key: value}, description?} (+ fields this server refuses) */
 int ak_api_parse_create (const json_t *body, ak_api_create_t *out, ak_error_t **err);
 /* {labels?: {key: value | null}, description?: string | null}, at least one */

@@ -1,0 +1,441 @@
+/* The guest init: PID 1 of a microVM.
+ *
+ * 1. Mount /dev, /proc, /sys of the initramfs; load the modules it carries.
+ * 2. Open the agent port (virtio-serial, named AK_MICROVM_PORT) and read
+ *    the host's CONFIG: the sandbox's spec and what the host shares.
+ * 3. Build the root: the host's read-only share (tag "root") under a
+ *    writable layer on tmpfs (overlay), read-only when the profile says so;
+ *    the workspace share (tag "ws") at /workspace; own /proc, /dev, /tmp.
+ * 4. Move into it; report READY (or FAIL with the reason).
+ * 5. Serve: each stream the host opens is an agent session (agent/), in a
+ *    process of its own with no_new_privs and the sandbox's seccomp filter;
+ *    commands run as the sandbox user (1000).
+ * 6. On STOP or when the host goes: end every process, power off.
+ *
+ * Everything here runs inside the guest: the guest kernel is the boundary,
+ * and nothing the guest does reaches the host beyond the shares (served
+ * read-only by the host where they are read-only) and the port.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/session.h"
+#include "backend/container/container.h"
+#include "backend/microvm/microvm.h"
+#include "backend/microvm/mux.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "model/spec_json.h"
+
+typedef struct guest {
+  int port;
+  int sigfd;
+  ak_spec_t spec;
+  ak_agent_conf_t conf;
+  int seccomp_fds[2];
+  int n_seccomp;
+  bool stopping;
+} guest_t;
+
+static void __attribute__ ((format (printf, 1, 2)))
+msg (const char *fmt, ...)
+{
+  char buf[1024];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (buf, sizeof buf, fmt, ap);
+  va_end (ap);
+  dprintf (2, "agentkernel-guest: %s\n", buf);
+}
+
+static _Noreturn void
+power_off (void)
+{
+  sync ();
+  reboot (RB_AUTOBOOT); /* QEMU runs with -no-reboot: a reset ends it */
+  for (;;)
+    pause ();
+}
+
+/* The kernel command line's "MODULE.param=value" words for one module
+ * (modprobe's job, done here): QEMU describes the virtio-mmio devices of
+ * a machine without ACPI as virtio_mmio.device= parameters. */
+static char *
+module_params (const char *file)
+{
+  char cmdline[4096] = "", name[300];
+  const char *base = strchr (file, '-') ? strchr (file, '-') + 1 : file;
+  size_t nl;
+  char *out = ak_xstrdup ("");
+  int fd = open ("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd < 0 ? -1 : read (fd, cmdline, sizeof cmdline - 1);
+  if (fd >= 0)
+    close (fd);
+  if (n <= 0)
+    return out;
+  cmdline[n] = 0;
+  snprintf (name, sizeof name, "%s", base);
+  if (strstr (name, ".ko") != NULL)
+    *strstr (name, ".ko") = 0;
+  nl = strlen (name);
+  for (char *save = NULL, *w = strtok_r (cmdline, " \n", &save); w; w = strtok_r (NULL, " \n", &save))
+    if (strncmp (w, name, nl) == 0 && w[nl] == '.')
+      {
+        char *o = ak_xasprintf ("%s%s%s", out, *out ? " " : "", w + nl + 1);
+        free (out);
+        out = o;
+      }
+  return out;
+}
+
+static void
+load_modules (void)
+{
+  struct dirent **names = NULL;
+  int n = scandir ("/mods", &names, NULL, alphasort);
+  for (int i = 0; i < n; i++)
+    {
+      if (names[i]->d_name[0] != '.')
+        {
+          _cleanup_free_ char *p = ak_xasprintf ("/mods/%s", names[i]->d_name);
+          _cleanup_close_ int fd = open (p, O_RDONLY | O_CLOEXEC);
+          _cleanup_free_ char *params = module_params (names[i]->d_name);
+          if (fd < 0 || (syscall (SYS_finit_module, fd, params, 0) < 0 && errno != EEXIST))
+            msg ("cannot load module %s", p);
+        }
+      free (names[i]);
+    }
+  free (names);
+}
+
+/* The port named AK_MICROVM_PORT; the device appears once the driver has
+ * talked with QEMU. */
+static int
+open_port (void)
+{
+  for (int tries = 0; tries < 1000; tries++)
+    {
+      DIR *d = opendir ("/sys/class/virtio-ports");
+      struct dirent *e;
+      while (d != NULL && (e = readdir (d)) != NULL)
+        {
+          char name[64] = "";
+          _cleanup_free_ char *np = ak_xasprintf ("/sys/class/virtio-ports/%s/name", e->d_name);
+          _cleanup_close_ int nf = open (np, O_RDONLY | O_CLOEXEC);
+          ssize_t r = nf < 0 ? -1 : read (nf, name, sizeof name - 1);
+          if (r > 0 && strncmp (name, AK_MICROVM_PORT "\n", strlen (AK_MICROVM_PORT) + 1) == 0)
+            {
+              _cleanup_free_ char *dev = ak_xasprintf ("/dev/%s", e->d_name);
+              int fd = open (dev, O_RDWR | O_CLOEXEC);
+              closedir (d);
+              return fd;
+            }
+        }
+      if (d != NULL)
+        closedir (d);
+      usleep (10000);
+    }
+  return -1;
+}
+
+static int
+mnt (const char *src, const char *dst, const char *type, unsigned long flags, const char *data, ak_error_t **err)
+{
+  if (mkdir (dst, 0755) < 0 && errno != EEXIST)
+    return ak_error_set (err, errno, "mkdir %s", dst);
+  if (mount (src, dst, type, flags, data) < 0)
+    return ak_error_set (err, errno, "mount %s on %s", type ? type : src, dst);
+  return 0;
+}
+
+static int
+mkdir_p (const char *path)
+{
+  _cleanup_free_ char *p = ak_xstrdup (path);
+  for (char *c = p + 1; *c; c++)
+    if (*c == '/')
+      {
+        *c = 0;
+        if (mkdir (p, 0755) < 0 && errno != EEXIST)
+          return -1;
+        *c = '/';
+      }
+  return mkdir (p, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The sandbox's own user database: root and the sandbox user. */
+static int
+write_etc (const ak_spec_t *spec, ak_error_t **err)
+{
+  static const struct {
+    const char *name, *text;
+  } files[] = {
+    { "/mnt/root/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n"
+                              "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n" },
+    { "/mnt/root/etc/group", "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n" },
+  };
+  const char *hn = spec->hostname ? spec->hostname : "agentkernel";
+  _cleanup_free_ char *hosts = ak_xasprintf ("127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost\n", hn);
+  _cleanup_free_ char *hname = ak_xasprintf ("%s\n", hn);
+  if (mkdir ("/mnt/root/etc", 0755) < 0 && errno != EEXIST)
+    return ak_error_set (err, errno, "mkdir /etc");
+  for (size_t i = 0; i < 4; i++)
+    {
+      const char *path = i < 2 ? files[i].name : i == 2 ? "/mnt/root/etc/hosts" : "/mnt/root/etc/hostname";
+      const char *text = i < 2 ? files[i].text : i == 2 ? hosts : hname;
+      _cleanup_close_ int fd = -1;
+      (void) unlink (path);
+      fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+      if (fd < 0 || write (fd, text, strlen (text)) != (ssize_t) strlen (text))
+        return ak_error_set (err, errno, "write %s", path + 9);
+    }
+  return 0;
+}
+
+/* Step 3. */
+static int
+build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
+{
+  json_t *shares = json_object_get (cfg, "shares"), *sh;
+  size_t i;
+  bool ro = ak_spec_sec (spec, AK_SEC_READ_ONLY);
+  _cleanup_free_ char *tmpfs_opts = NULL;
+  unsigned long long disk = spec->res.disk_mb;
+
+  tmpfs_opts = disk > 0 ? ak_xasprintf ("mode=0755,size=%llum", disk) : ak_xstrdup ("mode=0755");
+  if (mnt ("s0", "/mnt/lower", "virtiofs", MS_RDONLY | MS_NODEV | MS_NOSUID, NULL, err) < 0
+      || mnt ("rw", "/mnt/rw", "tmpfs", 0, tmpfs_opts, err) < 0)
+    return -1;
+  if (mkdir ("/mnt/rw/upper", 0755) < 0 || mkdir ("/mnt/rw/work", 0755) < 0)
+    return ak_error_set (err, errno, "mkdir /mnt/rw");
+  if (mnt ("overlay", "/mnt/root", "overlay", MS_NOSUID | MS_NODEV,
+           "lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work", err) < 0)
+    return -1;
+  /* The shares, at their places.  Read-only ones are read-only on the
+   * host (the daemon serves a read-only mount): they are deliberately not
+   * marked read-only here, so that nothing relies on the guest for it. */
+  json_array_foreach (shares, i, sh)
+    {
+      const char *tag = json_string_value (json_object_get (sh, "tag"));
+      const char *dest = json_string_value (json_object_get (sh, "dest"));
+      _cleanup_free_ char *at = NULL;
+      if (tag == NULL || dest == NULL || dest[0] != '/' || strstr (dest, "..") != NULL)
+        return ak_error_set (err, EINVAL, "bad share in the configuration");
+      at = ak_xasprintf ("/mnt/root%s", dest);
+      if (mkdir_p (at) < 0)
+        return ak_error_set (err, errno, "mkdir %s", dest);
+      if (mount (tag, at, "virtiofs", MS_NODEV | MS_NOSUID, NULL) < 0)
+        return ak_error_set (err, errno, "mount the share at %s", dest);
+    }
+  if (mnt ("proc", "/mnt/root/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0
+      || mnt ("sys", "/mnt/root/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0
+      || mnt ("dev", "/mnt/root/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC, NULL, err) < 0
+      || mnt ("devpts", "/mnt/root/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620", err) < 0
+      || mnt ("shm", "/mnt/root/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", err) < 0
+      || mnt ("tmp", "/mnt/root/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+              disk > 0 ? "mode=1777,size=50%" : "mode=1777", err) < 0)
+    return -1;
+  /* /dev/ptmx of the new devpts (the devtmpfs node is the initial one). */
+  (void) unlink ("/mnt/root/dev/ptmx");
+  if (symlink ("pts/ptmx", "/mnt/root/dev/ptmx") < 0)
+    return ak_error_set (err, errno, "symlink /dev/ptmx");
+  if (write_etc (spec, err) < 0)
+    return -1;
+  /* The sandbox user's home, in the writable layer. */
+  (void) mkdir ("/mnt/root/home", 0755);
+  (void) mkdir ("/mnt/root/home/user", 0755);
+  if (chown ("/mnt/root/home/user", 1000, 1000) < 0)
+    return ak_error_set (err, errno, "chown /home/user");
+  if (chdir ("/mnt/root") < 0 || mount (".", "/", NULL, MS_MOVE, NULL) < 0 || chroot (".") < 0 || chdir ("/") < 0)
+    return ak_error_set (err, errno, "switch to the new root");
+  if (ro && mount (NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+    return ak_error_set (err, errno, "make the root read-only");
+  return 0;
+}
+
+static int
+on_open (ak_mux_t *m, uint32_t id)
+{
+  guest_t *g = m->data;
+  int sv[2];
+  pid_t pid;
+  if (g->stopping || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    return -1;
+  pid = fork ();
+  if (pid < 0)
+    {
+      close (sv[0]), close (sv[1]);
+      return -1;
+    }
+  if (pid == 0)
+    {
+      ak_error_t *err = NULL;
+      sigset_t all;
+      sigemptyset (&all);
+      sigprocmask (SIG_SETMASK, &all, NULL);
+      close (g->port);
+      close (g->sigfd);
+      close (sv[0]);
+      ak_mux_close_all (m);
+      /* Every command of the sandbox runs under these (the agent session
+       * itself too: nothing it does needs more). */
+      if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        _exit (125);
+      for (int i = 0; i < g->n_seccomp; i++)
+        if (ak_seccomp_load (g->seccomp_fds[i], &err) < 0)
+          _exit (125);
+      _exit (ak_session_serve (sv[1], &g->conf));
+    }
+  close (sv[1]);
+  return sv[0];
+}
+
+static void
+begin_stop (guest_t *g)
+{
+  if (g->stopping)
+    return;
+  g->stopping = true;
+  kill (-1, SIGTERM);
+}
+
+static int
+on_control (ak_mux_t *m, uint8_t op, const uint8_t *p, size_t len)
+{
+  if (op != AK_MUX_STOP)
+    return 0;
+  begin_stop (m->data);
+  /* Nothing left to wait for: done now. */
+  while (waitpid (-1, NULL, WNOHANG) > 0)
+    ;
+  return waitpid (-1, NULL, WNOHANG) < 0 && errno == ECHILD ? 1 : 0;
+}
+
+static int
+on_signal (ak_mux_t *m)
+{
+  guest_t *g = m->data;
+  struct signalfd_siginfo si;
+  if (read (g->sigfd, &si, sizeof si) != sizeof si)
+    return 0;
+  while (waitpid (-1, NULL, WNOHANG) > 0)
+    ;
+  if (si.ssi_signo != SIGCHLD)
+    begin_stop (g);
+  if (g->stopping && waitpid (-1, NULL, WNOHANG) < 0 && errno == ECHILD)
+    return 1;
+  return 0;
+}
+
+static void
+fail (int port, ak_error_t *err)
+{
+  const char *m = err ? err->msg : "setup failed";
+  msg ("%s", m);
+  if (port >= 0)
+    (void) ak_mux_send (port, AK_MUX_FAIL, 0, m, strlen (m));
+  power_off ();
+}
+
+int
+ak_microvm_guest_main (void)
+{
+  guest_t g = { .port = -1, .sigfd = -1 };
+  ak_error_t *err = NULL;
+  uint8_t op = 0, *p = NULL;
+  uint32_t id;
+  size_t len;
+  json_t *cfg;
+  sigset_t mask;
+
+  if (getpid () != 1)
+    {
+      msg ("%s", "runs only as the init of a microVM");
+      return 125;
+    }
+  /* 1. */
+  (void) mount ("dev", "/dev", "devtmpfs", MS_NOSUID, NULL);
+  (void) mount ("proc", "/proc", "proc", 0, NULL);
+  (void) mount ("sys", "/sys", "sysfs", 0, NULL);
+  load_modules ();
+  /* 2. */
+  if ((g.port = open_port ()) < 0)
+    {
+      char cl[1024] = "";
+      int fd = open ("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+      if (fd >= 0 && read (fd, cl, sizeof cl - 1) < 0)
+        cl[0] = 0;
+      msg ("no agent port " AK_MICROVM_PORT " (virtio devices: %s; command line: %s)",
+           access ("/sys/bus/virtio/devices/virtio0", F_OK) == 0 ? "some" : "none", cl);
+      power_off ();
+    }
+  if (ak_mux_recv (g.port, &op, &id, &p, &len) != 1 || op != AK_MUX_CONFIG)
+    fail (g.port, NULL);
+  cfg = json_loadb ((const char *) p, len, 0, NULL);
+  free (p);
+  ak_spec_init (&g.spec);
+  if (cfg == NULL || ak_spec_from_json (json_object_get (cfg, "spec"), &g.spec, &err) < 0)
+    fail (g.port, err);
+  /* 3. */
+  if (build_root (cfg, &g.spec, &err) < 0)
+    fail (g.port, err);
+  {
+    const char *hn = g.spec.hostname ? g.spec.hostname : "agentkernel";
+    if (sethostname (hn, strlen (hn)) < 0)
+      msg ("sethostname: %s", strerror (errno));
+  }
+  {
+    int n = ak_seccomp_compile (&g.spec, g.seccomp_fds, &err);
+    if (n < 0)
+      fail (g.port, err);
+    g.n_seccomp = n;
+  }
+  g.conf = (ak_agent_conf_t){ .spec = &g.spec, .user_uid = 1000, .user_gid = 1000, .can_root = 0 };
+  json_decref (cfg);
+  /* 4. */
+  sigemptyset (&mask);
+  sigaddset (&mask, SIGCHLD);
+  sigaddset (&mask, SIGTERM);
+  sigaddset (&mask, SIGINT);
+  sigprocmask (SIG_BLOCK, &mask, NULL);
+  g.sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
+  if (ak_mux_send (g.port, AK_MUX_READY, 0, NULL, 0) < 0)
+    power_off ();
+  /* 5. */
+  {
+    ak_mux_t m = { .chan = g.port, .listen_fd = -1, .extra_fd = g.sigfd, .data = &g,
+                   .on_open = on_open, .on_control = on_control, .on_extra = on_signal };
+    (void) ak_mux_run (&m);
+  }
+  /* 6. */
+  begin_stop (&g);
+  for (int i = 0; i < 30; i++)
+    {
+      while (waitpid (-1, NULL, WNOHANG) > 0)
+        ;
+      if (waitpid (-1, NULL, WNOHANG) < 0 && errno == ECHILD)
+        break;
+      usleep (100000);
+    }
+  kill (-1, SIGKILL);
+  power_off ();
+}

@@ -1,0 +1,60 @@
+/* MicroVM backend internals: the guest's boot files, the VMM, the guest init.
+ *
+ * A sandbox is a QEMU `microvm` machine (virtio-mmio devices only) booting
+ * Debian's cloud kernel with an initramfs that agentkernel builds: the
+ * static guest init (agentkernel-guest, which becomes the agent) and the
+ * kernel modules it needs.  The root filesystem and the workspace are
+ * shared from the host by virtiofsd, read-only where the profile says so
+ * (enforced on the host: the daemon serves read-only mounts).  The agent
+ * speaks the framed protocol of proto/ over a virtio-serial port,
+ * multiplexed (mux.h) so that the host's agent socket serves as many
+ * connections as the container backend's.
+ */
+#ifndef AK_MICROVM_H
+#define AK_MICROVM_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "backend/backend.h"
+#include "common/error.h"
+#include "model/spec.h"
+
+/* The guest's name for the agent port. */
+#define AK_MICROVM_PORT "ak.agent"
+
+/* What a VM boots from, found on the host. */
+typedef struct ak_vm_assets {
+  char *qemu;      /* qemu-system-x86_64 */
+  char *virtiofsd; /* /usr/lib/qemu/virtiofsd */
+  char *kernel;    /* vmlinuz */
+  char *release;   /* the kernel's release (its modules' directory name) */
+  char *modules;   /* /lib/modules/<release> */
+  char *guest;     /* the static guest init */
+  char *initrd;    /* the cached initramfs (ak_vm_initrd) */
+  bool kvm;        /* /dev/kvm works */
+} ak_vm_assets_t;
+
+void ak_vm_assets_clear (ak_vm_assets_t *a);
+/* Finds everything; fails naming what is missing and how to get it. */
+int ak_vm_assets_find (ak_vm_assets_t *a, ak_error_t **err);
+/* The initramfs for a's kernel and guest init, built once into the cache
+ * directory and rebuilt when either changes; sets a->initrd. */
+int ak_vm_initrd (ak_vm_assets_t *a, ak_error_t **err);
+/* Where built boot files are kept. */
+char *ak_vm_cache_dir (void);
+
+/* Host side (vm.c). */
+int ak_microvm_check (const ak_spec_t *spec, ak_error_t **err);
+void ak_microvm_doctor (ak_host_check_fn report, void *data);
+int ak_microvm_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_error_t **err);
+int ak_microvm_start (const ak_spec_t *spec, const char *dir, pid_t *supervisor, ak_error_t **err);
+int ak_microvm_connect (const char *dir, ak_error_t **err);
+int ak_microvm_stop (const char *dir, pid_t supervisor, ak_error_t **err);
+
+/* The guest init (guest.c): PID 1 of the VM. */
+int ak_microvm_guest_main (void);
+
+extern const ak_backend_t ak_microvm_backend;
+
+#endif
