@@ -87,6 +87,11 @@ else
     vmrun -- sh -c "echo $MARK; cat /etc/shadow"
   expect "microvm: --root is refused (root in the guest would read what host root reads)" 125 'only as the sandbox user' -- \
     vmrun --root -- id
+  # What the engine cannot enforce yet is refused, never silently dropped.
+  expect "microvm: a command policy is refused (not enforced by this engine yet)" 125 'command policy' -- \
+    vmrun --block-cmd curl -- true
+  expect "microvm: published ports are refused (the VM has no network yet)" 125 'publish ports' -- \
+    "$AK" run --backend microvm -P 127.0.0.1:18931:80 -- true
   rm -f "$secret"
 
   # The workspace, live both ways; read-only enforced by the host.

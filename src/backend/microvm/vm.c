@@ -197,6 +197,14 @@ ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
   if (spec->n_files > 0 || spec->rootfs != NULL)
     return ak_error_set (err, EINVAL, "the microvm backend does not support [[files]] or --rootfs yet: "
                                       "use --backend container");
+  /* Never a policy silently not applied: what this engine cannot enforce
+   * yet is refused. */
+  if (ak_cmdpolicy_active (&spec->sec.commands))
+    return ak_error_set (err, EINVAL, "the microvm backend does not enforce a command policy "
+                                      "([security.commands], --allow-cmd/--block-cmd) yet: use --backend container");
+  if (spec->ports != NULL && spec->ports[0] != NULL)
+    return ak_error_set (err, EINVAL, "the microvm backend gives the VM no network yet, so it cannot "
+                                      "publish ports: use --backend container");
   if (spec->n_mounts + 3 > AK_VM_MAX_SHARES)
     return ak_error_set (err, EINVAL, "the microvm backend shares at most %d volumes", AK_VM_MAX_SHARES - 3);
   for (size_t i = 0; i < spec->n_mounts; i++)
