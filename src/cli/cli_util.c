@@ -14,49 +14,10 @@
 int
 ak_cli_parse_duration (const char *s, long long *seconds, ak_error_t **err)
 {
-  long long total = 0;
-  const char *p = s;
-
-  if (s == NULL || *s == '\0')
-    goto invalid;
-  while (*p)
-    {
-      long long v = 0, unit;
-      if (*p < '0' || *p > '9')
-        goto invalid;
-      while (*p >= '0' && *p <= '9')
-        {
-          v = v * 10 + (*p++ - '0');
-          if (v > 1000000000LL)
-            goto invalid;
-        }
-      switch (*p)
-        {
-        case 's': unit = 1; break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
-        case '\0':
-          if (p != s + strlen (s) || total != 0 || p == s)
-            goto invalid;
-          unit = 1; /* a bare number: seconds */
-          p--;
-          break;
-        default:
-          goto invalid;
-        }
-      p++;
-      total += v * unit;
-      if (total > 366LL * 86400)
-        goto invalid;
-    }
-  if (total <= 0)
-    goto invalid;
-  *seconds = total;
+  if (ak_parse_duration (s, seconds) < 0)
+    return ak_error_set (err, 0, "invalid duration '%s' (expected e.g. 30s, 10m, 1h, 2d or 1h30m; at most 366d)",
+                         s ? s : "");
   return 0;
-invalid:
-  return ak_error_set (err, 0, "invalid duration '%s' (expected e.g. 30s, 10m, 1h, 2d or 1h30m; at most 366d)",
-                       s ? s : "");
 }
 
 /* Reads at most len-1 bytes of dirfd/name, not following a symlink. */

@@ -308,3 +308,49 @@ ak_dir_exists (const char *path)
   struct stat st;
   return stat (path, &st) == 0 && S_ISDIR (st.st_mode);
 }
+
+int
+ak_parse_duration (const char *s, long long *seconds)
+{
+  long long total = 0;
+  const char *p = s;
+
+  if (s == NULL || *s == '\0')
+    return AK_DURATION_SYNTAX;
+  while (*p)
+    {
+      long long v = 0, unit;
+      if (*p < '0' || *p > '9')
+        return AK_DURATION_SYNTAX;
+      while (*p >= '0' && *p <= '9')
+        {
+          v = v * 10 + (*p++ - '0');
+          if (v > 1000000000LL)
+            return AK_DURATION_SYNTAX;
+        }
+      switch (*p)
+        {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        case '\0':
+          /* A bare number is seconds, and only alone. */
+          if (total != 0)
+            return AK_DURATION_SYNTAX;
+          unit = 1;
+          p--;
+          break;
+        default:
+          return AK_DURATION_SYNTAX;
+        }
+      p++;
+      total += v * unit;
+      if (total > 366LL * 86400)
+        return AK_DURATION_LONG;
+    }
+  if (total <= 0)
+    return AK_DURATION_ZERO;
+  *seconds = total;
+  return 0;
+}

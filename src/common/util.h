@@ -35,6 +35,13 @@ int ak_write_string (const char *path, const char *s, ak_error_t **err);
 int ak_read_file (const char *path, char **out, size_t *len, ak_error_t **err);
 
 /* Parse a decimal unsigned number in [min, max]; false on any junk. */
+/* A duration: "45s", "30m", "1h30m", "2d" or a bare number of seconds, from
+ * 1 s to 366 days.  Returns 0, or AK_DURATION_SYNTAX / AK_DURATION_LONG /
+ * AK_DURATION_ZERO (each < 0) saying what is wrong with it. */
+#define AK_DURATION_SYNTAX (-1)
+#define AK_DURATION_LONG (-2)
+#define AK_DURATION_ZERO (-3)
+int ak_parse_duration (const char *s, long long *seconds);
 bool ak_parse_u64 (const char *s, unsigned long long min, unsigned long long max,
                    unsigned long long *out);
 

@@ -625,56 +625,19 @@ ak_api_parse_files (const json_t *body, const char *base, ak_api_file_t **files,
 int
 ak_api_parse_duration (const char *s, long long *seconds, ak_error_t **err)
 {
-  long long total = 0;
-  const char *p = s;
-
   if (s == NULL || *s == '\0')
     return bad (err, "a duration like \"30m\", \"1h\" or \"2d\" is required");
-  while (*p)
+  switch (ak_parse_duration (s, seconds))
     {
-      long long v = 0, unit;
-      if (*p < '0' || *p > '9')
-        goto invalid;
-      while (*p >= '0' && *p <= '9')
-        {
-          v = v * 10 + (*p++ - '0');
-          if (v > 1000000000LL)
-            goto invalid;
-        }
-      switch (*p)
-        {
-        case 's':
-          unit = 1;
-          break;
-        case 'm':
-          unit = 60;
-          break;
-        case 'h':
-          unit = 3600;
-          break;
-        case 'd':
-          unit = 86400;
-          break;
-        case '\0':
-          unit = p == s + strlen (s) && total == 0 ? 1 : 0; /* bare number: seconds */
-          if (unit == 0)
-            goto invalid;
-          p--;
-          break;
-        default:
-          goto invalid;
-        }
-      p++;
-      total += v * unit;
-      if (total > 366LL * 86400)
-        return bad (err, "duration '%.32s' is longer than 366 days", s);
+    case 0:
+      return 0;
+    case AK_DURATION_LONG:
+      return bad (err, "duration '%.32s' is longer than 366 days", s);
+    case AK_DURATION_ZERO:
+      return bad (err, "duration '%.32s' must be at least one second", s);
+    default:
+      return bad (err, "invalid duration '%.32s' (use e.g. \"45s\", \"30m\", \"1h30m\", \"2d\")", s);
     }
-  if (total <= 0)
-    return bad (err, "duration '%.32s' must be at least one second", s);
-  *seconds = total;
-  return 0;
-invalid:
-  return bad (err, "invalid duration '%.32s' (use e.g. \"45s\", \"30m\", \"1h30m\", \"2d\")", s);
 }
 
 int
