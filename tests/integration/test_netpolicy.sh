@@ -316,8 +316,9 @@ attack "root inside cannot flush the rules or reach around them" 0 "$DENIED" -- 
 
 # -- every decision is on record
 alog=$(mktemp /tmp/aknp-audit.XXXXXX)
-AGENTKERNEL_AUDIT_LOG=$alog np --name aknp-audit-$$ --allow-host allowed.test -- \
+AGENTKERNEL_AUDIT_LOG=$alog np --keep --name aknp-audit-$$ --allow-host allowed.test -- \
   "getent hosts other.test; get http://allowed.test/; get http://198.51.100.11/; pget http://other.test/" >/dev/null 2>&1
+"$AK" remove --force aknp-audit-$$ >/dev/null 2>&1
 expect "audit: the allowed connection, with its rule and bytes" 0 \
   '"event":"network_connect","sandbox":"aknp-audit-[0-9]+","verdict":"allow","rule":"allow \\"allowed.test\\" \(cli\)","name":"allowed.test","address":"198.51.100.10","port":80,"bytes_out":[1-9][0-9]*,"bytes_in":[1-9]' -- \
   env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --json

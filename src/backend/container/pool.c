@@ -12,6 +12,7 @@
  *   p<KEY=VALUE>      a variable pass_env lets through, as the claimant has it
  *   w<dir>            working directory inside, when the claimant names one
  *   u<octal>          the claimant's umask
+ *   i<hex>            the signals the claimant ignores (bit n-1: signal n)
  *   c<dev>:<ino>:<type>:<path>   the workspace, pinned by the claimant
  *   h<path>           a path no share may show (the claimant's own)
  *
@@ -23,6 +24,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sys/syscall.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -115,6 +118,40 @@ ak_container_pool_wait (int ctl, ak_error_t **err)
 }
 
 /* ---- the claim's bytes ---- */
+/* The kernel's struct sigaction: raw rt_sigaction also reaches the signals
+ * the C library keeps for itself (32, 33), which a caller may ignore too. */
+struct k_sigaction {
+  void *handler;
+  unsigned long flags;
+  void *restorer;
+  uint64_t mask;
+};
+
+static uint64_t
+ignored_signals (void)
+{
+  uint64_t set = 0;
+  for (int sig = 1; sig <= 64; sig++)
+    {
+      struct k_sigaction old;
+      if (sig != SIGKILL && sig != SIGSTOP && syscall (SYS_rt_sigaction, sig, NULL, &old, sizeof old.mask) == 0
+          && old.handler == (void *) SIG_IGN)
+        set |= 1ULL << (sig - 1);
+    }
+  return set;
+}
+
+static void
+ignore_signals (uint64_t set)
+{
+  for (int sig = 1; sig <= 64; sig++)
+    if ((set & (1ULL << (sig - 1))) && sig != SIGKILL && sig != SIGSTOP)
+      {
+        struct k_sigaction ign = { .handler = (void *) SIG_IGN };
+        (void) syscall (SYS_rt_sigaction, sig, &ign, NULL, sizeof ign.mask);
+      }
+}
+
 
 static void
 put (FILE *f, char tag, const char *s)
@@ -152,6 +189,13 @@ claim_memfd (const ak_spec_t *spec, ak_error_t **err)
     umask (m);
     snprintf (u, sizeof u, "%o", (unsigned) m);
     put (f, 'u', u);
+  }
+  {
+    /* The signals the caller ignores, which a cold start's command
+     * inherits through exec (nohup's SIGHUP, a harness's own). */
+    char ign[32];
+    snprintf (ign, sizeof ign, "%llx", (unsigned long long) ignored_signals ());
+    put (f, 'i', ign);
   }
   if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD))
     {
@@ -418,6 +462,8 @@ ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, siz
       workdir = s;
     else if (tag == 'u')
       umask ((mode_t) (strtoul (s, NULL, 8) & 0777));
+    else if (tag == 'i')
+      ignore_signals (strtoull (s, NULL, 16));
   if (na == 0)
     return ak_error_set (err, 0, "no command to run");
   if (workdir == NULL)
