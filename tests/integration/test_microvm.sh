@@ -85,6 +85,14 @@ else
   else pass; fi
   attack "microvm: host root's files stay unreadable (/etc/shadow)" 1 'Permission denied' -- \
     vmrun -- sh -c "echo $MARK; cat /etc/shadow"
+  # The guest's user is uid 1000, served the host's files by host root with
+  # the host's ids: a host account with uid 1000 must not lend it its files.
+  u1000=/home/akvm-u1000-$$
+  mkdir -p "$u1000" && echo "u1000-secret" >"$u1000/key" && chown -R 1000:1000 "$u1000" && chmod 700 "$u1000" && chmod 600 "$u1000/key"
+  expect "microvm: (control) the file is readable by host uid 1000" 0 '^u1000-secret$' -- setpriv --reuid 1000 --regid 1000 --clear-groups cat "$u1000/key"
+  attack "microvm: a host account's files with the guest user's uid stay unreadable" 1 'No such file' -- \
+    vmrun -- sh -c "echo $MARK; cat $u1000/key"
+  rm -rf "$u1000"
   expect "microvm: --root is refused (root in the guest would read what host root reads)" 125 'only as the sandbox user' -- \
     vmrun --root -- id
   # What the engine cannot enforce yet is refused, never silently dropped.

@@ -132,7 +132,16 @@ test_http (void **state)
   assert_int_equal (http ("GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n", h1, h2),
                     AK_SNIFF_NONE);
   assert_int_equal (http ("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", h1, h2), AK_SNIFF_NONE);
-  assert_int_equal (http ("get / HTTP/1.1\r\n\r\n", h1, h2), AK_SNIFF_OTHER);
+  /* Any token is a method to some server: judged as HTTP, never passed as
+   * something else. */
+  assert_int_equal (http ("get / HTTP/1.1\r\n\r\n", h1, h2), AK_SNIFF_NONE);
+  assert_int_equal (http ("GET_X / HTTP/1.1\r\nHost: b.example\r\n\r\n", h1, h2), AK_SNIFF_FOUND);
+  assert_string_equal (h1, "b.example");
+  /* Empty lines before the request line are skipped, as servers do. */
+  assert_int_equal (http ("\r\n\r\nGET / HTTP/1.1\r\nHost: b.example\r\n\r\n", h1, h2), AK_SNIFF_FOUND);
+  assert_string_equal (h1, "b.example");
+  assert_int_equal (http ("\r\n", h1, h2), AK_SNIFF_MORE);
+  assert_int_equal (http ("SSH-2.0-OpenSSH_9.2\r\n", h1, h2), AK_SNIFF_OTHER);
   assert_int_equal (http ("\x16\x03\x01", h1, h2), AK_SNIFF_OTHER);
 }
 

@@ -158,6 +158,13 @@ host_of (const uint8_t *s, size_t n, char *out, size_t out_len)
 
 #define HTTP_MAX 16384
 
+static bool
+method_char (uint8_t c)
+{
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+         || (c != '\0' && strchr ("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
 ak_sniff_t
 ak_sniff_http_host (const uint8_t *buf, size_t len, char *out, size_t out_len, char *out2,
                     size_t out2_len)
@@ -167,8 +174,19 @@ ak_sniff_http_host (const uint8_t *buf, size_t len, char *out, size_t out_len, c
   bool found = false;
 
   out2[0] = '\0';
-  /* A method token of capital letters, then a space. */
-  while (i < len && i < 16 && buf[i] >= 'A' && buf[i] <= 'Z')
+  /* Servers skip empty lines before a request line (RFC 9112 2.2): so does
+   * this, or "\r\nGET ..." would pass as not HTTP and go unchecked. */
+  while (len > 0 && (buf[0] == '\r' || buf[0] == '\n'))
+    {
+      if (++i > 64)
+        return AK_SNIFF_OTHER;
+      buf++, len--;
+    }
+  if (len == 0)
+    return AK_SNIFF_MORE;
+  i = 0;
+  /* A method: a token (RFC 9110 5.6.2, as servers accept it), then a space. */
+  while (i < len && i < 16 && method_char (buf[i]))
     i++;
   if (i < len && (i == 0 || buf[i] != ' ' || i >= 16))
     return AK_SNIFF_OTHER;

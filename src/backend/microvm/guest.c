@@ -262,6 +262,7 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
     return -1;
   /* The sandbox user's home, in the writable layer. */
   (void) mkdir ("/mnt/root/home", 0755);
+  (void) chmod ("/mnt/root/home", 0755); /* the host view shows /home empty, mode 0 */
   (void) mkdir ("/mnt/root/home/user", 0755);
   if (chown ("/mnt/root/home/user", 1000, 1000) < 0)
     return ak_error_set (err, errno, "chown /home/user");

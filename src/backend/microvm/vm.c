@@ -606,12 +606,24 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
  * (mount_home, credential stores hidden unless shown) and volumes.
  * read_only covers the workspace and home as it covers the root. */
 static size_t
-plan_shares (const ak_spec_t *spec, share_t *sh, char ***owned)
+plan_shares (const ak_spec_t *spec, share_t *sh, char ***owned, char ***owned_root)
 {
   bool ro = ak_spec_sec (spec, AK_SEC_READ_ONLY);
   size_t n = 0;
-  sh[n++] = (share_t){ .source = "/", .ro = true, .hide = spec->image_layer_dirs ? NULL : spec->private_paths,
-                       .layers = spec->image_layer_dirs };
+  char **root_hide = NULL;
+  if (spec->image_layer_dirs == NULL)
+    {
+      /* The host view is served by host root with the host's ids, and the
+       * guest's user is uid 1000, which on most hosts is a person: every
+       * home (and root's) is shown empty, so that user's private files are
+       * never the guest's.  The home share brings the user's own home
+       * where the profile says so. */
+      root_hide = ak_strv_dup (spec->private_paths);
+      ak_strv_push (&root_hide, "/home");
+      ak_strv_push (&root_hide, "/root");
+      *owned_root = root_hide;
+    }
+  sh[n++] = (share_t){ .source = "/", .ro = true, .hide = root_hide, .layers = spec->image_layer_dirs };
   if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD) && spec->cwd != NULL)
     sh[n++] = (share_t){ .source = spec->cwd, .dest = "/workspace", .ro = ro, .hide = spec->private_paths,
                          .pin = &spec->cwd_pin };
@@ -697,13 +709,14 @@ vm_boot (vm_t *v, int log, ak_error_t **err)
   const ak_spec_t *spec = v->spec;
   share_t sh[AK_VM_MAX_SHARES];
   _cleanup_strv_ char **home_hide = NULL;
+  _cleanup_strv_ char **root_hide = NULL;
   int conns[AK_VM_MAX_SHARES];
   size_t n;
   _cleanup_close_ int theirs = -1;
   int sv[2], rc = -1;
   long long deadline;
 
-  n = plan_shares (spec, sh, &home_hide);
+  n = plan_shares (spec, sh, &home_hide, &root_hide);
   for (size_t i = 0; i < AK_VM_MAX_SHARES; i++)
     conns[i] = -1;
   if (ak_vm_initrd (&v->a, err) < 0)
