@@ -1179,6 +1179,18 @@ proxy_handle (int cfd, judged_t *j)
         h = at + 1;
       if (!split_hostport (h, (size_t) (he - h), 80, &j->port))
         goto bad;
+      /* One Host header at most: an upstream could read a second one. */
+      {
+        size_t nhost = 0;
+        for (size_t k = 0; k + 6 <= hlen; k++)
+          if (buf[k] == '\n' && strncasecmp ((const char *) buf + k + 1, "host:", 5) == 0)
+            nhost++;
+        if (nhost > 1)
+          {
+            proxy_deny (cfd, j, h2, "two Host headers");
+            return;
+          }
+      }
       /* The Host header names the same host as the target. */
       if (h1[0] != '\0' && strcmp (h1, h2) != 0)
         {
