@@ -10,6 +10,7 @@
 #include "service/image.h"
 #include "service/sandbox.h"
 #include "cli/cli.h"
+#include "common/fsutil.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 
@@ -104,8 +105,24 @@ show_named_files (ak_spec_t *spec, ak_error_t **err)
       for (size_t i = 0; i < spec->n_mounts; i++)
         if (!strcmp (spec->mounts[i].source, host))
           seen = true;
-      if (!seen && ak_spec_add_mount (spec, vol, err) < 0)
-        return -1;
+      if (!seen)
+        {
+          /* Pinned now, and only if what the path resolves to is still the
+           * regular file looked at (a name swapped for a link in between
+           * would show the link's target). */
+          ak_mount_t *m;
+          int fd;
+          if (ak_spec_add_mount (spec, vol, err) < 0)
+            return -1;
+          m = &spec->mounts[spec->n_mounts - 1];
+          fd = ak_fs_pin (m->source, &m->pin, &m->source, err);
+          if (fd < 0)
+            return -1;
+          close (fd);
+          if (m->pin.type != S_IFREG || m->pin.dev != (unsigned long long) st.st_dev
+              || m->pin.ino != (unsigned long long) st.st_ino)
+            return ak_error_set (err, 0, "%s changed while it was being shown to the sandbox", host);
+        }
     }
   return 0;
 }

@@ -144,6 +144,14 @@ ak_volume_list (char ***slugs, ak_error_t **err)
   return 0;
 }
 
+/* Whether path is dir or lies below it. */
+static bool
+beneath_or_at (const char *path, const char *dir)
+{
+  size_t l = strlen (dir);
+  return strncmp (path, dir, l) == 0 && (path[l] == '\0' || path[l] == '/');
+}
+
 int
 ak_volume_users (const char *slug, char ***names, ak_error_t **err)
 {
@@ -162,7 +170,8 @@ ak_volume_users (const char *slug, char ***names, ak_error_t **err)
     for (size_t m = 0; recs[i].load_error == NULL && m < recs[i].spec.n_mounts; m++)
       {
         const char *src = recs[i].spec.mounts[m].source;
-        if (!strcmp (src, path) || (real && !strcmp (src, real)))
+        /* The volume, or anything in it (-v .../volumes/SLUG/sub:/x). */
+        if (beneath_or_at (src, path) || (real && beneath_or_at (src, real)))
           {
             ak_strv_push (names, recs[i].name);
             break;

@@ -361,7 +361,10 @@ ak_portfwd_start (pid_t pid, const ak_ids_t *ids, const ak_spec_t *spec, ak_net_
     {
       ak_port_t p;
       if (n_pubs == MAX_PORTS)
-        return ak_error_set (err, 0, "at most %d published ports", MAX_PORTS);
+        {
+          ak_error_set (err, 0, "at most %d published ports", MAX_PORTS);
+          goto fail;
+        }
       if (ak_port_parse (*e, &p, err) < 0)
         goto fail;
       pubs[n_pubs].p = p;
