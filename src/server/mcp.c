@@ -1234,8 +1234,20 @@ handle_and_send (int out_fd, const char *line, size_t len)
       memcpy (c->line, line, len);
       c->len = len;
       pthread_mutex_lock (&calls_lock);
-      while (n_calls >= MAX_CALLS)
-        pthread_cond_wait (&calls_changed, &calls_lock);
+      if (n_calls >= MAX_CALLS)
+        {
+          /* Refused at once rather than waited for: this thread must go on
+           * reading (a cancellation of a long call may be next). */
+          char *busy;
+          pthread_mutex_unlock (&calls_lock);
+          json_decref (c->id);
+          free (c->key);
+          free (c->line);
+          free (c);
+          busy = reply (id, NULL, -32000, "too many calls in flight (16): send it again when one has ended");
+          json_decref (req);
+          return send_line (out_fd, busy);
+        }
       c->seq = next_seq++;
       c->next = calls;
       calls = c;
@@ -1253,8 +1265,9 @@ handle_and_send (int out_fd, const char *line, size_t len)
           free (c->line);
           free (c);
           pthread_attr_destroy (&attr);
+          resp = reply (id, NULL, -32603, "cannot start a thread for the call");
           json_decref (req);
-          return send_line (out_fd, reply (id, NULL, -32603, "cannot start a thread for the call"));
+          return send_line (out_fd, resp);
         }
       pthread_attr_destroy (&attr);
       pthread_mutex_unlock (&calls_lock);

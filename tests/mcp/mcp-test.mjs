@@ -467,6 +467,31 @@ async function pipelineTests() {
     assert.equal(byId(13).result.structuredContent.stdout, "first\nsecond\n");
     assert.ok(!existsSync(join(stateDir, "sandboxes", p)) && !existsSync(join(stateDir, "sandboxes", q)));
   });
+
+  // Over 16 calls in flight, a call is refused at once (the reader never
+  // stops reading: a cancellation may be next); the others are answered.
+  const b = `mcp-busy-${process.pid}`;
+  const busy = [
+    '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"busy","version":"0"}}}',
+    '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+    tc(100, "sandbox_create", { name: b }),
+  ];
+  for (let i = 101; i <= 116; i++) busy.push(tc(i, "sandbox_exec", { name: b, command: ["sleep", "0.2"] }));
+  const bc = spawn(AK, ["mcp-server"], { env, stdio: ["pipe", "pipe", "pipe"] });
+  let bout = "";
+  bc.stdout.on("data", (d) => (bout += d));
+  bc.stdin.end(busy.join("\n") + "\n");
+  const bcode = await new Promise((resolve) => bc.on("close", resolve));
+  spawnSync(AK, ["remove", "--force", b], { env });
+  await check("pipelined: the 17th call in flight is refused at once, the 16 others answered", async () => {
+    assert.equal(bcode, 0);
+    const bm = bout.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const refused = bm.filter((m) => m.error && m.error.code === -32000);
+    assert.equal(refused.length, 1, bout);
+    assert.equal(refused[0].id, 116);
+    assert.match(refused[0].error.message, /too many calls in flight/);
+    for (let i = 100; i <= 115; i++) assert.ok(bm.find((m) => m.id === i && m.result && m.result.isError === false), `${i}: ${bout}`);
+  });
 }
 
 try {
