@@ -261,9 +261,13 @@ ak_mux_run (ak_mux_t *m)
       p[n++] = (struct pollfd){ .fd = m->extra_fd, .events = POLLIN };
       base = n;
       for (size_t i = 0; i < m->n; i++)
-        p[n++] = (struct pollfd){ .fd = m->s[i].fd,
-                                  .events = (short) ((m->s[i].local_eof ? 0 : POLLIN)
-                                                     | (m->s[i].qlen > 0 ? POLLOUT : 0)) };
+        {
+          /* A stream waiting for nothing is not polled at all: a peer that
+           * hung up reports POLLHUP for ever, and the loop would spin until
+           * the other side closes the stream too. */
+          short ev = (short) ((m->s[i].local_eof ? 0 : POLLIN) | (m->s[i].qlen > 0 ? POLLOUT : 0));
+          p[n++] = (struct pollfd){ .fd = ev != 0 ? m->s[i].fd : -1, .events = ev };
+        }
       if (poll (p, (nfds_t) n, -1) < 0)
         {
           if (errno == EINTR)
@@ -297,7 +301,7 @@ ak_mux_run (ak_mux_t *m)
         {
           size_t i = k - base;
           ak_mux_stream_t *s;
-          if (i >= m->n || p[k].fd != m->s[i].fd)
+          if (i >= m->n || (p[k].fd >= 0 && p[k].fd != m->s[i].fd))
             continue;
           s = &m->s[i];
           if (p[k].revents & POLLOUT)
