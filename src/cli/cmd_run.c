@@ -10,6 +10,7 @@
 #include "service/image.h"
 #include "service/sandbox.h"
 #include "cli/cli.h"
+#include "model/spec_json.h"
 #include "common/fsutil.h"
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -40,6 +41,21 @@ run_kept (ak_spec_t *spec, const run_opts_t *o, ak_error_t **err)
     }
   if (o->branch && ak_store_load (spec->name, &rec, NULL) == 0)
     {
+      /* Reused only as what was asked for now: the same project (a name
+       * derived from a repository's files can collide) and the same
+       * settings, never a sandbox with other isolation. */
+      _cleanup_free_ char *want = ak_spec_pool_key (spec);
+      _cleanup_free_ char *have = ak_spec_pool_key (&rec.spec);
+      bool same_dir = rec.spec.cwd != NULL && spec->cwd != NULL && strcmp (rec.spec.cwd, spec->cwd) == 0;
+      if (!same_dir || want == NULL || have == NULL || strcmp (want, have) != 0)
+        {
+          ak_error_set (err, 0,
+                        "sandbox %s exists %s; run it with the options it was created with, or "
+                        "'agentkernel remove --force %s' first",
+                        spec->name, same_dir ? "with other settings" : "for another directory", spec->name);
+          ak_record_clear (&rec);
+          return -1;
+        }
       exists = true;
       fprintf (stderr, "agentkernel: reusing sandbox %s (with the settings it was created with)\n", spec->name);
       if (!ak_sandbox_running (&rec) && ak_sandbox_start (spec->name, err) < 0)

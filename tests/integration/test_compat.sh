@@ -82,6 +82,14 @@ o1=$(cd "$proj" && "$AK" run --branch -- sh -c 'echo one >/home/user/mark' 2>&1)
 o2=$(cd "$proj" && "$AK" run --branch -- cat /home/user/mark 2>&1)
 if "$AK" list | grep -q '^My-Proj-feature-Login-2 ' && printf '%s' "$o2" | grep -qx one \
    && printf '%s' "$o2" | grep -q 'reusing sandbox My-Proj-feature-Login-2'; then pass; else fail "$o1 / $o2 / $("$AK" list)"; fi
+# Never reused with other isolation than asked for, nor for another
+# directory whose repository gives the same name.
+expect "run --branch: an existing sandbox is not reused with other settings" 125 'exists with other settings' -- \
+  sh -c 'cd "$1" && "$2" run --branch --no-network -- true' _ "$proj" "$AK"
+proj2=$cw/My-Proj
+mkdir -p "$proj2/.git" && chmod 755 "$proj2" "$proj2/.git" && echo 'ref: refs/heads/feature/Login-2' >"$proj2/.git/HEAD"
+expect "run --branch: a name that collides is not another project's sandbox" 125 'exists for another directory' -- \
+  sh -c 'cd "$1" && "$2" run --branch -- true' _ "$proj2" "$AK"
 "$AK" remove --force My-Proj-feature-Login-2 >/dev/null 2>&1
 expect "run --branch outside a git work tree" 125 'not inside a git work tree' -- sh -c 'cd / && "$1" run --branch -- true' _ "$AK"
 
