@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -121,6 +122,11 @@ back_thread (void *arg)
   return NULL;
 }
 
+/* Connections being forwarded: each holds two threads, so a host client
+ * opening connections that the sandbox never answers is bounded. */
+#define MAX_TCP_CONNS 512
+static atomic_int n_tcp;
+
 static void *
 tcp_thread (void *arg)
 {
@@ -135,6 +141,7 @@ tcp_thread (void *arg)
       setsockopt (c->outer, SOL_SOCKET, SO_LINGER, &l, sizeof l);
       close (c->outer);
       free (c);
+      atomic_fetch_sub (&n_tcp, 1);
       return NULL;
     }
   if (pthread_create (&t, NULL, back_thread, c) == 0)
@@ -145,6 +152,7 @@ tcp_thread (void *arg)
   close (c->inner);
   close (c->outer);
   free (c);
+  atomic_fetch_sub (&n_tcp, 1);
   return NULL;
 }
 
@@ -259,12 +267,22 @@ serve (int stop_fd)
               pthread_t t;
               if (fd < 0)
                 continue;
+              if (atomic_fetch_add (&n_tcp, 1) >= MAX_TCP_CONNS)
+                {
+                  /* Over the bound: refused at once (a reset). */
+                  struct linger l = { .l_onoff = 1, .l_linger = 0 };
+                  setsockopt (fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+                  close (fd);
+                  atomic_fetch_sub (&n_tcp, 1);
+                  continue;
+                }
               c = ak_xmalloc (sizeof *c);
               *c = (tcp_conn_t){ .outer = fd, .inner = -1, .port = pubs[i].p.port };
               if (pthread_create (&t, &attr, tcp_thread, c) != 0)
                 {
                   close (fd);
                   free (c);
+                  atomic_fetch_sub (&n_tcp, 1);
                 }
             }
         }
