@@ -1068,7 +1068,18 @@ ak_microvm_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_
   sock = ak_xasprintf ("%s/agent.sock", tmpl);
   rc = (conn = connect_socket (sock, err)) < 0 ? -1 : exec_in_vm (conn, spec, &io, status, err);
   ak_closep (&conn);
-  kill (sup, SIGTERM);
+  {
+    /* A supervisor stuck on a guest that stopped reading is killed after
+     * the grace period, never waited for without end. */
+    _cleanup_close_ int pidfd = (int) syscall (SYS_pidfd_open, sup, 0);
+    kill (sup, SIGTERM);
+    if (pidfd >= 0)
+      {
+        struct pollfd pw = { .fd = pidfd, .events = POLLIN };
+        if (poll (&pw, 1, STOP_GRACE_MS + 5000) == 0)
+          kill (sup, SIGKILL);
+      }
+  }
   while (waitpid (sup, NULL, 0) < 0 && errno == EINTR)
     ;
   remove_dir (tmpl);
