@@ -199,7 +199,7 @@ cmd_clean (int argc, char **argv)
 {
   bool yes = false, dry = false;
   ak_record_t *recs = NULL;
-  size_t n = 0, todo = 0;
+  size_t n = 0, n_stopped = 0;
   ak_error_t *err = NULL;
   int rc = 0;
 
@@ -221,21 +221,21 @@ cmd_clean (int argc, char **argv)
     if (recs[i].load_error != NULL || !ak_sandbox_running (&recs[i]))
       {
         printf ("%s%s\n", dry || !yes ? "" : "removing ", recs[i].name);
-        todo++;
+        n_stopped++;
       }
-  if (todo == 0 || dry)
+  if (n_stopped == 0 || dry)
     goto out;
   if (!yes)
     {
       char line[16] = "";
       if (!isatty (STDIN_FILENO))
         {
-          ak_error_set (&err, 0, "clean: %zu stopped sandbox%s would be removed; confirm with --yes", todo,
-                        todo == 1 ? "" : "es");
+          ak_error_set (&err, 0, "clean: %zu stopped sandbox%s would be removed; confirm with --yes", n_stopped,
+                        n_stopped == 1 ? "" : "es");
           rc = ak_cli_fail (err);
           goto out;
         }
-      fprintf (stderr, "Remove these %zu stopped sandbox%s and their files? [y/N] ", todo, todo == 1 ? "" : "es");
+      fprintf (stderr, "Remove these %zu stopped sandbox%s and their files? [y/N] ", n_stopped, n_stopped == 1 ? "" : "es");
       if (fgets (line, sizeof line, stdin) == NULL || (line[0] != 'y' && line[0] != 'Y'))
         {
           fprintf (stderr, "agentkernel: nothing removed\n");
