@@ -93,7 +93,7 @@ else
   attack "microvm: a host account's files with the guest user's uid stay unreadable" 1 'No such file' -- \
     vmrun -- sh -c "echo $MARK; cat $u1000/key"
   rm -rf "$u1000"
-  expect "microvm: --root is refused (root in the guest would read what host root reads)" 125 'only as the sandbox user' -- \
+  expect "microvm: --root on the host's view is refused (root in the guest would read what host root reads)" 125 'only as the sandbox user' -- \
     vmrun --root -- id
   # What the engine cannot enforce yet is refused, never silently dropped.
   expect "microvm: a command policy is refused (not enforced by this engine yet)" 125 'command policy' -- \
@@ -177,6 +177,27 @@ else
       elif ! printf '%s' "$out" | grep -q '^w$'; then fail "no writable layer: $out"
       elif printf '%s' "$out" | grep -q '^/etc/debian_version$'; then fail "the host's files are there: $out"
       else pass; fi
+      # --root over an image: root in the guest reads only the image, and in
+      # the shares it is the VM's own unprivileged host id.
+      expect "microvm: --root over an image: uid 0 in the guest" 0 'Uid:[[:space:]]+0[[:space:]]' -- \
+        vmrun --image "$PLAIN/test/busybox:latest" --root -- cat /proc/self/status
+      mvr=$(mktemp -d)
+      chmod 755 "$mvr"
+      echo own >"$mvr/own" && chmod 600 "$mvr/own"
+      echo other >"$mvr/other" && chown 4242:4242 "$mvr/other" && chmod 600 "$mvr/other"
+      t_begin "microvm: --root over an image: a workspace file of another host user stays unreadable"
+      out=$(cd "$mvr" && "$AK" run --backend microvm --config "$cfg_rw" --image "$PLAIN/test/busybox:latest" --root -- \
+        sh -c "echo $MARK; cat /workspace/own; echo x >/workspace/byroot; cat /workspace/other" 2>&1)
+      if ! printf '%s' "$out" | grep -q "$MARK"; then fail "did not run: $(printf %s "$out" | head -c 300)"
+      elif ! printf '%s' "$out" | grep -q '^own$'; then fail "(control) the workspace owner's file was not readable: $out"
+      elif printf '%s' "$out" | grep -q '^other$'; then fail "read another host user's file: $out"
+      else pass; fi
+      t_begin "microvm: --root over an image: root's writes in the workspace belong to the VM's own host id, not root"
+      byroot=$(stat -c %u "$mvr/byroot" 2>/dev/null)
+      if [ -z "$byroot" ]; then fail "no file written"
+      elif [ "$byroot" -lt 1100000000 ] || [ "$byroot" -ge 1100065536 ]; then fail "owned by $byroot"
+      else pass; fi
+      rm -rf "$mvr"
       "$MV_FX/fixtures.sh" down "$mv_fx" >/dev/null 2>&1
     else
       t_begin "microvm: image fixtures"

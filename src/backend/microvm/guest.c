@@ -410,7 +410,10 @@ ak_microvm_guest_main (void)
       fail (g.port, err);
     g.n_seccomp = n;
   }
-  g.conf = (ak_agent_conf_t){ .spec = &g.spec, .user_uid = 1000, .user_gid = 1000, .can_root = 0 };
+  /* uid 0 only where the host says the root is an image (never the host's
+   * view, which host root serves). */
+  g.conf = (ak_agent_conf_t){ .spec = &g.spec, .user_uid = 1000, .user_gid = 1000,
+                              .can_root = json_is_true (json_object_get (cfg, "root_ok")) };
   json_decref (cfg);
   /* 4. */
   sigemptyset (&mask);

@@ -216,10 +216,13 @@ ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
         return ak_error_set (err, EINVAL, "volume %s: the microvm backend shares directories only",
                              spec->mounts[i].source);
     }
-  if (spec->as_root)
+  /* Root in the guest reads what its root share's daemon reads: the host's
+   * view is served by host root, an image only its own files. */
+  if (spec->as_root && spec->image_digest == NULL)
     return ak_error_set (err, EINVAL, "the microvm backend runs commands only as the sandbox user "
-                                      "(no --root: the host's view is served by host root, and root in "
-                                      "the guest would read what host root reads)");
+                                      "on the host's view (no --root: it is served by host root, and root "
+                                      "in the guest would read what host root reads); --root works with an "
+                                      "image as the root (--image)");
   rc = ak_vm_assets_find (&a, err);
   ak_vm_assets_clear (&a);
   return rc;
@@ -670,6 +673,9 @@ guest_config (const ak_spec_t *spec, const share_t *sh, size_t n)
       json_array_append_new (a, json_pack ("{s:s, s:s, s:b}", "tag", tag, "dest", sh[i].dest, "ro", sh[i].ro));
     }
   json_object_set_new (j, "shares", a);
+  /* Root in the guest (--root, exec --root) only over an image: see
+   * ak_microvm_check. */
+  json_object_set_new (j, "root_ok", json_boolean (sh[0].layers != NULL && sh[0].layers[0] != NULL));
   return j;
 }
 
