@@ -198,6 +198,14 @@ else
       elif [ "$byroot" -lt 1100000000 ] || [ "$byroot" -ge 1100065536 ]; then fail "owned by $byroot"
       else pass; fi
       rm -rf "$mvr"
+      # A persistent sandbox over an image: exec --root is uid 0, exec the user.
+      (cd /tmp && "$AK" create mvimg --backend microvm --no-network --image "$PLAIN/test/busybox:latest" >/dev/null 2>&1)
+      "$AK" start mvimg >/dev/null 2>&1
+      expect "microvm: exec --root over an image: uid 0 in the guest" 0 'Uid:[[:space:]]+0[[:space:]]' -- \
+        "$AK" exec --root mvimg -- cat /proc/self/status
+      expect "microvm: (control) exec without --root: the sandbox user" 0 'Uid:[[:space:]]+1000[[:space:]]' -- \
+        "$AK" exec mvimg -- cat /proc/self/status
+      "$AK" remove --force mvimg >/dev/null 2>&1
       "$MV_FX/fixtures.sh" down "$mv_fx" >/dev/null 2>&1
     else
       t_begin "microvm: image fixtures"
