@@ -117,7 +117,11 @@ ak_vm_net_start (const ak_spec_t *spec, ak_vm_net_t *n, ak_error_t **err)
     }
   /* A process that creates the namespace and stays in it while its
    * network is set up (the container backend's network code works on the
-   * namespace of a process). */
+   * namespace of a process).  The namespace belongs to a user namespace
+   * of its own in which root is root (the NAT helpers join a process's
+   * user namespace before its network namespace, and cannot join the
+   * host's, where they already are); QEMU joins only the network
+   * namespace, and nothing else ever enters that user namespace. */
   n->holder = fork ();
   if (n->holder < 0)
     {
@@ -127,7 +131,8 @@ ak_vm_net_start (const ak_spec_t *spec, ak_vm_net_t *n, ak_error_t **err)
   if (n->holder == 0)
     {
       close (go[1]), close (ready[0]);
-      if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid () != parent || unshare (CLONE_NEWNET) < 0)
+      if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid () != parent || unshare (CLONE_NEWUSER) < 0
+          || write (ready[1], "U", 1) != 1 || read (go[0], &c, 1) != 1 || unshare (CLONE_NEWNET) < 0)
         _exit (1);
       /* QEMU, unprivileged, binds the published ports' forwards (hostfwd)
        * in the namespace: low ones too. */
@@ -152,6 +157,19 @@ ak_vm_net_start (const ak_spec_t *spec, ak_vm_net_t *n, ak_error_t **err)
   do
     r = read (ready[0], &c, 1);
   while (r < 0 && errno == EINTR);
+  if (r == 1)
+    {
+      _cleanup_free_ char *um = ak_xasprintf ("/proc/%d/uid_map", (int) n->holder);
+      _cleanup_free_ char *gm = ak_xasprintf ("/proc/%d/gid_map", (int) n->holder);
+      r = ak_write_string (um, "0 0 1\n", NULL) < 0 || ak_write_string (gm, "0 0 1\n", NULL) < 0
+              || write (go_w, "g", 1) != 1
+            ? -1
+            : 0;
+      if (r == 0)
+        do
+          r = read (ready[0], &c, 1);
+        while (r < 0 && errno == EINTR);
+    }
   close (ready[0]);
   if (r != 1)
     {
@@ -170,8 +188,16 @@ ak_vm_net_start (const ak_spec_t *spec, ak_vm_net_t *n, ak_error_t **err)
   if (n->on)
     {
       ak_ids_t ids;
+      void (*pipe_was) (int);
+      int rc;
       ak_ids_plan (spec, false, &ids);
-      if (ak_net_start (n->holder, &ids, spec, &n->net, err) < 0 || ak_net_wait_ready (&n->net, err) < 0)
+      /* Its helpers start with SIGPIPE as a container's do: the default
+       * (the supervisor ignores it, and Debian 12's pasta takes an
+       * ignored SIGPIPE for a failure to set its own handlers). */
+      pipe_was = signal (SIGPIPE, SIG_DFL);
+      rc = ak_net_start (n->holder, &ids, spec, &n->net, err);
+      signal (SIGPIPE, pipe_was);
+      if (rc < 0 || ak_net_wait_ready (&n->net, err) < 0)
         {
           holder_stop (n, &go_w);
           ak_vm_net_stop (n);
