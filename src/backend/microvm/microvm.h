@@ -80,6 +80,8 @@ int ak_vm_net_check (const ak_spec_t *spec, ak_error_t **err);
  * returns. */
 int ak_vm_net_start (const ak_spec_t *spec, ak_vm_net_t *n, ak_error_t **err);
 void ak_vm_net_stop (ak_vm_net_t *n);
+/* pid, a child of the supervisor, was reaped: never signalled again. */
+void ak_vm_net_reaped (ak_vm_net_t *n, pid_t pid);
 /* QEMU's -netdev/-device arguments (none for network off). */
 void ak_vm_net_qemu_args (const ak_spec_t *spec, char ***argv);
 /* What the guest needs to configure its side: null for network off. */

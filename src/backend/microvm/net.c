@@ -220,6 +220,15 @@ ak_vm_net_stop (ak_vm_net_t *n)
 }
 
 void
+ak_vm_net_reaped (ak_vm_net_t *n, pid_t pid)
+{
+  if (pid == n->net.pid)
+    n->net.pid = -1;
+  if (pid == n->net.fwd_pid)
+    n->net.fwd_pid = -1;
+}
+
+void
 ak_vm_net_qemu_args (const ak_spec_t *spec, char ***argv)
 {
   char *netdev;

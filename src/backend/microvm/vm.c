@@ -843,11 +843,14 @@ sup_signal (ak_mux_t *m)
       int st;
       pid_t p;
       while ((p = waitpid (-1, &st, WNOHANG)) > 0)
-        if (p == s->v->qemu)
-          {
-            s->v->qemu = -1;
-            return 1; /* the VM is gone */
-          }
+        {
+          if (p == s->v->qemu)
+            {
+              s->v->qemu = -1;
+              return 1; /* the VM is gone */
+            }
+          ak_vm_net_reaped (&s->v->net, p);
+        }
       return 0;
     }
   /* The run that owns this VM died (its death signal): no grace. */
