@@ -60,6 +60,51 @@ else
   vmout "microvm network off: a connection attempt fails" '^direct rc=7 .*(unreachable|connect)'
   vmout "microvm network off: no resolver named" '^resolv=$'
 
+  # -- QEMU itself, seen from the host: a network namespace of its own
+  # with nothing but lo (with the egress policy there is no link at all:
+  # everything leaves through the policy's sockets).
+  qemu_of () {
+    local p
+    for p in $(pgrep -P "$1"); do
+      [ "$(cat "/proc/$p/comm" 2>/dev/null)" = qemu-system-x86 ] && echo "$p"
+      qemu_of "$p"
+    done
+  }
+  for mode in off on; do
+    t_begin "microvm network $mode: QEMU runs in a network namespace of its own, only lo in it"
+    if [ $mode = on ] && ! [ -x /usr/sbin/nft ]; then
+      skip "nftables is not installed (apt-get install nftables): network on uses a NAT helper's link"
+      continue
+    fi
+    bg_out=$(mktemp)
+    # (exec: $! is agentkernel itself, which the kill below ends, and
+    # the VM with it)
+    net_opt=()
+    [ $mode = off ] && net_opt=(--no-network)
+    (AGENTKERNEL_STATE_DIR=$mvn_state exec "$AK_TEST_BIN" run --backend microvm "${net_opt[@]}" -- \
+      sh -c "echo $MARK; sleep 120" >"$bg_out" 2>&1) &
+    bg_pid=$!
+    q=
+    for _ in $(seq 240); do
+      grep -q "$MARK" "$bg_out" && q=$(qemu_of "$bg_pid" | head -1) && [ -n "$q" ] && break
+      kill -0 "$bg_pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    ifs=$([ -n "$q" ] && awk -F: 'NR > 2 { gsub(/ /, "", $1); printf "%s,", $1 }' "/proc/$q/net/dev" 2>/dev/null)
+    host_ifs=$(awk -F: 'NR > 2 { gsub(/ /, "", $1); printf "%s,", $1 }' /proc/self/net/dev)
+    if [ -z "$q" ]; then
+      fail "no running QEMU found under the run; it said: $(head -c 600 "$bg_out")"
+    elif [ "$(readlink "/proc/$q/ns/net")" = "$(readlink /proc/self/ns/net)" ]; then
+      fail "QEMU is in the host's network namespace"
+    elif [ "$ifs" != "lo," ]; then
+      fail "QEMU's network namespace has: $ifs (the host's: $host_ifs)"
+    else
+      pass
+    fi
+    kill "$bg_pid" 2>/dev/null; wait "$bg_pid" 2>/dev/null
+    rm -f "$bg_out"
+  done
+
   if [ -z "${AK_NP_DIR:-}" ] || [ ! -f "${AK_TEST_HOSTS:-}" ]; then
     t_begin "microvm network on: the egress policy's test hosts"
     skip "AK_NP_DIR/AK_TEST_HOSTS not set (run through tests/run-all.sh, or as root: tests/integration/nethosts.sh up DIR; . DIR/env)"
@@ -137,8 +182,9 @@ else
   # -- published ports: the host's port reaches the guest's service
   pub_port=$((20000 + ($$ + 7) % 20000))
   pub_out=$(mktemp)
-  vmn -P "127.0.0.1:$pub_port:8080" -- sh -c "echo $MARK; mkdir /tmp/w; echo guest-served-token >/tmp/w/index.html;
-    cd /tmp/w && timeout 60 python3 -m http.server --bind 0.0.0.0 8080" >"$pub_out" 2>&1 &
+  (AGENTKERNEL_STATE_DIR=$mvn_state exec "$AK_TEST_BIN" run --backend microvm -P "127.0.0.1:$pub_port:8080" -- \
+    sh -c "echo $MARK; mkdir /tmp/w; echo guest-served-token >/tmp/w/index.html;
+    cd /tmp/w && timeout 60 python3 -m http.server --bind 0.0.0.0 8080" >"$pub_out" 2>&1) &
   pub_pid=$!
   got=
   for _ in $(seq 120); do
