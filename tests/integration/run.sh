@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 cd "$(mktemp -d)" || exit 1
 echo "integration tests as $(id -un) (uid $(id -u)), agentkernel $($AK --version)"
-for t in ${AK_TEST_FILES:-cli profiles hardening seccomp escapes limits lifecycle config replay persistent images agents netpolicy compat commands ports pool microvm}; do
+for t in ${AK_TEST_FILES:-cli profiles hardening seccomp escapes limits lifecycle config replay persistent images agents netpolicy compat commands ports pool microvm microvm_net}; do
   . "$here/test_$t.sh"
 done
 summary "integration ($(id -un))"

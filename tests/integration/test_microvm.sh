@@ -98,8 +98,6 @@ else
   # What the engine cannot enforce yet is refused, never silently dropped.
   expect "microvm: a command policy is refused (not enforced by this engine yet)" 125 'command policy' -- \
     vmrun --block-cmd curl -- true
-  expect "microvm: published ports are refused (the VM has no network yet)" 125 'publish ports' -- \
-    "$AK" run --backend microvm -P 127.0.0.1:18931:80 -- true
   rm -f "$secret"
 
   # The workspace, live both ways; read-only enforced by the host.

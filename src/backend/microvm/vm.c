@@ -7,9 +7,13 @@
  *   virtiofsd    one per share, each in a mount namespace of its own that
  *                holds only read-only mounts where the share is read-only
  *                (virtiofsd itself has no read-only mode)
- *   qemu         the VMM, jailed (jail.h): namespaces of its own, an empty
- *                root, a host id of this VM's own, seccomp; every file it
- *                uses is handed over as an open descriptor or bound in
+ *   qemu         the VMM, jailed (jail.h) after it joined its own network
+ *                namespace (net.c): namespaces of its own, an empty root, a
+ *                host id of this VM's own, seccomp; every file it uses is
+ *                handed over as an open descriptor or bound in
+ *   network      for network on, in QEMU's network namespace: the egress
+ *                policy (or a NAT helper) and the published ports'
+ *                forwarder of the container backend (net.c)
  * An ephemeral run's supervisor dies with agentkernel (kill -9 included),
  * and so everything of the VM does.
  */
@@ -178,9 +182,6 @@ static void
 warn_tcg (const ak_spec_t *spec)
 {
   ak_vm_assets_t a;
-  if (ak_spec_sec (spec, AK_SEC_NETWORK))
-    ak_warn ("microvm: this backend gives the VM no network interface yet (network is on in "
-             "this profile): the command runs without network; use --backend container for network");
   if (ak_vm_assets_find (&a, NULL) == 0 && !a.kvm)
     ak_warn ("microvm: KVM is not usable here (no working /dev/kvm): the VM runs under TCG "
              "emulation, about 10x slower to boot");
@@ -204,9 +205,8 @@ ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
   if (ak_cmdpolicy_active (&spec->sec.commands))
     return ak_error_set (err, EINVAL, "the microvm backend does not enforce a command policy "
                                       "([security.commands], --allow-cmd/--block-cmd) yet: use --backend container");
-  if (spec->ports != NULL && spec->ports[0] != NULL)
-    return ak_error_set (err, EINVAL, "the microvm backend gives the VM no network yet, so it cannot "
-                                      "publish ports: use --backend container");
+  if (ak_vm_net_check (spec, err) < 0)
+    return -1;
   if (spec->n_mounts + 3 > AK_VM_MAX_SHARES)
     return ak_error_set (err, EINVAL, "the microvm backend shares at most %d volumes", AK_VM_MAX_SHARES - 3);
   for (size_t i = 0; i < spec->n_mounts; i++)
@@ -259,6 +259,7 @@ typedef struct vm {
   pid_t qemu;
   pid_t fs[AK_VM_MAX_SHARES]; /* virtiofsd per share */
   int chan;          /* our end of the agent port */
+  ak_vm_net_t net;   /* QEMU's network namespace and its network (net.c) */
   ak_vm_ids_t ids;   /* host ids of this VM's own (jail.h) */
 } vm_t;
 
@@ -287,6 +288,7 @@ vm_kill (vm_t *v)
         }
       *p = -1;
     }
+  ak_vm_net_stop (&v->net);
 }
 
 static int
@@ -563,6 +565,11 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
       int tmp[4 + AK_VM_MAX_SHARES];
       size_t nfd = 4 + n_vfs;
       child_common (log);
+      /* Its own network namespace first, before anything else of its
+       * confinement: empty for network off, the sandbox's network
+       * (net.c) for network on. */
+      if (setns (v->net.ns, CLONE_NEWNET) < 0)
+        child_fail ("join the VM's network namespace");
       /* The guest's console goes to console.log (QEMU's stdout). */
       if (dup2 (cfd, 1) < 0)
         child_fail ("dup");
@@ -600,6 +607,7 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
           _cleanup_free_ char *d = ak_xasprintf ("vhost-user-fs-device,chardev=vfs%zu,tag=s%zu", i, i);
           A ("-chardev"), A (c), A ("-device"), A (d);
         }
+      ak_vm_net_qemu_args (spec, &argv);
 #undef A
       {
         ak_error_t *e = NULL;
@@ -663,10 +671,11 @@ plan_shares (const ak_spec_t *spec, share_t *sh, char ***owned, char ***owned_ro
 }
 
 static json_t *
-guest_config (const ak_spec_t *spec, const share_t *sh, size_t n)
+guest_config (const ak_spec_t *spec, const share_t *sh, size_t n, const ak_vm_net_t *net)
 {
   json_t *j = json_object (), *a = json_array ();
   json_object_set_new (j, "spec", ak_spec_to_json (spec));
+  json_object_set_new (j, "net", ak_vm_net_guest_config (spec, net));
   for (size_t i = 1; i < n; i++)
     {
       _cleanup_free_ char *tag = ak_xasprintf ("s%zu", i);
@@ -739,6 +748,10 @@ vm_boot (vm_t *v, int log, ak_error_t **err)
     conns[i] = -1;
   if (ak_vm_initrd (&v->a, err) < 0)
     return ak_error_prefix (err, "microvm initramfs"), -1;
+  /* The network first: a published port in use stops the start before
+   * anything else runs. */
+  if (ak_vm_net_start (spec, &v->net, err) < 0)
+    return -1;
   for (size_t i = 0; i < n; i++)
     {
       _cleanup_free_ char *sock = ak_xasprintf ("%s/vfs%zu.sock", v->dir, i);
@@ -761,7 +774,7 @@ vm_boot (vm_t *v, int log, ak_error_t **err)
   for (size_t i = 0; i < n; i++)
     ak_closep (&conns[i]);
   {
-    json_t *cfg = guest_config (spec, sh, n);
+    json_t *cfg = guest_config (spec, sh, n, &v->net);
     _cleanup_free_ char *s = json_dumps (cfg, JSON_COMPACT);
     json_decref (cfg);
     if (ak_mux_send (v->chan, AK_MUX_CONFIG, 0, s, strlen (s)) < 0)
@@ -848,11 +861,14 @@ sup_signal (ak_mux_t *m)
       int st;
       pid_t p;
       while ((p = waitpid (-1, &st, WNOHANG)) > 0)
-        if (p == s->v->qemu)
-          {
-            s->v->qemu = -1;
-            return 1; /* the VM is gone */
-          }
+        {
+          if (p == s->v->qemu)
+            {
+              s->v->qemu = -1;
+              return 1; /* the VM is gone */
+            }
+          ak_vm_net_reaped (&s->v->net, p);
+        }
       return 0;
     }
   /* The run that owns this VM died (its death signal): no grace. */
@@ -879,6 +895,7 @@ supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int
   sigset_t mask;
   int sigfd, rc = 1;
 
+  ak_vm_net_init (&v.net);
   sigemptyset (&mask);
   sigaddset (&mask, SIGCHLD);
   sigaddset (&mask, SIGTERM);
