@@ -304,6 +304,11 @@ else
   if ! grep -q "$MARK" "$mvp_state/bg"; then fail "did not run: $(cat "$mvp_state/bg")"
   elif [ -e "$mvp_work/late" ]; then fail "a background process wrote after the run ended"
   else pass; fi
+  t_begin "microvm pool: control: a waited-for background write lands"
+  mv_wait_idle 2
+  mvrun -- sh -c '(sleep 2; touch /workspace/late) </dev/null >/dev/null 2>&1 & wait' >/dev/null 2>&1
+  [ -e "$mvp_work/late" ] && pass || fail "the write did not land"
+  rm -f "$mvp_work/late"
 
   t_begin "microvm pool: kill -9 of the daemon leaves no QEMU or virtiofsd"
   mv_wait_idle 2
