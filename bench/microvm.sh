@@ -64,8 +64,11 @@ printf '[security]\nmount_cwd = true\nnetwork = false\n[daemon]\npool_size = 2\n
 pstate=$out/pool-state
 AGENTKERNEL_STATE_DIR=$pstate "$ak" daemon start --config "$out/pool.toml" >/dev/null
 trap 'AGENTKERNEL_STATE_DIR=$pstate "$ak" daemon stop >/dev/null 2>&1; cleanup' EXIT
-full="sh -c 'for i in \$(seq 1200); do AGENTKERNEL_STATE_DIR=$pstate $ak daemon status --json | grep -q \"idle\": 2 && exit 0; sleep 0.25; done; exit 1'"
-sh -c "$full"
+full=$out/full.sh
+printf '#!/bin/sh\nfor i in $(seq 1200); do\n  AGENTKERNEL_STATE_DIR=%s %s daemon status --json | grep -q %s && exit 0\n  sleep 0.25\ndone\nexit 1\n' \
+  "$pstate" "$ak" "'\"idle\": 2'" >"$full"
+chmod 755 "$full"
+"$full"
 hyperfine -N --runs "$runs" --prepare "$full" --export-json "$out/pool.json" \
   -n "pooled agentkernel run --backend microvm -- true" \
   "env AGENTKERNEL_STATE_DIR=$pstate $ak run --config $out/pool.toml --backend microvm --no-network -- true" >/dev/null 2>&1
