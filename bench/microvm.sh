@@ -69,9 +69,12 @@ printf '#!/bin/sh\nfor i in $(seq 1200); do\n  AGENTKERNEL_STATE_DIR=%s %s daemo
   "$pstate" "$ak" "'\"idle\": 2'" >"$full"
 chmod 755 "$full"
 "$full"
-hyperfine -N --runs "$runs" --prepare "$full" --export-json "$out/pool.json" \
+# The workspace: a directory of its own (one holding agentkernel's state is
+# never pooled).
+mkdir "$out/ws"
+(cd "$out/ws" && hyperfine -N --runs "$runs" --prepare "$full" --export-json "$out/pool.json" \
   -n "pooled agentkernel run --backend microvm -- true" \
-  "env AGENTKERNEL_STATE_DIR=$pstate $ak run --config $out/pool.toml --backend microvm --no-network -- true" >/dev/null 2>&1
+  "env AGENTKERNEL_STATE_DIR=$pstate $ak run --config $out/pool.toml --backend microvm --no-network -- true" >/dev/null 2>&1)
 AGENTKERNEL_STATE_DIR=$pstate "$ak" daemon status | sed -n 2p
 "$ak" create ctbench --backend container --no-network >/dev/null
 "$ak" start ctbench 2>/dev/null
