@@ -310,6 +310,28 @@ else
   [ -e "$mvp_work/late" ] && pass || fail "the write did not land"
   rm -f "$mvp_work/late"
 
+  t_begin "microvm pool: a claimant killed mid-command takes its VM down"
+  mv_wait_idle 2
+  dpid=$(mv_num pid)
+  vms=$(for p in $(pgrep -g "$dpid"); do [ "$(cat /proc/$p/comm 2>/dev/null)" = qemu-system-x86 ] && echo "$p"; done)
+  h0=$(mv_num hits)
+  mvrun -- sleep 300 >/dev/null 2>&1 &
+  cpid=$!
+  for _ in $(seq 100); do [ "$(mv_num hits)" != "$h0" ] && break; sleep 0.2; done
+  sleep 2
+  kill -KILL "$cpid"; wait "$cpid" 2>/dev/null
+  n=2
+  for _ in $(seq 150); do
+    n=0
+    for p in $vms; do [ -d /proc/$p ] && n=$((n + 1)); done
+    [ "$n" = 1 ] && break
+    sleep 0.2
+  done
+  if [ "$(echo $vms | wc -w)" != 2 ]; then fail "expected 2 idle VMs, found: $vms"
+  elif [ "$(mv_num hits)" != $((h0 + 1)) ]; then fail "the run did not claim a VM"
+  elif [ "$n" != 1 ]; then fail "$n of the 2 VMs still run after the claimant was killed"
+  else pass; fi
+
   t_begin "microvm pool: kill -9 of the daemon leaves no QEMU or virtiofsd"
   mv_wait_idle 2
   dpid=$(mv_num pid)
