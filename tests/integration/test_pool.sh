@@ -315,7 +315,9 @@ else
   dpid=$(mv_num pid)
   vms=$(for p in $(pgrep -g "$dpid"); do [ "$(cat /proc/$p/comm 2>/dev/null)" = qemu-system-x86 ] && echo "$p"; done)
   h0=$(mv_num hits)
-  mvrun -- sleep 300 >/dev/null 2>&1 &
+  # (exec: $! is agentkernel itself.)
+  (cd "$mvp_work" && exec env AGENTKERNEL_STATE_DIR="$mvp_state" "$AK" run --config "$mvp_cfg" --backend microvm \
+     --no-network -- sleep 300 >/dev/null 2>&1) &
   cpid=$!
   for _ in $(seq 100); do [ "$(mv_num hits)" != "$h0" ] && break; sleep 0.2; done
   sleep 2
