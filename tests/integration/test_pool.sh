@@ -196,3 +196,182 @@ expect "stop" 0 'stopped' -- pak daemon stop
 expect "stopped: run works" 0 '^after$' -- prun -- echo after
 expect "stop with none running" 0 'not running' -- pak daemon stop
 expect "daemon: unknown subcommand" 125 'unknown subcommand' -- pak daemon bogus
+
+# The microVM engine's pool: VMs booted ahead, the workspace attached at
+# claim time (src/backend/microvm/pool.c).  TCG boots take seconds here:
+# few VMs, generous waits.
+echo "== warm pool: microvm backend"
+mvp_have () {
+  command -v qemu-system-x86_64 >/dev/null && [ -x /usr/lib/qemu/virtiofsd ] && ls /boot/vmlinuz-* >/dev/null 2>&1
+}
+if ! mvp_have; then
+  t_begin "microvm pool: QEMU, virtiofsd and a guest kernel"
+  skip "qemu-system-x86_64, /usr/lib/qemu/virtiofsd or /boot/vmlinuz-* missing (apt-get install qemu-system-x86 linux-image-cloud-amd64)"
+elif ! is_root; then
+  t_begin "microvm pool"
+  skip_lacks "the microvm backend runs only as root (virtiofsd needs it)"
+else
+  mvp_state=$(mktemp -d)
+  mvp_work=$(mktemp -d)
+  mvp_other=$(mktemp -d)
+  chmod 755 "$mvp_state" "$mvp_work" "$mvp_other"
+  echo from-a >"$mvp_work/a-file"
+  echo from-b >"$mvp_other/b-file"
+  # Another owner: the guest's user is whoever owns the workspace.
+  chown -R 4242:4242 "$mvp_other"
+  mvp_cfg=$mvp_state/pool.toml
+  printf '[security]\nmount_cwd = true\nnetwork = false\n[daemon]\npool_size = 2\nshapes = [{ profile = "moderate", network = false, backend = "microvm" }]\n' >"$mvp_cfg"
+  mvak () { (cd "$mvp_work" && env AGENTKERNEL_STATE_DIR="$mvp_state" "$AK" "$@"); }
+  mvrun () { mvak run --config "$mvp_cfg" --backend microvm --no-network "$@"; }
+  mv_num () { mvak daemon status --json | sed -n "s/^  \"$1\": \([0-9]*\).*/\1/p"; }
+  # Waits (at most 240 s: TCG on a loaded machine) for N idle VMs.
+  mv_wait_idle () {
+    for _ in $(seq 480); do
+      [ "$(env AGENTKERNEL_STATE_DIR="${2:-$mvp_state}" "$AK" daemon status --json 2>/dev/null \
+           | sed -n 's/^ *"idle": \([0-9]*\).*/\1/p' | head -1)" = "${1:-2}" ] && return 0
+      sleep 0.5
+    done
+    return 1
+  }
+  host_rel=$(uname -r)
+
+  expect "microvm pool: start" 0 'pool daemon started' -- mvak daemon start --config "$mvp_cfg"
+  t_begin "microvm pool: the pool fills with booted VMs"
+  mv_wait_idle 2 && pass || fail "$(mvak daemon status 2>&1)"
+
+  t_begin "microvm pool: a claimed run gives the output and status, under the VM's own kernel"
+  h0=$(mv_num hits)
+  out=$(mvrun -- sh -c "echo $MARK; uname -r; exit 5" 2>/dev/null)
+  st=$?
+  h1=$(mv_num hits)
+  rel=$(printf '%s\n' "$out" | sed -n 2p)
+  if ! printf '%s' "$out" | grep -q "$MARK"; then fail "did not run (status $st): $out"
+  elif [ "$st" != 5 ]; then fail "status $st"
+  elif [ -z "$rel" ] || [ "$rel" = "$host_rel" ]; then fail "kernel '$rel' is the host's ('$host_rel')"
+  elif [ "$h1" != $((h0 + 1)) ]; then fail "not a pooled run (hits $h0 -> $h1)"
+  else pass; fi
+
+  t_begin "microvm pool: claims are fresh: what one run wrote, the next never sees"
+  mv_wait_idle 2
+  h0=$(mv_num hits)
+  b1=$(mvrun -- sh -c 'echo x >/tmp/leak; echo x >/home/user/leak; cat /proc/sys/kernel/random/boot_id' 2>/dev/null)
+  out=$(mvrun -- sh -c 'for f in /tmp/leak /home/user/leak; do [ -e $f ] && echo "SEEN $f"; done; echo "$0"; cat /proc/sys/kernel/random/boot_id' "$MARK" 2>/dev/null)
+  h1=$(mv_num hits)
+  b2=$(printf '%s\n' "$out" | sed -n 2p)
+  if [ "$(printf '%s\n' "$out" | head -1)" != "$MARK" ]; then fail "$out"
+  elif [ -z "$b1" ] || [ "$b1" = "$b2" ]; then fail "the same VM twice (boot ids '$b1' '$b2')"
+  elif [ "$h1" != $((h0 + 2)) ]; then fail "not pooled runs (hits $h0 -> $h1)"
+  else pass; fi
+
+  t_begin "microvm pool: concurrent claims never share a VM"
+  mv_wait_idle 2
+  h0=$(mv_num hits)
+  for i in 1 2; do
+    mvrun -- sh -c '[ -e /tmp/taken ] && echo SHARED; touch /tmp/taken; sleep 1; cat /proc/sys/kernel/random/boot_id' \
+      >"$mvp_state/c$i" 2>/dev/null &
+  done
+  wait
+  h1=$(mv_num hits)
+  c1=$(cat "$mvp_state/c1"); c2=$(cat "$mvp_state/c2")
+  if grep -q SHARED "$mvp_state/c1" "$mvp_state/c2"; then fail "$c1 / $c2"
+  elif [ -z "$c1" ] || [ -z "$c2" ] || [ "$c1" = "$c2" ]; then fail "boot ids '$c1' '$c2'"
+  elif [ "$h1" != $((h0 + 2)) ]; then fail "not pooled runs (hits $h0 -> $h1)"
+  else pass; fi
+
+  t_begin "microvm pool: the workspace is the claimant's, read-write, attached at claim time"
+  mv_wait_idle 2
+  h0=$(mv_num hits)
+  rm -f "$mvp_work/made-inside" "$mvp_other/made-inside"
+  a=$(mvrun -- sh -c 'echo "$(pwd) $(cat a-file) $(ls)"; echo in-a >made-inside' 2>/dev/null)
+  b=$(cd "$mvp_other" && env AGENTKERNEL_STATE_DIR="$mvp_state" "$AK" run --config "$mvp_cfg" --backend microvm \
+      --no-network -- sh -c 'echo "$(pwd) $(cat b-file) $(ls)"; id -u; echo in-b >made-inside' 2>/dev/null)
+  h1=$(mv_num hits)
+  if [ "$a" != "/workspace from-a a-file" ]; then fail "first claimant saw: $a"
+  elif [ "$b" != "$(printf '/workspace from-b b-file\n1000')" ]; then fail "second claimant saw: $b"
+  elif [ "$(cat "$mvp_work/made-inside" 2>/dev/null)" != in-a ] || [ "$(cat "$mvp_other/made-inside" 2>/dev/null)" != in-b ]; then
+    fail "writes did not land in the claimants' workspaces"
+  elif [ "$(stat -c %u:%g "$mvp_other/made-inside")" != 4242:4242 ]; then
+    fail "a file written in the workspace belongs to $(stat -c %u:%g "$mvp_other/made-inside"), not its owner 4242"
+  elif [ "$h1" != $((h0 + 2)) ]; then fail "not pooled runs (hits $h0 -> $h1)"
+  else pass; fi
+
+  t_begin "microvm pool: nothing the command started outlives the run"
+  mv_wait_idle 2
+  rm -f "$mvp_work/late"
+  # (Its streams closed: a process holding them keeps the run going.)
+  mvrun -- sh -c '(sleep 2; touch /workspace/late) </dev/null >/dev/null 2>&1 & echo "$0"' "$MARK" >"$mvp_state/bg" 2>/dev/null
+  sleep 5
+  if ! grep -q "$MARK" "$mvp_state/bg"; then fail "did not run: $(cat "$mvp_state/bg")"
+  elif [ -e "$mvp_work/late" ]; then fail "a background process wrote after the run ended"
+  else pass; fi
+  t_begin "microvm pool: control: a waited-for background write lands"
+  mv_wait_idle 2
+  mvrun -- sh -c '(sleep 2; touch /workspace/late) </dev/null >/dev/null 2>&1 & wait' >/dev/null 2>&1
+  [ -e "$mvp_work/late" ] && pass || fail "the write did not land"
+  rm -f "$mvp_work/late"
+
+  t_begin "microvm pool: a claimant killed mid-command takes its VM down"
+  mv_wait_idle 2
+  dpid=$(mv_num pid)
+  vms=$(for p in $(pgrep -g "$dpid"); do [ "$(cat /proc/$p/comm 2>/dev/null)" = qemu-system-x86 ] && echo "$p"; done)
+  h0=$(mv_num hits)
+  # (exec: $! is agentkernel itself.)
+  (cd "$mvp_work" && exec env AGENTKERNEL_STATE_DIR="$mvp_state" "$AK" run --config "$mvp_cfg" --backend microvm \
+     --no-network -- sleep 300 >/dev/null 2>&1) &
+  cpid=$!
+  for _ in $(seq 100); do [ "$(mv_num hits)" != "$h0" ] && break; sleep 0.2; done
+  sleep 2
+  kill -KILL "$cpid"; wait "$cpid" 2>/dev/null
+  n=2
+  for _ in $(seq 150); do
+    n=0
+    for p in $vms; do [ -d /proc/$p ] && n=$((n + 1)); done
+    [ "$n" = 1 ] && break
+    sleep 0.2
+  done
+  if [ "$(echo $vms | wc -w)" != 2 ]; then fail "expected 2 idle VMs, found: $vms"
+  elif [ "$(mv_num hits)" != $((h0 + 1)) ]; then fail "the run did not claim a VM"
+  elif [ "$n" != 1 ]; then fail "$n of the 2 VMs still run after the claimant was killed"
+  else pass; fi
+
+  t_begin "microvm pool: kill -9 of the daemon leaves no QEMU or virtiofsd"
+  mv_wait_idle 2
+  dpid=$(mv_num pid)
+  pids=$(pgrep -g "$dpid")
+  vmm=$(for p in $pids; do cat /proc/$p/comm 2>/dev/null; done | grep -cE '^(qemu-system-x86|virtiofsd)')
+  kill -KILL "$dpid"
+  left=
+  for _ in $(seq 150); do
+    left=
+    for p in $pids; do [ -d /proc/$p ] && left="$left $p"; done
+    [ -z "$left" ] && break
+    sleep 0.2
+  done
+  if [ "$vmm" -lt 4 ]; then fail "expected the QEMU and virtiofsd processes of 2 VMs, found $vmm among: $pids"
+  elif [ -n "$left" ]; then fail "left running:$(for p in $left; do printf ' %s' "$(cat /proc/$p/comm 2>/dev/null)"; done)"
+  else pass; fi
+
+  # Read-only: the workspace attached at claim time is read-only, enforced
+  # on the host (a daemon of its own: the whole config is the shape's).
+  mvp_ro_state=$(mktemp -d)
+  chmod 755 "$mvp_ro_state"
+  printf '[security]\nmount_cwd = true\nnetwork = false\nread_only = true\n[daemon]\npool_size = 1\nshapes = [{ profile = "moderate", network = false, backend = "microvm" }]\n' \
+    >"$mvp_ro_state/ro.toml"
+  rorun () { (cd "$mvp_work" && env AGENTKERNEL_STATE_DIR="$mvp_ro_state" "$AK" run --config "$mvp_ro_state/ro.toml" \
+               --backend microvm --no-network "$@"); }
+  (cd "$mvp_work" && env AGENTKERNEL_STATE_DIR="$mvp_ro_state" "$AK" daemon start --config "$mvp_ro_state/ro.toml" >/dev/null)
+  t_begin "microvm pool: a read-only profile's workspace is read-only (host-enforced)"
+  mv_wait_idle 1 "$mvp_ro_state"
+  rm -f "$mvp_work/ro-new"
+  h0=$(env AGENTKERNEL_STATE_DIR="$mvp_ro_state" "$AK" daemon status --json | sed -n 's/^  "hits": \([0-9]*\).*/\1/p')
+  out=$(rorun -- sh -c 'cat a-file; echo "$0"; echo x >/workspace/ro-new && echo WROTE' "$MARK" 2>&1)
+  h1=$(env AGENTKERNEL_STATE_DIR="$mvp_ro_state" "$AK" daemon status --json | sed -n 's/^  "hits": \([0-9]*\).*/\1/p')
+  if ! printf '%s' "$out" | grep -q "$MARK"; then fail "did not run: $out"
+  elif ! printf '%s' "$out" | grep -q '^from-a$'; then fail "control: the workspace is not readable: $out"
+  elif printf '%s' "$out" | grep -q WROTE || [ -e "$mvp_work/ro-new" ]; then fail "wrote to a read-only workspace"
+  elif ! printf '%s' "$out" | grep -qi 'read-only'; then fail "not refused as read-only: $out"
+  elif [ "$h1" != $((h0 + 1)) ]; then fail "not a pooled run (hits $h0 -> $h1)"
+  else pass; fi
+  env AGENTKERNEL_STATE_DIR="$mvp_ro_state" "$AK" daemon stop >/dev/null
+  rm -rf "$mvp_state" "$mvp_ro_state" "$mvp_work" "$mvp_other"
+fi

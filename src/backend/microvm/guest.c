@@ -50,6 +50,7 @@
 #include "backend/microvm/microvm.h"
 #include "backend/microvm/mux.h"
 #include "common/cleanup.h"
+#include "common/syscalls.h"
 #include "common/util.h"
 #include "model/spec_json.h"
 
@@ -61,6 +62,9 @@ typedef struct guest {
   int seccomp_fds[2];
   int n_seccomp;
   bool stopping;
+  int stage;              /* warm pool: the staging share, mounted nowhere (-1: none) */
+  char *stage_dest;       /* where the claim's workspace goes */
+  bool claimed;
 } guest_t;
 
 static void __attribute__ ((format (printf, 1, 2)))
@@ -306,6 +310,9 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
       at = ak_xasprintf ("/mnt/root%s", dest);
       if (mkdir_p (at) < 0)
         return ak_error_set (err, errno, "mkdir %s", dest);
+      /* Warm pool: mounted with the claim (stage_open). */
+      if (json_is_true (json_object_get (sh, "stage")))
+        continue;
       if (mount (tag, at, "virtiofs", MS_NODEV | MS_NOSUID, NULL) < 0)
         return ak_error_set (err, errno, "mount the share at %s", dest);
     }
@@ -334,6 +341,84 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
   if (ro && mount (NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
     return ak_error_set (err, errno, "make the root read-only");
   return 0;
+}
+
+/* Warm pool: the staging share, mounted where only this process reaches
+ * it (beneath the sandbox's root, which covers it), for the claim.  Before
+ * build_root. */
+static int
+stage_open (const json_t *cfg, guest_t *g, ak_error_t **err)
+{
+  json_t *shares = json_object_get (cfg, "shares"), *sh;
+  size_t i;
+  json_array_foreach (shares, i, sh)
+    if (json_is_true (json_object_get (sh, "stage")))
+      {
+        const char *tag = json_string_value (json_object_get (sh, "tag"));
+        const char *dest = json_string_value (json_object_get (sh, "dest"));
+        if (tag == NULL || dest == NULL || mnt (tag, "/mnt/stage", "virtiofs", MS_NOSUID | MS_NODEV, NULL, err) < 0)
+          return ak_error_prefix (err, "the workspace's staging share"), -1;
+        g->stage = open ("/mnt/stage", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (g->stage < 0)
+          return ak_error_set (err, errno, "open the workspace's staging share");
+        g->stage_dest = ak_xstrdup (dest);
+      }
+  return 0;
+}
+
+static void
+strv_from_json (char ***out, const json_t *a)
+{
+  size_t i;
+  json_t *v;
+  ak_strv_free (*out);
+  *out = NULL;
+  json_array_foreach (a, i, v)
+    if (json_is_string (v))
+      ak_strv_push (out, json_string_value (v));
+}
+
+/* A claim (warm pool), before any session: the claimant's environment,
+ * and its workspace, which the host attached under the staging share. */
+static int
+claim (guest_t *g, const uint8_t *p, size_t len, ak_error_t **err)
+{
+  json_t *j = json_loadb ((const char *) p, len, 0, NULL);
+  int rc = -1;
+  if (g->claimed || j == NULL)
+    {
+      ak_error_set (err, EINVAL, "claim: %s", g->claimed ? "claimed already" : "bad request");
+      goto out;
+    }
+  g->claimed = true;
+  strv_from_json (&g->spec.env, json_object_get (j, "env"));
+  strv_from_json (&g->spec.host_env, json_object_get (j, "host_env"));
+  if (g->stage >= 0)
+    {
+      /* A name looked up for the first time: nothing cached hides the
+       * tree attached to it. */
+      _cleanup_close_ int tree = ak_open_tree (g->stage, "w", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+      if (tree < 0)
+        {
+          ak_error_set (err, errno, "claim: the workspace");
+          goto out;
+        }
+      if (ak_move_mount (tree, "", AT_FDCWD, g->stage_dest, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        {
+          ak_error_set (err, errno, "claim: mount the workspace at %s", g->stage_dest);
+          goto out;
+        }
+      /* The staging share is done with: gone from this namespace. */
+      {
+        _cleanup_free_ char *self = ak_xasprintf ("/proc/self/fd/%d", g->stage);
+        (void) umount2 (self, MNT_DETACH);
+      }
+      ak_closep (&g->stage);
+    }
+  rc = 0;
+out:
+  json_decref (j);
+  return rc;
 }
 
 static int
@@ -385,6 +470,18 @@ begin_stop (guest_t *g)
 static int
 on_control (ak_mux_t *m, uint8_t op, const uint8_t *p, size_t len)
 {
+  if (op == AK_MUX_CLAIM)
+    {
+      ak_error_t *err = NULL;
+      if (claim (m->data, p, len, &err) < 0)
+        {
+          (void) ak_mux_send (m->chan, AK_MUX_FAIL, 0, err->msg, strlen (err->msg));
+          ak_error_free (err);
+        }
+      else
+        (void) ak_mux_send (m->chan, AK_MUX_READY, 0, NULL, 0);
+      return 0;
+    }
   if (op != AK_MUX_STOP)
     return 0;
   begin_stop (m->data);
@@ -423,7 +520,7 @@ fail (int port, ak_error_t *err)
 int
 ak_microvm_guest_main (void)
 {
-  guest_t g = { .port = -1, .sigfd = -1 };
+  guest_t g = { .port = -1, .sigfd = -1, .stage = -1 };
   ak_error_t *err = NULL;
   uint8_t op = 0, *p = NULL;
   uint32_t id;
@@ -460,7 +557,7 @@ ak_microvm_guest_main (void)
   if (cfg == NULL || ak_spec_from_json (json_object_get (cfg, "spec"), &g.spec, &err) < 0)
     fail (g.port, err);
   /* 3. */
-  if (build_root (cfg, &g.spec, &err) < 0)
+  if (stage_open (cfg, &g, &err) < 0 || build_root (cfg, &g.spec, &err) < 0)
     fail (g.port, err);
   /* 4. The network. */
   if (net_up (cfg, &err) < 0)

@@ -87,6 +87,32 @@ void ak_vm_net_qemu_args (const ak_spec_t *spec, char ***argv);
 /* What the guest needs to configure its side: null for network off. */
 json_t *ak_vm_net_guest_config (const ak_spec_t *spec, const ak_vm_net_t *n);
 
+/* Warm pool (pool.c): the backend's pool_start, pool_wait, pool_claim. */
+int ak_microvm_pool_start (const ak_spec_t *spec, pid_t *owner, ak_error_t **err);
+int ak_microvm_pool_wait (int ctl, ak_error_t **err);
+int ak_microvm_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
+                           ak_error_t **err);
+
+/* What pool.c uses of a VM (vm.c).  A pooled VM boots with no workspace:
+ * with mount_cwd, its workspace share serves an empty staging directory
+ * whose "w" the claim attaches the claimant's workspace to, in the mount
+ * namespace ak_vm_pool_stage_ns names (virtiofsd's own is a slave of it);
+ * the guest mounts that share nowhere until the claim (AK_MUX_CLAIM). */
+typedef struct ak_vm ak_vm_t;
+/* Boots spec's VM (dir: its sockets and logs; parent: the boot is given up
+ * when the caller's parent is no longer `parent`, 0: never). */
+ak_vm_t *ak_vm_pool_boot (const ak_spec_t *spec, const char *dir, int log, pid_t parent,
+                          ak_error_t **err);
+int ak_vm_pool_chan (const ak_vm_t *v);      /* the agent port's host end */
+pid_t ak_vm_pool_qemu (const ak_vm_t *v);    /* the VMM's pid */
+int ak_vm_pool_stage_ns (const ak_vm_t *v);  /* -1 without mount_cwd */
+/* Kills every process of the VM. */
+void ak_vm_pool_free (ak_vm_t *v);
+/* The command over a connection to the VM's agent (what run does). */
+int ak_vm_exec (int conn, const ak_spec_t *spec, const ak_stdio_t *io, int *status, ak_error_t **err);
+/* The notices a run of spec gives (TCG, no network). */
+void ak_vm_warn (const ak_spec_t *spec);
+
 /* The guest init (guest.c): PID 1 of the VM. */
 int ak_microvm_guest_main (void);
 

@@ -9,7 +9,8 @@
  * OPEN starts a stream (host to guest), DATA carries its bytes, CLOSE ends
  * one direction of it.  Stream 0 is the control stream: CONFIG (host to
  * guest: what the guest is to build), READY and FAIL (guest to host, once),
- * STOP (host to guest: end every process and power off).
+ * STOP (host to guest: end every process and power off), CLAIM (host to
+ * guest, once, warm pool: what a claim brings, answered READY or FAIL).
  *
  * The same loop runs on both sides: the host accepts connections on the
  * agent socket, the guest forks an agent session per OPEN.  Each stream's
@@ -34,6 +35,8 @@ enum ak_mux_op {
   AK_MUX_READY = 5,
   AK_MUX_FAIL = 6,
   AK_MUX_STOP = 7,
+  AK_MUX_CLAIM = 8, /* host to guest (warm pool): the claimant's environment and workspace;
+                       the guest answers READY or FAIL */
 };
 
 typedef struct ak_mux_stream {

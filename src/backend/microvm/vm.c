@@ -261,6 +261,8 @@ typedef struct vm {
   int chan;          /* our end of the agent port */
   ak_vm_net_t net;   /* QEMU's network namespace and its network (net.c) */
   ak_vm_ids_t ids;   /* host ids of this VM's own (jail.h) */
+  bool pooled;       /* warm pool: the workspace comes with the claim (pool.c) */
+  int stage_ns;      /* pooled: the staging share's mount namespace, or -1 */
 } vm_t;
 
 /* One directory the guest sees: share 0 is the root (the host's view),
@@ -272,6 +274,7 @@ typedef struct share {
   bool ro;
   char **hide;        /* host paths shown empty (NULL-terminated, or NULL) */
   const ak_fs_id_t *pin; /* what source was at create (persistent sandboxes), or NULL */
+  bool stage;         /* warm pool: an empty staging directory, the claim's tree attached later */
 } share_t;
 
 static void
@@ -368,7 +371,9 @@ spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
 
   /* A share is opened once, without following a symlink, and is what it
    * was at create: a workspace swapped for a link to / since is refused. */
-  if (ws && sh->pin != NULL && sh->pin->type != 0)
+  if (sh->stage)
+    srcfd = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC); /* only for its fstat below */
+  else if (ws && sh->pin != NULL && sh->pin->type != 0)
     srcfd = ak_fs_open_pinned (source, sh->pin, O_PATH | O_DIRECTORY | O_CLOEXEC, sh->dest, err);
   else
     srcfd = open (source, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -378,7 +383,7 @@ spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
     return ak_error_set (err, errno, "%s", source);
   /* A detached copy of it: the only form in which a mount crosses into the
    * daemon's own mount namespace. */
-  if (ws)
+  if (ws && !sh->stage)
     {
       int t = ak_open_tree (srcfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
       if (t < 0)
@@ -456,6 +461,19 @@ spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
               source = "/tmp/root";
             }
         }
+      else if (sh->stage)
+        {
+          /* Warm pool: an empty read-only directory whose "w" the claim's
+           * workspace is attached to (pool.c), from this namespace, whose
+           * mounts propagate to virtiofsd's (a slave of this one). */
+          if (mount ("akvm", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0
+              || mkdir ("/tmp/share", 0755) < 0
+              || mount ("akvm-stage", "/tmp/share", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4k") < 0
+              || mkdir ("/tmp/share/w", 0755) < 0
+              || mount (NULL, "/tmp/share", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0
+              || mount (NULL, "/tmp/share", NULL, MS_SHARED, NULL) < 0)
+            child_fail ("stage the workspace share");
+        }
       else
         {
           /* The share is the directory opened above, at a place of this
@@ -475,7 +493,7 @@ spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
       for (char **pp = sh->hide; pp && *pp; pp++)
         {
           struct stat hs;
-          size_t sl = strlen (sh->source);
+          size_t sl = sh->source != NULL ? strlen (sh->source) : 0;
           _cleanup_free_ char *at = NULL;
           /* In a share: the same place under /tmp/share. */
           if (ws && strncmp (*pp, sh->source, sl) == 0 && ((*pp)[sl] == '/' || (*pp)[sl] == 0))
@@ -508,10 +526,11 @@ spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
    * root (see ak_microvm_check). */
   if (ws)
     {
-      /* The guest's root is this VM's own unprivileged host id. */
+      /* The guest's root is this VM's own unprivileged host id.  Staging:
+       * the claim's tree comes idmapped to AK_ROOTFUL_HOST_ID. */
       uid_t groot = v->ids.guest_root;
-      uid_t u1000 = st.st_uid == groot ? AK_ROOTFUL_HOST_ID : st.st_uid;
-      gid_t g1000 = st.st_gid == groot ? AK_ROOTFUL_HOST_ID : st.st_gid;
+      uid_t u1000 = sh->stage || st.st_uid == groot ? AK_ROOTFUL_HOST_ID : st.st_uid;
+      gid_t g1000 = sh->stage || st.st_gid == groot ? AK_ROOTFUL_HOST_ID : st.st_gid;
       _cleanup_free_ char *um = ak_xasprintf ("0 %u 1\n1000 %u 1\n", (unsigned) groot, (unsigned) u1000);
       _cleanup_free_ char *gm = ak_xasprintf ("0 %u 1\n1000 %u 1\n", (unsigned) groot, (unsigned) g1000);
       if (read (ready[0], &c, 1) != 1 || write_file (pid, "setgroups", "allow") < 0
@@ -522,6 +541,19 @@ spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
           kill (pid, SIGKILL);
           waitpid (pid, NULL, 0);
           return ak_error_set (err, errno, "map the workspace's ids for virtiofsd");
+        }
+      if (sh->stage)
+        {
+          /* Held: the claim attaches the workspace in this namespace. */
+          _cleanup_free_ char *nsp = ak_xasprintf ("/proc/%d/ns/mnt", (int) pid);
+          v->stage_ns = open (nsp, O_RDONLY | O_CLOEXEC);
+          if (v->stage_ns < 0)
+            {
+              close (go[1]), close (ready[0]);
+              kill (pid, SIGKILL);
+              waitpid (pid, NULL, 0);
+              return ak_error_set (err, errno, "open the staging share's mount namespace");
+            }
         }
     }
   close (go[1]), close (ready[0]);
@@ -629,7 +661,7 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
  * (mount_home, credential stores hidden unless shown) and volumes.
  * read_only covers the workspace and home as it covers the root. */
 static size_t
-plan_shares (const ak_spec_t *spec, share_t *sh, char ***owned, char ***owned_root)
+plan_shares (const ak_spec_t *spec, bool pooled, share_t *sh, char ***owned, char ***owned_root)
 {
   bool ro = ak_spec_sec (spec, AK_SEC_READ_ONLY);
   size_t n = 0;
@@ -650,6 +682,8 @@ plan_shares (const ak_spec_t *spec, share_t *sh, char ***owned, char ***owned_ro
   if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD) && spec->cwd != NULL)
     sh[n++] = (share_t){ .source = spec->cwd, .dest = "/workspace", .ro = ro, .hide = spec->private_paths,
                          .pin = &spec->cwd_pin };
+  else if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD) && pooled)
+    sh[n++] = (share_t){ .dest = "/workspace", .ro = ro, .stage = true };
   if (ak_spec_sec (spec, AK_SEC_MOUNT_HOME) && spec->home != NULL)
     {
       char **hide = ak_strv_dup (spec->private_paths);
@@ -679,7 +713,8 @@ guest_config (const ak_spec_t *spec, const share_t *sh, size_t n, const ak_vm_ne
   for (size_t i = 1; i < n; i++)
     {
       _cleanup_free_ char *tag = ak_xasprintf ("s%zu", i);
-      json_array_append_new (a, json_pack ("{s:s, s:s, s:b}", "tag", tag, "dest", sh[i].dest, "ro", sh[i].ro));
+      json_array_append_new (a, json_pack ("{s:s, s:s, s:b, s:b}", "tag", tag, "dest", sh[i].dest, "ro", sh[i].ro,
+                                           "stage", sh[i].stage));
     }
   json_object_set_new (j, "shares", a);
   /* Root in the guest (--root, exec --root) only over an image: see
@@ -743,7 +778,7 @@ vm_boot (vm_t *v, int log, ak_error_t **err)
   int sv[2], rc = -1;
   long long deadline;
 
-  n = plan_shares (spec, sh, &home_hide, &root_hide);
+  n = plan_shares (spec, v->pooled, sh, &home_hide, &root_hide);
   for (size_t i = 0; i < AK_VM_MAX_SHARES; i++)
     conns[i] = -1;
   if (ak_vm_initrd (&v->a, err) < 0)
@@ -1162,6 +1197,72 @@ ak_microvm_stop (const char *dir, pid_t supervisor, ak_error_t **err)
   return 0;
 }
 
+/* ---- warm pool: what pool.c needs of a VM ---- */
+
+struct ak_vm {
+  vm_t v;
+};
+
+ak_vm_t *
+ak_vm_pool_boot (const ak_spec_t *spec, const char *dir, int log, pid_t parent, ak_error_t **err)
+{
+  ak_vm_t *p = ak_xcalloc (1, sizeof *p);
+  p->v = (vm_t){ .spec = spec, .dir = (char *) dir, .parent = parent, .qemu = -1, .chan = -1,
+                 .pooled = true, .stage_ns = -1, .ids.lock = -1 };
+  ak_vm_net_init (&p->v.net);
+  if (spec->n_mounts > 0 || ak_spec_sec (spec, AK_SEC_MOUNT_HOME))
+    ak_error_set (err, EINVAL, "a pooled VM has no volumes and no home share");
+  else if (ak_vm_assets_find (&p->v.a, err) == 0 && ak_vm_ids_take (&p->v.ids, err) == 0
+           && vm_boot (&p->v, log, err) == 0)
+    return p;
+  explain (dir, err);
+  ak_vm_pool_free (p);
+  return NULL;
+}
+
+int
+ak_vm_pool_chan (const ak_vm_t *p)
+{
+  return p->v.chan;
+}
+
+pid_t
+ak_vm_pool_qemu (const ak_vm_t *p)
+{
+  return p->v.qemu;
+}
+
+int
+ak_vm_pool_stage_ns (const ak_vm_t *p)
+{
+  return p->v.stage_ns;
+}
+
+void
+ak_vm_pool_free (ak_vm_t *p)
+{
+  if (p == NULL)
+    return;
+  vm_kill (&p->v);
+  ak_vm_ids_release (&p->v.ids);
+  ak_closep (&p->v.chan);
+  ak_closep (&p->v.stage_ns);
+  ak_vm_assets_clear (&p->v.a);
+  free (p);
+}
+
+int
+ak_vm_exec (int conn, const ak_spec_t *spec, const ak_stdio_t *io, int *status, ak_error_t **err)
+{
+  return exec_in_vm (conn, spec, io, status, err);
+}
+
+void
+ak_vm_warn (const ak_spec_t *spec)
+{
+  warn_tcg (spec);
+}
+
 const ak_backend_t ak_microvm_backend = {
   .name = "microvm",
   .check = ak_microvm_check,
@@ -1170,4 +1271,7 @@ const ak_backend_t ak_microvm_backend = {
   .start = ak_microvm_start,
   .connect = ak_microvm_connect,
   .stop = ak_microvm_stop,
+  .pool_start = ak_microvm_pool_start,
+  .pool_wait = ak_microvm_pool_wait,
+  .pool_claim = ak_microvm_pool_claim,
 };
