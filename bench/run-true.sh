@@ -22,13 +22,15 @@ bwrap_cmd="bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink u
 
 # Pooled runs: a pool daemon of its own (own state directory) keeps idle
 # sandboxes of the shapes measured; each run claims one.  hyperfine's
-# --prepare (not timed) waits until the pool has refilled, so every run
-# measures the hot path: claim plus exec.
+# --prepare (not timed) waits until the pool is full again (every shape
+# at pool_size idle: the daemon builds a replacement once the claimed
+# command has ended), so every run measures the hot path, claim plus
+# exec, not the building of its replacement.
 export AGENTKERNEL_STATE_DIR=$out/state
 printf '[daemon]\npool_size = 4\nshapes = [{ profile = "restrictive" }, { profile = "moderate", network = false }]\n' >"$out/pool.toml"
 "$ak" daemon start --config "$out/pool.toml" >/dev/null
 trap 'AGENTKERNEL_STATE_DIR="$out/state" "$ak" daemon stop >/dev/null 2>&1; rm -rf "$out"' EXIT
-refilled="sh -c 'for i in \$(seq 200); do $ak daemon status --json | grep -q \"starting\": [1-9] || exit 0; sleep 0.01; done'"
+refilled="sh -c 'for i in \$(seq 500); do [ \$($ak daemon status --json | grep -c idle...4,) = 2 ] && exit 0; sleep 0.01; done'"
 sleep 2
 hyperfine -N --warmup 5 --runs "$runs" --export-json "$out/p-1.json" --prepare "$refilled" \
   -n "pooled restrictive" "$ak run --config $out/pool.toml --profile restrictive -- /bin/true" >/dev/null 2>&1

@@ -36,6 +36,10 @@
 #define MSG_MAX (1u << 20)
 /* A shape whose sandboxes keep failing to build is retried this often. */
 #define RETRY_NS (5LL * 1000000000LL)
+/* A claimed sandbox's replacement is built once its command has ended, or
+ * this long after the claim: building one takes a CPU for a few
+ * milliseconds, which a claim's command, just starting, should not share. */
+#define REFILL_DELAY_NS (250LL * 1000000LL)
 
 /* ---- the socket ---- */
 
@@ -275,6 +279,14 @@ typedef struct entry {
   entry_state_t state;
 } entry_t;
 
+/* A sandbox handed out, until its owner ends (or the refill delay is
+ * over): the daemon keeps only its pid, never its channel. */
+typedef struct claimed {
+  size_t shape;
+  pid_t owner;
+  long long until;
+} claimed_t;
+
 typedef struct shape {
   const ak_spec_t *spec; /* resolved as ak_sandbox_run resolves */
   const ak_backend_t *b;
@@ -291,6 +303,8 @@ typedef struct daemon {
   int *holds;        /* image layers held in use */
   entry_t *entries;
   size_t n_entries;
+  claimed_t *claimed;
+  size_t n_claimed;
   unsigned long long unmatched;
   ino_t mntns;
   bool stopping;
@@ -322,7 +336,12 @@ refill (daemon_t *d)
     {
       shape_t *sh = &d->shapes[s];
       size_t have = 0;
+      bool busy = false;
       if (sh->retry_at > now)
+        continue;
+      for (size_t i = 0; i < d->n_claimed; i++)
+        busy |= d->claimed[i].shape == s && d->claimed[i].until > now;
+      if (busy)
         continue;
       for (size_t i = 0; i < d->n_entries; i++)
         have += d->entries[i].shape == s;
@@ -389,6 +408,9 @@ serve_claim (daemon_t *d, int c, const char *key)
             if (msg_send (c, "{\"hit\":true}", d->entries[i].ctl) == 0)
               {
                 sh->hits++;
+                d->claimed = ak_xrealloc (d->claimed, (d->n_claimed + 1) * sizeof (claimed_t));
+                d->claimed[d->n_claimed++] = (claimed_t){ .shape = s, .owner = d->entries[i].owner,
+                                                          .until = (long long) ak_now_ns () + REFILL_DELAY_NS };
                 entry_drop (d, i, false);
               }
             return;
@@ -453,11 +475,34 @@ serve_client (daemon_t *d, int listen_fd)
   json_decref (req);
 }
 
+/* Reaps ended owners; a claimed sandbox's end lets its shape refill. */
 static void
-reap (void)
+reap (daemon_t *d)
 {
-  while (waitpid (-1, NULL, WNOHANG) > 0)
-    ;
+  pid_t p;
+  while ((p = waitpid (-1, NULL, WNOHANG)) > 0)
+    for (size_t i = 0; i < d->n_claimed; i++)
+      if (d->claimed[i].owner == p)
+        {
+          d->claimed[i] = d->claimed[--d->n_claimed];
+          break;
+        }
+}
+
+/* Drops claims whose delay is over; returns the poll timeout (ms) until
+ * the next one is. */
+static int
+claims_expire (daemon_t *d)
+{
+  long long now = (long long) ak_now_ns (), next = -1;
+  for (size_t i = d->n_claimed; i-- > 0;)
+    if (d->claimed[i].until <= now)
+      d->claimed[i] = d->claimed[--d->n_claimed];
+    else if (next < 0 || d->claimed[i].until < next)
+      next = d->claimed[i].until;
+  if (next < 0)
+    return 1000;
+  return (int) ((next - now) / 1000000 + 1);
 }
 
 /* Ends every sandbox: idle ones are torn down by their owners, claimed
@@ -573,6 +618,7 @@ daemon_free (daemon_t *d)
   for (size_t i = 0; i < d->n_entries; i++)
     ak_closep (&d->entries[i].ctl);
   free (d->entries);
+  free (d->claimed);
   free (d->shapes);
   free (d->specs);
   free (d->holds);
@@ -648,6 +694,7 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
     {
       _cleanup_free_ struct pollfd *p = NULL;
       size_t n;
+      int timeout = claims_expire (&d);
       refill (&d);
       n = d.n_entries;
       p = ak_xcalloc (n + 2, sizeof (struct pollfd));
@@ -655,7 +702,7 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
       p[1] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
       for (size_t i = 0; i < n; i++)
         p[i + 2] = (struct pollfd){ .fd = d.entries[i].ctl, .events = POLLIN };
-      if (poll (p, n + 2, 1000) < 0 && errno != EINTR)
+      if (poll (p, n + 2, timeout) < 0 && errno != EINTR)
         {
           ak_error_set (err, errno, "poll");
           break;
@@ -666,7 +713,7 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
           while (read (sigfd, &si, sizeof si) == sizeof si)
             if (si.ssi_signo != SIGCHLD)
               d.stopping = true;
-          reap ();
+          reap (&d);
         }
       /* Entries, last first: dropping one moves the last into its slot. */
       for (size_t i = n; i-- > 0;)
