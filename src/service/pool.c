@@ -212,12 +212,27 @@ ak_pool_try_run (const ak_backend_t *b, const ak_spec_t *spec, const ak_stdio_t 
   if (s < 0)
     return 0;
   key = ak_spec_pool_key (spec);
-  reply = daemon_call (s, json_pack ("{s:s, s:s}", "op", "claim", "key", key), &ctl);
-  rc = reply != NULL && json_is_true (json_object_get (reply, "hit")) && ctl >= 0;
-  json_decref (reply);
-  if (!rc)
-    return 0;
-  ak_closep (&s);
+  if (b->pool_handoff)
+    {
+      /* The claim follows on this connection without waiting for an
+       * answer: the daemon hands the connection to an idle sandbox, or
+       * closes it (backend.h). */
+      json_t *req = json_pack ("{s:s, s:s, s:b}", "op", "claim", "key", key, "handoff", true);
+      _cleanup_free_ char *text = json_dumps (req, JSON_COMPACT);
+      json_decref (req);
+      if (text == NULL || msg_send (s, text, -1) < 0)
+        return 0;
+      ctl = take_fd (&s);
+    }
+  else
+    {
+      reply = daemon_call (s, json_pack ("{s:s, s:s}", "op", "claim", "key", key), &ctl);
+      rc = reply != NULL && json_is_true (json_object_get (reply, "hit")) && ctl >= 0;
+      json_decref (reply);
+      if (!rc)
+        return 0;
+      ak_closep (&s);
+    }
   rc = b->pool_claim (ctl, spec, stdio, status, rc == 0 ? err : &why);
   if (rc == 0)
     {
@@ -393,8 +408,17 @@ status_json (const daemon_t *d)
                     "misses", (json_int_t) misses, "unmatched", (json_int_t) d->unmatched);
 }
 
+/* No sandbox for this claim: an answer, or for a hand-over claim the end
+ * of its connection (the claim queued on it is never read). */
 static void
-serve_claim (daemon_t *d, int c, const char *key)
+claim_refuse (int c, bool handoff)
+{
+  if (!handoff)
+    (void) msg_send (c, "{\"hit\":false}", -1);
+}
+
+static void
+serve_claim (daemon_t *d, int c, const char *key, bool handoff)
 {
   for (size_t s = 0; s < d->conf->n_shapes; s++)
     {
@@ -404,8 +428,11 @@ serve_claim (daemon_t *d, int c, const char *key)
       for (size_t i = 0; i < d->n_entries; i++)
         if (d->entries[i].shape == s && d->entries[i].state == E_IDLE)
           {
-            /* Handed out once: the daemon keeps no copy of the channel. */
-            if (msg_send (c, "{\"hit\":true}", d->entries[i].ctl) == 0)
+            /* Handed out once: the daemon keeps no copy of the channel (nor,
+             * for a hand-over, of the claimant's connection). */
+            int sent = handoff && sh->b->pool_handoff ? msg_send (d->entries[i].ctl, "claimant", c)
+                                                      : msg_send (c, "{\"hit\":true}", d->entries[i].ctl);
+            if (sent == 0)
               {
                 sh->hits++;
                 d->claimed = ak_xrealloc (d->claimed, (d->n_claimed + 1) * sizeof (claimed_t));
@@ -416,11 +443,11 @@ serve_claim (daemon_t *d, int c, const char *key)
             return;
           }
       sh->misses++;
-      (void) msg_send (c, "{\"hit\":false}", -1);
+      claim_refuse (c, handoff);
       return;
     }
   d->unmatched++;
-  (void) msg_send (c, "{\"hit\":false}", -1);
+  claim_refuse (c, handoff);
 }
 
 /* One client: its own user in the daemon's own mount namespace only. */
@@ -434,6 +461,7 @@ serve_client (daemon_t *d, int listen_fd)
   struct timeval tv = { .tv_sec = 1 };
   json_t *req;
   const char *op = NULL, *key = NULL;
+  int handoff = 0;
 
   if (c < 0)
     return;
@@ -443,7 +471,7 @@ serve_client (daemon_t *d, int listen_fd)
   text = msg_recv (c, NULL);
   if (text == NULL || (req = json_loads (text, 0, NULL)) == NULL)
     return;
-  if (json_unpack (req, "{s:s, s?:s}", "op", &op, "key", &key) < 0)
+  if (json_unpack (req, "{s:s, s?:s, s?:b}", "op", &op, "key", &key, "handoff", &handoff) < 0)
     op = "";
   if (strcmp (op, "claim") == 0 && key != NULL)
     {
@@ -452,10 +480,10 @@ serve_client (daemon_t *d, int listen_fd)
       if (mntns_of (cred.pid) != d->mntns)
         {
           d->unmatched++;
-          (void) msg_send (c, "{\"hit\":false}", -1);
+          claim_refuse (c, handoff);
         }
       else
-        serve_claim (d, c, key);
+        serve_claim (d, c, key, handoff);
     }
   else if (strcmp (op, "status") == 0)
     {

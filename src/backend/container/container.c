@@ -818,7 +818,7 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
   _cleanup_free_ char *key = ak_spec_pool_key (spec);
   bool reported = false;
   int init_sync, rc, status = 0;
-  _cleanup_close_ int chan = -1;
+  _cleanup_close_ int chan = -1, peer = -1;
 
   if (null < 0)
     return ak_error_set (err, errno, "/dev/null");
@@ -876,9 +876,19 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
         return ak_error_set (err, 0, "idle sandbox ended");
       if (!(p[0].revents & (POLLIN | POLLHUP)))
         continue;
+      if (peer < 0)
+        {
+          /* The daemon hands over the claimant's connection (backend.h,
+           * pool_handoff): from here on ctl is the claimant. */
+          peer = ak_pool_take_claimant (ctl);
+          if (peer < 0)
+            return 0; /* the daemon is gone */
+          ctl = peer;
+          continue;
+        }
       rc = ak_sync_recv (ctl, &type, &value, NULL, 0, fds, &n_fds);
       if (rc <= 0)
-        return 0; /* the daemon is gone */
+        return 0; /* the claimant went away before claiming */
       if (type != AK_SYNC_CLAIM || n_fds != 4)
         {
           for (size_t i = 0; i < n_fds; i++)
@@ -946,4 +956,5 @@ const ak_backend_t ak_container_backend = {
   .pool_start = ak_container_pool_start,
   .pool_wait = ak_container_pool_wait,
   .pool_claim = ak_container_pool_claim,
+  .pool_handoff = true,
 };

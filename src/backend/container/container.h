@@ -224,6 +224,10 @@ int ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *s
  * ctl, serves one claim, tears it down. */
 int ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err);
 
+/* In the pooled supervisor: the claimant's connection, which the daemon
+ * sends over ctl (backend.h, pool_handoff), or -1 when the daemon is gone. */
+int ak_pool_take_claimant (int ctl);
+
 /* Unprivileged: a process in a mount namespace owned by the sandbox's user
  * namespace, where it opens the claimant's workspace (pid -1: none). */
 typedef struct ak_pool_helper {

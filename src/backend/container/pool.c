@@ -117,6 +117,32 @@ ak_container_pool_wait (int ctl, ak_error_t **err)
   return ak_error_set (err, rc < 0 ? errno : 0, "pooled sandbox ended during set-up");
 }
 
+int
+ak_pool_take_claimant (int ctl)
+{
+  char buf[64];
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE (sizeof (int))];
+  } u;
+  struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
+  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf };
+  struct cmsghdr *c;
+  int fd = -1;
+  ssize_t n;
+
+  while ((n = recvmsg (ctl, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+    ;
+  c = n > 0 ? CMSG_FIRSTHDR (&m) : NULL;
+  if (c != NULL && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS
+      && c->cmsg_len == CMSG_LEN (sizeof (int)))
+    memcpy (&fd, CMSG_DATA (c), sizeof (int));
+  if (fd >= 0 && (m.msg_flags & MSG_CTRUNC))
+    ak_closep (&fd);
+  return fd;
+}
+
 /* ---- the claim's bytes ---- */
 /* The kernel's struct sigaction: raw rt_sigaction also reaches the signals
  * the C library keeps for itself (32, 33), which a caller may ignore too. */
@@ -542,7 +568,8 @@ ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio
         continue;
       if (ak_sync_recv (ctl, &type, &value, text, sizeof text, NULL, NULL) != 1)
         {
-          ak_error_set (err, 0, "pooled sandbox ended without a status");
+          ak_error_set (err, 0, started ? "pooled sandbox ended without a status"
+                                        : "no idle sandbox took the claim");
           rc = started ? -1 : 0;
           break;
         }
