@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -93,6 +94,8 @@ report_started (pid_t pid, void *data)
   ak_sync_send (*(int *) data, AK_SYNC_STARTED, (int) pid, NULL, NULL, 0);
 }
 
+static int exit_code_of (int wstatus);
+
 /* An armed pooled sandbox (no workspace to attach): privileges are dropped
  * before the claim, and the command's process is forked ahead and waits
  * on chan for it (ak_init_run_armed).  The owner sends the claim straight
@@ -100,6 +103,10 @@ report_started (pid_t pid, void *data)
 typedef struct armed {
   const init_ctx_t *c;
   int chan[2]; /* [0]: the owner's end (sent with READY), [1]: the waiting process's */
+  /* The exit status goes straight to the claimant: [0] the init's end,
+   * [1] the claimant's (sent with READY, handed on by the owner). */
+  int report[2];
+  volatile int *started; /* shared with the waiting process: it took a claim */
   ak_pool_claim_t claim;
 } armed_t;
 
@@ -107,10 +114,12 @@ static void
 armed_forked (pid_t pid, void *data)
 {
   armed_t *a = data;
+  int give[2] = { a->chan[0], a->report[1] };
   (void) pid;
   ak_closep (&a->chan[1]);
-  (void) ak_sync_send (a->c->sync, AK_SYNC_READY, 0, NULL, &a->chan[0], 1);
+  (void) ak_sync_send (a->c->sync, AK_SYNC_READY, 0, NULL, give, 2);
   ak_closep (&a->chan[0]);
+  ak_closep (&a->report[1]);
 }
 
 /* In the waiting process: the claim (stdin, stdout, stderr and the claim's
@@ -127,6 +136,7 @@ armed_prepare (void *data, char ***argv, char ***env)
   ak_spec_t claimed;
 
   ak_closep (&a->chan[0]);
+  ak_closep (&a->report[0]);
   if (ak_sync_recv (a->chan[1], &type, &value, NULL, 0, fds, &n_fds) != 1 || type != AK_SYNC_EXEC)
     {
       for (size_t i = 0; i < n_fds; i++)
@@ -148,6 +158,7 @@ armed_prepare (void *data, char ***argv, char ***env)
   claimed.host_env = a->claim.host_env;
   *env = ak_spec_build_env_in (&claimed, claimed.as_root, ak_dir_exists);
   *argv = a->claim.argv;
+  *a->started = 1;
   ak_sync_send (c->sync, AK_SYNC_STARTED, (int) getpid (), NULL, NULL, 0);
   return 0;
 fail:
@@ -171,7 +182,7 @@ sandbox_init (const init_ctx_t *c)
   const ak_stdio_t *stdio = c->stdio;
   const char *hostname = c->spec->hostname ? c->spec->hostname : "agentkernel";
   bool armed = c->pooled && !ak_spec_sec (c->spec, AK_SEC_MOUNT_CWD);
-  armed_t arm = { .c = c, .chan = { -1, -1 } };
+  armed_t arm = { .c = c, .chan = { -1, -1 }, .report = { -1, -1 } };
 
   /* 1.  Keep only the channel to the supervisor and the command's streams:
    * whatever else the caller held (a secret on fd 7, a host directory) is
@@ -236,8 +247,14 @@ sandbox_init (const init_ctx_t *c)
    * brings the command, its streams and its workspace (ak_pool_init_claim).
    * Armed (no workspace to attach), it comes later, to the command's own
    * process, forked once privileges are dropped (11). */
-  if (armed && socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, arm.chan) < 0)
-    init_fail_errno (c->sync, "socketpair");
+  if (armed)
+    {
+      void *shared = mmap (NULL, sizeof (int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+      if (shared == MAP_FAILED || socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, arm.chan) < 0
+          || socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, arm.report) < 0)
+        init_fail_errno (c->sync, "arm the pooled sandbox");
+      arm.started = shared;
+    }
   if (c->pooled && !armed)
     {
       size_t n_sec = (size_t) value;
@@ -309,6 +326,10 @@ sandbox_init (const init_ctx_t *c)
           init_fail (c->sync, err);
         }
       (void) kill (-1, SIGKILL);
+      /* Only a command that ran has a status for the claimant; one refused
+       * before it ran was reported by its process (ERROR). */
+      if (*arm.started)
+        (void) ak_sync_send (arm.report[0], AK_SYNC_EXIT, exit_code_of (status), NULL, NULL, 0);
       ak_sync_send (c->sync, AK_SYNC_EXIT, status, NULL, NULL, 0);
       _exit (0);
     }
@@ -818,7 +839,7 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
   _cleanup_free_ char *key = ak_spec_pool_key (spec);
   bool reported = false;
   int init_sync, rc, status = 0;
-  _cleanup_close_ int chan = -1, peer = -1;
+  _cleanup_close_ int chan = -1, peer = -1, report = -1;
 
   if (null < 0)
     return ak_error_set (err, errno, "/dev/null");
@@ -844,13 +865,14 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
       if (ak_sync_send (st.sync, AK_SYNC_EXEC, (int) st.n_seccomp, "arm", st.seccomp_fds, st.n_seccomp) < 0)
         return ak_error_set (err, errno, "arm the pooled sandbox");
       if (ak_sync_recv (st.sync, &type, &value, text, sizeof text, fds, &n_fds) != 1
-          || type != AK_SYNC_READY || n_fds != 1)
+          || type != AK_SYNC_READY || n_fds != 2)
         {
           for (size_t i = 0; i < n_fds; i++)
             close (fds[i]);
           return ak_error_set (err, 0, "%s", type == AK_SYNC_ERROR ? text : "pooled sandbox ended while armed");
         }
       chan = fds[0];
+      report = fds[1];
     }
   if (ak_sync_send (ctl, AK_SYNC_READY, 0, NULL, NULL, 0) < 0)
     return ak_error_set (err, errno, "report idle");
@@ -918,6 +940,9 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
                 return -1;
               }
             ak_closep (&chan);
+            /* The claimant hears the exit status from the init itself. */
+            (void) ak_sync_send (ctl, AK_SYNC_REPORT, 0, NULL, &report, 1);
+            ak_closep (&report);
             break;
           }
         for (size_t i = 0; i < st.n_seccomp; i++)

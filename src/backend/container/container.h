@@ -305,6 +305,7 @@ enum ak_sync_type {
   AK_SYNC_WATCH,   /* init -> supervisor: the exec listener and policy info (fds) */
   AK_SYNC_CLAIM,   /* claimant -> pooled supervisor: stdin, stdout, stderr, the claim (pool.c) */
   AK_SYNC_SIGNAL,  /* claimant -> pooled supervisor: relay signal `value` */
+  AK_SYNC_REPORT,  /* pooled supervisor -> claimant: the armed init's report channel (fd) */
 };
 
 /* Most descriptors one message carries (the kernel's SCM_RIGHTS limit is
