@@ -1,11 +1,14 @@
 /* The warm pool's daemon and its clients (see pool.h).
  *
- * The daemon only matches: a claim's reply carries the control channel of
- * one idle sandbox (SCM_RIGHTS), and from then on the claimant talks to
- * that sandbox's owner directly (backend.h, pool_claim); the daemon forgets
- * the sandbox and reaps its owner when it ends.  So claims run
- * concurrently, never share a sandbox (a channel is handed out once), and a
- * slow command never holds up the daemon.
+ * The daemon only matches: on a hit it passes the claimant's connection to
+ * one idle sandbox's owner over that sandbox's control channel
+ * (SCM_RIGHTS; backend.h, pool_handoff), or for an engine without
+ * hand-over answers with the control channel itself; from then on the
+ * claimant talks to that sandbox's owner directly (pool_claim).  The daemon
+ * forgets the sandbox, reaps its owner when it ends and only then builds
+ * its replacement.  So claims run concurrently, never share a sandbox (a
+ * channel is handed out once), and a slow command never holds up the
+ * daemon.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -16,6 +16,10 @@
  *    9. every capability
  *   10. seccomp (last: it forbids what the steps above needed)
  *   11. fork the command; reap until it ends
+ *
+ * A pooled sandbox stops before 6 until its claim (the claim brings the
+ * command and workspace); one without a workspace goes on to 11 at once,
+ * its command's process waiting there for the claim (armed, pool.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>

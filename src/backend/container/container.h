@@ -250,7 +250,8 @@ typedef struct ak_pool_claim {
 } ak_pool_claim_t;
 /* In the init, before privileges are dropped: takes fds (stdin, stdout,
  * stderr, the claim, and the workspace when text says "cwd"), attaches the
- * workspace and enters the working directory. */
+ * workspace and enters the working directory.  An armed sandbox's command
+ * process calls it after the drop, without a workspace. */
 int ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, size_t n,
                         ak_pool_claim_t *claim, ak_error_t **err);
 

@@ -21,6 +21,10 @@
  * helper in a mount namespace the sandbox's user namespace owns), and sends
  * EXEC with the streams, the memfd and the tree; the init attaches the tree
  * at /workspace and only then drops every privilege (container.c, 5b).
+ * Without a workspace the sandbox is armed: its init dropped every
+ * privilege before the claim and forked the command's process, to which
+ * the owner forwards the streams and the memfd; the init's report channel
+ * goes to the claimant (AK_SYNC_REPORT), which gets the exit status there.
  */
 #define _GNU_SOURCE
 #include <errno.h>
