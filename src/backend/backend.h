@@ -70,6 +70,13 @@ typedef struct ak_backend {
   int (*pool_wait) (int ctl, ak_error_t **err);
   int (*pool_claim) (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
                      ak_error_t **err);
+  /* pool_handoff: the claim goes the other way round, one hand-over
+   * shorter.  The claimant calls pool_claim at once on its own connection
+   * to the daemon (ctl); on a hit the daemon sends that connection (one
+   * message, one descriptor) over the idle sandbox's control channel, and
+   * pool_claim talks to the sandbox's owner over it; on a miss the daemon
+   * closes it (pool_claim returns 0: cold start). */
+  bool pool_handoff;
   /* Persistent, optional: the IPv4 address the running sandbox owned by
    * `supervisor` has on its own network (*ip: heap string, or NULL when it
    * has none, e.g. without network). */

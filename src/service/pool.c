@@ -1,11 +1,14 @@
 /* The warm pool's daemon and its clients (see pool.h).
  *
- * The daemon only matches: a claim's reply carries the control channel of
- * one idle sandbox (SCM_RIGHTS), and from then on the claimant talks to
- * that sandbox's owner directly (backend.h, pool_claim); the daemon forgets
- * the sandbox and reaps its owner when it ends.  So claims run
- * concurrently, never share a sandbox (a channel is handed out once), and a
- * slow command never holds up the daemon.
+ * The daemon only matches: on a hit it passes the claimant's connection to
+ * one idle sandbox's owner over that sandbox's control channel
+ * (SCM_RIGHTS; backend.h, pool_handoff), or for an engine without
+ * hand-over answers with the control channel itself; from then on the
+ * claimant talks to that sandbox's owner directly (pool_claim).  The daemon
+ * forgets the sandbox, reaps its owner when it ends and only then builds
+ * its replacement.  So claims run concurrently, never share a sandbox (a
+ * channel is handed out once), and a slow command never holds up the
+ * daemon.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,6 +39,10 @@
 #define MSG_MAX (1u << 20)
 /* A shape whose sandboxes keep failing to build is retried this often. */
 #define RETRY_NS (5LL * 1000000000LL)
+/* A claimed sandbox's replacement is built once its command has ended, or
+ * this long after the claim: building one takes a CPU for a few
+ * milliseconds, which a claim's command, just starting, should not share. */
+#define REFILL_DELAY_NS (250LL * 1000000LL)
 
 /* ---- the socket ---- */
 
@@ -208,12 +215,27 @@ ak_pool_try_run (const ak_backend_t *b, const ak_spec_t *spec, const ak_stdio_t 
   if (s < 0)
     return 0;
   key = ak_spec_pool_key (spec);
-  reply = daemon_call (s, json_pack ("{s:s, s:s}", "op", "claim", "key", key), &ctl);
-  rc = reply != NULL && json_is_true (json_object_get (reply, "hit")) && ctl >= 0;
-  json_decref (reply);
-  if (!rc)
-    return 0;
-  ak_closep (&s);
+  if (b->pool_handoff)
+    {
+      /* The claim follows on this connection without waiting for an
+       * answer: the daemon hands the connection to an idle sandbox, or
+       * closes it (backend.h). */
+      json_t *req = json_pack ("{s:s, s:s, s:b}", "op", "claim", "key", key, "handoff", true);
+      _cleanup_free_ char *text = json_dumps (req, JSON_COMPACT);
+      json_decref (req);
+      if (text == NULL || msg_send (s, text, -1) < 0)
+        return 0;
+      ctl = take_fd (&s);
+    }
+  else
+    {
+      reply = daemon_call (s, json_pack ("{s:s, s:s}", "op", "claim", "key", key), &ctl);
+      rc = reply != NULL && json_is_true (json_object_get (reply, "hit")) && ctl >= 0;
+      json_decref (reply);
+      if (!rc)
+        return 0;
+      ak_closep (&s);
+    }
   rc = b->pool_claim (ctl, spec, stdio, status, rc == 0 ? err : &why);
   if (rc == 0)
     {
@@ -275,6 +297,14 @@ typedef struct entry {
   entry_state_t state;
 } entry_t;
 
+/* A sandbox handed out, until its owner ends (or the refill delay is
+ * over): the daemon keeps only its pid, never its channel. */
+typedef struct claimed {
+  size_t shape;
+  pid_t owner;
+  long long until;
+} claimed_t;
+
 typedef struct shape {
   const ak_spec_t *spec; /* resolved as ak_sandbox_run resolves */
   const ak_backend_t *b;
@@ -291,6 +321,8 @@ typedef struct daemon {
   int *holds;        /* image layers held in use */
   entry_t *entries;
   size_t n_entries;
+  claimed_t *claimed;
+  size_t n_claimed;
   unsigned long long unmatched;
   ino_t mntns;
   bool stopping;
@@ -322,7 +354,12 @@ refill (daemon_t *d)
     {
       shape_t *sh = &d->shapes[s];
       size_t have = 0;
+      bool busy = false;
       if (sh->retry_at > now)
+        continue;
+      for (size_t i = 0; i < d->n_claimed; i++)
+        busy |= d->claimed[i].shape == s && d->claimed[i].until > now;
+      if (busy)
         continue;
       for (size_t i = 0; i < d->n_entries; i++)
         have += d->entries[i].shape == s;
@@ -374,8 +411,17 @@ status_json (const daemon_t *d)
                     "misses", (json_int_t) misses, "unmatched", (json_int_t) d->unmatched);
 }
 
+/* No sandbox for this claim: an answer, or for a hand-over claim the end
+ * of its connection (the claim queued on it is never read). */
 static void
-serve_claim (daemon_t *d, int c, const char *key)
+claim_refuse (int c, bool handoff)
+{
+  if (!handoff)
+    (void) msg_send (c, "{\"hit\":false}", -1);
+}
+
+static void
+serve_claim (daemon_t *d, int c, const char *key, bool handoff)
 {
   for (size_t s = 0; s < d->conf->n_shapes; s++)
     {
@@ -385,20 +431,26 @@ serve_claim (daemon_t *d, int c, const char *key)
       for (size_t i = 0; i < d->n_entries; i++)
         if (d->entries[i].shape == s && d->entries[i].state == E_IDLE)
           {
-            /* Handed out once: the daemon keeps no copy of the channel. */
-            if (msg_send (c, "{\"hit\":true}", d->entries[i].ctl) == 0)
+            /* Handed out once: the daemon keeps no copy of the channel (nor,
+             * for a hand-over, of the claimant's connection). */
+            int sent = handoff && sh->b->pool_handoff ? msg_send (d->entries[i].ctl, "claimant", c)
+                                                      : msg_send (c, "{\"hit\":true}", d->entries[i].ctl);
+            if (sent == 0)
               {
                 sh->hits++;
+                d->claimed = ak_xrealloc (d->claimed, (d->n_claimed + 1) * sizeof (claimed_t));
+                d->claimed[d->n_claimed++] = (claimed_t){ .shape = s, .owner = d->entries[i].owner,
+                                                          .until = (long long) ak_now_ns () + REFILL_DELAY_NS };
                 entry_drop (d, i, false);
               }
             return;
           }
       sh->misses++;
-      (void) msg_send (c, "{\"hit\":false}", -1);
+      claim_refuse (c, handoff);
       return;
     }
   d->unmatched++;
-  (void) msg_send (c, "{\"hit\":false}", -1);
+  claim_refuse (c, handoff);
 }
 
 /* One client: its own user in the daemon's own mount namespace only. */
@@ -412,6 +464,7 @@ serve_client (daemon_t *d, int listen_fd)
   struct timeval tv = { .tv_sec = 1 };
   json_t *req;
   const char *op = NULL, *key = NULL;
+  int handoff = 0;
 
   if (c < 0)
     return;
@@ -421,7 +474,7 @@ serve_client (daemon_t *d, int listen_fd)
   text = msg_recv (c, NULL);
   if (text == NULL || (req = json_loads (text, 0, NULL)) == NULL)
     return;
-  if (json_unpack (req, "{s:s, s?:s}", "op", &op, "key", &key) < 0)
+  if (json_unpack (req, "{s:s, s?:s, s?:b}", "op", &op, "key", &key, "handoff", &handoff) < 0)
     op = "";
   if (strcmp (op, "claim") == 0 && key != NULL)
     {
@@ -430,10 +483,10 @@ serve_client (daemon_t *d, int listen_fd)
       if (mntns_of (cred.pid) != d->mntns)
         {
           d->unmatched++;
-          (void) msg_send (c, "{\"hit\":false}", -1);
+          claim_refuse (c, handoff);
         }
       else
-        serve_claim (d, c, key);
+        serve_claim (d, c, key, handoff);
     }
   else if (strcmp (op, "status") == 0)
     {
@@ -453,11 +506,34 @@ serve_client (daemon_t *d, int listen_fd)
   json_decref (req);
 }
 
+/* Reaps ended owners; a claimed sandbox's end lets its shape refill. */
 static void
-reap (void)
+reap (daemon_t *d)
 {
-  while (waitpid (-1, NULL, WNOHANG) > 0)
-    ;
+  pid_t p;
+  while ((p = waitpid (-1, NULL, WNOHANG)) > 0)
+    for (size_t i = 0; i < d->n_claimed; i++)
+      if (d->claimed[i].owner == p)
+        {
+          d->claimed[i] = d->claimed[--d->n_claimed];
+          break;
+        }
+}
+
+/* Drops claims whose delay is over; returns the poll timeout (ms) until
+ * the next one is. */
+static int
+claims_expire (daemon_t *d)
+{
+  long long now = (long long) ak_now_ns (), next = -1;
+  for (size_t i = d->n_claimed; i-- > 0;)
+    if (d->claimed[i].until <= now)
+      d->claimed[i] = d->claimed[--d->n_claimed];
+    else if (next < 0 || d->claimed[i].until < next)
+      next = d->claimed[i].until;
+  if (next < 0)
+    return 1000;
+  return (int) ((next - now) / 1000000 + 1);
 }
 
 /* Ends every sandbox: idle ones are torn down by their owners, claimed
@@ -573,6 +649,7 @@ daemon_free (daemon_t *d)
   for (size_t i = 0; i < d->n_entries; i++)
     ak_closep (&d->entries[i].ctl);
   free (d->entries);
+  free (d->claimed);
   free (d->shapes);
   free (d->specs);
   free (d->holds);
@@ -648,6 +725,7 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
     {
       _cleanup_free_ struct pollfd *p = NULL;
       size_t n;
+      int timeout = claims_expire (&d);
       refill (&d);
       n = d.n_entries;
       p = ak_xcalloc (n + 2, sizeof (struct pollfd));
@@ -655,7 +733,7 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
       p[1] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
       for (size_t i = 0; i < n; i++)
         p[i + 2] = (struct pollfd){ .fd = d.entries[i].ctl, .events = POLLIN };
-      if (poll (p, n + 2, 1000) < 0 && errno != EINTR)
+      if (poll (p, n + 2, timeout) < 0 && errno != EINTR)
         {
           ak_error_set (err, errno, "poll");
           break;
@@ -666,7 +744,7 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
           while (read (sigfd, &si, sizeof si) == sizeof si)
             if (si.ssi_signo != SIGCHLD)
               d.stopping = true;
-          reap ();
+          reap (&d);
         }
       /* Entries, last first: dropping one moves the last into its slot. */
       for (size_t i = n; i-- > 0;)

@@ -197,6 +197,129 @@ expect "stopped: run works" 0 '^after$' -- prun -- echo after
 expect "stop with none running" 0 'not running' -- pak daemon stop
 expect "daemon: unknown subcommand" 125 'unknown subcommand' -- pak daemon bogus
 
+# A shape without a workspace: its idle sandbox has dropped every privilege
+# already and its command's process waits for the claim (docs/pool.md,
+# "armed").  What a claim brings still reaches the command, and what runs
+# is confined exactly as a cold start's command.
+echo "== warm pool: a shape without a workspace"
+arm_state=$(mktemp -d)
+arm_work=$(mktemp -d)
+chmod 755 "$arm_state" "$arm_work"
+arm_cfg=$arm_state/pool.toml
+cat >"$arm_cfg" <<'EOF2'
+[daemon]
+pool_size = 2
+shapes = [{ profile = "restrictive" }]
+EOF2
+wak () { (cd "$arm_work" && env AGENTKERNEL_STATE_DIR="$arm_state" "$AK" "$@"); }
+arun () { wak run --config "$arm_cfg" --profile restrictive "$@"; }
+arm_num () { wak daemon status --json | sed -n "s/^  \"$1\": \([0-9]*\).*/\1/p"; }
+arm_wait_idle () {
+  for _ in $(seq 200); do
+    [ "$(wak daemon status --json | sed -n 's/^ *"idle": \([0-9]*\).*/\1/p' | head -1)" = 2 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# armed NAME STATUS PATTERN -- CMD...: expect, and the run was a hit.
+armed () {
+  local name=$1 want=$2 pat=$3 out rc h0 h1
+  shift 4
+  t_begin "$name"
+  arm_wait_idle
+  h0=$(arm_num hits)
+  out=$("$@" 2>&1)
+  rc=$?
+  h1=$(arm_num hits)
+  if [ "$h1" != $((h0 + 1)) ]; then fail "not a pooled run (hits $h0 -> $h1); status $rc: $(printf %s "$out" | head -c 400)"
+  elif [ "$rc" != "$want" ]; then fail "exit status $rc, expected $want; output: $(printf %s "$out" | head -c 400)"
+  elif [ -n "$pat" ] && ! printf '%s' "$out" | grep -Eq -- "$pat"; then fail "output does not match /$pat/: $(printf %s "$out" | head -c 400)"
+  else pass; fi
+}
+expect "armed: start" 0 'pool daemon started' -- wak daemon start --config "$arm_cfg"
+armed "armed: the command runs, its output reaches the caller" 0 "^$MARK\$" -- arun -- echo "$MARK"
+arun_stdin () { echo piped-in | arun -- cat; }
+arun_stderr () { arun -- sh -c 'echo to-out; echo to-err >&2' 2>&1 >/dev/null; }
+armed "armed: stdin reaches the command" 0 '^piped-in$' -- arun_stdin
+armed "armed: stderr stays stderr" 0 '^to-err$' -- arun_stderr
+armed "armed: exit status" 7 '' -- arun -- sh -c 'exit 7'
+armed "armed: killed by a signal" 137 '' -- arun -- sh -c 'kill -KILL $$'
+armed "armed: command not found" 127 'command not found' -- arun -- /nope
+armed "armed: -e at claim time" 0 '^bar /home/user$' -- arun -e FOO=bar -- sh -c 'echo "$FOO $(pwd)"'
+armed "armed: --workdir at claim time" 0 '^/tmp$' -- arun --workdir /tmp -- pwd
+# A claim the armed sandbox cannot take (no such directory inside) is
+# refused before anything runs; the cold start then says why.
+armed "armed: a bad --workdir: refused, the cold start reports it" 125 'working directory' -- arun --workdir /nonexistent -- true
+t_begin "armed: the claimant's umask"
+arm_wait_idle
+out=$( (umask 027; arun -- sh -c umask 2>/dev/null) )
+[ "$out" = 0027 ] && pass || fail "umask $out"
+t_begin "armed: claims are fresh: what one run wrote, the next never sees"
+arm_wait_idle
+h0=$(arm_num hits)
+arun -- sh -c 'echo x >/tmp/leak; echo x >/home/user/leak' >/dev/null 2>&1
+arm_wait_idle
+out=$(arun -- sh -c 'for f in /tmp/leak /home/user/leak; do [ -e $f ] && echo "SEEN $f"; done; echo "$0"' "$MARK" 2>/dev/null)
+h1=$(arm_num hits)
+[ "$out" = "$MARK" ] && [ "$h1" = $((h0 + 2)) ] && pass || fail "hits $h0 -> $h1: $out"
+t_begin "armed: concurrent claims never share a sandbox"
+arm_wait_idle
+for i in 1 2 3; do
+  arun -- sh -c 'if [ -e /tmp/taken ]; then echo SHARED; fi; touch /tmp/taken; sleep 1; echo "alone:$(ls /proc | grep -c "^[0-9]")"' \
+    >"$arm_state/c$i" 2>/dev/null &
+done
+wait
+if cat "$arm_state"/c[1-3] | grep -q SHARED; then fail "$(cat "$arm_state"/c[1-3])"
+elif [ "$(cat "$arm_state"/c[1-3] | grep -c '^alone:')" = 3 ]; then pass
+else fail "$(cat "$arm_state"/c[1-3])"; fi
+t_begin "armed: isolation equals a cold run's"
+# Ids, capabilities, no_new_privs, seccomp, ignored and blocked signals
+# (the claimant ignores SIGHUP and SIGUSR2, as nohup would), limits,
+# umask, hostname, mounts, what the command can reach.
+aiso='id; grep -E "^(NoNewPrivs|Seccomp|Seccomp_filters|Cap(Inh|Prm|Eff|Bnd|Amb)|Sig(Blk|Ign)):" /proc/self/status;
+      ulimit -a; umask; hostname; cat /proc/self/uid_map; awk "{print \$5, \$6}" /proc/self/mountinfo | sort;
+      cat /etc/shadow 2>&1 | head -1; touch /usr/x 2>&1; echo > /dev/tcp/1.1.1.1/53 2>&1; ls /proc | grep -c "^[0-9]"; ls -a /home/user'
+arm_wait_idle
+h0=$(arm_num hits)
+warm=$(cd "$arm_work" && trap '' HUP USR2 && env AGENTKERNEL_STATE_DIR="$arm_state" "$AK" run --config "$arm_cfg" --profile restrictive -- bash -c "$aiso" 2>/dev/null)
+h1=$(arm_num hits)
+cold_state=$(mktemp -d)
+cold=$(cd "$arm_work" && trap '' HUP USR2 && env AGENTKERNEL_STATE_DIR="$cold_state" "$AK" run --config "$arm_cfg" --profile restrictive -- bash -c "$aiso" 2>/dev/null)
+rm -rf "$cold_state"
+if [ "$h1" != $((h0 + 1)) ]; then fail "not a pooled run (hits $h0 -> $h1)"
+elif [ "$warm" = "$cold" ] && printf '%s' "$warm" | grep -q 'NoNewPrivs:[[:space:]]1' \
+     && printf '%s' "$warm" | grep -q 'CapEff:[[:space:]]0000000000000000'; then pass
+else fail "$(diff <(echo "$cold") <(echo "$warm"))"; fi
+t_begin "armed: signals reach the command"
+arm_wait_idle
+arun -- sleep 30 >/dev/null 2>&1 &
+cpid=$!
+sleep 0.5
+kill -TERM "$cpid"
+for _ in $(seq 50); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$cpid" 2>/dev/null; then kill -KILL "$cpid"; fail "still running"; else wait "$cpid"; st=$?; [ "$st" = 143 ] && pass || fail "status $st"; fi
+t_begin "armed: nothing the command started outlives the run"
+arm_wait_idle
+before=$(arm_num hits)
+arun -- sh -c 'sleep 29417 & echo "$0"' "$MARK" >"$arm_state/bg" 2>/dev/null
+left=$(pgrep -f 'sleep 29417' || true)
+grep -q "$MARK" "$arm_state/bg" && [ -z "$left" ] && pass || fail "left: $left; $(cat "$arm_state/bg")"
+t_begin "armed: another user never gets this user's sandboxes"
+if is_root && id "${AK_TEST_USER:-aktest}" >/dev/null 2>&1; then
+  arm_wait_idle
+  h0=$(arm_num hits)
+  chmod 755 "$arm_state/pool"; chmod 777 "$arm_state/pool/daemon.sock"
+  out=$(cd "$arm_work" && runuser -u "${AK_TEST_USER:-aktest}" -- env HOME="$HOME" AGENTKERNEL_STATE_DIR="$arm_state" \
+        "$AK" run --config "$arm_cfg" --profile restrictive -- id -u 2>/dev/null)
+  chmod 700 "$arm_state/pool"; chmod 600 "$arm_state/pool/daemon.sock"
+  h1=$(arm_num hits)
+  [ "$out" = 1000 ] && [ "$h1" = "$h0" ] && pass || fail "out=$out hits $h0 -> $h1"
+else
+  skip_lacks "needs root and the ${AK_TEST_USER:-aktest} user"
+fi
+expect "armed: stop" 0 'stopped' -- wak daemon stop
+rm -rf "$arm_state" "$arm_work"
+
 # The microVM engine's pool: VMs booted ahead, the workspace attached at
 # claim time (src/backend/microvm/pool.c).  TCG boots take seconds here:
 # few VMs, generous waits.

@@ -16,6 +16,10 @@
  *    9. every capability
  *   10. seccomp (last: it forbids what the steps above needed)
  *   11. fork the command; reap until it ends
+ *
+ * A pooled sandbox stops before 6 until its claim (the claim brings the
+ * command and workspace); one without a workspace goes on to 11 at once,
+ * its command's process waiting there for the claim (armed, pool.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -93,6 +98,78 @@ report_started (pid_t pid, void *data)
   ak_sync_send (*(int *) data, AK_SYNC_STARTED, (int) pid, NULL, NULL, 0);
 }
 
+static int exit_code_of (int wstatus);
+
+/* An armed pooled sandbox (no workspace to attach): privileges are dropped
+ * before the claim, and the command's process is forked ahead and waits
+ * on chan for it (ak_init_run_armed).  The owner sends the claim straight
+ * to that process. */
+typedef struct armed {
+  const init_ctx_t *c;
+  int chan[2]; /* [0]: the owner's end (sent with READY), [1]: the waiting process's */
+  /* The exit status goes straight to the claimant: [0] the init's end,
+   * [1] the claimant's (sent with READY, handed on by the owner). */
+  int report[2];
+  volatile int *started; /* shared with the waiting process: it took a claim */
+  ak_pool_claim_t claim;
+} armed_t;
+
+static void
+armed_forked (pid_t pid, void *data)
+{
+  armed_t *a = data;
+  int give[2] = { a->chan[0], a->report[1] };
+  (void) pid;
+  ak_closep (&a->chan[1]);
+  (void) ak_sync_send (a->c->sync, AK_SYNC_READY, 0, NULL, give, 2);
+  ak_closep (&a->chan[0]);
+  ak_closep (&a->report[1]);
+}
+
+/* In the waiting process: the claim (stdin, stdout, stderr and the claim's
+ * memfd), then the command's streams, directory and environment.  Anything
+ * wrong is reported before the command runs: the claimant starts cold. */
+static int
+armed_prepare (void *data, char ***argv, char ***env)
+{
+  armed_t *a = data;
+  const init_ctx_t *c = a->c;
+  ak_error_t *err = NULL;
+  int fds[AK_SYNC_MAX_FDS], type = 0, value;
+  size_t n_fds = 0;
+  ak_spec_t claimed;
+
+  ak_closep (&a->chan[0]);
+  ak_closep (&a->report[0]);
+  if (ak_sync_recv (a->chan[1], &type, &value, NULL, 0, fds, &n_fds) != 1 || type != AK_SYNC_EXEC)
+    {
+      for (size_t i = 0; i < n_fds; i++)
+        close (fds[i]);
+      return -1; /* the owner is gone: nothing to run */
+    }
+  ak_closep (&a->chan[1]);
+  if (ak_pool_init_claim (c->spec, "", fds, n_fds, &a->claim, &err) < 0)
+    goto fail;
+  if (dup2 (a->claim.stdio.in, 0) < 0 || dup2 (a->claim.stdio.out, 1) < 0
+      || dup2 (a->claim.stdio.err, 2) < 0)
+    {
+      ak_error_set (&err, errno, "standard streams");
+      goto fail;
+    }
+  /* The claimant's explicit and pass_env values on this sandbox's spec. */
+  claimed = *c->spec;
+  claimed.env = a->claim.env;
+  claimed.host_env = a->claim.host_env;
+  *env = ak_spec_build_env_in (&claimed, claimed.as_root, ak_dir_exists);
+  *argv = a->claim.argv;
+  *a->started = 1;
+  ak_sync_send (c->sync, AK_SYNC_STARTED, (int) getpid (), NULL, NULL, 0);
+  return 0;
+fail:
+  ak_sync_send (c->sync, AK_SYNC_ERROR, 0, err ? err->msg : "claim failed", NULL, 0);
+  return -1;
+}
+
 static _Noreturn void
 sandbox_init (const init_ctx_t *c)
 {
@@ -108,6 +185,8 @@ sandbox_init (const init_ctx_t *c)
   ak_pool_claim_t claim = { .stdio = { -1, -1, -1 } };
   const ak_stdio_t *stdio = c->stdio;
   const char *hostname = c->spec->hostname ? c->spec->hostname : "agentkernel";
+  bool armed = c->pooled && !ak_spec_sec (c->spec, AK_SEC_MOUNT_CWD);
+  armed_t arm = { .c = c, .chan = { -1, -1 }, .report = { -1, -1 } };
 
   /* 1.  Keep only the channel to the supervisor and the command's streams:
    * whatever else the caller held (a secret on fd 7, a host directory) is
@@ -169,8 +248,18 @@ sandbox_init (const init_ctx_t *c)
   if (ak_sync_recv (c->sync, &type, &value, mask, sizeof mask, fds, &n_fds) != 1 || type != AK_SYNC_EXEC)
     init_fail_errno (c->sync, "no EXEC from the supervisor");
   /* 5b. A pooled sandbox waited here, built but running nothing: the claim
-   * brings the command, its streams and its workspace (ak_pool_init_claim). */
-  if (c->pooled)
+   * brings the command, its streams and its workspace (ak_pool_init_claim).
+   * Armed (no workspace to attach), it comes later, to the command's own
+   * process, forked once privileges are dropped (11). */
+  if (armed)
+    {
+      void *shared = mmap (NULL, sizeof (int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+      if (shared == MAP_FAILED || socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, arm.chan) < 0
+          || socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, arm.report) < 0)
+        init_fail_errno (c->sync, "arm the pooled sandbox");
+      arm.started = shared;
+    }
+  if (c->pooled && !armed)
     {
       size_t n_sec = (size_t) value;
       if (ak_pool_init_claim (c->spec, mask, fds + n_sec, n_fds - n_sec, &claim, &err) < 0)
@@ -231,6 +320,22 @@ sandbox_init (const init_ctx_t *c)
         dup2 (null, 0), dup2 (null, 1), dup2 (null, 2);
       report_started (getpid (), (void *) &c->sync);
       _exit (ak_agent_serve (listen_fd, &conf));
+    }
+  if (armed)
+    {
+      status = ak_init_run_armed (armed_prepare, c->origmask, armed_forked, &arm);
+      if (status < 0)
+        {
+          ak_error_set (&err, errno, "fork command");
+          init_fail (c->sync, err);
+        }
+      (void) kill (-1, SIGKILL);
+      /* Only a command that ran has a status for the claimant; one refused
+       * before it ran was reported by its process (ERROR). */
+      if (*arm.started)
+        (void) ak_sync_send (arm.report[0], AK_SYNC_EXIT, exit_code_of (status), NULL, NULL, 0);
+      ak_sync_send (c->sync, AK_SYNC_EXIT, status, NULL, NULL, 0);
+      _exit (0);
     }
   if (dup2 (stdio->in, 0) < 0 || dup2 (stdio->out, 1) < 0 || dup2 (stdio->err, 2) < 0)
     {
@@ -373,7 +478,7 @@ supervise (pid_t pid, int pidfd, int sync, int sigfd, ak_execwatch_t *watch, int
           int rc = ak_sync_recv (sync, &type, &value, text, sizeof text, NULL, NULL);
           if (rc <= 0)
             sync = -1;
-          else if (type == AK_SYNC_EXIT)
+          else if (type == AK_SYNC_EXIT && !(have_status && *status < 0))
             {
               *status = exit_code_of (value);
               have_status = true;
@@ -738,6 +843,7 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
   _cleanup_free_ char *key = ak_spec_pool_key (spec);
   bool reported = false;
   int init_sync, rc, status = 0;
+  _cleanup_close_ int chan = -1, peer = -1, report = -1;
 
   if (null < 0)
     return ak_error_set (err, errno, "/dev/null");
@@ -752,6 +858,26 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
   if (!st.ids.caller_root && ak_spec_sec (spec, AK_SEC_MOUNT_CWD)
       && ak_pool_helper_start (st.pid, &helper, err) < 0)
     return -1;
+  /* Without a workspace to attach, nothing of the claim is needed before
+   * privileges are dropped: the init drops them now and forks the
+   * command's process, which waits for the claim on `chan`. */
+  if (!ak_spec_sec (spec, AK_SEC_MOUNT_CWD))
+    {
+      int type = 0, value, fds[AK_SYNC_MAX_FDS];
+      size_t n_fds = 0;
+      char text[1024];
+      if (ak_sync_send (st.sync, AK_SYNC_EXEC, (int) st.n_seccomp, "arm", st.seccomp_fds, st.n_seccomp) < 0)
+        return ak_error_set (err, errno, "arm the pooled sandbox");
+      if (ak_sync_recv (st.sync, &type, &value, text, sizeof text, fds, &n_fds) != 1
+          || type != AK_SYNC_READY || n_fds != 2)
+        {
+          for (size_t i = 0; i < n_fds; i++)
+            close (fds[i]);
+          return ak_error_set (err, 0, "%s", type == AK_SYNC_ERROR ? text : "pooled sandbox ended while armed");
+        }
+      chan = fds[0];
+      report = fds[1];
+    }
   if (ak_sync_send (ctl, AK_SYNC_READY, 0, NULL, NULL, 0) < 0)
     return ak_error_set (err, errno, "report idle");
 
@@ -776,9 +902,19 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
         return ak_error_set (err, 0, "idle sandbox ended");
       if (!(p[0].revents & (POLLIN | POLLHUP)))
         continue;
+      if (peer < 0)
+        {
+          /* The daemon hands over the claimant's connection (backend.h,
+           * pool_handoff): from here on ctl is the claimant. */
+          peer = ak_pool_take_claimant (ctl);
+          if (peer < 0)
+            return 0; /* the daemon is gone */
+          ctl = peer;
+          continue;
+        }
       rc = ak_sync_recv (ctl, &type, &value, NULL, 0, fds, &n_fds);
       if (rc <= 0)
-        return 0; /* the daemon is gone */
+        return 0; /* the claimant went away before claiming */
       if (type != AK_SYNC_CLAIM || n_fds != 4)
         {
           for (size_t i = 0; i < n_fds; i++)
@@ -797,6 +933,22 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
           }
         for (char **w = warnings; w != NULL && *w != NULL; w++)
           (void) ak_sync_send (ctl, AK_SYNC_WARN, 0, *w, NULL, 0);
+        if (chan >= 0)
+          {
+            /* Armed: straight to the command's waiting process. */
+            exec_fds[n++] = in, exec_fds[n++] = out, exec_fds[n++] = errfd, exec_fds[n++] = claim;
+            if (ak_sync_send (chan, AK_SYNC_EXEC, 0, "", exec_fds, n) < 0)
+              {
+                ak_error_set (err, errno, "start command");
+                (void) ak_sync_send (ctl, AK_SYNC_ERROR, 0, (*err)->msg, NULL, 0);
+                return -1;
+              }
+            ak_closep (&chan);
+            /* The claimant hears the exit status from the init itself. */
+            (void) ak_sync_send (ctl, AK_SYNC_REPORT, 0, NULL, &report, 1);
+            ak_closep (&report);
+            break;
+          }
         for (size_t i = 0; i < st.n_seccomp; i++)
           exec_fds[n++] = st.seccomp_fds[i];
         exec_fds[n++] = in, exec_fds[n++] = out, exec_fds[n++] = errfd, exec_fds[n++] = claim;
@@ -833,4 +985,5 @@ const ak_backend_t ak_container_backend = {
   .pool_start = ak_container_pool_start,
   .pool_wait = ak_container_pool_wait,
   .pool_claim = ak_container_pool_claim,
+  .pool_handoff = true,
 };

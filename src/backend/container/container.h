@@ -224,6 +224,10 @@ int ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *s
  * ctl, serves one claim, tears it down. */
 int ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err);
 
+/* In the pooled supervisor: the claimant's connection, which the daemon
+ * sends over ctl (backend.h, pool_handoff), or -1 when the daemon is gone. */
+int ak_pool_take_claimant (int ctl);
+
 /* Unprivileged: a process in a mount namespace owned by the sandbox's user
  * namespace, where it opens the claimant's workspace (pid -1: none). */
 typedef struct ak_pool_helper {
@@ -246,7 +250,8 @@ typedef struct ak_pool_claim {
 } ak_pool_claim_t;
 /* In the init, before privileges are dropped: takes fds (stdin, stdout,
  * stderr, the claim, and the workspace when text says "cwd"), attaches the
- * workspace and enters the working directory. */
+ * workspace and enters the working directory.  An armed sandbox's command
+ * process calls it after the drop, without a workspace. */
 int ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, size_t n,
                         ak_pool_claim_t *claim, ak_error_t **err);
 
@@ -301,6 +306,7 @@ enum ak_sync_type {
   AK_SYNC_WATCH,   /* init -> supervisor: the exec listener and policy info (fds) */
   AK_SYNC_CLAIM,   /* claimant -> pooled supervisor: stdin, stdout, stderr, the claim (pool.c) */
   AK_SYNC_SIGNAL,  /* claimant -> pooled supervisor: relay signal `value` */
+  AK_SYNC_REPORT,  /* pooled supervisor -> claimant: the armed init's report channel (fd) */
 };
 
 /* Most descriptors one message carries (the kernel's SCM_RIGHTS limit is

@@ -76,9 +76,11 @@ ak_init_close_fds_except (const int *keep, size_t n)
     }
 }
 
-int
-ak_init_run (char **argv, char **env, const sigset_t *origmask, void (*started) (pid_t, void *),
-             void *data)
+/* Forks the command's process (prepare, when given, brings its command
+ * first), forwards signals to it and reaps until it ends. */
+static int
+run (char **argv, char **env, int (*prepare) (void *data, char ***argv, char ***env),
+     const sigset_t *origmask, void (*started) (pid_t, void *), void *data)
 {
   struct sigaction sa = { .sa_sigaction = forward, .sa_flags = SA_SIGINFO | SA_RESTART };
   sigset_t all;
@@ -93,7 +95,11 @@ ak_init_run (char **argv, char **env, const sigset_t *origmask, void (*started) 
   if (pid < 0)
     return -1;
   if (pid == 0)
-    exec_command (argv, env, origmask);
+    {
+      if (prepare != NULL && prepare (data, &argv, &env) < 0)
+        _exit (125);
+      exec_command (argv, env, origmask);
+    }
   command_pid = pid;
   if (started != NULL)
     started (pid, data);
@@ -117,4 +123,18 @@ ak_init_run (char **argv, char **env, const sigset_t *origmask, void (*started) 
         }
     }
   return status;
+}
+
+int
+ak_init_run (char **argv, char **env, const sigset_t *origmask, void (*started) (pid_t, void *),
+             void *data)
+{
+  return run (argv, env, NULL, origmask, started, data);
+}
+
+int
+ak_init_run_armed (int (*prepare) (void *data, char ***argv, char ***env), const sigset_t *origmask,
+                   void (*forked) (pid_t, void *), void *data)
+{
+  return run (NULL, NULL, prepare, origmask, forked, data);
 }

@@ -21,6 +21,10 @@
  * helper in a mount namespace the sandbox's user namespace owns), and sends
  * EXEC with the streams, the memfd and the tree; the init attaches the tree
  * at /workspace and only then drops every privilege (container.c, 5b).
+ * Without a workspace the sandbox is armed: its init dropped every
+ * privilege before the claim and forked the command's process, to which
+ * the owner forwards the streams and the memfd; the init's report channel
+ * goes to the claimant (AK_SYNC_REPORT), which gets the exit status there.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -115,6 +119,32 @@ ak_container_pool_wait (int ctl, ak_error_t **err)
   if (rc == 1 && type == AK_SYNC_ERROR)
     return ak_error_set (err, 0, "%s", text);
   return ak_error_set (err, rc < 0 ? errno : 0, "pooled sandbox ended during set-up");
+}
+
+int
+ak_pool_take_claimant (int ctl)
+{
+  char buf[64];
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE (sizeof (int))];
+  } u;
+  struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
+  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf };
+  struct cmsghdr *c;
+  int fd = -1;
+  ssize_t n;
+
+  while ((n = recvmsg (ctl, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+    ;
+  c = n > 0 ? CMSG_FIRSTHDR (&m) : NULL;
+  if (c != NULL && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS
+      && c->cmsg_len == CMSG_LEN (sizeof (int)))
+    memcpy (&fd, CMSG_DATA (c), sizeof (int));
+  if (fd >= 0 && (m.msg_flags & MSG_CTRUNC))
+    ak_closep (&fd);
+  return fd;
 }
 
 /* ---- the claim's bytes ---- */
@@ -488,7 +518,7 @@ int
 ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
                          ak_error_t **err)
 {
-  _cleanup_close_ int claim = -1, sigfd = -1;
+  _cleanup_close_ int claim = -1, sigfd = -1, report = -1;
   ak_stdio_t io = stdio != NULL ? *stdio : (ak_stdio_t){ 0, 1, 2 };
   int fds[4], rc = -1;
   bool started = false;
@@ -521,10 +551,12 @@ ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio
     }
   for (;;)
     {
-      struct pollfd p[2] = { { .fd = ctl, .events = POLLIN }, { .fd = sigfd, .events = POLLIN } };
-      int type, value;
+      struct pollfd p[3] = { { .fd = ctl, .events = POLLIN }, { .fd = sigfd, .events = POLLIN },
+                             { .fd = report, .events = POLLIN } };
+      int type, value, got[AK_SYNC_MAX_FDS];
+      size_t n_fds = 0;
       char text[1024];
-      if (poll (p, 2, -1) < 0)
+      if (poll (p, 3, -1) < 0)
         {
           if (errno == EINTR)
             continue;
@@ -538,14 +570,32 @@ ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio
           if (read (sigfd, &si, sizeof si) == sizeof si)
             (void) ak_sync_send (ctl, AK_SYNC_SIGNAL, (int) si.ssi_signo, NULL, NULL, 0);
         }
+      if (report >= 0 && (p[2].revents & (POLLIN | POLLHUP)))
+        {
+          /* The armed init's own report: the command's status, sent once
+           * every process of it is gone.  Without one (the command never
+           * ran), the owner reports. */
+          if (ak_sync_recv (report, &type, &value, NULL, 0, NULL, NULL) == 1 && type == AK_SYNC_EXIT)
+            {
+              *status = value;
+              rc = 1;
+              break;
+            }
+          ak_closep (&report);
+        }
       if (!(p[0].revents & (POLLIN | POLLHUP)))
         continue;
-      if (ak_sync_recv (ctl, &type, &value, text, sizeof text, NULL, NULL) != 1)
+      if (ak_sync_recv (ctl, &type, &value, text, sizeof text, got, &n_fds) != 1)
         {
-          ak_error_set (err, 0, "pooled sandbox ended without a status");
+          ak_error_set (err, 0, started ? "pooled sandbox ended without a status"
+                                        : "no idle sandbox took the claim");
           rc = started ? -1 : 0;
           break;
         }
+      if (type == AK_SYNC_REPORT && n_fds == 1 && report < 0)
+        report = got[0], n_fds = 0;
+      for (size_t i = 0; i < n_fds; i++)
+        close (got[i]);
       if (type == AK_SYNC_STARTED)
         started = true;
       else if (type == AK_SYNC_WARN)
