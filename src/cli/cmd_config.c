@@ -530,6 +530,7 @@ cmd_config (int argc, char **argv)
     }
 
   ak_spec_init (&spec);
+  flags.show_only = true; /* showing changes nothing: no volume is created */
   rc = ak_cli_sandbox_resolve (&flags, &spec, &err);
   if (rc < 0)
     {
