@@ -157,7 +157,7 @@ attack "the volumes directory itself is never shown (agentkernel's state)" 0 '^a
 held=$(mktemp -d /tmp/ak-held.XXXXXX); chmod 755 "$held"
 expect "volume delete while a run holds the volume: refused, the run keeps its files" 0 \
   '^refused: .*in use by a sandbox that is starting or running \| kept$' -- sh -c '
-  "$1" run -v held:/c -- sh -c "echo kept >/c/f; i=0; while [ ! -e /c/go ] && [ \$i -lt 1200 ]; do sleep 0.1; i=\$((i+1)); done; cat /c/f" >"$3/out" 2>&1 &
+  "$1" run -v held:/c -- sh -c "echo kept >/c/f; i=0; while [ ! -e /c/go ] && [ \$i -lt 1200 ]; do sleep 0.1; i=\$((i+1)); done; cat /c/f" >"$3/out" 2>"$3/err" &
   i=0; while [ ! -e "$2/f" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done
   r=$("$1" volume delete held 2>&1); touch "$2/go"; wait; echo "refused: $r | $(cat "$3/out")"' \
   _ "$AK" "$AGENTKERNEL_STATE_DIR/volumes/held" "$held"
