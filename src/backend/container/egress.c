@@ -515,21 +515,6 @@ reset (int fd)
   close (fd);
 }
 
-static bool
-write_all (int fd, const uint8_t *b, size_t n)
-{
-  while (n > 0)
-    {
-      ssize_t w = send (fd, b, n, MSG_NOSIGNAL);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        return false;
-      b += w, n -= (size_t) w;
-    }
-  return true;
-}
-
 /* Copies from until EOF; then half-closes to (unless *denied by then).
  * With c, what passes is also read for c's first status.  Returns the
  * bytes copied. */
@@ -556,7 +541,7 @@ relay (int from, int to, atomic_bool *denied, conn_t *c)
             shutdown (to, SHUT_WR);
           return total;
         }
-      if (!write_all (to, buf, (size_t) r))
+      if (ak_send_all (to, buf, (size_t) r) < 0)
         {
           shutdown (from, SHUT_RDWR), shutdown (to, SHUT_RDWR);
           if (c != NULL && atomic_load (&c->first_status) == 0)
@@ -893,7 +878,7 @@ flow_head (http_flow_t *f, judged_t *j, int ufd)
   f->checked = false;
   if (ak_http_parse_req (f->head, f->head_len, &r) < 0)
     return flow_refuse (j, h1, "an HTTP request whose framing is malformed or ambiguous");
-  if (!write_all (ufd, f->head, f->head_len))
+  if (ak_send_all (ufd, f->head, f->head_len) < 0)
     return FLOW_BROKEN;
   f->head_len = 0;
   f->switching = r.upgrade && f->requests++ == 0;
@@ -915,12 +900,12 @@ flow_feed (http_flow_t *f, judged_t *j, int ufd, const uint8_t *d, size_t n)
     switch (f->st)
       {
       case H_OPAQUE:
-        return write_all (ufd, d, n) ? FLOW_ON : FLOW_BROKEN;
+        return ak_send_all (ufd, d, n) == 0 ? FLOW_ON : FLOW_BROKEN;
       case H_BODY:
       case H_CHUNK_DATA:
         {
           size_t k = n < f->left ? n : (size_t) f->left;
-          if (!write_all (ufd, d, k))
+          if (ak_send_all (ufd, d, k) < 0)
             return FLOW_BROKEN;
           d += k, n -= k, f->left -= k;
           if (f->left > 0)
@@ -934,7 +919,7 @@ flow_feed (http_flow_t *f, judged_t *j, int ufd, const uint8_t *d, size_t n)
       case H_CHUNK_END:
         if (d[0] != (f->left == 2 ? '\r' : '\n'))
           return flow_refuse (j, NULL, "a chunk of an HTTP request not ended by CRLF");
-        if (!write_all (ufd, d, 1))
+        if (ak_send_all (ufd, d, 1) < 0)
           return FLOW_BROKEN;
         d++, n--;
         if (--f->left == 0)
@@ -950,7 +935,7 @@ flow_feed (http_flow_t *f, judged_t *j, int ufd, const uint8_t *d, size_t n)
             return flow_refuse (j, NULL, "an over-long chunk line in an HTTP request");
           memcpy (f->line + f->line_len, d, k);
           f->line_len += k;
-          if (!write_all (ufd, d, k))
+          if (ak_send_all (ufd, d, k) < 0)
             return FLOW_BROKEN;
           d += k, n -= k;
           if (nl == NULL)
@@ -983,7 +968,7 @@ flow_feed (http_flow_t *f, judged_t *j, int ufd, const uint8_t *d, size_t n)
           if (old == 0 && (d[0] == '\r' || d[0] == '\n'))
             {
               /* Empty lines between requests. */
-              if (!write_all (ufd, d, 1))
+              if (ak_send_all (ufd, d, 1) < 0)
                 return FLOW_BROKEN;
               d++, n--;
               break;
@@ -1077,7 +1062,7 @@ pass_on (conn_t *c, pthread_t up, judged_t *j, uint8_t *buf, ssize_t len, int ki
       atomic_store (&c->verdict_fd, eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK));
       out_bytes = flow_relay (c->cfd, c->ufd, j, &f, buf, (size_t) len, &refused);
     }
-  else if (len > 0 && !write_all (c->ufd, buf, (size_t) len))
+  else if (len > 0 && ak_send_all (c->ufd, buf, (size_t) len) < 0)
     {
       out_bytes = 0;
       shutdown (c->ufd, SHUT_RDWR), shutdown (c->cfd, SHUT_RDWR);
@@ -1119,7 +1104,7 @@ proxy_reply (int fd, int code, const char *reason, const char *text)
                     "Connection: close\r\n\r\n%s\n",
                     code, reason, strlen (text) + 1, text);
   if (n > 0 && (size_t) n < sizeof m)
-    (void) write_all (fd, (const uint8_t *) m, (size_t) n);
+    (void) ak_send_all (fd, m, (size_t) n);
 }
 
 static void
@@ -1330,7 +1315,7 @@ proxy_handle (int cfd, judged_t *j)
        * Host, must be the CONNECT target (or, for an address, allowed as
        * a direct connection to it would be). */
       memmove (buf, buf + hlen, rest);
-      if (!write_all (cfd, (const uint8_t *) ok, sizeof ok - 1))
+      if (ak_send_all (cfd, ok, sizeof ok - 1) < 0)
         len = -1;
       else
         len = sniff (cfd, buf, rest, SNIFF_MAX, h1, h2, sizeof h1, -1, &kind);
@@ -1387,7 +1372,7 @@ proxy_handle (int cfd, judged_t *j)
         http_flow_t f = { .st = H_HEAD, .head = fhead, .one_request = true };
         bool refused = false;
         /* The rewritten head, then the body by the original's framing. */
-        if (!write_all (c.ufd, (const uint8_t *) head, hn))
+        if (ak_send_all (c.ufd, head, hn) < 0)
           rest = 0, shutdown (c.ufd, SHUT_RDWR), shutdown (cfd, SHUT_RDWR);
         if (r.body == AK_HTTP_BODY_CHUNKED)
           f.st = H_CHUNK_LINE;
