@@ -473,6 +473,6 @@ expect "config show: a flag's entry" 0 '"203\.0\.113\.0/24",  # cli flag' -- \
 expect "config show: allowlist mode from the allow list" 0 'allowlist_only = true  # config line 2' -- \
   "$AK" config show --config "$npcfg/np.toml"
 printf '[security.domains]\nallow = ["ok.example", "x:99999"]\n' >"$npcfg/bad.toml"
-expect "a malformed pattern in a config file: file, line and entry" 125 "bad\.toml:2: \[security\.domains\] allow: 'x:99999': bad port" -- \
+expect "a malformed pattern in a config file: file, line and entry" 125 "bad\.toml:2: \[security\.domains\] allow: entry 2: 'x:99999': bad port" -- \
   "$AK" run --config "$npcfg/bad.toml" -- true
 rm -rf "$npcfg"
