@@ -123,12 +123,9 @@ run "api-$(id -un)" env AK="$stage/agentkernel" "$stage/api/run.sh"
 step "HTTP API: the curl examples of docs/api.md"
 run api-docs env AK="$stage/agentkernel" tests/api/docs-test.sh docs/api.md
 
-# The HTTP API is not run with the ASan build: its server forks a worker per
-# run from a threaded process without exec, and Debian 12's libasan (GCC 12)
-# does not lock its allocator around fork, so a worker forked while another
-# thread allocates hangs inside libasan (seen: all frames in libasan.so.8,
-# a futex wait). The server's request handling stays under ASan through
-# fuzz_api above, the sandbox code through integration-asan and mcp-asan.
+step "HTTP API with the ASan+UBSan build"
+run "api-asan" env AK="$stage/agentkernel-asan" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1 "$stage/api/run.sh"
 
 if [ "$(id -u)" = 0 ]; then
   user=${AK_TEST_USER:-aktest}

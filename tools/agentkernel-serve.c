@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "server/common.h"
 #include "server/http.h"
+#include "server/job.h"
 
 #define EXIT_FAIL 125
 
@@ -68,6 +69,14 @@ main (int argc, char **argv)
   ak_http_opts_t o;
   ak_error_t *err = NULL;
 
+  if (argc == 2 && strcmp (argv[1], AK_JOB_WORKER_COMMAND) == 0)
+    return ak_job_worker_main ();
+  if (ak_job_init (&err) < 0)
+    {
+      fprintf (stderr, "agentkernel: serve: %s\n", err->msg);
+      ak_error_free (err);
+      return EXIT_FAIL;
+    }
   ak_http_opts_default (&o);
   ak_server_set_max_profile (AK_PROFILE_MODERATE, "agentkernel serve --max-profile");
   o.api_key = getenv ("AGENTKERNEL_API_KEY");

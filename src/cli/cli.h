@@ -44,6 +44,11 @@ typedef struct ak_cli_sandbox {
   char **block_cmds;  /* --block-cmd values, in order */
   char **publish;     /* -P/--publish values (create: -p too), in order */
   bool create;        /* parsing create's flags: -p publishes a port */
+  bool show_only;     /* config show: a volume named by -v is not created */
+  /* The named volumes of -v, held against a delete until freed
+   * (ak_volume_hold). */
+  int *volume_locks;
+  size_t n_volume_locks;
   /* Set by ak_cli_sandbox_resolve(), for config show: the config file read
    * (NULL: none), whether it was trusted, and the settings it was refused. */
   char *config_used;

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "model/rulelist.h"
 #include "model/seccomp_profile.h"
 
 static const char *const res_names[AK_RES_N] = { "memory_mb", "cpu", "pids", "vcpus", "log_mb", "disk_mb" };
@@ -127,19 +128,37 @@ print_seccomp (const ak_spec_t *spec, FILE *out)
              sc->under == AK_SECCOMP_PERMISSIVE ? "floor (permissive)" : ak_seccomp_name (sc->under));
 }
 
+/* A policy's allowlist mode and lists, each entry with where it came
+ * from. */
 static void
-print_netpats (FILE *out, const char *key, const ak_netpat_t *p, size_t n, const ak_spec_t *spec)
+print_rules (const ak_spec_t *spec, const ak_rules_t *r, FILE *out)
 {
-  fprintf (out, "%s = [%s", key, n == 0 ? "]\n" : "\n");
-  for (size_t i = 0; i < n; i++)
+  if (*r->allowlist_source == AK_SRC_DEFAULT)
+    fprintf (out, "allowlist_only = %s  # default\n", *r->allowlist_only ? "true" : "false");
+  else
     {
-      _cleanup_free_ char *d = describe (spec, (ak_source_t) p[i].source, p[i].line);
-      fprintf (out, "  ");
-      toml_string (out, p[i].text);
-      fprintf (out, ",  # %s\n", d);
+      _cleanup_free_ char *d = describe (spec, (ak_source_t) *r->allowlist_source, *r->allowlist_line);
+      fprintf (out, "allowlist_only = %s  # %s%s%s%s\n", *r->allowlist_only ? "true" : "false", d,
+               *r->allowlist_source == AK_SRC_CLI ? " (" : "",
+               *r->allowlist_source == AK_SRC_CLI ? r->allow_flag : "",
+               *r->allowlist_source == AK_SRC_CLI ? ")" : "");
     }
-  if (n > 0)
-    fprintf (out, "]\n");
+  for (int list = AK_RULES_ALLOW; list <= AK_RULES_BLOCK; list++)
+    {
+      size_t n = ak_rules_count (r, list);
+      fprintf (out, "%s = [%s", ak_rules_list_name (list), n == 0 ? "]\n" : "\n");
+      for (size_t i = 0; i < n; i++)
+        {
+          int source, line;
+          const char *text = ak_rules_entry (r, list, i, &source, &line);
+          _cleanup_free_ char *d = describe (spec, (ak_source_t) source, line);
+          fprintf (out, "  ");
+          toml_string (out, text);
+          fprintf (out, ",  # %s\n", d);
+        }
+      if (n > 0)
+        fprintf (out, "]\n");
+    }
 }
 
 /* The network policy in force, each entry with where it came from. */
@@ -147,38 +166,14 @@ static void
 print_domains (const ak_spec_t *spec, FILE *out)
 {
   const ak_netpolicy_t *pol = &spec->sec.domains;
+  ak_rules_t r = ak_rules_domains ((ak_netpolicy_t *) pol);
 
   fprintf (out, "\n[security.domains]\n");
   if (!ak_spec_sec (spec, AK_SEC_NETWORK))
     fprintf (out, "# no network: nothing is reached, whatever the rules say\n");
   else if (!ak_netpolicy_has_rules (pol))
     fprintf (out, "# no rules: any address but the host's own, loopback and link-local\n");
-  if (pol->allowlist_source == AK_SRC_DEFAULT)
-    fprintf (out, "allowlist_only = %s  # default\n", pol->allowlist_only ? "true" : "false");
-  else
-    {
-      _cleanup_free_ char *d = describe (spec, (ak_source_t) pol->allowlist_source,
-                                         pol->allowlist_line);
-      fprintf (out, "allowlist_only = %s  # %s%s\n", pol->allowlist_only ? "true" : "false", d,
-               pol->allowlist_source == AK_SRC_CLI ? " (--allow-host)" : "");
-    }
-  print_netpats (out, "allow", pol->allow, pol->n_allow, spec);
-  print_netpats (out, "block", pol->block, pol->n_block, spec);
-}
-
-static void
-print_cmdrules (FILE *out, const char *key, const ak_cmdrule_t *r, size_t n, const ak_spec_t *spec)
-{
-  fprintf (out, "%s = [%s", key, n == 0 ? "]\n" : "\n");
-  for (size_t i = 0; i < n; i++)
-    {
-      _cleanup_free_ char *d = describe (spec, (ak_source_t) r[i].source, r[i].line);
-      fprintf (out, "  ");
-      toml_string (out, r[i].text);
-      fprintf (out, ",  # %s\n", d);
-    }
-  if (n > 0)
-    fprintf (out, "]\n");
+  print_rules (spec, &r, out);
 }
 
 /* The command policy in force, each entry with where it came from. */
@@ -186,42 +181,46 @@ static void
 print_commands (const ak_spec_t *spec, FILE *out)
 {
   const ak_cmdpolicy_t *pol = &spec->sec.commands;
+  ak_rules_t r = ak_rules_commands ((ak_cmdpolicy_t *) pol);
 
   fprintf (out, "\n[security.commands]\n");
   if (!ak_cmdpolicy_active (pol))
     fprintf (out, "# no rules: any program may be executed\n");
   else if (pol->allowlist_only)
     fprintf (out, "# only the allowed programs (and what they need) may be executed\n");
-  if (pol->allowlist_source == AK_SRC_DEFAULT)
-    fprintf (out, "allowlist_only = %s  # default\n", pol->allowlist_only ? "true" : "false");
-  else
-    {
-      _cleanup_free_ char *d = describe (spec, (ak_source_t) pol->allowlist_source,
-                                         pol->allowlist_line);
-      fprintf (out, "allowlist_only = %s  # %s%s\n", pol->allowlist_only ? "true" : "false", d,
-               pol->allowlist_source == AK_SRC_CLI ? " (--allow-cmd)" : "");
-    }
-  print_cmdrules (out, "allow", pol->allow, pol->n_allow, spec);
-  print_cmdrules (out, "block", pol->block, pol->n_block, spec);
+  print_rules (spec, &r, out);
 }
 
+static json_t *json_setting (json_t *value, ak_source_t src, int line);
+
+/* A policy's allowlist mode and lists, as config show --json gives them. */
 static json_t *
-cmdrules_json (const ak_cmdrule_t *r, size_t n)
+rules_json (const ak_rules_t *r)
 {
-  json_t *a = json_array ();
-  if (a == NULL)
+  json_t *o = json_pack ("{s:o}", "allowlist_only",
+                         json_setting (json_boolean (*r->allowlist_only), (ak_source_t) *r->allowlist_source,
+                                       *r->allowlist_line));
+  if (o == NULL)
     ak_oom ();
-  for (size_t i = 0; i < n; i++)
+  for (int list = AK_RULES_ALLOW; list <= AK_RULES_BLOCK; list++)
     {
-      json_t *o = json_pack ("{s:s, s:s}", "entry", r[i].text, "source",
-                             ak_source_name ((ak_source_t) r[i].source));
-      if (o == NULL)
+      json_t *a = json_array ();
+      if (a == NULL)
         ak_oom ();
-      if (r[i].source == AK_SRC_CONFIG && r[i].line > 0)
-        json_object_set_new (o, "line", json_integer (r[i].line));
-      json_array_append_new (a, o);
+      for (size_t i = 0; i < ak_rules_count (r, list); i++)
+        {
+          int source, line;
+          const char *text = ak_rules_entry (r, list, i, &source, &line);
+          json_t *e = json_pack ("{s:s, s:s}", r->entry_key, text, "source", ak_source_name ((ak_source_t) source));
+          if (e == NULL)
+            ak_oom ();
+          if (source == AK_SRC_CONFIG && line > 0)
+            json_object_set_new (e, "line", json_integer (line));
+          json_array_append_new (a, e);
+        }
+      json_object_set_new (o, ak_rules_list_name (list), a);
     }
-  return a;
+  return o;
 }
 
 /* The published ports. */
@@ -235,25 +234,6 @@ print_ports (const ak_spec_t *spec, FILE *out)
       fprintf (out, "%s", p[1] != NULL ? ", " : "");
     }
   fprintf (out, "]\n");
-}
-
-static json_t *
-netpats_json (const ak_netpat_t *p, size_t n)
-{
-  json_t *a = json_array ();
-  if (a == NULL)
-    ak_oom ();
-  for (size_t i = 0; i < n; i++)
-    {
-      json_t *o = json_pack ("{s:s, s:s}", "pattern", p[i].text, "source",
-                             ak_source_name ((ak_source_t) p[i].source));
-      if (o == NULL)
-        ak_oom ();
-      if (p[i].source == AK_SRC_CONFIG && p[i].line > 0)
-        json_object_set_new (o, "line", json_integer (p[i].line));
-      json_array_append_new (a, o);
-    }
-  return a;
 }
 
 static void
@@ -394,26 +374,10 @@ print_json (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
     json_object_set_new (sec, "seccomp", o);
   }
   {
-    const ak_netpolicy_t *pol = &spec->sec.domains;
-    json_t *d = json_pack ("{s:o, s:o, s:o}", "allowlist_only",
-                           json_setting (json_boolean (pol->allowlist_only),
-                                         (ak_source_t) pol->allowlist_source, pol->allowlist_line),
-                           "allow", netpats_json (pol->allow, pol->n_allow), "block",
-                           netpats_json (pol->block, pol->n_block));
-    if (d == NULL)
-      ak_oom ();
-    json_object_set_new (sec, "domains", d);
-  }
-  {
-    const ak_cmdpolicy_t *pol = &spec->sec.commands;
-    json_t *d = json_pack ("{s:o, s:o, s:o}", "allowlist_only",
-                           json_setting (json_boolean (pol->allowlist_only),
-                                         (ak_source_t) pol->allowlist_source, pol->allowlist_line),
-                           "allow", cmdrules_json (pol->allow, pol->n_allow), "block",
-                           cmdrules_json (pol->block, pol->n_block));
-    if (d == NULL)
-      ak_oom ();
-    json_object_set_new (sec, "commands", d);
+    ak_rules_t domains = ak_rules_domains ((ak_netpolicy_t *) &spec->sec.domains);
+    ak_rules_t commands = ak_rules_commands ((ak_cmdpolicy_t *) &spec->sec.commands);
+    json_object_set_new (sec, "domains", rules_json (&domains));
+    json_object_set_new (sec, "commands", rules_json (&commands));
   }
   json_object_set_new (root, "security", sec);
   for (int i = 0; i < AK_RES_N; i++)
@@ -530,6 +494,7 @@ cmd_config (int argc, char **argv)
     }
 
   ak_spec_init (&spec);
+  flags.show_only = true; /* showing changes nothing: no volume is created */
   rc = ak_cli_sandbox_resolve (&flags, &spec, &err);
   if (rc < 0)
     {

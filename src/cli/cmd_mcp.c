@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "server/common.h"
+#include "server/job.h"
 #include "server/mcp.h"
 
 static void
@@ -70,5 +71,7 @@ cmd_mcp (int argc, char **argv)
       fprintf (stderr, "agentkernel: mcp-server: cannot set up stdio: %s\n", strerror (errno));
       return AK_EXIT_FAILURE;
     }
+  if (ak_job_init (&err) < 0)
+    return ak_cli_fail (err);
   return ak_mcp_serve (in, out) < 0 ? AK_EXIT_FAILURE : 0;
 }

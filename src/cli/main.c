@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "server/job.h"
 
 int
 ak_cli_fail (ak_error_t *err)
@@ -40,6 +41,9 @@ main (int argc, char **argv)
       ak_cli_usage (stdout);
       return 0;
     }
+  /* The MCP server's sandbox workers (not a command: never listed). */
+  if (argc == 2 && strcmp (argv[1], AK_JOB_WORKER_COMMAND) == 0)
+    return ak_job_worker_main ();
   if (strcmp (argv[1], "--version") == 0 || strcmp (argv[1], "version") == 0)
     {
       printf ("agentkernel %s\n", AK_VERSION);

@@ -226,6 +226,9 @@ ak_cli_sandbox_free (ak_cli_sandbox_t *f)
   ak_strv_free (f->publish);
   ak_strv_free (f->config_refused);
   free (f->config_used);
+  for (size_t i = 0; i < f->n_volume_locks; i++)
+    close (f->volume_locks[i]);
+  free (f->volume_locks);
   memset (f, 0, sizeof (*f));
 }
 
@@ -462,10 +465,11 @@ apply_hosts (const ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
 }
 
 /* -v SRC:DEST[:ro]: SRC with no '/' that does not start with '.' or '~'
- * is a named volume (created when missing), as with docker; anything else
- * is a host path. */
+ * is a named volume (created when missing, and held against a delete
+ * until f is freed; only shown, with show_only), as with docker; anything
+ * else is a host path. */
 static int
-add_volume (ak_spec_t *spec, const char *arg, ak_error_t **err)
+add_volume (ak_cli_sandbox_t *f, ak_spec_t *spec, const char *arg, ak_error_t **err)
 {
   const char *colon = strchr (arg, ':');
   _cleanup_free_ char *slug = NULL;
@@ -481,8 +485,27 @@ add_volume (ak_spec_t *spec, const char *arg, ak_error_t **err)
                          "invalid volume '%s': '%s' is neither a path (give ./%s for one in the current "
                          "directory) nor a volume name (a-z, 0-9, '-', '_')",
                          arg, slug, slug);
-  if (ak_volume_create (slug, true, &path, err) < 0)
-    return -1;
+  if (f->show_only && ak_volume_path (slug, &path, NULL) < 0)
+    {
+      /* Not there yet: shown where a run would create it. */
+      _cleanup_free_ char *dir = ak_volume_dir (slug);
+      vol = ak_xasprintf ("/%s", colon);
+      if (dir == NULL)
+        return ak_error_set (err, 0, "no state directory (set AGENTKERNEL_STATE_DIR or HOME)");
+      if (ak_spec_add_mount (spec, vol, err) < 0)
+        return -1;
+      free (spec->mounts[spec->n_mounts - 1].source);
+      spec->mounts[spec->n_mounts - 1].source = steal_pointer (&dir);
+      return 0;
+    }
+  if (!f->show_only)
+    {
+      int lock = ak_volume_hold (slug, &path, err);
+      if (lock < 0)
+        return -1;
+      f->volume_locks = ak_xrealloc (f->volume_locks, (f->n_volume_locks + 1) * sizeof (int));
+      f->volume_locks[f->n_volume_locks++] = lock;
+    }
   vol = ak_xasprintf ("%s%s", path, colon);
   return ak_spec_add_mount (spec, vol, err);
 }
@@ -557,7 +580,7 @@ ak_cli_sandbox_resolve (ak_cli_sandbox_t *f, ak_spec_t *spec, ak_error_t **err)
     if (ak_spec_add_env (spec, *e, err) < 0)
       return -1;
   for (char **v = f->volumes; v && *v; v++)
-    if (add_volume (spec, *v, err) < 0)
+    if (add_volume (f, spec, *v, err) < 0)
       return -1;
   if (f->memory_set)
     spec->res.memory_mb = f->memory_mb, spec->res_source[0] = AK_SRC_CLI;

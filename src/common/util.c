@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -127,6 +128,23 @@ ak_write_all (int fd, const void *buf, size_t len)
             continue;
           return -1;
         }
+      p += n;
+      len -= (size_t) n;
+    }
+  return 0;
+}
+
+int
+ak_send_all (int fd, const void *buf, size_t len)
+{
+  const char *p = buf;
+  while (len > 0)
+    {
+      ssize_t n = send (fd, p, len, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return -1;
       p += n;
       len -= (size_t) n;
     }

@@ -25,6 +25,9 @@ void ak_strv_free (char **v);
 
 /* Write all of buf, retrying on EINTR and short writes. */
 int ak_write_all (int fd, const void *buf, size_t len);
+/* ak_write_all for a socket: send(MSG_NOSIGNAL), so a peer gone is -1
+ * (EPIPE), never a SIGPIPE. */
+int ak_send_all (int fd, const void *buf, size_t len);
 /* Read until len bytes or EOF; returns bytes read or -1. */
 ssize_t ak_read_all (int fd, void *buf, size_t len);
 /* Write a whole file (O_CLOEXEC|O_TRUNC); returns -1 with *err set. */

@@ -14,6 +14,7 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/util.h"
+#include "model/rulelist.h"
 #include "model/seccomp_profile.h"
 #include "model/toml.h"
 
@@ -34,8 +35,6 @@ static const char *const resources_keys[] = { "vcpus", "memory_mb", "pids", "cpu
 static const char *const security_keys[] = { "profile",  "network",   "mount_cwd", "mount_home",
                                              "pass_env", "read_only", "hide_credentials", "seccomp",
                                              "domains", "commands", NULL };
-static const char *const domains_keys[] = { "allow", "block", "allowlist_only", NULL };
-static const char *const commands_keys[] = { "allow", "block", "allowlist_only", NULL };
 static const char *const files_keys[] = { "source", "dest", NULL };
 
 size_t
@@ -246,52 +245,126 @@ apply_seccomp (const cfg_t *c, const ak_toml_entry_t *e, ak_error_t **err)
   return 0;
 }
 
-/* One list of [security.domains]: each entry a pattern (netpolicy.h); a
- * malformed one fails naming file, line and entry.  An untrusted file may
- * add block rules and turn allowlist mode on, never widen: its allow
- * entries count only when they are what puts the sandbox in allowlist mode
- * (nothing was allowed before but everything), and never for addresses,
- * which could open ranges the open network keeps closed. */
+/* What differs between the policies a config file gives entries for. */
+typedef struct rules_cfg {
+  const char *table;    /* "[security.domains]" */
+  const char *in_force; /* what an untrusted allow entry would widen */
+  /* The entry's own check; *never (the reason) when an untrusted file may
+   * not add it even where it may add allow entries. */
+  int (*check) (const char *s, const char **never, ak_error_t **err);
+} rules_cfg_t;
+
 static int
-domains_list (const cfg_t *c, const ak_toml_value_t *t, const char *key, ak_netlist_t list,
-              bool widen_ok, size_t *added, ak_error_t **err)
+domains_check (const char *s, const char **never, ak_error_t **err)
 {
-  ak_netpolicy_t *pol = &c->spec->sec.domains;
+  ak_netpat_t p;
+  if (ak_netpat_parse (s, &p, err) < 0)
+    return -1;
+  /* An address could open ranges the open network keeps closed. */
+  *never = p.kind == AK_NETPAT_ADDR ? "the addresses the sandbox reaches" : NULL;
+  ak_netpat_clear (&p);
+  return 0;
+}
+
+static int
+commands_check (const char *s, const char **never, ak_error_t **err)
+{
+  *never = NULL;
+  return ak_cmd_entry_check (s, err);
+}
+
+static const rules_cfg_t domains_cfg = { "[security.domains]", "the allow list in force", domains_check };
+static const rules_cfg_t commands_cfg = { "[security.commands]", "the command allow list in force",
+                                          commands_check };
+
+/* One list of [security.domains] (patterns, netpolicy.h) or
+ * [security.commands] (cmdpolicy.h); a malformed entry fails naming file,
+ * line and entry.  An untrusted file may add block entries and turn
+ * allowlist mode on, never widen: its allow entries count only when they
+ * are what puts the sandbox in allowlist mode (widen_ok: nothing was
+ * allowed before but everything), and never those rc->check says not to
+ * (addresses). */
+static int
+rules_list (const cfg_t *c, const ak_toml_value_t *t, const rules_cfg_t *rc, const ak_rules_t *r, int list,
+            bool widen_ok, size_t *added, ak_error_t **err)
+{
+  const char *key = ak_rules_list_name (list);
   ak_toml_entry_t e;
   size_t n;
 
   if (!ak_toml_table_find (t, key, &e))
     return 0;
   if (ak_toml_type (e.value) != AK_TOML_ARRAY)
-    return ak_error_set (err, 0, "%s:%u: [security.domains] %s: expected an array of strings, got %s",
-                         c->file, e.line, key, ak_toml_type_name (ak_toml_type (e.value)));
+    return ak_error_set (err, 0, "%s:%u: %s %s: expected an array of strings, got %s", c->file, e.line, rc->table,
+                         key, ak_toml_type_name (ak_toml_type (e.value)));
   n = ak_toml_array_len (e.value);
   for (size_t i = 0; i < n; i++)
     {
       const ak_toml_value_t *v = ak_toml_array_get (e.value, i);
       unsigned line = ak_toml_line (v) ? ak_toml_line (v) : e.line;
-      const char *s;
+      const char *s, *never = NULL;
       size_t len;
-      ak_netpat_t p;
 
       if (!ak_toml_as_string (v, &s, &len) || len != strlen (s))
-        return ak_error_set (err, 0, "%s:%u: [security.domains] %s: entry %zu: expected a string, got %s",
-                             c->file, line, key, i + 1, ak_toml_type_name (ak_toml_type (v)));
-      if (ak_netpat_parse (s, &p, err) < 0)
-        return ak_error_prefix (err, "%s:%u: [security.domains] %s", c->file, line, key);
-      if (list == AK_NET_ALLOW && c->untrusted && (!widen_ok || p.kind == AK_NETPAT_ADDR))
+        return ak_error_set (err, 0, "%s:%u: %s %s: entry %zu: expected a string, got %s", c->file, line,
+                             rc->table, key, i + 1, ak_toml_type_name (ak_toml_type (v)));
+      if (rc->check (s, &never, err) < 0)
+        return ak_error_prefix (err, "%s:%u: %s %s: entry %zu", c->file, line, rc->table, key, i + 1);
+      if (list == AK_RULES_ALLOW && c->untrusted && (!widen_ok || never != NULL))
         {
-          _cleanup_free_ char *q = ak_xasprintf ("[\"%s\"]", p.text);
-          refuse (c, line, "[security.domains]", key, q,
-                  p.kind == AK_NETPAT_ADDR ? "the addresses the sandbox reaches"
-                                           : "the allow list in force");
-          ak_netpat_clear (&p);
+          _cleanup_free_ char *q = ak_xasprintf ("[\"%s\"]", s);
+          refuse (c, line, rc->table, key, q, never != NULL ? never : rc->in_force);
           continue;
         }
-      ak_netpat_clear (&p);
-      if (ak_netpolicy_add (pol, list, s, AK_SRC_CONFIG, (int) line, err) < 0)
+      if (ak_rules_add (r, list, s, AK_SRC_CONFIG, (int) line, err) < 0)
         return -1;
       (*added)++;
+    }
+  return 0;
+}
+
+/* [security.domains] or [security.commands]; was_open: the policy so far
+ * allows everything. */
+static int
+apply_rules (const cfg_t *c, const ak_toml_entry_t *te, const rules_cfg_t *rc, const ak_rules_t *r, bool was_open,
+             ak_error_t **err)
+{
+  static const char *const keys[] = { "allow", "block", "allowlist_only", NULL };
+  bool have_mode = false, mode = false;
+  size_t added = 0, blocked = 0;
+  ak_toml_entry_t e;
+
+  if (ak_toml_type (te->value) != AK_TOML_TABLE)
+    return type_error (c, te->line, "[security]", te->key, "a table", te->value, err);
+  warn_unknown_keys (c, te->value, rc->table, keys);
+  if (ak_toml_table_find (te->value, "allowlist_only", &e))
+    {
+      if (!ak_toml_as_bool (e.value, &mode))
+        return type_error (c, e.line, rc->table, e.key, "a boolean", e.value, err);
+      have_mode = true;
+    }
+  if (rules_list (c, te->value, rc, r, AK_RULES_BLOCK, true, &blocked, err) < 0
+      || rules_list (c, te->value, rc, r, AK_RULES_ALLOW, was_open && (!have_mode || mode), &added, err) < 0)
+    return -1;
+  if (have_mode)
+    {
+      if (c->untrusted && !mode && *r->allowlist_only)
+        refuse (c, e.line, rc->table, "allowlist_only", "false", rc->in_force);
+      else
+        {
+          *r->allowlist_only = mode;
+          *r->allowlist_source = AK_SRC_CONFIG;
+          *r->allowlist_line = (int) e.line;
+        }
+    }
+  else if (added > 0)
+    {
+      /* An allow list means "only these" unless the file says otherwise,
+       * as --allow-host and --allow-cmd do. */
+      ak_toml_table_find (te->value, "allow", &e);
+      *r->allowlist_only = true;
+      *r->allowlist_source = AK_SRC_CONFIG;
+      *r->allowlist_line = (int) e.line;
     }
   return 0;
 }
@@ -300,136 +373,16 @@ static int
 apply_domains (const cfg_t *c, const ak_toml_entry_t *de, ak_error_t **err)
 {
   ak_netpolicy_t *pol = &c->spec->sec.domains;
-  bool was_open = !pol->allowlist_only && pol->n_allow == 0;
-  bool have_mode = false, mode = false;
-  size_t added = 0, blocked = 0;
-  ak_toml_entry_t e;
-
-  if (ak_toml_type (de->value) != AK_TOML_TABLE)
-    return type_error (c, de->line, "[security]", "domains", "a table", de->value, err);
-  warn_unknown_keys (c, de->value, "[security.domains]", domains_keys);
-  if (ak_toml_table_find (de->value, "allowlist_only", &e))
-    {
-      if (!ak_toml_as_bool (e.value, &mode))
-        return type_error (c, e.line, "[security.domains]", e.key, "a boolean", e.value, err);
-      have_mode = true;
-    }
-  if (domains_list (c, de->value, "block", AK_NET_BLOCK, true, &blocked, err) < 0
-      || domains_list (c, de->value, "allow", AK_NET_ALLOW, was_open && (!have_mode || mode), &added,
-                       err)
-             < 0)
-    return -1;
-  if (have_mode)
-    {
-      if (c->untrusted && !mode && pol->allowlist_only)
-        refuse (c, e.line, "[security.domains]", "allowlist_only", "false", "the allow list in force");
-      else
-        {
-          pol->allowlist_only = mode;
-          pol->allowlist_source = AK_SRC_CONFIG;
-          pol->allowlist_line = (int) e.line;
-        }
-    }
-  else if (added > 0)
-    {
-      /* An allow list means "only these" unless the file says otherwise,
-       * as --allow-host does. */
-      ak_toml_table_find (de->value, "allow", &e);
-      pol->allowlist_only = true;
-      pol->allowlist_source = AK_SRC_CONFIG;
-      pol->allowlist_line = (int) e.line;
-    }
-  return 0;
-}
-
-/* One list of [security.commands] (cmdpolicy.h); a malformed entry fails
- * naming file, line and entry.  As for domains, an untrusted file may add
- * block entries and turn allowlist mode on, never widen: its allow entries
- * count only when they are what puts the sandbox in allowlist mode. */
-static int
-commands_list (const cfg_t *c, const ak_toml_value_t *t, const char *key, ak_cmdlist_t list,
-               bool widen_ok, size_t *added, ak_error_t **err)
-{
-  ak_cmdpolicy_t *pol = &c->spec->sec.commands;
-  ak_toml_entry_t e;
-  size_t n;
-
-  if (!ak_toml_table_find (t, key, &e))
-    return 0;
-  if (ak_toml_type (e.value) != AK_TOML_ARRAY)
-    return ak_error_set (err, 0, "%s:%u: [security.commands] %s: expected an array of strings, got %s",
-                         c->file, e.line, key, ak_toml_type_name (ak_toml_type (e.value)));
-  n = ak_toml_array_len (e.value);
-  for (size_t i = 0; i < n; i++)
-    {
-      const ak_toml_value_t *v = ak_toml_array_get (e.value, i);
-      unsigned line = ak_toml_line (v) ? ak_toml_line (v) : e.line;
-      const char *s;
-      size_t len;
-
-      if (!ak_toml_as_string (v, &s, &len) || len != strlen (s))
-        return ak_error_set (err, 0, "%s:%u: [security.commands] %s: entry %zu: expected a string, got %s",
-                             c->file, line, key, i + 1, ak_toml_type_name (ak_toml_type (v)));
-      if (ak_cmd_entry_check (s, err) < 0)
-        return ak_error_prefix (err, "%s:%u: [security.commands] %s: entry %zu", c->file, line, key,
-                                i + 1);
-      if (list == AK_CMD_ALLOW && c->untrusted && !widen_ok)
-        {
-          _cleanup_free_ char *q = ak_xasprintf ("[\"%s\"]", s);
-          refuse (c, line, "[security.commands]", key, q, "the command allow list in force");
-          continue;
-        }
-      if (ak_cmdpolicy_add (pol, list, s, AK_SRC_CONFIG, (int) line, err) < 0)
-        return -1;
-      (*added)++;
-    }
-  return 0;
+  ak_rules_t r = ak_rules_domains (pol);
+  return apply_rules (c, de, &domains_cfg, &r, !pol->allowlist_only && pol->n_allow == 0, err);
 }
 
 static int
 apply_commands (const cfg_t *c, const ak_toml_entry_t *ce, ak_error_t **err)
 {
   ak_cmdpolicy_t *pol = &c->spec->sec.commands;
-  bool was_open = !pol->allowlist_only;
-  bool have_mode = false, mode = false;
-  size_t added = 0, blocked = 0;
-  ak_toml_entry_t e;
-
-  if (ak_toml_type (ce->value) != AK_TOML_TABLE)
-    return type_error (c, ce->line, "[security]", "commands", "a table", ce->value, err);
-  warn_unknown_keys (c, ce->value, "[security.commands]", commands_keys);
-  if (ak_toml_table_find (ce->value, "allowlist_only", &e))
-    {
-      if (!ak_toml_as_bool (e.value, &mode))
-        return type_error (c, e.line, "[security.commands]", e.key, "a boolean", e.value, err);
-      have_mode = true;
-    }
-  if (commands_list (c, ce->value, "block", AK_CMD_BLOCK, true, &blocked, err) < 0
-      || commands_list (c, ce->value, "allow", AK_CMD_ALLOW, was_open && (!have_mode || mode), &added,
-                        err)
-             < 0)
-    return -1;
-  if (have_mode)
-    {
-      if (c->untrusted && !mode && pol->allowlist_only)
-        refuse (c, e.line, "[security.commands]", "allowlist_only", "false", "the command allow list in force");
-      else
-        {
-          pol->allowlist_only = mode;
-          pol->allowlist_source = AK_SRC_CONFIG;
-          pol->allowlist_line = (int) e.line;
-        }
-    }
-  else if (added > 0)
-    {
-      /* An allow list means "only these" unless the file says otherwise,
-       * as --allow-cmd does. */
-      ak_toml_table_find (ce->value, "allow", &e);
-      pol->allowlist_only = true;
-      pol->allowlist_source = AK_SRC_CONFIG;
-      pol->allowlist_line = (int) e.line;
-    }
-  return 0;
+  ak_rules_t r = ak_rules_commands (pol);
+  return apply_rules (c, ce, &commands_cfg, &r, !pol->allowlist_only, err);
 }
 
 static int

@@ -3,6 +3,7 @@
  * user's rights may have edited) and the body of API requests. */
 #define _GNU_SOURCE
 #include "model/spec_json.h"
+#include "model/rulelist.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -71,55 +72,29 @@ pin_to_json (json_t *o, const char *key, const ak_fs_id_t *id)
                                       (json_int_t) id->ino, "type", pin_types[i].name));
 }
 
+/* A policy's allowlist mode and lists, each entry with where it came
+ * from. */
 static json_t *
-netpats_to_json (const ak_netpat_t *p, size_t n)
+rules_to_json (const ak_rules_t *r)
 {
-  json_t *a = json_array ();
-  if (a == NULL)
-    ak_oom ();
-  for (size_t i = 0; i < n; i++)
-    json_array_append_new (a, json_pack ("{s:s, s:s, s:i}", "pattern", p[i].text, "source",
-                                         ak_source_name ((ak_source_t) p[i].source), "line",
-                                         p[i].line));
-  return a;
-}
-
-static json_t *
-domains_to_json (const ak_netpolicy_t *pol)
-{
-  json_t *o = json_pack ("{s:{s:b, s:s, s:i}}", "allowlist_only", "value", pol->allowlist_only,
-                         "source", ak_source_name ((ak_source_t) pol->allowlist_source), "line",
-                         pol->allowlist_line);
+  json_t *o = json_pack ("{s:{s:b, s:s, s:i}}", "allowlist_only", "value", *r->allowlist_only, "source",
+                         ak_source_name ((ak_source_t) *r->allowlist_source), "line", *r->allowlist_line);
   if (o == NULL)
     ak_oom ();
-  json_object_set_new (o, "allow", netpats_to_json (pol->allow, pol->n_allow));
-  json_object_set_new (o, "block", netpats_to_json (pol->block, pol->n_block));
-  return o;
-}
-
-static json_t *
-cmdrules_to_json (const ak_cmdrule_t *r, size_t n)
-{
-  json_t *a = json_array ();
-  if (a == NULL)
-    ak_oom ();
-  for (size_t i = 0; i < n; i++)
-    json_array_append_new (a, json_pack ("{s:s, s:s, s:i}", "entry", r[i].text, "source",
-                                         ak_source_name ((ak_source_t) r[i].source), "line",
-                                         r[i].line));
-  return a;
-}
-
-static json_t *
-commands_to_json (const ak_cmdpolicy_t *pol)
-{
-  json_t *o = json_pack ("{s:{s:b, s:s, s:i}}", "allowlist_only", "value", pol->allowlist_only,
-                         "source", ak_source_name ((ak_source_t) pol->allowlist_source), "line",
-                         pol->allowlist_line);
-  if (o == NULL)
-    ak_oom ();
-  json_object_set_new (o, "allow", cmdrules_to_json (pol->allow, pol->n_allow));
-  json_object_set_new (o, "block", cmdrules_to_json (pol->block, pol->n_block));
+  for (int list = AK_RULES_ALLOW; list <= AK_RULES_BLOCK; list++)
+    {
+      json_t *a = json_array ();
+      if (a == NULL)
+        ak_oom ();
+      for (size_t i = 0; i < ak_rules_count (r, list); i++)
+        {
+          int source, line;
+          const char *text = ak_rules_entry (r, list, i, &source, &line);
+          json_array_append_new (a, json_pack ("{s:s, s:s, s:i}", r->entry_key, text, "source",
+                                               ak_source_name ((ak_source_t) source), "line", line));
+        }
+      json_object_set_new (o, ak_rules_list_name (list), a);
+    }
   return o;
 }
 
@@ -169,9 +144,15 @@ ak_spec_to_json (const ak_spec_t *spec)
     json_object_set_new (sec, "seccomp", o);
   }
   if (ak_netpolicy_has_rules (&spec->sec.domains))
-    json_object_set_new (sec, "domains", domains_to_json (&spec->sec.domains));
+    {
+      ak_rules_t r = ak_rules_domains ((ak_netpolicy_t *) &spec->sec.domains);
+      json_object_set_new (sec, "domains", rules_to_json (&r));
+    }
   if (ak_cmdpolicy_has_rules (&spec->sec.commands))
-    json_object_set_new (sec, "commands", commands_to_json (&spec->sec.commands));
+    {
+      ak_rules_t r = ak_rules_commands ((ak_cmdpolicy_t *) &spec->sec.commands);
+      json_object_set_new (sec, "commands", rules_to_json (&r));
+    }
   json_object_set_new (root, "security", sec);
 
   for (int i = 0; i < AK_RES_N; i++)
@@ -658,130 +639,63 @@ parse_seccomp (const json_t *o, ak_spec_t *spec, ak_error_t **err)
   return 0;
 }
 
-/* One list of security.domains; every pattern is parsed again, so a
- * stored spec changed by hand is held to the grammar of the config file. */
+/* security.domains or security.commands: every entry is checked again,
+ * so a stored spec changed by hand is held to the rules of the config
+ * file. */
 static int
-parse_netpats (const json_t *o, const char *key, ak_netlist_t list, ak_netpolicy_t *pol,
-               ak_error_t **err)
-{
-  static const char *const keys[] = { "pattern", "source", "line", NULL };
-  const json_t *a = json_object_get (o, key);
-  _cleanup_free_ char *w = join ("security.domains", key);
-
-  if (a == NULL)
-    return 0;
-  if (!json_is_array (a))
-    return wrong_type (err, w, "an array", a);
-  for (size_t i = 0; i < json_array_size (a); i++)
-    {
-      const json_t *e = json_array_get (a, i);
-      _cleanup_free_ char *we = ak_xasprintf ("%s[%zu]", w, i);
-      _cleanup_free_ char *pat = NULL;
-      ak_source_t src = AK_SRC_CLI;
-      int line = 0;
-
-      if (!json_is_object (e))
-        return wrong_type (err, we, "an object", e);
-      if (check_keys (e, we, keys, err) < 0 || get_string (e, "pattern", we, false, check_any, &pat, err) < 0
-          || get_source (e, we, &src, err) < 0 || get_line (e, we, &line, err) < 0)
-        return -1;
-      if (pat == NULL)
-        return bad (err, we, "pattern is required");
-      if (ak_netpolicy_add (pol, list, pat, (int) src, line, err) < 0)
-        return ak_error_prefix (err, "invalid spec: %s", we);
-    }
-  return 0;
-}
-
-static int
-parse_domains (const json_t *o, ak_spec_t *spec, ak_error_t **err)
+parse_rules (const json_t *o, const ak_rules_t *r, ak_error_t **err)
 {
   static const char *const keys[] = { "allowlist_only", "allow", "block", NULL };
   static const char *const mode_keys[] = { "value", "source", "line", NULL };
-  static const char *const w = "security.domains";
-  ak_netpolicy_t *pol = &spec->sec.domains;
+  const char *const entry_keys[] = { r->entry_key, "source", "line", NULL };
+  _cleanup_free_ char *wm = join (r->section, "allowlist_only");
   const json_t *m;
 
-  ak_netpolicy_clear (pol);
-  if (check_keys (o, w, keys, err) < 0 || get_object (o, "allowlist_only", w, &m, err) < 0)
-    return -1;
-  if (m != NULL)
-    {
-      ak_source_t src = AK_SRC_DEFAULT;
-      if (check_keys (m, "security.domains.allowlist_only", mode_keys, err) < 0
-          || get_bool (m, "value", "security.domains.allowlist_only", &pol->allowlist_only, err) < 0
-          || get_source (m, "security.domains.allowlist_only", &src, err) < 0
-          || get_line (m, "security.domains.allowlist_only", &pol->allowlist_line, err) < 0)
-        return -1;
-      pol->allowlist_source = (int) src;
-    }
-  if (parse_netpats (o, "allow", AK_NET_ALLOW, pol, err) < 0
-      || parse_netpats (o, "block", AK_NET_BLOCK, pol, err) < 0)
-    return -1;
-  return 0;
-}
-
-/* One list of security.commands; every entry is checked again, so a
- * stored spec changed by hand is held to the rules of the config file. */
-static int
-parse_cmdrules (const json_t *o, const char *key, ak_cmdlist_t list, ak_cmdpolicy_t *pol,
-                ak_error_t **err)
-{
-  static const char *const keys[] = { "entry", "source", "line", NULL };
-  const json_t *a = json_object_get (o, key);
-  _cleanup_free_ char *w = join ("security.commands", key);
-
-  if (a == NULL)
-    return 0;
-  if (!json_is_array (a))
-    return wrong_type (err, w, "an array", a);
-  for (size_t i = 0; i < json_array_size (a); i++)
-    {
-      const json_t *e = json_array_get (a, i);
-      _cleanup_free_ char *we = ak_xasprintf ("%s[%zu]", w, i);
-      _cleanup_free_ char *text = NULL;
-      ak_source_t src = AK_SRC_CLI;
-      int line = 0;
-
-      if (!json_is_object (e))
-        return wrong_type (err, we, "an object", e);
-      if (check_keys (e, we, keys, err) < 0 || get_string (e, "entry", we, false, check_any, &text, err) < 0
-          || get_source (e, we, &src, err) < 0 || get_line (e, we, &line, err) < 0)
-        return -1;
-      if (text == NULL)
-        return bad (err, we, "entry is required");
-      if (ak_cmdpolicy_add (pol, list, text, (int) src, line, err) < 0)
-        return ak_error_prefix (err, "invalid spec: %s", we);
-    }
-  return 0;
-}
-
-static int
-parse_commands (const json_t *o, ak_spec_t *spec, ak_error_t **err)
-{
-  static const char *const keys[] = { "allowlist_only", "allow", "block", NULL };
-  static const char *const mode_keys[] = { "value", "source", "line", NULL };
-  static const char *const w = "security.commands";
-  static const char *const wm = "security.commands.allowlist_only";
-  ak_cmdpolicy_t *pol = &spec->sec.commands;
-  const json_t *m;
-
-  ak_cmdpolicy_clear (pol);
+  ak_rules_clear (r);
   if (!json_is_object (o))
-    return wrong_type (err, w, "an object", o);
-  if (check_keys (o, w, keys, err) < 0 || get_object (o, "allowlist_only", w, &m, err) < 0)
+    return wrong_type (err, r->section, "an object", o);
+  if (check_keys (o, r->section, keys, err) < 0 || get_object (o, "allowlist_only", r->section, &m, err) < 0)
     return -1;
   if (m != NULL)
     {
       ak_source_t src = AK_SRC_DEFAULT;
-      if (check_keys (m, wm, mode_keys, err) < 0 || get_bool (m, "value", wm, &pol->allowlist_only, err) < 0
-          || get_source (m, wm, &src, err) < 0 || get_line (m, wm, &pol->allowlist_line, err) < 0)
+      if (check_keys (m, wm, mode_keys, err) < 0 || get_bool (m, "value", wm, r->allowlist_only, err) < 0
+          || get_source (m, wm, &src, err) < 0 || get_line (m, wm, r->allowlist_line, err) < 0)
         return -1;
-      pol->allowlist_source = (int) src;
+      *r->allowlist_source = (int) src;
     }
-  if (parse_cmdrules (o, "allow", AK_CMD_ALLOW, pol, err) < 0
-      || parse_cmdrules (o, "block", AK_CMD_BLOCK, pol, err) < 0)
-    return -1;
+  for (int list = AK_RULES_ALLOW; list <= AK_RULES_BLOCK; list++)
+    {
+      const json_t *a = json_object_get (o, ak_rules_list_name (list));
+      _cleanup_free_ char *w = join (r->section, ak_rules_list_name (list));
+
+      if (a == NULL)
+        continue;
+      if (!json_is_array (a))
+        return wrong_type (err, w, "an array", a);
+      for (size_t i = 0; i < json_array_size (a); i++)
+        {
+          const json_t *e = json_array_get (a, i);
+          _cleanup_free_ char *we = ak_xasprintf ("%s[%zu]", w, i);
+          _cleanup_free_ char *text = NULL;
+          ak_source_t src = AK_SRC_CLI;
+          int line = 0;
+
+          if (!json_is_object (e))
+            return wrong_type (err, we, "an object", e);
+          if (check_keys (e, we, entry_keys, err) < 0
+              || get_string (e, r->entry_key, we, false, check_any, &text, err) < 0
+              || get_source (e, we, &src, err) < 0 || get_line (e, we, &line, err) < 0)
+            return -1;
+          if (text == NULL)
+            {
+              _cleanup_free_ char *msg = ak_xasprintf ("%s is required", r->entry_key);
+              return bad (err, we, msg);
+            }
+          if (ak_rules_add (r, list, text, (int) src, line, err) < 0)
+            return ak_error_prefix (err, "invalid spec: %s", we);
+        }
+    }
   return 0;
 }
 
@@ -792,6 +706,7 @@ parse_security (const json_t *sec, ak_spec_t *spec, ak_error_t **err)
                                       "pass_env", "read_only", "seccomp", "domains", "commands", NULL };
   static const char *const profile_keys[] = { "value", "source", NULL };
   static const char *const setting_keys[] = { "value", "source", "line", NULL };
+  ak_rules_t domains = ak_rules_domains (&spec->sec.domains), commands = ak_rules_commands (&spec->sec.commands);
   const json_t *p;
 
   if (check_keys (sec, "security", keys, err) < 0)
@@ -840,11 +755,11 @@ parse_security (const json_t *sec, ak_spec_t *spec, ak_error_t **err)
     return -1;
   if (get_object (sec, "domains", "security", &p, err) < 0)
     return -1;
-  if (p != NULL && parse_domains (p, spec, err) < 0)
+  if (p != NULL && parse_rules (p, &domains, err) < 0)
     return -1;
   if (get_object (sec, "commands", "security", &p, err) < 0)
     return -1;
-  return p != NULL ? parse_commands (p, spec, err) : 0;
+  return p != NULL ? parse_rules (p, &commands, err) : 0;
 }
 
 static int

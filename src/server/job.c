@@ -8,12 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "service/sandbox.h"
+#include "model/spec_json.h"
 #include "common/child.h"
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -72,31 +76,119 @@ job_new (int out[2], int err[2], ak_error_t **err_out)
 
 /* ---- run: a worker process ------------------------------------------- */
 
-/* In the worker: a single-threaded copy of the server with nothing of it
- * but the descriptors this run needs (another client's socket or the
- * listening socket must not live on in it), the default signal state, and
- * a parent-death signal so a dying server ends its sandboxes.  Descriptors
- * (ak_worker_spawn renumbers them): 3 stdout, 4 stderr, 5 the report,
- * 6 /dev/null as stdin. */
+/* A server has threads, and a child forked from it inherits every lock
+ * another thread held at that moment (the allocator's among them), so the
+ * child does nothing but exec: the worker is this program run anew with
+ * AK_JOB_WORKER_COMMAND, and reads the spec from a descriptor. */
+
+/* This program, opened once (ak_job_init): a worker is it run anew. */
+static int self_fd = -1;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+static int self_errno;
+
+static void
+open_self (void)
+{
+  self_fd = open ("/proc/self/exe", O_PATH | O_CLOEXEC);
+  if (self_fd < 0)
+    self_errno = errno;
+}
+
+int
+ak_job_init (ak_error_t **err)
+{
+  pthread_once (&self_once, open_self);
+  if (self_fd < 0)
+    return ak_error_set (err, self_errno, "cannot open this program (/proc/self/exe) to run sandboxes with");
+  return 0;
+}
+
+/* The worker's descriptors, as ak_worker_spawn renumbers them. */
+enum { W_OUT = 3, W_ERR, W_REPORT, W_IN, W_SPEC, W_SELF };
+
+/* The spec in a memory file the worker reads from its start: writing it
+ * cannot block on a worker that has not started yet. */
+static int
+spec_file (const ak_spec_t *spec, ak_error_t **err)
+{
+  json_t *j = ak_spec_to_json (spec);
+  _cleanup_free_ char *text = json_dumps (j, JSON_COMPACT);
+  _cleanup_close_ int fd = memfd_create ("agentkernel-job", MFD_CLOEXEC);
+
+  json_decref (j);
+  if (text == NULL)
+    return ak_error_set (err, ENOMEM, "the spec");
+  if (fd < 0)
+    return ak_error_set (err, errno, "memfd_create");
+  if (ak_write_all (fd, text, strlen (text)) < 0 || lseek (fd, 0, SEEK_SET) < 0)
+    return ak_error_set (err, errno, "writing the spec for the worker");
+  return take_fd (&fd);
+}
+
+/* In the child of a threaded server, between fork and exec: only
+ * async-signal-safe calls (another thread may have held the allocator's
+ * or any library's lock at the fork, and nothing here may take one).
+ * ak_worker_spawn gave it nothing but the descriptors above, the default
+ * signal state, and a parent-death signal (kept across exec) so a dying
+ * server ends its sandboxes. */
 static _Noreturn void
-run_worker (const ak_spec_t *spec)
+exec_worker (void)
+{
+  static char *const argv[] = { (char *) "agentkernel", (char *) AK_JOB_WORKER_COMMAND, NULL };
+  ak_error_t e = { 0, (char *) "cannot start the sandbox worker (execveat of this program)" };
+
+  for (int fd = W_OUT; fd < W_SELF; fd++)
+    if (fcntl (fd, F_SETFD, 0) < 0)
+      _exit (125);
+  syscall (SYS_execveat, W_SELF, "", argv, environ, AT_EMPTY_PATH);
+  e.code = errno;
+  (void) ak_report_error (W_REPORT, &e);
+  _exit (125);
+}
+
+int
+ak_job_worker_main (void)
 {
   ak_error_t *err = NULL;
-  ak_stdio_t io = { 6, 3, 4 };
+  ak_stdio_t io = { W_IN, W_OUT, W_ERR };
+  json_error_t jerr;
+  json_t *j;
+  ak_spec_t spec;
   int status = 0;
 
-  if (ak_sandbox_run (spec, &io, "server", &status, &err) < 0)
-    ak_report_fail (5, err);
-  (void) ak_report_ok (5, status);
-  _exit (0);
+  /* Started by exec_worker: not a command for anyone to run by hand.  What
+   * it was given is closed again for what it runs. */
+  for (int fd = W_OUT; fd <= W_SPEC; fd++)
+    if (fcntl (fd, F_SETFD, FD_CLOEXEC) < 0)
+      {
+        fprintf (stderr, "agentkernel: %s is run only by the server\n", AK_JOB_WORKER_COMMAND);
+        return 125;
+      }
+  j = json_loadfd (W_SPEC, 0, &jerr);
+  close (W_SPEC);
+  if (j == NULL)
+    ak_error_set (&err, 0, "the worker's spec: %s", jerr.text);
+  else if (ak_spec_from_json (j, &spec, &err) < 0)
+    json_decref (j), j = NULL;
+  if (j == NULL)
+    ak_report_fail (W_REPORT, err);
+  json_decref (j);
+  if (ak_sandbox_run (&spec, &io, "server", &status, &err) < 0)
+    ak_report_fail (W_REPORT, err);
+  (void) ak_report_ok (W_REPORT, status);
+  ak_spec_clear (&spec);
+  return 0;
 }
 
 ak_job_t *
 ak_job_run (const ak_spec_t *spec, ak_error_t **err)
 {
   int out[2], errp[2], res[2];
-  ak_job_t *j = job_new (out, errp, err);
+  ak_job_t *j;
 
+  if (ak_job_init (err) < 0)
+    return NULL;
+  j = job_new (out, errp, err);
   if (j == NULL)
     return NULL;
   if (pipe2 (res, O_CLOEXEC) < 0)
@@ -107,10 +199,13 @@ ak_job_run (const ak_spec_t *spec, ak_error_t **err)
   j->result_fd = res[0];
   {
     _cleanup_close_ int null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-    int keep[] = { out[1], errp[1], res[1], null_fd };
-    ak_worker_t w = { .keep = keep, .n_keep = 4, .death_signal = SIGTERM };
+    _cleanup_close_ int spec_fd = null_fd < 0 ? -1 : spec_file (spec, err);
+    int keep[] = { out[1], errp[1], res[1], null_fd, spec_fd, self_fd };
+    ak_worker_t w = { .keep = keep, .n_keep = 6, .death_signal = SIGTERM };
     if (null_fd < 0)
       j->pid = ak_error_set (err, errno, "/dev/null");
+    else if (spec_fd < 0)
+      j->pid = -1;
     else
       j->pid = ak_worker_spawn (&w, err);
   }
@@ -120,7 +215,7 @@ ak_job_run (const ak_spec_t *spec, ak_error_t **err)
       goto fail;
     }
   if (j->pid == 0)
-    run_worker (spec);
+    exec_worker ();
   close (res[1]);
   close (out[1]);
   close (errp[1]);

@@ -1,8 +1,9 @@
 /* A command the HTTP API runs on a client's behalf, watched while it runs.
  *
  * POST /run starts a new sandbox: the backend's run() in a worker process
- * forked for it (the sandbox is cloned from a single-threaded process, and
- * a crash stays out of the server).  exec runs ak_sandbox_exec() in a
+ * (the sandbox is cloned from a single-threaded process, and a crash stays
+ * out of the server): this program executed anew with AK_JOB_WORKER_COMMAND,
+ * so nothing of the threaded server lives on in it.  exec runs ak_sandbox_exec() in a
  * worker thread.  Either way the output arrives on two pipes the request's
  * own thread reads (ak_job_pump), so it can stream it, cap it, and notice
  * a client that went away or a deadline that passed, and end the command
@@ -19,6 +20,17 @@
 #include "model/spec.h"
 
 typedef struct ak_job ak_job_t;
+
+/* The hidden command a worker runs as (argv[1]); every program that serves
+ * jobs hands it to ak_job_worker_main before anything else. */
+#define AK_JOB_WORKER_COMMAND "__sandbox-worker"
+
+/* Opens this program for the workers to run, once; called at start-up
+ * (before the program could be replaced on disk), and by ak_job_run. */
+int ak_job_init (ak_error_t **err);
+
+/* The worker: runs the spec it was given and reports.  Its exit status. */
+int ak_job_worker_main (void);
 
 /* stream: 1 stdout, 2 stderr. */
 typedef void (*ak_job_output_fn) (int stream, const char *data, size_t len, void *arg);

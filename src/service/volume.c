@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,22 +67,36 @@ open_volumes (bool create, ak_error_t **err)
   return fd;
 }
 
-static char *
-volume_dir (const char *slug)
+char *
+ak_volume_dir (const char *slug)
 {
   _cleanup_free_ char *root = ak_store_root ();
   return root ? ak_xasprintf ("%s/volumes/%s", root, slug) : NULL;
 }
 
-int
-ak_volume_create (const char *slug, bool exist_ok, char **path, ak_error_t **err)
+/* The volume's lock (volumes/.SLUG.lock, never removed: a lock file that
+ * is unlinked can be locked by two at once), taken with op (LOCK_SH,
+ * LOCK_EX, with LOCK_NB or not). */
+static int
+lock_volume (int vfd, const char *slug, int op, ak_error_t **err)
 {
-  _cleanup_close_ int vfd = -1;
+  _cleanup_free_ char *name = ak_xasprintf (".%s.lock", slug);
+  _cleanup_close_ int fd = openat (vfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+  if (fd < 0)
+    return ak_error_set (err, errno, "volume '%s': its lock", slug);
+  while (flock (fd, op) < 0)
+    if (errno != EINTR)
+      return ak_error_set (err, errno, "volume '%s': its lock", slug);
+  return take_fd (&fd);
+}
+
+static int
+create_locked (int vfd, const char *slug, bool exist_ok, char **path, ak_error_t **err)
+{
   struct stat st;
   bool made = true;
 
-  if (check_slug (slug, err) < 0 || (vfd = open_volumes (true, err)) < 0)
-    return -1;
   if (mkdirat (vfd, slug, 0755) < 0)
     {
       if (errno != EEXIST)
@@ -95,8 +110,31 @@ ak_volume_create (const char *slug, bool exist_ok, char **path, ak_error_t **err
   if (made)
     ak_audit ("volume_created", NULL, json_pack ("{s:s}", "volume", slug));
   if (path != NULL)
-    *path = volume_dir (slug);
+    *path = ak_volume_dir (slug);
   return 0;
+}
+
+int
+ak_volume_create (const char *slug, bool exist_ok, char **path, ak_error_t **err)
+{
+  _cleanup_close_ int vfd = -1, lock = -1;
+
+  if (check_slug (slug, err) < 0 || (vfd = open_volumes (true, err)) < 0
+      || (lock = lock_volume (vfd, slug, LOCK_SH, err)) < 0)
+    return -1;
+  return create_locked (vfd, slug, exist_ok, path, err);
+}
+
+int
+ak_volume_hold (const char *slug, char **path, ak_error_t **err)
+{
+  _cleanup_close_ int vfd = -1, lock = -1;
+
+  if (check_slug (slug, err) < 0 || (vfd = open_volumes (true, err)) < 0
+      || (lock = lock_volume (vfd, slug, LOCK_SH, err)) < 0
+      || create_locked (vfd, slug, true, path, err) < 0)
+    return -1;
+  return take_fd (&lock);
 }
 
 int
@@ -109,7 +147,7 @@ ak_volume_path (const char *slug, char **path, ak_error_t **err)
   vfd = open_volumes (false, NULL);
   if (vfd < 0 || fstatat (vfd, slug, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR (st.st_mode))
     return ak_error_coded (err, ENOENT, "no such volume '%s' (agentkernel volume create %s)", slug, slug);
-  *path = volume_dir (slug);
+  *path = ak_volume_dir (slug);
   return 0;
 }
 
@@ -185,8 +223,27 @@ int
 ak_volume_delete (const char *slug, ak_error_t **err)
 {
   char **users = NULL;
-  _cleanup_close_ int vfd = -1;
+  _cleanup_close_ int vfd = -1, lock = -1;
 
+  if (check_slug (slug, err) < 0)
+    return -1;
+  /* Held by a sandbox being started (not recorded yet, or a run that is
+   * never recorded): not deleted under it. */
+  vfd = open_volumes (false, NULL);
+  if (vfd >= 0)
+    {
+      ak_error_t *e = NULL;
+      lock = lock_volume (vfd, slug, LOCK_EX | LOCK_NB, &e);
+      if (lock < 0)
+        {
+          int code = e->code;
+          ak_error_free (e);
+          return code == EWOULDBLOCK
+                     ? ak_error_coded (err, EBUSY, "volume '%s' is in use by a sandbox that is starting or running",
+                                       slug)
+                     : ak_error_set (err, code, "volume '%s': its lock", slug);
+        }
+    }
   if (ak_volume_users (slug, &users, err) < 0)
     {
       ak_strv_free (users);
@@ -200,8 +257,9 @@ ak_volume_delete (const char *slug, ak_error_t **err)
       return rc;
     }
   ak_strv_free (users);
-  vfd = open_volumes (false, err);
-  if (vfd < 0 || ak_fs_remove_tree (vfd, slug, NULL, err) < 0)
+  if (vfd < 0)
+    return ak_error_coded (err, ENOENT, "no such volume '%s'", slug);
+  if (ak_fs_remove_tree (vfd, slug, NULL, err) < 0)
     return -1;
   ak_audit ("volume_deleted", NULL, json_pack ("{s:s}", "volume", slug));
   return 0;

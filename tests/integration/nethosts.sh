@@ -85,6 +85,17 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
         self.wfile.write(body)
     def do_GET(self):
+        if self.headers.get("Upgrade", "").lower() == "echo":
+            # Upgrade: echo is honoured (101), then every line comes back
+            # as "echo:LINE"; any other Upgrade is answered as a plain GET.
+            self.send_response(101); self.send_header("Upgrade", "echo")
+            self.send_header("Connection", "Upgrade"); self.end_headers()
+            while True:
+                l = self.rfile.readline()
+                if not l: break
+                self.wfile.write(b"echo:" + l); self.wfile.flush()
+            self.close_connection = True
+            return
         body = ("token-%s host=%s\n" % (self.server.server_address[0], self.headers.get("Host"))).encode()
         self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
         self.wfile.write(body)

@@ -152,6 +152,20 @@ expect "-v NAME:/path with an invalid name" 125 "neither a path" -- "$AK" run -v
 attack "the volumes directory itself is never shown (agentkernel's state)" 0 '^ak-ran-7f3c 0$' -- \
   sh -c '"$1" volume create other >/dev/null; "$1" run -v "$2/volumes:/v" -- sh -c "echo $3 \$(ls -A /v | wc -l)"' _ "$AK" "$AGENTKERNEL_STATE_DIR" "$MARK"
 "$AK" volume delete other >/dev/null
+# A run holds its volumes until it ends (a run is never recorded, so only
+# the lock it holds keeps a delete from removing the files under it).
+held=$(mktemp -d /tmp/ak-held.XXXXXX); chmod 755 "$held"
+expect "volume delete while a run holds the volume: refused, the run keeps its files" 0 \
+  '^refused: .*in use by a sandbox that is starting or running \| kept$' -- sh -c '
+  "$1" run -v held:/c -- sh -c "echo kept >/c/f; i=0; while [ ! -e /c/go ] && [ \$i -lt 1200 ]; do sleep 0.1; i=\$((i+1)); done; cat /c/f" >"$3/out" 2>"$3/err" &
+  i=0; while [ ! -e "$2/f" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done
+  r=$("$1" volume delete held 2>&1); touch "$2/go"; wait; echo "refused: $r | $(cat "$3/out")"' \
+  _ "$AK" "$AGENTKERNEL_STATE_DIR/volumes/held" "$held"
+expect "control: once the run has ended, the volume is deleted" 0 '^held$' -- "$AK" volume delete held
+rm -rf "$held"
+expect "config show -v NAME:/path: where the volume would be" 0 '^# volume: .*/volumes/shown -> /x$' -- \
+  "$AK" config show -v shown:/x
+refute "config show -v NAME:/path: no volume is created" 'shown' -- "$AK" volume list
 
 # -- the README's examples, as written, under the default profile ------------------------
 echo "== README examples"

@@ -153,6 +153,54 @@ expect "control: the same body with Content-Length alone" 0 "^posted-198.51.100.
 attack "two Host headers are refused" 0 "^refused:" -- \
   np -v "$kadir:/ka:ro" --allow-host allowed.test -- \
   "python3 /ka/seq.py allowed.test 'GET / HTTP/1.1\nHost: allowed.test\nHost: other.test\n\n'"
+cat >"$kadir/up.py" <<'EOF'
+# up.py ADDR UPGRADE REQ: a GET asking for Upgrade: UPGRADE, then REQ (\n
+# stands for CRLF, \t for a tab) on the same connection; prints the first
+# answer's status and what came back for REQ (or how the connection ended).
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=5)
+def more(data):
+    c = s.recv(4096)
+    if not c:
+        raise ConnectionError("closed")
+    return data + c
+out = []
+try:
+    s.sendall(("GET / HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n" % (sys.argv[1], sys.argv[2])).encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data = more(data)
+    out.append(data.split(b" ")[1].decode())
+    if out[0] != "101":
+        while not data.endswith(b"\n") or data.endswith(b"\r\n\r\n"):
+            data = more(data)
+    s.sendall(sys.argv[3].replace("\\n", "\r\n").replace("\\t", "\t").encode())
+    data = b""
+    while not data.endswith(b"\n") or data.endswith(b"\r\n\r\n"):
+        data = more(data)
+    out.append(data.split(b"\r\n\r\n", 1)[-1].decode().strip())
+except Exception as e:
+    out.append("refused:" + type(e).__name__)
+print(" | ".join(out))
+EOF
+chmod 644 "$kadir/up.py"
+# An Upgrade the server answers with 200 switches nothing: what follows is
+# HTTP again and still checked (a request line the check cannot read, here
+# with a tab the server takes for a space, must not pass unread).
+attack "an Upgrade answered 200: a later request the check cannot read is refused" 0 "^200 \| refused:" -- \
+  np -v "$kadir:/ka:ro" --allow-host allowed.test -- \
+  "python3 /ka/up.py allowed.test probe 'GET\t/ HTTP/1.1\nHost: other.test\n\n'"
+expect "control: the server takes that request (from the host)" 0 "^200 \| $T10 host=other.test$" -- \
+  python3 "$kadir/up.py" 198.51.100.10 probe 'GET\t/ HTTP/1.1\nHost: other.test\n\n'
+attack "an Upgrade answered 200: a later request naming another host is refused" 0 "^200 \| refused:" -- \
+  np -v "$kadir:/ka:ro" --allow-host allowed.test -- \
+  "python3 /ka/up.py allowed.test probe 'GET / HTTP/1.1\nHost: other.test\n\n'"
+expect "control: after it, a request naming the allowed host is served" 0 "^200 \| $T10 host=allowed.test$" -- \
+  np -v "$kadir:/ka:ro" --allow-host allowed.test -- \
+  "python3 /ka/up.py allowed.test probe 'GET / HTTP/1.1\nHost: allowed.test\n\n'"
+expect "an Upgrade answered 101: the new protocol passes unread" 0 "^101 \| echo:GET.*/ not HTTP$" -- \
+  np -v "$kadir:/ka:ro" --allow-host allowed.test -- \
+  "python3 /ka/up.py allowed.test echo 'GET\t/ not HTTP\n'"
 rm -rf "$kadir"
 
 # -- IP literals: only an IP rule allows them
@@ -425,6 +473,6 @@ expect "config show: a flag's entry" 0 '"203\.0\.113\.0/24",  # cli flag' -- \
 expect "config show: allowlist mode from the allow list" 0 'allowlist_only = true  # config line 2' -- \
   "$AK" config show --config "$npcfg/np.toml"
 printf '[security.domains]\nallow = ["ok.example", "x:99999"]\n' >"$npcfg/bad.toml"
-expect "a malformed pattern in a config file: file, line and entry" 125 "bad\.toml:2: \[security\.domains\] allow: 'x:99999': bad port" -- \
+expect "a malformed pattern in a config file: file, line and entry" 125 "bad\.toml:2: \[security\.domains\] allow: entry 2: 'x:99999': bad port" -- \
   "$AK" run --config "$npcfg/bad.toml" -- true
 rm -rf "$npcfg"

@@ -315,9 +315,9 @@ test_config_errors (void **state)
 {
   (void) state;
   expect_config_error ("[security.domains]\nallow = [\n  \"ok.example\",\n  \"bad..name\",\n]\n",
-                       "agentkernel.toml:4: [security.domains] allow: 'bad..name'");
+                       "agentkernel.toml:4: [security.domains] allow: entry 2: 'bad..name'");
   expect_config_error ("[security.domains]\nblock = [\"x.example:99999\"]\n",
-                       ":2: [security.domains] block: 'x.example:99999': bad port");
+                       ":2: [security.domains] block: entry 1: 'x.example:99999': bad port");
   expect_config_error ("[security.domains]\nallow = \"a.example\"\n",
                        ":2: [security.domains] allow: expected an array of strings");
   expect_config_error ("[security.domains]\nallow = [1]\n",

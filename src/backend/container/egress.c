@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -448,7 +449,62 @@ typedef struct conn {
   int cfd, ufd;
   atomic_llong in_bytes;
   atomic_bool denied; /* the client gets a reset, never a FIN */
+  /* The status of the upstream's first answer (past interim 1xx ones other
+   * than 101), once its status line has passed: -1 when it was none (not
+   * HTTP, or the upstream ended first).  verdict_fd (an eventfd, -1: none)
+   * is signalled when it is known. */
+  atomic_int first_status;
+  atomic_int verdict_fd;
 } conn_t;
+
+/* Reads the upstream's first status line(s) as they pass. */
+typedef struct status_scan {
+  uint8_t line[12]; /* "HTTP/1.1 101" */
+  size_t line_len;
+  bool skipping;    /* through an interim head, to its blank line */
+  uint32_t tail;    /* its last four bytes */
+} status_scan_t;
+
+static void
+first_status_set (conn_t *c, int status)
+{
+  int fd;
+  atomic_store (&c->first_status, status);
+  fd = atomic_load (&c->verdict_fd);
+  if (fd >= 0)
+    eventfd_write (fd, 1);
+}
+
+static void
+status_scan (conn_t *c, status_scan_t *s, const uint8_t *d, size_t n)
+{
+  for (size_t i = 0; i < n && atomic_load (&c->first_status) == 0; i++)
+    {
+      if (s->skipping)
+        {
+          s->tail = s->tail << 8 | d[i];
+          if (s->tail == 0x0d0a0d0a)
+            s->skipping = false, s->line_len = 0, s->tail = 0;
+          continue;
+        }
+      s->line[s->line_len++] = d[i];
+      if (s->line_len < sizeof s->line)
+        continue;
+      {
+        const uint8_t *l = s->line;
+        int code = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
+        bool ok = memcmp (l, "HTTP/1.", 7) == 0 && (l[7] == '0' || l[7] == '1') && l[8] == ' ';
+        for (int k = 9; k < 12; k++)
+          ok = ok && l[k] >= '0' && l[k] <= '9';
+        if (!ok)
+          first_status_set (c, -1);
+        else if (code >= 100 && code < 200 && code != 101)
+          s->skipping = true;
+        else
+          first_status_set (c, code);
+      }
+    }
+}
 
 /* A reset, not a FIN: the client fails at once. */
 static void
@@ -459,26 +515,13 @@ reset (int fd)
   close (fd);
 }
 
-static bool
-write_all (int fd, const uint8_t *b, size_t n)
-{
-  while (n > 0)
-    {
-      ssize_t w = send (fd, b, n, MSG_NOSIGNAL);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        return false;
-      b += w, n -= (size_t) w;
-    }
-  return true;
-}
-
 /* Copies from until EOF; then half-closes to (unless *denied by then).
- * Returns the bytes copied. */
+ * With c, what passes is also read for c's first status.  Returns the
+ * bytes copied. */
 static long long
-relay (int from, int to, atomic_bool *denied)
+relay (int from, int to, atomic_bool *denied, conn_t *c)
 {
+  status_scan_t scan = { .line_len = 0 };
   uint8_t buf[65536];
   long long total = 0;
   for (;;)
@@ -486,6 +529,8 @@ relay (int from, int to, atomic_bool *denied)
       ssize_t r = read (from, buf, sizeof buf);
       if (r < 0 && errno == EINTR)
         continue;
+      if (r <= 0 && c != NULL && atomic_load (&c->first_status) == 0)
+        first_status_set (c, -1);
       if (r <= 0)
         {
           if (denied != NULL && atomic_load (denied))
@@ -496,11 +541,15 @@ relay (int from, int to, atomic_bool *denied)
             shutdown (to, SHUT_WR);
           return total;
         }
-      if (!write_all (to, buf, (size_t) r))
+      if (ak_send_all (to, buf, (size_t) r) < 0)
         {
           shutdown (from, SHUT_RDWR), shutdown (to, SHUT_RDWR);
+          if (c != NULL && atomic_load (&c->first_status) == 0)
+            first_status_set (c, -1);
           return total;
         }
+      if (c != NULL)
+        status_scan (c, &scan, buf, (size_t) r);
       total += r;
     }
 }
@@ -509,7 +558,7 @@ static void *
 upstream_thread (void *arg)
 {
   conn_t *c = arg;
-  c->in_bytes = relay (c->ufd, c->cfd, &c->denied);
+  c->in_bytes = relay (c->ufd, c->cfd, &c->denied, c);
   return NULL;
 }
 
@@ -727,9 +776,13 @@ check_names (int cfd, judged_t *j, const char *h1, const char *h2)
  * every request's Host and target are checked as the first one's were
  * before its head is passed on: a kept-alive connection cannot name
  * another host in its second request.  Framing that servers could read
- * differently (request smuggling) is refused.  After a request that may
- * switch protocols (Upgrade, CONNECT), bytes that are not an HTTP request
- * are the new protocol's and are passed on unread. */
+ * differently (request smuggling) is refused.  Only when the first request
+ * asked to switch protocols (Upgrade, CONNECT) and the upstream's answer
+ * to it did (101 Switching Protocols; 2xx to a CONNECT) are the bytes
+ * after it the new protocol's, passed on unread: the flow waits for that
+ * answer before it reads on.  An Upgrade the server did not honour, or
+ * one asked later on the connection (whose answer is not told apart from
+ * the earlier ones' bodies), leaves every later request checked. */
 
 #define HEAD_MAX 65536
 
@@ -738,7 +791,10 @@ enum { H_HEAD, H_BODY, H_CHUNK_LINE, H_CHUNK_DATA, H_CHUNK_END, H_TRAILER, H_OPA
 typedef struct http_flow {
   int st;
   unsigned long long left;
-  bool upgraded;    /* the last request may have switched protocols */
+  conn_t *c;        /* NULL: no switch of protocols is followed */
+  unsigned long long requests;
+  bool switching;   /* the request under way asked to switch (Upgrade, CONNECT) */
+  bool connect;     /* ... and is a CONNECT */
   bool one_request; /* the proxy's plain HTTP: the flow ends with its first request */
   bool checked;     /* the next head's names were checked already */
   uint8_t *head;    /* HEAD_MAX */
@@ -757,11 +813,39 @@ flow_refuse (judged_t *j, const char *name, const char *why)
   return FLOW_REFUSED;
 }
 
+/* Whether the upstream's answer to the first request switched protocols;
+ * waits for it (or for the client to hang up, or the upstream to end). */
+static bool
+flow_switched (http_flow_t *f)
+{
+  int s, fd = f->c != NULL ? atomic_load (&f->c->verdict_fd) : -1;
+
+  if (fd < 0)
+    return false;
+  while ((s = atomic_load (&f->c->first_status)) == 0)
+    {
+      struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = f->c->cfd, .events = POLLRDHUP } };
+      eventfd_t v;
+      if (poll (p, 2, -1) < 0 && errno != EINTR)
+        return false;
+      if (p[1].revents != 0)
+        return false;
+      if (p[0].revents != 0)
+        (void) eventfd_read (fd, &v);
+    }
+  return s == 101 || (f->connect && s >= 200 && s < 300);
+}
+
 static int
 flow_request_done (http_flow_t *f)
 {
-  f->st = H_HEAD;
-  return f->one_request ? FLOW_DONE : FLOW_ON;
+  bool switching = f->switching;
+
+  f->switching = false;
+  if (f->one_request)
+    return FLOW_DONE;
+  f->st = switching && flow_switched (f) ? H_OPAQUE : H_HEAD;
+  return FLOW_ON;
 }
 
 /* A complete head in f->head: checked, then passed on. */
@@ -772,11 +856,6 @@ flow_head (http_flow_t *f, judged_t *j, int ufd)
   ak_http_req_t r;
   ak_sniff_t w = ak_sniff_http_host (f->head, f->head_len, h1, sizeof h1, h2, sizeof h2);
 
-  if (w == AK_SNIFF_OTHER && f->upgraded)
-    {
-      f->st = H_OPAQUE;
-      return write_all (ufd, f->head, f->head_len) ? FLOW_ON : FLOW_BROKEN;
-    }
   if (w != AK_SNIFF_FOUND && w != AK_SNIFF_NONE)
     return flow_refuse (j, NULL, "not an HTTP request on an HTTP connection");
   if (w == AK_SNIFF_NONE)
@@ -799,10 +878,11 @@ flow_head (http_flow_t *f, judged_t *j, int ufd)
   f->checked = false;
   if (ak_http_parse_req (f->head, f->head_len, &r) < 0)
     return flow_refuse (j, h1, "an HTTP request whose framing is malformed or ambiguous");
-  if (!write_all (ufd, f->head, f->head_len))
+  if (ak_send_all (ufd, f->head, f->head_len) < 0)
     return FLOW_BROKEN;
   f->head_len = 0;
-  f->upgraded = r.upgrade;
+  f->switching = r.upgrade && f->requests++ == 0;
+  f->connect = r.method_len == 7 && memcmp (f->head, "CONNECT", 7) == 0;
   if (r.body == AK_HTTP_BODY_CHUNKED)
     f->st = H_CHUNK_LINE;
   else if (r.body == AK_HTTP_BODY_LENGTH && r.length > 0)
@@ -820,12 +900,12 @@ flow_feed (http_flow_t *f, judged_t *j, int ufd, const uint8_t *d, size_t n)
     switch (f->st)
       {
       case H_OPAQUE:
-        return write_all (ufd, d, n) ? FLOW_ON : FLOW_BROKEN;
+        return ak_send_all (ufd, d, n) == 0 ? FLOW_ON : FLOW_BROKEN;
       case H_BODY:
       case H_CHUNK_DATA:
         {
           size_t k = n < f->left ? n : (size_t) f->left;
-          if (!write_all (ufd, d, k))
+          if (ak_send_all (ufd, d, k) < 0)
             return FLOW_BROKEN;
           d += k, n -= k, f->left -= k;
           if (f->left > 0)
@@ -839,7 +919,7 @@ flow_feed (http_flow_t *f, judged_t *j, int ufd, const uint8_t *d, size_t n)
       case H_CHUNK_END:
         if (d[0] != (f->left == 2 ? '\r' : '\n'))
           return flow_refuse (j, NULL, "a chunk of an HTTP request not ended by CRLF");
-        if (!write_all (ufd, d, 1))
+        if (ak_send_all (ufd, d, 1) < 0)
           return FLOW_BROKEN;
         d++, n--;
         if (--f->left == 0)
@@ -855,7 +935,7 @@ flow_feed (http_flow_t *f, judged_t *j, int ufd, const uint8_t *d, size_t n)
             return flow_refuse (j, NULL, "an over-long chunk line in an HTTP request");
           memcpy (f->line + f->line_len, d, k);
           f->line_len += k;
-          if (!write_all (ufd, d, k))
+          if (ak_send_all (ufd, d, k) < 0)
             return FLOW_BROKEN;
           d += k, n -= k;
           if (nl == NULL)
@@ -885,10 +965,10 @@ flow_feed (http_flow_t *f, judged_t *j, int ufd, const uint8_t *d, size_t n)
           const uint8_t *end;
           char h1[256], h2[256];
           int rc;
-          if (old == 0 && (d[0] == '\r' || d[0] == '\n') && !f->upgraded)
+          if (old == 0 && (d[0] == '\r' || d[0] == '\n'))
             {
               /* Empty lines between requests. */
-              if (!write_all (ufd, d, 1))
+              if (ak_send_all (ufd, d, 1) < 0)
                 return FLOW_BROKEN;
               d++, n--;
               break;
@@ -978,10 +1058,11 @@ pass_on (conn_t *c, pthread_t up, judged_t *j, uint8_t *buf, ssize_t len, int ki
   if (kind == KIND_HTTP && len > 0)
     {
       _cleanup_free_ uint8_t *head = ak_xmalloc (HEAD_MAX);
-      http_flow_t f = { .st = H_HEAD, .head = head, .one_request = one_request };
+      http_flow_t f = { .st = H_HEAD, .head = head, .one_request = one_request, .c = c };
+      atomic_store (&c->verdict_fd, eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK));
       out_bytes = flow_relay (c->cfd, c->ufd, j, &f, buf, (size_t) len, &refused);
     }
-  else if (len > 0 && !write_all (c->ufd, buf, (size_t) len))
+  else if (len > 0 && ak_send_all (c->ufd, buf, (size_t) len) < 0)
     {
       out_bytes = 0;
       shutdown (c->ufd, SHUT_RDWR), shutdown (c->cfd, SHUT_RDWR);
@@ -992,13 +1073,15 @@ pass_on (conn_t *c, pthread_t up, judged_t *j, uint8_t *buf, ssize_t len, int ki
       shutdown (c->ufd, SHUT_WR);
     }
   else
-    out_bytes = len + relay (c->cfd, c->ufd, NULL);
+    out_bytes = len + relay (c->cfd, c->ufd, NULL, NULL);
   if (refused)
     {
       atomic_store (&c->denied, true);
       shutdown (c->ufd, SHUT_RDWR);
     }
   pthread_join (up, NULL);
+  if (atomic_load (&c->verdict_fd) >= 0)
+    close (atomic_load (&c->verdict_fd));
   if (refused)
     {
       reset (c->ufd);
@@ -1021,7 +1104,7 @@ proxy_reply (int fd, int code, const char *reason, const char *text)
                     "Connection: close\r\n\r\n%s\n",
                     code, reason, strlen (text) + 1, text);
   if (n > 0 && (size_t) n < sizeof m)
-    (void) write_all (fd, (const uint8_t *) m, (size_t) n);
+    (void) ak_send_all (fd, m, (size_t) n);
 }
 
 static void
@@ -1136,7 +1219,7 @@ proxy_handle (int cfd, judged_t *j)
   int kind;
   bool is_connect;
   size_t hlen, rest;
-  conn_t c = { .cfd = cfd, .ufd = -1 };
+  conn_t c = { .cfd = cfd, .ufd = -1, .verdict_fd = -1 };
   pthread_t up;
   long long out_bytes;
 
@@ -1232,7 +1315,7 @@ proxy_handle (int cfd, judged_t *j)
        * Host, must be the CONNECT target (or, for an address, allowed as
        * a direct connection to it would be). */
       memmove (buf, buf + hlen, rest);
-      if (!write_all (cfd, (const uint8_t *) ok, sizeof ok - 1))
+      if (ak_send_all (cfd, ok, sizeof ok - 1) < 0)
         len = -1;
       else
         len = sniff (cfd, buf, rest, SNIFF_MAX, h1, h2, sizeof h1, -1, &kind);
@@ -1289,7 +1372,7 @@ proxy_handle (int cfd, judged_t *j)
         http_flow_t f = { .st = H_HEAD, .head = fhead, .one_request = true };
         bool refused = false;
         /* The rewritten head, then the body by the original's framing. */
-        if (!write_all (c.ufd, (const uint8_t *) head, hn))
+        if (ak_send_all (c.ufd, head, hn) < 0)
           rest = 0, shutdown (c.ufd, SHUT_RDWR), shutdown (cfd, SHUT_RDWR);
         if (r.body == AK_HTTP_BODY_CHUNKED)
           f.st = H_CHUNK_LINE;
@@ -1337,7 +1420,7 @@ handle (int cfd, int family)
   const char *why = NULL;
   char h1[256] = "", h2[256] = "";
   ak_netverdict_t v;
-  conn_t c = { .cfd = cfd, .ufd = -1 };
+  conn_t c = { .cfd = cfd, .ufd = -1, .verdict_fd = -1 };
   pthread_t up;
   _cleanup_free_ uint8_t *buf = ak_xmalloc (SNIFF_MAX);
   ssize_t len = 0;

@@ -74,21 +74,6 @@ inner_socket (unsigned port, int type)
   return -1;
 }
 
-static bool
-write_all (int fd, const char *b, size_t n)
-{
-  while (n > 0)
-    {
-      ssize_t w = send (fd, b, n, MSG_NOSIGNAL);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        return false;
-      b += w, n -= (size_t) w;
-    }
-  return true;
-}
-
 static void
 copy (int from, int to)
 {
@@ -98,7 +83,7 @@ copy (int from, int to)
       ssize_t r = read (from, buf, sizeof buf);
       if (r < 0 && errno == EINTR)
         continue;
-      if (r <= 0 || !write_all (to, buf, (size_t) r))
+      if (r <= 0 || ak_send_all (to, buf, (size_t) r) < 0)
         {
           if (r == 0)
             shutdown (to, SHUT_WR);

@@ -1,0 +1,91 @@
+/* Policies of allow and block entries, one view (rulelist.h). */
+#include "model/rulelist.h"
+
+#include <stddef.h>
+
+static int
+net_add (void *pol, int list, const char *text, int source, int line, ak_error_t **err)
+{
+  return ak_netpolicy_add (pol, list == AK_RULES_ALLOW ? AK_NET_ALLOW : AK_NET_BLOCK, text, source, line, err);
+}
+
+static void
+net_clear (void *pol)
+{
+  ak_netpolicy_clear (pol);
+}
+
+static int
+cmd_add (void *pol, int list, const char *text, int source, int line, ak_error_t **err)
+{
+  return ak_cmdpolicy_add (pol, list == AK_RULES_ALLOW ? AK_CMD_ALLOW : AK_CMD_BLOCK, text, source, line, err);
+}
+
+static void
+cmd_clear (void *pol)
+{
+  ak_cmdpolicy_clear (pol);
+}
+
+ak_rules_t
+ak_rules_domains (ak_netpolicy_t *pol)
+{
+  return (ak_rules_t){
+    .section = "security.domains", .entry_key = "pattern", .allow_flag = "--allow-host",
+    .allowlist_only = &pol->allowlist_only, .allowlist_source = &pol->allowlist_source,
+    .allowlist_line = &pol->allowlist_line, .pol = pol,
+    .items = { (void *const *) &pol->allow, (void *const *) &pol->block }, .n = { &pol->n_allow, &pol->n_block },
+    .size = sizeof (ak_netpat_t), .text_off = offsetof (ak_netpat_t, text),
+    .source_off = offsetof (ak_netpat_t, source), .line_off = offsetof (ak_netpat_t, line),
+    .add = net_add, .clear = net_clear,
+  };
+}
+
+ak_rules_t
+ak_rules_commands (ak_cmdpolicy_t *pol)
+{
+  return (ak_rules_t){
+    .section = "security.commands", .entry_key = "entry", .allow_flag = "--allow-cmd",
+    .allowlist_only = &pol->allowlist_only, .allowlist_source = &pol->allowlist_source,
+    .allowlist_line = &pol->allowlist_line, .pol = pol,
+    .items = { (void *const *) &pol->allow, (void *const *) &pol->block }, .n = { &pol->n_allow, &pol->n_block },
+    .size = sizeof (ak_cmdrule_t), .text_off = offsetof (ak_cmdrule_t, text),
+    .source_off = offsetof (ak_cmdrule_t, source), .line_off = offsetof (ak_cmdrule_t, line),
+    .add = cmd_add, .clear = cmd_clear,
+  };
+}
+
+size_t
+ak_rules_count (const ak_rules_t *r, int list)
+{
+  return *r->n[list];
+}
+
+const char *
+ak_rules_entry (const ak_rules_t *r, int list, size_t i, int *source, int *line)
+{
+  const char *e = (const char *) *r->items[list] + i * r->size;
+  if (source != NULL)
+    *source = *(const int *) (const void *) (e + r->source_off);
+  if (line != NULL)
+    *line = *(const int *) (const void *) (e + r->line_off);
+  return *(char *const *) (const void *) (e + r->text_off);
+}
+
+int
+ak_rules_add (const ak_rules_t *r, int list, const char *text, int source, int line, ak_error_t **err)
+{
+  return r->add (r->pol, list, text, source, line, err);
+}
+
+void
+ak_rules_clear (const ak_rules_t *r)
+{
+  r->clear (r->pol);
+}
+
+const char *
+ak_rules_list_name (int list)
+{
+  return list == AK_RULES_ALLOW ? "allow" : "block";
+}
