@@ -14,6 +14,19 @@ if (!AK) {
   console.error("mcp-test: set AK to the agentkernel binary");
   process.exit(2);
 }
+// AK_TEST_BACKEND=microvm: sandbox_run and sandbox_create ask for that
+// backend (unless a check names one). AK_TEST_ONLY (a regex on check
+// names): only those checks run (a representative subset for a slow engine).
+const BACKEND = process.env.AK_TEST_BACKEND || "container";
+const ONLY = process.env.AK_TEST_ONLY ? new RegExp(process.env.AK_TEST_ONLY) : null;
+if (BACKEND !== "container") {
+  const callTool = Client.prototype.callTool;
+  Client.prototype.callTool = function (params, ...rest) {
+    if (["sandbox_run", "sandbox_create"].includes(params.name) && params.arguments && !("backend" in params.arguments))
+      params = { ...params, arguments: { ...params.arguments, backend: BACKEND } };
+    return callTool.call(this, params, ...rest);
+  };
+}
 const stateDir = mkdtempSync(join(tmpdir(), "ak-mcp-state-"));
 const env = { ...process.env, AGENTKERNEL_STATE_DIR: stateDir, AGENTKERNEL_AUDIT: "0" };
 
@@ -29,6 +42,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let passed = 0;
 async function check(name, fn) {
+  if (ONLY && !ONLY.test(name)) return;
   try {
     await fn();
     passed++;
