@@ -85,7 +85,7 @@ fi
 
 if want "SIGINT (Ctrl-C) to agentkernel: 130"; then
 m="ak-marker-$RANDOM$RANDOM"
-"$AK" run -- sh -c 'echo started; sleep 302' >"$lc_out" 2>&1 &
+"$AK" run -- sh -c 'echo started; exec sleep 302' >"$lc_out" 2>&1 &
 sup=$!
 if on_container; then sleep 0.5; else started "$lc_out"; fi
 kill -INT "$sup"
