@@ -12,7 +12,7 @@ mounts_before=$(wc -l </proc/self/mountinfo)
 # supervisor, QEMU, virtiofsd). vm_tree SUP: that tree, once QEMU is up.
 vm_tree () {
   local t
-  for _ in $(tries 50); do
+  for _ in $(tries 150); do
     t=$(t_tree "$1" | grep -vx "$1")
     for k in $t; do [ "$(cat "/proc/$k/comm" 2>/dev/null)" = qemu-system-x86 ] && { echo $t; return; }; done
     sleep 0.1
@@ -27,7 +27,7 @@ vm_left () {
 # vm_wait_gone PIDS: polls until none is left.
 vm_wait_gone () { for _ in $(tries 50); do [ -z "$(vm_left "$@")" ] && return; sleep 0.1; done; }
 # started FILE: waits for the command's "started" on its output.
-started () { for _ in $(tries 50); do grep -q started "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+started () { for _ in $(tries 150); do grep -q started "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 lc_out=$(mktemp)
 
 if ! on_container; then
