@@ -358,8 +358,9 @@ async function rawTests() {
 
   await check("raw: server exits 0 at end of input", async () => assert.equal(code, 0, err));
   const outLines = out.split("\n");
+  const lastLine = outLines.pop();
   await check("raw: stdout is only newline-terminated JSON lines", async () => {
-    assert.equal(outLines.pop(), "", "output ends with a newline");
+    assert.equal(lastLine, "", "output ends with a newline");
     for (const l of outLines) assert.doesNotThrow(() => JSON.parse(l), `not JSON: ${l}`);
   });
   const msgs = outLines.map((l) => JSON.parse(l));
