@@ -58,8 +58,12 @@ function withBackend(method, path, body) {
   let o;
   try { o = JSON.parse(body); } catch { return body; }
   if (!o || typeof o !== "object" || Array.isArray(o) || "backend" in o) return body;
-  return JSON.stringify({ ...o, backend: BACKEND });
+  // Added in front, the rest as sent (a duplicate key stays a duplicate).
+  const field = `"backend": ${JSON.stringify(BACKEND)}`;
+  return Object.keys(o).length ? body.replace(/^\s*\{/, `{${field}, `) : `{${field}}`;
 }
+// Waits for a command to start are longer on a VM (it boots first).
+const SLOW = BACKEND === "container" ? 1 : 20;
 if (BACKEND !== "container") {
   const realFetch = globalThis.fetch;
   globalThis.fetch = (url, init = {}) => {
@@ -763,10 +767,10 @@ async function main() {
     const reader = resp.body.getReader();
     const { value } = await reader.read();
     assert.match(Buffer.from(value).toString(), /event: started/);
-    for (let i = 0; i < 50 && !existsSync(hb); i++) await sleep(100);
+    for (let i = 0; i < 50 * SLOW && !existsSync(hb); i++) await sleep(100);
     assert.ok(existsSync(hb), "the command never ran");
     ac.abort();
-    await sleep(1500);
+    await sleep(SLOW > 1 ? 10000 : 1500); // a VM is stopped, not just a process group
     const a = readFileSync(hb, "utf8");
     await sleep(1000);
     assert.equal(readFileSync(hb, "utf8"), a, "the command is still running after its client left");
@@ -963,7 +967,7 @@ async function main() {
     const c = new AgentKernel({ baseUrl: s.base });
     const hb = join(work, "hb-term");
     const p = c.run(["sh", "-c", "while :; do date +%s%N > /workspace/hb-term; sleep 0.1; done"], { profile: "permissive" }).catch((e) => e);
-    for (let i = 0; i < 50 && !existsSync(hb); i++) await sleep(100);
+    for (let i = 0; i < 50 * SLOW && !existsSync(hb); i++) await sleep(100);
     const exited = new Promise((r) => s.proc.on("exit", (code) => r(code)));
     s.proc.kill("SIGTERM");
     assert.equal(await exited, 0);
