@@ -12,7 +12,7 @@ mounts_before=$(wc -l </proc/self/mountinfo)
 # supervisor, QEMU, virtiofsd). vm_tree SUP: that tree, once QEMU is up.
 vm_tree () {
   local t
-  for _ in $(tries 150); do
+  for _ in $(seq $(tries 150)); do
     t=$(t_tree "$1" | grep -vx "$1")
     for k in $t; do [ "$(cat "/proc/$k/comm" 2>/dev/null)" = qemu-system-x86 ] && { echo $t; return; }; done
     sleep 0.1
@@ -25,9 +25,9 @@ vm_left () {
   for k in "$@"; do [ -e "/proc/$k" ] && [ "$(awk '{print $3}' "/proc/$k/stat" 2>/dev/null)" != Z ] && printf '%s(%s) ' "$k" "$(cat "/proc/$k/comm" 2>/dev/null)"; done
 }
 # vm_wait_gone PIDS: polls until none is left.
-vm_wait_gone () { for _ in $(tries 50); do [ -z "$(vm_left "$@")" ] && return; sleep 0.1; done; }
+vm_wait_gone () { for _ in $(seq $(tries 50)); do [ -z "$(vm_left "$@")" ] && return; sleep 0.1; done; }
 # started FILE: waits for the command's "started" on its output.
-started () { for _ in $(tries 150); do grep -q started "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+started () { for _ in $(seq $(tries 150)); do grep -q started "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 lc_out=$(mktemp)
 
 if ! on_container; then
@@ -136,7 +136,7 @@ if ! on_container; then
     sup=$!
     tree=$(vm_tree "$sup")
     # The run ends by itself (bounded: a run held open fails below).
-    for _ in $(tries 50); do kill -0 "$sup" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq $(tries 50)); do kill -0 "$sup" 2>/dev/null || break; sleep 0.1; done
     vm_wait_gone $tree
     if kill -0 "$sup" 2>/dev/null; then fail "the run did not end"; kill -9 "$sup"
     elif [ -n "$(vm_left $tree)" ]; then fail "left: $(vm_left $tree)"
