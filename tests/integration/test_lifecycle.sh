@@ -100,8 +100,17 @@ if command -v script >/dev/null; then
     out=$( (tsleep 1.5; printf '\003'; sleep 1) | script -qefc "$AK run -- sleep 100" /dev/null 2>&1; echo "rc=$?")
     case "$out" in *rc=130*) pass ;; *) fail "$out" ;; esac
   fi
-  if want "Ctrl-C on a real terminal reaches the command once"; then
-    out=$( (tsleep 1.5; printf '\003'; sleep 1) | script -qefc "$AK run -- sh -c 'trap \"echo got-int\" INT; sleep 3; echo done'" /dev/null 2>&1)
+  if ! want "Ctrl-C on a real terminal reaches the command once"; then :
+  elif on_container; then
+    out=$( (sleep 1.5; printf '\003'; sleep 1) | script -qefc "$AK run -- sh -c 'trap \"echo got-int\" INT; sleep 3; echo done'" /dev/null 2>&1)
+    [ "$(printf '%s' "$out" | grep -c got-int)" = 1 ] && printf '%s' "$out" | grep -q done && pass || fail "$out"
+  else
+    # ^C is typed once the command says it runs (the terminal's log tells;
+    # its header holds the command line, so the word is printed in halves).
+    ts=$(mktemp)
+    out=$( (for _ in $(seq $(tries 150)); do grep -q ready "$ts" && break; sleep 0.1; done; sleep 0.5; printf '\003'; sleep 1) |
+      script -qefc "$AK run -- sh -c 'trap \"echo got-int\" INT; printf \"%s%s\\\\n\" rea dy; sleep 20; echo done'" "$ts" 2>&1)
+    rm -f "$ts"
     [ "$(printf '%s' "$out" | grep -c got-int)" = 1 ] && printf '%s' "$out" | grep -q done && pass || fail "$out"
   fi
 fi
