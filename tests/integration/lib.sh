@@ -58,7 +58,12 @@ t_run () {
   while kill -0 "$pid" 2>/dev/null && [ "$n" -lt "$limit" ]; do sleep 0.2; n=$((n + 1)); done
   if [ "$n" -ge "$limit" ]; then
     echo "TIMEOUT: still running after $T_TIMEOUT s (AK_TEST_TIMEOUT), killed"
-    kill -KILL $(t_tree "$pid") 2>/dev/null
+    # SIGTERM first: agentkernel then ends its sandbox and removes its files.
+    local tree
+    tree=$(t_tree "$pid")
+    kill -TERM $tree 2>/dev/null
+    for n in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL $tree 2>/dev/null
     wait "$pid" 2>/dev/null
     return 124
   fi
