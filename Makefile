@@ -41,7 +41,7 @@ ASAN_CLI_OBJS := $(call objs,$(ASAN_O),$(CLI_SRCS))
 ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(ASAN_O)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all asan unit check fuzz clean man
-all: $(O)/agentkernel $(O)/agentkernel-guest $(O)/agentkernel-test $(O)/agentkernel-serve $(O)/toml-test-decoder $(O)/probe $(O)/exec-latency $(UNIT_BINS)
+all: $(O)/agentkernel $(O)/agentkernel-guest $(O)/agentkernel-test $(O)/agentkernel-serve $(O)/toml-test-decoder $(O)/probe $(O)/vmm-probe $(O)/exec-latency $(UNIT_BINS)
 
 # The man page, printed from the same option tables as --help.
 man: $(O)/agentkernel.1
@@ -104,6 +104,11 @@ $(ASAN_O)/toml-test-decoder: $(ASAN_O)/obj/tools/toml-test-decoder.o $(ASAN_O)/l
 
 # The probe runs inside sandboxes whose root may not hold our libc: static.
 $(O)/probe: tests/probe/probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static $(HARDEN) -o $@ $<
+
+# Plays a compromised VMM under QEMU's jail (AK_TEST_VMM, test build only).
+$(O)/vmm-probe: tests/probe/vmm-probe.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static $(HARDEN) -o $@ $<
 

@@ -271,6 +271,17 @@ ak_test_hosts_file (void)
 #endif
 }
 
+const char *
+ak_test_vmm (void)
+{
+#ifdef AK_TEST_BUILD
+  const char *v = getenv ("AK_TEST_VMM");
+  return v != NULL && v[0] == '/' ? v : NULL;
+#else
+  return NULL;
+#endif
+}
+
 void
 ak_signals_default (void)
 {

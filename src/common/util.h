@@ -56,6 +56,10 @@ bool ak_dir_exists (const char *path);
  * the egress policy resolves names with instead of the host's resolver
  * (so that tests never send a query off the machine); NULL otherwise. */
 const char *ak_test_hosts_file (void);
+/* The test build only: $AK_TEST_VMM, an absolute path to a program the
+ * microVM backend runs instead of QEMU, under the same jail (a probe that
+ * plays a compromised VMM); NULL otherwise. */
+const char *ak_test_vmm (void);
 
 /* Monotonic clock in nanoseconds. */
 unsigned long long ak_now_ns (void);

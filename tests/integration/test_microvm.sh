@@ -94,13 +94,11 @@ else
   attack "microvm: a host account's files with the guest user's uid stay unreadable" 1 'No such file' -- \
     vmrun -- sh -c "echo $MARK; cat $u1000/key"
   rm -rf "$u1000"
-  expect "microvm: --root is refused (root in the guest would read what host root reads)" 125 'only as the sandbox user' -- \
+  expect "microvm: --root on the host's view is refused (root in the guest would read what host root reads)" 125 'only as the sandbox user' -- \
     vmrun --root -- id
   # What the engine cannot enforce yet is refused, never silently dropped.
   expect "microvm: a command policy is refused (not enforced by this engine yet)" 125 'command policy' -- \
     vmrun --block-cmd curl -- true
-  expect "microvm: published ports are refused (the VM has no network yet)" 125 'publish ports' -- \
-    "$AK" run --backend microvm -P 127.0.0.1:18931:80 -- true
   rm -f "$secret"
 
   # The workspace, live both ways; read-only enforced by the host.
@@ -137,6 +135,11 @@ else
   else
     sleep 3 # let it boot; the point is what a booted VM leaves
     rundir=$(for k in $kids; do ls -l "/proc/${k%%:*}/fd" 2>/dev/null; done | grep -o '/tmp/agentkernel-vm\.[A-Za-z0-9]*' | head -1)
+    # The VM's host id, and its lock (held by the supervisor) before.
+    k9_qemu=$(printf '%s\n' $kids | grep qemu | head -1)
+    k9_uid=$(awk '/^Uid:/ {print $2}' "/proc/${k9_qemu%%:*}/status" 2>/dev/null)
+    k9_held=no
+    [ -n "$k9_uid" ] && [ -e "/run/agentkernel/vm-ids/$k9_uid" ] && ! flock -n -x "/run/agentkernel/vm-ids/$k9_uid" true && k9_held=yes
     kill -9 "$runpid"
     wait "$runpid" 2>/dev/null
     for _ in $(seq 50); do
@@ -149,6 +152,12 @@ else
     if [ -n "$left" ]; then fail "still running:$left"
     elif [ -z "$rundir" ]; then fail "the run's directory was not found"
     elif [ -e "$rundir" ]; then fail "$rundir is left behind"
+    else pass; fi
+    t_begin "microvm: kill -9 of agentkernel releases the VM's host id"
+    k9_free=no
+    for _ in $(seq 50); do flock -n -x "/run/agentkernel/vm-ids/$k9_uid" true 2>/dev/null && { k9_free=yes; break; }; sleep 0.2; done
+    if [ "$k9_held" != yes ]; then fail "the lock of host id '$k9_uid' was not held while the VM ran"
+    elif [ "$k9_free" != yes ]; then fail "the lock of host id $k9_uid is still held"
     else pass; fi
   fi
 
@@ -167,6 +176,35 @@ else
       elif ! printf '%s' "$out" | grep -q '^w$'; then fail "no writable layer: $out"
       elif printf '%s' "$out" | grep -q '^/etc/debian_version$'; then fail "the host's files are there: $out"
       else pass; fi
+      # --root over an image: root in the guest reads only the image, and in
+      # the shares it is the VM's own unprivileged host id.
+      expect "microvm: --root over an image: uid 0 in the guest" 0 'Uid:[[:space:]]+0[[:space:]]' -- \
+        vmrun --image "$PLAIN/test/busybox:latest" --root -- cat /proc/self/status
+      mvr=$(mktemp -d)
+      chmod 755 "$mvr"
+      echo own >"$mvr/own" && chmod 600 "$mvr/own"
+      echo other >"$mvr/other" && chown 4242:4242 "$mvr/other" && chmod 600 "$mvr/other"
+      t_begin "microvm: --root over an image: a workspace file of another host user stays unreadable"
+      out=$(cd "$mvr" && "$AK" run --backend microvm --config "$cfg_rw" --image "$PLAIN/test/busybox:latest" --root -- \
+        sh -c "echo $MARK; cat /workspace/own; echo x >/workspace/byroot; cat /workspace/other" 2>&1)
+      if ! printf '%s' "$out" | grep -q "$MARK"; then fail "did not run: $(printf %s "$out" | head -c 300)"
+      elif ! printf '%s' "$out" | grep -q '^own$'; then fail "(control) the workspace owner's file was not readable: $out"
+      elif printf '%s' "$out" | grep -q '^other$'; then fail "read another host user's file: $out"
+      else pass; fi
+      t_begin "microvm: --root over an image: root's writes in the workspace belong to the VM's own host id, not root"
+      byroot=$(stat -c %u "$mvr/byroot" 2>/dev/null)
+      if [ -z "$byroot" ]; then fail "no file written"
+      elif [ "$byroot" -lt 1100000000 ] || [ "$byroot" -ge 1100065536 ]; then fail "owned by $byroot"
+      else pass; fi
+      rm -rf "$mvr"
+      # A persistent sandbox over an image: exec --root is uid 0, exec the user.
+      (cd /tmp && "$AK" create mvimg --backend microvm --no-network --image "$PLAIN/test/busybox:latest" >/dev/null 2>&1)
+      "$AK" start mvimg >/dev/null 2>&1
+      expect "microvm: exec --root over an image: uid 0 in the guest" 0 'Uid:[[:space:]]+0[[:space:]]' -- \
+        "$AK" exec --root mvimg -- cat /proc/self/status
+      expect "microvm: (control) exec without --root: the sandbox user" 0 'Uid:[[:space:]]+1000[[:space:]]' -- \
+        "$AK" exec mvimg -- cat /proc/self/status
+      "$AK" remove --force mvimg >/dev/null 2>&1
       "$MV_FX/fixtures.sh" down "$mv_fx" >/dev/null 2>&1
     else
       t_begin "microvm: image fixtures"
@@ -186,6 +224,106 @@ else
     vmrun -v "$mvv:/data:ro" -- sh -c "echo $MARK; echo x >/data/new"
   t_begin "microvm: a read-only volume: nothing reached the host"
   [ ! -e "$mvv/new" ] && pass || fail "$mvv/new exists"
+
+  echo "== microvm: the VMM's jail"
+  # A real VM, seen from the host: its QEMU's ids, filters, namespaces, root.
+  "$AK" create mvjail --backend microvm --no-network >/dev/null 2>&1
+  "$AK" start mvjail >/dev/null 2>&1
+  mvj_sup=$(grep -o '"supervisor_pid": *[0-9]*' "$AGENTKERNEL_STATE_DIR/sandboxes/mvjail/state.json" 2>/dev/null | grep -o '[0-9]*$')
+  mvj_q=$([ -n "$mvj_sup" ] && pgrep -P "$mvj_sup" -x qemu-system-x86 | head -1)
+  mvj_uid=$([ -n "$mvj_q" ] && awk '/^Uid:/ {print $2}' "/proc/$mvj_q/status")
+  t_begin "microvm: QEMU: seccomp, no_new_privs, no capability, a host id of the VM's own range"
+  st=$([ -n "$mvj_q" ] && grep -E '^(Uid|Seccomp|NoNewPrivs|CapEff|CapPrm):' "/proc/$mvj_q/status" | tr -s '\t\n' '  ')
+  if [ -z "$mvj_q" ]; then fail "no QEMU under the supervisor '$mvj_sup'"
+  elif ! printf '%s' "$st" | grep -q 'Seccomp: 2 ' || ! printf '%s' "$st" | grep -q 'NoNewPrivs: 1 '; then fail "$st"
+  elif ! printf '%s' "$st" | grep -q 'CapPrm: 0000000000000000 CapEff: 0000000000000000'; then fail "capabilities: $st"
+  elif [ "$mvj_uid" -lt 1100000000 ] || [ "$mvj_uid" -ge 1100065536 ] || grep -q "^[^:]*:[^:]*:$mvj_uid:" /etc/passwd; then fail "uid '$mvj_uid'"
+  else pass; fi
+  t_begin "microvm: QEMU: PID, mount, IPC and UTS namespaces of its own"
+  same=""
+  for ns in pid mnt ipc uts; do
+    [ "$(readlink "/proc/$mvj_q/ns/$ns" 2>/dev/null)" = "$(readlink /proc/self/ns/$ns)" ] && same="$same $ns"
+  done
+  [ -n "$mvj_q" ] && [ -z "$same" ] && pass || fail "shared with the host:${same:- (no QEMU)}"
+  expect "microvm: QEMU: its root holds only /usr, the boot files and /dev (no /etc, /proc, /tmp, /home)" 0 '^bin boot dev lib lib64 usr $' -- \
+    sh -c 'ls -A "/proc/$1/root/" | tr "\n" " "; echo' _ "${mvj_q:-0}"
+  # /dev/kvm only where the VM uses KVM.
+  mvj_dev='^dev:$'
+  tr '\0' ' ' <"/proc/${mvj_q:-0}/cmdline" 2>/dev/null | grep -q -- '-accel kvm' && mvj_dev='^dev:kvm$'
+  expect "microvm: QEMU: its /dev holds /dev/kvm only when KVM is used" 0 "$mvj_dev" -- \
+    sh -c 'd=$(ls -A "/proc/$1/root/dev/") || exit 1; echo "dev:$d"' _ "${mvj_q:-0}"
+  t_begin "microvm: QEMU: the lock of its host id is held while it runs"
+  [ -n "$mvj_uid" ] && [ -e "/run/agentkernel/vm-ids/$mvj_uid" ] && ! flock -n -x "/run/agentkernel/vm-ids/$mvj_uid" true && pass ||
+    fail "host id '$mvj_uid': lock not held"
+
+  # From where an attacker stands: a probe run instead of QEMU, under the
+  # same jail (the test build's AK_TEST_VMM), tries what a guest that took
+  # over its QEMU would try next, against the VM above.
+  vmm_probe=$(dirname "$PROBE")/vmm-probe
+  (cd /tmp && "$AK" create mvprobe --backend microvm --no-network >/dev/null 2>&1)
+  env AK_TEST_VMM="$vmm_probe" AK_PROBE_PID="${mvj_q:-0}" \
+    AK_PROBE_FILES="/etc/shadow:/etc/passwd:$AGENTKERNEL_STATE_DIR/sandboxes/mvjail/console.log:$AGENTKERNEL_STATE_DIR:/run/agentkernel/vm-ids:$vmm_probe" \
+    "$AK_TEST_BIN" start mvprobe >/dev/null 2>&1
+  pr_out=$(cat "$AGENTKERNEL_STATE_DIR/sandboxes/mvprobe/console.log" 2>/dev/null)
+  pr () { # name, the line's expected value (a regex)
+    t_begin "microvm: a compromised VMM: $1"
+    if ! printf '%s\n' "$pr_out" | grep -q '^vmm-probe done$'; then fail "the probe did not run to its end: $(printf %s "$pr_out" | tail -3)"
+    elif printf '%s\n' "$pr_out" | grep -Eq "^vmm-probe $2\$"; then pass
+    else fail "$(printf '%s\n' "$pr_out" | grep -F "vmm-probe ${2%%:*}:" || echo "no line for ${2%%:*}")"; fi
+  }
+  pr "runs as an unprivileged host id, not the other VM's" "uid: (11[0-9]{8})"
+  t_begin "microvm: a compromised VMM: its host id differs from the concurrent VM's"
+  pr_uid=$(printf '%s\n' "$pr_out" | sed -n 's/^vmm-probe uid: //p')
+  [ -n "$pr_uid" ] && [ -n "$mvj_uid" ] && [ "$pr_uid" != "$mvj_uid" ] && pass || fail "probe '$pr_uid', other VM '$mvj_uid'"
+  pr "is PID 1 of its own PID namespace" "pid: 1"
+  pr "has a hostname of its own" "hostname: vmm"
+  pr "sees an empty root but /usr, /boot, /dev" "root: ((bin|boot|dev|lib|lib64|usr) ?){6}"
+  pr "no core dumps" "core: 0"
+  pr "at most 4096 descriptors" "nofile: 4096"
+  pr "ptrace of the other VM's QEMU is refused" "ptrace-other: EPERM"
+  pr "process_vm_readv is refused (even of itself)" "process_vm_readv-self: EPERM"
+  pr "(control) it may signal itself" "kill-self: ok"
+  pr "cannot reach the other VM's QEMU with kill" "kill-other: ESRCH"
+  pr "mount is refused" "mount: EPERM"
+  pr "umount is refused" "umount: EPERM"
+  pr "chroot is refused" "chroot: EPERM"
+  pr "a user namespace is refused" "unshare-user: EPERM"
+  pr "setns is refused (EPERM from the filter, not EBADF)" "setns: EPERM"
+  pr "bpf is refused" "bpf: EPERM"
+  pr "keyctl is refused" "keyctl: EPERM"
+  pr "perf_event_open is refused" "perf_event_open: EPERM"
+  pr "userfaultfd is refused" "userfaultfd: EPERM"
+  pr "io_uring is refused" "io_uring_setup: EPERM"
+  pr "module loading is refused" "init_module: EPERM"
+  pr "kexec is refused" "kexec_load: EPERM"
+  pr "setuid(0) is refused" "setuid-0: EPERM"
+  pr "its descriptor limit cannot be raised" "raise-nofile: EPERM"
+  pr "the descriptor it was started from cannot be taken again" "dup-to-4096: EBADF"
+  pr "(control) /usr/bin/true is there and executable" "access-true: ok"
+  pr "execve is refused once started" "execve: EPERM"
+  pr "execveat is refused once started" "execveat: EPERM"
+  pr "its root is read-only" "write-root: EROFS"
+  if [ "$mvj_dev" = '^dev:$' ]; then pr "no /dev/kvm under TCG" "open-kvm: ENOENT"
+  else pr "(control) /dev/kvm where KVM is used" "open-kvm: ok"; fi
+  pr "no /proc" "open-proc: ENOENT"
+  pr "(control) the kernel it boots is readable" "read-kernel: ok"
+  pr "the kernel it boots is not writable" "write-kernel: (EACCES|EROFS)"
+  pr "host /etc/shadow is not there" "open /etc/shadow: ENOENT"
+  pr "host /etc/passwd is not there" "open /etc/passwd: ENOENT"
+  pr "the other VM's files are not there" "open $AGENTKERNEL_STATE_DIR/sandboxes/mvjail/console.log: ENOENT"
+  pr "agentkernel's state directory is not there" "open $AGENTKERNEL_STATE_DIR: ENOENT"
+  pr "the host ids' locks are not there" "open /run/agentkernel/vm-ids: ENOENT"
+  pr "its own program's host path is not there" "open $vmm_probe: ENOENT"
+  unset -f pr
+  expect "microvm: the other VM survived the attempts and still serves" 0 '^alive$' -- "$AK" exec mvjail -- echo alive
+  "$AK" remove --force mvprobe >/dev/null 2>&1
+  # The product has no such hook: the same variable, and QEMU runs.
+  expect "microvm: agentkernel (not the test build) ignores AK_TEST_VMM" 0 "$MARK" -- \
+    env AK_TEST_VMM="$vmm_probe" "$AK" run --backend microvm --no-network -- echo "$MARK"
+  "$AK" stop mvjail >/dev/null 2>&1
+  t_begin "microvm: stop releases the VM's host id"
+  [ -n "$mvj_uid" ] && flock -n -x "/run/agentkernel/vm-ids/$mvj_uid" true && pass || fail "host id '$mvj_uid' still locked"
+  "$AK" remove --force mvjail >/dev/null 2>&1
 
   echo "== microvm: persistent sandboxes"
   (cd "$mvw" && "$AK" create mvbox --backend microvm --config "$cfg_rw" >/dev/null)

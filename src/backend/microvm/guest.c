@@ -6,7 +6,10 @@
  * 3. Build the root: the host's read-only share (tag "root") under a
  *    writable layer on tmpfs (overlay), read-only when the profile says so;
  *    the workspace share (tag "ws") at /workspace; own /proc, /dev, /tmp.
- * 4. Move into it; report READY (or FAIL with the reason).
+ * 4. The network: loopback up; for network on, the NIC (eth0, QEMU's
+ *    user-mode network: net.c) gets its address and default route, and
+ *    /etc/resolv.conf the resolver the host names.
+ *    Move into the root; report READY (or FAIL with the reason).
  * 5. Serve: each stream the host opens is an agent session (agent/), in a
  *    process of its own with no_new_privs and the sandbox's seccomp filter;
  *    commands run as the sandbox user (1000).
@@ -17,15 +20,19 @@
  * read-only by the host where they are read-only) and the port.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <net/if.h>
+#include <net/route.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
@@ -184,7 +191,7 @@ mkdir_p (const char *path)
 
 /* The sandbox's own user database: root and the sandbox user. */
 static int
-write_etc (const ak_spec_t *spec, ak_error_t **err)
+write_etc (const ak_spec_t *spec, const char *resolv, ak_error_t **err)
 {
   static const struct {
     const char *name, *text;
@@ -198,10 +205,13 @@ write_etc (const ak_spec_t *spec, ak_error_t **err)
   _cleanup_free_ char *hname = ak_xasprintf ("%s\n", hn);
   if (mkdir ("/mnt/root/etc", 0755) < 0 && errno != EEXIST)
     return ak_error_set (err, errno, "mkdir /etc");
-  for (size_t i = 0; i < 4; i++)
+  for (size_t i = 0; i < 5; i++)
     {
-      const char *path = i < 2 ? files[i].name : i == 2 ? "/mnt/root/etc/hosts" : "/mnt/root/etc/hostname";
-      const char *text = i < 2 ? files[i].text : i == 2 ? hosts : hname;
+      static const char *const more[] = { "/mnt/root/etc/hosts", "/mnt/root/etc/hostname",
+                                          "/mnt/root/etc/resolv.conf" };
+      const char *path = i < 2 ? files[i].name : more[i - 2];
+      /* Without a network there is no resolver to name. */
+      const char *text = i < 2 ? files[i].text : i == 2 ? hosts : i == 3 ? hname : resolv ? resolv : "";
       _cleanup_close_ int fd = -1;
       (void) unlink (path);
       fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -211,11 +221,64 @@ write_etc (const ak_spec_t *spec, ak_error_t **err)
   return 0;
 }
 
+static int
+if_set (int s, const char *name, unsigned long req, const char *addr)
+{
+  struct ifreq ifr = { 0 };
+  struct sockaddr_in *sin = (struct sockaddr_in *) &ifr.ifr_addr;
+  snprintf (ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+  if (req == SIOCSIFFLAGS)
+    {
+      if (ioctl (s, SIOCGIFFLAGS, &ifr) < 0)
+        return -1;
+      ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    }
+  else
+    {
+      sin->sin_family = AF_INET;
+      inet_pton (AF_INET, addr, &sin->sin_addr);
+    }
+  return ioctl (s, req, &ifr);
+}
+
+/* Step 4's network: loopback always; for network on (cfg's "net" is an
+ * object), eth0 on QEMU's user-mode network with its default route. */
+static int
+net_up (const json_t *cfg, ak_error_t **err)
+{
+  _cleanup_close_ int s = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct rtentry rt = { 0 };
+  char dev[] = "eth0";
+  if (s < 0)
+    return ak_error_set (err, errno, "socket");
+  if (if_set (s, "lo", SIOCSIFFLAGS, NULL) < 0)
+    return ak_error_set (err, errno, "bring loopback up");
+  if (!json_is_object (json_object_get (cfg, "net")))
+    return 0;
+  /* The driver registered the NIC when its module loaded; it is named
+   * by the kernel (no udev here). */
+  for (int i = 0; i < 200 && if_nametoindex (dev) == 0; i++)
+    usleep (10000);
+  if (if_set (s, dev, SIOCSIFADDR, AK_VM_NET_ADDRESS) < 0 || if_set (s, dev, SIOCSIFNETMASK, AK_VM_NET_NETMASK) < 0
+      || if_set (s, dev, SIOCSIFFLAGS, NULL) < 0)
+    return ak_error_set (err, errno, "configure the network interface %s", dev);
+  ((struct sockaddr_in *) &rt.rt_dst)->sin_family = AF_INET;
+  ((struct sockaddr_in *) &rt.rt_genmask)->sin_family = AF_INET;
+  ((struct sockaddr_in *) &rt.rt_gateway)->sin_family = AF_INET;
+  inet_pton (AF_INET, AK_VM_NET_GATEWAY, &((struct sockaddr_in *) &rt.rt_gateway)->sin_addr);
+  rt.rt_flags = RTF_UP | RTF_GATEWAY;
+  rt.rt_dev = dev;
+  if (ioctl (s, SIOCADDRT, &rt) < 0 && errno != EEXIST)
+    return ak_error_set (err, errno, "the default route");
+  return 0;
+}
+
 /* Step 3. */
 static int
 build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
 {
   json_t *shares = json_object_get (cfg, "shares"), *sh;
+  const char *resolv = json_string_value (json_object_get (json_object_get (cfg, "net"), "resolv"));
   size_t i;
   bool ro = ak_spec_sec (spec, AK_SEC_READ_ONLY);
   _cleanup_free_ char *tmpfs_opts = NULL;
@@ -258,7 +321,7 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
   (void) unlink ("/mnt/root/dev/ptmx");
   if (symlink ("pts/ptmx", "/mnt/root/dev/ptmx") < 0)
     return ak_error_set (err, errno, "symlink /dev/ptmx");
-  if (write_etc (spec, err) < 0)
+  if (write_etc (spec, resolv, err) < 0)
     return -1;
   /* The sandbox user's home, in the writable layer; where the home share
    * is mounted there (read-only on the host, its owner already the
@@ -401,6 +464,9 @@ ak_microvm_guest_main (void)
   /* 3. */
   if (build_root (cfg, &g.spec, &err) < 0)
     fail (g.port, err);
+  /* 4. The network. */
+  if (net_up (cfg, &err) < 0)
+    fail (g.port, err);
   {
     const char *hn = g.spec.hostname ? g.spec.hostname : "agentkernel";
     if (sethostname (hn, strlen (hn)) < 0)
@@ -412,7 +478,10 @@ ak_microvm_guest_main (void)
       fail (g.port, err);
     g.n_seccomp = n;
   }
-  g.conf = (ak_agent_conf_t){ .spec = &g.spec, .user_uid = 1000, .user_gid = 1000, .can_root = 0 };
+  /* uid 0 only where the host says the root is an image (never the host's
+   * view, which host root serves). */
+  g.conf = (ak_agent_conf_t){ .spec = &g.spec, .user_uid = 1000, .user_gid = 1000,
+                              .can_root = json_is_true (json_object_get (cfg, "root_ok")) };
   json_decref (cfg);
   /* 4. */
   sigemptyset (&mask);

@@ -20,7 +20,7 @@
 
 /* What the guest needs, in load order; each module's dependencies are
  * loaded before it. */
-static const char *const wanted[] = { "virtio_mmio", "virtio_console", "virtiofs", "overlay", NULL };
+static const char *const wanted[] = { "virtio_mmio", "virtio_console", "virtiofs", "overlay", "virtio_net", NULL };
 
 char *
 ak_vm_cache_dir (void)

@@ -16,7 +16,10 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "backend/backend.h"
+#include "backend/container/container.h"
 #include "common/error.h"
 #include "model/spec.h"
 
@@ -51,6 +54,38 @@ int ak_microvm_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
 int ak_microvm_start (const ak_spec_t *spec, const char *dir, pid_t *supervisor, ak_error_t **err);
 int ak_microvm_connect (const char *dir, ak_error_t **err);
 int ak_microvm_stop (const char *dir, pid_t supervisor, ak_error_t **err);
+
+/* The VM's network (net.c).  The guest's network in QEMU's user-mode
+ * stack: not slirp's default 10.0.2.0/24, so that the guest reaches the
+ * namespace's resolver and policy proxy (10.0.2.3, AK_NET_PROXY_ADDR) at
+ * the address a container does. */
+#define AK_VM_NET_NETWORK "10.0.3.0/24"
+#define AK_VM_NET_ADDRESS "10.0.3.15"
+#define AK_VM_NET_NETMASK "255.255.255.0"
+#define AK_VM_NET_GATEWAY "10.0.3.2"   /* in slirp: the namespace's own loopback */
+#define AK_VM_NET_SLIRP_DNS "10.0.3.3" /* slirp's resolver, passed on to the namespace's */
+
+typedef struct ak_vm_net {
+  bool on;      /* network on: the policy or NAT below is running */
+  int ns;       /* QEMU's network namespace, or -1 */
+  pid_t holder; /* a process in it while it is set up, or -1 */
+  ak_net_t net; /* the container backend's network of that namespace */
+} ak_vm_net_t;
+
+void ak_vm_net_init (ak_vm_net_t *n);
+/* What network on needs on this host (nftables, or a NAT helper). */
+int ak_vm_net_check (const ak_spec_t *spec, ak_error_t **err);
+/* Creates the namespace (empty for network off) and, for network on, its
+ * egress policy or NAT and the published ports' forwarder; ready when it
+ * returns. */
+int ak_vm_net_start (const ak_spec_t *spec, ak_vm_net_t *n, ak_error_t **err);
+void ak_vm_net_stop (ak_vm_net_t *n);
+/* pid, a child of the supervisor, was reaped: never signalled again. */
+void ak_vm_net_reaped (ak_vm_net_t *n, pid_t pid);
+/* QEMU's -netdev/-device arguments (none for network off). */
+void ak_vm_net_qemu_args (const ak_spec_t *spec, char ***argv);
+/* What the guest needs to configure its side: null for network off. */
+json_t *ak_vm_net_guest_config (const ak_spec_t *spec, const ak_vm_net_t *n);
 
 /* The guest init (guest.c): PID 1 of the VM. */
 int ak_microvm_guest_main (void);

@@ -7,9 +7,13 @@
  *   virtiofsd    one per share, each in a mount namespace of its own that
  *                holds only read-only mounts where the share is read-only
  *                (virtiofsd itself has no read-only mode)
- *   qemu         the VMM: its own mount namespace, an unprivileged host id
- *                when started by root, no_new_privs; every file it uses is
- *                handed over as an open descriptor
+ *   qemu         the VMM, jailed (jail.h) after it joined its own network
+ *                namespace (net.c): namespaces of its own, an empty root, a
+ *                host id of this VM's own, seccomp; every file it uses is
+ *                handed over as an open descriptor or bound in
+ *   network      for network on, in QEMU's network namespace: the egress
+ *                policy (or a NAT helper) and the published ports'
+ *                forwarder of the container backend (net.c)
  * An ephemeral run's supervisor dies with agentkernel (kill -9 included),
  * and so everything of the VM does.
  */
@@ -28,6 +32,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,6 +43,7 @@
 #include <unistd.h>
 
 #include "backend/container/container.h"
+#include "backend/microvm/jail.h"
 #include "backend/microvm/microvm.h"
 #include "backend/microvm/mux.h"
 #include "common/child.h"
@@ -176,9 +182,6 @@ static void
 warn_tcg (const ak_spec_t *spec)
 {
   ak_vm_assets_t a;
-  if (ak_spec_sec (spec, AK_SEC_NETWORK))
-    ak_warn ("microvm: this backend gives the VM no network interface yet (network is on in "
-             "this profile): the command runs without network; use --backend container for network");
   if (ak_vm_assets_find (&a, NULL) == 0 && !a.kvm)
     ak_warn ("microvm: KVM is not usable here (no working /dev/kvm): the VM runs under TCG "
              "emulation, about 10x slower to boot");
@@ -202,9 +205,8 @@ ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
   if (ak_cmdpolicy_active (&spec->sec.commands))
     return ak_error_set (err, EINVAL, "the microvm backend does not enforce a command policy "
                                       "([security.commands], --allow-cmd/--block-cmd) yet: use --backend container");
-  if (spec->ports != NULL && spec->ports[0] != NULL)
-    return ak_error_set (err, EINVAL, "the microvm backend gives the VM no network yet, so it cannot "
-                                      "publish ports: use --backend container");
+  if (ak_vm_net_check (spec, err) < 0)
+    return -1;
   if (spec->n_mounts + 3 > AK_VM_MAX_SHARES)
     return ak_error_set (err, EINVAL, "the microvm backend shares at most %d volumes", AK_VM_MAX_SHARES - 3);
   for (size_t i = 0; i < spec->n_mounts; i++)
@@ -214,10 +216,13 @@ ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
         return ak_error_set (err, EINVAL, "volume %s: the microvm backend shares directories only",
                              spec->mounts[i].source);
     }
-  if (spec->as_root)
+  /* Root in the guest reads what its root share's daemon reads: the host's
+   * view is served by host root, an image only its own files. */
+  if (spec->as_root && spec->image_digest == NULL)
     return ak_error_set (err, EINVAL, "the microvm backend runs commands only as the sandbox user "
-                                      "(no --root: the host's view is served by host root, and root in "
-                                      "the guest would read what host root reads)");
+                                      "on the host's view (no --root: it is served by host root, and root "
+                                      "in the guest would read what host root reads); --root works with an "
+                                      "image as the root (--image)");
   rc = ak_vm_assets_find (&a, err);
   ak_vm_assets_clear (&a);
   return rc;
@@ -254,6 +259,8 @@ typedef struct vm {
   pid_t qemu;
   pid_t fs[AK_VM_MAX_SHARES]; /* virtiofsd per share */
   int chan;          /* our end of the agent port */
+  ak_vm_net_t net;   /* QEMU's network namespace and its network (net.c) */
+  ak_vm_ids_t ids;   /* host ids of this VM's own (jail.h) */
 } vm_t;
 
 /* One directory the guest sees: share 0 is the root (the host's view),
@@ -281,6 +288,7 @@ vm_kill (vm_t *v)
         }
       *p = -1;
     }
+  ak_vm_net_stop (&v->net);
 }
 
 static int
@@ -388,7 +396,13 @@ spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
       char fdarg[32], src[4096 + 16];
       child_common (log);
       close (go[1]), close (ready[0]);
-      if (unshare (CLONE_NEWNS | (ws ? CLONE_NEWUSER : 0)) < 0)
+      {
+        /* No network, no core dump: what it serves arrives over its socket. */
+        struct rlimit none = { 0, 0 };
+        if (setrlimit (RLIMIT_CORE, &none) < 0)
+          child_fail ("rlimit");
+      }
+      if (unshare (CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | (ws ? CLONE_NEWUSER : 0)) < 0)
         child_fail ("unshare");
       if (ws)
         {
@@ -494,10 +508,12 @@ spawn_virtiofsd (vm_t *v, const share_t *sh, int lfd, int log, ak_error_t **err)
    * root (see ak_microvm_check). */
   if (ws)
     {
-      uid_t u1000 = st.st_uid == AK_ROOTFUL_HOST_ID - 1000 ? AK_ROOTFUL_HOST_ID : st.st_uid;
-      gid_t g1000 = st.st_gid == AK_ROOTFUL_HOST_ID - 1000 ? AK_ROOTFUL_HOST_ID : st.st_gid;
-      _cleanup_free_ char *um = ak_xasprintf ("0 %u 1\n1000 %u 1\n", AK_ROOTFUL_HOST_ID - 1000, (unsigned) u1000);
-      _cleanup_free_ char *gm = ak_xasprintf ("0 %u 1\n1000 %u 1\n", AK_ROOTFUL_HOST_ID - 1000, (unsigned) g1000);
+      /* The guest's root is this VM's own unprivileged host id. */
+      uid_t groot = v->ids.guest_root;
+      uid_t u1000 = st.st_uid == groot ? AK_ROOTFUL_HOST_ID : st.st_uid;
+      gid_t g1000 = st.st_gid == groot ? AK_ROOTFUL_HOST_ID : st.st_gid;
+      _cleanup_free_ char *um = ak_xasprintf ("0 %u 1\n1000 %u 1\n", (unsigned) groot, (unsigned) u1000);
+      _cleanup_free_ char *gm = ak_xasprintf ("0 %u 1\n1000 %u 1\n", (unsigned) groot, (unsigned) g1000);
       if (read (ready[0], &c, 1) != 1 || write_file (pid, "setgroups", "allow") < 0
           || write_file (pid, "uid_map", um) < 0 || write_file (pid, "gid_map", gm) < 0
           || write (go[1], "g", 1) != 1)
@@ -530,13 +546,14 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
   _cleanup_close_ int ifd = open (v->a.initrd, O_RDONLY | O_CLOEXEC);
   _cleanup_free_ char *conlog = ak_xasprintf ("%s/console.log", v->dir);
   _cleanup_close_ int cfd = open (conlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  pid_t pid, sup = getpid ();
+  _cleanup_close_ int self = (int) syscall (SYS_pidfd_open, getpid (), 0);
+  pid_t pid;
 
   if (mem < 128)
     mem = 128;
-  if (kfd < 0 || ifd < 0 || cfd < 0)
+  if (kfd < 0 || ifd < 0 || cfd < 0 || self < 0)
     return ak_error_set (err, errno, "open the VM's boot files");
-  pid = fork ();
+  pid = ak_raw_clone (AK_VM_JAIL_CLONE, NULL);
   if (pid < 0)
     return ak_error_set (err, errno, "fork");
   if (pid == 0)
@@ -548,6 +565,11 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
       int tmp[4 + AK_VM_MAX_SHARES];
       size_t nfd = 4 + n_vfs;
       child_common (log);
+      /* Its own network namespace first, before anything else of its
+       * confinement: empty for network off, the sandbox's network
+       * (net.c) for network on. */
+      if (setns (v->net.ns, CLONE_NEWNET) < 0)
+        child_fail ("join the VM's network namespace");
       /* The guest's console goes to console.log (QEMU's stdout). */
       if (dup2 (cfd, 1) < 0)
         child_fail ("dup");
@@ -559,20 +581,8 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
       for (size_t i = 0; i < nfd; i++)
         if (tmp[i] >= 0 && dup_high (tmp[i], 3 + (int) i) < 0)
           child_fail ("dup");
-      if (unshare (CLONE_NEWNS) < 0 || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-        child_fail ("mount namespace");
-      if (geteuid () == 0
-          && (setgroups (0, NULL) < 0 || setresgid (AK_ROOTFUL_HOST_ID, AK_ROOTFUL_HOST_ID, AK_ROOTFUL_HOST_ID) < 0
-              || setresuid (AK_ROOTFUL_HOST_ID, AK_ROOTFUL_HOST_ID, AK_ROOTFUL_HOST_ID) < 0))
-        child_fail ("drop to an unprivileged id");
-      /* A change of ids clears the parent-death signal: set it again, and
-       * leave if the supervisor died in between. */
-      if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid () != sup)
-        _exit (125);
-      if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        child_fail ("no_new_privs");
 #define A(s) ak_strv_push (&argv, s)
-      A ("qemu-system-x86_64");
+      A ("/usr/bin/qemu-system-x86_64");
       A ("-nodefaults"), A ("-no-user-config"), A ("-nographic"), A ("-no-reboot");
       A ("-M"), A ("microvm,memory-backend=mem");
       A ("-accel"), A (v->a.kvm ? "kvm" : "tcg");
@@ -581,7 +591,9 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
       A ("-m"), A (m), A ("-smp"), A (smp);
       A ("-object"), A (memobj);
       A ("-global"), A ("virtio-mmio.force-legacy=false");
-      A ("-kernel"), A ("/proc/self/fd/4"), A ("-initrd"), A ("/proc/self/fd/5");
+      A ("-sandbox"), A ("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+      /* Bound there by the jail. */
+      A ("-kernel"), A ("/boot/vmlinuz"), A ("-initrd"), A ("/boot/initrd");
       A ("-append"), A ("console=ttyS0 loglevel=" AK_VM_LOGLEVEL " cryptomgr.notests random.trust_cpu=on "
                         "audit=0 panic=-1 reboot=t tsc_early_khz=2100000 nokaslr rdinit=/init");
       A ("-chardev"), A ("stdio,id=con,signal=off");
@@ -595,9 +607,20 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
           _cleanup_free_ char *d = ak_xasprintf ("vhost-user-fs-device,chardev=vfs%zu,tag=s%zu", i, i);
           A ("-chardev"), A (c), A ("-device"), A (d);
         }
+      ak_vm_net_qemu_args (spec, &argv);
 #undef A
-      execv (v->a.qemu, argv);
-      child_fail ("exec qemu");
+      {
+        ak_error_t *e = NULL;
+        char *no_env[] = { NULL };
+        ak_vm_jail_t j = { .id = v->ids.vmm, .exe = ak_test_vmm () ? ak_test_vmm () : v->a.qemu,
+                           .kernel = kfd, .initrd = ifd, .kvm = v->a.kvm, .supervisor = self,
+                           /* The caller's environment is none of QEMU's business;
+                            * a test's probe takes its orders from it. */
+                           .envp = ak_test_vmm () ? environ : no_env };
+        ak_vm_jail_exec (&j, argv, &e);
+        dprintf (2, "agentkernel: microvm: the VMM's jail: %s\n", e ? e->msg : "failed");
+        _exit (125);
+      }
     }
   return pid;
 }
@@ -649,16 +672,20 @@ plan_shares (const ak_spec_t *spec, share_t *sh, char ***owned, char ***owned_ro
 }
 
 static json_t *
-guest_config (const ak_spec_t *spec, const share_t *sh, size_t n)
+guest_config (const ak_spec_t *spec, const share_t *sh, size_t n, const ak_vm_net_t *net)
 {
   json_t *j = json_object (), *a = json_array ();
   json_object_set_new (j, "spec", ak_spec_to_json (spec));
+  json_object_set_new (j, "net", ak_vm_net_guest_config (spec, net));
   for (size_t i = 1; i < n; i++)
     {
       _cleanup_free_ char *tag = ak_xasprintf ("s%zu", i);
       json_array_append_new (a, json_pack ("{s:s, s:s, s:b}", "tag", tag, "dest", sh[i].dest, "ro", sh[i].ro));
     }
   json_object_set_new (j, "shares", a);
+  /* Root in the guest (--root, exec --root) only over an image: see
+   * ak_microvm_check. */
+  json_object_set_new (j, "root_ok", json_boolean (sh[0].layers != NULL && sh[0].layers[0] != NULL));
   return j;
 }
 
@@ -722,6 +749,10 @@ vm_boot (vm_t *v, int log, ak_error_t **err)
     conns[i] = -1;
   if (ak_vm_initrd (&v->a, err) < 0)
     return ak_error_prefix (err, "microvm initramfs"), -1;
+  /* The network first: a published port in use stops the start before
+   * anything else runs. */
+  if (ak_vm_net_start (spec, &v->net, err) < 0)
+    return -1;
   for (size_t i = 0; i < n; i++)
     {
       _cleanup_free_ char *sock = ak_xasprintf ("%s/vfs%zu.sock", v->dir, i);
@@ -744,7 +775,7 @@ vm_boot (vm_t *v, int log, ak_error_t **err)
   for (size_t i = 0; i < n; i++)
     ak_closep (&conns[i]);
   {
-    json_t *cfg = guest_config (spec, sh, n);
+    json_t *cfg = guest_config (spec, sh, n, &v->net);
     _cleanup_free_ char *s = json_dumps (cfg, JSON_COMPACT);
     json_decref (cfg);
     if (ak_mux_send (v->chan, AK_MUX_CONFIG, 0, s, strlen (s)) < 0)
@@ -831,11 +862,14 @@ sup_signal (ak_mux_t *m)
       int st;
       pid_t p;
       while ((p = waitpid (-1, &st, WNOHANG)) > 0)
-        if (p == s->v->qemu)
-          {
-            s->v->qemu = -1;
-            return 1; /* the VM is gone */
-          }
+        {
+          if (p == s->v->qemu)
+            {
+              s->v->qemu = -1;
+              return 1; /* the VM is gone */
+            }
+          ak_vm_net_reaped (&s->v->net, p);
+        }
       return 0;
     }
   /* The run that owns this VM died (its death signal): no grace. */
@@ -857,11 +891,12 @@ sup_signal (ak_mux_t *m)
 static int
 supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int log, pid_t parent)
 {
-  vm_t v = { .spec = spec, .dir = (char *) dir, .parent = parent, .qemu = -1, .chan = -1 };
+  vm_t v = { .spec = spec, .dir = (char *) dir, .parent = parent, .qemu = -1, .chan = -1, .ids.lock = -1 };
   ak_error_t *err = NULL;
   sigset_t mask;
   int sigfd, rc = 1;
 
+  ak_vm_net_init (&v.net);
   sigemptyset (&mask);
   sigaddset (&mask, SIGCHLD);
   sigaddset (&mask, SIGTERM);
@@ -873,9 +908,10 @@ supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int
   /* A report to a run that is gone must not end the supervisor before it
    * has cleaned up. */
   signal (SIGPIPE, SIG_IGN);
-  if (ak_vm_assets_find (&v.a, &err) < 0 || vm_boot (&v, log, &err) < 0)
+  if (ak_vm_assets_find (&v.a, &err) < 0 || ak_vm_ids_take (&v.ids, &err) < 0 || vm_boot (&v, log, &err) < 0)
     {
       vm_kill (&v);
+      ak_vm_ids_release (&v.ids);
       explain (dir, &err);
       (void) ak_report_error (ready, err);
       if (parent != 0)
@@ -897,6 +933,7 @@ supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int
       }
   }
   vm_kill (&v);
+  ak_vm_ids_release (&v.ids);
   ak_vm_assets_clear (&v.a);
   if (parent != 0)
     remove_dir (dir); /* an ephemeral run's directory, whatever became of the run */
