@@ -127,6 +127,19 @@ step "HTTP API with the ASan+UBSan build"
 run "api-asan" env AK="$stage/agentkernel-asan" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=halt_on_error=1 "$stage/api/run.sh"
 
+# The API and MCP checks on the microvm backend (root only: the backend
+# needs it): a representative subset, all of them with AK_MICROVM_FULL=1.
+# The integration files do the same from test_microvm.sh.
+if [ "$(id -u)" = 0 ] && [ -x /usr/lib/qemu/virtiofsd ] && command -v qemu-system-x86_64 >/dev/null; then
+  mv_api_only='^(run: output, streams and exit code|createSandbox: created and running, with its limits|execInSandbox: env, workdir, exit code|files: write and read text; binary comes back as base64 with its size|removeSandbox: gone, and its state with it|the server is still healthy, with no sandbox or worker left behind)$'
+  mv_mcp_only='^(sandbox_run echo hello|sandbox_run restrictive exit 3|sandbox_create creates and starts: exec works at once, info says running|sandbox_file_write|sandbox_file_read|sandbox_remove \(a running sandbox, as agentkernel does\))$'
+  [ "${AK_MICROVM_FULL:-0}" = 1 ] && mv_api_only="" && mv_mcp_only=""
+  step "HTTP API on the microvm backend (${mv_api_only:+a representative subset; AK_MICROVM_FULL=1 for all}${mv_api_only:-all checks})"
+  run api-microvm env AK="$stage/agentkernel" AK_TEST_BACKEND=microvm AK_TEST_ONLY="$mv_api_only" "$stage/api/run.sh"
+  step "MCP server on the microvm backend (${mv_mcp_only:+a representative subset; AK_MICROVM_FULL=1 for all}${mv_mcp_only:-all checks})"
+  run mcp-microvm env AK="$stage/agentkernel" AK_TEST_BACKEND=microvm AK_TEST_ONLY="$mv_mcp_only" tests/mcp/run.sh
+fi
+
 if [ "$(id -u)" = 0 ]; then
   user=${AK_TEST_USER:-aktest}
   id "$user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$user"

@@ -1,8 +1,9 @@
 # The microVM backend (--backend microvm): the command runs under its own
 # kernel in a QEMU microvm (TCG where KVM does not work, as in CI), with the
 # host's view read-only over virtiofs and the workspace shared live.
-# AK_MICROVM_FULL=1 also runs the profile and hardening files with every
-# sandbox on the microvm backend (tests/integration/microvm-wrap.sh).
+# At the end, the shared profile, hardening and lifecycle files run with
+# every sandbox on the microvm backend: a subset, or all with
+# AK_MICROVM_FULL=1 (see the end of this file).
 
 echo "== microvm backend"
 mv_have () {
@@ -390,12 +391,23 @@ else
   unset -f vmrun
 fi
 
-if [ "${AK_MICROVM_FULL:-0}" = 1 ] && mv_have && is_root; then
-  echo "== microvm: the profile and hardening tests on the microvm backend"
-  saved_ak=$AK
-  AK="$here/microvm-wrap.sh"
-  export AK_MICROVM_REAL="$saved_ak"
-  . "$here/test_profiles.sh"
-  . "$here/test_hardening.sh"
-  AK=$saved_ak
+# The shared suites on the microvm backend (lib.sh's t_backend): by default
+# a representative subset (microvm-subset: each property once, a few
+# minutes under TCG); AK_MICROVM_FULL=1 runs the whole files. What the VM
+# does not pass yet is listed, with the reason, in microvm-expected-missing.
+if mv_have && is_root; then
+  mv_only=${T_ONLY_FILE:-}
+  if [ "${AK_MICROVM_FULL:-0}" = 1 ]; then
+    echo "== microvm: the profile, hardening and lifecycle files on the microvm backend (AK_MICROVM_FULL=1)"
+  else
+    echo "== microvm: a representative subset of the profile, hardening and lifecycle files (microvm-subset; AK_MICROVM_FULL=1 runs them all)"
+    T_ONLY_FILE=$here/microvm-subset
+  fi
+  mv_prev=$AK_TEST_BACKEND
+  t_backend microvm
+  for mv_file in profiles hardening lifecycle; do
+    . "$here/test_$mv_file.sh"
+  done
+  t_backend "$mv_prev"
+  T_ONLY_FILE=$mv_only
 fi

@@ -7,7 +7,11 @@ if [ -n "${AK_TEST_HOST:-}" ]; then
   expect "restrictive cannot reach the test host" 1 unreachable -- sbx --profile restrictive -- /probe connect "$AK_TEST_HOST" 8080
   expect "--no-network overrides moderate" 1 unreachable -- sbx --profile moderate --no-network -- /probe connect "$AK_TEST_HOST" 8080
   expect "--no-network overrides permissive" 1 unreachable -- sbx --profile permissive --no-network -- /probe connect "$AK_TEST_HOST" 8080
-  expect "pasta helper reaches the test host" 0 connected -- env AK_NET_HELPER=pasta "$AK" run -v "$PROBE:/probe:ro" -- /probe connect "$AK_TEST_HOST" 8080
+  if on_container; then
+    expect "pasta helper reaches the test host" 0 connected -- env AK_NET_HELPER=pasta "$AK" run -v "$PROBE:/probe:ro" -- /probe connect "$AK_TEST_HOST" 8080
+  else
+    container_only "pasta helper reaches the test host" "the host-side network helper chosen by AK_NET_HELPER"
+  fi
 else
   t_begin "network to a test host"; fail "AK_TEST_HOST not set (run through tests/run-all.sh)"
 fi
@@ -38,7 +42,9 @@ refute "moderate: host loopback not reachable via 127.0.0.1" "$token" -- "$AK" r
 refute "moderate: host loopback not reachable via the gateway" "$token" -- "$AK" run --profile moderate -- python3 -c "$fetch" "http://10.0.2.2:$port/token"
 refute "permissive: host loopback not reachable via the gateway" "$token" -- "$AK" run --profile permissive -- python3 -c "$fetch" "http://10.0.2.2:$port/token"
 gw=$(ip -4 route show default 2>/dev/null | awk '{print $3; exit}')
-if [ -n "$gw" ]; then
+if [ -n "$gw" ] && ! on_container; then
+  container_only "pasta: host loopback not reachable (gateway, 127.0.0.1)" "the host-side network helper chosen by AK_NET_HELPER"
+elif [ -n "$gw" ]; then
   refute "pasta: host loopback not reachable via the gateway" "$token" -- env AK_NET_HELPER=pasta "$AK" run -- python3 -c "$fetch" "http://$gw:$port/token"
   refute "pasta: host loopback not reachable via 127.0.0.1" "$token" -- env AK_NET_HELPER=pasta "$AK" run -- python3 -c "$fetch" "http://127.0.0.1:$port/token"
 fi
@@ -56,8 +62,8 @@ pushd "$work" >/dev/null || exit 1
   expect "restrictive: no /workspace" 1 'No such file' -- sbx --profile restrictive -- /probe read /workspace/marker
   expect "moderate: working directory is home" 0 '^/home/user$' -- "$AK" run --profile moderate -- pwd
 popd >/dev/null || exit 1
-t_begin "permissive: file written in /workspace appears on the host, owned by the caller"
-if [ -f "$work/created" ] && [ "$(stat -c %u "$work/created")" = "$(id -u)" ]; then pass; else fail "$(ls -ln "$work")"; fi
+if ! want "permissive: file written in /workspace appears on the host, owned by the caller"; then :
+elif [ -f "$work/created" ] && [ "$(stat -c %u "$work/created")" = "$(id -u)" ]; then pass; else fail "$(ls -ln "$work")"; fi
 rm -rf "$work"
 
 echo "== profiles: mount_home"
@@ -68,23 +74,36 @@ expect "permissive: home at /home/user" 0 marker-home -- env HOME="$fakehome" "$
 expect "permissive: home is read-only" 1 'Read-only' -- env HOME="$fakehome" "$AK" run --profile permissive -v "$PROBE:/probe:ro" -- /probe write /home/user/new
 expect "moderate: home not shown" 1 'No such file' -- env HOME="$fakehome" "$AK" run --profile moderate -v "$PROBE:/probe:ro" -- /probe read /home/user/.marker
 expect "restrictive: home not shown" 1 'No such file' -- env HOME="$fakehome" "$AK" run --profile restrictive -v "$PROBE:/probe:ro" -- /probe read /home/user/.marker
-t_begin "home on the host unchanged"
-[ ! -e "$fakehome/new" ] && pass || fail "file appeared"
+# The home's credential stores stay hidden; a trusted config that turns
+# hide_credentials off shows the same file (the control).
+mkdir -p "$fakehome/.ssh" && echo ak-home-ssh-key >"$fakehome/.ssh/id_ed25519" && chmod -R a+rX "$fakehome/.ssh"
+credcfg=$(mktemp)
+chmod 644 "$credcfg"
+printf '[security]\nhide_credentials = false\n' >"$credcfg"
+attack "permissive: the home's credential stores are hidden (~/.ssh)" 0 '^ssh-hidden$' -- env HOME="$fakehome" "$AK" run --profile permissive -- \
+  sh -c "echo $MARK; cat /home/user/.ssh/id_ed25519 2>/dev/null || echo ssh-hidden"
+expect "permissive: hide_credentials = false shows them (control)" 0 '^ak-home-ssh-key$' -- \
+  env HOME="$fakehome" "$AK" run --profile permissive --config "$credcfg" -- cat /home/user/.ssh/id_ed25519
+rm -f "$credcfg"
+if want "home on the host unchanged"; then
+  [ ! -e "$fakehome/new" ] && pass || fail "file appeared"
+fi
 rm -rf "$fakehome"
 
 echo "== profiles: pass_env"
 envhome=$(mktemp -d)
 chmod 755 "$envhome"
-envrun () { env -i PATH=/usr/bin:/bin:/custom/bin HOME=$envhome USER=custom LANG=fr_FR.UTF-8 LC_ALL=fr_FR.UTF-8 TERM=xterm-custom SECRET_TOKEN=s3cr3t "$AK" run -v "$PROBE:/probe:ro" "$@"; }
+envrun () { env -i $(t_wrap_env) PATH=/usr/bin:/bin:/custom/bin HOME=$envhome USER=custom LANG=fr_FR.UTF-8 LC_ALL=fr_FR.UTF-8 TERM=xterm-custom SECRET_TOKEN=s3cr3t "$AK" run -v "$PROBE:/probe:ro" "$@"; }
 # HOME names the home inside, never the host's; PATH keeps only the
 # directories that exist inside (/custom/bin does not).
 expected_pass=$'HOME=/home/user\nLANG=fr_FR.UTF-8\nLC_ALL=fr_FR.UTF-8\nPATH=/usr/bin:/bin\nTERM=xterm-custom\nUSER=custom'
 expected_clean=$'HOME=/home/user\nLANG=C.UTF-8\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nUSER=user'
-t_begin "permissive: exactly the six variables pass (HOME and PATH as inside)"
-out=$(envrun --profile permissive -- /probe env 2>/dev/null)
-[ "$out" = "$expected_pass" ] && pass || fail "got: $out"
+if want "permissive: exactly the six variables pass (HOME and PATH as inside)"; then
+  out=$(envrun --profile permissive -- /probe env 2>/dev/null)
+  [ "$out" = "$expected_pass" ] && pass || fail "got: $out"
+fi
 for p in moderate restrictive; do
-  t_begin "$p: fixed clean environment, nothing of the caller's"
+  want "$p: fixed clean environment, nothing of the caller's" || continue
   out=$(envrun --profile $p -- /probe env 2>/dev/null)
   [ "$out" = "$expected_clean" ] && pass || fail "got: $out"
 done
@@ -106,7 +125,7 @@ for p in permissive moderate; do
   expect "$p: host-owned /usr keeps host permissions" 1 'Permission denied' -- sbx --profile $p -- /probe write /usr/lib/ak-private-layer-test
   expect "$p: /etc is writable (private layer)" 0 written -- sbx --profile $p -- /probe write /etc/ak-private-layer-test
 done
-t_begin "writes to the private layer never reach the host"
-[ ! -e /opt/ak-private-layer-test ] && [ ! -e /etc/ak-private-layer-test ] && [ ! -e /newfile ] && pass || fail "host changed"
+want "writes to the private layer never reach the host" &&
+{ [ ! -e /opt/ak-private-layer-test ] && [ ! -e /etc/ak-private-layer-test ] && [ ! -e /newfile ] && pass || fail "host changed"; }
 expect "private layer does not outlive the run" 1 'No such file' -- sbx --profile moderate -- /probe read /opt/ak-private-layer-test
 rm -rf "$envhome"

@@ -330,11 +330,13 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
     return ak_error_set (err, errno, "symlink /dev/ptmx");
   if (write_etc (spec, resolv, err) < 0)
     return -1;
-  /* The sandbox user's home, in the writable layer. */
+  /* The sandbox user's home, in the writable layer; where the home share
+   * is mounted there (read-only on the host, its owner already the
+   * sandbox user's), it stays as served. */
   (void) mkdir ("/mnt/root/home", 0755);
   (void) chmod ("/mnt/root/home", 0755); /* the host view shows /home empty, mode 0 */
   (void) mkdir ("/mnt/root/home/user", 0755);
-  if (chown ("/mnt/root/home/user", 1000, 1000) < 0)
+  if (chown ("/mnt/root/home/user", 1000, 1000) < 0 && errno != EROFS)
     return ak_error_set (err, errno, "chown /home/user");
   if (chdir ("/mnt/root") < 0 || mount (".", "/", NULL, MS_MOVE, NULL) < 0 || chroot (".") < 0 || chdir ("/") < 0)
     return ak_error_set (err, errno, "switch to the new root");

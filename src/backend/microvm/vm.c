@@ -658,8 +658,9 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
 }
 
 /* What the guest sees: the root, then the workspace (mount_cwd), home
- * (mount_home, credential stores hidden unless shown) and volumes.
- * read_only covers the workspace and home as it covers the root. */
+ * (mount_home: always read-only, as in a container; credential stores
+ * hidden unless shown) and volumes.  read_only covers the workspace and
+ * volumes as it covers the root. */
 static size_t
 plan_shares (const ak_spec_t *spec, bool pooled, share_t *sh, char ***owned, char ***owned_root)
 {
@@ -694,7 +695,7 @@ plan_shares (const ak_spec_t *spec, bool pooled, share_t *sh, char ***owned, cha
             ak_strv_push (&hide, p);
           }
       *owned = hide;
-      sh[n++] = (share_t){ .source = spec->home, .dest = spec->as_root ? "/root" : "/home/user", .ro = ro,
+      sh[n++] = (share_t){ .source = spec->home, .dest = spec->as_root ? "/root" : "/home/user", .ro = true,
                            .hide = hide, .pin = &spec->home_pin };
     }
   for (size_t i = 0; i < spec->n_mounts && n < AK_VM_MAX_SHARES; i++)

@@ -1,0 +1,1 @@
+microvm-wrap.sh
