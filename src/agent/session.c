@@ -68,6 +68,7 @@ typedef struct exec_req {
   char **env;
   const char *workdir;
   bool root, tty;
+  bool end_with_command; /* a run's command: its end is the end (see pump) */
   unsigned short rows, cols;
 } exec_req_t;
 
@@ -116,6 +117,7 @@ parse_exec (json_t *j, const ak_agent_conf_t *conf, exec_req_t *r, char *why, si
     return snprintf (why, whylen, "exec: workdir must be an absolute path"), -1;
   r->workdir = wd ? json_string_value (wd) : NULL;
   r->tty = json_is_true (json_object_get (j, "tty"));
+  r->end_with_command = json_is_true (json_object_get (j, "end_with_command"));
   r->rows = (unsigned short) json_integer_value (json_object_get (j, "rows"));
   r->cols = (unsigned short) json_integer_value (json_object_get (j, "cols"));
   return 0;
@@ -171,14 +173,18 @@ write_exit (int conn, int status)
   return 0;
 }
 
-/* Pumps bytes between the connection and the command until it ends. */
+/* Pumps bytes between the connection and the command until it ends: until
+ * its output is closed too, or, with end_with_command (a run: a sandbox
+ * that ends with its command, as a container's does), once what it wrote
+ * before its end is sent; then what it left running in its process group
+ * goes, and nothing holding its output holds the end. */
 static int
-pump (int conn, ak_proto_reader_t *rd, pid_t pid, int in_w, int out_r, int err_r, bool tty)
+pump (int conn, ak_proto_reader_t *rd, pid_t pid, int in_w, int out_r, int err_r, bool tty, bool end_with_command)
 {
   char buf[65536];
   int status = 0;
   /* The reader may already hold frames that came with the request. */
-  bool exited = false, conn_open = true, try_conn = true;
+  bool exited = false, conn_open = true, try_conn = true, drain = false;
   _cleanup_free_ char *pending = NULL;
   size_t pending_len = 0;
 
@@ -206,7 +212,17 @@ pump (int conn, ak_proto_reader_t *rd, pid_t pid, int in_w, int out_r, int err_r
       if (poll (p, (nfds_t) n, 200) < 0 && errno != EINTR)
         break;
       if (!exited && ak_wait_child (pid, &status, WNOHANG) == pid)
-        exited = true;
+        {
+          exited = true;
+          /* What it wrote is in its pipes already: taken without waiting. */
+          drain = end_with_command;
+          for (int k = 0; drain && k < 2; k++)
+            {
+              int fd = k == 0 ? out_r : err_r;
+              if (fd >= 0)
+                fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) | O_NONBLOCK);
+            }
+        }
       if (i_in >= 0 && (p[i_in].revents & (POLLOUT | POLLERR | POLLHUP)))
         {
           ssize_t w = write (in_w, pending, pending_len);
@@ -280,9 +296,17 @@ pump (int conn, ak_proto_reader_t *rd, pid_t pid, int in_w, int out_r, int err_r
                       if (sig > 0 && sig < 65)
                         {
                           /* To the foreground of a terminal, else the
-                           * command's process group. */
+                           * command's process group; with "process", to
+                           * the command's process alone (what a
+                           * container's init relays). */
                           pid_t fg = tty && out_r >= 0 ? tcgetpgrp (out_r) : -1;
-                          kill (fg > 0 ? -fg : -pid, sig);
+                          if (json_is_true (json_object_get (j, "process")))
+                            {
+                              if (!exited)
+                                kill (pid, sig);
+                            }
+                          else
+                            kill (fg > 0 ? -fg : -pid, sig);
                         }
                       json_decref (j);
                     }
@@ -294,12 +318,15 @@ pump (int conn, ak_proto_reader_t *rd, pid_t pid, int in_w, int out_r, int err_r
           int idx = k == 0 ? i_out : i_err;
           int *fd = k == 0 ? &out_r : &err_r;
           ssize_t r;
-          if (idx < 0 || !(p[idx].revents & (POLLIN | POLLHUP | POLLERR)))
+          /* Draining: a bounded number of reads (a writer left running
+           * cannot keep it going). */
+          int reads = drain ? 16 : 1;
+          if (*fd < 0 || (!drain && (idx < 0 || !(p[idx].revents & (POLLIN | POLLHUP | POLLERR)))))
             continue;
-          r = read (*fd, buf, sizeof buf);
-          if (r > 0)
+          do
             {
-              if (conn_open)
+              r = read (*fd, buf, sizeof buf);
+              if (r > 0 && conn_open)
                 {
                   /* Blocking on a slow client is the backpressure. */
                   fcntl (conn, F_SETFL, fcntl (conn, F_GETFL) & ~O_NONBLOCK);
@@ -308,9 +335,14 @@ pump (int conn, ak_proto_reader_t *rd, pid_t pid, int in_w, int out_r, int err_r
                   fcntl (conn, F_SETFL, fcntl (conn, F_GETFL) | O_NONBLOCK);
                 }
             }
-          else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+          while (r > 0 && --reads > 0);
+          if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
             ak_closep (fd); /* a PTY master reports EIO once the slave side is gone */
+          if (drain)
+            ak_closep (fd);
         }
+      if (drain)
+        kill (-pid, SIGKILL); /* what it left in its group */
     }
   ak_closep (&in_w);
   if (conn_open)
@@ -382,13 +414,13 @@ serve_exec (int conn, ak_proto_reader_t *rd, json_t *j, const ak_agent_conf_t *c
       ret = 1;
     }
   else if (r.tty)
-    ret = pump (conn, rd, pid, dup (master), master, -1, true);
+    ret = pump (conn, rd, pid, dup (master), master, -1, true, r.end_with_command);
   else
     {
       close (in[0]);
       close (out[1]);
       close (err[1]);
-      ret = pump (conn, rd, pid, in[1], out[0], err[0], false);
+      ret = pump (conn, rd, pid, in[1], out[0], err[0], false, r.end_with_command);
     }
   ak_strv_free (r.argv);
   ak_strv_free (r.env);

@@ -16,13 +16,16 @@
  *
  * Payloads by type (JSON payloads are always one JSON object):
  *   HELLO       {"version": 1}
- *   EXEC        the exec request
+ *   EXEC        the exec request ("end_with_command": true: EXIT once the
+ *               command ends, whatever holds its output; what it left in
+ *               its process group is killed)
  *   STDIN       raw bytes; an empty payload is EOF
  *   STDOUT      raw bytes
  *   STDERR      raw bytes
  *   EXIT        {"exit_code": n, "signal": n?}
  *   RESIZE      {"rows": n, "cols": n}
- *   SIGNAL      {"signal": n}
+ *   SIGNAL      {"signal": n, "process": true?} (to the command's process
+ *               group, or with "process" to its process alone)
  *   ERROR       {"message": "..."}
  *   FILE_READ   {"path": "..."}
  *   FILE_DATA   raw bytes; an empty payload ends the file

@@ -277,6 +277,46 @@ net_up (const json_t *cfg, ak_error_t **err)
   return 0;
 }
 
+/* The private layer is the sandbox user's, as a container's is: the root,
+ * its top-level directories and the sandbox's own /etc files belong to the
+ * sandbox user (a change of owner there is a copy-up: the host view below
+ * is untouched); what lies deeper in the host view keeps its owner.  Mount
+ * points (/proc, /sys, /dev, the shares) are left as mounted. */
+static int
+own_private_layer (ak_error_t **err)
+{
+  static const char *const etc[] = { "passwd", "group", "hosts", "hostname", "resolv.conf" };
+  _cleanup_close_ int root = open ("/mnt/root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct stat rst;
+  DIR *d;
+  struct dirent *e;
+  if (root < 0 || fstat (root, &rst) < 0 || chown ("/mnt/root", 1000, 1000) < 0)
+    return ak_error_set (err, errno, "chown the private layer's /");
+  if ((d = opendir ("/mnt/root")) == NULL)
+    return ak_error_set (err, errno, "read the private layer's /");
+  while ((e = readdir (d)) != NULL)
+    {
+      struct stat st;
+      if (e->d_name[0] == '.' || fstatat (root, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR (st.st_mode)
+          || st.st_dev != rst.st_dev)
+        continue;
+      if (fchownat (root, e->d_name, 1000, 1000, AT_SYMLINK_NOFOLLOW) < 0 && errno != EROFS)
+        {
+          ak_error_set (err, errno, "chown the private layer's /%s", e->d_name);
+          closedir (d);
+          return -1;
+        }
+    }
+  closedir (d);
+  for (size_t i = 0; i < sizeof etc / sizeof etc[0]; i++)
+    {
+      _cleanup_free_ char *p = ak_xasprintf ("etc/%s", etc[i]);
+      if (fchownat (root, p, 1000, 1000, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
+        return ak_error_set (err, errno, "chown /%s", p);
+    }
+  return 0;
+}
+
 /* Step 3. */
 static int
 build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
@@ -328,7 +368,7 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
   (void) unlink ("/mnt/root/dev/ptmx");
   if (symlink ("pts/ptmx", "/mnt/root/dev/ptmx") < 0)
     return ak_error_set (err, errno, "symlink /dev/ptmx");
-  if (write_etc (spec, resolv, err) < 0)
+  if (write_etc (spec, resolv, err) < 0 || own_private_layer (err) < 0)
     return -1;
   /* The sandbox user's home, in the writable layer; where the home share
    * is mounted there (read-only on the host, its owner already the

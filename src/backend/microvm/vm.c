@@ -977,14 +977,37 @@ supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int
 
 /* ---- run: a VM for one command ---- */
 
-/* The command through the agent: EXEC, then stdio both ways until EXIT. */
+/* A signal to the command (its process alone, what a container's init
+ * relays; a terminal's reaches its process group, as it would the
+ * foreground group). */
+static int
+signal_command (int conn, int sig, bool group)
+{
+  json_t *j = json_pack ("{s:i}", "signal", sig);
+  int rc;
+  if (!group)
+    json_object_set_new (j, "process", json_true ());
+  rc = ak_proto_write_json (conn, AK_F_SIGNAL, 0, j, NULL);
+  json_decref (j);
+  return rc;
+}
+
+/* The command through the agent: EXEC, then stdio both ways until EXIT.
+ * The run ends with the command, as a container's does: the agent sends
+ * EXIT once the command has ended, whatever holds its output.  Signals to
+ * agentkernel are relayed as the container's supervisor relays them: INT,
+ * TERM, HUP, QUIT to the command, SIGKILL after the grace period (at once
+ * for a second one). */
 static int
 exec_in_vm (int conn, const ak_spec_t *spec, const ak_stdio_t *io, int *status, ak_error_t **err)
 {
   json_t *req = json_object (), *argv = json_array ();
   ak_proto_reader_t *rd;
-  bool in_open = true;
+  bool in_open = true, in_tty = isatty (io->in);
   int rc = -1;
+  long long deadline = -1;
+  sigset_t mask, old;
+  _cleanup_close_ int sigfd = -1;
 
   for (char **a = spec->argv; a && *a; a++)
     json_array_append_new (argv, json_string (*a));
@@ -993,23 +1016,69 @@ exec_in_vm (int conn, const ak_spec_t *spec, const ak_stdio_t *io, int *status, 
     json_object_set_new (req, "workdir", json_string (spec->workdir));
   if (spec->as_root)
     json_object_set_new (req, "root", json_true ());
+  json_object_set_new (req, "end_with_command", json_true ());
   rc = ak_proto_write_json (conn, AK_F_EXEC, 0, req, err);
   json_decref (req);
   if (rc < 0)
     return -1;
   rc = -1;
+  sigemptyset (&mask);
+  sigaddset (&mask, SIGINT);
+  sigaddset (&mask, SIGTERM);
+  sigaddset (&mask, SIGHUP);
+  sigaddset (&mask, SIGQUIT);
+  sigprocmask (SIG_BLOCK, &mask, &old);
+  sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
+  if (sigfd < 0)
+    {
+      sigprocmask (SIG_SETMASK, &old, NULL);
+      return ak_error_set (err, errno, "signalfd");
+    }
   rd = ak_proto_reader_new (conn);
   for (;;)
     {
-      struct pollfd p[2] = { { .fd = conn, .events = POLLIN }, { .fd = in_open ? io->in : -1, .events = POLLIN } };
+      struct pollfd p[3] = { { .fd = conn, .events = POLLIN },
+                             { .fd = in_open ? io->in : -1, .events = POLLIN },
+                             { .fd = sigfd, .events = POLLIN } };
       ak_frame_t f;
-      int r;
-      if (!ak_proto_reader_has_frame (rd) && poll (p, 2, -1) < 0)
+      int r, timeout = -1;
+      if (deadline >= 0)
+        {
+          long long left = (deadline - (long long) ak_now_ns ()) / 1000000;
+          timeout = left > 0 ? (int) left : 0;
+        }
+      r = ak_proto_reader_has_frame (rd) ? 1 : poll (p, 3, timeout);
+      if (r < 0)
         {
           if (errno == EINTR)
             continue;
           ak_error_set (err, errno, "poll");
           break;
+        }
+      if (r == 0)
+        {
+          /* Grace period over. */
+          (void) signal_command (conn, SIGKILL, true);
+          deadline = -1;
+          continue;
+        }
+      if (p[2].revents & POLLIN)
+        {
+          struct signalfd_siginfo si;
+          if (read (sigfd, &si, sizeof si) == sizeof si)
+            {
+              /* The command is not on this terminal: what the terminal
+               * sends (SI_KERNEL) is passed on too, to its group. */
+              bool from_tty = si.ssi_code == SI_KERNEL && in_tty;
+              if (deadline >= 0)
+                (void) signal_command (conn, SIGKILL, true); /* a second one: no more waiting */
+              else
+                {
+                  (void) signal_command (conn, (int) si.ssi_signo, from_tty);
+                  if (si.ssi_signo != SIGQUIT || !from_tty)
+                    deadline = (long long) ak_now_ns () + STOP_GRACE_MS * 1000000LL;
+                }
+            }
         }
       if (in_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
         {
@@ -1064,6 +1133,7 @@ exec_in_vm (int conn, const ak_spec_t *spec, const ak_stdio_t *io, int *status, 
         }
     }
   ak_proto_reader_free (rd);
+  sigprocmask (SIG_SETMASK, &old, NULL);
   return rc;
 }
 
@@ -1090,6 +1160,11 @@ spawn_supervisor (const ak_spec_t *spec, const char *dir, bool detach, int *serv
         int log = open (logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         _cleanup_free_ char *sock = ak_xasprintf ("%s/agent.sock", dir);
         int lfd = listen_socket (sock, &e);
+        /* Out of the terminal's foreground group: a Ctrl-C typed there is
+         * the command's (relayed by the run), never QEMU's or the
+         * supervisor's to end the VM with. */
+        if (!detach)
+          (void) setpgid (0, 0);
         if (log >= 0)
           dup2 (log, 2);
         if (lfd < 0)
