@@ -180,29 +180,34 @@ mnt (const char *src, const char *dst, const char *type, unsigned long flags, co
 
 /* Directories at every component of path (under /mnt/root), made where
  * missing.  A persistent layer holds what an earlier run of the sandbox
- * left: a link or file where a mount point or /etc is expected is removed
- * (from the layer) rather than followed. */
+ * left: in the layer (not in a share mounted there), a link or file where
+ * a mount point or /etc is expected is removed rather than followed. */
 static int
 plain_dirs (const char *path)
 {
   _cleanup_free_ char *p = ak_xstrdup (path);
   size_t skip = strlen ("/mnt/root");
-  if (strncmp (p, "/mnt/root", skip) != 0)
+  struct stat st;
+  dev_t layer, parent;
+  if (strncmp (p, "/mnt/root", skip) != 0 || stat ("/mnt/root", &st) < 0)
     return errno = EINVAL, -1;
+  layer = parent = st.st_dev;
   for (char *c = p + skip;; c++)
     if (*c == '/' || *c == 0)
       {
         char was = *c;
-        struct stat st;
         *c = 0;
         if (c > p + skip)
           {
-            if (lstat (p, &st) == 0 && !S_ISDIR (st.st_mode) && unlink (p) < 0)
+            bool in_layer = parent == layer;
+            if (in_layer && lstat (p, &st) == 0 && !S_ISDIR (st.st_mode) && unlink (p) < 0)
               return -1;
             if (mkdir (p, 0755) < 0 && errno != EEXIST)
               return -1;
-            if (lstat (p, &st) < 0 || !S_ISDIR (st.st_mode))
+            if (in_layer && (lstat (p, &st) < 0 || !S_ISDIR (st.st_mode)))
               return errno = ENOTDIR, -1;
+            /* A directory: its device tells whether a share is mounted here. */
+            parent = in_layer ? st.st_dev : parent;
           }
         *c = was;
         if (was == 0)
