@@ -226,7 +226,12 @@ api_batch (ak_http_req_t *r, json_t *body)
         }
       items[i].spec.argv = cmds[i].argv;
       cmds[i].argv = NULL;
-      if (ak_spec_validate (&items[i].spec, &err) < 0)
+      if (cmds[i].backend != NULL)
+        {
+          free (items[i].spec.backend);
+          items[i].spec.backend = steal_pointer (&cmds[i].backend);
+        }
+      if (ak_spec_validate (&items[i].spec, &err) < 0 || ak_backend_lookup (items[i].spec.backend, &err) == NULL)
         ak_error_prefix (&err, "commands[%zu]", i);
     }
   for (size_t i = 0; i < n && err == NULL; i++)

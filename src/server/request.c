@@ -531,7 +531,7 @@ int
 ak_api_parse_batch (const json_t *body, ak_api_cmd_t **cmds, size_t *n, ak_error_t **err)
 {
   static const char *const keys[] = { "commands", NULL };
-  static const char *const item_keys[] = { "command", "profile", "allow_hosts", "block_hosts", NULL };
+  static const char *const item_keys[] = { "command", "profile", "allow_hosts", "block_hosts", "backend", NULL };
   const json_t *arr = json_object_get (body, "commands");
   size_t i;
   json_t *v;
@@ -551,7 +551,7 @@ ak_api_parse_batch (const json_t *body, ak_api_cmd_t **cmds, size_t *n, ak_error
       if (!json_is_object (v))
         return bad (err, "'commands[%zu]' must be an object", i);
       if (only_keys (v, item_keys, err) < 0 || parse_command (v, c, err) < 0
-          || parse_profile (v, &c->profile, err) < 0
+          || parse_profile (v, &c->profile, err) < 0 || parse_backend (v, &c->backend, err) < 0
           || parse_all_hosts (v, &c->allow_hosts, &c->block_hosts, err) < 0)
         return ak_error_prefix (err, "commands[%zu]", i);
     }

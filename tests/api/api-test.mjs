@@ -8,7 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
-import { tmpdir } from "node:os";
+import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   AgentKernel, AgentKernelError, AuthError, NotFoundError, ServerError, ValidationError,
@@ -45,18 +45,23 @@ if (!AK) {
   process.exit(2);
 }
 // AK_TEST_BACKEND=microvm: every sandbox the checks start (/run,
-// /run/stream, /sandboxes) asks for that backend, whether the published
-// client sends the request (it has no backend option) or a raw one does.
-// /batch/run items take no backend: those runs stay on the default.
+// /run/stream, /sandboxes, each /batch/run item) asks for that backend,
+// whether the published client sends the request (it has no backend
+// option) or a raw one does.
 // AK_TEST_ONLY (a regex on check names): only those checks run (a
 // representative subset for a slow engine).
 const BACKEND = process.env.AK_TEST_BACKEND || "container";
 const ONLY = process.env.AK_TEST_ONLY ? new RegExp(process.env.AK_TEST_ONLY) : null;
 function withBackend(method, path, body) {
   if (BACKEND === "container" || method !== "POST" || typeof body !== "string") return body;
-  if (!/^\/(run|run\/stream|sandboxes)(\?|$)/.test(path)) return body;
+  if (!/^\/(run|run\/stream|sandboxes|batch\/run)(\?|$)/.test(path)) return body;
   let o;
   try { o = JSON.parse(body); } catch { return body; }
+  if (path.startsWith("/batch/run")) {
+    // Each item without a backend of its own gets it.
+    if (!o || !Array.isArray(o.commands)) return body;
+    return JSON.stringify({ ...o, commands: o.commands.map((c) => (c && typeof c === "object" && !Array.isArray(c) && !("backend" in c) ? { ...c, backend: BACKEND } : c)) });
+  }
   if (!o || typeof o !== "object" || Array.isArray(o) || "backend" in o) return body;
   // Added in front, the rest as sent (a duplicate key stays a duplicate).
   const field = `"backend": ${JSON.stringify(BACKEND)}`;
@@ -306,6 +311,23 @@ async function main() {
     const r2 = await client.batchRun([{ command: ["sh", "-c", "exit 2"] }, { command: ["echo", "ok"] }]);
     assert.equal(r2.results[0].exit_code, 2);
     assert.equal(r2.results[1].output, "ok\n");
+  });
+
+  await check("batch/run: an item's backend is the one it runs on, as with /run", async () => {
+    // The item names its backend itself: on the microvm the command sees
+    // the guest's kernel, on the container the host's.
+    const r = await raw(srv.port, "POST", "/batch/run", { body: JSON.stringify({ commands: [{ command: ["uname", "-r"], backend: BACKEND }] }) });
+    assert.equal(r.status, 200, r.text);
+    const res = r.json.data.results[0];
+    assert.equal(res.error, null, r.text);
+    assert.equal(res.exit_code, 0);
+    if (BACKEND === "microvm") assert.notEqual(res.output, `${release()}\n`);
+    else assert.equal(res.output, `${release()}\n`);
+    // An unknown backend: the whole batch refused, nothing run.
+    const bad = await raw(srv.port, "POST", "/batch/run", { body: JSON.stringify({ commands: [{ command: ["touch", "/workspace/batch-bad"], profile: "permissive" }, { command: ["true"], backend: "bogus" }] }) });
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(bad.json.error, /commands\[1\].*backend/);
+    assert.ok(!existsSync(join(work, "batch-bad")));
   });
 
   // ---- persistent sandboxes -------------------------------------------

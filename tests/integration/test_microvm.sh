@@ -204,6 +204,9 @@ else
         "$AK" exec --root mvimg -- cat /proc/self/status
       expect "microvm: (control) exec without --root: the sandbox user" 0 'Uid:[[:space:]]+1000[[:space:]]' -- \
         "$AK" exec mvimg -- cat /proc/self/status
+      # Root's files in /etc of the image are in the persistent layer too.
+      expect "microvm: layer: a file root wrote in /etc survives stop and start" 0 '^etc-kept$' -- sh -c \
+        '"$1" exec --root mvimg -- sh -c "echo etc-kept >/etc/ak-kept" && "$1" stop mvimg && "$1" start mvimg && "$1" exec mvimg -- cat /etc/ak-kept' _ "$AK"
       "$AK" remove --force mvimg >/dev/null 2>&1
       "$MV_FX/fixtures.sh" down "$mv_fx" >/dev/null 2>&1
     else
@@ -378,6 +381,51 @@ else
   elif ! "$AK" list | grep -Eq 'mvbox +stopped'; then fail "not stopped: $("$AK" list)"
   else pass; fi
   expect "microvm: remove" 0 '' -- "$AK" remove mvbox
+  # A persistent sandbox's writable layer: an ext4 image in its state
+  # directory (virtio-blk), which only the guest kernel reads.  What the
+  # sandbox wrote outside the shares is there after stop and start; what it
+  # planted there never reaches the host.
+  lw=$(mktemp -d)
+  lhost=$(mktemp -d /var/tmp/ak-mvlayer.XXXXXX)
+  chmod 755 "$lw" "$lhost"
+  echo host-original >"$lhost/target"
+  chmod 666 "$lhost/target"
+  ldir=$AGENTKERNEL_STATE_DIR/sandboxes/mvlayer
+  (cd "$lw" && "$AK" create mvlayer --backend microvm --no-network --disk 64 >/dev/null 2>&1)
+  expect "microvm: layer: start" 0 '' -- "$AK" start mvlayer
+  # Links to host paths (the sandbox's own state directory and image among
+  # them), a file, a directory, all in the layer.
+  expect "microvm: layer: write /home/user and plant links to host paths" 0 "$MARK" -- "$AK" exec mvlayer -- sh -c \
+    "echo kept-$MARK >/home/user/kept && mkdir -p /home/user/d && echo deep >/home/user/d/f && ln -s $lhost/target /home/user/to-host && ln -s $ldir/layer.img /home/user/to-image && ln -s $ldir /home/user/to-state && ln -s / /home/user/to-root && echo $MARK"
+  attack "microvm: layer: --disk bounds it (1 MiB written, 100 MiB not)" 0 'small-ok .*No space left' -- \
+    "$AK" exec mvlayer -- sh -c "echo $MARK; head -c 1M /dev/zero >/home/user/small && s=small-ok; r=\$(head -c 100M /dev/zero 2>&1 >/home/user/big); echo \"\$s \$r\"; rm -f /home/user/big /home/user/small"
+  "$AK" stop mvlayer >/dev/null 2>&1
+  t_begin "microvm: layer: one regular image of --disk's size in the state directory, nothing of the guest's beside it"
+  if [ ! -f "$ldir/layer.img" ] || [ -L "$ldir/layer.img" ]; then fail "no layer image: $(ls -la "$ldir" 2>&1)"
+  elif [ "$(stat -c %s "$ldir/layer.img")" != 67108864 ]; then fail "size $(stat -c %s "$ldir/layer.img")"
+  elif [ -n "$(find "$ldir" -type l -o -name kept -o -name 'to-*' 2>/dev/null)" ]; then fail "$(find "$ldir" -type l -o -name kept -o -name 'to-*')"
+  else pass; fi
+  expect "microvm: layer: start again" 0 '' -- "$AK" start mvlayer
+  expect "microvm: layer: a file written in /home/user survives stop and start" 0 "^kept-$MARK\$" -- \
+    "$AK" exec mvlayer -- cat /home/user/kept
+  expect "microvm: layer: a directory of it too" 0 '^deep$' -- "$AK" exec mvlayer -- cat /home/user/d/f
+  expect "microvm: layer: the planted links are still the guest's links" 0 "^$ldir/layer.img\$" -- \
+    "$AK" exec mvlayer -- readlink /home/user/to-image
+  # Written through from the guest: the host's files stay as they were.
+  "$AK" exec mvlayer -- sh -c 'for l in to-host to-image to-state/state.json to-root/etc/hostname; do echo guest >"/home/user/$l"; done' >/dev/null 2>&1
+  "$AK" stop mvlayer >/dev/null 2>&1
+  t_begin "microvm: layer: links planted in the layer reach no host file, at the next start or through them"
+  if [ "$(cat "$lhost/target")" != host-original ]; then fail "host file changed: $(cat "$lhost/target")"
+  elif [ "$(stat -c %s "$ldir/layer.img")" != 67108864 ] || [ -n "$(find "$ldir" -type l)" ]; then
+    fail "state directory changed: $(ls -la "$ldir")"
+  elif grep -rqx guest "$ldir" --exclude=layer.img 2>/dev/null; then fail "the guest's write is in the state directory"
+  elif ! "$AK" start mvlayer >/dev/null 2>&1; then fail "does not start again"
+  elif [ "$("$AK" exec mvlayer -- cat /home/user/kept 2>/dev/null)" != "kept-$MARK" ]; then fail "the layer is not there after the writes"
+  else pass; fi
+  expect "microvm: layer: remove" 0 '' -- "$AK" remove --force mvlayer
+  t_begin "microvm: layer: remove deletes it"
+  [ ! -e "$ldir/layer.img" ] && [ ! -e "$ldir" ] && pass || fail "still there: $(ls -la "$ldir" 2>&1)"
+  rm -rf "$lw" "$lhost"
   # A workspace swapped for a symlink after create is not shared.
   swapw=$(mktemp -d)
   chmod 755 "$swapw"

@@ -178,19 +178,72 @@ mnt (const char *src, const char *dst, const char *type, unsigned long flags, co
   return 0;
 }
 
+/* Directories at every component of path (under /mnt/root), made where
+ * missing.  A persistent layer holds what an earlier run of the sandbox
+ * left: in the layer (not in a share mounted there), a link or file where
+ * a mount point or /etc is expected is removed rather than followed. */
 static int
-mkdir_p (const char *path)
+plain_dirs (const char *path)
 {
   _cleanup_free_ char *p = ak_xstrdup (path);
-  for (char *c = p + 1; *c; c++)
-    if (*c == '/')
+  size_t skip = strlen ("/mnt/root");
+  struct stat st;
+  dev_t layer, parent;
+  if (strncmp (p, "/mnt/root", skip) != 0 || stat ("/mnt/root", &st) < 0)
+    return errno = EINVAL, -1;
+  layer = parent = st.st_dev;
+  for (char *c = p + skip;; c++)
+    if (*c == '/' || *c == 0)
       {
+        char was = *c;
         *c = 0;
-        if (mkdir (p, 0755) < 0 && errno != EEXIST)
-          return -1;
-        *c = '/';
+        if (c > p + skip)
+          {
+            bool in_layer = parent == layer;
+            if (in_layer && lstat (p, &st) == 0 && !S_ISDIR (st.st_mode) && unlink (p) < 0)
+              return -1;
+            if (mkdir (p, 0755) < 0 && errno != EEXIST)
+              return -1;
+            if (in_layer && (lstat (p, &st) < 0 || !S_ISDIR (st.st_mode)))
+              return errno = ENOTDIR, -1;
+            /* A directory: its device tells whether a share is mounted here. */
+            parent = in_layer ? st.st_dev : parent;
+          }
+        *c = was;
+        if (was == 0)
+          return 0;
       }
-  return mkdir (p, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The writable layer: a persistent sandbox's disk (an ext4 image of its
+ * own on the host, virtio-blk), else tmpfs of disk_mb. */
+static int
+layer_mount (const json_t *cfg, unsigned long long disk, ak_error_t **err)
+{
+  static const char *const dirs[] = { "/mnt/rw/upper", "/mnt/rw/work" };
+  if (json_is_true (json_object_get (cfg, "layer_disk")))
+    {
+      /* Named by the kernel once the driver found it (no udev). */
+      for (int i = 0; i < 1000 && access ("/dev/vda", F_OK) < 0; i++)
+        usleep (10000);
+      if (mnt ("/dev/vda", "/mnt/rw", "ext4", MS_NOSUID | MS_NODEV, NULL, err) < 0)
+        return ak_error_prefix (err, "the sandbox's writable layer"), -1;
+    }
+  else
+    {
+      _cleanup_free_ char *opts = disk > 0 ? ak_xasprintf ("mode=0755,size=%llum", disk) : ak_xstrdup ("mode=0755");
+      if (mnt ("rw", "/mnt/rw", "tmpfs", 0, opts, err) < 0)
+        return -1;
+    }
+  for (size_t i = 0; i < 2; i++)
+    {
+      struct stat st;
+      if (mkdir (dirs[i], 0755) < 0 && errno != EEXIST)
+        return ak_error_set (err, errno, "mkdir %s", dirs[i]);
+      if (lstat (dirs[i], &st) < 0 || !S_ISDIR (st.st_mode))
+        return ak_error_set (err, ENOTDIR, "%s is not a directory", dirs[i]);
+    }
+  return 0;
 }
 
 /* The sandbox's own user database: root and the sandbox user. */
@@ -207,7 +260,7 @@ write_etc (const ak_spec_t *spec, const char *resolv, ak_error_t **err)
   const char *hn = spec->hostname ? spec->hostname : "agentkernel";
   _cleanup_free_ char *hosts = ak_xasprintf ("127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost\n", hn);
   _cleanup_free_ char *hname = ak_xasprintf ("%s\n", hn);
-  if (mkdir ("/mnt/root/etc", 0755) < 0 && errno != EEXIST)
+  if (plain_dirs ("/mnt/root/etc") < 0)
     return ak_error_set (err, errno, "mkdir /etc");
   for (size_t i = 0; i < 5; i++)
     {
@@ -325,15 +378,11 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
   const char *resolv = json_string_value (json_object_get (json_object_get (cfg, "net"), "resolv"));
   size_t i;
   bool ro = ak_spec_sec (spec, AK_SEC_READ_ONLY);
-  _cleanup_free_ char *tmpfs_opts = NULL;
   unsigned long long disk = spec->res.disk_mb;
 
-  tmpfs_opts = disk > 0 ? ak_xasprintf ("mode=0755,size=%llum", disk) : ak_xstrdup ("mode=0755");
   if (mnt ("s0", "/mnt/lower", "virtiofs", MS_RDONLY | MS_NODEV | MS_NOSUID, NULL, err) < 0
-      || mnt ("rw", "/mnt/rw", "tmpfs", 0, tmpfs_opts, err) < 0)
+      || layer_mount (cfg, disk, err) < 0)
     return -1;
-  if (mkdir ("/mnt/rw/upper", 0755) < 0 || mkdir ("/mnt/rw/work", 0755) < 0)
-    return ak_error_set (err, errno, "mkdir /mnt/rw");
   if (mnt ("overlay", "/mnt/root", "overlay", MS_NOSUID | MS_NODEV,
            "lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work", err) < 0)
     return -1;
@@ -348,7 +397,7 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
       if (tag == NULL || dest == NULL || dest[0] != '/' || strstr (dest, "..") != NULL)
         return ak_error_set (err, EINVAL, "bad share in the configuration");
       at = ak_xasprintf ("/mnt/root%s", dest);
-      if (mkdir_p (at) < 0)
+      if (plain_dirs (at) < 0)
         return ak_error_set (err, errno, "mkdir %s", dest);
       /* Warm pool: mounted with the claim (stage_open). */
       if (json_is_true (json_object_get (sh, "stage")))
@@ -356,6 +405,12 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
       if (mount (tag, at, "virtiofs", MS_NODEV | MS_NOSUID, NULL) < 0)
         return ak_error_set (err, errno, "mount the share at %s", dest);
     }
+  {
+    static const char *const points[] = { "/mnt/root/proc", "/mnt/root/sys", "/mnt/root/dev", "/mnt/root/tmp" };
+    for (size_t k = 0; k < 4; k++)
+      if (plain_dirs (points[k]) < 0)
+        return ak_error_set (err, errno, "mkdir %s", points[k] + 9);
+  }
   if (mnt ("proc", "/mnt/root/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0
       || mnt ("sys", "/mnt/root/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0
       || mnt ("dev", "/mnt/root/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC, NULL, err) < 0
@@ -373,10 +428,10 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
   /* The sandbox user's home, in the writable layer; where the home share
    * is mounted there (read-only on the host, its owner already the
    * sandbox user's), it stays as served. */
-  (void) mkdir ("/mnt/root/home", 0755);
+  if (plain_dirs ("/mnt/root/home/user") < 0 && errno != EROFS)
+    return ak_error_set (err, errno, "mkdir /home/user");
   (void) chmod ("/mnt/root/home", 0755); /* the host view shows /home empty, mode 0 */
-  (void) mkdir ("/mnt/root/home/user", 0755);
-  if (chown ("/mnt/root/home/user", 1000, 1000) < 0 && errno != EROFS)
+  if (lchown ("/mnt/root/home/user", 1000, 1000) < 0 && errno != EROFS)
     return ak_error_set (err, errno, "chown /home/user");
   if (chdir ("/mnt/root") < 0 || mount (".", "/", NULL, MS_MOVE, NULL) < 0 || chroot (".") < 0 || chdir ("/") < 0)
     return ak_error_set (err, errno, "switch to the new root");

@@ -20,7 +20,8 @@
 
 /* What the guest needs, in load order; each module's dependencies are
  * loaded before it. */
-static const char *const wanted[] = { "virtio_mmio", "virtio_console", "virtiofs", "overlay", "virtio_net", NULL };
+static const char *const wanted[] = { "virtio_mmio", "virtio_console", "virtiofs", "overlay", "virtio_net",
+                                      "virtio_blk", "ext4", NULL };
 
 char *
 ak_vm_cache_dir (void)

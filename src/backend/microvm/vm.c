@@ -263,6 +263,8 @@ typedef struct vm {
   ak_vm_ids_t ids;   /* host ids of this VM's own (jail.h) */
   bool pooled;       /* warm pool: the workspace comes with the claim (pool.c) */
   int stage_ns;      /* pooled: the staging share's mount namespace, or -1 */
+  int layer;         /* persistent: the writable layer's disk image (layer_open), or -1 */
+  int layer_ro;      /* the same file opened read-only (QEMU probes with it), or -1 */
 } vm_t;
 
 /* One directory the guest sees: share 0 is the root (the host's view),
@@ -566,8 +568,136 @@ dup_high (int fd, int want)
   return fd == want ? (fcntl (fd, F_SETFD, 0), fd) : dup2 (fd, want);
 }
 
+/* ---- a persistent sandbox's writable layer ----
+ *
+ * An ext4 image, AK_VM_LAYER_IMG in the sandbox's state directory, which
+ * the guest gets as a virtio-blk disk and keeps its overlay's upper and
+ * work directories on: what the sandbox wrote outside the shares is there
+ * again at the next start.  Its content is the guest's: the host makes the
+ * file system once, on a file it has just created itself, then only hands
+ * QEMU the open image; it never mounts, reads or follows anything in it, so
+ * what an earlier run left there is parsed by the guest kernel alone.
+ * disk_mb is its size (AK_VM_LAYER_MB without).  An ephemeral run's and a
+ * pooled VM's layer stay the guest's tmpfs. */
+#define AK_VM_LAYER_IMG "layer.img"
+#define AK_VM_LAYER_MB 4096ULL
+
+static const char *
+find_mke2fs (void)
+{
+  static const char *const paths[] = { "/usr/sbin/mke2fs", "/sbin/mke2fs", NULL };
+  for (size_t i = 0; paths[i]; i++)
+    if (access (paths[i], X_OK) == 0)
+      return paths[i];
+  return NULL;
+}
+
+/* A new empty ext4 image at dir/AK_VM_LAYER_IMG, mb MiB (sparse). */
+static int
+layer_create (const char *dir, unsigned long long mb, int log, ak_error_t **err)
+{
+  _cleanup_free_ char *tmp = ak_xasprintf ("%s/" AK_VM_LAYER_IMG ".new", dir);
+  _cleanup_free_ char *img = ak_xasprintf ("%s/" AK_VM_LAYER_IMG, dir);
+  _cleanup_close_ int fd = -1;
+  const char *mke2fs = find_mke2fs ();
+  int st = 0;
+  pid_t pid;
+
+  if (mke2fs == NULL)
+    return ak_error_set (err, ENOENT, "mke2fs not found: a persistent microVM sandbox keeps its writable "
+                                      "layer in an ext4 image (apt-get install e2fsprogs)");
+  if (unlink (tmp) < 0 && errno != ENOENT)
+    return ak_error_set (err, errno, "%s", tmp);
+  fd = open (tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 || ftruncate (fd, (off_t) (mb << 20)) < 0)
+    return ak_error_set (err, errno, "create %s", tmp);
+  pid = fork ();
+  if (pid < 0)
+    return ak_error_set (err, errno, "fork");
+  if (pid == 0)
+    {
+      int nul = open ("/dev/null", O_RDWR | O_CLOEXEC);
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      if (nul < 0 || dup2 (nul, 0) < 0 || (log >= 0 && (dup2 (log, 1) < 0 || dup2 (log, 2) < 0))
+          || dup2 (fd, 3) < 0)
+        _exit (125);
+      /* The file just created, by its descriptor: no path of the state
+       * directory is looked up by mke2fs. */
+      execl (mke2fs, "mke2fs", "-q", "-F", "-t", "ext4", "-m", "0", "-L", "ak-layer", "-E",
+             "root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1", "/dev/fd/3", (char *) NULL);
+      _exit (127);
+    }
+  while (waitpid (pid, &st, 0) < 0 && errno == EINTR)
+    ;
+  if (!WIFEXITED (st) || WEXITSTATUS (st) != 0 || fsync (fd) < 0)
+    {
+      (void) unlink (tmp);
+      return ak_error_set (err, EIO, "mke2fs %s failed (status %d; see %s/vm.log)", tmp,
+                           WIFEXITED (st) ? WEXITSTATUS (st) : 128 + WTERMSIG (st), dir);
+    }
+  if (rename (tmp, img) < 0)
+    return ak_error_set (err, errno, "rename %s", tmp);
+  return 0;
+}
+
+/* A persistent sandbox's layer image, made on its first start. */
+static int
+layer_open (vm_t *v, int log, ak_error_t **err)
+{
+  _cleanup_free_ char *img = NULL;
+  _cleanup_close_ int fd = -1;
+  struct stat st;
+  if (v->pooled || v->parent != 0)
+    return 0;
+  img = ak_xasprintf ("%s/" AK_VM_LAYER_IMG, v->dir);
+  fd = open (img, O_RDWR | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT)
+    {
+      unsigned long long mb = v->spec->res.disk_mb ? v->spec->res.disk_mb : AK_VM_LAYER_MB;
+      if (layer_create (v->dir, mb, log, err) < 0)
+        return ak_error_prefix (err, "the sandbox's writable layer"), -1;
+      fd = open (img, O_RDWR | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+    }
+  if (fd < 0)
+    return ak_error_set (err, errno, "open %s", img);
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    return ak_error_set (err, EINVAL, "%s is not a regular file", img);
+  {
+    /* QEMU opens an image read-only as well as read-write: its fd set
+     * holds both (the file opened above, never its path again). */
+    _cleanup_free_ char *self = ak_xasprintf ("/proc/self/fd/%d", fd);
+    v->layer_ro = open (self, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+    if (v->layer_ro < 0)
+      return ak_error_set (err, errno, "open %s", img);
+  }
+  v->layer = take_fd (&fd);
+  return 0;
+}
+
+/* QEMU's arguments for the layer image (descriptors 7 + n_vfs, read-write,
+ * and 8 + n_vfs, read-only).  No locking: the image is this VM's alone
+ * (the sandbox runs once), and the jail has no /dev/null to probe it with. */
+static void
+layer_qemu_args (const vm_t *v, size_t n_vfs, char ***argv)
+{
+  _cleanup_free_ char *rw = NULL, *ro = NULL;
+  if (v->layer < 0)
+    return;
+  rw = ak_xasprintf ("fd=%zu,set=1", 7 + n_vfs);
+  ro = ak_xasprintf ("fd=%zu,set=1", 8 + n_vfs);
+  ak_strv_push (argv, "-add-fd");
+  ak_strv_push (argv, rw);
+  ak_strv_push (argv, "-add-fd");
+  ak_strv_push (argv, ro);
+  ak_strv_push (argv, "-drive");
+  ak_strv_push (argv, "file=/dev/fdset/1,format=raw,if=none,id=layer,file.locking=off");
+  ak_strv_push (argv, "-device");
+  ak_strv_push (argv, "virtio-blk-device,drive=layer");
+}
+
 /* QEMU, with every file it needs as a descriptor (3: the port, 4: kernel,
- * 5: initrd, 6: console log, 7/8: the shares' vhost-user connections). */
+ * 5: initrd, 6: console log, 7...: the shares' vhost-user connections, then
+ * a persistent sandbox's layer image, read-write and read-only). */
 static pid_t
 spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t **err)
 {
@@ -593,9 +723,9 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
       char **argv = NULL;
       _cleanup_free_ char *m = ak_xasprintf ("%llu", mem), *smp = ak_xasprintf ("%u", cpus);
       _cleanup_free_ char *memobj = ak_xasprintf ("memory-backend-memfd,id=mem,size=%lluM,share=on", mem);
-      int fds[4 + AK_VM_MAX_SHARES] = { chan, kfd, ifd, cfd };
-      int tmp[4 + AK_VM_MAX_SHARES];
-      size_t nfd = 4 + n_vfs;
+      int fds[6 + AK_VM_MAX_SHARES] = { chan, kfd, ifd, cfd };
+      int tmp[6 + AK_VM_MAX_SHARES];
+      size_t nfd = 4 + n_vfs + (v->layer >= 0 ? 2 : 0);
       child_common (log);
       /* Its own network namespace first, before anything else of its
        * confinement: empty for network off, the sandbox's network
@@ -608,6 +738,8 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
       /* Renumber without clobbering: first above 20, then into place. */
       for (size_t i = 0; i < n_vfs; i++)
         fds[4 + i] = vfs[i];
+      if (v->layer >= 0)
+        fds[4 + n_vfs] = v->layer, fds[5 + n_vfs] = v->layer_ro;
       for (size_t i = 0; i < nfd; i++)
         tmp[i] = fds[i] < 0 ? -1 : fcntl (fds[i], F_DUPFD_CLOEXEC, 40);
       for (size_t i = 0; i < nfd; i++)
@@ -639,6 +771,7 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
           _cleanup_free_ char *d = ak_xasprintf ("vhost-user-fs-device,chardev=vfs%zu,tag=s%zu", i, i);
           A ("-chardev"), A (c), A ("-device"), A (d);
         }
+      layer_qemu_args (v, n_vfs, &argv);
       ak_vm_net_qemu_args (spec, &argv);
 #undef A
       {
@@ -706,10 +839,12 @@ plan_shares (const ak_spec_t *spec, bool pooled, share_t *sh, char ***owned, cha
 }
 
 static json_t *
-guest_config (const ak_spec_t *spec, const share_t *sh, size_t n, const ak_vm_net_t *net)
+guest_config (const ak_spec_t *spec, const share_t *sh, size_t n, const ak_vm_net_t *net, bool layer)
 {
   json_t *j = json_object (), *a = json_array ();
   json_object_set_new (j, "spec", ak_spec_to_json (spec));
+  /* The writable layer on the disk (layer_open), else on tmpfs. */
+  json_object_set_new (j, "layer_disk", json_boolean (layer));
   json_object_set_new (j, "net", ak_vm_net_guest_config (spec, net));
   for (size_t i = 1; i < n; i++)
     {
@@ -777,6 +912,7 @@ vm_boot (vm_t *v, int log, ak_error_t **err)
   size_t n;
   _cleanup_close_ int theirs = -1;
   int sv[2], rc = -1;
+  bool disk = false;
   long long deadline;
 
   n = plan_shares (spec, v->pooled, sh, &home_hide, &root_hide);
@@ -787,6 +923,8 @@ vm_boot (vm_t *v, int log, ak_error_t **err)
   /* The network first: a published port in use stops the start before
    * anything else runs. */
   if (ak_vm_net_start (spec, &v->net, err) < 0)
+    return -1;
+  if (layer_open (v, log, err) < 0)
     return -1;
   for (size_t i = 0; i < n; i++)
     {
@@ -807,10 +945,13 @@ vm_boot (vm_t *v, int log, ak_error_t **err)
   if ((v->qemu = spawn_qemu (v, theirs, conns, n, log, err)) < 0)
     goto out;
   ak_closep (&theirs);
+  disk = v->layer >= 0;
+  ak_closep (&v->layer); /* QEMU's now */
+  ak_closep (&v->layer_ro);
   for (size_t i = 0; i < n; i++)
     ak_closep (&conns[i]);
   {
-    json_t *cfg = guest_config (spec, sh, n, &v->net);
+    json_t *cfg = guest_config (spec, sh, n, &v->net, disk);
     _cleanup_free_ char *s = json_dumps (cfg, JSON_COMPACT);
     json_decref (cfg);
     if (ak_mux_send (v->chan, AK_MUX_CONFIG, 0, s, strlen (s)) < 0)
@@ -926,7 +1067,8 @@ sup_signal (ak_mux_t *m)
 static int
 supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int log, pid_t parent)
 {
-  vm_t v = { .spec = spec, .dir = (char *) dir, .parent = parent, .qemu = -1, .chan = -1, .ids.lock = -1 };
+  vm_t v = { .spec = spec, .dir = (char *) dir, .parent = parent, .qemu = -1, .chan = -1, .ids.lock = -1,
+             .layer = -1, .layer_ro = -1 };
   ak_error_t *err = NULL;
   sigset_t mask;
   int sigfd, rc = 1;
@@ -970,6 +1112,8 @@ supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int
   vm_kill (&v);
   ak_vm_ids_release (&v.ids);
   ak_vm_assets_clear (&v.a);
+  ak_closep (&v.layer);
+  ak_closep (&v.layer_ro);
   if (parent != 0)
     remove_dir (dir); /* an ephemeral run's directory, whatever became of the run */
   return rc;
@@ -1284,7 +1428,7 @@ ak_vm_pool_boot (const ak_spec_t *spec, const char *dir, int log, pid_t parent, 
 {
   ak_vm_t *p = ak_xcalloc (1, sizeof *p);
   p->v = (vm_t){ .spec = spec, .dir = (char *) dir, .parent = parent, .qemu = -1, .chan = -1,
-                 .pooled = true, .stage_ns = -1, .ids.lock = -1 };
+                 .pooled = true, .stage_ns = -1, .ids.lock = -1, .layer = -1, .layer_ro = -1 };
   ak_vm_net_init (&p->v.net);
   if (spec->n_mounts > 0 || ak_spec_sec (spec, AK_SEC_MOUNT_HOME))
     ak_error_set (err, EINVAL, "a pooled VM has no volumes and no home share");
