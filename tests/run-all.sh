@@ -134,9 +134,9 @@ if [ "$(id -u)" = 0 ] && [ -x /usr/lib/qemu/virtiofsd ] && command -v qemu-syste
   mv_api_only='^(run: output, streams and exit code|createSandbox: created and running, with its limits|execInSandbox: env, workdir, exit code|files: write and read text; binary comes back as base64 with its size|removeSandbox: gone, and its state with it|the server is still healthy, with no sandbox or worker left behind)$'
   mv_mcp_only='^(sandbox_run echo hello|sandbox_run restrictive exit 3|sandbox_create creates and starts: exec works at once, info says running|sandbox_file_write|sandbox_file_read|sandbox_remove \(a running sandbox, as agentkernel does\))$'
   [ "${AK_MICROVM_FULL:-0}" = 1 ] && mv_api_only="" && mv_mcp_only=""
-  step "HTTP API on the microvm backend (${mv_api_only:+a representative subset; AK_MICROVM_FULL=1 for all}${mv_api_only:-all checks})"
+  step "HTTP API on the microvm backend ($([ -n "$mv_api_only" ] && echo "a representative subset; AK_MICROVM_FULL=1 for all" || echo "all checks"))"
   run api-microvm env AK="$stage/agentkernel" AK_TEST_BACKEND=microvm AK_TEST_ONLY="$mv_api_only" "$stage/api/run.sh"
-  step "MCP server on the microvm backend (${mv_mcp_only:+a representative subset; AK_MICROVM_FULL=1 for all}${mv_mcp_only:-all checks})"
+  step "MCP server on the microvm backend ($([ -n "$mv_mcp_only" ] && echo "a representative subset; AK_MICROVM_FULL=1 for all" || echo "all checks"))"
   run mcp-microvm env AK="$stage/agentkernel" AK_TEST_BACKEND=microvm AK_TEST_ONLY="$mv_mcp_only" tests/mcp/run.sh
 fi
 
