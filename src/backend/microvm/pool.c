@@ -106,20 +106,6 @@ ak_microvm_pool_start (const ak_spec_t *spec, pid_t *owner, ak_error_t **err)
   return sv[0];
 }
 
-int
-ak_microvm_pool_wait (int ctl, ak_error_t **err)
-{
-  int type, value, rc;
-  char text[1024];
-
-  rc = ak_sync_recv (ctl, &type, &value, text, sizeof text, NULL, NULL);
-  if (rc == 1 && type == AK_SYNC_READY)
-    return 0;
-  if (rc == 1 && type == AK_SYNC_ERROR)
-    return ak_error_set (err, 0, "%s", text);
-  return ak_error_set (err, rc < 0 ? errno : 0, "pooled VM ended during boot");
-}
-
 /* ---- the owner ---- */
 
 static bool

@@ -1492,6 +1492,6 @@ const ak_backend_t ak_microvm_backend = {
   .connect = ak_microvm_connect,
   .stop = ak_microvm_stop,
   .pool_start = ak_microvm_pool_start,
-  .pool_wait = ak_microvm_pool_wait,
+  .pool_wait = ak_container_pool_wait, /* the same READY/ERROR report on the control channel */
   .pool_claim = ak_microvm_pool_claim,
 };
