@@ -7,6 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/cleanup.h"
+#include "common/util.h"
+
 static uint16_t
 be16 (const uint8_t *p)
 {
@@ -35,16 +38,11 @@ copy_name (const uint8_t *s, size_t n, char *out, size_t out_len)
  * first message; ClientHellos larger than one record are split. */
 #define HS_MAX 32768
 
-ak_sniff_t
-ak_sniff_tls_sni (const uint8_t *buf, size_t len, char *out, size_t out_len)
+static ak_sniff_t
+tls_sni (const uint8_t *buf, size_t len, uint8_t *hs, char *out, size_t out_len)
 {
-  static __thread uint8_t hs[HS_MAX];
   size_t hs_len = 0, off = 0, need = 0, p, end;
 
-  if (len >= 1 && buf[0] != 0x16)
-    return AK_SNIFF_OTHER;
-  if (len >= 2 && buf[1] != 0x03)
-    return AK_SNIFF_OTHER;
   /* Gather handshake fragments until the ClientHello is whole. */
   for (;;)
     {
@@ -128,6 +126,21 @@ ak_sniff_tls_sni (const uint8_t *buf, size_t len, char *out, size_t out_len)
       p = q + el;
     }
   return AK_SNIFF_NONE;
+}
+
+ak_sniff_t
+ak_sniff_tls_sni (const uint8_t *buf, size_t len, char *out, size_t out_len)
+{
+  /* On the heap: a thread-local buffer this size would be zeroed at the
+   * start of every process and thread of the program. */
+  _cleanup_free_ uint8_t *hs = NULL;
+
+  if (len >= 1 && buf[0] != 0x16)
+    return AK_SNIFF_OTHER;
+  if (len >= 2 && buf[1] != 0x03)
+    return AK_SNIFF_OTHER;
+  hs = ak_xmalloc (HS_MAX);
+  return tls_sni (buf, len, hs, out, out_len);
 }
 
 /* "host", "host:port", "[v6]", "[v6]:port" -> host. */
