@@ -65,8 +65,13 @@ typedef struct ak_backend {
    * the signals run() relays.  Returns 1 when the command ran (*status as
    * run()), 0 when the sandbox could not take it before the command started
    * (the caller starts cold; *err says why), -1 on an error after that.
-   * Either way the sandbox is gone afterwards. */
-  int (*pool_start) (const ak_spec_t *spec, pid_t *owner, ak_error_t **err);
+   * Either way the sandbox is gone afterwards.
+   * claim_listen (-1: none): for a pool_handoff engine, the shape's own
+   * listening socket.  An idle sandbox's owner accepts one claimant from
+   * it directly (the daemon not in between), then says so on ctl, and
+   * pool_wait, called again on an idle sandbox's channel, returns 1 (0 is
+   * never returned then; -1: the sandbox ended). */
+  int (*pool_start) (const ak_spec_t *spec, int claim_listen, pid_t *owner, ak_error_t **err);
   int (*pool_wait) (int ctl, ak_error_t **err);
   int (*pool_claim) (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
                      ak_error_t **err);
@@ -75,7 +80,9 @@ typedef struct ak_backend {
    * to the daemon (ctl); on a hit the daemon sends that connection (one
    * message, one descriptor) over the idle sandbox's control channel, and
    * pool_claim talks to the sandbox's owner over it; on a miss the daemon
-   * closes it (pool_claim returns 0: cold start). */
+   * closes it (pool_claim returns 0: cold start).  The claimant may also
+   * connect to the shape's listening socket (claim_listen) and call
+   * pool_claim on that connection: the same exchange, one hop shorter. */
   bool pool_handoff;
   /* Persistent, optional: the IPv4 address the running sandbox owned by
    * `supervisor` has on its own network (*ip: heap string, or NULL when it

@@ -4,9 +4,13 @@
  * one idle sandbox's owner over that sandbox's control channel
  * (SCM_RIGHTS; backend.h, pool_handoff), or for an engine without
  * hand-over answers with the control channel itself; from then on the
- * claimant talks to that sandbox's owner directly (pool_claim).  The daemon
- * forgets the sandbox, reaps its owner when it ends and only then builds
- * its replacement.  So claims run concurrently, never share a sandbox (a
+ * claimant talks to that sandbox's owner directly (pool_claim).  For a
+ * hand-over engine the daemon is not even in between: each shape has a
+ * socket of its own (claim-<digest of its key>.sock) on which its idle
+ * sandboxes' owners accept claimants themselves; the daemon accepts there
+ * only when the shape has no idle sandbox (a miss).  The daemon
+ * forgets a claimed sandbox, reaps its owner when it ends and only then
+ * builds its replacement.  So claims run concurrently, never share a sandbox (a
  * channel is handed out once), and a slow command never holds up the
  * daemon.
  */
@@ -28,6 +32,7 @@
 
 #include "common/child.h"
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "common/util.h"
 #include "model/cmdpolicy.h"
 #include "model/spec_json.h"
@@ -55,17 +60,35 @@ pool_dir (ak_error_t **err)
   return ak_xasprintf ("%s/pool", root);
 }
 
+/* The daemon's socket (key NULL), or the socket of the shape with this
+ * pool key. */
+static int
+sock_addr_of (const char *key, struct sockaddr_un *sa, ak_error_t **err)
+{
+  _cleanup_free_ char *dir = pool_dir (err);
+  char name[64];
+  if (dir == NULL)
+    return -1;
+  if (key == NULL)
+    snprintf (name, sizeof name, "daemon.sock");
+  else
+    {
+      char d[AK_DIGEST_STR_LEN + 1];
+      ak_sha256_digest (key, strlen (key), d);
+      /* 128 bits of it: a path must fit in sun_path. */
+      snprintf (name, sizeof name, "claim-%.32s.sock", d + 7);
+    }
+  memset (sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  if ((size_t) snprintf (sa->sun_path, sizeof sa->sun_path, "%s/%s", dir, name) >= sizeof sa->sun_path)
+    return ak_error_set (err, ENAMETOOLONG, "pool socket %s/%s", dir, name);
+  return 0;
+}
+
 static int
 sock_addr (struct sockaddr_un *sa, ak_error_t **err)
 {
-  _cleanup_free_ char *dir = pool_dir (err);
-  if (dir == NULL)
-    return -1;
-  memset (sa, 0, sizeof *sa);
-  sa->sun_family = AF_UNIX;
-  if ((size_t) snprintf (sa->sun_path, sizeof sa->sun_path, "%s/daemon.sock", dir) >= sizeof sa->sun_path)
-    return ak_error_set (err, ENAMETOOLONG, "pool socket %s/daemon.sock", dir);
-  return 0;
+  return sock_addr_of (NULL, sa, err);
 }
 
 /* One message; fd (or NULL) receives a descriptor that came with it. */
@@ -134,13 +157,14 @@ msg_recv (int s, int *fd)
 
 /* A connection to the running daemon, or -1 (errno ENOENT/ECONNREFUSED
  * when none runs, EPERM when what listens is not this user's). */
+/* The daemon's socket (key NULL) or a shape's. */
 static int
-daemon_connect (void)
+daemon_connect_to (const char *key)
 {
   struct sockaddr_un sa;
   _cleanup_close_ int s = -1;
 
-  if (sock_addr (&sa, NULL) < 0)
+  if (sock_addr_of (key, &sa, NULL) < 0)
     return -1;
   struct ucred cred;
   socklen_t len = sizeof cred;
@@ -156,6 +180,12 @@ daemon_connect (void)
       return -1;
     }
   return take_fd (&s);
+}
+
+static int
+daemon_connect (void)
+{
+  return daemon_connect_to (NULL);
 }
 
 /* One request, one reply. */
@@ -211,11 +241,14 @@ ak_pool_try_run (const ak_backend_t *b, const ak_spec_t *spec, const ak_stdio_t 
    * the caller's session: a cold start. */
   if (stdio == NULL && isatty (STDIN_FILENO))
     return 0;
-  s = daemon_connect ();
-  if (s < 0)
-    return 0;
   key = ak_spec_pool_key (spec);
-  if (b->pool_handoff)
+  /* Straight to the shape's idle sandboxes when the daemon has the shape;
+   * else through the daemon, which counts the claim it cannot match. */
+  if (b->pool_handoff && (ctl = daemon_connect_to (key)) >= 0)
+    ;
+  else if ((s = daemon_connect ()) < 0)
+    return 0;
+  else if (b->pool_handoff)
     {
       /* The claim follows on this connection without waiting for an
        * answer: the daemon hands the connection to an idle sandbox, or
@@ -236,7 +269,7 @@ ak_pool_try_run (const ak_backend_t *b, const ak_spec_t *spec, const ak_stdio_t 
         return 0;
       ak_closep (&s);
     }
-  rc = b->pool_claim (ctl, spec, stdio, status, rc == 0 ? err : &why);
+  rc = b->pool_claim (ctl, spec, stdio, status, &why);
   if (rc == 0)
     {
       /* Refused before the command started: nothing of it ran. */
@@ -309,6 +342,7 @@ typedef struct shape {
   const ak_spec_t *spec; /* resolved as ak_sandbox_run resolves */
   const ak_backend_t *b;
   char *key;
+  int lfd; /* its own socket (hand-over engines), or -1 */
   unsigned long long hits, misses, failures;
   long long retry_at;
   char *last_error;
@@ -367,7 +401,7 @@ refill (daemon_t *d)
         {
           ak_error_t *err = NULL;
           pid_t owner;
-          int ctl = sh->b->pool_start (sh->spec, &owner, &err);
+          int ctl = sh->b->pool_start (sh->spec, sh->lfd, &owner, &err);
           if (ctl < 0)
             {
               free (sh->last_error);
@@ -411,6 +445,39 @@ status_json (const daemon_t *d)
                     "misses", (json_int_t) misses, "unmatched", (json_int_t) d->unmatched);
 }
 
+/* Idle sandbox i is claimed: the daemon forgets it (its owner serves the
+ * claim) and builds its replacement once its command ended. */
+static void
+claim_taken (daemon_t *d, size_t i)
+{
+  d->shapes[d->entries[i].shape].hits++;
+  d->claimed = ak_xrealloc (d->claimed, (d->n_claimed + 1) * sizeof (claimed_t));
+  d->claimed[d->n_claimed++] = (claimed_t){ .shape = d->entries[i].shape, .owner = d->entries[i].owner,
+                                            .until = (long long) ak_now_ns () + REFILL_DELAY_NS };
+  entry_drop (d, i, false);
+}
+
+/* A claimant on the socket of a shape that has no idle sandbox: its
+ * connection closed (it starts cold). */
+static void
+shape_miss (daemon_t *d, size_t s)
+{
+  int c = accept4 (d->shapes[s].lfd, NULL, NULL, SOCK_CLOEXEC);
+  if (c < 0)
+    return;
+  d->shapes[s].misses++;
+  close (c);
+}
+
+static size_t
+idle_of (const daemon_t *d, size_t s)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < d->n_entries; i++)
+    n += d->entries[i].shape == s && d->entries[i].state == E_IDLE;
+  return n;
+}
+
 /* No sandbox for this claim: an answer, or for a hand-over claim the end
  * of its connection (the claim queued on it is never read). */
 static void
@@ -436,13 +503,7 @@ serve_claim (daemon_t *d, int c, const char *key, bool handoff)
             int sent = handoff && sh->b->pool_handoff ? msg_send (d->entries[i].ctl, "claimant", c)
                                                       : msg_send (c, "{\"hit\":true}", d->entries[i].ctl);
             if (sent == 0)
-              {
-                sh->hits++;
-                d->claimed = ak_xrealloc (d->claimed, (d->n_claimed + 1) * sizeof (claimed_t));
-                d->claimed[d->n_claimed++] = (claimed_t){ .shape = s, .owner = d->entries[i].owner,
-                                                          .until = (long long) ak_now_ns () + REFILL_DELAY_NS };
-                entry_drop (d, i, false);
-              }
+              claim_taken (d, i);
             return;
           }
       sh->misses++;
@@ -564,13 +625,37 @@ shutdown_all (daemon_t *d)
     }
 }
 
+/* A socket at sa, for this user only; a socket left there by a killed
+ * daemon (nothing answers on it) is replaced. */
+static int
+listen_at (const struct sockaddr_un *sa, ak_error_t **err)
+{
+  _cleanup_close_ int s = -1;
+
+  if (unlink (sa->sun_path) < 0 && errno != ENOENT)
+    return ak_error_set (err, errno, "remove %s", sa->sun_path);
+  s = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (s < 0)
+    return ak_error_set (err, errno, "socket");
+  {
+    mode_t old = umask (0177);
+    int rc = bind (s, (const struct sockaddr *) sa, sizeof *sa);
+    umask (old);
+    if (rc < 0)
+      return ak_error_set (err, errno, "bind %s", sa->sun_path);
+  }
+  if (chmod (sa->sun_path, 0600) < 0 || listen (s, 64) < 0)
+    return ak_error_set (err, errno, "listen on %s", sa->sun_path);
+  return take_fd (&s);
+}
+
 static int
 daemon_listen (ak_error_t **err)
 {
   _cleanup_free_ char *dir = pool_dir (err);
   _cleanup_free_ char *root = ak_store_root ();
   struct sockaddr_un sa;
-  _cleanup_close_ int s = -1, probe = -1;
+  _cleanup_close_ int probe = -1;
   struct stat st;
 
   if (dir == NULL || root == NULL)
@@ -587,22 +672,7 @@ daemon_listen (ak_error_t **err)
   probe = daemon_connect ();
   if (probe >= 0)
     return ak_error_set (err, EEXIST, "a pool daemon already runs (agentkernel daemon status)");
-  /* A socket left by a killed daemon: nothing answers on it. */
-  if (unlink (sa.sun_path) < 0 && errno != ENOENT)
-    return ak_error_set (err, errno, "remove %s", sa.sun_path);
-  s = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (s < 0)
-    return ak_error_set (err, errno, "socket");
-  {
-    mode_t old = umask (0177);
-    int rc = bind (s, (struct sockaddr *) &sa, sizeof sa);
-    umask (old);
-    if (rc < 0)
-      return ak_error_set (err, errno, "bind %s", sa.sun_path);
-  }
-  if (chmod (sa.sun_path, 0600) < 0 || listen (s, 64) < 0)
-    return ak_error_set (err, errno, "listen on %s", sa.sun_path);
-  return take_fd (&s);
+  return listen_at (&sa, err);
 }
 
 /* A shape resolved as ak_sandbox_run resolves a spec (its image pulled
@@ -639,6 +709,13 @@ daemon_free (daemon_t *d)
 {
   for (size_t s = 0; s < d->conf->n_shapes; s++)
     {
+      if (d->shapes[s].lfd >= 0)
+        {
+          struct sockaddr_un sa;
+          if (sock_addr_of (d->shapes[s].key, &sa, NULL) == 0)
+            unlink (sa.sun_path);
+          ak_closep (&d->shapes[s].lfd);
+        }
       free (d->shapes[s].key);
       free (d->shapes[s].last_error);
       if (d->specs != NULL)
@@ -671,7 +748,7 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
   d.specs = ak_xcalloc (conf->n_shapes + 1, sizeof (ak_spec_t));
   d.holds = ak_xcalloc (conf->n_shapes + 1, sizeof (int));
   for (size_t s = 0; s < conf->n_shapes; s++)
-    d.holds[s] = -1;
+    d.holds[s] = d.shapes[s].lfd = -1;
   for (size_t s = 0; s < conf->n_shapes; s++)
     {
       const char *why = ak_pool_unsuitable (&conf->shapes[s]);
@@ -704,6 +781,18 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
   lfd = daemon_listen (err);
   if (lfd < 0)
     goto out;
+  for (size_t s = 0; s < conf->n_shapes; s++)
+    {
+      struct sockaddr_un sa;
+      bool dup = false;
+      for (size_t t = 0; t < s; t++)
+        dup |= strcmp (d.shapes[t].key, d.shapes[s].key) == 0;
+      /* A shape listed twice is served by its first entry's socket. */
+      if (!d.shapes[s].b->pool_handoff || dup)
+        continue;
+      if (sock_addr_of (d.shapes[s].key, &sa, err) < 0 || (d.shapes[s].lfd = listen_at (&sa, err)) < 0)
+        goto out;
+    }
   sigemptyset (&mask);
   sigaddset (&mask, SIGCHLD);
   sigaddset (&mask, SIGTERM);
@@ -728,12 +817,16 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
       int timeout = claims_expire (&d);
       refill (&d);
       n = d.n_entries;
-      p = ak_xcalloc (n + 2, sizeof (struct pollfd));
+      p = ak_xcalloc (n + 2 + conf->n_shapes, sizeof (struct pollfd));
       p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
       p[1] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
       for (size_t i = 0; i < n; i++)
         p[i + 2] = (struct pollfd){ .fd = d.entries[i].ctl, .events = POLLIN };
-      if (poll (p, n + 2, timeout) < 0 && errno != EINTR)
+      /* A shape's own socket while it has no idle sandbox (else its
+       * owners take what comes). */
+      for (size_t s = 0; s < conf->n_shapes; s++)
+        p[n + 2 + s] = (struct pollfd){ .fd = idle_of (&d, s) == 0 ? d.shapes[s].lfd : -1, .events = POLLIN };
+      if (poll (p, n + 2 + conf->n_shapes, timeout) < 0 && errno != EINTR)
         {
           ak_error_set (err, errno, "poll");
           break;
@@ -752,10 +845,10 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
           if (!(p[i + 2].revents & (POLLIN | POLLHUP | POLLERR)) || i >= d.n_entries
               || d.entries[i].ctl != p[i + 2].fd)
             continue;
+          shape_t *sh = &d.shapes[d.entries[i].shape];
           if (d.entries[i].state == E_STARTING)
             {
               ak_error_t *e = NULL;
-              shape_t *sh = &d.shapes[d.entries[i].shape];
               if (sh->b->pool_wait (d.entries[i].ctl, &e) == 0)
                 {
                   d.entries[i].state = E_IDLE;
@@ -768,9 +861,18 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
               ak_error_free (e);
               sh->retry_at = (long long) ak_now_ns () + RETRY_NS;
             }
-          /* An idle sandbox's owner never speaks again: it ended. */
+          else if (sh->lfd >= 0 && sh->b->pool_wait (d.entries[i].ctl, NULL) == 1)
+            {
+              /* It took a claimant from the shape's socket. */
+              claim_taken (&d, i);
+              continue;
+            }
+          /* Else an idle sandbox's owner never speaks again: it ended. */
           entry_drop (&d, i, true);
         }
+      for (size_t s = 0; s < conf->n_shapes; s++)
+        if (p[n + 2 + s].revents & POLLIN)
+          shape_miss (&d, s);
       if (p[0].revents & POLLIN)
         serve_client (&d, lfd);
     }

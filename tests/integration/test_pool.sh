@@ -35,9 +35,11 @@ expect "no daemon: run starts cold" 0 '^cold$' -- prun -- echo cold
 expect "start" 0 'pool daemon started' -- pak daemon start --config "$pool_cfg"
 expect "start twice" 125 'already runs' -- pak daemon start --config "$pool_cfg"
 
-t_begin "socket: mode 0600 in a 0700 directory"
+t_begin "sockets: mode 0600 in a 0700 directory, the daemon's and one per shape"
+claim_socks=$(ls "$pool_state"/pool/claim-*.sock 2>/dev/null)
 [ "$(stat -c %a "$pool_state/pool")" = 700 ] && [ "$(stat -c %a "$pool_state/pool/daemon.sock")" = 600 ] \
-  && pass || fail "$(stat -c '%a %n' "$pool_state/pool" "$pool_state/pool/daemon.sock")"
+  && [ "$(echo "$claim_socks" | wc -w)" = 1 ] && [ "$(stat -c %a $claim_socks)" = 600 ] \
+  && pass || fail "$(stat -c '%a %n' "$pool_state/pool" "$pool_state"/pool/*)"
 
 t_begin "the pool fills"
 pool_wait_idle && pass || fail "$(pool_json)"
@@ -152,16 +154,75 @@ t_begin "another user never gets this user's sandboxes, even with the socket ope
 if is_root && id "${AK_TEST_USER:-aktest}" >/dev/null 2>&1; then
   pool_wait_idle
   h0=$(pool_num hits)
-  chmod 755 "$pool_state/pool"; chmod 777 "$pool_state/pool/daemon.sock"
+  chmod 755 "$pool_state/pool"; chmod 777 "$pool_state"/pool/*.sock
   # The same spec as the shape's (a hit for this user).
   out=$(cd "$pool_work" && runuser -u "${AK_TEST_USER:-aktest}" -- env HOME="$HOME" AGENTKERNEL_STATE_DIR="$pool_state" \
         "$AK" run --config "$pool_cfg" --no-network -- echo other-user 2>/dev/null)
-  chmod 700 "$pool_state/pool"; chmod 600 "$pool_state/pool/daemon.sock"
+  chmod 700 "$pool_state/pool"; chmod 600 "$pool_state"/pool/*.sock
   h1=$(pool_num hits)
   [ "$out" = other-user ] && [ "$h1" = "$h0" ] && pass || fail "out=$out hits $h0 -> $h1"
 else
   skip_lacks "needs root and the ${AK_TEST_USER:-aktest} user"
 fi
+
+# A client of its own (not agentkernel, which checks the daemon's uid
+# itself) on the shape's socket: the idle sandboxes' owners check who
+# connected before they serve anything.  Prints "eof" when the connection
+# was closed on it, "held" when an owner took it and waits for the claim.
+claim_probe () {
+  python3 - "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+s.settimeout(3)
+try:
+    print("eof" if s.recv(1024) == b"" else "data")
+except socket.timeout:
+    print("held")
+PY
+}
+t_begin "the shape's socket: another user's raw connection is closed by the idle sandbox, untouched"
+if is_root && id "${AK_TEST_USER:-aktest}" >/dev/null 2>&1 && command -v python3 >/dev/null; then
+  pool_wait_idle
+  h0=$(pool_num hits)
+  sock=$(ls "$pool_state"/pool/claim-*.sock)
+  chmod 755 "$pool_state/pool"; chmod 777 "$sock"
+  got=$(runuser -u "${AK_TEST_USER:-aktest}" -- bash -c "$(declare -f claim_probe); claim_probe $sock" 2>&1)
+  chmod 700 "$pool_state/pool"; chmod 600 "$sock"
+  h1=$(pool_num hits)
+  # Control: the same connection from this user is taken (and counted).
+  ctl=$(claim_probe "$sock" 2>&1)
+  sleep 0.5
+  h2=$(pool_num hits)
+  [ "$got" = eof ] && [ "$h1" = "$h0" ] && [ "$ctl" = held ] && [ "$h2" = $((h0 + 1)) ] && pass \
+    || fail "other=$got hits $h0 -> $h1; control=$ctl hits -> $h2"
+else
+  skip_lacks "needs root, python3 and the ${AK_TEST_USER:-aktest} user"
+fi
+
+t_begin "a claimant that sees another mount table starts cold (paths in a claim mean the daemon's view)"
+if is_root && command -v unshare >/dev/null; then
+  pool_wait_idle
+  h0=$(pool_num hits)
+  out=$(cd "$pool_work" && unshare -m env AGENTKERNEL_STATE_DIR="$pool_state" "$AK" run --config "$pool_cfg" \
+        --no-network -- echo "$MARK" 2>/dev/null)
+  h1=$(pool_num hits)
+  [ "$out" = "$MARK" ] && [ "$h1" = "$h0" ] && pass || fail "out=$out hits $h0 -> $h1"
+else
+  skip_lacks "needs root and unshare"
+fi
+
+t_begin "claims go straight to the idle sandboxes: a run is a hit while the daemon is stopped"
+pool_wait_idle
+dpid=$(pool_json | sed -n 's/^  "pid": \([0-9]*\).*/\1/p')
+h0=$(pool_num hits)
+kill -STOP "$dpid"
+out=$(timeout 20 bash -c "cd '$pool_work' && AGENTKERNEL_STATE_DIR='$pool_state' '$AK' run --config '$pool_cfg' --no-network -- sh -c 'echo \$0; cat /proc/sys/kernel/random/boot_id >/dev/null' '$MARK'" 2>/dev/null)
+kill -CONT "$dpid"
+sleep 0.3
+h1=$(pool_num hits)
+# It was a pooled run: the daemon counts it once it runs again.
+[ "$out" = "$MARK" ] && [ "$h1" = $((h0 + 1)) ] && pass || fail "out=$out hits $h0 -> $h1"
 
 t_begin "signals reach the pooled command"
 pool_wait_idle

@@ -829,7 +829,7 @@ collect_warning (const char *msg, void *data)
  * Whatever happens, the sandbox serves that one claim and is then torn down:
  * a used sandbox is never handed out again. */
 int
-ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
+ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_error_t **err)
 {
   launch_t l = { .spec = spec, .listen_fd = -1, .pooled = true };
   _cleanup_launch_ launch_state_t st = {
@@ -883,14 +883,15 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
 
   for (;;)
     {
-      struct pollfd p[3] = {
+      struct pollfd p[4] = {
         { .fd = ctl, .events = POLLIN },
         { .fd = st.pidfd, .events = POLLIN },
         { .fd = st.sigfd, .events = POLLIN },
+        { .fd = peer < 0 ? claim_listen : -1, .events = POLLIN },
       };
       int fds[AK_SYNC_MAX_FDS], type, value;
       size_t n_fds = 0;
-      if (poll (p, 3, -1) < 0)
+      if (poll (p, 4, -1) < 0)
         {
           if (errno == EINTR)
             continue;
@@ -900,6 +901,18 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err)
         return 0; /* the daemon stops: so does its idle sandbox */
       if (p[1].revents & POLLIN)
         return ak_error_set (err, 0, "idle sandbox ended");
+      if (peer < 0 && (p[3].revents & POLLIN))
+        {
+          /* A claimant straight from the shape's socket (backend.h): the
+           * daemon hears that this sandbox is taken, and nothing more. */
+          peer = ak_pool_accept_claimant (claim_listen);
+          if (peer < 0)
+            continue; /* another idle sandbox took it, or it was refused */
+          ak_closep (&claim_listen);
+          (void) ak_sync_send (ctl, AK_SYNC_CLAIMED, 0, NULL, NULL, 0);
+          ctl = peer;
+          continue;
+        }
       if (!(p[0].revents & (POLLIN | POLLHUP)))
         continue;
       if (peer < 0)

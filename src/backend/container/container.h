@@ -216,17 +216,23 @@ int ak_container_address (const char *dir, pid_t supervisor, char **ip, ak_error
 /* ---- warm pool (pool.c) ---- */
 
 /* The backend's pool_start, pool_wait and pool_claim (see backend.h). */
-int ak_container_pool_start (const ak_spec_t *spec, pid_t *owner, ak_error_t **err);
+int ak_container_pool_start (const ak_spec_t *spec, int claim_listen, pid_t *owner, ak_error_t **err);
 int ak_container_pool_wait (int ctl, ak_error_t **err);
 int ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
                              ak_error_t **err);
 /* The pooled sandbox's owner (container.c): builds it, reports it idle on
  * ctl, serves one claim, tears it down. */
-int ak_container_pool_serve (const ak_spec_t *spec, int ctl, ak_error_t **err);
+int ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_error_t **err);
 
 /* In the pooled supervisor: the claimant's connection, which the daemon
  * sends over ctl (backend.h, pool_handoff), or -1 when the daemon is gone. */
 int ak_pool_take_claimant (int ctl);
+/* In the idle pooled supervisor: a claimant that connected to the shape's
+ * listening socket, when it is this user's and sees the same mount table
+ * (paths in its claim mean what they mean here), else -1 (none waiting,
+ * another idle sandbox took it, or it was refused and its connection
+ * closed: the claimant starts cold). */
+int ak_pool_accept_claimant (int claim_listen);
 
 /* Unprivileged: a process in a mount namespace owned by the sandbox's user
  * namespace, where it opens the claimant's workspace (pid -1: none). */
@@ -307,6 +313,7 @@ enum ak_sync_type {
   AK_SYNC_CLAIM,   /* claimant -> pooled supervisor: stdin, stdout, stderr, the claim (pool.c) */
   AK_SYNC_SIGNAL,  /* claimant -> pooled supervisor: relay signal `value` */
   AK_SYNC_REPORT,  /* pooled supervisor -> claimant: the armed init's report channel (fd) */
+  AK_SYNC_CLAIMED, /* pooled supervisor -> daemon: took a claimant from the shape's socket */
 };
 
 /* Most descriptors one message carries (the kernel's SCM_RIGHTS limit is

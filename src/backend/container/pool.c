@@ -58,7 +58,7 @@
 /* ---- the daemon's side ---- */
 
 int
-ak_container_pool_start (const ak_spec_t *spec, pid_t *owner, ak_error_t **err)
+ak_container_pool_start (const ak_spec_t *spec, int claim_listen, pid_t *owner, ak_error_t **err)
 {
   int sv[2];
   pid_t parent = getpid (), pid;
@@ -74,14 +74,14 @@ ak_container_pool_start (const ak_spec_t *spec, pid_t *owner, ak_error_t **err)
   if (pid == 0)
     {
       ak_error_t *e = NULL;
-      int keep[] = { 0, 1, 2, sv[1] };
+      int keep[] = { 0, 1, 2, sv[1], claim_listen };
       /* Dies with the daemon, and so does its sandbox (the init dies with
        * this process): a killed daemon leaves nothing running. */
       if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid () != parent)
         _exit (1);
       /* The daemon's listening socket and the other sandboxes' channels
-       * are not this one's. */
-      if (ak_init_close_fds_except (keep, 4) < 0)
+       * are not this one's (its shape's listening socket is). */
+      if (ak_init_close_fds_except (keep, claim_listen >= 0 ? 5 : 4) < 0)
         _exit (1);
       /* The daemon's signal state (it blocks SIGCHLD and SIGTERM for its
        * signalfd) is not the command's: a cold start's command gets the
@@ -95,7 +95,7 @@ ak_container_pool_start (const ak_spec_t *spec, pid_t *owner, ak_error_t **err)
         sigemptyset (&none);
         sigprocmask (SIG_SETMASK, &none, NULL);
       }
-      if (ak_container_pool_serve (spec, sv[1], &e) < 0)
+      if (ak_container_pool_serve (spec, sv[1], claim_listen, &e) < 0)
         {
           (void) ak_sync_send (sv[1], AK_SYNC_ERROR, 0, e ? e->msg : "pooled sandbox failed", NULL, 0);
           _exit (1);
@@ -116,6 +116,8 @@ ak_container_pool_wait (int ctl, ak_error_t **err)
   rc = ak_sync_recv (ctl, &type, &value, text, sizeof text, NULL, NULL);
   if (rc == 1 && type == AK_SYNC_READY)
     return 0;
+  if (rc == 1 && type == AK_SYNC_CLAIMED)
+    return 1;
   if (rc == 1 && type == AK_SYNC_ERROR)
     return ak_error_set (err, 0, "%s", text);
   return ak_error_set (err, rc < 0 ? errno : 0, "pooled sandbox ended during set-up");
@@ -145,6 +147,26 @@ ak_pool_take_claimant (int ctl)
   if (fd >= 0 && (m.msg_flags & MSG_CTRUNC))
     ak_closep (&fd);
   return fd;
+}
+
+int
+ak_pool_accept_claimant (int claim_listen)
+{
+  _cleanup_close_ int c = accept4 (claim_listen, NULL, NULL, SOCK_CLOEXEC);
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  char path[64];
+  struct stat mine, theirs;
+
+  if (c < 0)
+    return -1;
+  if (getsockopt (c, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != geteuid ())
+    return -1;
+  snprintf (path, sizeof path, "/proc/%d/ns/mnt", (int) cred.pid);
+  if (stat ("/proc/self/ns/mnt", &mine) < 0 || stat (path, &theirs) < 0 || mine.st_ino != theirs.st_ino
+      || mine.st_dev != theirs.st_dev)
+    return -1;
+  return take_fd (&c);
 }
 
 /* ---- the claim's bytes ---- */

@@ -68,7 +68,7 @@
 static _Noreturn void owner_main (const ak_spec_t *spec, int ctl, pid_t daemon);
 
 int
-ak_microvm_pool_start (const ak_spec_t *spec, pid_t *owner, ak_error_t **err)
+ak_microvm_pool_start (const ak_spec_t *spec, int claim_listen, pid_t *owner, ak_error_t **err)
 {
   int sv[2];
   pid_t parent = getpid (), pid;
