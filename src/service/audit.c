@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -56,21 +57,33 @@ ak_audit_path (void)
   return n > 0 && (size_t) n < sizeof buf ? buf : NULL;
 }
 
+/* The name of the real uid, looked up once per process and uid (a run
+ * writes two records). */
 static json_t *
 login_name (void)
 {
-  struct passwd pw, *pwp = NULL;
-  char buf[4096];
-  char num[32];
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  static char name[256];
+  static uid_t named = (uid_t) -1;
+  uid_t uid = getuid ();
+  json_t *s;
 
-  if (getpwuid_r (getuid (), &pw, buf, sizeof buf, &pwp) == 0 && pwp != NULL)
+  pthread_mutex_lock (&lock);
+  if (named != uid)
     {
-      json_t *s = json_string (pw.pw_name);
-      if (s != NULL)
-        return s;
+      struct passwd pw, *pwp = NULL;
+      char buf[4096];
+      if (getpwuid_r (uid, &pw, buf, sizeof buf, &pwp) == 0 && pwp != NULL && strlen (pw.pw_name) < sizeof name)
+        snprintf (name, sizeof name, "%s", pw.pw_name);
+      else
+        snprintf (name, sizeof name, "%u", (unsigned) uid);
+      named = uid;
     }
-  snprintf (num, sizeof num, "%u", (unsigned) getuid ());
-  return json_string (num);
+  s = json_string (name);
+  pthread_mutex_unlock (&lock);
+  if (s == NULL)
+    ak_oom ();
+  return s;
 }
 
 static json_t *
@@ -175,9 +188,11 @@ ak_audit (const char *event, const char *sandbox, json_t *fields)
   line = ak_xasprintf ("%s\n", text);
   len = strlen (line);
 
-  if (make_parent (path) < 0)
-    return -1;
-  fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+#define AUDIT_OPEN_FLAGS (O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY)
+  /* Its directory is made only when it is missing. */
+  fd = open (path, AUDIT_OPEN_FLAGS, 0600);
+  if (fd < 0 && errno == ENOENT && make_parent (path) == 0)
+    fd = open (path, AUDIT_OPEN_FLAGS, 0600);
   if (fd < 0)
     return -1;
   /* One write() per line: retrying a partial write would let another
