@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -822,6 +823,13 @@ collect_warning (const char *msg, void *data)
   (*list)[n + 1] = NULL;
 }
 
+static int
+watch (int ep, int fd, uint32_t slot, uint32_t flags)
+{
+  struct epoll_event e = { .events = EPOLLIN | flags, .data.u32 = slot };
+  return epoll_ctl (ep, EPOLL_CTL_ADD, fd, &e);
+}
+
 /* Warm pool: the owner of one idle sandbox, in a process of its own that
  * the daemon forked (ak_container_pool_start).  The sandbox is built up to
  * the point where only the command remains (READY received, network up,
@@ -843,7 +851,8 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
   _cleanup_free_ char *key = ak_spec_pool_key (spec);
   bool reported = false;
   int init_sync, rc, status = 0;
-  _cleanup_close_ int chan = -1, peer = -1, report = -1;
+  _cleanup_close_ int chan = -1, peer = -1, report = -1, ep = -1;
+  int daemon_ctl = -1; /* a claimant came from the shape's socket: ctl before it */
 
   if (null < 0)
     return ak_error_set (err, errno, "/dev/null");
@@ -881,22 +890,27 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
   if (ak_sync_send (ctl, AK_SYNC_READY, 0, NULL, NULL, 0) < 0)
     return ak_error_set (err, errno, "report idle");
 
+  /* Idle: the shape's socket is watched exclusively (EPOLLEXCLUSIVE), so
+   * that a claimant's connection wakes one idle sandbox, not all of them. */
+  ep = epoll_create1 (EPOLL_CLOEXEC);
+  if (ep < 0 || watch (ep, ctl, 0, 0) < 0 || watch (ep, st.pidfd, 1, 0) < 0 || watch (ep, st.sigfd, 2, 0) < 0
+      || (claim_listen >= 0 && watch (ep, claim_listen, 3, EPOLLEXCLUSIVE) < 0))
+    return ak_error_set (err, errno, "epoll");
   for (;;)
     {
-      struct pollfd p[4] = {
-        { .fd = ctl, .events = POLLIN },
-        { .fd = st.pidfd, .events = POLLIN },
-        { .fd = st.sigfd, .events = POLLIN },
-        { .fd = peer < 0 ? claim_listen : -1, .events = POLLIN },
-      };
-      int fds[AK_SYNC_MAX_FDS], type, value;
+      struct pollfd p[4] = { { .fd = ctl }, { .fd = st.pidfd }, { .fd = st.sigfd }, { .fd = claim_listen } };
+      struct epoll_event ev[4];
+      int fds[AK_SYNC_MAX_FDS], type, value, n_ev;
       size_t n_fds = 0;
-      if (poll (p, 4, -1) < 0)
+      n_ev = epoll_wait (ep, ev, 4, -1);
+      if (n_ev < 0)
         {
           if (errno == EINTR)
             continue;
-          return ak_error_set (err, errno, "poll");
+          return ak_error_set (err, errno, "epoll_wait");
         }
+      for (int i = 0; i < n_ev; i++)
+        p[ev[i].data.u32].revents = (short) ev[i].events;
       if (p[2].revents & POLLIN)
         return 0; /* the daemon stops: so does its idle sandbox */
       if (p[1].revents & POLLIN)
@@ -904,25 +918,31 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
       if (peer < 0 && (p[3].revents & POLLIN))
         {
           /* A claimant straight from the shape's socket (backend.h): the
-           * daemon hears that this sandbox is taken, and nothing more. */
+           * daemon hears that this sandbox is taken once the claim went on
+           * to the command, and nothing more. */
           peer = ak_pool_accept_claimant (claim_listen);
           if (peer < 0)
             continue; /* another idle sandbox took it, or it was refused */
+          (void) epoll_ctl (ep, EPOLL_CTL_DEL, claim_listen, NULL);
           ak_closep (&claim_listen);
-          (void) ak_sync_send (ctl, AK_SYNC_CLAIMED, 0, NULL, NULL, 0);
-          ctl = peer;
-          continue;
+          daemon_ctl = ctl;
         }
-      if (!(p[0].revents & (POLLIN | POLLHUP)))
+      else if (!(p[0].revents & (POLLIN | POLLHUP)))
         continue;
-      if (peer < 0)
+      else if (peer < 0)
         {
           /* The daemon hands over the claimant's connection (backend.h,
            * pool_handoff): from here on ctl is the claimant. */
           peer = ak_pool_take_claimant (ctl);
           if (peer < 0)
             return 0; /* the daemon is gone */
+        }
+      if (ctl != peer)
+        {
+          (void) epoll_ctl (ep, EPOLL_CTL_DEL, ctl, NULL);
           ctl = peer;
+          if (watch (ep, ctl, 0, 0) < 0)
+            return ak_error_set (err, errno, "epoll");
           continue;
         }
       rc = ak_sync_recv (ctl, &type, &value, NULL, 0, fds, &n_fds);
@@ -976,6 +996,8 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
       }
       break;
     }
+  if (daemon_ctl >= 0)
+    (void) ak_sync_send (daemon_ctl, AK_SYNC_CLAIMED, 0, NULL, NULL, 0);
   ak_pool_helper_stop (&helper);
   rc = supervise (st.pid, st.pidfd, st.sync, st.sigfd, NULL, ctl, &status, &reported, err);
   st.pid = -1; /* reaped */
