@@ -15,6 +15,7 @@
  * daemon.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -672,6 +673,19 @@ daemon_listen (ak_error_t **err)
   probe = daemon_connect ();
   if (probe >= 0)
     return ak_error_set (err, EEXIST, "a pool daemon already runs (agentkernel daemon status)");
+  /* Shapes' sockets a killed daemon left: nothing answers on them. */
+  {
+    DIR *dp = opendir (dir);
+    struct dirent *e;
+    while (dp != NULL && (e = readdir (dp)) != NULL)
+      {
+        size_t n = strlen (e->d_name);
+        if (strncmp (e->d_name, "claim-", 6) == 0 && n > 11 && strcmp (e->d_name + n - 5, ".sock") == 0)
+          (void) unlinkat (dirfd (dp), e->d_name, 0);
+      }
+    if (dp != NULL)
+      closedir (dp);
+  }
   return listen_at (&sa, err);
 }
 

@@ -250,9 +250,16 @@ expect "a killed daemon: runs start cold" 0 '^cold$' -- prun -- echo cold
 expect "a killed daemon: status says not running" 3 'not running' -- pak daemon status
 
 t_begin "restart: a new daemon, new sandboxes"
+: >"$pool_state/pool/claim-stale0000000.sock"
 pak daemon start --config "$pool_cfg" >/dev/null && pool_wait_idle && [ "$(pool_num hits)" = 0 ] \
   && [ "$(prun -- echo again 2>/dev/null)" = again ] && [ "$(pool_num hits)" = 1 ] && pass || fail "$(pool_json)"
+t_begin "restart: shapes' sockets a killed daemon left are gone, the new shape's is there"
+socks=$(cd "$pool_state/pool" && ls claim-*.sock)
+[ "$(echo "$socks" | wc -w)" = 1 ] && [ "$socks" != claim-stale0000000.sock ] && [ -S "$pool_state/pool/$socks" ] \
+  && pass || fail "$socks"
 expect "stop" 0 'stopped' -- pak daemon stop
+t_begin "stop: the shapes' sockets are removed"
+[ -z "$(ls "$pool_state"/pool/claim-*.sock 2>/dev/null)" ] && pass || fail "$(ls "$pool_state"/pool)"
 expect "stopped: run works" 0 '^after$' -- prun -- echo after
 expect "stop with none running" 0 'not running' -- pak daemon stop
 expect "daemon: unknown subcommand" 125 'unknown subcommand' -- pak daemon bogus
