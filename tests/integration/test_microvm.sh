@@ -204,6 +204,24 @@ else
         "$AK" exec --root mvimg -- cat /proc/self/status
       expect "microvm: (control) exec without --root: the sandbox user" 0 'Uid:[[:space:]]+1000[[:space:]]' -- \
         "$AK" exec mvimg -- cat /proc/self/status
+      # The guest's console (root in the guest writes /dev/console) reaches
+      # the host's console.log up to 1 MiB and no further; QEMU never stalls
+      # on it (the write completes, the VM keeps serving).
+      mvcon=$AGENTKERNEL_STATE_DIR/sandboxes/mvimg/console.log
+      t_begin "microvm: (control) a small console write from the guest reaches console.log"
+      "$AK" exec --root mvimg -- sh -c "echo console-$MARK >/dev/console" >/dev/null 2>&1
+      for _ in $(seq 50); do grep -q "console-$MARK" "$mvcon" 2>/dev/null && break; sleep 0.2; done
+      grep -q "console-$MARK" "$mvcon" 2>/dev/null && pass || fail "not in console.log: $(tail -c 300 "$mvcon" 2>&1)"
+      attack "microvm: the guest writes 1.5 MiB to its console: the write completes" 0 '' -- \
+        "$AK" exec --root mvimg -- sh -c "yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmn | head -c 1572864 >/dev/console && echo $MARK"
+      t_begin "microvm: console.log stays at 1 MiB, the rest dropped, and the VM still serves"
+      for _ in $(seq 50); do grep -q 'console output beyond 1 MiB dropped' "$mvcon" 2>/dev/null && break; sleep 0.2; done
+      mvcon_size=$(stat -c %s "$mvcon" 2>/dev/null || echo none)
+      if [ "$mvcon_size" = none ]; then fail "no console.log"
+      elif [ "$mvcon_size" -gt 1048576 ]; then fail "console.log is $mvcon_size bytes"
+      elif ! grep -q 'console output beyond 1 MiB dropped' "$mvcon"; then fail "the flood never reached the cap ($mvcon_size bytes)"
+      elif ! "$AK" exec mvimg -- echo "alive-$MARK" 2>&1 | grep -q "alive-$MARK"; then fail "the VM no longer serves"
+      else pass; fi
       # Root's files in /etc of the image are in the persistent layer too.
       expect "microvm: layer: a file root wrote in /etc survives stop and start" 0 '^etc-kept$' -- sh -c \
         '"$1" exec --root mvimg -- sh -c "echo etc-kept >/etc/ak-kept" && "$1" stop mvimg && "$1" start mvimg && "$1" exec mvimg -- cat /etc/ak-kept' _ "$AK"
