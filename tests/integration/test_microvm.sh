@@ -101,6 +101,27 @@ else
     vmrun --block-cmd curl -- true
   rm -f "$secret"
 
+  # A persistent sandbox's layer is an ext4 image made by mke2fs (a fixed
+  # system path, never PATH): without it (covered by /dev/null in a mount
+  # namespace of the test's own), doctor names it with its fix, and create
+  # fails at once, creating nothing.
+  mv_nomk () {
+    unshare -m sh -c 'for m in /usr/sbin/mke2fs /sbin/mke2fs; do [ -e "$m" ] && mount --bind /dev/null "$m"; done; exec "$@"' _ "$@"
+  }
+  expect "microvm: (control) doctor reports mke2fs" 0 'microvm backend: mke2fs +ok' -- "$AK" doctor
+  t_begin "microvm: without mke2fs, doctor names it and its fix"
+  out=$(mv_nomk "$AK" doctor 2>&1)
+  if ! printf '%s' "$out" | grep -Eq 'microvm backend: mke2fs +degraded +not found'; then fail "not named: $out"
+  elif ! printf '%s' "$out" | grep -q 'fix: apt-get install e2fsprogs'; then fail "no fix: $out"
+  else pass; fi
+  expect "microvm: without mke2fs, create --backend microvm fails at once with the fix" 125 \
+    '^agentkernel: mke2fs not found .*apt-get install e2fsprogs$' -- \
+    mv_nomk sh -c 'cd /tmp && exec "$1" create mvnomk --backend microvm --no-network' _ "$AK"
+  t_begin "microvm: without mke2fs, create made nothing"
+  if "$AK" list 2>&1 | grep -q mvnomk; then fail "listed: $("$AK" list 2>&1)"
+  elif [ -e "$AGENTKERNEL_STATE_DIR/sandboxes/mvnomk" ]; then fail "its state directory exists"
+  else pass; fi
+
   # The workspace, live both ways; read-only enforced by the host.
   expect "microvm: workspace: host files seen" 0 '^from-host$' -- \
     sh -c 'cd "$1" && "$2" run --backend microvm --config "$3" -- cat /workspace/hostfile' _ "$mvw" "$AK" "$cfg_rw"

@@ -191,6 +191,22 @@ warn_tcg (const ak_spec_t *spec)
   ak_vm_assets_clear (&a);
 }
 
+/* mke2fs, which makes a persistent sandbox's writable layer (layer_create):
+ * at a fixed system path only, never looked up in PATH (a repository's
+ * directory on it would plant one). */
+#define MKE2FS_MISSING                                                                           \
+  "mke2fs not found (/usr/sbin/mke2fs, /sbin/mke2fs): a persistent microVM sandbox keeps its " \
+  "writable layer in an ext4 image it makes: apt-get install e2fsprogs"
+static const char *
+find_mke2fs (void)
+{
+  static const char *const paths[] = { "/usr/sbin/mke2fs", "/sbin/mke2fs", NULL };
+  for (size_t i = 0; paths[i]; i++)
+    if (access (paths[i], X_OK) == 0)
+      return paths[i];
+  return NULL;
+}
+
 int
 ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
 {
@@ -210,6 +226,10 @@ ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
                                       "([security.commands], --allow-cmd/--block-cmd) yet: use --backend container");
   if (ak_vm_net_check (spec, err) < 0)
     return -1;
+  /* A persistent sandbox (create, start): its layer needs mke2fs, said at
+   * create rather than at the first start. */
+  if (spec->name != NULL && find_mke2fs () == NULL)
+    return ak_error_set (err, 0, MKE2FS_MISSING);
   if (spec->n_mounts + 3 > AK_VM_MAX_SHARES)
     return ak_error_set (err, EINVAL, "the microvm backend shares at most %d volumes", AK_VM_MAX_SHARES - 3);
   for (size_t i = 0; i < spec->n_mounts; i++)
@@ -248,6 +268,15 @@ ak_microvm_doctor (ak_host_check_fn report, void *data)
                             .fix = "enable virtualization (KVM) for this machine" };
       report (&k, data);
     }
+  {
+    const char *mke2fs = find_mke2fs ();
+    ak_host_check_t m = { .name = "microvm backend: mke2fs", .ok = mke2fs != NULL, .needed = false,
+                          .detail = mke2fs != NULL ? mke2fs
+                                                   : "not found: persistent microVM sandboxes (create) "
+                                                     "need it for their writable layer",
+                          .fix = "apt-get install e2fsprogs" };
+    report (&m, data);
+  }
   ak_error_free (err);
   ak_vm_assets_clear (&a);
 }
@@ -586,16 +615,6 @@ dup_high (int fd, int want)
 #define AK_VM_LAYER_IMG "layer.img"
 #define AK_VM_LAYER_MB 4096ULL
 
-static const char *
-find_mke2fs (void)
-{
-  static const char *const paths[] = { "/usr/sbin/mke2fs", "/sbin/mke2fs", NULL };
-  for (size_t i = 0; paths[i]; i++)
-    if (access (paths[i], X_OK) == 0)
-      return paths[i];
-  return NULL;
-}
-
 /* A new empty ext4 image at dir/AK_VM_LAYER_IMG, mb MiB (sparse). */
 static int
 layer_create (const char *dir, unsigned long long mb, int log, ak_error_t **err)
@@ -608,8 +627,7 @@ layer_create (const char *dir, unsigned long long mb, int log, ak_error_t **err)
   pid_t pid;
 
   if (mke2fs == NULL)
-    return ak_error_set (err, ENOENT, "mke2fs not found: a persistent microVM sandbox keeps its writable "
-                                      "layer in an ext4 image (apt-get install e2fsprogs)");
+    return ak_error_set (err, 0, MKE2FS_MISSING);
   if (unlink (tmp) < 0 && errno != ENOENT)
     return ak_error_set (err, errno, "%s", tmp);
   fd = open (tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
