@@ -38,6 +38,12 @@ t_backend () {
   T_SLOW=1 T_TIMEOUT=
   if on_microvm; then T_SLOW=${AK_TEST_SLOW:-20} T_TIMEOUT=${AK_TEST_TIMEOUT:-180}; fi
 }
+# What the microVM backend needs on this machine; its tests skip with
+# MICROVM_MISSING without it.
+microvm_have () {
+  command -v qemu-system-x86_64 >/dev/null && [ -x /usr/lib/qemu/virtiofsd ] && ls /boot/vmlinuz-* >/dev/null 2>&1
+}
+MICROVM_MISSING="qemu-system-x86_64, /usr/lib/qemu/virtiofsd or /boot/vmlinuz-* missing (apt-get install qemu-system-x86 linux-image-cloud-amd64)"
 # For `env -i "$AK" ...`: what the backend's wrapper needs from the environment.
 t_wrap_env () {
   [ -n "${AK_MICROVM_REAL:-}" ] && printf '%s ' "AK_MICROVM_REAL=$AK_MICROVM_REAL" \

@@ -6,13 +6,9 @@
 # AK_MICROVM_FULL=1 (see the end of this file).
 
 echo "== microvm backend"
-mv_have () {
-  command -v qemu-system-x86_64 >/dev/null && [ -x /usr/lib/qemu/virtiofsd ] && ls /boot/vmlinuz-* >/dev/null 2>&1
-}
-
-if ! mv_have; then
+if ! microvm_have; then
   t_begin "microvm: QEMU, virtiofsd and a guest kernel"
-  skip "qemu-system-x86_64, /usr/lib/qemu/virtiofsd or /boot/vmlinuz-* missing (apt-get install qemu-system-x86 linux-image-cloud-amd64)"
+  skip "$MICROVM_MISSING"
 elif ! is_root; then
   # virtiofsd needs root (it takes the ids of each request): an
   # unprivileged user gets one clear error, and nothing starts.
@@ -482,7 +478,7 @@ fi
 # a representative subset (microvm-subset: each property once, a few
 # minutes under TCG); AK_MICROVM_FULL=1 runs the whole files. What the VM
 # does not pass yet is listed, with the reason, in microvm-expected-missing.
-if mv_have && is_root; then
+if microvm_have && is_root; then
   mv_only=${T_ONLY_FILE:-}
   if [ "${AK_MICROVM_FULL:-0}" = 1 ]; then
     echo "== microvm: the profile, hardening and lifecycle files on the microvm backend (AK_MICROVM_FULL=1)"

@@ -27,9 +27,9 @@ vmnot () {
   fi
 }
 
-if ! command -v qemu-system-x86_64 >/dev/null || [ ! -x /usr/lib/qemu/virtiofsd ] || ! ls /boot/vmlinuz-* >/dev/null 2>&1; then
+if ! microvm_have; then
   t_begin "microvm network: QEMU, virtiofsd and a guest kernel"
-  skip "qemu-system-x86_64, /usr/lib/qemu/virtiofsd or /boot/vmlinuz-* missing (apt-get install qemu-system-x86 linux-image-cloud-amd64)"
+  skip "$MICROVM_MISSING"
 elif ! is_root; then
   t_begin "microvm network: as an unprivileged user"
   skip_lacks "the microvm backend runs only as root (virtiofsd needs it)"

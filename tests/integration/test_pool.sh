@@ -388,12 +388,9 @@ rm -rf "$arm_state" "$arm_work"
 # claim time (src/backend/microvm/pool.c).  TCG boots take seconds here:
 # few VMs, generous waits.
 echo "== warm pool: microvm backend"
-mvp_have () {
-  command -v qemu-system-x86_64 >/dev/null && [ -x /usr/lib/qemu/virtiofsd ] && ls /boot/vmlinuz-* >/dev/null 2>&1
-}
-if ! mvp_have; then
+if ! microvm_have; then
   t_begin "microvm pool: QEMU, virtiofsd and a guest kernel"
-  skip "qemu-system-x86_64, /usr/lib/qemu/virtiofsd or /boot/vmlinuz-* missing (apt-get install qemu-system-x86 linux-image-cloud-amd64)"
+  skip "$MICROVM_MISSING"
 elif ! is_root; then
   t_begin "microvm pool"
   skip_lacks "the microvm backend runs only as root (virtiofsd needs it)"
