@@ -318,6 +318,14 @@ vm_kill (vm_t *v)
   for (size_t i = 0; i <= AK_VM_MAX_SHARES + 1; i++)
     {
       pid_t *p = i == 0 ? &v->qemu : i == 1 ? &v->console : &v->fs[i - 2];
+      /* The console's drain ends by itself once QEMU (the pipe's only
+       * writer) is gone, with what the guest wrote last in console.log
+       * (an error quotes it): a moment for that first. */
+      for (int t = 0; i == 1 && *p > 0 && t < 50; t++)
+        if (waitpid (*p, NULL, WNOHANG) != 0)
+          *p = -1;
+        else
+          usleep (20000);
       if (*p > 0)
         {
           kill (*p, SIGKILL);
