@@ -38,6 +38,12 @@ t_backend () {
   T_SLOW=1 T_TIMEOUT=
   if on_microvm; then T_SLOW=${AK_TEST_SLOW:-20} T_TIMEOUT=${AK_TEST_TIMEOUT:-180}; fi
 }
+# What the microVM backend needs on this machine; its tests skip with
+# MICROVM_MISSING without it.
+microvm_have () {
+  command -v qemu-system-x86_64 >/dev/null && [ -x /usr/lib/qemu/virtiofsd ] && ls /boot/vmlinuz-* >/dev/null 2>&1
+}
+MICROVM_MISSING="qemu-system-x86_64, /usr/lib/qemu/virtiofsd or /boot/vmlinuz-* missing (apt-get install qemu-system-x86 linux-image-cloud-amd64)"
 # For `env -i "$AK" ...`: what the backend's wrapper needs from the environment.
 t_wrap_env () {
   [ -n "${AK_MICROVM_REAL:-}" ] && printf '%s ' "AK_MICROVM_REAL=$AK_MICROVM_REAL" \
@@ -183,6 +189,28 @@ expect () {
   else
     pass
   fi
+}
+
+# The egress policy tests' clients (test_netpolicy.sh, test_microvm_net.sh):
+# np_clients [CURL OPTION...] prints shell functions for the sandboxed
+# command: get URL [CURL OPTIONS] prints "rc=N out=BODY" for a direct
+# client (no proxy: the policy intercepts it), pget the same for a
+# proxy-aware one (through HTTP_PROXY/HTTPS_PROXY; -f: the proxy's refusal
+# is an error).  The options given go to every request.
+np_clients () {
+  printf 'get () { u=$1; shift; r=$(curl -sS -m 5 --noproxy "*" %s "$@" "$u" 2>&1); echo "rc=$? out=$r"; };
+pget () { u=$1; shift; r=$(curl -sS -f -m 5 %s "$@" "$u" 2>&1); echo "rc=$? out=$r"; }; ' "$*" "$*"
+}
+# A refusal is a reset: curl reports 7, 35, 52, 56, or 55 when the reset
+# came before it asked for the peer's address; the proxy's is a 403.
+DENIED='rc=(7|35|52|55|56) '
+PDENIED='rc=(22|56) .*(403|refused by the sandbox)'
+# audit_expect NAME PATTERN LOG [AUDIT LIST OPTION...]: `audit list --json`
+# of the audit log LOG has a record matching PATTERN.
+audit_expect () {
+  local name=$1 pat=$2 log=$3
+  shift 3
+  expect "$name" 0 "$pat" -- env AGENTKERNEL_AUDIT_LOG="$log" "$AK" audit list --json "$@"
 }
 
 # refute NAME PATTERN -- CMD...: CMD's output must NOT match PATTERN.

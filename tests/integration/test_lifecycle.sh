@@ -29,6 +29,34 @@ vm_wait_gone () { for _ in $(seq $(tries 50)); do [ -z "$(vm_left "$@")" ] && re
 # started FILE: waits for the command's "started" on its output.
 started () { for _ in $(seq $(tries 150)); do grep -q started "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 lc_out=$(mktemp)
+# lc_term CMD STATUS N: `run -- sh -c CMD` in the background, SIGTERM to
+# agentkernel once the command runs; passes when agentkernel exits STATUS
+# and nothing of the sandbox is left.  CMD says "started" (seen on a VM)
+# and holds the marker $m in its processes' command lines (seen on the
+# container, which waits for N of them).
+lc_term () {
+  local sup rc tree
+  if ! on_container; then
+    "$AK" run -- sh -c "$1" >"$lc_out" 2>/dev/null &
+    sup=$!
+    started "$lc_out"
+    tree=$(vm_tree "$sup")
+    kill -TERM "$sup"
+    wait "$sup"
+    rc=$?
+    vm_wait_gone $tree
+    [ "$rc" = "$2" ] && [ -n "$tree" ] && [ -z "$(vm_left $tree)" ] && pass || fail "status $rc, left: $(vm_left $tree) (tree: $tree)"
+  else
+    "$AK" run -- sh -c "$1" >/dev/null 2>&1 &
+    sup=$!
+    for _ in $(seq 50); do [ "$(alive "$m" | wc -l)" -ge "$3" ] && break; sleep 0.1; done
+    kill -TERM "$sup"
+    wait "$sup"
+    rc=$?
+    sleep 0.3
+    [ "$rc" = "$2" ] && [ -z "$(alive "$m")" ] && pass || fail "status $rc, left: $(alive "$m")"
+  fi
+}
 
 if ! on_container; then
   if want "kill -9 of agentkernel ends the whole sandbox"; then
@@ -59,28 +87,9 @@ else
 fi
 fi
 
-if ! on_container; then
-  if want "SIGTERM to agentkernel ends the sandbox: 143, background jobs too"; then
-    "$AK" run -- sh -c "(sleep 300) & echo started; sleep 301" >"$lc_out" 2>/dev/null &
-    sup=$!
-    started "$lc_out"
-    tree=$(vm_tree "$sup")
-    kill -TERM "$sup"
-    wait "$sup"
-    rc=$?
-    vm_wait_gone $tree
-    [ "$rc" = 143 ] && [ -n "$tree" ] && [ -z "$(vm_left $tree)" ] && pass || fail "status $rc, left: $(vm_left $tree) (tree: $tree)"
-  fi
-elif want "SIGTERM to agentkernel ends the sandbox: 143, background jobs too"; then
-m="ak-marker-$RANDOM$RANDOM"
-"$AK" run -- sh -c "(sleep 300; : $m) & sleep 301; : $m" >/dev/null 2>&1 &
-sup=$!
-for _ in $(seq 50); do [ "$(alive "$m" | wc -l)" -ge 2 ] && break; sleep 0.1; done
-kill -TERM "$sup"
-wait "$sup"
-rc=$?
-sleep 0.3
-if [ "$rc" = 143 ] && [ -z "$(alive "$m")" ]; then pass; else fail "status $rc, left: $(alive "$m")"; fi
+if want "SIGTERM to agentkernel ends the sandbox: 143, background jobs too"; then
+  m="ak-marker-$RANDOM$RANDOM"
+  lc_term "(sleep 300; : $m) & echo started; sleep 301; : $m" 143 2
 fi
 
 if want "SIGINT (Ctrl-C) to agentkernel: 130"; then
@@ -115,28 +124,9 @@ if command -v script >/dev/null; then
   fi
 fi
 
-if ! on_container; then
-  if want "a command ignoring SIGTERM is killed after the grace period"; then
-    "$AK" run -- sh -c "trap '' TERM; echo started; sleep 303" >"$lc_out" 2>/dev/null &
-    sup=$!
-    started "$lc_out"
-    tree=$(vm_tree "$sup")
-    kill -TERM "$sup"
-    wait "$sup"
-    rc=$?
-    vm_wait_gone $tree
-    [ "$rc" = 137 ] && [ -n "$tree" ] && [ -z "$(vm_left $tree)" ] && pass || fail "status $rc, left: $(vm_left $tree) (tree: $tree)"
-  fi
-elif want "a command ignoring SIGTERM is killed after the grace period"; then
-m="ak-marker-$RANDOM$RANDOM"
-"$AK" run -- sh -c "trap '' TERM; sleep 303; : $m" >/dev/null 2>&1 &
-sup=$!
-for _ in $(seq 50); do [ -n "$(alive "$m")" ] && break; sleep 0.1; done
-kill -TERM "$sup"
-wait "$sup"
-rc=$?
-sleep 0.3
-if [ "$rc" = 137 ] && [ -z "$(alive "$m")" ]; then pass; else fail "status $rc, left: $(alive "$m")"; fi
+if want "a command ignoring SIGTERM is killed after the grace period"; then
+  m="ak-marker-$RANDOM$RANDOM"
+  lc_term "trap '' TERM; echo started; sleep 303; : $m" 137 1
 fi
 
 if ! on_container; then

@@ -6,13 +6,9 @@
 # AK_MICROVM_FULL=1 (see the end of this file).
 
 echo "== microvm backend"
-mv_have () {
-  command -v qemu-system-x86_64 >/dev/null && [ -x /usr/lib/qemu/virtiofsd ] && ls /boot/vmlinuz-* >/dev/null 2>&1
-}
-
-if ! mv_have; then
+if ! microvm_have; then
   t_begin "microvm: QEMU, virtiofsd and a guest kernel"
-  skip "qemu-system-x86_64, /usr/lib/qemu/virtiofsd or /boot/vmlinuz-* missing (apt-get install qemu-system-x86 linux-image-cloud-amd64)"
+  skip "$MICROVM_MISSING"
 elif ! is_root; then
   # virtiofsd needs root (it takes the ids of each request): an
   # unprivileged user gets one clear error, and nothing starts.
@@ -100,6 +96,27 @@ else
   expect "microvm: a command policy is refused (not enforced by this engine yet)" 125 'command policy' -- \
     vmrun --block-cmd curl -- true
   rm -f "$secret"
+
+  # A persistent sandbox's layer is an ext4 image made by mke2fs (a fixed
+  # system path, never PATH): without it (covered by /dev/null in a mount
+  # namespace of the test's own), doctor names it with its fix, and create
+  # fails at once, creating nothing.
+  mv_nomk () {
+    unshare -m sh -c 'for m in /usr/sbin/mke2fs /sbin/mke2fs; do [ -e "$m" ] && mount --bind /dev/null "$m"; done; exec "$@"' _ "$@"
+  }
+  expect "microvm: (control) doctor reports mke2fs" 0 'microvm backend: mke2fs +ok' -- "$AK" doctor
+  t_begin "microvm: without mke2fs, doctor names it and its fix"
+  out=$(mv_nomk "$AK" doctor 2>&1)
+  if ! printf '%s' "$out" | grep -Eq 'microvm backend: mke2fs +degraded +not found'; then fail "not named: $out"
+  elif ! printf '%s' "$out" | grep -q 'fix: apt-get install e2fsprogs'; then fail "no fix: $out"
+  else pass; fi
+  expect "microvm: without mke2fs, create --backend microvm fails at once with the fix" 125 \
+    '^agentkernel: mke2fs not found .*apt-get install e2fsprogs$' -- \
+    mv_nomk sh -c 'cd /tmp && exec "$1" create mvnomk --backend microvm --no-network' _ "$AK"
+  t_begin "microvm: without mke2fs, create made nothing"
+  if "$AK" list 2>&1 | grep -q mvnomk; then fail "listed: $("$AK" list 2>&1)"
+  elif [ -e "$AGENTKERNEL_STATE_DIR/sandboxes/mvnomk" ]; then fail "its state directory exists"
+  else pass; fi
 
   # The workspace, live both ways; read-only enforced by the host.
   expect "microvm: workspace: host files seen" 0 '^from-host$' -- \
@@ -204,6 +221,24 @@ else
         "$AK" exec --root mvimg -- cat /proc/self/status
       expect "microvm: (control) exec without --root: the sandbox user" 0 'Uid:[[:space:]]+1000[[:space:]]' -- \
         "$AK" exec mvimg -- cat /proc/self/status
+      # The guest's console (root in the guest writes /dev/console) reaches
+      # the host's console.log up to 1 MiB and no further; QEMU never stalls
+      # on it (the write completes, the VM keeps serving).
+      mvcon=$AGENTKERNEL_STATE_DIR/sandboxes/mvimg/console.log
+      t_begin "microvm: (control) a small console write from the guest reaches console.log"
+      "$AK" exec --root mvimg -- sh -c "echo console-$MARK >/dev/console" >/dev/null 2>&1
+      for _ in $(seq 50); do grep -q "console-$MARK" "$mvcon" 2>/dev/null && break; sleep 0.2; done
+      grep -q "console-$MARK" "$mvcon" 2>/dev/null && pass || fail "not in console.log: $(tail -c 300 "$mvcon" 2>&1)"
+      attack "microvm: the guest writes 1.5 MiB to its console: the write completes" 0 '' -- \
+        "$AK" exec --root mvimg -- sh -c "yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmn | head -c 1572864 >/dev/console && echo $MARK"
+      t_begin "microvm: console.log stays at 1 MiB, the rest dropped, and the VM still serves"
+      for _ in $(seq 50); do grep -q 'console output beyond 1 MiB dropped' "$mvcon" 2>/dev/null && break; sleep 0.2; done
+      mvcon_size=$(stat -c %s "$mvcon" 2>/dev/null || echo none)
+      if [ "$mvcon_size" = none ]; then fail "no console.log"
+      elif [ "$mvcon_size" -gt 1048576 ]; then fail "console.log is $mvcon_size bytes"
+      elif ! grep -q 'console output beyond 1 MiB dropped' "$mvcon"; then fail "the flood never reached the cap ($mvcon_size bytes)"
+      elif ! "$AK" exec mvimg -- echo "alive-$MARK" 2>&1 | grep -q "alive-$MARK"; then fail "the VM no longer serves"
+      else pass; fi
       # Root's files in /etc of the image are in the persistent layer too.
       expect "microvm: layer: a file root wrote in /etc survives stop and start" 0 '^etc-kept$' -- sh -c \
         '"$1" exec --root mvimg -- sh -c "echo etc-kept >/etc/ak-kept" && "$1" stop mvimg && "$1" start mvimg && "$1" exec mvimg -- cat /etc/ak-kept' _ "$AK"
@@ -443,7 +478,7 @@ fi
 # a representative subset (microvm-subset: each property once, a few
 # minutes under TCG); AK_MICROVM_FULL=1 runs the whole files. What the VM
 # does not pass yet is listed, with the reason, in microvm-expected-missing.
-if mv_have && is_root; then
+if microvm_have && is_root; then
   mv_only=${T_ONLY_FILE:-}
   if [ "${AK_MICROVM_FULL:-0}" = 1 ]; then
     echo "== microvm: the profile, hardening and lifecycle files on the microvm backend (AK_MICROVM_FULL=1)"

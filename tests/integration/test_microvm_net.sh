@@ -8,16 +8,7 @@ echo "== microvm network"
 
 # vmout NAME PATTERN: the check NAME passes when the last VM's output
 # ($vm_out, which must hold the marker) has a line matching PATTERN.
-vmout () {
-  t_begin "$1"
-  if ! printf '%s' "$vm_out" | grep -q -- "$MARK"; then
-    fail "the VM's command did not run (no marker): $(printf %s "$vm_out" | head -c 600)"
-  elif ! printf '%s\n' "$vm_out" | grep -Eq -- "$2"; then
-    fail "no line matches /$2/: $(printf %s "$vm_out" | head -c 900)"
-  else
-    pass
-  fi
-}
+vmout () { attack "$1" 0 "$2" -- printf '%s\n' "$vm_out"; }
 
 # vmnot NAME PREFIX PATTERN: passes when the last VM's output has a line
 # starting with PREFIX and none of those lines matches PATTERN.
@@ -36,26 +27,23 @@ vmnot () {
   fi
 }
 
-if ! command -v qemu-system-x86_64 >/dev/null || [ ! -x /usr/lib/qemu/virtiofsd ] || ! ls /boot/vmlinuz-* >/dev/null 2>&1; then
+if ! microvm_have; then
   t_begin "microvm network: QEMU, virtiofsd and a guest kernel"
-  skip "qemu-system-x86_64, /usr/lib/qemu/virtiofsd or /boot/vmlinuz-* missing (apt-get install qemu-system-x86 linux-image-cloud-amd64)"
+  skip "$MICROVM_MISSING"
 elif ! is_root; then
   t_begin "microvm network: as an unprivileged user"
   skip_lacks "the microvm backend runs only as root (virtiofsd needs it)"
 else
   mvn_state=$(mktemp -d)
-  # get NAME URL [CURL OPTIONS]: one line "NAME rc=N out=BODY" (a direct
-  # client, intercepted); pget: the same through HTTP_PROXY (-f: the
-  # proxy's refusal is an error).
-  GET='get () { n=$1; shift; r=$(curl -sS -m 5 --noproxy "*" "$@" 2>&1); echo "$n rc=$? out=$r" | tr "\n" " "; echo; };
-       pget () { n=$1; shift; r=$(curl -sS -f -m 5 "$@" 2>&1); echo "$n rc=$? out=$r" | tr "\n" " "; echo; }'
+  # at NAME get|pget URL [CURL OPTIONS]: one line "NAME rc=N out=BODY" of
+  # lib.sh's clients (np_clients).
+  GET="$(np_clients) at () { n=\$1; shift; echo \"\$n \$(\"\$@\" | tr '\\n' ' ')\"; }"
   vmn () { AGENTKERNEL_STATE_DIR=$mvn_state "$AK_TEST_BIN" run --backend microvm "$@"; }
-  # A refusal: no connection (7), or a reset once accepted by the policy.
-  DENIED='rc=(7|35|52|55|56) '
+  # DENIED: lib.sh (no connection, or a reset once accepted by the policy).
 
   # -- network off: no NIC, nothing reachable
   vm_out=$(vmn --no-network -- sh -c "$GET; echo $MARK; echo ifaces=\$(ls /sys/class/net | tr '\n' ,);
-    get direct http://${AK_TEST_HOST:-198.51.100.10}/; echo resolv=\$(cat /etc/resolv.conf)" 2>&1)
+    at direct get http://${AK_TEST_HOST:-198.51.100.10}/; echo resolv=\$(cat /etc/resolv.conf)" 2>&1)
   vmout "microvm network off: no interface but lo" '^ifaces=lo,$'
   vmout "microvm network off: a connection attempt fails" '^direct rc=7 .*(unreachable|connect)'
   vmout "microvm network off: no resolver named" '^resolv=$'
@@ -123,10 +111,10 @@ else
 
     # -- network on, no rules: the test hosts are reachable, the host is not
     vm_out=$(vmn -- sh -c "$GET; echo $MARK; echo ifaces=\$(ls /sys/class/net | tr '\n' ,);
-      get byname http://allowed.test/; get byaddr http://198.51.100.11/;
-      get gateway http://10.0.3.2:$lo_port/; get slirpdefault http://10.0.2.2:$lo_port/;
-      get loopback http://127.0.0.1:$lo_port/; get hostaddr http://198.51.100.1:18765/;
-      get metadata http://169.254.169.254/" 2>&1)
+      at byname get http://allowed.test/; at byaddr get http://198.51.100.11/;
+      at gateway get http://10.0.3.2:$lo_port/; at slirpdefault get http://10.0.2.2:$lo_port/;
+      at loopback get http://127.0.0.1:$lo_port/; at hostaddr get http://198.51.100.1:18765/;
+      at metadata get http://169.254.169.254/" 2>&1)
     vmout "microvm network on: a NIC besides lo" '^ifaces=eth0,lo,$'
     vmout "microvm network on: the test host by name (DNS through the policy)" \
       '^byname rc=0 out=token-198\.51\.100\.10 host=allowed\.test'
@@ -147,8 +135,8 @@ else
         skip "$helper is not installed (apt-get install ${helper/pasta/passt})"
         continue
       fi
-      vm_out=$(AK_NET_HELPER=$helper vmn -- sh -c "$GET; echo $MARK; get byaddr http://198.51.100.11/;
-        get gateway http://10.0.3.2:$lo_port/; get loopback http://127.0.0.1:$lo_port/" 2>&1)
+      vm_out=$(AK_NET_HELPER=$helper vmn -- sh -c "$GET; echo $MARK; at byaddr get http://198.51.100.11/;
+        at gateway get http://10.0.3.2:$lo_port/; at loopback get http://127.0.0.1:$lo_port/" 2>&1)
       vmout "microvm network through $helper: announced as plain NAT" "plain NAT \\($helper\\)"
       vmout "microvm network through $helper: the test host by address" '^byaddr rc=0 out=token-198\.51\.100\.11 '
       vmout "microvm network through $helper: the host's loopback service through the gateway is unreachable" "^gateway $DENIED"
@@ -160,9 +148,9 @@ else
     # -- host rules: the same policy, proxy and audit as a container's
     alog=$(mktemp /tmp/akmvn-audit.XXXXXX)
     vm_out=$(AGENTKERNEL_AUDIT_LOG=$alog vmn --allow-host allowed.test -- sh -c "$GET; echo $MARK;
-      get allowed http://allowed.test/; get denied http://other.test/ --resolve other.test:80:198.51.100.11;
+      at allowed get http://allowed.test/; at denied get http://other.test/ --resolve other.test:80:198.51.100.11;
       getent hosts other.test; echo lookup-denied=\$?; getent hosts allowed.test >/dev/null; echo lookup-allowed=\$?;
-      echo proxy=\$HTTP_PROXY; pget proxyallowed http://allowed.test/; pget proxydenied http://other.test/" 2>&1)
+      echo proxy=\$HTTP_PROXY; at proxyallowed pget http://allowed.test/; at proxydenied pget http://other.test/" 2>&1)
     vmout "microvm rules: an allowed name is reached" '^allowed rc=0 out=token-198\.51\.100\.10 host=allowed\.test'
     vmout "microvm rules: another host is not reached (its control above)" "^denied $DENIED"
     vmout "microvm rules: an allowed name resolves" '^lookup-allowed=0$'
@@ -170,12 +158,10 @@ else
     vmout "microvm rules: the proxy variables point at the policy's proxy" '^proxy=http://10\.0\.2\.3:3128$'
     vmout "microvm rules: the proxy passes an allowed name" '^proxyallowed rc=0 out=token-198\.51\.100\.10 host=allowed\.test'
     vmout "microvm rules: the proxy refuses another name" '^proxydenied rc=(22|56) .*(403|refused)'
-    expect "microvm rules: the refused connection is in the egress audit" 0 \
-      '"event":"network_connect".*"verdict":"deny".*"address":"198\.51\.100\.11","port":80' -- \
-      env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
-    expect "microvm rules: the refused lookup is in the egress audit" 0 \
-      '"event":"dns_query".*"verdict":"deny".*"name":"other\.test"' -- \
-      env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
+    audit_expect "microvm rules: the refused connection is in the egress audit" \
+      '"event":"network_connect".*"verdict":"deny".*"address":"198\.51\.100\.11","port":80' "$alog" --denied
+    audit_expect "microvm rules: the refused lookup is in the egress audit" \
+      '"event":"dns_query".*"verdict":"deny".*"name":"other\.test"' "$alog" --denied
     rm -f "$alog"
   fi
 

@@ -19,18 +19,11 @@ np () {
   shift
   script=$1
   "$AK_TEST_BIN" run -v "$AK_NP_DIR/cert.pem:/cert.pem:ro" "${opts[@]}" -- sh -c \
-    "get () { u=\$1; shift; r=\$(curl -sS -m 5 --noproxy '*' --cacert /cert.pem \"\$@\" \"\$u\" 2>&1); echo \"rc=\$? out=\$r\"; };
-     pget () { u=\$1; shift; r=\$(curl -sS -f -m 5 --cacert /cert.pem \"\$@\" \"\$u\" 2>&1); echo \"rc=\$? out=\$r\"; };
-     echo $MARK; $script"
+    "$(np_clients --cacert /cert.pem) echo $MARK; $script"
 }
-# get: a direct client (no proxy, intercepted); pget: a proxy-aware one
-# (curl through HTTP_PROXY/HTTPS_PROXY, which are set when rules are in
-# force; -f: the proxy's refusal is an error).
+# get, pget, DENIED, PDENIED: lib.sh (np_clients; HTTP_PROXY/HTTPS_PROXY
+# are set when rules are in force).
 T10=token-198.51.100.10
-# A refusal is a reset: curl reports 7, 35, 52, 56, or 55 when the reset
-# came before it asked for the peer's address.
-DENIED='rc=(7|35|52|55|56) '
-PDENIED='rc=(22|56) .*(403|refused by the sandbox)'
 
 # -- names allowed, and only those
 expect "allowed name over HTTP" 0 "rc=0 out=$T10 host=allowed.test" -- \
@@ -367,24 +360,19 @@ alog=$(mktemp /tmp/aknp-audit.XXXXXX)
 AGENTKERNEL_AUDIT_LOG=$alog np --keep --name aknp-audit-$$ --allow-host allowed.test -- \
   "getent hosts other.test; get http://allowed.test/; get http://198.51.100.11/; pget http://other.test/" >/dev/null 2>&1
 "$AK" remove --force aknp-audit-$$ >/dev/null 2>&1
-expect "audit: the allowed connection, with its rule and bytes" 0 \
-  '"event":"network_connect","sandbox":"aknp-audit-[0-9]+","verdict":"allow","rule":"allow \\"allowed.test\\" \(cli\)","name":"allowed.test","address":"198.51.100.10","port":80,"bytes_out":[1-9][0-9]*,"bytes_in":[1-9]' -- \
-  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --json
-expect "audit list --denied: the refused connection" 0 \
-  '"event":"network_connect".*"verdict":"deny","rule":"not in the allow list".*"address":"198.51.100.11","port":80' -- \
-  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
-expect "audit list --denied: the refused lookup" 0 \
-  '"event":"dns_query".*"verdict":"deny","rule":"not in the allow list","name":"other.test"' -- \
-  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
-expect "audit list --denied: the request the proxy refused" 0 \
-  '"event":"network_connect".*"verdict":"deny","rule":"not in the allow list","name":"other.test","port":80' -- \
-  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
+audit_expect "audit: the allowed connection, with its rule and bytes" \
+  '"event":"network_connect","sandbox":"aknp-audit-[0-9]+","verdict":"allow","rule":"allow \\"allowed.test\\" \(cli\)","name":"allowed.test","address":"198.51.100.10","port":80,"bytes_out":[1-9][0-9]*,"bytes_in":[1-9]' "$alog"
+audit_expect "audit list --denied: the refused connection" \
+  '"event":"network_connect".*"verdict":"deny","rule":"not in the allow list".*"address":"198.51.100.11","port":80' "$alog" --denied
+audit_expect "audit list --denied: the refused lookup" \
+  '"event":"dns_query".*"verdict":"deny","rule":"not in the allow list","name":"other.test"' "$alog" --denied
+audit_expect "audit list --denied: the request the proxy refused" \
+  '"event":"network_connect".*"verdict":"deny","rule":"not in the allow list","name":"other.test","port":80' "$alog" --denied
 refute "audit list --denied: nothing allowed" '"verdict":"allow"' -- \
   env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
 AGENTKERNEL_AUDIT_LOG=$alog np --allow-host rebind-host.test -- "getent hosts rebind-host.test" >/dev/null 2>&1
-expect "audit: an allowed name that resolves only to the host is a denied lookup" 0 \
-  '"event":"dns_query".*"verdict":"deny","rule":"resolves only to addresses the sandbox may not reach","name":"rebind-host.test"' -- \
-  env AGENTKERNEL_AUDIT_LOG="$alog" "$AK" audit list --denied --json
+audit_expect "audit: an allowed name that resolves only to the host is a denied lookup" \
+  '"event":"dns_query".*"verdict":"deny","rule":"resolves only to addresses the sandbox may not reach","name":"rebind-host.test"' "$alog" --denied
 rm -f "$alog"
 
 # -- the HTTP API and the MCP server take the same lists (the API server

@@ -19,12 +19,15 @@ echo from-host >"$pool_work/sub/hostfile"
 
 pak () { (cd "$pool_work" && env AGENTKERNEL_STATE_DIR="$pool_state" "$AK" "$@"); }
 prun () { pak run --config "$pool_cfg" --no-network "$@"; }
-pool_json () { pak daemon status --json; }
-pool_num () { pool_json | sed -n "s/^  \"$1\": \([0-9]*\).*/\1/p"; }
-# Waits (at most 20 s) until the shape has its idle sandboxes.
+# The daemon's status of a state directory (default $pool_state) as JSON,
+# one of its counters (hits, misses, pid), and a wait until its first shape
+# has N idle sandboxes (default 2), at most POLLS polls of 0.1 s (default
+# 200: 20 s).  The microVM section below uses them with its own.
+pool_json () { env AGENTKERNEL_STATE_DIR="${1:-$pool_state}" "$AK" daemon status --json 2>/dev/null; }
+pool_num () { pool_json "${2:-}" | sed -n "s/^  \"$1\": \([0-9]*\).*/\1/p"; }
 pool_wait_idle () {
-  for _ in $(seq 200); do
-    [ "$(pool_json | sed -n 's/^ *"idle": \([0-9]*\).*/\1/p' | head -1)" = 2 ] && return 0
+  for _ in $(seq "${3:-200}"); do
+    [ "$(pool_json "${2:-}" | sed -n 's/^ *"idle": \([0-9]*\).*/\1/p' | head -1)" = "${1:-2}" ] && return 0
     sleep 0.1
   done
   return 1
@@ -391,12 +394,9 @@ rm -rf "$arm_state" "$arm_work"
 # claim time (src/backend/microvm/pool.c).  TCG boots take seconds here:
 # few VMs, generous waits.
 echo "== warm pool: microvm backend"
-mvp_have () {
-  command -v qemu-system-x86_64 >/dev/null && [ -x /usr/lib/qemu/virtiofsd ] && ls /boot/vmlinuz-* >/dev/null 2>&1
-}
-if ! mvp_have; then
+if ! microvm_have; then
   t_begin "microvm pool: QEMU, virtiofsd and a guest kernel"
-  skip "qemu-system-x86_64, /usr/lib/qemu/virtiofsd or /boot/vmlinuz-* missing (apt-get install qemu-system-x86 linux-image-cloud-amd64)"
+  skip "$MICROVM_MISSING"
 elif ! is_root; then
   t_begin "microvm pool"
   skip_lacks "the microvm backend runs only as root (virtiofsd needs it)"
@@ -413,16 +413,9 @@ else
   printf '[security]\nmount_cwd = true\nnetwork = false\n[daemon]\npool_size = 2\nshapes = [{ profile = "moderate", network = false, backend = "microvm" }]\n' >"$mvp_cfg"
   mvak () { (cd "$mvp_work" && env AGENTKERNEL_STATE_DIR="$mvp_state" "$AK" "$@"); }
   mvrun () { mvak run --config "$mvp_cfg" --backend microvm --no-network "$@"; }
-  mv_num () { mvak daemon status --json | sed -n "s/^  \"$1\": \([0-9]*\).*/\1/p"; }
+  mv_num () { pool_num "$1" "$mvp_state"; }
   # Waits (at most 240 s: TCG on a loaded machine) for N idle VMs.
-  mv_wait_idle () {
-    for _ in $(seq 480); do
-      [ "$(env AGENTKERNEL_STATE_DIR="${2:-$mvp_state}" "$AK" daemon status --json 2>/dev/null \
-           | sed -n 's/^ *"idle": \([0-9]*\).*/\1/p' | head -1)" = "${1:-2}" ] && return 0
-      sleep 0.5
-    done
-    return 1
-  }
+  mv_wait_idle () { pool_wait_idle "${1:-2}" "${2:-$mvp_state}" 2400; }
   host_rel=$(uname -r)
 
   expect "microvm pool: start" 0 'pool daemon started' -- mvak daemon start --config "$mvp_cfg"
@@ -440,6 +433,34 @@ else
   elif [ -z "$rel" ] || [ "$rel" = "$host_rel" ]; then fail "kernel '$rel' is the host's ('$host_rel')"
   elif [ "$h1" != $((h0 + 1)) ]; then fail "not a pooled run (hits $h0 -> $h1)"
   else pass; fi
+
+  # A command policy: the microVM engine does not enforce one, so a cold
+  # run refuses it (test_microvm.sh), and a pooled VM (booted without it)
+  # never runs such a spec: the same command as the claim above, with a
+  # rule against it, is refused exactly as a cold run refuses it, and
+  # nothing of it ran (no marker, no claim).
+  t_begin "microvm pool: a command policy is refused as a cold run refuses it, never run in a pooled VM"
+  mv_wait_idle 2
+  h0=$(mv_num hits)
+  out=$(mvrun --block-cmd uname -- sh -c "echo $MARK; uname -r; exit 5" 2>&1)
+  st=$?
+  h1=$(mv_num hits)
+  mvp_cold=$(mktemp -d)
+  cold=$(cd "$mvp_work" && env AGENTKERNEL_STATE_DIR="$mvp_cold" "$AK" run --config "$mvp_cfg" --backend microvm \
+           --no-network --block-cmd uname -- sh -c "echo $MARK; uname -r; exit 5" 2>&1)
+  cold_st=$?
+  rm -rf "$mvp_cold"
+  if printf '%s' "$out" | grep -q "$MARK"; then fail "the command ran under an unenforced policy: $out"
+  elif [ "$h1" != "$h0" ]; then fail "a pooled VM was claimed (hits $h0 -> $h1)"
+  elif [ "$st" != 125 ] || ! printf '%s' "$out" | grep -q 'does not enforce a command policy'; then
+    fail "not refused (status $st): $out"
+  elif [ "$st" != "$cold_st" ] || [ "$out" != "$cold" ]; then fail "cold: $cold_st $cold; with the pool: $st $out"
+  else pass; fi
+  { cat "$mvp_cfg"; printf '[security.commands]\nblock = ["uname"]\n'; } >"$mvp_state/policy.toml"
+  mvp_pol=$(mktemp -d)
+  expect "microvm pool: a shape under a command policy is refused at daemon start" 125 'command policy cannot be pooled' -- \
+    env AGENTKERNEL_STATE_DIR="$mvp_pol" "$AK" daemon start --config "$mvp_state/policy.toml"
+  rm -rf "$mvp_pol"
 
   t_begin "microvm pool: claims are fresh: what one run wrote, the next never sees"
   mv_wait_idle 2
@@ -553,9 +574,9 @@ else
   t_begin "microvm pool: a read-only profile's workspace is read-only (host-enforced)"
   mv_wait_idle 1 "$mvp_ro_state"
   rm -f "$mvp_work/ro-new"
-  h0=$(env AGENTKERNEL_STATE_DIR="$mvp_ro_state" "$AK" daemon status --json | sed -n 's/^  "hits": \([0-9]*\).*/\1/p')
+  h0=$(pool_num hits "$mvp_ro_state")
   out=$(rorun -- sh -c 'cat a-file; echo "$0"; echo x >/workspace/ro-new && echo WROTE' "$MARK" 2>&1)
-  h1=$(env AGENTKERNEL_STATE_DIR="$mvp_ro_state" "$AK" daemon status --json | sed -n 's/^  "hits": \([0-9]*\).*/\1/p')
+  h1=$(pool_num hits "$mvp_ro_state")
   if ! printf '%s' "$out" | grep -q "$MARK"; then fail "did not run: $out"
   elif ! printf '%s' "$out" | grep -q '^from-a$'; then fail "control: the workspace is not readable: $out"
   elif printf '%s' "$out" | grep -q WROTE || [ -e "$mvp_work/ro-new" ]; then fail "wrote to a read-only workspace"

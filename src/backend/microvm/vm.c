@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <jansson.h>
+#include <linux/close_range.h>
 #include <linux/kvm.h>
 #include <poll.h>
 #include <signal.h>
@@ -57,6 +58,8 @@
 #define BOOT_TIMEOUT_MS 120000
 #define AK_VM_MAX_SHARES 16
 #define STOP_GRACE_MS 5000
+/* What console.log keeps of the guest's console (docs/microvm.md). */
+#define AK_VM_CONSOLE_MAX (1 << 20)
 #ifndef AK_VM_LOGLEVEL
 #define AK_VM_LOGLEVEL "4"
 #endif
@@ -188,6 +191,22 @@ warn_tcg (const ak_spec_t *spec)
   ak_vm_assets_clear (&a);
 }
 
+/* mke2fs, which makes a persistent sandbox's writable layer (layer_create):
+ * at a fixed system path only, never looked up in PATH (a repository's
+ * directory on it would plant one). */
+#define MKE2FS_MISSING                                                                           \
+  "mke2fs not found (/usr/sbin/mke2fs, /sbin/mke2fs): a persistent microVM sandbox keeps its " \
+  "writable layer in an ext4 image it makes: apt-get install e2fsprogs"
+static const char *
+find_mke2fs (void)
+{
+  static const char *const paths[] = { "/usr/sbin/mke2fs", "/sbin/mke2fs", NULL };
+  for (size_t i = 0; paths[i]; i++)
+    if (access (paths[i], X_OK) == 0)
+      return paths[i];
+  return NULL;
+}
+
 int
 ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
 {
@@ -207,6 +226,10 @@ ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
                                       "([security.commands], --allow-cmd/--block-cmd) yet: use --backend container");
   if (ak_vm_net_check (spec, err) < 0)
     return -1;
+  /* A persistent sandbox (create, start): its layer needs mke2fs, said at
+   * create rather than at the first start. */
+  if (spec->name != NULL && find_mke2fs () == NULL)
+    return ak_error_set (err, 0, MKE2FS_MISSING);
   if (spec->n_mounts + 3 > AK_VM_MAX_SHARES)
     return ak_error_set (err, EINVAL, "the microvm backend shares at most %d volumes", AK_VM_MAX_SHARES - 3);
   for (size_t i = 0; i < spec->n_mounts; i++)
@@ -245,6 +268,15 @@ ak_microvm_doctor (ak_host_check_fn report, void *data)
                             .fix = "enable virtualization (KVM) for this machine" };
       report (&k, data);
     }
+  {
+    const char *mke2fs = find_mke2fs ();
+    ak_host_check_t m = { .name = "microvm backend: mke2fs", .ok = mke2fs != NULL, .needed = false,
+                          .detail = mke2fs != NULL ? mke2fs
+                                                   : "not found: persistent microVM sandboxes (create) "
+                                                     "need it for their writable layer",
+                          .fix = "apt-get install e2fsprogs" };
+    report (&m, data);
+  }
   ak_error_free (err);
   ak_vm_assets_clear (&a);
 }
@@ -257,6 +289,7 @@ typedef struct vm {
   char *dir;         /* where its sockets and logs are */
   pid_t parent;      /* an ephemeral run's agentkernel (0: detached) */
   pid_t qemu;
+  pid_t console;     /* the console's drain (spawn_console), or -1 */
   pid_t fs[AK_VM_MAX_SHARES]; /* virtiofsd per share */
   int chan;          /* our end of the agent port */
   ak_vm_net_t net;   /* QEMU's network namespace and its network (net.c) */
@@ -282,9 +315,17 @@ typedef struct share {
 static void
 vm_kill (vm_t *v)
 {
-  for (size_t i = 0; i <= AK_VM_MAX_SHARES; i++)
+  for (size_t i = 0; i <= AK_VM_MAX_SHARES + 1; i++)
     {
-      pid_t *p = i == 0 ? &v->qemu : &v->fs[i - 1];
+      pid_t *p = i == 0 ? &v->qemu : i == 1 ? &v->console : &v->fs[i - 2];
+      /* The console's drain ends by itself once QEMU (the pipe's only
+       * writer) is gone, with what the guest wrote last in console.log
+       * (an error quotes it): a moment for that first. */
+      for (int t = 0; i == 1 && *p > 0 && t < 50; t++)
+        if (waitpid (*p, NULL, WNOHANG) != 0)
+          *p = -1;
+        else
+          usleep (20000);
       if (*p > 0)
         {
           kill (*p, SIGKILL);
@@ -582,16 +623,6 @@ dup_high (int fd, int want)
 #define AK_VM_LAYER_IMG "layer.img"
 #define AK_VM_LAYER_MB 4096ULL
 
-static const char *
-find_mke2fs (void)
-{
-  static const char *const paths[] = { "/usr/sbin/mke2fs", "/sbin/mke2fs", NULL };
-  for (size_t i = 0; paths[i]; i++)
-    if (access (paths[i], X_OK) == 0)
-      return paths[i];
-  return NULL;
-}
-
 /* A new empty ext4 image at dir/AK_VM_LAYER_IMG, mb MiB (sparse). */
 static int
 layer_create (const char *dir, unsigned long long mb, int log, ak_error_t **err)
@@ -604,8 +635,7 @@ layer_create (const char *dir, unsigned long long mb, int log, ak_error_t **err)
   pid_t pid;
 
   if (mke2fs == NULL)
-    return ak_error_set (err, ENOENT, "mke2fs not found: a persistent microVM sandbox keeps its writable "
-                                      "layer in an ext4 image (apt-get install e2fsprogs)");
+    return ak_error_set (err, 0, MKE2FS_MISSING);
   if (unlink (tmp) < 0 && errno != ENOENT)
     return ak_error_set (err, errno, "%s", tmp);
   fd = open (tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -695,8 +725,54 @@ layer_qemu_args (const vm_t *v, size_t n_vfs, char ***argv)
   ak_strv_push (argv, "virtio-blk-device,drive=layer");
 }
 
+/* The guest's console, bounded: QEMU writes it to a pipe, and this process
+ * copies the first AK_VM_CONSOLE_MAX bytes (a note of the cut included) to
+ * console.log and drops the rest, reading on until QEMU closes the pipe, so
+ * that a guest writing without end neither fills the host's disk nor
+ * stalls on a full pipe. */
+static pid_t
+spawn_console (int in, int out, int log, ak_error_t **err)
+{
+  static const char cut[] = "\n[agentkernel: console output beyond 1 MiB dropped]\n";
+  pid_t pid = fork ();
+  if (pid < 0)
+    return ak_error_set (err, errno, "fork");
+  if (pid == 0)
+    {
+      char buf[65536];
+      size_t kept = 0;
+      bool full = false;
+      child_common (log);
+      /* Nothing of the supervisor's but the pipe and the file: the write
+       * end above all, or the pipe never ends. */
+      in = fcntl (in, F_DUPFD_CLOEXEC, 64), out = fcntl (out, F_DUPFD_CLOEXEC, 64);
+      if (in < 0 || out < 0 || dup2 (in, 3) < 0 || dup2 (out, 4) < 0 || close_range (5, ~0U, 0) < 0)
+        child_fail ("the console's descriptors");
+      in = 3, out = 4;
+      for (;;)
+        {
+          ssize_t n = read (in, buf, sizeof buf);
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n <= 0)
+            _exit (0);
+          if (full)
+            continue;
+          if (kept + (size_t) n > AK_VM_CONSOLE_MAX - (sizeof cut - 1))
+            {
+              n = (ssize_t) (AK_VM_CONSOLE_MAX - (sizeof cut - 1) - kept);
+              full = true;
+            }
+          if ((n > 0 && write (out, buf, (size_t) n) != n) || (full && write (out, cut, sizeof cut - 1) < 0))
+            full = true; /* a write that fails: drain only */
+          kept += (size_t) n;
+        }
+    }
+  return pid;
+}
+
 /* QEMU, with every file it needs as a descriptor (3: the port, 4: kernel,
- * 5: initrd, 6: console log, 7...: the shares' vhost-user connections, then
+ * 5: initrd, 6: the console (spawn_console), 7...: the shares' vhost-user connections, then
  * a persistent sandbox's layer image, read-write and read-only). */
 static pid_t
 spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t **err)
@@ -709,12 +785,21 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
   _cleanup_free_ char *conlog = ak_xasprintf ("%s/console.log", v->dir);
   _cleanup_close_ int cfd = open (conlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   _cleanup_close_ int self = (int) syscall (SYS_pidfd_open, getpid (), 0);
+  _cleanup_close_ int con_r = -1, con_w = -1;
   pid_t pid;
 
   if (mem < 128)
     mem = 128;
   if (kfd < 0 || ifd < 0 || cfd < 0 || self < 0)
     return ak_error_set (err, errno, "open the VM's boot files");
+  {
+    int cp[2];
+    if (pipe2 (cp, O_CLOEXEC) < 0)
+      return ak_error_set (err, errno, "pipe");
+    con_r = cp[0], con_w = cp[1];
+  }
+  if ((v->console = spawn_console (con_r, cfd, log, err)) < 0)
+    return -1;
   pid = ak_raw_clone (AK_VM_JAIL_CLONE, NULL);
   if (pid < 0)
     return ak_error_set (err, errno, "fork");
@@ -723,7 +808,7 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
       char **argv = NULL;
       _cleanup_free_ char *m = ak_xasprintf ("%llu", mem), *smp = ak_xasprintf ("%u", cpus);
       _cleanup_free_ char *memobj = ak_xasprintf ("memory-backend-memfd,id=mem,size=%lluM,share=on", mem);
-      int fds[6 + AK_VM_MAX_SHARES] = { chan, kfd, ifd, cfd };
+      int fds[6 + AK_VM_MAX_SHARES] = { chan, kfd, ifd, con_w };
       int tmp[6 + AK_VM_MAX_SHARES];
       size_t nfd = 4 + n_vfs + (v->layer >= 0 ? 2 : 0);
       child_common (log);
@@ -732,8 +817,9 @@ spawn_qemu (vm_t *v, int chan, const int *vfs, size_t n_vfs, int log, ak_error_t
        * (net.c) for network on. */
       if (setns (v->net.ns, CLONE_NEWNET) < 0)
         child_fail ("join the VM's network namespace");
-      /* The guest's console goes to console.log (QEMU's stdout). */
-      if (dup2 (cfd, 1) < 0)
+      /* The guest's console goes to the console's drain (QEMU's stdout),
+       * which keeps the first AK_VM_CONSOLE_MAX bytes in console.log. */
+      if (dup2 (con_w, 1) < 0)
         child_fail ("dup");
       /* Renumber without clobbering: first above 20, then into place. */
       for (size_t i = 0; i < n_vfs; i++)
@@ -1044,6 +1130,8 @@ sup_signal (ak_mux_t *m)
               s->v->qemu = -1;
               return 1; /* the VM is gone */
             }
+          if (p == s->v->console)
+            s->v->console = -1;
           ak_vm_net_reaped (&s->v->net, p);
         }
       return 0;
@@ -1067,8 +1155,8 @@ sup_signal (ak_mux_t *m)
 static int
 supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int log, pid_t parent)
 {
-  vm_t v = { .spec = spec, .dir = (char *) dir, .parent = parent, .qemu = -1, .chan = -1, .ids.lock = -1,
-             .layer = -1, .layer_ro = -1 };
+  vm_t v = { .spec = spec, .dir = (char *) dir, .parent = parent, .qemu = -1, .console = -1, .chan = -1,
+             .ids.lock = -1, .layer = -1, .layer_ro = -1 };
   ak_error_t *err = NULL;
   sigset_t mask;
   int sigfd, rc = 1;
@@ -1427,7 +1515,7 @@ ak_vm_t *
 ak_vm_pool_boot (const ak_spec_t *spec, const char *dir, int log, pid_t parent, ak_error_t **err)
 {
   ak_vm_t *p = ak_xcalloc (1, sizeof *p);
-  p->v = (vm_t){ .spec = spec, .dir = (char *) dir, .parent = parent, .qemu = -1, .chan = -1,
+  p->v = (vm_t){ .spec = spec, .dir = (char *) dir, .parent = parent, .qemu = -1, .console = -1, .chan = -1,
                  .pooled = true, .stage_ns = -1, .ids.lock = -1, .layer = -1, .layer_ro = -1 };
   ak_vm_net_init (&p->v.net);
   if (spec->n_mounts > 0 || ak_spec_sec (spec, AK_SEC_MOUNT_HOME))
