@@ -217,12 +217,12 @@ ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
                                      "shares need virtiofsd, which needs root): use sudo, or "
                                      "--backend container");
   if (spec->n_files > 0 || spec->rootfs != NULL)
-    return ak_error_set (err, EINVAL, "the microvm backend does not support [[files]] or --rootfs yet: "
+    return ak_error_coded (err, EINVAL, "the microvm backend does not support [[files]] or --rootfs yet: "
                                       "use --backend container");
   /* Never a policy silently not applied: what this engine cannot enforce
    * yet is refused. */
   if (ak_cmdpolicy_active (&spec->sec.commands))
-    return ak_error_set (err, EINVAL, "the microvm backend does not enforce a command policy "
+    return ak_error_coded (err, EINVAL, "the microvm backend does not enforce a command policy "
                                       "([security.commands], --allow-cmd/--block-cmd) yet: use --backend container");
   if (ak_vm_net_check (spec, err) < 0)
     return -1;
@@ -231,12 +231,12 @@ ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
   if (spec->name != NULL && find_mke2fs () == NULL)
     return ak_error_set (err, 0, MKE2FS_MISSING);
   if (spec->n_mounts + 3 > AK_VM_MAX_SHARES)
-    return ak_error_set (err, EINVAL, "the microvm backend shares at most %d volumes", AK_VM_MAX_SHARES - 3);
+    return ak_error_coded (err, EINVAL, "the microvm backend shares at most %d volumes", AK_VM_MAX_SHARES - 3);
   for (size_t i = 0; i < spec->n_mounts; i++)
     {
       struct stat vs;
       if (stat (spec->mounts[i].source, &vs) == 0 && !S_ISDIR (vs.st_mode))
-        return ak_error_set (err, EINVAL, "volume %s: the microvm backend shares directories only",
+        return ak_error_coded (err, EINVAL, "volume %s: the microvm backend shares directories only",
                              spec->mounts[i].source);
     }
   /* Root in the guest reads what its root share's daemon reads: the host's
