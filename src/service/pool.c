@@ -156,9 +156,9 @@ msg_recv (int s, int *fd)
   return steal_pointer (&buf);
 }
 
-/* A connection to the running daemon, or -1 (errno ENOENT/ECONNREFUSED
- * when none runs, EPERM when what listens is not this user's). */
-/* The daemon's socket (key NULL) or a shape's. */
+/* A connection to the running daemon's socket (key NULL) or to the socket
+ * of its shape with this key, or -1 (errno ENOENT/ECONNREFUSED when none
+ * listens, EPERM when what listens is not this user's). */
 static int
 daemon_connect_to (const char *key)
 {
@@ -718,18 +718,26 @@ shape_resolve (const ak_spec_t *in, ak_spec_t *out, int *hold, ak_error_t **err)
   return 0;
 }
 
+/* The shapes' sockets gone: a claimant from now on starts cold at once. */
+static void
+shapes_unlisten (daemon_t *d)
+{
+  for (size_t s = 0; s < d->conf->n_shapes; s++)
+    if (d->shapes[s].lfd >= 0)
+      {
+        struct sockaddr_un sa;
+        if (sock_addr_of (d->shapes[s].key, &sa, NULL) == 0)
+          unlink (sa.sun_path);
+        ak_closep (&d->shapes[s].lfd);
+      }
+}
+
 static void
 daemon_free (daemon_t *d)
 {
+  shapes_unlisten (d);
   for (size_t s = 0; s < d->conf->n_shapes; s++)
     {
-      if (d->shapes[s].lfd >= 0)
-        {
-          struct sockaddr_un sa;
-          if (sock_addr_of (d->shapes[s].key, &sa, NULL) == 0)
-            unlink (sa.sun_path);
-          ak_closep (&d->shapes[s].lfd);
-        }
       free (d->shapes[s].key);
       free (d->shapes[s].last_error);
       if (d->specs != NULL)
@@ -897,6 +905,7 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
       unlink (sa.sun_path);
   }
   ak_closep (&lfd);
+  shapes_unlisten (&d);
   shutdown_all (&d);
 out:
   daemon_free (&d);
