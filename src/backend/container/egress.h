@@ -1,6 +1,7 @@
-/* The egress policy's process (egress.c): serves the listeners that the
- * sandbox's network namespace redirects every TCP connection and DNS query
- * to, from outside, and decides each against the policy. */
+/* The egress policy's process (egress.c, egress_http.c): serves the
+ * listeners that the sandbox's network namespace redirects every TCP
+ * connection and DNS query to, from outside, and decides each against the
+ * policy. */
 #ifndef AK_EGRESS_H
 #define AK_EGRESS_H
 
