@@ -191,38 +191,6 @@ print_commands (const ak_spec_t *spec, FILE *out)
   print_rules (spec, &r, out);
 }
 
-static json_t *json_setting (json_t *value, ak_source_t src, int line);
-
-/* A policy's allowlist mode and lists, as config show --json gives them. */
-static json_t *
-rules_json (const ak_rules_t *r)
-{
-  json_t *o = json_pack ("{s:o}", "allowlist_only",
-                         json_setting (json_boolean (*r->allowlist_only), (ak_source_t) *r->allowlist_source,
-                                       *r->allowlist_line));
-  if (o == NULL)
-    ak_oom ();
-  for (int list = AK_RULES_ALLOW; list <= AK_RULES_BLOCK; list++)
-    {
-      json_t *a = json_array ();
-      if (a == NULL)
-        ak_oom ();
-      for (size_t i = 0; i < ak_rules_count (r, list); i++)
-        {
-          int source, line;
-          const char *text = ak_rules_entry (r, list, i, &source, &line);
-          json_t *e = json_pack ("{s:s, s:s}", r->entry_key, text, "source", ak_source_name ((ak_source_t) source));
-          if (e == NULL)
-            ak_oom ();
-          if (source == AK_SRC_CONFIG && line > 0)
-            json_object_set_new (e, "line", json_integer (line));
-          json_array_append_new (a, e);
-        }
-      json_object_set_new (o, ak_rules_list_name (list), a);
-    }
-  return o;
-}
-
 /* The published ports. */
 static void
 print_ports (const ak_spec_t *spec, FILE *out)
@@ -376,8 +344,8 @@ print_json (const ak_spec_t *spec, const ak_cli_sandbox_t *f, FILE *out)
   {
     ak_rules_t domains = ak_rules_domains ((ak_netpolicy_t *) &spec->sec.domains);
     ak_rules_t commands = ak_rules_commands ((ak_cmdpolicy_t *) &spec->sec.commands);
-    json_object_set_new (sec, "domains", rules_json (&domains));
-    json_object_set_new (sec, "commands", rules_json (&commands));
+    json_object_set_new (sec, "domains", ak_rules_to_json (&domains, false));
+    json_object_set_new (sec, "commands", ak_rules_to_json (&commands, false));
   }
   json_object_set_new (root, "security", sec);
   for (int i = 0; i < AK_RES_N; i++)

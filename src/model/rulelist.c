@@ -3,6 +3,9 @@
 
 #include <stddef.h>
 
+#include "common/util.h"
+#include "model/spec.h"
+
 static int
 net_add (void *pol, int list, const char *text, int source, int line, ak_error_t **err)
 {
@@ -88,4 +91,44 @@ const char *
 ak_rules_list_name (int list)
 {
   return list == AK_RULES_ALLOW ? "allow" : "block";
+}
+
+/* o (a setting or an entry, with its "source"), given its "line" as
+ * every_line says. */
+static json_t *
+sourced (json_t *o, int source, int line, bool every_line)
+{
+  if (o == NULL)
+    ak_oom ();
+  if (every_line || (source == AK_SRC_CONFIG && line > 0))
+    json_object_set_new (o, "line", json_integer (line));
+  return o;
+}
+
+json_t *
+ak_rules_to_json (const ak_rules_t *r, bool every_line)
+{
+  json_t *mode = sourced (json_pack ("{s:b, s:s}", "value", *r->allowlist_only, "source",
+                                     ak_source_name ((ak_source_t) *r->allowlist_source)),
+                          *r->allowlist_source, *r->allowlist_line, every_line);
+  json_t *o = json_pack ("{s:o}", "allowlist_only", mode);
+
+  if (o == NULL)
+    ak_oom ();
+  for (int list = AK_RULES_ALLOW; list <= AK_RULES_BLOCK; list++)
+    {
+      json_t *a = json_array ();
+      if (a == NULL)
+        ak_oom ();
+      for (size_t i = 0; i < ak_rules_count (r, list); i++)
+        {
+          int source, line;
+          const char *text = ak_rules_entry (r, list, i, &source, &line);
+          json_array_append_new (a, sourced (json_pack ("{s:s, s:s}", r->entry_key, text, "source",
+                                                        ak_source_name ((ak_source_t) source)),
+                                             source, line, every_line));
+        }
+      json_object_set_new (o, ak_rules_list_name (list), a);
+    }
+  return o;
 }

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "common/error.h"
 #include "model/cmdpolicy.h"
 #include "model/netpolicy.h"
@@ -44,5 +46,13 @@ int ak_rules_add (const ak_rules_t *r, int list, const char *text, int source, i
 void ak_rules_clear (const ak_rules_t *r);
 /* "allow" or "block". */
 const char *ak_rules_list_name (int list);
+
+/* The allowlist mode and both lists as JSON:
+ *   {"allowlist_only": {"value", "source", "line"},
+ *    "allow": [{ENTRY_KEY, "source", "line"}, ...], "block": [...]}
+ * With every_line, each carries its "line" (the spec's JSON form, which
+ * reads them back); without, only what came from a line of the config
+ * file (config show --json). */
+json_t *ak_rules_to_json (const ak_rules_t *r, bool every_line);
 
 #endif

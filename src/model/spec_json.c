@@ -72,32 +72,6 @@ pin_to_json (json_t *o, const char *key, const ak_fs_id_t *id)
                                       (json_int_t) id->ino, "type", pin_types[i].name));
 }
 
-/* A policy's allowlist mode and lists, each entry with where it came
- * from. */
-static json_t *
-rules_to_json (const ak_rules_t *r)
-{
-  json_t *o = json_pack ("{s:{s:b, s:s, s:i}}", "allowlist_only", "value", *r->allowlist_only, "source",
-                         ak_source_name ((ak_source_t) *r->allowlist_source), "line", *r->allowlist_line);
-  if (o == NULL)
-    ak_oom ();
-  for (int list = AK_RULES_ALLOW; list <= AK_RULES_BLOCK; list++)
-    {
-      json_t *a = json_array ();
-      if (a == NULL)
-        ak_oom ();
-      for (size_t i = 0; i < ak_rules_count (r, list); i++)
-        {
-          int source, line;
-          const char *text = ak_rules_entry (r, list, i, &source, &line);
-          json_array_append_new (a, json_pack ("{s:s, s:s, s:i}", r->entry_key, text, "source",
-                                               ak_source_name ((ak_source_t) source), "line", line));
-        }
-      json_object_set_new (o, ak_rules_list_name (list), a);
-    }
-  return o;
-}
-
 json_t *
 ak_spec_to_json (const ak_spec_t *spec)
 {
@@ -146,12 +120,12 @@ ak_spec_to_json (const ak_spec_t *spec)
   if (ak_netpolicy_has_rules (&spec->sec.domains))
     {
       ak_rules_t r = ak_rules_domains ((ak_netpolicy_t *) &spec->sec.domains);
-      json_object_set_new (sec, "domains", rules_to_json (&r));
+      json_object_set_new (sec, "domains", ak_rules_to_json (&r, true));
     }
   if (ak_cmdpolicy_has_rules (&spec->sec.commands))
     {
       ak_rules_t r = ak_rules_commands ((ak_cmdpolicy_t *) &spec->sec.commands);
-      json_object_set_new (sec, "commands", rules_to_json (&r));
+      json_object_set_new (sec, "commands", ak_rules_to_json (&r, true));
     }
   json_object_set_new (root, "security", sec);
 
