@@ -14,6 +14,7 @@
 #include "agent/agent.h"
 #include "agent/session.h"
 #include "common/cleanup.h"
+#include "common/util.h"
 
 /* Grace period after SIGTERM before everything in the sandbox is killed. */
 #define STOP_GRACE_MS 3000
@@ -27,12 +28,7 @@ ak_agent_serve (int listen_fd, const ak_agent_conf_t *conf)
 
   /* PID 1 receives signals from outside only when it handles them, or
    * when they are blocked and read from a signalfd. */
-  sigemptyset (&mask);
-  sigaddset (&mask, SIGCHLD);
-  sigaddset (&mask, SIGTERM);
-  sigaddset (&mask, SIGINT);
-  sigaddset (&mask, SIGHUP);
-  sigprocmask (SIG_BLOCK, &mask, NULL);
+  ak_block_owner_signals (&mask);
   sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
   if (sigfd < 0)
     return 1;

@@ -319,6 +319,17 @@ ak_signals_default (void)
       syscall (SYS_rt_sigaction, s, &dfl, NULL, sizeof dfl.mask);
 }
 
+void
+ak_block_owner_signals (sigset_t *mask)
+{
+  sigemptyset (mask);
+  sigaddset (mask, SIGCHLD);
+  sigaddset (mask, SIGTERM);
+  sigaddset (mask, SIGINT);
+  sigaddset (mask, SIGHUP);
+  sigprocmask (SIG_BLOCK, mask, NULL);
+}
+
 int
 ak_hex_value (int c)
 {

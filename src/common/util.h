@@ -2,6 +2,7 @@
 #ifndef AK_UTIL_H
 #define AK_UTIL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -74,5 +75,10 @@ int ak_hex_value (int c);
  * should start: also the C library's own real-time signals, which its
  * sigaction() will not touch but a parent may have left ignored. */
 void ak_signals_default (void);
+
+/* For a process that owns others and reads its signals from a signalfd
+ * of *mask: SIGCHLD and the requests to stop (SIGTERM, SIGINT, SIGHUP),
+ * set in *mask and blocked. */
+void ak_block_owner_signals (sigset_t *mask);
 
 #endif

@@ -815,12 +815,7 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
       if (sock_addr_of (d.shapes[s].key, &sa, err) < 0 || (d.shapes[s].lfd = listen_at (&sa, err)) < 0)
         goto out;
     }
-  sigemptyset (&mask);
-  sigaddset (&mask, SIGCHLD);
-  sigaddset (&mask, SIGTERM);
-  sigaddset (&mask, SIGINT);
-  sigaddset (&mask, SIGHUP);
-  sigprocmask (SIG_BLOCK, &mask, NULL);
+  ak_block_owner_signals (&mask);
   sigfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sigfd < 0)
     {

@@ -394,12 +394,7 @@ owner_main (const ak_spec_t *spec, int ctl, pid_t daemon)
       goto fail;
     }
   v = ak_vm_pool_boot (spec, tmpl, log, daemon, &err);
-  sigemptyset (&mask);
-  sigaddset (&mask, SIGCHLD);
-  sigaddset (&mask, SIGTERM);
-  sigaddset (&mask, SIGINT);
-  sigaddset (&mask, SIGHUP);
-  sigprocmask (SIG_BLOCK, &mask, NULL);
+  ak_block_owner_signals (&mask);
   remove_owned ();
   if (v == NULL)
     goto fail;
