@@ -217,6 +217,13 @@ int ak_container_address (const char *dir, pid_t supervisor, char **ip, ak_error
 
 /* The backend's pool_start, pool_wait and pool_claim (see backend.h). */
 int ak_container_pool_start (const ak_spec_t *spec, int claim_listen, pid_t *owner, ak_error_t **err);
+/* A pooled sandbox's owner, forked (each backend's pool_start): it gets
+ * death_signal when the daemon dies (re-checked against one that died
+ * first), keeps only the standard streams, its end of the control channel
+ * and claim_listen (-1: none), and starts from the default signal state.
+ * Like fork(): 0 in the owner, its pid in the daemon, -1 with *err; *ctl
+ * is the caller's end of the channel. */
+pid_t ak_container_pool_fork (int claim_listen, int death_signal, int *ctl, ak_error_t **err);
 int ak_container_pool_wait (int ctl, ak_error_t **err);
 int ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
                              ak_error_t **err);

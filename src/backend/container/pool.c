@@ -57,8 +57,8 @@
 
 /* ---- the daemon's side ---- */
 
-int
-ak_container_pool_start (const ak_spec_t *spec, int claim_listen, pid_t *owner, ak_error_t **err)
+pid_t
+ak_container_pool_fork (int claim_listen, int death_signal, int *ctl, ak_error_t **err)
 {
   int sv[2];
   pid_t parent = getpid (), pid;
@@ -73,19 +73,16 @@ ak_container_pool_start (const ak_spec_t *spec, int claim_listen, pid_t *owner, 
     }
   if (pid == 0)
     {
-      ak_error_t *e = NULL;
       int keep[] = { 0, 1, 2, sv[1], claim_listen };
-      /* Dies with the daemon, and so does its sandbox (the init dies with
-       * this process): a killed daemon leaves nothing running. */
-      if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid () != parent)
+      if (prctl (PR_SET_PDEATHSIG, death_signal) < 0 || getppid () != parent)
         _exit (1);
       /* The daemon's listening socket and the other sandboxes' channels
        * are not this one's (its shape's listening socket is). */
       if (ak_init_close_fds_except (keep, claim_listen >= 0 ? 5 : 4) < 0)
         _exit (1);
       /* The daemon's signal state (it blocks SIGCHLD and SIGTERM for its
-       * signalfd) is not the command's: a cold start's command gets the
-       * default one, and so does a pooled one. */
+       * signalfd) is not the owner's, nor the command's: a cold start's
+       * command gets the default one, and so does a pooled one. */
       {
         sigset_t none;
         struct sigaction dfl = { .sa_handler = SIG_DFL };
@@ -95,16 +92,36 @@ ak_container_pool_start (const ak_spec_t *spec, int claim_listen, pid_t *owner, 
         sigemptyset (&none);
         sigprocmask (SIG_SETMASK, &none, NULL);
       }
-      if (ak_container_pool_serve (spec, sv[1], claim_listen, &e) < 0)
+      *ctl = sv[1];
+      return 0;
+    }
+  close (sv[1]);
+  *ctl = sv[0];
+  return pid;
+}
+
+int
+ak_container_pool_start (const ak_spec_t *spec, int claim_listen, pid_t *owner, ak_error_t **err)
+{
+  int ctl;
+  /* Dies with the daemon, and so does its sandbox (the init dies with
+   * this process): a killed daemon leaves nothing running. */
+  pid_t pid = ak_container_pool_fork (claim_listen, SIGKILL, &ctl, err);
+
+  if (pid < 0)
+    return -1;
+  if (pid == 0)
+    {
+      ak_error_t *e = NULL;
+      if (ak_container_pool_serve (spec, ctl, claim_listen, &e) < 0)
         {
-          (void) ak_sync_send (sv[1], AK_SYNC_ERROR, 0, e ? e->msg : "pooled sandbox failed", NULL, 0);
+          (void) ak_sync_send (ctl, AK_SYNC_ERROR, 0, e ? e->msg : "pooled sandbox failed", NULL, 0);
           _exit (1);
         }
       _exit (0);
     }
-  close (sv[1]);
   *owner = pid;
-  return sv[0];
+  return ctl;
 }
 
 int

@@ -38,7 +38,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -47,7 +46,6 @@
 #include <unistd.h>
 
 #include "backend/container/container.h"
-#include "backend/container/init.h"
 #include "backend/microvm/microvm.h"
 #include "backend/microvm/mux.h"
 #include "common/cleanup.h"
@@ -70,40 +68,19 @@ static _Noreturn void owner_main (const ak_spec_t *spec, int ctl, pid_t daemon);
 int
 ak_microvm_pool_start (const ak_spec_t *spec, int claim_listen, pid_t *owner, ak_error_t **err)
 {
-  int sv[2];
   pid_t parent = getpid (), pid;
+  int ctl;
 
-  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-    return ak_error_set (err, errno, "socketpair");
-  pid = fork ();
+  /* Told when the daemon dies, even by SIGKILL: the owner then takes its
+   * VM down (the VM's processes die with the owner).  The shape's
+   * listening socket is not the owner's. */
+  pid = ak_container_pool_fork (-1, SIGTERM, &ctl, err);
   if (pid < 0)
-    {
-      close (sv[0]), close (sv[1]);
-      return ak_error_set (err, errno, "fork");
-    }
+    return -1;
   if (pid == 0)
-    {
-      int keep[] = { 0, 1, 2, sv[1] };
-      /* Told when the daemon dies, even by SIGKILL: the owner then takes
-       * its VM down (the VM's processes die with the owner). */
-      if (prctl (PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid () != parent)
-        _exit (1);
-      if (ak_init_close_fds_except (keep, 4) < 0)
-        _exit (1);
-      {
-        sigset_t none;
-        struct sigaction dfl = { .sa_handler = SIG_DFL };
-        for (int sig = 1; sig < NSIG; sig++)
-          if (sig != SIGKILL && sig != SIGSTOP)
-            (void) sigaction (sig, &dfl, NULL);
-        sigemptyset (&none);
-        sigprocmask (SIG_SETMASK, &none, NULL);
-      }
-      owner_main (spec, sv[1], parent);
-    }
-  close (sv[1]);
+    owner_main (spec, ctl, parent);
   *owner = pid;
-  return sv[0];
+  return ctl;
 }
 
 /* ---- the owner ---- */
