@@ -47,7 +47,19 @@ int ak_vm_initrd (ak_vm_assets_t *a, ak_error_t **err);
 /* Where built boot files are kept. */
 char *ak_vm_cache_dir (void);
 
-/* Host side (vm.c). */
+/* The most virtiofsd shares of one VM (the root and the workspace
+ * among them: check keeps three for its own). */
+#define AK_VM_MAX_SHARES 16
+/* mke2fs, which makes a persistent sandbox's writable layer (vm.c):
+ * at a fixed system path only, never looked up in PATH (a repository's
+ * directory on it would plant one).  NULL when there is none. */
+const char *ak_vm_find_mke2fs (void);
+#define AK_VM_MKE2FS_MISSING                                                                     \
+  "mke2fs not found (/usr/sbin/mke2fs, /sbin/mke2fs): a persistent microVM sandbox keeps its " \
+  "writable layer in an ext4 image it makes: apt-get install e2fsprogs"
+
+/* Host side: what the backend refuses and what doctor reports of it
+ * (assets.c); a VM's processes (vm.c). */
 int ak_microvm_check (const ak_spec_t *spec, ak_error_t **err);
 void ak_microvm_doctor (ak_host_check_fn report, void *data);
 int ak_microvm_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_error_t **err);

@@ -56,230 +56,12 @@
 
 /* How long the guest may take to report READY (TCG is slow). */
 #define BOOT_TIMEOUT_MS 120000
-#define AK_VM_MAX_SHARES 16
 #define STOP_GRACE_MS 5000
 /* What console.log keeps of the guest's console (docs/microvm.md). */
 #define AK_VM_CONSOLE_MAX (1 << 20)
 #ifndef AK_VM_LOGLEVEL
 #define AK_VM_LOGLEVEL "4"
 #endif
-
-void
-ak_vm_assets_clear (ak_vm_assets_t *a)
-{
-  free (a->qemu), free (a->virtiofsd), free (a->kernel), free (a->release);
-  free (a->modules), free (a->guest), free (a->initrd);
-  memset (a, 0, sizeof *a);
-}
-
-static char *
-which (const char *name)
-{
-  const char *path = getenv ("PATH");
-  _cleanup_free_ char *copy = ak_xstrdup (path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-  for (char *save = NULL, *d = strtok_r (copy, ":", &save); d; d = strtok_r (NULL, ":", &save))
-    {
-      char *p = ak_xasprintf ("%s/%s", d, name);
-      if (access (p, X_OK) == 0)
-        return p;
-      free (p);
-    }
-  return NULL;
-}
-
-/* The newest /boot/vmlinuz-*-cloud-amd64, else the newest vmlinuz. */
-static char *
-find_kernel (void)
-{
-  struct dirent **names = NULL;
-  int n = scandir ("/boot", &names, NULL, versionsort);
-  char *best = NULL, *cloud = NULL;
-  for (int i = 0; i < n; i++)
-    {
-      const char *nm = names[i]->d_name;
-      if (strncmp (nm, "vmlinuz-", 8) == 0)
-        {
-          free (best);
-          best = ak_xasprintf ("/boot/%s", nm);
-          if (strstr (nm, "-cloud-") != NULL)
-            {
-              free (cloud);
-              cloud = ak_xstrdup (best);
-            }
-        }
-      free (names[i]);
-    }
-  free (names);
-  if (cloud != NULL)
-    {
-      free (best);
-      return cloud;
-    }
-  return best;
-}
-
-static bool
-kvm_works (void)
-{
-  const char *accel = getenv ("AK_MICROVM_ACCEL");
-  _cleanup_close_ int fd = -1, vm = -1;
-  if (accel != NULL && strcmp (accel, "tcg") == 0)
-    return false;
-  fd = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd < 0 || ioctl (fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
-    return false;
-  vm = ioctl (fd, KVM_CREATE_VM, 0);
-  return vm >= 0;
-}
-
-int
-ak_vm_assets_find (ak_vm_assets_t *a, ak_error_t **err)
-{
-  const char *k = getenv ("AK_MICROVM_KERNEL"), *g = getenv ("AK_MICROVM_GUEST");
-  const char *base;
-  memset (a, 0, sizeof *a);
-  if ((a->qemu = which ("qemu-system-x86_64")) == NULL)
-    return ak_error_set (err, ENOENT, "qemu-system-x86_64 not found: install it (apt-get install "
-                                      "qemu-system-x86)");
-  a->virtiofsd = ak_xstrdup ("/usr/lib/qemu/virtiofsd");
-  if (access (a->virtiofsd, X_OK) < 0)
-    return ak_error_set (err, ENOENT, "%s not found: install it (apt-get install qemu-system-x86)",
-                         a->virtiofsd);
-  a->kernel = k != NULL && *k ? ak_xstrdup (k) : find_kernel ();
-  if (a->kernel == NULL || access (a->kernel, R_OK) < 0)
-    return ak_error_set (err, ENOENT, "no guest kernel (%s): install one (apt-get install "
-                                      "linux-image-cloud-amd64) or set AK_MICROVM_KERNEL",
-                         a->kernel ? a->kernel : "/boot/vmlinuz-*");
-  base = strrchr (a->kernel, '/') ? strrchr (a->kernel, '/') + 1 : a->kernel;
-  if (strncmp (base, "vmlinuz-", 8) != 0)
-    return ak_error_set (err, EINVAL, "guest kernel %s: the name must be vmlinuz-RELEASE", a->kernel);
-  a->release = ak_xstrdup (base + 8);
-  a->modules = ak_xasprintf ("/lib/modules/%s", a->release);
-  if (g != NULL && *g)
-    a->guest = ak_xstrdup (g);
-  else
-    {
-      char self[4096];
-      ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
-      if (n > 0)
-        {
-          self[n] = 0;
-          *strrchr (self, '/') = 0;
-          a->guest = ak_xasprintf ("%s/agentkernel-guest", self);
-        }
-      if (a->guest == NULL || access (a->guest, R_OK) < 0)
-        {
-          free (a->guest);
-          a->guest = ak_xstrdup ("/usr/lib/agentkernel/agentkernel-guest");
-        }
-    }
-  if (access (a->guest, R_OK) < 0)
-    return ak_error_set (err, ENOENT, "the guest init %s is missing (build it: make; or set "
-                                      "AK_MICROVM_GUEST)", a->guest);
-  a->kvm = kvm_works ();
-  return 0;
-}
-
-/* Once per run or start, on the caller's own stream. */
-static void
-warn_tcg (const ak_spec_t *spec)
-{
-  ak_vm_assets_t a;
-  if (ak_vm_assets_find (&a, NULL) == 0 && !a.kvm)
-    ak_warn ("microvm: KVM is not usable here (no working /dev/kvm): the VM runs under TCG "
-             "emulation, about 10x slower to boot");
-  ak_vm_assets_clear (&a);
-}
-
-/* mke2fs, which makes a persistent sandbox's writable layer (layer_create):
- * at a fixed system path only, never looked up in PATH (a repository's
- * directory on it would plant one). */
-#define MKE2FS_MISSING                                                                           \
-  "mke2fs not found (/usr/sbin/mke2fs, /sbin/mke2fs): a persistent microVM sandbox keeps its " \
-  "writable layer in an ext4 image it makes: apt-get install e2fsprogs"
-static const char *
-find_mke2fs (void)
-{
-  static const char *const paths[] = { "/usr/sbin/mke2fs", "/sbin/mke2fs", NULL };
-  for (size_t i = 0; paths[i]; i++)
-    if (access (paths[i], X_OK) == 0)
-      return paths[i];
-  return NULL;
-}
-
-int
-ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
-{
-  ak_vm_assets_t a;
-  int rc;
-  if (geteuid () != 0)
-    return ak_error_set (err, EPERM, "the microvm backend runs only as root for now (its file "
-                                     "shares need virtiofsd, which needs root): use sudo, or "
-                                     "--backend container");
-  if (spec->n_files > 0 || spec->rootfs != NULL)
-    return ak_error_coded (err, EINVAL, "the microvm backend does not support [[files]] or --rootfs yet: "
-                                      "use --backend container");
-  /* Never a policy silently not applied: what this engine cannot enforce
-   * yet is refused. */
-  if (ak_cmdpolicy_active (&spec->sec.commands))
-    return ak_error_coded (err, EINVAL, "the microvm backend does not enforce a command policy "
-                                      "([security.commands], --allow-cmd/--block-cmd) yet: use --backend container");
-  if (ak_vm_net_check (spec, err) < 0)
-    return -1;
-  /* A persistent sandbox (create, start): its layer needs mke2fs, said at
-   * create rather than at the first start. */
-  if (spec->name != NULL && find_mke2fs () == NULL)
-    return ak_error_set (err, 0, MKE2FS_MISSING);
-  if (spec->n_mounts + 3 > AK_VM_MAX_SHARES)
-    return ak_error_coded (err, EINVAL, "the microvm backend shares at most %d volumes", AK_VM_MAX_SHARES - 3);
-  for (size_t i = 0; i < spec->n_mounts; i++)
-    {
-      struct stat vs;
-      if (stat (spec->mounts[i].source, &vs) == 0 && !S_ISDIR (vs.st_mode))
-        return ak_error_coded (err, EINVAL, "volume %s: the microvm backend shares directories only",
-                             spec->mounts[i].source);
-    }
-  /* Root in the guest reads what its root share's daemon reads: the host's
-   * view is served by host root, an image only its own files. */
-  if (spec->as_root && spec->image_digest == NULL)
-    return ak_error_set (err, EINVAL, "the microvm backend runs commands only as the sandbox user "
-                                      "on the host's view (no --root: it is served by host root, and root "
-                                      "in the guest would read what host root reads); --root works with an "
-                                      "image as the root (--image)");
-  rc = ak_vm_assets_find (&a, err);
-  ak_vm_assets_clear (&a);
-  return rc;
-}
-
-void
-ak_microvm_doctor (ak_host_check_fn report, void *data)
-{
-  ak_vm_assets_t a;
-  ak_error_t *err = NULL;
-  int rc = ak_vm_assets_find (&a, &err);
-  ak_host_check_t c = { .name = "microvm backend: QEMU, guest kernel, guest init", .ok = rc == 0, .needed = false,
-                        .detail = rc == 0 ? a.kernel : err->msg,
-                        .fix = "apt-get install qemu-system-x86 linux-image-cloud-amd64" };
-  report (&c, data);
-  if (rc == 0)
-    {
-      ak_host_check_t k = { .name = "microvm backend: KVM", .ok = a.kvm, .needed = false,
-                            .detail = a.kvm ? "/dev/kvm works" : "no usable /dev/kvm: guests run under TCG (slow)",
-                            .fix = "enable virtualization (KVM) for this machine" };
-      report (&k, data);
-    }
-  {
-    const char *mke2fs = find_mke2fs ();
-    ak_host_check_t m = { .name = "microvm backend: mke2fs", .ok = mke2fs != NULL, .needed = false,
-                          .detail = mke2fs != NULL ? mke2fs
-                                                   : "not found: persistent microVM sandboxes (create) "
-                                                     "need it for their writable layer",
-                          .fix = "apt-get install e2fsprogs" };
-    report (&m, data);
-  }
-  ak_error_free (err);
-  ak_vm_assets_clear (&a);
-}
 
 /* ---- the VM's processes ---- */
 
@@ -630,12 +412,12 @@ layer_create (const char *dir, unsigned long long mb, int log, ak_error_t **err)
   _cleanup_free_ char *tmp = ak_xasprintf ("%s/" AK_VM_LAYER_IMG ".new", dir);
   _cleanup_free_ char *img = ak_xasprintf ("%s/" AK_VM_LAYER_IMG, dir);
   _cleanup_close_ int fd = -1;
-  const char *mke2fs = find_mke2fs ();
+  const char *mke2fs = ak_vm_find_mke2fs ();
   int st = 0;
   pid_t pid;
 
   if (mke2fs == NULL)
-    return ak_error_set (err, 0, MKE2FS_MISSING);
+    return ak_error_set (err, 0, AK_VM_MKE2FS_MISSING);
   if (unlink (tmp) < 0 && errno != ENOENT)
     return ak_error_set (err, errno, "%s", tmp);
   fd = open (tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -1436,7 +1218,7 @@ ak_microvm_run (const ak_spec_t *spec, const ak_stdio_t *stdio, int *status, ak_
 
   if (ak_microvm_check (spec, err) < 0)
     return -1;
-  warn_tcg (spec);
+  ak_vm_warn (spec);
   if (mkdtemp (tmpl) == NULL)
     return ak_error_set (err, errno, "mkdtemp");
   sup = spawn_supervisor (spec, tmpl, false, &served, err);
@@ -1474,7 +1256,7 @@ ak_microvm_start (const ak_spec_t *spec, const char *dir, pid_t *supervisor, ak_
   int served = 0;
   if (ak_microvm_check (spec, err) < 0)
     return -1;
-  warn_tcg (spec);
+  ak_vm_warn (spec);
   if (spawn_supervisor (spec, dir, true, &served, err) < 0)
     return -1;
   *supervisor = (pid_t) served;
@@ -1563,12 +1345,6 @@ int
 ak_vm_exec (int conn, const ak_spec_t *spec, const ak_stdio_t *io, int *status, ak_error_t **err)
 {
   return exec_in_vm (conn, spec, io, status, err);
-}
-
-void
-ak_vm_warn (const ak_spec_t *spec)
-{
-  warn_tcg (spec);
 }
 
 const ak_backend_t ak_microvm_backend = {
