@@ -36,6 +36,11 @@ int ak_job_worker_main (void);
 typedef void (*ak_job_output_fn) (int stream, const char *data, size_t len, void *arg);
 
 ak_job_t *ak_job_run (const ak_spec_t *spec, ak_error_t **err);
+
+/* ak_sandbox_start in a worker (the sandbox's supervisor is forked from a
+ * single-threaded process, and detached: it outlives the worker); waits
+ * for it.  The events it made reach this process's observer. */
+int ak_job_start (const char *name, ak_error_t **err);
 ak_job_t *ak_job_exec (const char *name, const ak_exec_req_t *req, ak_error_t **err);
 
 /* Waits up to timeout_ms (-1: no limit) for output or the end, passing
