@@ -86,7 +86,7 @@ else
       # second start 409, remove 200), then a run.
       if [ "$(grep -c ' 201$' <<<"$sw_out")" != 8 ] || [ "$(grep -c ' 409$' <<<"$sw_out")" != 8 ] \
         || [ "$(grep -c 'ran-42' <<<"$sw_out")" != 20 ] || [ "$(grep -c '"status":"running"' <<<"$sw_out")" != 16 ]; then
-        fail "the calls did not all answer as expected: $(head -c 1500 <<<"$sw_out")"
+        fail "the calls did not all answer as expected (201: $(grep -c ' 201$' <<<"$sw_out")/8, 409: $(grep -c ' 409$' <<<"$sw_out")/8, output: $(grep -c 'ran-42' <<<"$sw_out")/20, running: $(grep -c '"status":"running"' <<<"$sw_out")/16): $(grep -v '"success":true' <<<"$sw_out" | head -c 1500)"
       elif ! sw_bad=$(sw_check "$sw_dir/api.trace"); then
         fail "the server forked a process that is not the worker:
 $sw_bad"
