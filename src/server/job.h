@@ -3,7 +3,9 @@
  * POST /run starts a new sandbox: the backend's run() in a worker process
  * (the sandbox is cloned from a single-threaded process, and a crash stays
  * out of the server): this program executed anew with AK_JOB_WORKER_COMMAND,
- * so nothing of the threaded server lives on in it.  exec runs ak_sandbox_exec() in a
+ * so nothing of the threaded server lives on in it.  The same worker
+ * starts persistent sandboxes (ak_job_start): it is told an operation and
+ * its JSON arguments.  exec runs ak_sandbox_exec() in a
  * worker thread.  Either way the output arrives on two pipes the request's
  * own thread reads (ak_job_pump), so it can stream it, cap it, and notice
  * a client that went away or a deadline that passed, and end the command
