@@ -266,12 +266,15 @@ done:
         close (ev[0]);
       return -1;
     }
+  /* Read once the worker has ended, without waiting for a process it
+   * left behind that might still hold the pipe. */
+  fcntl (ev[0], F_SETFL, O_NONBLOCK);
   *result = res[0];
   *events = ev[0];
   return pid;
 }
 
-/* The events a worker told, to this process's observer. */
+/* The events a worker told (it has ended), to this process's observer. */
 static void
 tell_events (int *fd)
 {
