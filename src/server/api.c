@@ -16,6 +16,7 @@
 #include "service/store.h"
 #include "server/common.h"
 #include "server/http_internal.h"
+#include "server/job.h"
 #include "server/request.h"
 
 /* Output kept per stream. */
@@ -343,7 +344,7 @@ api_create (ak_http_req_t *r, json_t *body)
   ak_record_clear (&rec);
   /* A sandbox made through the API is ready to use; one that cannot start
    * is not left behind. */
-  if (ak_sandbox_start (c.name, &err) < 0)
+  if (ak_job_start (c.name, &err) < 0)
     {
       ak_error_t *rm = NULL;
       if (ak_sandbox_remove (c.name, true, &rm) < 0)
@@ -470,7 +471,7 @@ api_lifecycle (ak_http_req_t *r, const char *name, const char *what)
   int rc;
 
   if (strcmp (what, "start") == 0)
-    rc = ak_sandbox_start (name, &err);
+    rc = ak_job_start (name, &err);
   else if (strcmp (what, "stop") == 0)
     rc = ak_sandbox_stop (name, &err);
   else

@@ -34,7 +34,7 @@ struct ak_job {
   ak_error_t *error;
   /* A worker process (run). */
   pid_t pid;
-  int result_fd;
+  int result_fd, events_fd;
   /* A worker thread (exec). */
   bool is_thread;
   pthread_t thread;
@@ -69,7 +69,7 @@ job_new (int out[2], int err[2], ak_error_t **err_out)
   pthread_mutex_init (&j->lock, NULL);
   j->out = out[0];
   j->err = err[0];
-  j->done_fd = j->result_fd = j->cancel_r = j->cancel_w = j->out_w = j->err_w = -1;
+  j->done_fd = j->result_fd = j->events_fd = j->cancel_r = j->cancel_w = j->out_w = j->err_w = -1;
   j->pid = -1;
   return j;
 }
@@ -104,24 +104,25 @@ ak_job_init (ak_error_t **err)
 }
 
 /* The worker's descriptors, as ak_worker_spawn renumbers them. */
-enum { W_OUT = 3, W_ERR, W_REPORT, W_IN, W_SPEC, W_SELF };
+enum { W_OUT = 3, W_ERR, W_REPORT, W_IN, W_SPEC, W_EVENTS, W_SELF };
 
-/* The spec in a memory file the worker reads from its start: writing it
- * cannot block on a worker that has not started yet. */
+/* What a worker does: {"op": OP, "args": ARGS} (steals args), in a memory
+ * file the worker reads from its start: writing it cannot block on a
+ * worker that has not started yet. */
 static int
-spec_file (const ak_spec_t *spec, ak_error_t **err)
+op_file (const char *op, json_t *args, ak_error_t **err)
 {
-  json_t *j = ak_spec_to_json (spec);
-  _cleanup_free_ char *text = json_dumps (j, JSON_COMPACT);
+  json_t *j = json_pack ("{s:s, s:o}", "op", op, "args", args);
+  _cleanup_free_ char *text = j != NULL ? json_dumps (j, JSON_COMPACT) : NULL;
   _cleanup_close_ int fd = memfd_create ("agentkernel-job", MFD_CLOEXEC);
 
   json_decref (j);
   if (text == NULL)
-    return ak_error_set (err, ENOMEM, "the spec");
+    return ak_error_set (err, ENOMEM, "the worker's operation");
   if (fd < 0)
     return ak_error_set (err, errno, "memfd_create");
   if (ak_write_all (fd, text, strlen (text)) < 0 || lseek (fd, 0, SEEK_SET) < 0)
-    return ak_error_set (err, errno, "writing the spec for the worker");
+    return ak_error_set (err, errno, "writing the operation for the worker");
   return take_fd (&fd);
 }
 
@@ -146,19 +147,54 @@ exec_worker (void)
   _exit (125);
 }
 
+/* In the worker: each lifecycle event of the service layer goes to the
+ * server ("EVENT NAME\n"), which tells its own observer (ak_job_op). */
+static void
+relay_event (const char *event, const char *name)
+{
+  _cleanup_free_ char *line = ak_xasprintf ("%s %s\n", event, name);
+  (void) ak_write_all (W_EVENTS, line, strlen (line));
+}
+
+/* op "run": the spec; the command's exit status is the report. */
+static int
+worker_run (json_t *args, ak_error_t **err)
+{
+  ak_stdio_t io = { W_IN, W_OUT, W_ERR };
+  ak_spec_t spec;
+  int status = 0;
+
+  if (ak_spec_from_json (args, &spec, err) < 0)
+    return -1;
+  if (ak_sandbox_run (&spec, &io, "server", &status, err) < 0)
+    status = -1;
+  ak_spec_clear (&spec);
+  return status;
+}
+
+/* op "start": {"name": NAME}; the sandbox's supervisor is detached (its
+ * own session, reparented away from the worker), so it outlives it. */
+static int
+worker_start (json_t *args, ak_error_t **err)
+{
+  const char *name = json_string_value (json_object_get (args, "name"));
+  if (name == NULL)
+    return ak_error_set (err, EINVAL, "the worker's start: no name");
+  return ak_sandbox_start (name, err) < 0 ? -1 : 0;
+}
+
 int
 ak_job_worker_main (void)
 {
   ak_error_t *err = NULL;
-  ak_stdio_t io = { W_IN, W_OUT, W_ERR };
   json_error_t jerr;
   json_t *j;
-  ak_spec_t spec;
-  int status = 0;
+  const char *op;
+  int value = -1;
 
   /* Started by exec_worker: not a command for anyone to run by hand.  What
    * it was given is closed again for what it runs. */
-  for (int fd = W_OUT; fd <= W_SPEC; fd++)
+  for (int fd = W_OUT; fd <= W_EVENTS; fd++)
     if (fcntl (fd, F_SETFD, FD_CLOEXEC) < 0)
       {
         fprintf (stderr, "agentkernel: %s is run only by the server\n", AK_JOB_WORKER_COMMAND);
@@ -167,59 +203,141 @@ ak_job_worker_main (void)
   j = json_loadfd (W_SPEC, 0, &jerr);
   close (W_SPEC);
   if (j == NULL)
-    ak_error_set (&err, 0, "the worker's spec: %s", jerr.text);
-  else if (ak_spec_from_json (j, &spec, &err) < 0)
-    json_decref (j), j = NULL;
-  if (j == NULL)
-    ak_report_fail (W_REPORT, err);
+    ak_report_fail (W_REPORT, (ak_error_set (&err, 0, "the worker's operation: %s", jerr.text), err));
+  ak_sandbox_set_observer (relay_event);
+  op = json_string_value (json_object_get (j, "op"));
+  if (op != NULL && strcmp (op, "run") == 0)
+    value = worker_run (json_object_get (j, "args"), &err);
+  else if (op != NULL && strcmp (op, "start") == 0)
+    value = worker_start (json_object_get (j, "args"), &err);
+  else
+    ak_error_set (&err, EINVAL, "the worker's operation: unknown '%s'", op ? op : "");
   json_decref (j);
-  if (ak_sandbox_run (&spec, &io, "server", &status, &err) < 0)
+  if (err != NULL)
     ak_report_fail (W_REPORT, err);
-  (void) ak_report_ok (W_REPORT, status);
-  ak_spec_clear (&spec);
+  (void) ak_report_ok (W_REPORT, value);
   return 0;
+}
+
+/* Starts a worker for op (steals args).  out/err: where its output goes
+ * (the write ends are closed here); *result: the read end of its report;
+ * *events: of its events.  The worker's pid, or -1. */
+static pid_t
+spawn_op (const char *op, json_t *args, int out_w, int err_w, int *result, int *events, ak_error_t **err)
+{
+  int res[2] = { -1, -1 }, ev[2] = { -1, -1 };
+  pid_t pid = -1;
+  _cleanup_close_ int null_fd = -1;
+  _cleanup_close_ int op_fd = -1;
+
+  if (ak_job_init (err) < 0)
+    {
+      json_decref (args);
+      return -1;
+    }
+  op_fd = op_file (op, args, err);
+  if (op_fd < 0)
+    return -1;
+  null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0)
+    return ak_error_set (err, errno, "/dev/null");
+  if (pipe2 (res, O_CLOEXEC) < 0 || pipe2 (ev, O_CLOEXEC) < 0)
+    {
+      ak_error_set (err, errno, "pipe");
+      goto done;
+    }
+  {
+    int keep[] = { out_w, err_w, res[1], null_fd, op_fd, ev[1], self_fd };
+    ak_worker_t w = { .keep = keep, .n_keep = 7, .death_signal = SIGTERM };
+    pid = ak_worker_spawn (&w, err);
+  }
+  if (pid == 0)
+    exec_worker ();
+done:
+  if (res[1] >= 0)
+    close (res[1]);
+  if (ev[1] >= 0)
+    close (ev[1]);
+  if (pid < 0)
+    {
+      if (res[0] >= 0)
+        close (res[0]);
+      if (ev[0] >= 0)
+        close (ev[0]);
+      return -1;
+    }
+  /* Read once the worker has ended, without waiting for a process it
+   * left behind that might still hold the pipe. */
+  fcntl (ev[0], F_SETFL, O_NONBLOCK);
+  *result = res[0];
+  *events = ev[0];
+  return pid;
+}
+
+/* The events a worker told (it has ended), to this process's observer. */
+static void
+tell_events (int *fd)
+{
+  char buf[4096];
+  size_t len = 0;
+  ssize_t n;
+
+  if (*fd < 0)
+    return;
+  while (len < sizeof buf - 1 && ((n = read (*fd, buf + len, sizeof buf - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+    if (n > 0)
+      len += (size_t) n;
+  buf[len] = '\0';
+  for (char *line = buf, *nl; (nl = strchr (line, '\n')) != NULL; line = nl + 1)
+    {
+      char *sp = memchr (line, ' ', (size_t) (nl - line));
+      *nl = '\0';
+      if (sp != NULL)
+        {
+          *sp = '\0';
+          ak_sandbox_notify (line, sp + 1);
+        }
+    }
+  close (*fd);
+  *fd = -1;
+}
+
+int
+ak_job_start (const char *name, ak_error_t **err)
+{
+  _cleanup_close_ int null_fd = open ("/dev/null", O_WRONLY | O_CLOEXEC);
+  int result = -1, events = -1, value = 0, rc;
+  pid_t pid;
+
+  if (null_fd < 0)
+    return ak_error_set (err, errno, "/dev/null");
+  /* Its warnings go where the server's own do. */
+  pid = spawn_op ("start", json_pack ("{s:s}", "name", name), null_fd, STDERR_FILENO, &result, &events, err);
+  if (pid < 0)
+    return -1;
+  rc = ak_report_read (result, "the sandbox worker", &value, err);
+  while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  close (result);
+  tell_events (&events);
+  return rc;
 }
 
 ak_job_t *
 ak_job_run (const ak_spec_t *spec, ak_error_t **err)
 {
-  int out[2], errp[2], res[2];
+  int out[2], errp[2];
   ak_job_t *j;
 
-  if (ak_job_init (err) < 0)
-    return NULL;
   j = job_new (out, errp, err);
   if (j == NULL)
     return NULL;
-  if (pipe2 (res, O_CLOEXEC) < 0)
-    {
-      ak_error_set (err, errno, "pipe");
-      goto fail;
-    }
-  j->result_fd = res[0];
-  {
-    _cleanup_close_ int null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-    _cleanup_close_ int spec_fd = null_fd < 0 ? -1 : spec_file (spec, err);
-    int keep[] = { out[1], errp[1], res[1], null_fd, spec_fd, self_fd };
-    ak_worker_t w = { .keep = keep, .n_keep = 6, .death_signal = SIGTERM };
-    if (null_fd < 0)
-      j->pid = ak_error_set (err, errno, "/dev/null");
-    else if (spec_fd < 0)
-      j->pid = -1;
-    else
-      j->pid = ak_worker_spawn (&w, err);
-  }
-  if (j->pid < 0)
-    {
-      close (res[1]);
-      goto fail;
-    }
-  if (j->pid == 0)
-    exec_worker ();
-  close (res[1]);
+  j->pid = spawn_op ("run", ak_spec_to_json (spec), out[1], errp[1], &j->result_fd, &j->events_fd, err);
   close (out[1]);
   close (errp[1]);
   out[1] = errp[1] = -1;
+  if (j->pid < 0)
+    goto fail;
   j->done_fd = (int) syscall (SYS_pidfd_open, j->pid, 0);
   if (j->done_fd < 0)
     {
@@ -231,10 +349,6 @@ ak_job_run (const ak_spec_t *spec, ak_error_t **err)
     }
   return j;
 fail:
-  if (out[1] >= 0)
-    close (out[1]);
-  if (errp[1] >= 0)
-    close (errp[1]);
   j->ended = true;
   ak_job_free (j);
   return NULL;
@@ -335,6 +449,7 @@ finish (ak_job_t *j, ak_job_output_fn fn, void *arg)
         ;
       j->pid = -1;
       (void) ak_report_read (j->result_fd, "the sandbox worker", &j->exit_code, &j->error);
+      tell_events (&j->events_fd);
     }
   /* The worker's end closed every writer that matters; what is left in the
    * pipes is the last of the output. */
@@ -431,6 +546,7 @@ ak_job_free (ak_job_t *j)
   close_fd (&j->err);
   close_fd (&j->done_fd);
   close_fd (&j->result_fd);
+  close_fd (&j->events_fd);
   close_fd (&j->cancel_r);
   close_fd (&j->cancel_w);
   close_fd (&j->out_w);

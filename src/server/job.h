@@ -3,7 +3,9 @@
  * POST /run starts a new sandbox: the backend's run() in a worker process
  * (the sandbox is cloned from a single-threaded process, and a crash stays
  * out of the server): this program executed anew with AK_JOB_WORKER_COMMAND,
- * so nothing of the threaded server lives on in it.  exec runs ak_sandbox_exec() in a
+ * so nothing of the threaded server lives on in it.  The same worker
+ * starts persistent sandboxes (ak_job_start): it is told an operation and
+ * its JSON arguments.  exec runs ak_sandbox_exec() in a
  * worker thread.  Either way the output arrives on two pipes the request's
  * own thread reads (ak_job_pump), so it can stream it, cap it, and notice
  * a client that went away or a deadline that passed, and end the command
@@ -36,6 +38,11 @@ int ak_job_worker_main (void);
 typedef void (*ak_job_output_fn) (int stream, const char *data, size_t len, void *arg);
 
 ak_job_t *ak_job_run (const ak_spec_t *spec, ak_error_t **err);
+
+/* ak_sandbox_start in a worker (the sandbox's supervisor is forked from a
+ * single-threaded process, and detached: it outlives the worker); waits
+ * for it.  The events it made reach this process's observer. */
+int ak_job_start (const char *name, ak_error_t **err);
 ak_job_t *ak_job_exec (const char *name, const ak_exec_req_t *req, ak_error_t **err);
 
 /* Waits up to timeout_ms (-1: no limit) for output or the end, passing

@@ -459,7 +459,7 @@ tool_create (const json_t *args, tool_out_t *out, ak_error_t **err)
     goto done;
   /* Created and started, as agentkernel's sandbox_create does; one that
    * cannot start is not left behind. */
-  if (ak_sandbox_start (rec.name, err) < 0)
+  if (ak_job_start (rec.name, err) < 0)
     {
       ak_error_t *rm = NULL;
       if (ak_sandbox_remove (rec.name, true, &rm) < 0)
@@ -479,7 +479,7 @@ done:
 static int
 tool_start (const json_t *args, tool_out_t *out, ak_error_t **err)
 {
-  if (ak_sandbox_start (arg_str (args, "name"), err) < 0)
+  if (ak_job_start (arg_str (args, "name"), err) < 0)
     return -1;
   out->text = ak_xasprintf ("started sandbox %s", arg_str (args, "name"));
   return 0;

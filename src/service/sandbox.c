@@ -133,8 +133,8 @@ ak_sandbox_set_observer (ak_sandbox_observer_fn fn)
   observer = fn;
 }
 
-static void
-notify (const char *event, const char *name)
+void
+ak_sandbox_notify (const char *event, const char *name)
 {
   ak_sandbox_observer_fn fn = observer;
   if (fn != NULL)
@@ -162,7 +162,7 @@ ak_sandbox_create (ak_spec_t *spec, ak_record_t *out, ak_error_t **err)
   ak_audit ("sandbox_created", spec->name,
             json_pack ("{s:s, s:s, s:s}", "profile", ak_profile_name (spec->sec.profile), "backend",
                        spec->backend, "image", spec->image));
-  notify ("created", spec->name);
+  ak_sandbox_notify ("created", spec->name);
   return 0;
 }
 
@@ -214,7 +214,7 @@ ak_sandbox_start (const char *name, ak_error_t **err)
   if (ak_store_save_state (&r, err) < 0)
     goto out;
   ak_audit ("sandbox_started", name, json_pack ("{s:i}", "supervisor_pid", (int) pid));
-  notify ("started", name);
+  ak_sandbox_notify ("started", name);
   ret = 0;
 out:
   ak_record_clear (&r);
@@ -243,7 +243,7 @@ stop_locked (ak_record_t *r, ak_error_t **err)
   if (ak_store_save_state (r, err) < 0)
     return -1;
   ak_audit ("sandbox_stopped", r->name, NULL);
-  notify ("stopped", r->name);
+  ak_sandbox_notify ("stopped", r->name);
   return 0;
 }
 
@@ -301,7 +301,7 @@ remove_if (const char *name, bool force, long long due, ak_error_t **err)
   if (ak_store_remove (name, err) < 0)
     goto out;
   ak_audit (due > 0 ? "sandbox_expired" : "sandbox_removed", name, NULL);
-  notify (due > 0 ? "expired" : "removed", name);
+  ak_sandbox_notify (due > 0 ? "expired" : "removed", name);
   ret = 0;
 out:
   ak_record_clear (&r);

@@ -52,6 +52,8 @@ int ak_sandbox_update_meta (const char *name, bool replace, char *const *set, ch
  * whichever thread made it; the observer must not block. */
 typedef void (*ak_sandbox_observer_fn) (const char *event, const char *name);
 void ak_sandbox_set_observer (ak_sandbox_observer_fn fn);
+/* Tells the observer of an event made elsewhere (a worker process). */
+void ak_sandbox_notify (const char *event, const char *name);
 
 /* The IPv4 address of a running sandbox on its own network (heap string),
  * or NULL: not running, no network, or the engine cannot tell. */

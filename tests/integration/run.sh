@@ -11,7 +11,7 @@ if on_microvm && ! is_root; then
   echo "AK_TEST_BACKEND=microvm: the microvm backend runs only as root" >&2
   exit 1
 fi
-for t in ${AK_TEST_FILES:-cli profiles hardening seccomp escapes limits lifecycle config replay persistent images agents netpolicy compat commands ports pool microvm microvm_net}; do
+for t in ${AK_TEST_FILES:-cli profiles hardening seccomp escapes limits lifecycle config replay persistent images agents netpolicy compat commands ports pool server_workers microvm microvm_net}; do
   . "$here/test_$t.sh"
 done
 summary "integration ($(id -un))"
