@@ -6,13 +6,17 @@
  * 3. Build the root: the host's read-only share (tag "root") under a
  *    writable layer on tmpfs (overlay), read-only when the profile says so;
  *    the workspace share (tag "ws") at /workspace; own /proc, /dev, /tmp.
+ *    Under a command policy, its covers and Landlock ruleset (execpolicy.c)
+ *    on the finished root.
  * 4. The network: loopback up; for network on, the NIC (eth0, QEMU's
  *    user-mode network: net.c) gets its address and default route, and
  *    /etc/resolv.conf the resolver the host names.
  *    Move into the root; report READY (or FAIL with the reason).
  * 5. Serve: each stream the host opens is an agent session (agent/), in a
- *    process of its own with no_new_privs and the sandbox's seccomp filter;
- *    commands run as the sandbox user (1000).
+ *    process of its own with no_new_privs, the command policy's Landlock
+ *    domain and exec listener (its watcher reports to the host: AUDIT)
+ *    and the sandbox's seccomp filter; commands run as the sandbox user
+ *    (1000).
  * 6. On STOP or when the host goes: end every process, power off.
  *
  * Everything here runs inside the guest: the guest kernel is the boundary,
@@ -557,12 +561,13 @@ audit_send (const char *event, const char *sandbox, json_t *fields)
  * outside the policy's domain, reparented to the init: answers the
  * listener until no process uses the filter any more. */
 static _Noreturn void
-watcher (guest_t *g, int sock)
+watcher (guest_t *g, int sock, int session)
 {
   int fds[2], type = 0, value = 0, listener = -1;
   size_t n = 2;
   ak_error_t *err = NULL;
   ak_execwatch_t *w;
+  close (session); /* the stream ends with the session, not with this */
   if (ak_sync_recv (sock, &type, &value, NULL, 0, fds, &n) != 1 || type != AK_SYNC_WATCH || n != 1)
     _exit (1);
   close (sock);
@@ -593,11 +598,11 @@ watcher (guest_t *g, int sock)
   _exit (0);
 }
 
-/* In a session's process, after no_new_privs: its watcher started, the
- * command policy's Landlock domain entered and the exec listener handed to
- * the watcher, before the sandbox's own filters. */
+/* In a session's process (session: its socket), after no_new_privs: its
+ * watcher started, the command policy's Landlock domain entered and the
+ * exec listener handed to the watcher, before the sandbox's own filters. */
 static int
-policy_enter (guest_t *g, ak_error_t **err)
+policy_enter (guest_t *g, int session, ak_error_t **err)
 {
   int sp[2], st = 0, listener;
   pid_t pid;
@@ -613,7 +618,7 @@ policy_enter (guest_t *g, ak_error_t **err)
       if (w == 0)
         {
           close (sp[0]);
-          watcher (g, sp[1]);
+          watcher (g, sp[1], session);
         }
       _exit (w < 0);
     }
@@ -678,7 +683,7 @@ on_open (ak_mux_t *m, uint32_t id)
        * itself too: nothing it does needs more). */
       if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         _exit (125);
-      if (g->exec_ruleset >= 0 && policy_enter (g, &err) < 0)
+      if (g->exec_ruleset >= 0 && policy_enter (g, sv[1], &err) < 0)
         {
           msg ("%s", err->msg);
           _exit (125);
