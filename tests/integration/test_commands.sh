@@ -100,17 +100,19 @@ attack "blocked: from a process started later (a background job)" 0 "env: .*curl
 
 # -- the audit entry
 : >"$cmd_audit"
-c --block-cmd curl -- 'env curl -V' >/dev/null 2>&1
+# (The runs behind a check only where it runs: a subset on a slow backend.)
+{ t_wanted "audit: policy_violation names the program and the rule" || t_wanted "audit list --denied shows it"; } &&
+  c --block-cmd curl -- 'env curl -V' >/dev/null 2>&1
 expect "audit: policy_violation names the program and the rule" 0 \
   '"event":"policy_violation".*"program":"/usr/bin/curl","exec":"/usr/bin/curl","rule":"block".*"entry":"curl"' -- \
   cat "$cmd_audit"
 expect "audit list --denied shows it" 0 "policy_violation .* /usr/bin/curl deny \(block curl\)" -- \
   "$AK" audit list --denied
 : >"$cmd_audit"
-c --block-cmd curl -- 'cp /bin/true /tmp/t; /tmp/t' >/dev/null 2>&1
+t_wanted "audit: an exec from a writable place" && c --block-cmd curl -- 'cp /bin/true /tmp/t; /tmp/t' >/dev/null 2>&1
 expect "audit: an exec from a writable place" 0 '"program":"/tmp/t".*"rule":"not_program_tree"' -- cat "$cmd_audit"
 : >"$cmd_audit"
-c --allow-cmd sh -- 'ls' >/dev/null 2>&1
+t_wanted "audit: an exec outside the allow list" && c --allow-cmd sh -- 'ls' >/dev/null 2>&1
 expect "audit: an exec outside the allow list" 0 '"program":"/usr/bin/ls".*"rule":"allowlist_only"' -- \
   cat "$cmd_audit"
 
@@ -219,9 +221,10 @@ attack "persistent: exec of a blocked program" 0 "curl.*$DENIED" -- \
 expect "persistent: exec of the blocked program itself is EACCES (126)" 126 "$DENIED" -- \
   "$AK" exec "$pname" -- curl -V
 expect "persistent: other programs run" 0 "^ok$" -- "$AK" exec "$pname" -- sh -c 'echo ok'
-# Root inside where the sandbox maps one (a root caller), else its user.
+# Root inside where the sandbox maps one (a root caller on the container
+# backend; the microvm backend runs no root on the host's view), else its user.
 asroot=()
-is_root && asroot=(--root)
+is_root && on_container && asroot=(--root)
 attack "persistent: nothing inside can unmount the cover" 0 "^um=[1-9]" -- \
   "$AK" exec "$pname" "${asroot[@]}" -- sh -c "echo $MARK; umount /usr/bin/curl 2>/dev/null; echo um=\$?"
 attack "persistent: the project's config rewritten from inside" 0 "^rewritten$" -- \

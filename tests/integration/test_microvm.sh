@@ -1,8 +1,8 @@
 # The microVM backend (--backend microvm): the command runs under its own
 # kernel in a QEMU microvm (TCG where KVM does not work, as in CI), with the
 # host's view read-only over virtiofs and the workspace shared live.
-# At the end, the shared profile, hardening and lifecycle files run with
-# every sandbox on the microvm backend: a subset, or all with
+# At the end, the shared profile, hardening, lifecycle and command policy
+# files run with every sandbox on the microvm backend: a subset, or all with
 # AK_MICROVM_FULL=1 (see the end of this file).
 
 echo "== microvm backend"
@@ -92,9 +92,6 @@ else
   rm -rf "$u1000"
   expect "microvm: --root on the host's view is refused (root in the guest would read what host root reads)" 125 'only as the sandbox user' -- \
     vmrun --root -- id
-  # What the engine cannot enforce yet is refused, never silently dropped.
-  expect "microvm: a command policy is refused (not enforced by this engine yet)" 125 'command policy' -- \
-    vmrun --block-cmd curl -- true
   rm -f "$secret"
 
   # A persistent sandbox's layer is an ext4 image made by mke2fs (a fixed
@@ -481,14 +478,14 @@ fi
 if microvm_have && is_root; then
   mv_only=${T_ONLY_FILE:-}
   if [ "${AK_MICROVM_FULL:-0}" = 1 ]; then
-    echo "== microvm: the profile, hardening and lifecycle files on the microvm backend (AK_MICROVM_FULL=1)"
+    echo "== microvm: the profile, hardening, lifecycle and command policy files on the microvm backend (AK_MICROVM_FULL=1)"
   else
-    echo "== microvm: a representative subset of the profile, hardening and lifecycle files (microvm-subset; AK_MICROVM_FULL=1 runs them all)"
+    echo "== microvm: a representative subset of the profile, hardening, lifecycle and command policy files (microvm-subset; AK_MICROVM_FULL=1 runs them all)"
     T_ONLY_FILE=$here/microvm-subset
   fi
   mv_prev=$AK_TEST_BACKEND
   t_backend microvm
-  for mv_file in profiles hardening lifecycle; do
+  for mv_file in profiles hardening lifecycle commands; do
     . "$here/test_$mv_file.sh"
   done
   t_backend "$mv_prev"

@@ -115,9 +115,14 @@ int ak_landlock_apply (const ak_spec_t *spec, ak_error_t **err);
 /* In the new root (rootfd), before the pivot: covers the blocked programs
  * and builds the Landlock ruleset that makes execute a right of the allowed
  * files (or of the program trees); *ruleset is -1 when the spec has no
- * policy.  Fails, never silently weaker, where Landlock is missing. */
-int ak_execpolicy_prepare (int rootfd, const ak_spec_t *spec, int *ruleset, int *info,
-                           ak_error_t **err);
+ * policy.  Fails, never silently weaker, where Landlock is missing.
+ * writer: who the sandbox is, to tell what it can write: AK_EXECPOLICY_USERNS
+ * (a container: any id mapped into its user namespace) or the uid its
+ * commands run as (a microVM's guest, with no user namespace), and
+ * root_writes when they may also run as root there. */
+#define AK_EXECPOLICY_USERNS (-1L)
+int ak_execpolicy_prepare (int rootfd, const ak_spec_t *spec, long writer, bool root_writes, int *ruleset,
+                           int *info, ak_error_t **err);
 /* After the sandbox's own Landlock domain: enforces that ruleset, for this
  * process and all it starts (closes it). */
 int ak_execpolicy_apply (int ruleset, ak_error_t **err);

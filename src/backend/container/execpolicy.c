@@ -100,6 +100,8 @@ typedef struct ctx {
   size_t n_allowed;
   size_t n_tree_rules;
   int ruleset;
+  long writer;      /* the sandbox's own id (a guest), or -1: those mapped into its user namespace */
+  bool root_writes; /* a guest whose commands may run as root */
 } ctx_t;
 
 /* Whether path is one of the program trees or beneath one. */
@@ -593,10 +595,15 @@ noexec_dirs (ctx_t *c, ak_error_t **err)
 
 /* Whether the sandbox could create entries in (or rewrite) what st
  * describes: its owner or group is an id mapped into the sandbox (shown as
- * the overflow id otherwise), or anyone may write it. */
+ * the overflow id otherwise) or, in a guest, the sandbox's own id (root's
+ * too when the command may run as root), or anyone may write it. */
 static bool
-sandbox_writable (const struct stat *st)
+sandbox_writable (const ctx_t *c, const struct stat *st)
 {
+  if (c->writer >= 0)
+    return st->st_uid == (uid_t) c->writer || (st->st_mode & S_IWOTH)
+           || (st->st_gid == (gid_t) c->writer && (st->st_mode & S_IWGRP))
+           || (c->root_writes && (st->st_uid == 0 || (st->st_gid == 0 && (st->st_mode & S_IWGRP))));
   return st->st_uid != AK_OVERFLOW_ID || (st->st_mode & S_IWOTH)
          || (st->st_gid != AK_OVERFLOW_ID && (st->st_mode & S_IWGRP));
 }
@@ -614,7 +621,7 @@ grant_tree (ctx_t *c, int dfd, const char *path, int depth, ak_error_t **err)
 
   if (fstat (dfd, &st) < 0 || !S_ISDIR (st.st_mode))
     return 0;
-  if (!sandbox_writable (&st))
+  if (!sandbox_writable (c, &st))
     return grant (c, dfd, path, err);
   if (depth >= MAX_TREE_DEPTH)
     return 0; /* deeper than that: not executable (never more) */
@@ -698,12 +705,14 @@ write_info (const ctx_t *c, ak_error_t **err)
 }
 
 int
-ak_execpolicy_prepare (int rootfd, const ak_spec_t *spec, int *ruleset, int *info, ak_error_t **err)
+ak_execpolicy_prepare (int rootfd, const ak_spec_t *spec, long writer, bool root_writes, int *ruleset,
+                       int *info, ak_error_t **err)
 {
   const ak_cmdpolicy_t *pol = &spec->sec.commands;
   struct landlock_ruleset_attr attr = { .handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE };
   _cleanup_strv_ char **env = NULL;
-  ctx_t c = { .rootfd = rootfd, .spec = spec, .pol = pol, .ruleset = -1 };
+  ctx_t c = { .rootfd = rootfd, .spec = spec, .pol = pol, .ruleset = -1, .writer = writer,
+             .root_writes = root_writes };
   int rc = -1;
 
   *ruleset = -1;

@@ -423,7 +423,7 @@ ak_mounts_build_root (const ak_spec_t *spec, const ak_ids_t *ids, ak_sources_t *
 
   /* 7. The command policy: blocked programs covered, the execute rights
    * decided on the files of the finished view (enforced with Landlock). */
-  if (ak_execpolicy_prepare (rootfd, spec, exec_ruleset, exec_info, err) < 0)
+  if (ak_execpolicy_prepare (rootfd, spec, AK_EXECPOLICY_USERNS, false, exec_ruleset, exec_info, err) < 0)
     return -1;
 
   /* 8. Detach the host and enter the new root. */

@@ -166,11 +166,6 @@ ak_microvm_check (const ak_spec_t *spec, ak_error_t **err)
   if (spec->n_files > 0 || spec->rootfs != NULL)
     return ak_error_coded (err, EINVAL, "the microvm backend does not support [[files]] or --rootfs yet: "
                                       "use --backend container");
-  /* Never a policy silently not applied: what this engine cannot enforce
-   * yet is refused. */
-  if (ak_cmdpolicy_active (&spec->sec.commands))
-    return ak_error_coded (err, EINVAL, "the microvm backend does not enforce a command policy "
-                                      "([security.commands], --allow-cmd/--block-cmd) yet: use --backend container");
   if (ak_vm_net_check (spec, err) < 0)
     return -1;
   /* A persistent sandbox (create, start): its layer needs mke2fs, said at

@@ -6,13 +6,17 @@
  * 3. Build the root: the host's read-only share (tag "root") under a
  *    writable layer on tmpfs (overlay), read-only when the profile says so;
  *    the workspace share (tag "ws") at /workspace; own /proc, /dev, /tmp.
+ *    Under a command policy, its covers and Landlock ruleset (execpolicy.c)
+ *    on the finished root.
  * 4. The network: loopback up; for network on, the NIC (eth0, QEMU's
  *    user-mode network: net.c) gets its address and default route, and
  *    /etc/resolv.conf the resolver the host names.
  *    Move into the root; report READY (or FAIL with the reason).
  * 5. Serve: each stream the host opens is an agent session (agent/), in a
- *    process of its own with no_new_privs and the sandbox's seccomp filter;
- *    commands run as the sandbox user (1000).
+ *    process of its own with no_new_privs, the command policy's Landlock
+ *    domain and exec listener (its watcher reports to the host: AUDIT)
+ *    and the sandbox's seccomp filter; commands run as the sandbox user
+ *    (1000).
  * 6. On STOP or when the host goes: end every process, power off.
  *
  * Everything here runs inside the guest: the guest kernel is the boundary,
@@ -27,11 +31,13 @@
 #include <jansson.h>
 #include <net/if.h>
 #include <net/route.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -65,7 +71,15 @@ typedef struct guest {
   int stage;              /* warm pool: the staging share, mounted nowhere (-1: none) */
   char *stage_dest;       /* where the claim's workspace goes */
   bool claimed;
+  int exec_ruleset;       /* the command policy's Landlock ruleset (-1: no policy) */
+  int exec_info;          /* what its watcher needs (execpolicy.c) */
+  int audit[2];           /* the watchers' reports: [0] read by the init, [1] theirs */
+  int events;             /* epoll: sigfd and audit[0], the loop's extra fd */
 } guest_t;
+
+/* The guest's half of a watcher's report (the audit hook of a watcher
+ * process): one datagram for the init to forward to the host. */
+static int audit_out = -1;
 
 static void __attribute__ ((format (printf, 1, 2)))
 msg (const char *fmt, ...)
@@ -372,7 +386,7 @@ own_private_layer (ak_error_t **err)
 
 /* Step 3. */
 static int
-build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
+build_root (const json_t *cfg, const ak_spec_t *spec, guest_t *g, ak_error_t **err)
 {
   json_t *shares = json_object_get (cfg, "shares"), *sh;
   const char *resolv = json_string_value (json_object_get (json_object_get (cfg, "net"), "resolv"));
@@ -433,6 +447,19 @@ build_root (const json_t *cfg, const ak_spec_t *spec, ak_error_t **err)
   (void) chmod ("/mnt/root/home", 0755); /* the host view shows /home empty, mode 0 */
   if (lchown ("/mnt/root/home/user", 1000, 1000) < 0 && errno != EROFS)
     return ak_error_set (err, errno, "chown /home/user");
+  /* The command policy, as a container's: the blocked programs covered
+   * (the cover file lives in the initramfs, out of the new root) and the
+   * execute rights decided on the finished view, as it is at this start. */
+  if (ak_cmdpolicy_active (&spec->sec.commands))
+    {
+      _cleanup_close_ int rfd = open ("/mnt/root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (rfd < 0)
+        return ak_error_set (err, errno, "open the new root");
+      if (ak_execpolicy_prepare (rfd, spec, 1000, json_is_true (json_object_get (cfg, "root_ok")),
+                                 &g->exec_ruleset, &g->exec_info, err)
+          < 0)
+        return -1;
+    }
   if (chdir ("/mnt/root") < 0 || mount (".", "/", NULL, MS_MOVE, NULL) < 0 || chroot (".") < 0 || chdir ("/") < 0)
     return ak_error_set (err, errno, "switch to the new root");
   if (ro && mount (NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
@@ -518,6 +545,112 @@ out:
   return rc;
 }
 
+static void
+audit_send (const char *event, const char *sandbox, json_t *fields)
+{
+  json_t *j = json_pack ("{s:s, s:o}", "event", event, "fields", fields);
+  char *text = j ? json_dumps (j, JSON_COMPACT) : NULL;
+  (void) sandbox; /* the host names its sandbox itself */
+  if (text != NULL && audit_out >= 0)
+    (void) send (audit_out, text, strlen (text), MSG_NOSIGNAL);
+  free (text);
+  json_decref (j);
+}
+
+/* The exec watcher of one session (execwatch.c), a process of its own
+ * outside the policy's domain, reparented to the init: answers the
+ * listener until no process uses the filter any more. */
+static _Noreturn void
+watcher (guest_t *g, int sock, int session)
+{
+  int fds[2], type = 0, value = 0, listener = -1;
+  size_t n = 2;
+  ak_error_t *err = NULL;
+  ak_execwatch_t *w;
+  close (session); /* the stream ends with the session, not with this */
+  if (ak_sync_recv (sock, &type, &value, NULL, 0, fds, &n) != 1 || type != AK_SYNC_WATCH || n != 1)
+    _exit (1);
+  close (sock);
+  listener = fds[0];
+  audit_out = g->audit[1];
+  ak_backend_audit_hook = audit_send;
+  w = ak_execwatch_new (&g->spec, listener, dup (g->exec_info), &err);
+  if (w == NULL)
+    {
+      msg ("%s", err->msg);
+      _exit (1);
+    }
+  for (;;)
+    {
+      struct pollfd p = { .fd = listener, .events = POLLIN };
+      if (poll (&p, 1, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          break;
+        }
+      if (p.revents & POLLIN)
+        ak_execwatch_handle (w);
+      else if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+        break;
+    }
+  ak_execwatch_free (w);
+  _exit (0);
+}
+
+/* In a session's process (session: its socket), after no_new_privs: its
+ * watcher started, the command policy's Landlock domain entered and the
+ * exec listener handed to the watcher, before the sandbox's own filters. */
+static int
+policy_enter (guest_t *g, int session, ak_error_t **err)
+{
+  int sp[2], st = 0, listener;
+  pid_t pid;
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+    return ak_error_set (err, errno, "command policy: socketpair");
+  pid = fork ();
+  if (pid < 0)
+    return ak_error_set (err, errno, "command policy: fork the exec watcher");
+  if (pid == 0)
+    {
+      /* Twice: the watcher is the init's child, never the session's. */
+      pid_t w = fork ();
+      if (w == 0)
+        {
+          close (sp[0]);
+          watcher (g, sp[1], session);
+        }
+      _exit (w < 0);
+    }
+  close (sp[1]);
+  if (waitpid (pid, &st, 0) < 0 || !WIFEXITED (st) || WEXITSTATUS (st) != 0)
+    {
+      close (sp[0]);
+      return ak_error_set (err, ECHILD, "command policy: the exec watcher did not start");
+    }
+  if (ak_execpolicy_apply (g->exec_ruleset, err) < 0)
+    {
+      close (sp[0]);
+      return -1;
+    }
+  g->exec_ruleset = -1;
+  listener = ak_execwatch_install (err);
+  if (listener < 0)
+    {
+      close (sp[0]);
+      return -1;
+    }
+  if (ak_sync_send (sp[0], AK_SYNC_WATCH, 0, NULL, &listener, 1) < 0)
+    {
+      close (sp[0]), close (listener);
+      return ak_error_set (err, errno, "command policy: hand the exec listener to its watcher");
+    }
+  close (sp[0]), close (listener);
+  close (g->exec_info);
+  g->exec_info = -1;
+  return 0;
+}
+
 static int
 on_open (ak_mux_t *m, uint32_t id)
 {
@@ -540,12 +673,23 @@ on_open (ak_mux_t *m, uint32_t id)
       sigprocmask (SIG_SETMASK, &all, NULL);
       close (g->port);
       close (g->sigfd);
+      if (g->events != g->sigfd)
+        close (g->events);
+      if (g->audit[0] >= 0)
+        close (g->audit[0]);
       close (sv[0]);
       ak_mux_close_all (m);
       /* Every command of the sandbox runs under these (the agent session
        * itself too: nothing it does needs more). */
       if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         _exit (125);
+      if (g->exec_ruleset >= 0 && policy_enter (g, sv[1], &err) < 0)
+        {
+          msg ("%s", err->msg);
+          _exit (125);
+        }
+      if (g->audit[1] >= 0)
+        close (g->audit[1]);
       for (int i = 0; i < g->n_seccomp; i++)
         if (ak_seccomp_load (g->seccomp_fds[i], &err) < 0)
           _exit (125);
@@ -593,6 +737,17 @@ on_signal (ak_mux_t *m)
 {
   guest_t *g = m->data;
   struct signalfd_siginfo si;
+  /* The watchers' reports, for the host's audit log. */
+  if (g->audit[0] >= 0)
+    for (;;)
+      {
+        static char buf[16384];
+        ssize_t n = recv (g->audit[0], buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
+        if (n <= 0)
+          break;
+        if ((size_t) n <= sizeof buf)
+          (void) ak_mux_send (m->chan, AK_MUX_AUDIT, 0, buf, (size_t) n);
+      }
   if (read (g->sigfd, &si, sizeof si) != sizeof si)
     return 0;
   while (waitpid (-1, NULL, WNOHANG) > 0)
@@ -617,7 +772,8 @@ fail (int port, ak_error_t *err)
 int
 ak_microvm_guest_main (void)
 {
-  guest_t g = { .port = -1, .sigfd = -1, .stage = -1 };
+  guest_t g = { .port = -1, .sigfd = -1, .stage = -1, .exec_ruleset = -1, .exec_info = -1,
+                .audit = { -1, -1 }, .events = -1 };
   ak_error_t *err = NULL;
   uint8_t op = 0, *p = NULL;
   uint32_t id;
@@ -654,7 +810,7 @@ ak_microvm_guest_main (void)
   if (cfg == NULL || ak_spec_from_json (json_object_get (cfg, "spec"), &g.spec, &err) < 0)
     fail (g.port, err);
   /* 3. */
-  if (stage_open (cfg, &g, &err) < 0 || build_root (cfg, &g.spec, &err) < 0)
+  if (stage_open (cfg, &g, &err) < 0 || build_root (cfg, &g.spec, &g, &err) < 0)
     fail (g.port, err);
   /* 4. The network. */
   if (net_up (cfg, &err) < 0)
@@ -681,12 +837,25 @@ ak_microvm_guest_main (void)
   sigaddset (&mask, SIGTERM);
   sigaddset (&mask, SIGINT);
   sigprocmask (SIG_BLOCK, &mask, NULL);
-  g.sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
+  g.sigfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  g.events = g.sigfd;
+  if (g.exec_ruleset >= 0)
+    {
+      struct epoll_event ev = { .events = EPOLLIN };
+      g.events = epoll_create1 (EPOLL_CLOEXEC);
+      if (g.events < 0 || socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, g.audit) < 0
+          || epoll_ctl (g.events, EPOLL_CTL_ADD, g.sigfd, &ev) < 0
+          || epoll_ctl (g.events, EPOLL_CTL_ADD, g.audit[0], &ev) < 0)
+        {
+          ak_error_set (&err, errno, "command policy: the exec watchers' channel");
+          fail (g.port, err);
+        }
+    }
   if (ak_mux_send (g.port, AK_MUX_READY, 0, NULL, 0) < 0)
     power_off ();
   /* 5. */
   {
-    ak_mux_t m = { .chan = g.port, .listen_fd = -1, .extra_fd = g.sigfd, .data = &g,
+    ak_mux_t m = { .chan = g.port, .listen_fd = -1, .extra_fd = g.events, .data = &g,
                    .on_open = on_open, .on_control = on_control, .on_extra = on_signal };
     (void) ak_mux_run (&m);
   }

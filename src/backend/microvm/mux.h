@@ -37,6 +37,8 @@ enum ak_mux_op {
   AK_MUX_STOP = 7,
   AK_MUX_CLAIM = 8, /* host to guest (warm pool): the claimant's environment and workspace;
                        the guest answers READY or FAIL */
+  AK_MUX_AUDIT = 9, /* guest to host: what the command policy's exec watcher reports
+                       ({"event":..., "fields":{...}}), for the host's audit log */
 };
 
 typedef struct ak_mux_stream {

@@ -932,6 +932,37 @@ sup_signal (ak_mux_t *m)
   return 1; /* SIGALRM, or asked again: no more waiting */
 }
 
+/* A report of the guest's exec watcher (the command policy's audit).  The
+ * guest is not trusted: only a policy_violation of the commands policy, of
+ * this sandbox (named here, never by the guest), with string and number
+ * fields, is written. */
+static int
+sup_control (ak_mux_t *m, uint8_t op, const uint8_t *p, size_t len)
+{
+  sup_t *s = m->data;
+  json_t *j, *fields, *out, *v;
+  const char *k;
+  if (op != AK_MUX_AUDIT || ak_backend_audit_hook == NULL || len > 16384
+      || !ak_cmdpolicy_active (&s->v->spec->sec.commands))
+    return 0;
+  j = json_loadb ((const char *) p, len, 0, NULL);
+  fields = json_object_get (j, "fields");
+  if (j == NULL || !json_is_object (fields)
+      || strcmp (json_string_value (json_object_get (j, "event")) ?: "", "policy_violation") != 0)
+    {
+      json_decref (j);
+      return 0;
+    }
+  out = json_object ();
+  json_object_foreach (fields, k, v)
+    if (json_is_string (v) || json_is_integer (v))
+      json_object_set (out, k, v);
+  json_object_set_new (out, "policy", json_string ("commands"));
+  ak_backend_audit_hook ("policy_violation", s->v->spec->name, out);
+  json_decref (j);
+  return 0;
+}
+
 /* The supervisor: boots the VM, reports, relays until the VM ends or is
  * stopped, then leaves nothing behind. */
 static int
@@ -970,7 +1001,7 @@ supervise (const ak_spec_t *spec, const char *dir, int listen_fd, int ready, int
   {
     sup_t s = { .v = &v, .sigfd = sigfd, .parent = parent };
     ak_mux_t m = { .chan = v.chan, .listen_fd = listen_fd, .extra_fd = sigfd, .data = &s,
-                   .on_extra = sup_signal };
+                   .on_control = sup_control, .on_extra = sup_signal };
     rc = ak_mux_run (&m) < 0 ? 1 : 0;
     if (v.qemu > 0 && s.stopping)
       {
