@@ -125,11 +125,20 @@ asan: $(ASAN_O)/agentkernel $(ASAN_O)/agentkernel-serve $(ASAN_O)/toml-test-deco
 # libFuzzer targets (clang only): fuzz/fuzz_<name>.c -> build/fuzz/fuzz_<name>
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
-FUZZ_CFLAGS := -std=gnu11 -Isrc -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -std=gnu11 -Isrc -g -O1 -MMD -MP -DAK_VERSION=\"$(VERSION)\" $(FUZZ_SAN)
+# The library is compiled once for every target (instrumented for the
+# fuzzer, not linked with its main), each target linked against it.
+FUZZ_LIB_OBJS := $(call objs,$(O)/fuzz,$(LIB_SRCS))
 fuzz: $(FUZZ_BINS)
-$(O)/fuzz/%: fuzz/%.c fuzz/fuzz_check.h $(LIB_SRCS)
+$(O)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) $(HARDEN) -DAK_VERSION=\"$(VERSION)\" -o $@ $< $(LIB_SRCS) $(LIBS) $(SERVE_LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(O)/fuzz/libagentkernel.a: $(FUZZ_LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+$(O)/fuzz/%: fuzz/%.c fuzz/fuzz_check.h $(O)/fuzz/libagentkernel.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $(HARDEN) -o $@ $< $(O)/fuzz/libagentkernel.a $(LIBS) $(SERVE_LIBS)
 
 check: all asan $(if $(shell command -v clang),fuzz)
 	tests/run-all.sh
