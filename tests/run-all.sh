@@ -72,7 +72,7 @@ fi
 # live in a private home directory).
 stage=$(mktemp -d /tmp/ak-test.XXXXXX)
 chmod 755 "$stage"
-cp build/agentkernel build/agentkernel-test build/agentkernel-serve build/agentkernel-guest build/probe build/vmm-probe "$stage/"
+cp build/agentkernel build/agentkernel-core build/agentkernel-test build/agentkernel-serve build/agentkernel-guest build/probe build/vmm-probe "$stage/"
 cp build/asan/agentkernel "$stage/agentkernel-asan" 2>/dev/null
 cp build/asan/agentkernel-serve "$stage/agentkernel-asan-serve" 2>/dev/null
 cp -r tests/integration "$stage/integration"

@@ -14,6 +14,7 @@ static const ak_backend_t *const backends[] = {
 };
 
 ak_backend_audit_fn ak_backend_audit_hook;
+void (*ak_backend_claim_started_hook) (void);
 
 const ak_backend_t *
 ak_backend_lookup (const char *name, ak_error_t **err)

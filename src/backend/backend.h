@@ -100,4 +100,9 @@ const ak_backend_t *ak_backend_lookup (const char *name, ak_error_t **err);
 typedef void (*ak_backend_audit_fn) (const char *event, const char *sandbox, json_t *fields);
 extern ak_backend_audit_fn ak_backend_audit_hook;
 
+/* Called once by pool_claim when the claimed sandbox took the command (it
+ * runs or is about to), before its status; NULL: nothing to call.  Set by
+ * the service layer for the pool's fronts (service/pool.h). */
+extern void (*ak_backend_claim_started_hook) (void);
+
 #endif

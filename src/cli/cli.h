@@ -114,6 +114,8 @@ int ak_cli_fail (ak_error_t *err);
 int ak_cli_usage_error (const char *cmd, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 int cmd_run (int argc, char **argv);
+/* A pool front (front.c), run by the pool daemon only. */
+int ak_cli_front_main (void);
 int cmd_create (int argc, char **argv);
 int cmd_start (int argc, char **argv);
 int cmd_stop (int argc, char **argv);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "service/image.h"
+#include "service/pool.h"
 #include "service/sandbox.h"
 #include "cli/cli.h"
 #include "model/spec_json.h"
@@ -212,6 +213,12 @@ cmd_run (int argc, char **argv)
           ak_cli_sandbox_free (&flags);
           return ak_cli_usage_error ("run", "unknown option '%s'", a);
         }
+    }
+  /* A pool front takes plain runs only (service/pool.h). */
+  if ((o.keep || o.branch) && ak_pool_front_active ())
+    {
+      ak_cli_sandbox_free (&flags);
+      return 0;
     }
   if (flags.name != NULL && !o.keep && !o.branch)
     {

@@ -1,5 +1,5 @@
 /* agentkernel serve: runs the server program installed next to this one,
- * named after it with "-serve" appended (agentkernel-serve; see
+ * named after it with "-serve" in place of "-core" (agentkernel-serve; see
  * tools/agentkernel-serve.c for why it is a program of its own). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,6 +36,8 @@ cmd_serve (int argc, char **argv)
       return AK_EXIT_FAILURE;
     }
   self[n] = '\0';
+  if (n > 5 && strcmp (self + n - 5, "-core") == 0)
+    self[n - 5] = '\0';
   server = ak_xasprintf ("%s-serve", self);
   argv[0] = server;
   execv (server, argv);

@@ -1,12 +1,14 @@
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "server/job.h"
+#include "service/pool.h"
 
 int
 ak_cli_fail (ak_error_t *err)
@@ -31,6 +33,13 @@ ak_cli_usage_error (const char *cmd, const char *fmt, ...)
 int
 main (int argc, char **argv)
 {
+  /* The launcher's cold start after a front asked the pool already
+   * (service/pool.h); not passed on to anything this program starts. */
+  if (getenv (AK_POOL_ASKED_ENV) != NULL)
+    {
+      unsetenv (AK_POOL_ASKED_ENV);
+      ak_pool_skip ();
+    }
   if (argc < 2)
     {
       ak_cli_usage (stderr);
@@ -44,6 +53,9 @@ main (int argc, char **argv)
   /* The MCP server's sandbox workers (not a command: never listed). */
   if (argc == 2 && strcmp (argv[1], AK_JOB_WORKER_COMMAND) == 0)
     return ak_job_worker_main ();
+  /* The pool daemon's fronts (service/pool.h), likewise. */
+  if (argc == 2 && strcmp (argv[1], AK_POOL_FRONT_COMMAND) == 0)
+    return ak_cli_front_main ();
   if (strcmp (argv[1], "--version") == 0 || strcmp (argv[1], "version") == 0)
     {
       printf ("agentkernel %s\n", AK_VERSION);

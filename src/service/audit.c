@@ -86,6 +86,20 @@ login_name (void)
   return s;
 }
 
+void
+ak_audit_warm (void)
+{
+  json_decref (login_name ());
+}
+
+static pid_t record_pid;
+
+void
+ak_audit_set_pid (pid_t pid)
+{
+  record_pid = pid;
+}
+
 static json_t *
 timestamp_now (void)
 {
@@ -143,7 +157,7 @@ build_entry (const char *event, const char *sandbox, json_t *fields)
   if (o == NULL)
     ak_oom ();
   json_object_set_new (o, "timestamp", timestamp_now ());
-  json_object_set_new (o, "pid", json_integer (getpid ()));
+  json_object_set_new (o, "pid", json_integer (record_pid > 0 ? record_pid : getpid ()));
   json_object_set_new (o, "user", login_name ());
   json_object_set_new (o, "event", json_string (event != NULL ? event : "unknown"));
   if (sandbox != NULL)

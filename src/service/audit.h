@@ -29,6 +29,7 @@
 #define AK_AUDIT_H
 
 #include <jansson.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 
@@ -59,6 +60,12 @@ int ak_audit_command (const char *event, const char *sandbox, char *const *argv,
 /* The log's path, or NULL when no home directory can be found.  The string
  * belongs to the calling thread and stays valid until its next call. */
 const char *ak_audit_path (void);
+
+/* For a process that writes records in another's place (a pool front,
+ * service/pool.h): the user's name looked up now, before the records are
+ * due, and the pid they name (0: this process's own). */
+void ak_audit_warm (void);
+void ak_audit_set_pid (pid_t pid);
 
 /* Every well-formed entry of the log, oldest first, as a new JSON array
  * (*entries_array, caller releases); only those whose "sandbox" equals

@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@
 #include "common/child.h"
 #include "common/cleanup.h"
 #include "common/digest.h"
+#include "common/peer.h"
 #include "common/util.h"
 #include "model/cmdpolicy.h"
 #include "model/spec_json.h"
@@ -61,8 +63,11 @@ pool_dir (ak_error_t **err)
   return ak_xasprintf ("%s/pool", root);
 }
 
-/* The daemon's socket (key NULL), or the socket of the shape with this
- * pool key. */
+/* Names the fronts' socket for sock_addr_of. */
+static const char FRONT_KEY[] = "front";
+
+/* The daemon's socket (key NULL), the fronts' (FRONT_KEY), or the socket
+ * of the shape with this pool key. */
 static int
 sock_addr_of (const char *key, struct sockaddr_un *sa, ak_error_t **err)
 {
@@ -72,6 +77,8 @@ sock_addr_of (const char *key, struct sockaddr_un *sa, ak_error_t **err)
     return -1;
   if (key == NULL)
     snprintf (name, sizeof name, "daemon.sock");
+  else if (key == FRONT_KEY)
+    snprintf (name, sizeof name, "front.sock");
   else
     {
       char d[AK_DIGEST_STR_LEN + 1];
@@ -225,6 +232,20 @@ ak_pool_unsuitable (const ak_spec_t *spec)
   return NULL;
 }
 
+static bool asked, skip;
+
+bool
+ak_pool_asked (void)
+{
+  return asked;
+}
+
+void
+ak_pool_skip (void)
+{
+  skip = true;
+}
+
 int
 ak_pool_try_run (const ak_backend_t *b, const ak_spec_t *spec, const ak_stdio_t *stdio,
                  int *status, ak_error_t **err)
@@ -235,7 +256,7 @@ ak_pool_try_run (const ak_backend_t *b, const ak_spec_t *spec, const ak_stdio_t 
   json_t *reply;
   int rc;
 
-  if (b->pool_claim == NULL || ak_pool_unsuitable (spec) != NULL || spec->argv == NULL
+  if (skip || b->pool_claim == NULL || ak_pool_unsuitable (spec) != NULL || spec->argv == NULL
       || spec->argv[0] == NULL)
     return 0;
   /* The terminal's job control (foreground group, ^Z) needs the command in
@@ -246,10 +267,10 @@ ak_pool_try_run (const ak_backend_t *b, const ak_spec_t *spec, const ak_stdio_t 
   /* Straight to the shape's idle sandboxes when the daemon has the shape;
    * else through the daemon, which counts the claim it cannot match. */
   if (b->pool_handoff && (ctl = daemon_connect_to (key)) >= 0)
-    ;
+    asked = true;
   else if ((s = daemon_connect ()) < 0)
     return 0;
-  else if (b->pool_handoff)
+  else if ((asked = true) && b->pool_handoff)
     {
       /* The claim follows on this connection without waiting for an
        * answer: the daemon hands the connection to an idle sandbox, or
@@ -359,18 +380,17 @@ typedef struct daemon {
   claimed_t *claimed;
   size_t n_claimed;
   unsigned long long unmatched;
-  ino_t mntns;
   bool stopping;
+  /* The fronts (pool.h): idle ones have busy >= 0, the read end of a pipe
+   * whose write end the front closes when it takes a run. */
+  struct {
+    pid_t pid;
+    int busy;
+  } fronts[2 * AK_POOL_FRONTS];
+  size_t n_fronts;
+  int front_lfd, self_fd;
+  long long fronts_retry_at;
 } daemon_t;
-
-static ino_t
-mntns_of (pid_t pid)
-{
-  char p[64];
-  struct stat st;
-  snprintf (p, sizeof p, "/proc/%d/ns/mnt", (int) pid);
-  return stat (p, &st) < 0 ? 0 : st.st_ino;
-}
 
 static void
 entry_drop (daemon_t *d, size_t i, bool kill_owner)
@@ -540,10 +560,14 @@ serve_client (daemon_t *d, int listen_fd)
     op = "";
   if (strcmp (op, "claim") == 0 && key != NULL)
     {
-      /* A workspace is opened by path in the daemon's view: a claimant
-       * that sees another mount table starts cold. */
-      if (mntns_of (cred.pid) != d->mntns)
+      /* A workspace is opened by path in the daemon's view, with its
+       * privileges: a claimant that sees another mount table, or is more
+       * confined than the daemon, starts cold (common/peer.h). */
+      ak_error_t *why = NULL;
+      pid_t pid;
+      if (ak_peer_check (c, &pid, &why) < 0)
         {
+          ak_error_free (why);
           d->unmatched++;
           claim_refuse (c, handoff);
         }
@@ -568,18 +592,99 @@ serve_client (daemon_t *d, int listen_fd)
   json_decref (req);
 }
 
-/* Reaps ended owners; a claimed sandbox's end lets its shape refill. */
+/* ---- the fronts (pool.h) ---- */
+
+static size_t
+fronts_idle (const daemon_t *d)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < d->n_fronts; i++)
+    n += d->fronts[i].busy >= 0;
+  return n;
+}
+
+/* One more front: this program again (the descriptor the daemon opened on
+ * itself at start), the front socket on descriptor 3, the write end of its
+ * busy pipe on 4.  It dies with the daemon. */
+static int
+front_spawn (daemon_t *d, ak_error_t **err)
+{
+  int pipefd[2];
+  pid_t pid;
+
+  if (pipe2 (pipefd, O_CLOEXEC) < 0)
+    return ak_error_set (err, errno, "pipe");
+  {
+    int keep[] = { d->front_lfd, pipefd[1], d->self_fd };
+    ak_worker_t w = { .keep = keep, .n_keep = 3, .death_signal = SIGKILL, .null_stdio = true };
+    pid = ak_worker_spawn (&w, err);
+    if (pid == 0)
+      {
+        static char *const argv[] = { (char *) "agentkernel", (char *) AK_POOL_FRONT_COMMAND, NULL };
+        if (fcntl (3, F_SETFD, 0) == 0 && fcntl (4, F_SETFD, 0) == 0)
+          syscall (SYS_execveat, 5, "", argv, environ, AT_EMPTY_PATH);
+        _exit (125);
+      }
+  }
+  close (pipefd[1]);
+  if (pid < 0)
+    {
+      close (pipefd[0]);
+      return -1;
+    }
+  d->fronts[d->n_fronts].pid = pid;
+  d->fronts[d->n_fronts++].busy = pipefd[0];
+  return 0;
+}
+
+/* AK_POOL_FRONTS idle fronts when no run is in one; while runs are, one
+ * more only when none is idle (starting a front takes a CPU for about a
+ * millisecond, which a run just starting should not share). */
+static void
+fronts_refill (daemon_t *d)
+{
+  size_t idle = fronts_idle (d);
+  size_t want = idle < d->n_fronts ? 1 : AK_POOL_FRONTS;
+  long long now = (long long) ak_now_ns ();
+
+  if (d->front_lfd < 0 || d->stopping || d->fronts_retry_at > now)
+    return;
+  while (idle < want && d->n_fronts < sizeof d->fronts / sizeof d->fronts[0])
+    {
+      ak_error_t *err = NULL;
+      if (front_spawn (d, &err) < 0)
+        {
+          ak_warn ("warm pool: cannot start a front: %s", err->msg);
+          ak_error_free (err);
+          d->fronts_retry_at = now + RETRY_NS;
+          return;
+        }
+      idle++;
+    }
+}
+
+/* Reaps ended owners and fronts; a claimed sandbox's end lets its shape
+ * refill, a front's end lets another start. */
 static void
 reap (daemon_t *d)
 {
   pid_t p;
   while ((p = waitpid (-1, NULL, WNOHANG)) > 0)
-    for (size_t i = 0; i < d->n_claimed; i++)
-      if (d->claimed[i].owner == p)
-        {
-          d->claimed[i] = d->claimed[--d->n_claimed];
-          break;
-        }
+    {
+      for (size_t i = 0; i < d->n_claimed; i++)
+        if (d->claimed[i].owner == p)
+          {
+            d->claimed[i] = d->claimed[--d->n_claimed];
+            break;
+          }
+      for (size_t i = 0; i < d->n_fronts; i++)
+        if (d->fronts[i].pid == p)
+          {
+            ak_closep (&d->fronts[i].busy);
+            d->fronts[i] = d->fronts[--d->n_fronts];
+            break;
+          }
+    }
 }
 
 /* Drops claims whose delay is over; returns the poll timeout (ms) until
@@ -718,10 +823,18 @@ shape_resolve (const ak_spec_t *in, ak_spec_t *out, int *hold, ak_error_t **err)
   return 0;
 }
 
-/* The shapes' sockets gone: a claimant from now on starts cold at once. */
+/* The shapes' and fronts' sockets gone: a claimant from now on starts
+ * cold at once. */
 static void
 shapes_unlisten (daemon_t *d)
 {
+  if (d->front_lfd >= 0)
+    {
+      struct sockaddr_un sa;
+      if (sock_addr_of (FRONT_KEY, &sa, NULL) == 0)
+        unlink (sa.sun_path);
+      ak_closep (&d->front_lfd);
+    }
   for (size_t s = 0; s < d->conf->n_shapes; s++)
     if (d->shapes[s].lfd >= 0)
       {
@@ -747,6 +860,9 @@ daemon_free (daemon_t *d)
     }
   for (size_t i = 0; i < d->n_entries; i++)
     ak_closep (&d->entries[i].ctl);
+  for (size_t i = 0; i < d->n_fronts; i++)
+    ak_closep (&d->fronts[i].busy);
+  ak_closep (&d->self_fd);
   free (d->entries);
   free (d->claimed);
   free (d->shapes);
@@ -757,7 +873,7 @@ daemon_free (daemon_t *d)
 int
 ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
 {
-  daemon_t d = { .conf = conf };
+  daemon_t d = { .conf = conf, .front_lfd = -1, .self_fd = -1 };
   _cleanup_close_ int lfd = -1, sigfd = -1;
   sigset_t mask;
   int rc = -1;
@@ -799,7 +915,6 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
       d.shapes[s].spec = &d.specs[s];
       d.shapes[s].key = ak_spec_pool_key (&d.specs[s]);
     }
-  d.mntns = mntns_of (getpid ());
   lfd = daemon_listen (err);
   if (lfd < 0)
     goto out;
@@ -815,6 +930,18 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
       if (sock_addr_of (d.shapes[s].key, &sa, err) < 0 || (d.shapes[s].lfd = listen_at (&sa, err)) < 0)
         goto out;
     }
+  /* The fronts: this very program, pinned now. */
+  {
+    struct sockaddr_un sa;
+    d.self_fd = open ("/proc/self/exe", O_PATH | O_CLOEXEC);
+    if (d.self_fd < 0)
+      {
+        ak_error_set (err, errno, "cannot open this program (/proc/self/exe) for the pool's fronts");
+        goto out;
+      }
+    if (sock_addr_of (FRONT_KEY, &sa, err) < 0 || (d.front_lfd = listen_at (&sa, err)) < 0)
+      goto out;
+  }
   ak_block_owner_signals (&mask);
   sigfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sigfd < 0)
@@ -832,9 +959,12 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
       _cleanup_free_ struct pollfd *p = NULL;
       size_t n;
       int timeout = claims_expire (&d);
+      size_t nf;
+      fronts_refill (&d);
       refill (&d);
       n = d.n_entries;
-      p = ak_xcalloc (n + 2 + conf->n_shapes, sizeof (struct pollfd));
+      nf = d.n_fronts;
+      p = ak_xcalloc (n + 2 + conf->n_shapes + nf, sizeof (struct pollfd));
       p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
       p[1] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
       for (size_t i = 0; i < n; i++)
@@ -843,11 +973,21 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
        * owners take what comes). */
       for (size_t s = 0; s < conf->n_shapes; s++)
         p[n + 2 + s] = (struct pollfd){ .fd = idle_of (&d, s) == 0 ? d.shapes[s].lfd : -1, .events = POLLIN };
-      if (poll (p, n + 2 + conf->n_shapes, timeout) < 0 && errno != EINTR)
+      for (size_t f = 0; f < nf; f++)
+        p[n + 2 + conf->n_shapes + f] = (struct pollfd){ .fd = d.fronts[f].busy, .events = POLLIN };
+      if (d.fronts_retry_at > 0 && timeout > RETRY_NS / 1000000)
+        timeout = (int) (RETRY_NS / 1000000);
+      if (poll (p, n + 2 + conf->n_shapes + nf, timeout) < 0 && errno != EINTR)
         {
           ak_error_set (err, errno, "poll");
           break;
         }
+      /* A front that took a run closed its end of the pipe (before any
+       * reaping below reorders the fronts). */
+      for (size_t f = 0; f < nf; f++)
+        if ((p[n + 2 + conf->n_shapes + f].revents & (POLLIN | POLLHUP | POLLERR)) && f < d.n_fronts
+            && d.fronts[f].busy == p[n + 2 + conf->n_shapes + f].fd)
+          ak_closep (&d.fronts[f].busy);
       if (p[1].revents & POLLIN)
         {
           struct signalfd_siginfo si;

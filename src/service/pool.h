@@ -46,6 +46,39 @@ int ak_pool_status (json_t **out, ak_error_t **err);
 /* Stops the running daemon and its sandboxes; 1 when none ran. */
 int ak_pool_stop (ak_error_t **err);
 
+/* ---- fronts ----
+ *
+ * The daemon also keeps AK_POOL_FRONTS agentkernel processes started and
+ * waiting on <state>/pool/front.sock (0600), this program run with
+ * AK_POOL_FRONT_COMMAND and the socket on descriptor 3.  The `agentkernel`
+ * launcher (tools/agentkernel-launch.c), a small static program, hands a
+ * `run` to one of them instead of starting this larger program: its
+ * command line, environment, working directory, umask, ignored signals and
+ * standard streams.  The front runs `run` as this program would, but
+ * takes a warm sandbox or nothing: until the claimed sandbox has the
+ * command, nothing is written, printed or started, and anything else
+ * (no matching shape, an image to resolve, --keep, a terminal on stdin, a
+ * claimant not exactly as confined as the daemon) sends the launcher back
+ * to a cold start of this program with the same arguments.  Each front
+ * serves one run and exits; the daemon starts another. */
+#define AK_POOL_FRONT_COMMAND "__pool-front"
+#define AK_POOL_FRONTS 2
+
+/* In a front: from now on ak_sandbox_run takes a warm sandbox or returns
+ * 1 at once having done nothing (not even the audit record); on_started
+ * is called when the sandbox took the command, after its command_started
+ * audit record. */
+void ak_pool_front_begin (void (*on_started) (void));
+bool ak_pool_front_active (void);
+/* Whether this process's run asked the daemon or a shape's socket for a
+ * sandbox (a front that did and got none tells the launcher so, and the
+ * cold start it makes does not ask again: one claim, one hit or miss). */
+bool ak_pool_asked (void);
+/* This process does not ask (it is that cold start). */
+void ak_pool_skip (void);
+/* The launcher's word to agentkernel-core that a front asked already. */
+#define AK_POOL_ASKED_ENV "AGENTKERNEL_POOL_ASKED"
+
 /* In ak_sandbox_run: spec (resolved as the backend gets it) in a pooled
  * sandbox.  Returns 1 when the command ran there (*status), 0 when the
  * caller is to start cold (no daemon, no match, the claim refused), -1 on

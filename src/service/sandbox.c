@@ -44,6 +44,37 @@ net_audit (const char *event, const char *sandbox, json_t *fields)
   (void) ak_audit (event, sandbox, fields);
 }
 
+/* A front's run (service/pool.h): its command_started record is written
+ * once the warm sandbox has the command. */
+static struct {
+  void (*on_started) (void);
+  const ak_spec_t *spec;
+  const char *via;
+} front;
+
+void
+ak_pool_front_begin (void (*on_started) (void))
+{
+  front.on_started = on_started;
+  front.via = "cli";
+}
+
+bool
+ak_pool_front_active (void)
+{
+  return front.via != NULL;
+}
+
+static void
+front_started (void)
+{
+  ak_audit_command (AK_AUDIT_COMMAND_STARTED, front.spec->name, front.spec->argv,
+                    json_pack ("{s:s, s:s}", "profile", ak_profile_name (front.spec->sec.profile), "via",
+                               front.via));
+  if (front.on_started != NULL)
+    front.on_started ();
+}
+
 int
 ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via, int *status,
                 ak_error_t **err)
@@ -57,6 +88,10 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via,
 
   if (b == NULL)
     return -1;
+  /* A front leaves images (a pull, a lock) to a cold start. */
+  if (ak_pool_front_active () && spec->image != NULL
+      && (ak_spec_wants_image (spec) || strcmp (spec->image, "auto") == 0))
+    return 1;
   /* An image: resolved (pulled when absent) into a copy of the caller's
    * spec, its layers held in use until the run ends. */
   if (spec->image != NULL && (ak_spec_wants_image (spec) || strcmp (spec->image, "auto") == 0))
@@ -76,8 +111,9 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via,
     }
   /* On record before the sandbox exists: a run (or the server running it)
    * killed with SIGKILL never gets to write command_executed. */
-  ak_audit_command (AK_AUDIT_COMMAND_STARTED, spec->name, spec->argv,
-                    json_pack ("{s:s, s:s}", "profile", ak_profile_name (spec->sec.profile), "via", via));
+  if (!ak_pool_front_active ())
+    ak_audit_command (AK_AUDIT_COMMAND_STARTED, spec->name, spec->argv,
+                      json_pack ("{s:s, s:s}", "profile", ak_profile_name (spec->sec.profile), "via", via));
   /* The caller's spec, with what it must hide and its home canonical (as a
    * created sandbox's is), so that shares and hidden paths compare. */
   s = *spec;
@@ -88,15 +124,26 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via,
     s.home = home;
   /* A warm sandbox of exactly this spec when a pool daemon has one, else
    * a cold start. */
+  if (ak_pool_front_active ())
+    {
+      front.spec = spec;
+      front.via = via;
+      ak_backend_claim_started_hook = front_started;
+    }
   rc = ak_pool_try_run (b, &s, stdio, status, err);
-  if (rc == 0)
+  if (rc == 0 && !ak_pool_front_active ())
     rc = b->run (&s, stdio, status, err);
   else if (rc > 0)
     rc = 0;
+  else if (rc == 0)
+    rc = 1; /* a front's run not taken: nothing happened */
+  ak_backend_claim_started_hook = NULL;
   ak_strv_free (s.private_paths);
   s.private_paths = NULL;
   ak_strv_free (s.shared_paths);
   s.shared_paths = NULL;
+  if (rc == 1)
+    return 1;
   if (rc < 0)
     ak_audit_command (AK_AUDIT_COMMAND_EXECUTED, spec->name, spec->argv,
                       json_pack ("{s:n, s:s, s:s}", "exit_code", "error", (*err)->msg, "via", via));

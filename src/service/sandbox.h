@@ -16,7 +16,9 @@
  * backend, runs spec->argv to completion with the given standard streams
  * (NULL: the caller's own), tears it down.  *status is the command's exit
  * status (128+N for signal N).  command_started is in the audit log before
- * anything is built, command_executed after; `via` names the front end. */
+ * anything is built, command_executed after; `via` names the front end.
+ * In a pool front (service/pool.h) it returns 1, having done nothing, when
+ * no warm sandbox took the command. */
 int ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via, int *status,
                     ak_error_t **err);
 /* Host check (doctor) of the named backend: each finding reported. */

@@ -49,6 +49,7 @@
 #include "backend/container/init.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
+#include "common/peer.h"
 #include "common/util.h"
 #include "model/spec_json.h"
 
@@ -170,19 +171,17 @@ int
 ak_pool_accept_claimant (int claim_listen)
 {
   _cleanup_close_ int c = accept4 (claim_listen, NULL, NULL, SOCK_CLOEXEC);
-  struct ucred cred;
-  socklen_t len = sizeof cred;
-  char path[64];
-  struct stat mine, theirs;
+  ak_error_t *err = NULL;
+  pid_t pid;
 
   if (c < 0)
     return -1;
-  if (getsockopt (c, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != geteuid ())
-    return -1;
-  snprintf (path, sizeof path, "/proc/%d/ns/mnt", (int) cred.pid);
-  if (stat ("/proc/self/ns/mnt", &mine) < 0 || stat (path, &theirs) < 0 || mine.st_ino != theirs.st_ino
-      || mine.st_dev != theirs.st_dev)
-    return -1;
+  /* Served as the daemon itself would be, or not at all (common/peer.h). */
+  if (ak_peer_check (c, &pid, &err) < 0)
+    {
+      ak_error_free (err);
+      return -1;
+    }
   return take_fd (&c);
 }
 
@@ -568,6 +567,17 @@ ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, siz
 
 /* ---- the claimant's side ---- */
 
+/* The command is the sandbox's: said once (backend.h). */
+static void
+claim_started (bool *started)
+{
+  if (*started)
+    return;
+  *started = true;
+  if (ak_backend_claim_started_hook != NULL)
+    ak_backend_claim_started_hook ();
+}
+
 int
 ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
                          ak_error_t **err)
@@ -631,6 +641,7 @@ ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio
            * ran), the owner reports. */
           if (ak_sync_recv (report, &type, &value, NULL, 0, NULL, NULL) == 1 && type == AK_SYNC_EXIT)
             {
+              claim_started (&started);
               *status = value;
               rc = 1;
               break;
@@ -651,11 +662,12 @@ ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio
       for (size_t i = 0; i < n_fds; i++)
         close (got[i]);
       if (type == AK_SYNC_STARTED)
-        started = true;
+        claim_started (&started);
       else if (type == AK_SYNC_WARN)
         ak_warn ("%s", text);
       else if (type == AK_SYNC_EXIT)
         {
+          claim_started (&started);
           *status = value;
           rc = 1;
           break;

@@ -71,12 +71,23 @@ find_kernel (void)
   return best;
 }
 
+/* PVM (kvm_pvm, a nested KVM for virtual machines without hardware
+ * virtualisation of their own) runs only guest kernels built for it: a
+ * stock kernel stops at its first emulation failure. */
+static bool
+kvm_is_pvm (void)
+{
+  return access ("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
 static bool
 kvm_works (void)
 {
   const char *accel = getenv ("AK_MICROVM_ACCEL");
   _cleanup_close_ int fd = -1, vm = -1;
   if (accel != NULL && strcmp (accel, "tcg") == 0)
+    return false;
+  if (kvm_is_pvm () && (accel == NULL || strcmp (accel, "kvm") != 0))
     return false;
   fd = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (fd < 0 || ioctl (fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
@@ -139,8 +150,11 @@ ak_vm_warn (const ak_spec_t *spec)
 {
   ak_vm_assets_t a;
   if (ak_vm_assets_find (&a, NULL) == 0 && !a.kvm)
-    ak_warn ("microvm: KVM is not usable here (no working /dev/kvm): the VM runs under TCG "
-             "emulation, about 10x slower to boot");
+    ak_warn ("microvm: KVM is not usable here (%s): the VM runs under TCG emulation, about 10x "
+             "slower to boot",
+             kvm_is_pvm () ? "/dev/kvm is PVM's, which boots only PVM guest kernels; AK_MICROVM_ACCEL=kvm "
+                             "uses it anyway"
+                           : "no working /dev/kvm");
   ak_vm_assets_clear (&a);
 }
 
@@ -206,7 +220,10 @@ ak_microvm_doctor (ak_host_check_fn report, void *data)
   if (rc == 0)
     {
       ak_host_check_t k = { .name = "microvm backend: KVM", .ok = a.kvm, .needed = false,
-                            .detail = a.kvm ? "/dev/kvm works" : "no usable /dev/kvm: guests run under TCG (slow)",
+                            .detail = a.kvm ? "/dev/kvm works"
+                                      : kvm_is_pvm () ? "/dev/kvm is PVM's (kvm_pvm), which boots only PVM "
+                                                        "guest kernels: guests run under TCG (slow)"
+                                                      : "no usable /dev/kvm: guests run under TCG (slow)",
                             .fix = "enable virtualization (KVM) for this machine" };
       report (&k, data);
     }

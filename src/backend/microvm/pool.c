@@ -525,6 +525,8 @@ ak_microvm_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, 
       return ak_error_set (err, 0, "%s", type == AK_SYNC_ERROR ? text : "pooled VM: bad answer"), 0;
     }
   conn = fds[0];
+  if (ak_backend_claim_started_hook != NULL)
+    ak_backend_claim_started_hook ();
   ak_vm_warn (spec);
   rc = ak_vm_exec (conn, spec, &io, status, err);
   ak_closep (&conn);

@@ -1,0 +1,325 @@
+/* A pool front (service/pool.h): started by the pool daemon with its front
+ * socket on descriptor 3 and the write end of its busy pipe on 4, it waits
+ * for one launcher (tools/agentkernel-launch.c), runs that launcher's
+ * `run` as `agentkernel-core run` would in the launcher's place, and exits.
+ *
+ * The launcher's request: one message "AKF1" with five descriptors, a
+ * sealed memfd, its stdin, stdout, stderr and its working directory; the
+ * memfd holds NUL-terminated entries
+ *
+ *   a<arg>            the command line, argv[0] first
+ *   e<KEY=VALUE>      the environment
+ *   u<octal>          the umask
+ *   i<hex>            the ignored signals (bit n-1: signal n)
+ *
+ * The answers: "P<pid>" (this front's pid, to which the launcher sends the
+ * signals it gets), "S" once the warm sandbox has the command (from then on
+ * the run is this front's: its messages are printed and its audit records
+ * written), "X<code>" with the exit status.  A connection closed before
+ * "S" means nothing happened: the launcher starts agentkernel-core itself
+ * (with AK_POOL_ASKED_ENV set when "C" came first: the pool was asked and
+ * had nothing, and is not asked twice).
+ * The launcher's end closing kills this front (F_SETSIG), as a killed
+ * `agentkernel run` ends its sandbox: the claimed sandbox's owner sees its
+ * claimant gone and kills the command.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/peer.h"
+#include "common/util.h"
+#include "service/audit.h"
+#include "service/pool.h"
+
+#define FRONT_LISTEN 3
+#define FRONT_BUSY 4
+/* Largest request (command line and environment). */
+#define REQUEST_MAX (4u << 20)
+#define REQUEST_FDS 5
+
+static int client = -1;
+/* The run's own messages, held until the sandbox has the command. */
+static struct {
+  FILE *out, *err;
+  char *out_buf, *err_buf;
+  size_t out_len, err_len;
+  FILE *real_out, *real_err;
+} held;
+
+static void
+hold_messages (void)
+{
+  held.real_out = stdout;
+  held.real_err = stderr;
+  held.out = open_memstream (&held.out_buf, &held.out_len);
+  held.err = open_memstream (&held.err_buf, &held.err_len);
+  if (held.out == NULL || held.err == NULL)
+    ak_oom ();
+  stdout = held.out;
+  stderr = held.err;
+}
+
+static void
+release_messages (bool print)
+{
+  if (held.out == NULL)
+    return;
+  fflush (held.out);
+  fflush (held.err);
+  stdout = held.real_out;
+  stderr = held.real_err;
+  if (print)
+    {
+      (void) ak_write_all (STDOUT_FILENO, held.out_buf, held.out_len);
+      (void) ak_write_all (STDERR_FILENO, held.err_buf, held.err_len);
+    }
+  fclose (held.out);
+  fclose (held.err);
+  free (held.out_buf);
+  free (held.err_buf);
+  memset (&held, 0, sizeof held);
+}
+
+static void
+answer (const char *text)
+{
+  while (send (client, text, strlen (text), MSG_NOSIGNAL) < 0 && errno == EINTR)
+    ;
+}
+
+/* The sandbox has the command: the run is this front's now. */
+static void
+front_started (void)
+{
+  release_messages (true);
+  answer ("S");
+}
+
+/* The request's descriptors, or -1 (nothing kept). */
+static int
+request_recv (int fds[REQUEST_FDS])
+{
+  char buf[8];
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE (REQUEST_FDS * sizeof (int))];
+  } u;
+  struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
+  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+  struct cmsghdr *c;
+  ssize_t n;
+  size_t got = 0;
+
+  while ((n = recvmsg (client, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+    ;
+  for (c = n >= 0 ? CMSG_FIRSTHDR (&m) : NULL; c != NULL; c = CMSG_NXTHDR (&m, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+      {
+        size_t k = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+        for (size_t i = 0; i < k; i++)
+          {
+            int fd;
+            memcpy (&fd, CMSG_DATA (c) + i * sizeof (int), sizeof fd);
+            if (got < REQUEST_FDS)
+              fds[got++] = fd;
+            else
+              close (fd);
+          }
+      }
+  if (n == 4 && memcmp (buf, "AKF1", 4) == 0 && got == REQUEST_FDS && !(m.msg_flags & (MSG_CTRUNC | MSG_TRUNC)))
+    return 0;
+  for (size_t i = 0; i < got; i++)
+    close (fds[i]);
+  return -1;
+}
+
+/* The memfd's entries; NULL when it is not a sealed memfd of a sane size
+ * whose entries all end. */
+static char *
+request_read (int fd, size_t *len)
+{
+  struct stat st;
+  int seals = fcntl (fd, F_GET_SEALS);
+  char *buf;
+
+  if (seals < 0 || (seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)
+      || fstat (fd, &st) < 0 || st.st_size <= 0 || (size_t) st.st_size > REQUEST_MAX)
+    return NULL;
+  buf = ak_xmalloc ((size_t) st.st_size + 1);
+  if (pread (fd, buf, (size_t) st.st_size, 0) != st.st_size || buf[st.st_size - 1] != '\0')
+    {
+      free (buf);
+      return NULL;
+    }
+  buf[st.st_size] = '\0';
+  *len = (size_t) st.st_size;
+  return buf;
+}
+
+/* Becomes the launcher as far as `run` can tell: its streams, directory,
+ * environment, umask and ignored signals.  Returns argc (0: a request this
+ * front does not take). */
+static int
+become_client (char *buf, size_t len, const int fds[REQUEST_FDS], char ***argv_out)
+{
+  char **argv = ak_xcalloc (len + 1, sizeof (char *));
+  char **env = ak_xcalloc (len + 1, sizeof (char *));
+  size_t na = 0, ne = 0;
+  unsigned long long ign = 0;
+  unsigned um = 022;
+
+  for (size_t pos = 0; pos < len;)
+    {
+      char *s = buf + pos;
+      pos += strlen (s) + 1;
+      if (s[0] == 'a')
+        argv[na++] = s + 1;
+      else if (s[0] == 'e' && strchr (s + 1, '=') != NULL)
+        env[ne++] = s + 1;
+      else if (s[0] == 'u')
+        um = (unsigned) strtoul (s + 1, NULL, 8) & 0777;
+      else if (s[0] == 'i')
+        ign = strtoull (s + 1, NULL, 16);
+    }
+  if (na < 2 || strcmp (argv[1], "run") != 0 || dup2 (fds[1], 0) < 0 || dup2 (fds[2], 1) < 0
+      || dup2 (fds[3], 2) < 0 || fchdir (fds[4]) < 0)
+    {
+      free (argv);
+      free (env);
+      return 0;
+    }
+  environ = env;
+  umask ((mode_t) um);
+  for (int sig = 1; sig <= 64; sig++)
+    if ((ign & (1ULL << (sig - 1))) && sig != SIGKILL && sig != SIGSTOP)
+      {
+        /* The raw call reaches the signals the C library keeps too. */
+        struct {
+          void *handler;
+          unsigned long flags;
+          void *restorer;
+          uint64_t mask;
+        } act = { .handler = (void *) SIG_IGN };
+        (void) syscall (SYS_rt_sigaction, sig, &act, NULL, sizeof act.mask);
+      }
+  *argv_out = argv;
+  return (int) na;
+}
+
+/* Waits for a launcher; 0 on SIGTERM/SIGINT (the daemon stops). */
+static int
+wait_for_client (int sigfd)
+{
+  for (;;)
+    {
+      struct pollfd p[2] = { { .fd = FRONT_LISTEN, .events = POLLIN }, { .fd = sigfd, .events = POLLIN } };
+      int c;
+      if (poll (p, 2, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return -1;
+        }
+      if (p[1].revents & POLLIN)
+        return -1;
+      c = accept4 (FRONT_LISTEN, NULL, NULL, SOCK_CLOEXEC);
+      if (c >= 0)
+        return c;
+      if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+        return -1;
+    }
+}
+
+int
+ak_cli_front_main (void)
+{
+  sigset_t mask;
+  _cleanup_close_ int sigfd = -1;
+  int fds[REQUEST_FDS], argc, code;
+  /* Kept to the end: the environment and arguments point into it. */
+  char *buf = NULL;
+  char **argv = NULL;
+  size_t len = 0;
+  char pid[32];
+  ak_error_t *err = NULL;
+  pid_t peer;
+
+  if (fcntl (FRONT_LISTEN, F_SETFD, FD_CLOEXEC) < 0 || fcntl (FRONT_BUSY, F_SETFD, FD_CLOEXEC) < 0)
+    {
+      fprintf (stderr, "agentkernel: %s is run only by the pool daemon\n", AK_POOL_FRONT_COMMAND);
+      return AK_EXIT_FAILURE;
+    }
+  /* The launcher's signals wait for the claim, which relays them to the
+   * command (backend's pool_claim); the daemon's stop ends an idle front. */
+  sigemptyset (&mask);
+  sigaddset (&mask, SIGINT);
+  sigaddset (&mask, SIGTERM);
+  sigaddset (&mask, SIGHUP);
+  sigaddset (&mask, SIGQUIT);
+  sigprocmask (SIG_BLOCK, &mask, NULL);
+  sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
+  /* What does not depend on the run, done while waiting for one. */
+  ak_audit_warm ();
+  if (sigfd < 0 || (client = wait_for_client (sigfd)) < 0)
+    return 0;
+  ak_closep (&sigfd);
+  /* Busy: the daemon starts another front when none is left idle. */
+  close (FRONT_LISTEN);
+  close (FRONT_BUSY);
+  if (ak_peer_check (client, &peer, &err) < 0 || request_recv (fds) < 0)
+    {
+      ak_error_free (err);
+      return 0;
+    }
+  buf = request_read (fds[0], &len);
+  argc = buf != NULL ? become_client (buf, len, fds, &argv) : 0;
+  for (int i = 0; i < REQUEST_FDS; i++)
+    close (fds[i]);
+  if (argc == 0)
+    return 0;
+  /* Dies with the launcher: its end closing is the kernel's SIGKILL here. */
+  if (fcntl (client, F_SETOWN, getpid ()) < 0 || fcntl (client, F_SETSIG, SIGKILL) < 0
+      || fcntl (client, F_SETFL, fcntl (client, F_GETFL) | O_ASYNC) < 0)
+    return 0;
+  {
+    struct pollfd p = { .fd = client, .events = POLLIN };
+    if (poll (&p, 1, 0) != 0)
+      return 0;
+  }
+  /* Its records name the process the user started. */
+  ak_audit_set_pid (peer);
+  snprintf (pid, sizeof pid, "P%d", (int) getpid ());
+  answer (pid);
+  hold_messages ();
+  ak_pool_front_begin (front_started);
+  code = cmd_run (argc - 1, argv + 1);
+  if (held.out != NULL)
+    {
+      /* Not taken (nothing was written, started or printed): the launcher
+       * starts agentkernel-core run with the same arguments, told whether
+       * the pool was asked already. */
+      release_messages (false);
+      if (ak_pool_asked ())
+        answer ("C");
+      return 0;
+    }
+  fflush (stdout);
+  fflush (stderr);
+  snprintf (pid, sizeof pid, "X%d", code);
+  answer (pid);
+  return 0;
+}

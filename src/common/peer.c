@@ -1,0 +1,123 @@
+/* The peer of a local socket (peer.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/peer.h"
+#include "common/syscalls.h"
+#include "common/util.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+typedef struct confinement {
+  unsigned long long cap_eff, cap_bnd;
+  unsigned nnp, seccomp, filters;
+} confinement_t;
+
+/* The value after "Name:" in a status line, or NULL. */
+static const char *
+field (const char *line, const char *name)
+{
+  size_t n = strlen (name);
+  return strncmp (line, name, n) == 0 && line[n] == ':' ? line + n + 1 : NULL;
+}
+
+/* The fields of /proc/<pid>/status (pid 0: this process) that say how
+ * confined it is. */
+static int
+confinement_of (pid_t pid, confinement_t *c)
+{
+  char path[64], buf[4096];
+  _cleanup_close_ int fd = -1;
+  ssize_t n;
+  int found = 0;
+
+  if (pid == 0)
+    snprintf (path, sizeof path, "/proc/self/status");
+  else
+    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || (n = read (fd, buf, sizeof buf - 1)) <= 0)
+    return -1;
+  buf[n] = '\0';
+  memset (c, 0, sizeof *c);
+  for (char *line = buf; line != NULL && *line != '\0';)
+    {
+      char *next = strchr (line, '\n');
+      const char *v;
+      if (next != NULL)
+        *next++ = '\0';
+      if (line[0] == 'C' && (v = field (line, "CapEff")) != NULL)
+        c->cap_eff = strtoull (v, NULL, 16), found++;
+      else if (line[0] == 'C' && (v = field (line, "CapBnd")) != NULL)
+        c->cap_bnd = strtoull (v, NULL, 16), found++;
+      else if (line[0] == 'N' && (v = field (line, "NoNewPrivs")) != NULL)
+        c->nnp = (unsigned) strtoul (v, NULL, 10), found++;
+      else if (line[0] == 'S' && (v = field (line, "Seccomp")) != NULL)
+        c->seccomp = (unsigned) strtoul (v, NULL, 10), found++;
+      else if (line[0] == 'S' && (v = field (line, "Seccomp_filters")) != NULL)
+        c->filters = (unsigned) strtoul (v, NULL, 10);
+      line = next;
+    }
+  return found == 4 ? 0 : -1;
+}
+
+static bool
+same_file (const char *a, const char *b)
+{
+  struct stat x, y;
+  return stat (a, &x) == 0 && stat (b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+int
+ak_peer_check (int sock, pid_t *pid, ak_error_t **err)
+{
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  _cleanup_close_ int pidfd = -1;
+  confinement_t mine, theirs;
+  char path[64], self[64];
+  static const char *const ns[] = { "ns/mnt", "ns/user" };
+
+  if (getsockopt (sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+    return ak_error_set (err, errno, "peer credentials");
+  if (cred.uid != geteuid () || cred.pid <= 0)
+    return ak_error_set (err, EPERM, "peer: another user, or outside this PID namespace");
+  /* Pinned: the checks below are about this process, not one that got
+   * its number after it ended. */
+  len = sizeof pidfd;
+  if (getsockopt (sock, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
+    pidfd = -1;
+  for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+    {
+      snprintf (path, sizeof path, "/proc/%d/%s", (int) cred.pid, ns[i]);
+      snprintf (self, sizeof self, "/proc/self/%s", ns[i]);
+      if (!same_file (path, self))
+        return ak_error_set (err, EPERM, "peer: in another %s namespace", ns[i] + 3);
+    }
+  snprintf (path, sizeof path, "/proc/%d/root", (int) cred.pid);
+  if (!same_file (path, "/"))
+    return ak_error_set (err, EPERM, "peer: under another root directory");
+  if (confinement_of (0, &mine) < 0 || confinement_of (cred.pid, &theirs) < 0)
+    return ak_error_set (err, EPERM, "peer: its status cannot be read");
+  if ((mine.cap_eff & ~theirs.cap_eff) != 0 || (mine.cap_bnd & ~theirs.cap_bnd) != 0)
+    return ak_error_set (err, EPERM, "peer: holds fewer capabilities");
+  if (theirs.nnp > mine.nnp || theirs.seccomp > mine.seccomp
+      || (theirs.seccomp == 2 && theirs.filters != mine.filters))
+    return ak_error_set (err, EPERM, "peer: under no_new_privs or a seccomp filter this process is not");
+  if (pidfd >= 0 && ak_pidfd_send_signal (pidfd, 0) < 0)
+    return ak_error_set (err, errno, "peer: gone");
+  *pid = cred.pid;
+  return 0;
+}

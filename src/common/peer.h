@@ -1,0 +1,26 @@
+/* The process at the other end of a local socket, and whether to act for
+ * it with this process's own privileges.
+ *
+ * The pool's claim sockets and fronts (service/pool.h) do things for their
+ * peer that it asked for (open its workspace, run its command in a sandbox
+ * built beforehand): they serve a peer only when it is this process as far
+ * as isolation goes, that is the same user, the same user and mount
+ * namespaces, the same root directory, and no more confined than this
+ * process (no capability or bounding capability missing that this one has,
+ * no seccomp mode, filter count or no_new_privs this one has not).  Any
+ * other peer (in a chroot, in another namespace, under a tighter seccomp
+ * filter or capability set) is refused and starts a sandbox of its own,
+ * within its own limits.  A Landlock domain cannot be read from outside a
+ * process; the rules above are what can be. */
+#ifndef AK_PEER_H
+#define AK_PEER_H
+
+#include <sys/types.h>
+
+#include "error.h"
+
+/* 0 with *pid when sock's peer may be served as above; -1 with *err (why
+ * not) otherwise. */
+int ak_peer_check (int sock, pid_t *pid, ak_error_t **err);
+
+#endif
