@@ -206,6 +206,9 @@ daemon_status (bool as_json)
           (long long) json_integer_value (json_object_get (st, "hits")),
           (long long) json_integer_value (json_object_get (st, "misses")),
           (long long) json_integer_value (json_object_get (st, "unmatched")));
+  printf ("fronts: %lld idle, %lld runs taken\n",
+          (long long) json_integer_value (json_object_get (st, "fronts_idle")),
+          (long long) json_integer_value (json_object_get (st, "fronts_served")));
   printf ("%-10s %-12s %-24s %-8s %5s %9s %6s %7s\n", "BACKEND", "PROFILE", "IMAGE", "NETWORK", "IDLE",
           "STARTING", "HITS", "MISSES");
   shapes = json_object_get (st, "shapes");

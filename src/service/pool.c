@@ -390,6 +390,7 @@ typedef struct daemon {
   size_t n_fronts;
   int front_lfd, self_fd;
   long long fronts_retry_at;
+  unsigned long long fronts_served;
 } daemon_t;
 
 static void
@@ -439,6 +440,8 @@ refill (daemon_t *d)
     }
 }
 
+static size_t fronts_idle (const daemon_t *d);
+
 static json_t *
 status_json (const daemon_t *d)
 {
@@ -461,9 +464,10 @@ status_json (const daemon_t *d)
                              "misses", (json_int_t) sh->misses, "failures",
                              (json_int_t) sh->failures, "last_error", sh->last_error));
     }
-  return json_pack ("{s:I, s:I, s:o, s:I, s:I, s:I}", "pid", (json_int_t) getpid (), "pool_size",
+  return json_pack ("{s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I}", "pid", (json_int_t) getpid (), "pool_size",
                     (json_int_t) d->conf->size, "shapes", shapes, "hits", (json_int_t) hits,
-                    "misses", (json_int_t) misses, "unmatched", (json_int_t) d->unmatched);
+                    "misses", (json_int_t) misses, "unmatched", (json_int_t) d->unmatched, "fronts_idle",
+                    (json_int_t) fronts_idle (d), "fronts_served", (json_int_t) d->fronts_served);
 }
 
 /* Idle sandbox i is claimed: the daemon forgets it (its owner serves the
@@ -987,7 +991,10 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
       for (size_t f = 0; f < nf; f++)
         if ((p[n + 2 + conf->n_shapes + f].revents & (POLLIN | POLLHUP | POLLERR)) && f < d.n_fronts
             && d.fronts[f].busy == p[n + 2 + conf->n_shapes + f].fd)
-          ak_closep (&d.fronts[f].busy);
+          {
+            ak_closep (&d.fronts[f].busy);
+            d.fronts_served++;
+          }
       if (p[1].revents & POLLIN)
         {
           struct signalfd_siginfo si;

@@ -387,7 +387,113 @@ if is_root && id "${AK_TEST_USER:-aktest}" >/dev/null 2>&1; then
 else
   skip_lacks "needs root and the ${AK_TEST_USER:-aktest} user"
 fi
+
+# The launcher and the daemon's fronts (service/pool.h): `agentkernel run`
+# handed to an agentkernel-core started beforehand, which takes a warm
+# sandbox in the caller's place or sends it back to a cold start.
+t_begin "front: a pooled run is a front's, its audit records name the caller's process, once each"
+arm_wait_idle
+alog=$arm_state/audit.jsonl
+f0=$(arm_num fronts_served)
+h0=$(arm_num hits)
+out=$(cd "$arm_work" && AGENTKERNEL_AUDIT_LOG=$alog AGENTKERNEL_STATE_DIR="$arm_state" \
+      sh -c 'echo "pid=$$"; exec "$0" run --config "$1" --profile restrictive -- echo "$2"' "$AK" "$arm_cfg" "$MARK" 2>&1)
+cpid=$(printf '%s\n' "$out" | sed -n 's/^pid=//p')
+f1=$(arm_num fronts_served)
+h1=$(arm_num hits)
+nstart=$(grep -c "\"pid\":$cpid,.*\"event\":\"command_started\"" "$alog" 2>/dev/null)
+nexec=$(grep -c "\"pid\":$cpid,.*\"event\":\"command_executed\".*\"exit_code\":0" "$alog" 2>/dev/null)
+if ! printf '%s' "$out" | grep -q "^$MARK\$"; then fail "did not run: $out"
+elif [ "$f1" != $((f0 + 1)) ] || [ "$h1" != $((h0 + 1)) ]; then fail "fronts served $f0 -> $f1, hits $h0 -> $h1"
+elif [ "$nstart" != 1 ] || [ "$nexec" != 1 ]; then fail "records of pid $cpid: $nstart started, $nexec executed: $(cat "$alog")"
+else pass; fi
+t_begin "front: kill -9 of agentkernel ends its command, as for a cold run"
+arm_wait_idle
+(cd "$arm_work" && AGENTKERNEL_STATE_DIR="$arm_state" exec "$AK" run --config "$arm_cfg" --profile restrictive -- \
+   sh -c 'echo "$0"; exec sleep 29418' "$MARK" >"$arm_state/k9" 2>&1) &
+kpid=$!
+for _ in $(seq 100); do grep -q "$MARK" "$arm_state/k9" && pgrep -f 'sleep 29418' >/dev/null && break; sleep 0.1; done
+running=$(pgrep -f 'sleep 29418' || true)
+kill -KILL "$kpid"; wait "$kpid" 2>/dev/null
+for _ in $(seq 50); do pgrep -f 'sleep 29418' >/dev/null || break; sleep 0.1; done
+left=$(pgrep -f 'sleep 29418' || true)
+if [ -z "$running" ]; then fail "the command never ran: $(cat "$arm_state/k9")"
+elif [ -n "$left" ]; then fail "still running after kill -9 of agentkernel: $left"; pkill -f 'sleep 29418'
+else pass; fi
+t_begin "front: a caller under no_new_privs is not served by the daemon (a cold start of its own)"
+if command -v setpriv >/dev/null; then
+  arm_wait_idle
+  h0=$(arm_num hits)
+  f0=$(arm_num fronts_served)
+  out=$(cd "$arm_work" && AGENTKERNEL_STATE_DIR="$arm_state" setpriv --no-new-privs "$AK" run --config "$arm_cfg" \
+        --profile restrictive -- echo "$MARK" 2>&1)
+  h1=$(arm_num hits)
+  # control: the same run without no_new_privs is a hit
+  arm_wait_idle
+  out2=$(arun -- echo "$MARK" 2>&1)
+  h2=$(arm_num hits)
+  if ! printf '%s' "$out" | grep -q "^$MARK\$"; then fail "did not run: $out"
+  elif [ "$h1" != "$h0" ]; then fail "served from the pool (hits $h0 -> $h1)"
+  elif [ "$out2" != "$MARK" ] || [ "$h2" != $((h1 + 1)) ]; then fail "control: $out2, hits $h1 -> $h2"
+  else pass; fi
+else
+  skip_lacks "setpriv (util-linux)"
+fi
+t_begin "front: requests that are not the launcher's change nothing, the next run is served"
+arm_wait_idle
+f0=$(arm_num fronts_served)
+h0=$(arm_num hits)
+python3 - "$arm_state/pool/front.sock" <<'PY'
+import array, os, socket, sys
+path = sys.argv[1]
+def client(data, fds=()):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(path)
+    anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+    s.sendmsg([data], anc)
+    s.settimeout(5)
+    got = b""
+    try:
+        while True:
+            m = s.recv(64)
+            if not m:
+                break
+            got += m
+    except OSError:
+        pass
+    s.close()
+    return got
+r, w = os.pipe()
+plain = os.memfd_create("not-sealed")
+os.write(plain, b"arun\0ax\0")
+answers = [client(b"hello"), client(b"AKF1"), client(b"AKF1", [r, 0, 1, 2, r]),
+           client(b"AKF1", [plain, 0, 1, 2, r]), client(b"\0" * 4096)]
+bad = [a for a in answers if a.startswith(b"S") or b"X" in a]
+if bad:
+    print("answered:", bad)
+sys.exit(1 if bad else 0)
+PY
+raw=$?
+arm_wait_idle
+sleep 0.5
+out=$(arun -- echo "$MARK" 2>&1)
+f1=$(arm_num fronts_served)
+h1=$(arm_num hits)
+if [ "$raw" != 0 ]; then fail "a raw request was run"
+elif [ "$out" != "$MARK" ] || [ "$h1" != $((h0 + 1)) ]; then fail "the next run: $out, hits $h0 -> $h1"
+elif [ "$(arm_num fronts_idle)" -lt 1 ]; then fail "no idle front left: $(wak daemon status)"
+else pass; fi
+t_begin "front: run --keep with the daemon up is a kept sandbox, as without it"
+out=$(arun --keep --name akfront-kept -- echo "$MARK" 2>&1)
+listed=$(wak list 2>&1)
+wak remove --force akfront-kept >/dev/null 2>&1
+if printf '%s' "$out" | grep -q "^$MARK\$" && printf '%s' "$listed" | grep -q akfront-kept; then pass
+else fail "$out / $listed"; fi
+expect "front: the status shows the fronts" 0 'fronts: [0-9]+ idle, [0-9]+ runs taken' -- wak daemon status
 expect "armed: stop" 0 'stopped' -- wak daemon stop
+t_begin "front: the socket is gone with the daemon, and no front is left"
+left=$(pgrep -f "__pool-front" | while read -r p; do tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qx "AGENTKERNEL_STATE_DIR=$arm_state" && echo "$p"; done)
+[ ! -e "$arm_state/pool/front.sock" ] && [ -z "$left" ] && pass || fail "$(ls "$arm_state/pool") $left"
 rm -rf "$arm_state" "$arm_work"
 
 # The microVM engine's pool: VMs booted ahead, the workspace attached at
