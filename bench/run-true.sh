@@ -30,7 +30,17 @@ export AGENTKERNEL_STATE_DIR=$out/state
 printf '[daemon]\npool_size = 4\nshapes = [{ profile = "restrictive" }, { profile = "moderate", network = false }]\n' >"$out/pool.toml"
 "$ak" daemon start --config "$out/pool.toml" >/dev/null
 trap 'AGENTKERNEL_STATE_DIR="$out/state" "$ak" daemon stop >/dev/null 2>&1; rm -rf "$out"' EXIT
-refilled="sh -c 'for i in \$(seq 500); do [ \$($ak daemon status --json | grep -c idle...4,) = 2 ] && exit 0; sleep 0.01; done'"
+# Every shape at pool_size idle, and both fronts idle (docs/pool.md).
+cat >"$out/refilled.sh" <<EOF
+#!/bin/sh
+for i in \$(seq 500); do
+  st=\$("$ak" daemon status --json)
+  [ "\$(echo "\$st" | grep -c '"idle": 4,')" = 2 ] && echo "\$st" | grep -q '"fronts_idle": 2,' && exit 0
+  sleep 0.01
+done
+EOF
+chmod +x "$out/refilled.sh"
+refilled=$out/refilled.sh
 sleep 2
 # bwrap and bare /bin/true again in the same invocation: on a shared
 # machine the load changes between invocations, and a ratio is only
@@ -38,8 +48,9 @@ sleep 2
 hyperfine -N --warmup 5 --runs "$runs" --export-json "$out/p.json" --prepare "$refilled" \
   -n "pooled restrictive" "$ak run --config $out/pool.toml --profile restrictive -- /bin/true" \
   -n "pooled moderate --no-network" "$ak run --config $out/pool.toml --profile moderate --no-network -- /bin/true" \
+  -n "pooled restrictive, no launcher" "$ak-core run --config $out/pool.toml --profile restrictive -- /bin/true" \
   -n "bwrap (pooled batch)" "$bwrap_cmd" -n "bare (pooled batch)" /bin/true >/dev/null 2>&1
-"$ak" daemon status | sed -n 2p
+"$ak" daemon status | sed -n 2,3p
 unset AGENTKERNEL_STATE_DIR
 
 hyperfine -N --warmup 20 --runs "$runs" --export-json "$out/r.json" \

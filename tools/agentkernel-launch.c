@@ -244,12 +244,7 @@ main (int argc, char **argv)
       exec_core (argv);
   close (req);
   close (cwd);
-  /* "P<pid>", "S", "X<code>" (front.c); an end before "S" is a cold start. */
-  if (answer (s, buf, sizeof buf) <= 0 || buf[0] != 'P')
-    goto cold;
-  front_pid = atoi (buf + 1);
-  if (got_signal != 0)
-    kill ((pid_t) front_pid, got_signal);
+  /* "S<pid>", "X<code>" (front.c); an end before "S" is a cold start. */
   if (answer (s, buf, sizeof buf) <= 0 || buf[0] != 'S')
     {
       /* "C": the pool was asked and had nothing; agentkernel-core does
@@ -258,6 +253,10 @@ main (int argc, char **argv)
         setenv ("AGENTKERNEL_POOL_ASKED", "1", 1);
       goto cold;
     }
+  /* A signal that came before is the command's now. */
+  front_pid = atoi (buf + 1);
+  if (got_signal != 0)
+    kill ((pid_t) front_pid, got_signal);
   if (answer (s, buf, sizeof buf) <= 0 || buf[0] != 'X')
     {
       fprintf (stderr, "agentkernel: the pool's front ended without the command's status\n");

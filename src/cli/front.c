@@ -12,10 +12,10 @@
  *   u<octal>          the umask
  *   i<hex>            the ignored signals (bit n-1: signal n)
  *
- * The answers: "P<pid>" (this front's pid, to which the launcher sends the
- * signals it gets), "S" once the warm sandbox has the command (from then on
- * the run is this front's: its messages are printed and its audit records
- * written), "X<code>" with the exit status.  A connection closed before
+ * The answers: "S<pid>" once the warm sandbox has the command (from then
+ * on the run is this front's: its messages are printed and its audit
+ * records written; the launcher sends the signals it gets to <pid>, this
+ * front, which relays them), "X<code>" with the exit status.  A connection closed before
  * "S" means nothing happened: the launcher starts agentkernel-core itself
  * (with AK_POOL_ASKED_ENV set when "C" came first: the pool was asked and
  * had nothing, and is not asked twice).
@@ -101,12 +101,15 @@ answer (const char *text)
     ;
 }
 
-/* The sandbox has the command: the run is this front's now. */
+/* The sandbox has the command: the run is this front's now.  The
+ * launcher learns this front's pid with it, for the signals it relays. */
 static void
 front_started (void)
 {
+  char s[32];
   release_messages (true);
-  answer ("S");
+  snprintf (s, sizeof s, "S%d", (int) getpid ());
+  answer (s);
 }
 
 /* The request's descriptors, or -1 (nothing kept). */
@@ -254,7 +257,7 @@ ak_cli_front_main (void)
   char *buf = NULL;
   char **argv = NULL;
   size_t len = 0;
-  char pid[32];
+  char text[32];
   ak_error_t *err = NULL;
   pid_t peer;
 
@@ -302,8 +305,6 @@ ak_cli_front_main (void)
   }
   /* Its records name the process the user started. */
   ak_audit_set_pid (peer);
-  snprintf (pid, sizeof pid, "P%d", (int) getpid ());
-  answer (pid);
   hold_messages ();
   ak_pool_front_begin (front_started);
   code = cmd_run (argc - 1, argv + 1);
@@ -319,7 +320,7 @@ ak_cli_front_main (void)
     }
   fflush (stdout);
   fflush (stderr);
-  snprintf (pid, sizeof pid, "X%d", code);
-  answer (pid);
+  snprintf (text, sizeof text, "X%d", code);
+  answer (text);
   return 0;
 }
