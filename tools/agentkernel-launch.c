@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -101,15 +102,23 @@ put (char **buf, size_t *len, size_t *cap, char tag, const char *s)
   return 0;
 }
 
-/* The signals this process ignores, which a command inherits. */
+/* The signals this process ignores, which a command inherits: asked of
+ * the kernel itself (the C library hides the signals it keeps for
+ * itself, 32 to 34, which a caller may ignore too). */
 static unsigned long long
 ignored_signals (void)
 {
   unsigned long long set = 0;
   for (int sig = 1; sig < 65; sig++)
     {
-      struct sigaction old;
-      if (sig != SIGKILL && sig != SIGSTOP && sigaction (sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+      struct {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        unsigned long long mask;
+      } old;
+      if (sig != SIGKILL && sig != SIGSTOP && syscall (SYS_rt_sigaction, sig, NULL, &old, sizeof old.mask) == 0
+          && old.handler == (void *) SIG_IGN)
         set |= 1ULL << (sig - 1);
     }
   return set;
