@@ -424,13 +424,12 @@ t_begin "front: a caller under no_new_privs is not served by the daemon (a cold 
 if command -v setpriv >/dev/null; then
   arm_wait_idle
   h0=$(arm_num hits)
-  f0=$(arm_num fronts_served)
   out=$(cd "$arm_work" && AGENTKERNEL_STATE_DIR="$arm_state" setpriv --no-new-privs "$AK" run --config "$arm_cfg" \
         --profile restrictive -- echo "$MARK" 2>&1)
   h1=$(arm_num hits)
   # control: the same run without no_new_privs is a hit
   arm_wait_idle
-  out2=$(arun -- echo "$MARK" 2>&1)
+  out2=$(arun -- echo "$MARK" 2>/dev/null)
   h2=$(arm_num hits)
   if ! printf '%s' "$out" | grep -q "^$MARK\$"; then fail "did not run: $out"
   elif [ "$h1" != "$h0" ]; then fail "served from the pool (hits $h0 -> $h1)"
@@ -476,7 +475,7 @@ PY
 raw=$?
 arm_wait_idle
 sleep 0.5
-out=$(arun -- echo "$MARK" 2>&1)
+out=$(arun -- echo "$MARK" 2>/dev/null)
 f1=$(arm_num fronts_served)
 h1=$(arm_num hits)
 if [ "$raw" != 0 ]; then fail "a raw request was run"
