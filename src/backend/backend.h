@@ -61,7 +61,7 @@ typedef struct ak_backend {
    * sandbox is idle, -1 when it could not be built.  spec has no argv,
    * workdir, env or workspace directory: a claim brings them.
    * pool_claim: in the claimant, which the daemon handed ctl: runs spec
-   * (same pool key as the pooled spec) in that sandbox with stdio, relays
+   * (key: its pool key, the pooled spec's) in that sandbox with stdio, relays
    * the signals run() relays.  Returns 1 when the command ran (*status as
    * run()), 0 when the sandbox could not take it before the command started
    * (the caller starts cold; *err says why), -1 on an error after that.
@@ -73,7 +73,7 @@ typedef struct ak_backend {
    * never returned then; -1: the sandbox ended). */
   int (*pool_start) (const ak_spec_t *spec, int claim_listen, pid_t *owner, ak_error_t **err);
   int (*pool_wait) (int ctl, ak_error_t **err);
-  int (*pool_claim) (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
+  int (*pool_claim) (int ctl, const ak_spec_t *spec, const char *key, const ak_stdio_t *stdio, int *status,
                      ak_error_t **err);
   /* pool_handoff: the claim goes the other way round, one hand-over
    * shorter.  The claimant calls pool_claim at once on its own connection

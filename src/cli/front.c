@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -223,22 +224,31 @@ become_client (char *buf, size_t len, const int fds[REQUEST_FDS], char ***argv_o
   return (int) na;
 }
 
-/* Waits for a launcher; 0 on SIGTERM/SIGINT (the daemon stops). */
+/* Waits for a launcher (-1 on SIGTERM/SIGINT: the daemon stops).  The
+ * socket is watched exclusively (EPOLLEXCLUSIVE): a launcher wakes one
+ * idle front, not all of them. */
 static int
 wait_for_client (int sigfd)
 {
+  _cleanup_close_ int ep = epoll_create1 (EPOLL_CLOEXEC);
+  struct epoll_event l = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0 };
+  struct epoll_event g = { .events = EPOLLIN, .data.u32 = 1 };
+
+  if (ep < 0 || epoll_ctl (ep, EPOLL_CTL_ADD, FRONT_LISTEN, &l) < 0 || epoll_ctl (ep, EPOLL_CTL_ADD, sigfd, &g) < 0)
+    return -1;
   for (;;)
     {
-      struct pollfd p[2] = { { .fd = FRONT_LISTEN, .events = POLLIN }, { .fd = sigfd, .events = POLLIN } };
-      int c;
-      if (poll (p, 2, -1) < 0)
+      struct epoll_event ev[2];
+      int n = epoll_wait (ep, ev, 2, -1), c;
+      if (n < 0)
         {
           if (errno == EINTR)
             continue;
           return -1;
         }
-      if (p[1].revents & POLLIN)
-        return -1;
+      for (int i = 0; i < n; i++)
+        if (ev[i].data.u32 == 1)
+          return -1;
       c = accept4 (FRONT_LISTEN, NULL, NULL, SOCK_CLOEXEC);
       if (c >= 0)
         return c;
@@ -277,6 +287,7 @@ ak_cli_front_main (void)
   sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
   /* What does not depend on the run, done while waiting for one. */
   ak_audit_warm ();
+  (void) ak_peer_check_prepare ();
   if (sigfd < 0 || (client = wait_for_client (sigfd)) < 0)
     return 0;
   ak_closep (&sigfd);

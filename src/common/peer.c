@@ -73,11 +73,38 @@ confinement_of (pid_t pid, confinement_t *c)
   return found == 4 ? 0 : -1;
 }
 
-static bool
-same_file (const char *a, const char *b)
+/* This process's own side, read once (a server that checks its peers
+ * does not change its own namespaces, root or privileges after start). */
+static struct {
+  bool read;
+  struct stat ns[2], root;
+  confinement_t c;
+} self;
+static const char *const ns_names[] = { "ns/mnt", "ns/user" };
+
+int
+ak_peer_check_prepare (void)
 {
-  struct stat x, y;
-  return stat (a, &x) == 0 && stat (b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+  char path[64];
+  if (self.read)
+    return 0;
+  for (size_t i = 0; i < 2; i++)
+    {
+      snprintf (path, sizeof path, "/proc/self/%s", ns_names[i]);
+      if (stat (path, &self.ns[i]) < 0)
+        return -1;
+    }
+  if (stat ("/", &self.root) < 0 || confinement_of (0, &self.c) < 0)
+    return -1;
+  self.read = true;
+  return 0;
+}
+
+static bool
+same_as (const char *path, const struct stat *mine)
+{
+  struct stat st;
+  return stat (path, &st) == 0 && st.st_dev == mine->st_dev && st.st_ino == mine->st_ino;
 }
 
 int
@@ -86,10 +113,12 @@ ak_peer_check (int sock, pid_t *pid, ak_error_t **err)
   struct ucred cred;
   socklen_t len = sizeof cred;
   _cleanup_close_ int pidfd = -1;
-  confinement_t mine, theirs;
-  char path[64], self[64];
-  static const char *const ns[] = { "ns/mnt", "ns/user" };
+  confinement_t theirs;
+  const confinement_t *mine = &self.c;
+  char path[64];
 
+  if (ak_peer_check_prepare () < 0)
+    return ak_error_set (err, errno, "this process's own namespaces and status");
   if (getsockopt (sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
     return ak_error_set (err, errno, "peer credentials");
   if (cred.uid != geteuid () || cred.pid <= 0)
@@ -99,22 +128,21 @@ ak_peer_check (int sock, pid_t *pid, ak_error_t **err)
   len = sizeof pidfd;
   if (getsockopt (sock, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
     pidfd = -1;
-  for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+  for (size_t i = 0; i < 2; i++)
     {
-      snprintf (path, sizeof path, "/proc/%d/%s", (int) cred.pid, ns[i]);
-      snprintf (self, sizeof self, "/proc/self/%s", ns[i]);
-      if (!same_file (path, self))
-        return ak_error_set (err, EPERM, "peer: in another %s namespace", ns[i] + 3);
+      snprintf (path, sizeof path, "/proc/%d/%s", (int) cred.pid, ns_names[i]);
+      if (!same_as (path, &self.ns[i]))
+        return ak_error_set (err, EPERM, "peer: in another %s namespace", ns_names[i] + 3);
     }
   snprintf (path, sizeof path, "/proc/%d/root", (int) cred.pid);
-  if (!same_file (path, "/"))
+  if (!same_as (path, &self.root))
     return ak_error_set (err, EPERM, "peer: under another root directory");
-  if (confinement_of (0, &mine) < 0 || confinement_of (cred.pid, &theirs) < 0)
+  if (confinement_of (cred.pid, &theirs) < 0)
     return ak_error_set (err, EPERM, "peer: its status cannot be read");
-  if ((mine.cap_eff & ~theirs.cap_eff) != 0 || (mine.cap_bnd & ~theirs.cap_bnd) != 0)
+  if ((mine->cap_eff & ~theirs.cap_eff) != 0 || (mine->cap_bnd & ~theirs.cap_bnd) != 0)
     return ak_error_set (err, EPERM, "peer: holds fewer capabilities");
-  if (theirs.nnp > mine.nnp || theirs.seccomp > mine.seccomp
-      || (theirs.seccomp == 2 && theirs.filters != mine.filters))
+  if (theirs.nnp > mine->nnp || theirs.seccomp > mine->seccomp
+      || (theirs.seccomp == 2 && theirs.filters != mine->filters))
     return ak_error_set (err, EPERM, "peer: under no_new_privs or a seccomp filter this process is not");
   if (pidfd >= 0 && ak_pidfd_send_signal (pidfd, 0) < 0)
     return ak_error_set (err, errno, "peer: gone");

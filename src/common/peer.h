@@ -20,7 +20,10 @@
 #include "error.h"
 
 /* 0 with *pid when sock's peer may be served as above; -1 with *err (why
- * not) otherwise. */
+ * not) otherwise.  This process's own side is read once, at the first
+ * call or at ak_peer_check_prepare (a server, before it waits for peers;
+ * it must not change its own namespaces or privileges afterwards). */
 int ak_peer_check (int sock, pid_t *pid, ak_error_t **err);
+int ak_peer_check_prepare (void);
 
 #endif

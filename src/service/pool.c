@@ -291,7 +291,7 @@ ak_pool_try_run (const ak_backend_t *b, const ak_spec_t *spec, const ak_stdio_t 
         return 0;
       ak_closep (&s);
     }
-  rc = b->pool_claim (ctl, spec, stdio, status, &why);
+  rc = b->pool_claim (ctl, spec, key, stdio, status, &why);
   if (rc == 0)
     {
       /* Refused before the command started: nothing of it ran. */

@@ -43,6 +43,7 @@
 #include "backend/container/init.h"
 #include "common/child.h"
 #include "common/cleanup.h"
+#include "common/peer.h"
 #include "common/syscalls.h"
 #include "common/util.h"
 #include "model/spec_json.h"
@@ -890,6 +891,8 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
   if (ak_sync_send (ctl, AK_SYNC_READY, 0, NULL, NULL, 0) < 0)
     return ak_error_set (err, errno, "report idle");
 
+  /* What a claimant is compared with, read while idle (common/peer.h). */
+  (void) ak_peer_check_prepare ();
   /* Idle: the shape's socket is watched exclusively (EPOLLEXCLUSIVE), so
    * that a claimant's connection wakes one idle sandbox, not all of them. */
   ep = epoll_create1 (EPOLL_CLOEXEC);

@@ -230,7 +230,7 @@ int ak_container_pool_start (const ak_spec_t *spec, int claim_listen, pid_t *own
  * is the caller's end of the channel. */
 pid_t ak_container_pool_fork (int claim_listen, int death_signal, int *ctl, ak_error_t **err);
 int ak_container_pool_wait (int ctl, ak_error_t **err);
-int ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
+int ak_container_pool_claim (int ctl, const ak_spec_t *spec, const char *key, const ak_stdio_t *stdio, int *status,
                              ak_error_t **err);
 /* The pooled sandbox's owner (container.c): builds it, reports it idle on
  * ctl, serves one claim, tears it down. */

@@ -246,9 +246,8 @@ put (FILE *f, char tag, const char *s)
 
 /* The claim of spec as a sealed memfd. */
 static int
-claim_memfd (const ak_spec_t *spec, ak_error_t **err)
+claim_memfd (const ak_spec_t *spec, const char *key, ak_error_t **err)
 {
-  _cleanup_free_ char *key = ak_spec_pool_key (spec);
   _cleanup_free_ char *buf = NULL;
   _cleanup_close_ int fd = -1;
   size_t len = 0;
@@ -579,7 +578,7 @@ claim_started (bool *started)
 }
 
 int
-ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
+ak_container_pool_claim (int ctl, const ak_spec_t *spec, const char *key, const ak_stdio_t *stdio, int *status,
                          ak_error_t **err)
 {
   _cleanup_close_ int claim = -1, sigfd = -1, report = -1;
@@ -588,7 +587,7 @@ ak_container_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio
   bool started = false;
   sigset_t mask, orig;
 
-  claim = claim_memfd (spec, err);
+  claim = claim_memfd (spec, key, err);
   if (claim < 0)
     return 0;
   fds[0] = io.in, fds[1] = io.out, fds[2] = io.err, fds[3] = claim;

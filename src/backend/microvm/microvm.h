@@ -102,7 +102,7 @@ json_t *ak_vm_net_guest_config (const ak_spec_t *spec, const ak_vm_net_t *n);
 /* Warm pool (pool.c): the backend's pool_start and pool_claim (its pool_wait
  * is the container backend's: the same report on the control channel). */
 int ak_microvm_pool_start (const ak_spec_t *spec, int claim_listen, pid_t *owner, ak_error_t **err);
-int ak_microvm_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
+int ak_microvm_pool_claim (int ctl, const ak_spec_t *spec, const char *key, const ak_stdio_t *stdio, int *status,
                            ak_error_t **err);
 
 /* What pool.c uses of a VM (vm.c).  A pooled VM boots with no workspace:

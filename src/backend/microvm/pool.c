@@ -455,9 +455,9 @@ fail:
 
 /* The claim of spec as a sealed memfd. */
 static int
-claim_memfd (const ak_spec_t *spec, ak_error_t **err)
+claim_memfd (const ak_spec_t *spec, const char *key, ak_error_t **err)
 {
-  _cleanup_free_ char *key = ak_spec_pool_key (spec), *text = NULL;
+  _cleanup_free_ char *text = NULL;
   _cleanup_close_ int fd = -1;
   json_t *j = json_object (), *env = json_array (), *henv = json_array (), *priv = json_array ();
 
@@ -502,7 +502,7 @@ claim_memfd (const ak_spec_t *spec, ak_error_t **err)
 }
 
 int
-ak_microvm_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, int *status,
+ak_microvm_pool_claim (int ctl, const ak_spec_t *spec, const char *key, const ak_stdio_t *stdio, int *status,
                        ak_error_t **err)
 {
   _cleanup_close_ int claim = -1, conn = -1;
@@ -511,7 +511,7 @@ ak_microvm_pool_claim (int ctl, const ak_spec_t *spec, const ak_stdio_t *stdio, 
   size_t n_fds = 0;
   char text[1024];
 
-  claim = claim_memfd (spec, err);
+  claim = claim_memfd (spec, key, err);
   if (claim < 0)
     return 0;
   if (ak_sync_send (ctl, AK_SYNC_CLAIM, 0, NULL, &claim, 1) < 0)
