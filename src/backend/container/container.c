@@ -142,7 +142,6 @@ armed_prepare (void *data, char ***argv, char ***env)
   ak_spec_t claimed;
 
   ak_closep (&a->chan[0]);
-  ak_closep (&a->report[0]);
   if (ak_sync_recv (a->chan[1], &type, &value, NULL, 0, fds, &n_fds) != 1 || type != AK_SYNC_EXEC)
     {
       for (size_t i = 0; i < n_fds; i++)
@@ -165,9 +164,13 @@ armed_prepare (void *data, char ***argv, char ***env)
   *env = ak_spec_build_env_in (&claimed, claimed.as_root, ak_dir_exists);
   *argv = a->claim.argv;
   *a->started = 1;
-  ak_sync_send (c->sync, AK_SYNC_STARTED, (int) getpid (), NULL, NULL, 0);
+  /* Straight to the claimant, on the channel its status comes on: no
+   * other process is woken while the command starts. */
+  ak_sync_send (a->report[0], AK_SYNC_STARTED, (int) getpid (), NULL, NULL, 0);
+  ak_closep (&a->report[0]);
   return 0;
 fail:
+  ak_closep (&a->report[0]);
   ak_sync_send (c->sync, AK_SYNC_ERROR, 0, err ? err->msg : "claim failed", NULL, 0);
   return -1;
 }

@@ -24,7 +24,8 @@
  * Without a workspace the sandbox is armed: its init dropped every
  * privilege before the claim and forked the command's process, to which
  * the owner forwards the streams and the memfd; the init's report channel
- * goes to the claimant (AK_SYNC_REPORT), which gets the exit status there.
+ * goes to the claimant (AK_SYNC_REPORT), which gets STARTED there from the
+ * command's process as it execs, and then the exit status from the init.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -635,10 +636,17 @@ ak_container_pool_claim (int ctl, const ak_spec_t *spec, const char *key, const 
         }
       if (report >= 0 && (p[2].revents & (POLLIN | POLLHUP)))
         {
-          /* The armed init's own report: the command's status, sent once
-           * every process of it is gone.  Without one (the command never
-           * ran), the owner reports. */
-          if (ak_sync_recv (report, &type, &value, NULL, 0, NULL, NULL) == 1 && type == AK_SYNC_EXIT)
+          /* The armed sandbox's own report: STARTED from the command's
+           * process as it execs, then the command's status from the init,
+           * sent once every process of it is gone.  Without them (the
+           * command never ran), the owner reports. */
+          int r = ak_sync_recv (report, &type, &value, NULL, 0, NULL, NULL);
+          if (r == 1 && type == AK_SYNC_STARTED)
+            {
+              claim_started (&started);
+              continue;
+            }
+          if (r == 1 && type == AK_SYNC_EXIT)
             {
               claim_started (&started);
               *status = value;
