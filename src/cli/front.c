@@ -288,6 +288,7 @@ ak_cli_front_main (void)
   /* What does not depend on the run, done while waiting for one. */
   ak_audit_warm ();
   (void) ak_peer_check_prepare ();
+  ak_prefault (256 * 1024, 64 * 1024);
   if (sigfd < 0 || (client = wait_for_client (sigfd)) < 0)
     return 0;
   ak_closep (&sigfd);

@@ -1,9 +1,11 @@
 #define _GNU_SOURCE
 #include "util.h"
 
+#include <alloca.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -393,4 +395,73 @@ ak_parse_duration (const char *s, long long *seconds)
     return AK_DURATION_ZERO;
   *seconds = total;
   return 0;
+}
+
+/* Touches n bytes of stack below the caller's frame. */
+static void __attribute__ ((noinline))
+touch_stack (size_t n)
+{
+  volatile char *p = alloca (n);
+  for (size_t i = 0; i < n; i += 4096)
+    p[i] = 0;
+}
+
+void
+ak_prefault (size_t heap_bytes, size_t stack_bytes)
+{
+  FILE *maps = fopen ("/proc/self/maps", "re");
+  char line[512];
+  long page = sysconf (_SC_PAGESIZE);
+  enum { CHUNK = 4000 };
+  void **blocks;
+  size_t n;
+
+  if (page <= 0)
+    page = 4096;
+  int pagemap = open ("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+  /* Pages present (pagemap, bit 63) in private writable mappings, written
+   * in place (the same byte back): copy-on-write pages shared with a parent
+   * become this process's own; pages never used stay unallocated. */
+  while (maps != NULL && pagemap >= 0 && fgets (line, sizeof line, maps) != NULL)
+    {
+      unsigned long lo, hi;
+      char perms[8];
+      uint64_t entry[64];
+      if (sscanf (line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || strcmp (perms, "rw-p") != 0
+          || strstr (line, "[stack]") != NULL)
+        continue;
+      for (unsigned long a = lo; a < hi;)
+        {
+          size_t want = (hi - a) / (unsigned long) page;
+          ssize_t got;
+          if (want > 64)
+            want = 64;
+          got = pread (pagemap, entry, want * sizeof entry[0], (off_t) (a / (unsigned long) page * sizeof entry[0]));
+          if (got <= 0)
+            break;
+          for (size_t i = 0; i < (size_t) got / sizeof entry[0]; i++, a += (unsigned long) page)
+            if (entry[i] >> 63)
+              {
+                volatile char *c = (volatile char *) a;
+                *c = *c;
+              }
+        }
+    }
+  if (pagemap >= 0)
+    close (pagemap);
+  if (maps != NULL)
+    fclose (maps);
+  /* Small blocks (below the allocator's mmap threshold), freed in one go:
+   * their pages stay in the heap, under its trim threshold. */
+  n = heap_bytes / CHUNK;
+  blocks = n > 0 ? calloc (n, sizeof *blocks) : NULL;
+  for (size_t i = 0; blocks != NULL && i < n; i++)
+    if ((blocks[i] = malloc (CHUNK)) != NULL)
+      memset (blocks[i], 0, CHUNK);
+  for (size_t i = 0; blocks != NULL && i < n; i++)
+    free (blocks[i]);
+  free (blocks);
+  if (stack_bytes > 0)
+    touch_stack (stack_bytes);
 }

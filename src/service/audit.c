@@ -86,13 +86,16 @@ login_name (void)
   return s;
 }
 
+static pid_t record_pid;
+static json_t *timestamp_now (void);
+
 void
 ak_audit_warm (void)
 {
   json_decref (login_name ());
+  /* The C library's time zone data, which strftime loads once. */
+  json_decref (timestamp_now ());
 }
-
-static pid_t record_pid;
 
 void
 ak_audit_set_pid (pid_t pid)
