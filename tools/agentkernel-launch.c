@@ -102,13 +102,26 @@ put (char **buf, size_t *len, size_t *cap, char tag, const char *s)
   return 0;
 }
 
-/* The signals this process ignores, which a command inherits: asked of
- * the kernel itself (the C library hides the signals it keeps for
- * itself, 32 to 34, which a caller may ignore too). */
+/* The signals this process ignores, which a command inherits: the
+ * kernel's own account (/proc/self/status; the C library hides the
+ * signals it keeps for itself, 32 to 34, which a caller may ignore too),
+ * else one question per signal. */
 static unsigned long long
 ignored_signals (void)
 {
   unsigned long long set = 0;
+  char buf[4096], *p;
+  int fd = open ("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read (fd, buf, sizeof buf - 1) : -1;
+
+  if (fd >= 0)
+    close (fd);
+  if (n > 0)
+    {
+      buf[n] = '\0';
+      if ((p = strstr (buf, "\nSigIgn:")) != NULL)
+        return strtoull (p + 9, NULL, 16);
+    }
   for (int sig = 1; sig < 65; sig++)
     {
       struct {
@@ -134,6 +147,15 @@ request_memfd (char **argv)
   int fd;
 
   umask (um);
+  /* One allocation for all of it, most of the time. */
+  for (char **e = environ; e != NULL && *e != NULL; e++)
+    cap += strlen (*e) + 2;
+  for (char **a = argv; *a != NULL; a++)
+    cap += strlen (*a) + 2;
+  cap += 64;
+  buf = malloc (cap);
+  if (buf == NULL)
+    return -1;
   for (char **a = argv; *a != NULL; a++)
     if (put (&buf, &len, &cap, 'a', *a) < 0)
       return -1;

@@ -334,5 +334,12 @@ ak_cli_front_main (void)
   fflush (stderr);
   snprintf (text, sizeof text, "X%d", code);
   answer (text);
+  /* Done: the launcher exits now, and its end closing kills this front
+   * (above), whose own teardown then does not come before the launcher's
+   * exit on a busy CPU.  At most a second. */
+  {
+    struct pollfd p = { .fd = client, .events = POLLIN };
+    (void) poll (&p, 1, 1000);
+  }
   return 0;
 }
