@@ -428,8 +428,19 @@ ak_prefault (size_t heap_bytes, size_t stack_bytes)
       unsigned long lo, hi;
       char perms[8];
       uint64_t entry[64];
-      if (sscanf (line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || strcmp (perms, "rw-p") != 0
-          || strstr (line, "[stack]") != NULL)
+      if (sscanf (line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || strstr (line, "[stack]") != NULL)
+        continue;
+      /* The program's and its libraries' code: read, so that the run does
+       * not fault it in page by page (installed programs, never a memfd
+       * or a device). */
+      if (strcmp (perms, "r-xp") == 0 && strchr (line, '/') != NULL && strstr (line, " /memfd:") == NULL
+          && strstr (line, " /dev/") == NULL)
+        {
+          for (unsigned long a = lo; a < hi; a += (unsigned long) page)
+            (void) *(volatile const char *) a;
+          continue;
+        }
+      if (strcmp (perms, "rw-p") != 0)
         continue;
       for (unsigned long a = lo; a < hi;)
         {

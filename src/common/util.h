@@ -84,8 +84,9 @@ void ak_block_owner_signals (sigset_t *mask);
 /* For a process that waits for work to do at once (a pool front, an idle
  * sandbox's processes): the page faults that work would take, taken now.
  * Every private writable page it has is written (a child's copy-on-write
- * pages become its own), heap_bytes more heap are grown and kept for the
- * allocator, and stack_bytes of stack below this frame are touched.
+ * pages become its own), the code of its program and libraries is read in,
+ * heap_bytes more heap are grown and kept for the allocator, and
+ * stack_bytes of stack below this frame are touched.
  * Costs memory (its pages are its own), never correctness.  Single-threaded
  * processes only (a page is read and written back). */
 void ak_prefault (size_t heap_bytes, size_t stack_bytes);
