@@ -28,7 +28,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +35,6 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -208,18 +206,7 @@ become_client (char *buf, size_t len, const int fds[REQUEST_FDS], char ***argv_o
     }
   environ = env;
   umask ((mode_t) um);
-  for (int sig = 1; sig <= 64; sig++)
-    if ((ign & (1ULL << (sig - 1))) && sig != SIGKILL && sig != SIGSTOP)
-      {
-        /* The raw call reaches the signals the C library keeps too. */
-        struct {
-          void *handler;
-          unsigned long flags;
-          void *restorer;
-          uint64_t mask;
-        } act = { .handler = (void *) SIG_IGN };
-        (void) syscall (SYS_rt_sigaction, sig, &act, NULL, sizeof act.mask);
-      }
+  ak_signals_ignore (ign);
   *argv_out = argv;
   return (int) na;
 }

@@ -476,3 +476,52 @@ ak_prefault (size_t heap_bytes, size_t stack_bytes)
   if (stack_bytes > 0)
     touch_stack (stack_bytes);
 }
+
+/* The kernel's struct sigaction: raw rt_sigaction also reaches the signals
+ * the C library keeps for itself (32, 33), which a caller may ignore too. */
+struct k_sigaction {
+  void *handler;
+  unsigned long flags;
+  void *restorer;
+  uint64_t mask;
+};
+
+uint64_t
+ak_signals_ignored (void)
+{
+  uint64_t set = 0;
+  FILE *f = fopen ("/proc/self/status", "re");
+
+  /* The kernel's own account, in one read; one question per signal when
+   * /proc is not there. */
+  if (f != NULL)
+    {
+      char line[256];
+      unsigned long long v;
+      bool found = false;
+      while (!found && fgets (line, sizeof line, f) != NULL)
+        found = sscanf (line, "SigIgn: %llx", &v) == 1;
+      fclose (f);
+      if (found)
+        return (uint64_t) v;
+    }
+  for (int sig = 1; sig <= 64; sig++)
+    {
+      struct k_sigaction old;
+      if (sig != SIGKILL && sig != SIGSTOP && syscall (SYS_rt_sigaction, sig, NULL, &old, sizeof old.mask) == 0
+          && old.handler == (void *) SIG_IGN)
+        set |= 1ULL << (sig - 1);
+    }
+  return set;
+}
+
+void
+ak_signals_ignore (uint64_t set)
+{
+  for (int sig = 1; sig <= 64; sig++)
+    if ((set & (1ULL << (sig - 1))) && sig != SIGKILL && sig != SIGSTOP)
+      {
+        struct k_sigaction ign = { .handler = (void *) SIG_IGN };
+        (void) syscall (SYS_rt_sigaction, sig, &ign, NULL, sizeof ign.mask);
+      }
+}

@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -80,6 +81,12 @@ void ak_signals_default (void);
  * of *mask: SIGCHLD and the requests to stop (SIGTERM, SIGINT, SIGHUP),
  * set in *mask and blocked. */
 void ak_block_owner_signals (sigset_t *mask);
+
+/* The signals this process ignores (bit n-1: signal n), as the kernel
+ * has them (the C library's own 32 and 33 included), and the same set
+ * ignored (SIGKILL and SIGSTOP never). */
+uint64_t ak_signals_ignored (void);
+void ak_signals_ignore (uint64_t set);
 
 /* For a process that waits for work to do at once (a pool front, an idle
  * sandbox's processes): the page faults that work would take, taken now.

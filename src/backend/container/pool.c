@@ -29,8 +29,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <sys/syscall.h>
-#include <stdint.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -187,55 +185,6 @@ ak_pool_accept_claimant (int claim_listen)
 }
 
 /* ---- the claim's bytes ---- */
-/* The kernel's struct sigaction: raw rt_sigaction also reaches the signals
- * the C library keeps for itself (32, 33), which a caller may ignore too. */
-struct k_sigaction {
-  void *handler;
-  unsigned long flags;
-  void *restorer;
-  uint64_t mask;
-};
-
-static uint64_t
-ignored_signals (void)
-{
-  uint64_t set = 0;
-  FILE *f = fopen ("/proc/self/status", "re");
-
-  /* The kernel's own account, in one read; one question per signal when
-   * /proc is not there. */
-  if (f != NULL)
-    {
-      char line[256];
-      unsigned long long v;
-      bool found = false;
-      while (!found && fgets (line, sizeof line, f) != NULL)
-        found = sscanf (line, "SigIgn: %llx", &v) == 1;
-      fclose (f);
-      if (found)
-        return (uint64_t) v;
-    }
-  for (int sig = 1; sig <= 64; sig++)
-    {
-      struct k_sigaction old;
-      if (sig != SIGKILL && sig != SIGSTOP && syscall (SYS_rt_sigaction, sig, NULL, &old, sizeof old.mask) == 0
-          && old.handler == (void *) SIG_IGN)
-        set |= 1ULL << (sig - 1);
-    }
-  return set;
-}
-
-static void
-ignore_signals (uint64_t set)
-{
-  for (int sig = 1; sig <= 64; sig++)
-    if ((set & (1ULL << (sig - 1))) && sig != SIGKILL && sig != SIGSTOP)
-      {
-        struct k_sigaction ign = { .handler = (void *) SIG_IGN };
-        (void) syscall (SYS_rt_sigaction, sig, &ign, NULL, sizeof ign.mask);
-      }
-}
-
 
 static void
 put (FILE *f, char tag, const char *s)
@@ -277,7 +226,7 @@ claim_memfd (const ak_spec_t *spec, const char *key, ak_error_t **err)
     /* The signals the caller ignores, which a cold start's command
      * inherits through exec (nohup's SIGHUP, a harness's own). */
     char ign[32];
-    snprintf (ign, sizeof ign, "%llx", (unsigned long long) ignored_signals ());
+    snprintf (ign, sizeof ign, "%llx", (unsigned long long) ak_signals_ignored ());
     put (f, 'i', ign);
   }
   if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD))
@@ -546,7 +495,7 @@ ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, siz
     else if (tag == 'u')
       umask ((mode_t) (strtoul (s, NULL, 8) & 0777));
     else if (tag == 'i')
-      ignore_signals (strtoull (s, NULL, 16));
+      ak_signals_ignore (strtoull (s, NULL, 16));
   if (na == 0)
     return ak_error_set (err, 0, "no command to run");
   if (workdir == NULL)
