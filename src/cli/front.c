@@ -35,6 +35,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -282,6 +283,12 @@ ak_cli_front_main (void)
   /* Busy: the daemon starts another front when none is left idle. */
   close (FRONT_LISTEN);
   close (FRONT_BUSY);
+  /* The launcher sends its request right after connecting: a connection
+   * that says nothing for this long holds no front. */
+  {
+    struct timeval tv = { .tv_sec = 5 };
+    (void) setsockopt (client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
   if (ak_peer_check (client, &peer, &err) < 0 || request_recv (fds) < 0)
     {
       ak_error_free (err);

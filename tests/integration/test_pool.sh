@@ -482,6 +482,29 @@ if [ "$raw" != 0 ]; then fail "a raw request was run"
 elif [ "$out" != "$MARK" ] || [ "$h1" != $((h0 + 1)) ]; then fail "the next run: $out, hits $h0 -> $h1"
 elif [ "$(arm_num fronts_idle)" -lt 1 ]; then fail "no idle front left: $(wak daemon status)"
 else pass; fi
+t_begin "front: a connection that sends nothing is closed by its front, the next run is served"
+python3 - "$arm_state/pool/front.sock" >"$arm_state/silent" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+s.settimeout(20)
+t = time.time()
+try:
+    got = s.recv(64)
+except OSError as e:
+    got = repr(e).encode()
+print("closed" if got == b"" else "got %r" % got, round(time.time() - t))
+PY
+silent=$!
+sleep 0.5
+arm_wait_idle
+h0=$(arm_num hits)
+out=$(arun -- echo "$MARK" 2>/dev/null)
+h1=$(arm_num hits)
+wait "$silent"
+if [ "$out" != "$MARK" ] || [ "$h1" != $((h0 + 1)) ]; then fail "the next run: $out, hits $h0 -> $h1"
+elif ! grep -q '^closed' "$arm_state/silent"; then fail "$(cat "$arm_state/silent")"
+else pass; fi
 t_begin "front: run --keep with the daemon up is a kept sandbox, as without it"
 out=$(arun --keep --name akfront-kept -- echo "$MARK" 2>&1)
 listed=$(wak list 2>&1)
