@@ -51,7 +51,11 @@ exec_core (char **argv)
 
   if (n <= 0 || (size_t) n >= sizeof self - 1)
     {
-      fprintf (stderr, "agentkernel: cannot find this program (/proc/self/exe): %s\n", strerror (errno));
+      /* No /proc (a bare chroot): agentkernel-core as the shell would
+       * find it. */
+      execvp ("agentkernel-core", argv);
+      fprintf (stderr, "agentkernel: cannot find agentkernel-core (no /proc/self/exe, none on PATH): %s\n",
+               strerror (errno));
       _exit (125);
     }
   self[n] = '\0';
