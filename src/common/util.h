@@ -88,8 +88,8 @@ void ak_block_owner_signals (sigset_t *mask);
 uint64_t ak_signals_ignored (void);
 void ak_signals_ignore (uint64_t set);
 
-/* For a process that waits for work to do at once (a pool front, an idle
- * sandbox's processes): the page faults that work would take, taken now.
+/* For a process that waits for work to do at once (a pool front): the
+ * page faults that work would take, taken now.
  * Every private writable page it has is written (a child's copy-on-write
  * pages become its own), the code of its program and libraries is read in,
  * heap_bytes more heap are grown and kept for the allocator, and

@@ -142,8 +142,6 @@ armed_prepare (void *data, char ***argv, char ***env)
   ak_spec_t claimed;
 
   ak_closep (&a->chan[0]);
-  /* Its page faults taken while it waits, not once the claim came. */
-  ak_prefault (64 * 1024, 32 * 1024);
   if (ak_sync_recv (a->chan[1], &type, &value, NULL, 0, fds, &n_fds) != 1 || type != AK_SYNC_EXEC)
     {
       for (size_t i = 0; i < n_fds; i++)
