@@ -387,10 +387,10 @@ typedef struct daemon {
   bool stopping;
   /* The fronts (pool.h): idle ones have busy >= 0, the read end of a pipe
    * whose write end the front closes when it takes a run. */
-  struct {
+  struct front {
     pid_t pid;
     int busy;
-  } fronts[2 * AK_POOL_FRONTS];
+  } *fronts;
   size_t n_fronts;
   int front_lfd, self_fd;
   long long fronts_retry_at, fronts_refill_at;
@@ -640,6 +640,7 @@ front_spawn (daemon_t *d, ak_error_t **err)
       close (pipefd[0]);
       return -1;
     }
+  d->fronts = ak_xrealloc (d->fronts, (d->n_fronts + 1) * sizeof *d->fronts);
   d->fronts[d->n_fronts].pid = pid;
   d->fronts[d->n_fronts++].busy = pipefd[0];
   return 0;
@@ -658,7 +659,7 @@ fronts_refill (daemon_t *d)
 
   if (d->front_lfd < 0 || d->stopping || d->fronts_retry_at > now || (idle > 0 && d->fronts_refill_at > now))
     return;
-  while (idle < want && d->n_fronts < sizeof d->fronts / sizeof d->fronts[0])
+  while (idle < want && d->n_fronts < AK_POOL_FRONTS_MAX)
     {
       ak_error_t *err = NULL;
       if (front_spawn (d, &err) < 0)
@@ -875,6 +876,7 @@ daemon_free (daemon_t *d)
     ak_closep (&d->entries[i].ctl);
   for (size_t i = 0; i < d->n_fronts; i++)
     ak_closep (&d->fronts[i].busy);
+  free (d->fronts);
   ak_closep (&d->self_fd);
   free (d->entries);
   free (d->claimed);

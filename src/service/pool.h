@@ -63,6 +63,11 @@ int ak_pool_stop (ak_error_t **err);
  * serves one run and exits; the daemon starts another. */
 #define AK_POOL_FRONT_COMMAND "__pool-front"
 #define AK_POOL_FRONTS 2
+/* Fronts at most, busy ones included: each run a front took holds it
+ * until the run ends, and another is started as soon as none is idle, so
+ * as many pooled runs as this can be under way at once (a launcher beyond
+ * them waits for one to end). */
+#define AK_POOL_FRONTS_MAX 512
 
 /* In a front: from now on ak_sandbox_run takes a warm sandbox or returns
  * 1 at once having done nothing (not even the audit record); on_started

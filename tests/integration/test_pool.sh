@@ -505,6 +505,35 @@ wait "$silent"
 if [ "$out" != "$MARK" ] || [ "$h1" != $((h0 + 1)) ]; then fail "the next run: $out, hits $h0 -> $h1"
 elif ! grep -q '^closed' "$arm_state/silent"; then fail "$(cat "$arm_state/silent")"
 else pass; fi
+t_begin "front: more pooled runs at once than fronts idle all start at once (none waits for another's end)"
+# A daemon of its own with six idle sandboxes: seven runs, six of them
+# pooled and held for their whole run by their fronts, the seventh cold.
+many_state=$(mktemp -d)
+chmod 755 "$many_state"
+printf '[daemon]\npool_size = 6\nshapes = [{ profile = "restrictive" }]\n' >"$many_state/pool.toml"
+mak () { (cd "$arm_work" && env AGENTKERNEL_STATE_DIR="$many_state" "$AK" "$@"); }
+mak daemon start --config "$many_state/pool.toml" >/dev/null
+for _ in $(seq 300); do
+  [ "$(mak daemon status --json | sed -n 's/^ *"idle": \([0-9]*\).*/\1/p' | head -1)" = 6 ] && break
+  sleep 0.1
+done
+for i in 1 2 3 4 5 6 7; do
+  mak run --config "$many_state/pool.toml" --profile restrictive -- sh -c 'echo "$0"; sleep 8' "$MARK-$i" \
+    >"$many_state/many$i" 2>/dev/null &
+done
+started=0
+for _ in $(seq 60); do
+  started=$(cat "$many_state"/many? 2>/dev/null | grep -c "^$MARK-")
+  [ "$started" = 7 ] && break
+  sleep 0.1
+done
+hits=$(mak daemon status --json | sed -n 's/^  "hits": \([0-9]*\).*/\1/p')
+wait
+mak daemon stop >/dev/null
+if [ "$started" != 7 ]; then fail "only $started of 7 had started after 6 s: $(cat "$many_state"/many?)"
+elif [ "${hits:-0}" -lt 5 ]; then fail "only ${hits:-0} of them pooled: $(cat "$many_state"/many?)"
+else pass; fi
+rm -rf "$many_state"
 t_begin "front: run --keep with the daemon up is a kept sandbox, as without it"
 out=$(arun --keep --name akfront-kept -- echo "$MARK" 2>&1)
 listed=$(wak list 2>&1)
