@@ -155,21 +155,20 @@ request_recv (int fds[REQUEST_FDS])
 static char *
 request_read (int fd, size_t *len)
 {
-  struct stat st;
+  const int sealed = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW;
   int seals = fcntl (fd, F_GET_SEALS);
+  ak_error_t *err = NULL;
   char *buf;
 
-  if (seals < 0 || (seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)
-      || fstat (fd, &st) < 0 || st.st_size <= 0 || (size_t) st.st_size > REQUEST_MAX)
+  if (seals < 0 || (seals & sealed) != sealed)
     return NULL;
-  buf = ak_xmalloc ((size_t) st.st_size + 1);
-  if (pread (fd, buf, (size_t) st.st_size, 0) != st.st_size || buf[st.st_size - 1] != '\0')
+  buf = ak_read_fd (fd, REQUEST_MAX, len, "request", &err);
+  ak_error_free (err);
+  if (buf != NULL && buf[*len - 1] != '\0')
     {
       free (buf);
       return NULL;
     }
-  buf[st.st_size] = '\0';
-  *len = (size_t) st.st_size;
   return buf;
 }
 

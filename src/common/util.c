@@ -525,3 +525,24 @@ ak_signals_ignore (uint64_t set)
         (void) syscall (SYS_rt_sigaction, sig, &ign, NULL, sizeof ign.mask);
       }
 }
+
+char *
+ak_read_fd (int fd, size_t max, size_t *len, const char *what, ak_error_t **err)
+{
+  struct stat st;
+  char *buf;
+
+  if (fstat (fd, &st) < 0)
+    return ak_error_set (err, errno, "%s", what), NULL;
+  if (st.st_size <= 0 || (size_t) st.st_size > max)
+    return ak_error_set (err, 0, "%s: bad size", what), NULL;
+  buf = ak_xmalloc ((size_t) st.st_size + 1);
+  if (pread (fd, buf, (size_t) st.st_size, 0) != st.st_size)
+    {
+      free (buf);
+      return ak_error_set (err, errno, "%s: read", what), NULL;
+    }
+  buf[st.st_size] = '\0';
+  *len = (size_t) st.st_size;
+  return buf;
+}

@@ -38,6 +38,10 @@ int ak_write_file (const char *path, const char *data, size_t len, int mode, ak_
 int ak_write_string (const char *path, const char *s, ak_error_t **err);
 /* Read a whole file into a NUL-terminated heap buffer. */
 int ak_read_file (const char *path, char **out, size_t *len, ak_error_t **err);
+/* The whole of a regular file or memfd already open on fd (read from offset
+ * 0, whatever its position), NUL-terminated, of 1 to max bytes; NULL with
+ * *err ("<what>: bad size", "<what>: read") otherwise. */
+char *ak_read_fd (int fd, size_t max, size_t *len, const char *what, ak_error_t **err);
 
 /* Parse a decimal unsigned number in [min, max]; false on any junk. */
 /* A duration: "45s", "30m", "1h30m", "2d" or a bare number of seconds, from

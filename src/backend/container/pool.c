@@ -257,28 +257,6 @@ claim_memfd (const ak_spec_t *spec, const char *key, ak_error_t **err)
   return take_fd (&fd);
 }
 
-/* Reads a claim into a NUL-terminated buffer. */
-static char *
-claim_read (int fd, size_t *len, ak_error_t **err)
-{
-  struct stat st;
-  char *buf;
-
-  if (fstat (fd, &st) < 0)
-    return ak_error_set (err, errno, "claim"), NULL;
-  if (st.st_size <= 0 || (size_t) st.st_size > CLAIM_MAX)
-    return ak_error_set (err, 0, "claim: bad size"), NULL;
-  buf = ak_xmalloc ((size_t) st.st_size + 1);
-  if (pread (fd, buf, (size_t) st.st_size, 0) != st.st_size)
-    {
-      free (buf);
-      return ak_error_set (err, errno, "claim: read"), NULL;
-    }
-  buf[st.st_size] = '\0';
-  *len = (size_t) st.st_size;
-  return buf;
-}
-
 /* The next "<tag><text>\0" entry at *pos, or NULL at the end. */
 static const char *
 claim_next (const char *buf, size_t len, size_t *pos, char *tag)
@@ -328,7 +306,7 @@ ak_pool_claim_check (const ak_spec_t *spec, const char *key, const ak_ids_t *ids
   bool key_ok = false;
   ak_fs_id_t pin = { 0 };
 
-  buf = claim_read (claim, &len, err);
+  buf = ak_read_fd (claim, CLAIM_MAX, &len, "claim", err);
   if (buf == NULL)
     return -1;
   priv = ak_xcalloc (len + 1, sizeof (char *));
@@ -476,7 +454,7 @@ ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, siz
   if (n != (has_cwd ? 5u : 4u))
     return ak_error_set (err, 0, "claim: %zu descriptors", n);
   claim->stdio = (ak_stdio_t){ fds[0], fds[1], fds[2] };
-  buf = claim_read (fds[3], &len, err);
+  buf = ak_read_fd (fds[3], CLAIM_MAX, &len, "claim", err);
   close (fds[3]);
   if (buf == NULL)
     return -1;

@@ -116,18 +116,13 @@ check_private (const char *cwd, const json_t *paths, char *const *own, ak_error_
 static json_t *
 claim_read (int fd, ak_error_t **err)
 {
-  struct stat st;
-  _cleanup_free_ char *buf = NULL;
+  size_t len = 0;
+  _cleanup_free_ char *buf = ak_read_fd (fd, CLAIM_MAX, &len, "claim", err);
   json_t *j;
 
-  if (fstat (fd, &st) < 0)
-    return ak_error_set (err, errno, "claim"), NULL;
-  if (st.st_size <= 0 || (size_t) st.st_size > CLAIM_MAX)
-    return ak_error_set (err, 0, "claim: bad size"), NULL;
-  buf = ak_xmalloc ((size_t) st.st_size + 1);
-  if (pread (fd, buf, (size_t) st.st_size, 0) != st.st_size)
-    return ak_error_set (err, errno, "claim: read"), NULL;
-  j = json_loadb (buf, (size_t) st.st_size, 0, NULL);
+  if (buf == NULL)
+    return NULL;
+  j = json_loadb (buf, len, 0, NULL);
   if (!json_is_object (j))
     {
       json_decref (j);
