@@ -38,6 +38,9 @@
 #define F_SEAL_WRITE 0x0008
 #endif
 
+/* The largest request sent in the message itself (front.c). */
+#define REQUEST_INLINE_MAX (48u << 10)
+
 extern char **environ;
 
 static volatile sig_atomic_t front_pid, got_signal;
@@ -106,26 +109,14 @@ put (char **buf, size_t *len, size_t *cap, char tag, const char *s)
   return 0;
 }
 
-/* The signals this process ignores, which a command inherits: the
- * kernel's own account (/proc/self/status; the C library hides the
- * signals it keeps for itself, 32 to 34, which a caller may ignore too),
- * else one question per signal. */
+/* The signals this process ignores, which a command inherits, asked of
+ * the kernel one by one (the C library hides the signals it keeps for
+ * itself, 32 to 34, which a caller may ignore too). */
 static unsigned long long
 ignored_signals (void)
 {
   unsigned long long set = 0;
-  char buf[4096], *p;
-  int fd = open ("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? read (fd, buf, sizeof buf - 1) : -1;
 
-  if (fd >= 0)
-    close (fd);
-  if (n > 0)
-    {
-      buf[n] = '\0';
-      if ((p = strstr (buf, "\nSigIgn:")) != NULL)
-        return strtoull (p + 9, NULL, 16);
-    }
   for (int sig = 1; sig < 65; sig++)
     {
       struct {
@@ -141,14 +132,14 @@ ignored_signals (void)
   return set;
 }
 
-/* The request's memfd (front.c), or -1. */
+/* The request's entries (front.c), in *buf (malloc'd); -1 when out of
+ * memory. */
 static int
-request_memfd (char **argv)
+request_build (char **argv, char **out, size_t *out_len)
 {
   char *buf = NULL, num[32];
   size_t len = 0, cap = 0;
   mode_t um = umask (0);
-  int fd;
 
   umask (um);
   /* One allocation for all of it, most of the time. */
@@ -172,7 +163,16 @@ request_memfd (char **argv)
   snprintf (num, sizeof num, "%llx", ignored_signals ());
   if (put (&buf, &len, &cap, 'i', num) < 0)
     return -1;
-  fd = memfd_create ("agentkernel-run", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  *out = buf;
+  *out_len = len;
+  return 0;
+}
+
+/* A request too large for one message, as a sealed memfd; -1 on failure. */
+static int
+request_memfd (const char *buf, size_t len)
+{
+  int fd = memfd_create ("agentkernel-run", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0)
     return -1;
   for (size_t off = 0; off < len;)
@@ -185,7 +185,6 @@ request_memfd (char **argv)
         }
       off += (size_t) w;
     }
-  free (buf);
   if (fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
     {
       close (fd);
@@ -237,14 +236,15 @@ main (int argc, char **argv)
 {
   static const int relayed[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
   struct sockaddr_un sa;
-  int s, req, cwd, fds[5];
-  char buf[64];
+  int s, req = -1, cwd, fds[5];
+  size_t n_fds = 0, len;
+  char buf[64], *entries;
   union {
     struct cmsghdr h;
     char buf[CMSG_SPACE (sizeof fds)];
   } u;
-  struct iovec iov = { .iov_base = (void *) "AKF1", .iov_len = 4 };
-  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+  struct iovec iov[2] = { { .iov_base = (void *) "AKF2", .iov_len = 4 } };
+  struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2, .msg_control = u.buf };
   struct cmsghdr *c;
 
   /* Only a plain `run` may go to a front; a terminal on stdin means job
@@ -254,17 +254,34 @@ main (int argc, char **argv)
   s = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (s < 0 || connect (s, (struct sockaddr *) &sa, sizeof sa) < 0)
     exec_core (argv);
-  req = request_memfd (argv);
-  cwd = open (".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (req < 0 || cwd < 0)
+  if (request_build (argv, &entries, &len) < 0)
     exec_core (argv);
-  fds[0] = req, fds[1] = 0, fds[2] = 1, fds[3] = 2, fds[4] = cwd;
+  /* In the message itself ("AKF2"), or in a sealed memfd when larger
+   * ("AKF1"): either way nothing the front reads can change under it. */
+  if (len > REQUEST_INLINE_MAX)
+    {
+      if ((req = request_memfd (entries, len)) < 0)
+        exec_core (argv);
+      iov[0].iov_base = (void *) "AKF1";
+      m.msg_iovlen = 1;
+      fds[n_fds++] = req;
+    }
+  else
+    {
+      iov[1].iov_base = entries;
+      iov[1].iov_len = len;
+    }
+  cwd = open (".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (cwd < 0)
+    exec_core (argv);
+  fds[n_fds++] = 0, fds[n_fds++] = 1, fds[n_fds++] = 2, fds[n_fds++] = cwd;
   memset (&u, 0, sizeof u);
+  m.msg_controllen = CMSG_SPACE (n_fds * sizeof (int));
   c = &u.h;
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN (sizeof fds);
-  memcpy (CMSG_DATA (c), fds, sizeof fds);
+  c->cmsg_len = CMSG_LEN (n_fds * sizeof (int));
+  memcpy (CMSG_DATA (c), fds, n_fds * sizeof (int));
   /* The caller's signals go to the front, which relays them to the
    * command; an ignored one stays ignored (the command inherits that). */
   for (size_t i = 0; i < sizeof relayed / sizeof relayed[0]; i++)
@@ -277,8 +294,10 @@ main (int argc, char **argv)
   while (sendmsg (s, &m, MSG_NOSIGNAL) < 0)
     if (errno != EINTR)
       exec_core (argv);
-  close (req);
+  if (req >= 0)
+    close (req);
   close (cwd);
+  free (entries);
   /* "S<pid>", "X<code>" (front.c); an end before "S" is a cold start. */
   if (answer (s, buf, sizeof buf) <= 0 || buf[0] != 'S')
     {

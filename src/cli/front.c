@@ -3,9 +3,11 @@
  * for one launcher (tools/agentkernel-launch.c), runs that launcher's
  * `run` as `agentkernel-core run` would in the launcher's place, and exits.
  *
- * The launcher's request: one message "AKF1" with five descriptors, a
- * sealed memfd, its stdin, stdout, stderr and its working directory; the
- * memfd holds NUL-terminated entries
+ * The launcher's request: one message, "AKF2" followed by the request's
+ * entries, with four descriptors (its stdin, stdout, stderr and working
+ * directory); or, when the entries are larger than REQUEST_INLINE_MAX,
+ * "AKF1" alone with five descriptors, a sealed memfd holding them first.
+ * The entries are NUL-terminated:
  *
  *   a<arg>            the command line, argv[0] first
  *   e<KEY=VALUE>      the environment
@@ -38,6 +40,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/peer.h"
@@ -49,7 +53,11 @@
 #define FRONT_BUSY 4
 /* Largest request (command line and environment). */
 #define REQUEST_MAX (4u << 20)
-#define REQUEST_FDS 5
+/* The largest that comes in the message itself (the launcher's
+ * REQUEST_INLINE_MAX); a larger one comes in a sealed memfd. */
+#define REQUEST_INLINE_MAX (48u << 10)
+/* stdin, stdout, stderr, the working directory. */
+#define REQUEST_FDS 4
 
 static int client = -1;
 /* The run's own messages, held until the sandbox has the command. */
@@ -110,44 +118,11 @@ front_started (void)
   release_messages (true);
   snprintf (s, sizeof s, "S%d", (int) getpid ());
   answer (s);
-}
-
-/* The request's descriptors, or -1 (nothing kept). */
-static int
-request_recv (int fds[REQUEST_FDS])
-{
-  char buf[8];
-  union {
-    struct cmsghdr h;
-    char buf[CMSG_SPACE (REQUEST_FDS * sizeof (int))];
-  } u;
-  struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
-  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-  struct cmsghdr *c;
-  ssize_t n;
-  size_t got = 0;
-
-  while ((n = recvmsg (client, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-    ;
-  for (c = n >= 0 ? CMSG_FIRSTHDR (&m) : NULL; c != NULL; c = CMSG_NXTHDR (&m, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-      {
-        size_t k = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
-        for (size_t i = 0; i < k; i++)
-          {
-            int fd;
-            memcpy (&fd, CMSG_DATA (c) + i * sizeof (int), sizeof fd);
-            if (got < REQUEST_FDS)
-              fds[got++] = fd;
-            else
-              close (fd);
-          }
-      }
-  if (n == 4 && memcmp (buf, "AKF1", 4) == 0 && got == REQUEST_FDS && !(m.msg_flags & (MSG_CTRUNC | MSG_TRUNC)))
-    return 0;
-  for (size_t i = 0; i < got; i++)
-    close (fds[i]);
-  return -1;
+  /* Busy: the daemon starts another front when none is left idle.  Said
+   * now, while the command runs, not as the run arrives (the daemon's
+   * wake-up would be in the run's way); a run not taken ends this
+   * process, which says it as well. */
+  close (FRONT_BUSY);
 }
 
 /* The memfd's entries; NULL when it is not a sealed memfd of a sane size
@@ -172,14 +147,75 @@ request_read (int fd, size_t *len)
   return buf;
 }
 
+/* The request: its entries in *out (NUL-terminated, malloc'd) and its
+ * descriptors; -1 (nothing kept) for anything else. */
+static int
+request_recv (char **out, size_t *out_len, int fds[REQUEST_FDS])
+{
+  char *buf = ak_xmalloc (REQUEST_INLINE_MAX + 8);
+  int got_fds[REQUEST_FDS + 1];
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE ((REQUEST_FDS + 1) * sizeof (int))];
+  } u;
+  struct iovec iov = { .iov_base = buf, .iov_len = REQUEST_INLINE_MAX + 8 };
+  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+  struct cmsghdr *c;
+  ssize_t n;
+  size_t got = 0;
+  bool whole;
+
+  while ((n = recvmsg (client, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+    ;
+  for (c = n >= 0 ? CMSG_FIRSTHDR (&m) : NULL; c != NULL; c = CMSG_NXTHDR (&m, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+      {
+        size_t k = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+        for (size_t i = 0; i < k; i++)
+          {
+            int fd;
+            memcpy (&fd, CMSG_DATA (c) + i * sizeof (int), sizeof fd);
+            if (got < REQUEST_FDS + 1)
+              got_fds[got++] = fd;
+            else
+              close (fd);
+          }
+      }
+  whole = n >= 4 && !(m.msg_flags & (MSG_CTRUNC | MSG_TRUNC));
+  if (whole && memcmp (buf, "AKF2", 4) == 0 && n > 4 && buf[n - 1] == '\0' && got == REQUEST_FDS)
+    {
+      /* In the message itself. */
+      memmove (buf, buf + 4, (size_t) n - 4);
+      buf[n - 4] = '\0';
+      *out = buf;
+      *out_len = (size_t) n - 4;
+      memcpy (fds, got_fds, sizeof got_fds[0] * REQUEST_FDS);
+      return 0;
+    }
+  if (whole && n == 4 && memcmp (buf, "AKF1", 4) == 0 && got == REQUEST_FDS + 1
+      && (*out = request_read (got_fds[0], out_len)) != NULL)
+    {
+      /* Too large for one message: in a sealed memfd. */
+      close (got_fds[0]);
+      free (buf);
+      memcpy (fds, got_fds + 1, sizeof got_fds[0] * REQUEST_FDS);
+      return 0;
+    }
+  for (size_t i = 0; i < got; i++)
+    close (got_fds[i]);
+  free (buf);
+  return -1;
+}
+
 /* Becomes the launcher as far as `run` can tell: its streams, directory,
  * environment, umask and ignored signals.  Returns argc (0: a request this
  * front does not take). */
 static int
 become_client (char *buf, size_t len, const int fds[REQUEST_FDS], char ***argv_out)
 {
-  char **argv = ak_xcalloc (len + 1, sizeof (char *));
-  char **env = ak_xcalloc (len + 1, sizeof (char *));
+  size_t n_entries = ak_count_entries (buf, len) + 1;
+  char **argv = ak_xcalloc (n_entries, sizeof (char *));
+  char **env = ak_xcalloc (n_entries, sizeof (char *));
   size_t na = 0, ne = 0;
   unsigned long long ign = 0;
   unsigned um = 022;
@@ -197,8 +233,8 @@ become_client (char *buf, size_t len, const int fds[REQUEST_FDS], char ***argv_o
       else if (s[0] == 'i')
         ign = strtoull (s + 1, NULL, 16);
     }
-  if (na < 2 || strcmp (argv[1], "run") != 0 || dup2 (fds[1], 0) < 0 || dup2 (fds[2], 1) < 0
-      || dup2 (fds[3], 2) < 0 || fchdir (fds[4]) < 0)
+  if (na < 2 || strcmp (argv[1], "run") != 0 || dup2 (fds[0], 0) < 0 || dup2 (fds[1], 1) < 0
+      || dup2 (fds[2], 2) < 0 || fchdir (fds[3]) < 0)
     {
       free (argv);
       free (env);
@@ -274,27 +310,27 @@ ak_cli_front_main (void)
   sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
   /* What does not depend on the run, done while waiting for one. */
   ak_audit_warm ();
+  /* The JSON library seeds its hashing from /dev/urandom at its first
+   * object (a run builds its pool key with it). */
+  json_object_seed (0);
   (void) ak_peer_check_prepare ();
   ak_prefault (256 * 1024, 64 * 1024);
   if (sigfd < 0 || (client = wait_for_client (sigfd)) < 0)
     return 0;
   ak_closep (&sigfd);
-  /* Busy: the daemon starts another front when none is left idle. */
   close (FRONT_LISTEN);
-  close (FRONT_BUSY);
   /* The launcher sends its request right after connecting: a connection
    * that says nothing for this long holds no front. */
   {
     struct timeval tv = { .tv_sec = 5 };
     (void) setsockopt (client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
-  if (ak_peer_check (client, &peer, &err) < 0 || request_recv (fds) < 0)
+  if (ak_peer_check (client, &peer, &err) < 0 || request_recv (&buf, &len, fds) < 0)
     {
       ak_error_free (err);
       return 0;
     }
-  buf = request_read (fds[0], &len);
-  argc = buf != NULL ? become_client (buf, len, fds, &argv) : 0;
+  argc = become_client (buf, len, fds, &argv);
   for (int i = 0; i < REQUEST_FDS; i++)
     close (fds[i]);
   if (argc == 0)

@@ -42,6 +42,9 @@ int ak_read_file (const char *path, char **out, size_t *len, ak_error_t **err);
  * 0, whatever its position), NUL-terminated, of 1 to max bytes; NULL with
  * *err ("<what>: bad size", "<what>: read") otherwise. */
 char *ak_read_fd (int fd, size_t max, size_t *len, const char *what, ak_error_t **err);
+/* How many NUL-terminated entries buf[0..len) holds (a last one without
+ * its NUL counted too): the size of an array that points at them. */
+size_t ak_count_entries (const char *buf, size_t len);
 
 /* Parse a decimal unsigned number in [min, max]; false on any junk. */
 /* A duration: "45s", "30m", "1h30m", "2d" or a bare number of seconds, from

@@ -115,10 +115,13 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via,
     ak_audit_command (AK_AUDIT_COMMAND_STARTED, spec->name, spec->argv,
                       json_pack ("{s:s, s:s}", "profile", ak_profile_name (spec->sec.profile), "via", via));
   /* The caller's spec, with what it must hide and its home canonical (as a
-   * created sandbox's is), so that shares and hidden paths compare. */
+   * created sandbox's is), so that shares and hidden paths compare.  A
+   * warm sandbox was built with its own (the daemon's); a claim needs them
+   * only to check the workspace it brings, so a claim without one does
+   * without (they cost a directory walk and a dozen system calls). */
   s = *spec;
-  s.private_paths = private_paths ();
-  s.shared_paths = ak_store_shared_paths ();
+  if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD))
+    s.private_paths = private_paths ();
   ak_backend_audit_hook = net_audit;
   if (s.home != NULL && (home = realpath (s.home, NULL)) != NULL)
     s.home = home;
@@ -132,7 +135,12 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via,
     }
   rc = ak_pool_try_run (b, &s, stdio, status, err);
   if (rc == 0 && !ak_pool_front_active ())
-    rc = b->run (&s, stdio, status, err);
+    {
+      if (s.private_paths == NULL)
+        s.private_paths = private_paths ();
+      s.shared_paths = ak_store_shared_paths ();
+      rc = b->run (&s, stdio, status, err);
+    }
   else if (rc > 0)
     rc = 0;
   else if (rc == 0)

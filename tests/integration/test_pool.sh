@@ -104,11 +104,13 @@ else fail "$(cat "$pool_state"/c[1-4])"; fi
 
 t_begin "isolation inside a pooled run equals a cold run's"
 # What the command can see of its confinement: ids, capabilities,
-# no_new_privs, seccomp, hostname, its mount table, and the probe's view.
+# no_new_privs, seccomp, hostname, its mount table, the probe's view, and
+# the processes it sees (counted by the shell itself: a pipeline's own
+# processes come and go at their own pace).
 iso='id; grep -E "^(NoNewPrivs|Seccomp|Seccomp_filters|Cap(Inh|Prm|Eff|Bnd|Amb)|Sig(Blk|Ign)):" /proc/self/status;
      ulimit -a; umask;
      hostname; cat /proc/self/uid_map; awk "{print \$5, \$6}" /proc/self/mountinfo | sort;
-     ./probe read /etc/shadow; ./probe write /usr/x; ./probe connect 1.1.1.1 53; ls /proc | grep -c "^[0-9]"'
+     ./probe read /etc/shadow; ./probe write /usr/x; ./probe connect 1.1.1.1 53; set -- /proc/[0-9]*; echo "processes: $#"'
 pool_wait_idle
 h0=$(pool_num hits)
 warm=$(prun -- sh -c "$iso" 2>/dev/null)
@@ -442,9 +444,9 @@ t_begin "front: requests that are not the launcher's change nothing, the next ru
 arm_wait_idle
 f0=$(arm_num fronts_served)
 h0=$(arm_num hits)
-python3 - "$arm_state/pool/front.sock" <<'PY'
+python3 - "$arm_state/pool/front.sock" "$AK" "$arm_cfg" "$arm_work" "$arm_state" "$MARK" <<'PY'
 import array, os, socket, sys
-path = sys.argv[1]
+path, ak, cfg, work, state, mark = sys.argv[1:7]
 def client(data, fds=()):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(path)
@@ -465,11 +467,29 @@ def client(data, fds=()):
 r, w = os.pipe()
 plain = os.memfd_create("not-sealed")
 os.write(plain, b"arun\0ax\0")
+def entries(args):
+    env = ["PATH=/usr/bin:/bin", "HOME=" + os.environ["HOME"], "AGENTKERNEL_STATE_DIR=" + state]
+    return b"".join(b"a" + a.encode() + b"\0" for a in args) + \
+        b"".join(b"e" + e.encode() + b"\0" for e in env) + b"u22\0i0\0"
+run = entries([ak, "run", "--config", cfg, "--profile", "restrictive", "--", "echo", mark])
+cwd = os.open(work, os.O_PATH | os.O_DIRECTORY)
 answers = [client(b"hello"), client(b"AKF1"), client(b"AKF1", [r, 0, 1, 2, r]),
-           client(b"AKF1", [plain, 0, 1, 2, r]), client(b"\0" * 4096)]
+           client(b"AKF1", [plain, 0, 1, 2, r]), client(b"\0" * 4096),
+           # in the message itself: no entries, an entry that does not end,
+           # a descriptor short, one too many
+           client(b"AKF2", [0, 1, 2, cwd]), client(b"AKF2" + run[:-1], [0, 1, 2, cwd]),
+           client(b"AKF2" + run, [0, 1, 2]), client(b"AKF2" + run, [0, 1, 2, cwd, cwd])]
 bad = [a for a in answers if a.startswith(b"S") or b"X" in a]
 if bad:
     print("answered:", bad)
+# The control: the same request, whole, is run (its output on a pipe).
+out_r, out_w = os.pipe()
+good = client(b"AKF2" + run, [0, out_w, 2, cwd])
+os.close(out_w)
+printed = os.read(out_r, 4096).decode().strip()
+if not good.startswith(b"S") or not good.endswith(b"X0") or printed != mark:
+    print("the launcher's own request was not run:", good, repr(printed))
+    bad.append(good)
 sys.exit(1 if bad else 0)
 PY
 raw=$?
@@ -479,7 +499,7 @@ out=$(arun -- echo "$MARK" 2>/dev/null)
 f1=$(arm_num fronts_served)
 h1=$(arm_num hits)
 if [ "$raw" != 0 ]; then fail "a raw request was run"
-elif [ "$out" != "$MARK" ] || [ "$h1" != $((h0 + 1)) ]; then fail "the next run: $out, hits $h0 -> $h1"
+elif [ "$out" != "$MARK" ] || [ "$h1" != $((h0 + 2)) ]; then fail "the next run: $out, hits $h0 -> $h1 (the control and it)"
 elif [ "$(arm_num fronts_idle)" -lt 1 ]; then fail "no idle front left: $(wak daemon status)"
 else pass; fi
 t_begin "front: a connection that sends nothing is closed by its front, the next run is served"

@@ -896,6 +896,10 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
 
   /* What a claimant is compared with, read while idle (common/peer.h). */
   (void) ak_peer_check_prepare ();
+  /* The heap is the daemon's, copied on write: its first allocation of
+   * any size (the claim's) would sort the daemon's freed blocks and copy
+   * the pages it writes.  Done while idle. */
+  free (ak_xcalloc (1, 32 * 1024));
   /* Idle: the shape's socket is watched exclusively (EPOLLEXCLUSIVE), so
    * that a claimant's connection wakes one idle sandbox, not all of them. */
   ep = epoll_create1 (EPOLL_CLOEXEC);

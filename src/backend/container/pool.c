@@ -309,7 +309,7 @@ ak_pool_claim_check (const ak_spec_t *spec, const char *key, const ak_ids_t *ids
   buf = ak_read_fd (claim, CLAIM_MAX, &len, "claim", err);
   if (buf == NULL)
     return -1;
-  priv = ak_xcalloc (len + 1, sizeof (char *));
+  priv = ak_xcalloc (ak_count_entries (buf, len) + 1, sizeof (char *));
   while ((s = claim_next (buf, len, &pos, &tag)) != NULL)
     if (tag == 'k')
       key_ok = strcmp (s, key) == 0;
@@ -458,9 +458,12 @@ ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, siz
   close (fds[3]);
   if (buf == NULL)
     return -1;
-  claim->argv = ak_xcalloc (len + 1, sizeof (char *));
-  claim->env = ak_xcalloc (len + 1, sizeof (char *));
-  claim->host_env = ak_xcalloc (len + 1, sizeof (char *));
+  {
+    size_t n_entries = ak_count_entries (buf, len) + 1;
+    claim->argv = ak_xcalloc (n_entries, sizeof (char *));
+    claim->env = ak_xcalloc (n_entries, sizeof (char *));
+    claim->host_env = ak_xcalloc (n_entries, sizeof (char *));
+  }
   while ((s = claim_next (buf, len, &pos, &tag)) != NULL)
     if (tag == 'a')
       claim->argv[na++] = ak_xstrdup (s);
