@@ -51,6 +51,9 @@
 
 #define FRONT_LISTEN 3
 #define FRONT_BUSY 4
+/* The daemon's badge, which its claims carry (common/peer.h); 5 is the
+ * program the daemon started this one from. */
+#define FRONT_BADGE 6
 /* Largest request (command line and environment). */
 #define REQUEST_MAX (4u << 20)
 /* The largest that comes in the message itself (the launcher's
@@ -294,7 +297,8 @@ ak_cli_front_main (void)
   ak_error_t *err = NULL;
   pid_t peer;
 
-  if (fcntl (FRONT_LISTEN, F_SETFD, FD_CLOEXEC) < 0 || fcntl (FRONT_BUSY, F_SETFD, FD_CLOEXEC) < 0)
+  if (fcntl (FRONT_LISTEN, F_SETFD, FD_CLOEXEC) < 0 || fcntl (FRONT_BUSY, F_SETFD, FD_CLOEXEC) < 0
+      || fcntl (FRONT_BADGE, F_SETFD, FD_CLOEXEC) < 0)
     {
       fprintf (stderr, "agentkernel: %s is run only by the pool daemon\n", AK_POOL_FRONT_COMMAND);
       return AK_EXIT_FAILURE;
@@ -308,6 +312,7 @@ ak_cli_front_main (void)
   sigaddset (&mask, SIGQUIT);
   sigprocmask (SIG_BLOCK, &mask, NULL);
   sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
+  ak_peer_badge_set (FRONT_BADGE);
   /* What does not depend on the run, done while waiting for one. */
   ak_audit_warm ();
   /* The JSON library seeds its hashing from /dev/urandom at its first

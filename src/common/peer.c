@@ -173,3 +173,31 @@ ak_peer_check (int sock, pid_t *pid, ak_error_t **err)
   *pid = cred.pid;
   return 0;
 }
+
+static struct {
+  int fd;
+  dev_t dev;
+  ino_t ino;
+} badge = { .fd = -1 };
+
+void
+ak_peer_badge_set (int fd)
+{
+  struct stat st;
+  badge.fd = -1;
+  if (fd >= 0 && fstat (fd, &st) == 0)
+    badge.fd = fd, badge.dev = st.st_dev, badge.ino = st.st_ino;
+}
+
+int
+ak_peer_badge (void)
+{
+  return badge.fd;
+}
+
+bool
+ak_peer_badge_is (int fd)
+{
+  struct stat st;
+  return badge.fd >= 0 && fd >= 0 && fstat (fd, &st) == 0 && st.st_dev == badge.dev && st.st_ino == badge.ino;
+}

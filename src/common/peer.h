@@ -15,6 +15,7 @@
 #ifndef AK_PEER_H
 #define AK_PEER_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -25,5 +26,16 @@
  * it must not change its own namespaces or privileges afterwards). */
 int ak_peer_check (int sock, pid_t *pid, ak_error_t **err);
 int ak_peer_check_prepare (void);
+
+/* The pool daemon's badge: a memfd the daemon makes at start and hands to
+ * the processes it starts as itself (its fronts, its sandboxes' owners),
+ * close-on-exec and closed by every sandbox's init, so that no other
+ * process holds it.  A claim that carries it comes from one of them, as
+ * privileged as the daemon by construction: its peer needs no check. */
+void ak_peer_badge_set (int fd);
+/* This process's badge, or -1. */
+int ak_peer_badge (void);
+/* Whether fd is the badge itself (the same file, not a copy of it). */
+bool ak_peer_badge_is (int fd);
 
 #endif

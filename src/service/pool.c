@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -613,7 +614,8 @@ fronts_idle (const daemon_t *d)
 
 /* One more front: this program again (the descriptor the daemon opened on
  * itself at start), the front socket on descriptor 3, the write end of its
- * busy pipe on 4.  It dies with the daemon. */
+ * busy pipe on 4, the badge on 6 (common/peer.h).  It dies with the
+ * daemon. */
 static int
 front_spawn (daemon_t *d, ak_error_t **err)
 {
@@ -623,13 +625,13 @@ front_spawn (daemon_t *d, ak_error_t **err)
   if (pipe2 (pipefd, O_CLOEXEC) < 0)
     return ak_error_set (err, errno, "pipe");
   {
-    int keep[] = { d->front_lfd, pipefd[1], d->self_fd };
-    ak_worker_t w = { .keep = keep, .n_keep = 3, .death_signal = SIGKILL, .null_stdio = true };
+    int keep[] = { d->front_lfd, pipefd[1], d->self_fd, ak_peer_badge () };
+    ak_worker_t w = { .keep = keep, .n_keep = 4, .death_signal = SIGKILL, .null_stdio = true };
     pid = ak_worker_spawn (&w, err);
     if (pid == 0)
       {
         static char *const argv[] = { (char *) "agentkernel", (char *) AK_POOL_FRONT_COMMAND, NULL };
-        if (fcntl (3, F_SETFD, 0) == 0 && fcntl (4, F_SETFD, 0) == 0)
+        if (fcntl (3, F_SETFD, 0) == 0 && fcntl (4, F_SETFD, 0) == 0 && fcntl (6, F_SETFD, 0) == 0)
           syscall (SYS_execveat, 5, "", argv, environ, AT_EMPTY_PATH);
         _exit (125);
       }
@@ -945,6 +947,16 @@ ak_pool_daemon (const ak_pool_conf_t *conf, int ready_fd, ak_error_t **err)
       if (sock_addr_of (d.shapes[s].key, &sa, err) < 0 || (d.shapes[s].lfd = listen_at (&sa, err)) < 0)
         goto out;
     }
+  /* The badge its fronts and owners show each other (common/peer.h). */
+  {
+    int badge = memfd_create ("agentkernel-pool-badge", MFD_CLOEXEC);
+    if (badge < 0)
+      {
+        ak_error_set (err, errno, "memfd_create");
+        goto out;
+      }
+    ak_peer_badge_set (badge);
+  }
   /* The fronts: this very program, pinned now. */
   {
     struct sockaddr_un sa;

@@ -204,6 +204,42 @@ else
   skip_lacks "needs root, python3 and the ${AK_TEST_USER:-aktest} user"
 fi
 
+# A claim sent as the connection opens, with a badge of its own making in
+# the place of the daemon's (common/peer.h): prints "eof" when the owner
+# closed the connection without reading the claim, "data" when it read it
+# (and answered its error: the claim is garbage), "held" otherwise.
+claim_forge () {
+  python3 - "$1" <<'PY'
+import array, os, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+claim = os.memfd_create("claim")
+os.write(claim, b"knot-a-key\0aecho\0")
+badge = os.memfd_create("agentkernel-pool-badge")
+# struct wire { int type; int value; char text[1024]; }, type 9: CLAIM
+msg = struct.pack("ii1024s", 9, 0, b"")
+s.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2, claim, badge]))])
+s.settimeout(3)
+try:
+    print("eof" if s.recv(2048) == b"" else "data")
+except socket.timeout:
+    print("held")
+PY
+}
+t_begin "the shape's socket: a forged badge does not pass for the daemon's (a confined claimant is refused)"
+if command -v setpriv >/dev/null && command -v python3 >/dev/null; then
+  pool_wait_idle
+  sock=$(ls "$pool_state"/pool/claim-*.sock)
+  got=$(setpriv --no-new-privs bash -c "$(declare -f claim_forge); claim_forge $sock" 2>&1)
+  # Control: the same bytes from an unconfined process get as far as the
+  # claim's own check (which refuses this claim, and answers why).
+  pool_wait_idle
+  ctl=$(claim_forge "$sock" 2>&1)
+  [ "$got" = eof ] && [ "$ctl" = data ] && pass || fail "confined=$got control=$ctl"
+else
+  skip_lacks "setpriv (util-linux) and python3"
+fi
+
 t_begin "a claimant that sees another mount table starts cold (paths in a claim mean the daemon's view)"
 if is_root && command -v unshare >/dev/null; then
   pool_wait_idle

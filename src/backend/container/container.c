@@ -857,6 +857,7 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
   int init_sync, rc, status = 0;
   _cleanup_close_ int chan = -1, peer = -1, report = -1, ep = -1;
   int daemon_ctl = -1; /* a claimant came from the shape's socket: ctl before it */
+  ak_pool_first_t first = { .have = false };
 
   if (null < 0)
     return ak_error_set (err, errno, "/dev/null");
@@ -930,7 +931,7 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
           /* A claimant straight from the shape's socket (backend.h): the
            * daemon hears that this sandbox is taken once the claim went on
            * to the command, and nothing more. */
-          peer = ak_pool_accept_claimant (claim_listen);
+          peer = ak_pool_accept_claimant (claim_listen, &first);
           if (peer < 0)
             continue; /* another idle sandbox took it, or it was refused */
           (void) epoll_ctl (ep, EPOLL_CTL_DEL, claim_listen, NULL);
@@ -953,11 +954,24 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
           ctl = peer;
           if (watch (ep, ctl, 0, 0) < 0)
             return ak_error_set (err, errno, "epoll");
-          continue;
+          if (!first.have)
+            continue;
         }
-      rc = ak_sync_recv (ctl, &type, &value, NULL, 0, fds, &n_fds);
+      if (first.have)
+        {
+          /* Read with the connection (a front's claim, or a claimant's
+           * that had come by the time its peer was checked). */
+          rc = 1, type = first.type, value = first.value, n_fds = first.n_fds;
+          memcpy (fds, first.fds, n_fds * sizeof fds[0]);
+          first.have = false;
+        }
+      else
+        rc = ak_sync_recv (ctl, &type, &value, NULL, 0, fds, &n_fds);
       if (rc <= 0)
         return 0; /* the claimant went away before claiming */
+      /* A badge after a check made already changes nothing. */
+      if (type == AK_SYNC_CLAIM && n_fds == 5)
+        ak_closep (&fds[--n_fds]);
       if (type != AK_SYNC_CLAIM || n_fds != 4)
         {
           for (size_t i = 0; i < n_fds; i++)

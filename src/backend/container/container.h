@@ -239,12 +239,15 @@ int ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, a
 /* In the pooled supervisor: the claimant's connection, which the daemon
  * sends over ctl (backend.h, pool_handoff), or -1 when the daemon is gone. */
 int ak_pool_take_claimant (int ctl);
+typedef struct ak_pool_first ak_pool_first_t;
 /* In the idle pooled supervisor: a claimant that connected to the shape's
- * listening socket, when it is this user's and sees the same mount table
- * (paths in its claim mean what they mean here), else -1 (none waiting,
- * another idle sandbox took it, or it was refused and its connection
- * closed: the claimant starts cold). */
-int ak_pool_accept_claimant (int claim_listen);
+ * listening socket, when it is one of the daemon's fronts (its claim,
+ * already sent, shows the daemon's badge: in *first, badge removed) or
+ * passes ak_peer_check (common/peer.h: the same user, namespaces and
+ * root, no more confined; its first message in *first when it had come),
+ * else -1 (none waiting, another idle sandbox took it, or it was refused
+ * and its connection closed: the claimant starts cold). */
+int ak_pool_accept_claimant (int claim_listen, ak_pool_first_t *first);
 
 /* Unprivileged: a process in a mount namespace owned by the sandbox's user
  * namespace, where it opens the claimant's workspace (pid -1: none). */
@@ -265,6 +268,7 @@ int ak_pool_claim_check (const ak_spec_t *spec, const char *key, const ak_ids_t 
 typedef struct ak_pool_claim {
   ak_stdio_t stdio;
   char **argv, **env, **host_env; /* env: the explicit values, host_env: pass_env's */
+  char *buf;                      /* the claim's bytes, which they point into */
 } ak_pool_claim_t;
 /* In the init, before privileges are dropped: takes fds (stdin, stdout,
  * stderr, the claim, and the workspace when text says "cwd"), attaches the
@@ -322,7 +326,8 @@ enum ak_sync_type {
   AK_SYNC_STARTED, /* init -> supervisor: command forked */
   AK_SYNC_EXIT,    /* init -> supervisor: command ended, value = wait status */
   AK_SYNC_WATCH,   /* init -> supervisor: the exec listener and policy info (fds) */
-  AK_SYNC_CLAIM,   /* claimant -> pooled supervisor: stdin, stdout, stderr, the claim (pool.c) */
+  AK_SYNC_CLAIM,   /* claimant -> pooled supervisor: stdin, stdout, stderr, the claim (pool.c),
+                    * and a front's badge (common/peer.h) */
   AK_SYNC_SIGNAL,  /* claimant -> pooled supervisor: relay signal `value` */
   AK_SYNC_REPORT,  /* pooled supervisor -> claimant: the armed init's report channel (fd) */
   AK_SYNC_CLAIMED, /* pooled supervisor -> daemon: took a claimant from the shape's socket */
@@ -331,6 +336,15 @@ enum ak_sync_type {
 /* Most descriptors one message carries (the kernel's SCM_RIGHTS limit is
  * 253); fds given to ak_sync_recv must have room for this many. */
 #define AK_SYNC_MAX_FDS 250
+
+/* A claimant's first message, when it was read with its connection
+ * (ak_pool_accept_claimant). */
+struct ak_pool_first {
+  bool have;
+  int type, value;
+  int fds[AK_SYNC_MAX_FDS];
+  size_t n_fds;
+};
 /* Most host sources one sandbox has (cwd, home, persist, rootfs, image
  * layers, volumes, files), so that they and the listening socket travel in
  * one message; past it a sandbox is refused with a clear error. */

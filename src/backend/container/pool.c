@@ -52,6 +52,9 @@
 #include "common/util.h"
 #include "model/spec_json.h"
 
+/* How long an accepted claimant's claim is waited for before its peer is
+ * checked (ak_pool_accept_claimant). */
+#define CLAIM_FIRST_MS 2
 /* Largest claim accepted (argv and environment included). */
 #define CLAIM_MAX (4u << 20)
 
@@ -73,12 +76,13 @@ ak_container_pool_fork (int claim_listen, int death_signal, int *ctl, ak_error_t
     }
   if (pid == 0)
     {
-      int keep[] = { 0, 1, 2, sv[1], claim_listen };
+      int keep[] = { 0, 1, 2, sv[1], ak_peer_badge (), claim_listen };
       if (prctl (PR_SET_PDEATHSIG, death_signal) < 0 || getppid () != parent)
         _exit (1);
       /* The daemon's listening socket and the other sandboxes' channels
-       * are not this one's (its shape's listening socket is). */
-      if (ak_init_close_fds_except (keep, claim_listen >= 0 ? 5 : 4) < 0)
+       * are not this one's (its shape's listening socket and the daemon's
+       * badge are: common/peer.h). */
+      if (ak_init_close_fds_except (keep, claim_listen >= 0 ? 6 : 5) < 0)
         _exit (1);
       /* The daemon's signal state (it blocks SIGCHLD and SIGTERM for its
        * signalfd) is not the owner's, nor the command's: a cold start's
@@ -167,18 +171,41 @@ ak_pool_take_claimant (int ctl)
 }
 
 int
-ak_pool_accept_claimant (int claim_listen)
+ak_pool_accept_claimant (int claim_listen, ak_pool_first_t *first)
 {
   _cleanup_close_ int c = accept4 (claim_listen, NULL, NULL, SOCK_CLOEXEC);
+  struct pollfd p = { .fd = c, .events = POLLIN };
   ak_error_t *err = NULL;
   pid_t pid;
 
+  first->n_fds = 0;
+  first->have = false;
   if (c < 0)
     return -1;
-  /* Served as the daemon itself would be, or not at all (common/peer.h). */
+  /* A claim sent with the daemon's badge comes from one of its fronts
+   * (common/peer.h): read now, and no more is asked.  A claimant sends its
+   * claim as it connects; one that takes longer than this is checked
+   * before its claim is waited for. */
+  if (poll (&p, 1, CLAIM_FIRST_MS) == 1 && (p.revents & POLLIN))
+    {
+      if (ak_sync_recv (c, &first->type, &first->value, NULL, 0, first->fds, &first->n_fds) != 1)
+        return -1;
+      first->have = true;
+      if (first->type == AK_SYNC_CLAIM && first->n_fds == 5 && ak_peer_badge_is (first->fds[4]))
+        {
+          ak_closep (&first->fds[4]);
+          first->n_fds = 4;
+          return take_fd (&c);
+        }
+    }
+  /* Anyone else is served as the daemon itself would be, or not at all. */
   if (ak_peer_check (c, &pid, &err) < 0)
     {
       ak_error_free (err);
+      for (size_t i = 0; i < first->n_fds; i++)
+        close (first->fds[i]);
+      first->n_fds = 0;
+      first->have = false;
       return -1;
     }
   return take_fd (&c);
@@ -444,7 +471,7 @@ int
 ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, size_t n,
                     ak_pool_claim_t *claim, ak_error_t **err)
 {
-  _cleanup_free_ char *buf = NULL;
+  char *buf = NULL;
   _cleanup_close_ int rootfd = -1;
   bool has_cwd = text != NULL && strcmp (text, "cwd") == 0;
   const char *workdir = NULL, *s;
@@ -454,23 +481,26 @@ ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, siz
   if (n != (has_cwd ? 5u : 4u))
     return ak_error_set (err, 0, "claim: %zu descriptors", n);
   claim->stdio = (ak_stdio_t){ fds[0], fds[1], fds[2] };
-  buf = ak_read_fd (fds[3], CLAIM_MAX, &len, "claim", err);
+  buf = claim->buf = ak_read_fd (fds[3], CLAIM_MAX, &len, "claim", err);
   close (fds[3]);
   if (buf == NULL)
     return -1;
   {
+    /* One allocation for the three arrays, which point into the claim's
+     * bytes, kept with them: an armed sandbox's command process has a
+     * heap it shares with the init, copied page by page as it is written,
+     * so it writes as little of it as it can. */
     size_t n_entries = ak_count_entries (buf, len) + 1;
-    claim->argv = ak_xcalloc (n_entries, sizeof (char *));
-    claim->env = ak_xcalloc (n_entries, sizeof (char *));
-    claim->host_env = ak_xcalloc (n_entries, sizeof (char *));
+    char **v = ak_xcalloc (3 * n_entries, sizeof (char *));
+    claim->argv = v, claim->env = v + n_entries, claim->host_env = v + 2 * n_entries;
   }
   while ((s = claim_next (buf, len, &pos, &tag)) != NULL)
     if (tag == 'a')
-      claim->argv[na++] = ak_xstrdup (s);
+      claim->argv[na++] = (char *) s;
     else if (tag == 'e')
-      claim->env[ne++] = ak_xstrdup (s);
+      claim->env[ne++] = (char *) s;
     else if (tag == 'p')
-      claim->host_env[nh++] = ak_xstrdup (s);
+      claim->host_env[nh++] = (char *) s;
     else if (tag == 'w')
       workdir = s;
     else if (tag == 'u')
@@ -514,14 +544,14 @@ ak_container_pool_claim (int ctl, const ak_spec_t *spec, const char *key, const 
 {
   _cleanup_close_ int claim = -1, sigfd = -1, report = -1;
   ak_stdio_t io = stdio != NULL ? *stdio : (ak_stdio_t){ 0, 1, 2 };
-  int fds[4], rc = -1;
+  int fds[5], rc = -1;
   bool started = false;
   sigset_t mask, orig;
 
   claim = claim_memfd (spec, key, err);
   if (claim < 0)
     return 0;
-  fds[0] = io.in, fds[1] = io.out, fds[2] = io.err, fds[3] = claim;
+  fds[0] = io.in, fds[1] = io.out, fds[2] = io.err, fds[3] = claim, fds[4] = ak_peer_badge ();
   /* Signals for the command go to its owner, which relays them as a cold
    * start's supervisor does. */
   sigemptyset (&mask);
@@ -537,7 +567,9 @@ ak_container_pool_claim (int ctl, const ak_spec_t *spec, const char *key, const 
       rc = 0;
       goto out;
     }
-  if (ak_sync_send (ctl, AK_SYNC_CLAIM, 0, NULL, fds, 4) < 0)
+  /* A front shows the daemon's badge (common/peer.h): its claim is taken
+   * without a check of where it comes from. */
+  if (ak_sync_send (ctl, AK_SYNC_CLAIM, 0, NULL, fds, fds[4] >= 0 ? 5 : 4) < 0)
     {
       ak_error_set (err, errno, "claim");
       rc = 0;
