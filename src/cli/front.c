@@ -379,6 +379,7 @@ ak_cli_front_main (void)
   ak_peer_badge_set (FRONT_BADGE);
   /* What does not depend on the run, done while waiting for one. */
   ak_audit_warm ();
+  ak_audit_hold ();
   /* The JSON library seeds its hashing from /dev/urandom at its first
    * object (a run builds its pool key with it). */
   json_object_seed (0);

@@ -88,6 +88,17 @@ login_name (void)
 
 static pid_t record_pid;
 static json_t *timestamp_now (void);
+/* ak_audit_hold: the log's descriptor, kept (-1: not open yet). */
+static struct {
+  bool on;
+  int fd;
+} held = { .fd = -1 };
+
+void
+ak_audit_hold (void)
+{
+  held.on = true;
+}
 
 void
 ak_audit_warm (void)
@@ -207,15 +218,20 @@ ak_audit (const char *event, const char *sandbox, json_t *fields)
 
 #define AUDIT_OPEN_FLAGS (O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY)
   /* Its directory is made only when it is missing. */
-  fd = open (path, AUDIT_OPEN_FLAGS, 0600);
-  if (fd < 0 && errno == ENOENT && make_parent (path) == 0)
-    fd = open (path, AUDIT_OPEN_FLAGS, 0600);
-  if (fd < 0)
-    return -1;
+  if (held.fd < 0)
+    {
+      fd = open (path, AUDIT_OPEN_FLAGS, 0600);
+      if (fd < 0 && errno == ENOENT && make_parent (path) == 0)
+        fd = open (path, AUDIT_OPEN_FLAGS, 0600);
+      if (fd < 0)
+        return -1;
+      if (held.on)
+        held.fd = take_fd (&fd);
+    }
   /* One write() per line: retrying a partial write would let another
    * process's line in between, so a short write is reported, not resumed. */
   do
-    n = write (fd, line, len);
+    n = write (held.fd >= 0 ? held.fd : fd, line, len);
   while (n < 0 && errno == EINTR);
   return n == (ssize_t) len ? 0 : -1;
 }

@@ -66,6 +66,10 @@ const char *ak_audit_path (void);
  * due, and the pid they name (0: this process's own). */
 void ak_audit_warm (void);
 void ak_audit_set_pid (pid_t pid);
+/* From now on the log stays open between this process's records (a pool
+ * front writes two, the second while its caller waits; a long-lived
+ * process reopens it for each, so that a rotated log is followed). */
+void ak_audit_hold (void);
 
 /* Every well-formed entry of the log, oldest first, as a new JSON array
  * (*entries_array, caller releases); only those whose "sandbox" equals
