@@ -29,14 +29,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -253,69 +250,6 @@ become_client (char *buf, size_t len, const int fds[REQUEST_FDS], char ***argv_o
   return (int) na;
 }
 
-/* The launcher's check (common/peer.h), made on a thread of its own while
- * this one reads the request and resolves the run (the other CPU does it,
- * in the time the run's own resolving takes).  Nothing the run does
- * outside this process comes before its answer: ak_sandbox_run asks
- * check_gate first (service/pool.h). */
-static struct {
-  pthread_t thread;
-  int go; /* eventfd: the connection is there */
-  bool started, joined, ok;
-  pid_t pid;
-} check = { .go = -1 };
-
-static void *
-check_main (void *unused)
-{
-  uint64_t v;
-  ak_error_t *err = NULL;
-
-  (void) unused;
-  while (read (check.go, &v, sizeof v) < 0 && errno == EINTR)
-    ;
-  check.ok = ak_peer_check (client, &check.pid, &err) == 0;
-  ak_error_free (err);
-  return NULL;
-}
-
-/* The thread, started while idle with every signal blocked (the process's
- * signals are this thread's to take); without it the check is made when
- * the gate is asked. */
-static void
-check_start (void)
-{
-  sigset_t all, old;
-
-  check.go = eventfd (0, EFD_CLOEXEC);
-  if (check.go < 0)
-    return;
-  sigfillset (&all);
-  pthread_sigmask (SIG_SETMASK, &all, &old);
-  check.started = pthread_create (&check.thread, NULL, check_main, NULL) == 0;
-  pthread_sigmask (SIG_SETMASK, &old, NULL);
-}
-
-static bool
-check_gate (void)
-{
-  if (check.joined)
-    return check.ok;
-  check.joined = true;
-  if (check.started)
-    check.ok = pthread_join (check.thread, NULL) == 0 && check.ok;
-  else
-    {
-      ak_error_t *err = NULL;
-      check.ok = ak_peer_check (client, &check.pid, &err) == 0;
-      ak_error_free (err);
-    }
-  /* Its records name the process the user started. */
-  if (check.ok)
-    ak_audit_set_pid (check.pid);
-  return check.ok;
-}
-
 /* Waits for a launcher (-1 on SIGTERM/SIGINT: the daemon stops).  The
  * socket is watched exclusively (EPOLLEXCLUSIVE): a launcher wakes one
  * idle front, not all of them. */
@@ -360,6 +294,8 @@ ak_cli_front_main (void)
   char **argv = NULL;
   size_t len = 0;
   char text[32];
+  ak_error_t *err = NULL;
+  pid_t peer;
 
   if (fcntl (FRONT_LISTEN, F_SETFD, FD_CLOEXEC) < 0 || fcntl (FRONT_BUSY, F_SETFD, FD_CLOEXEC) < 0
       || fcntl (FRONT_BADGE, F_SETFD, FD_CLOEXEC) < 0)
@@ -385,15 +321,8 @@ ak_cli_front_main (void)
   json_object_seed (0);
   (void) ak_peer_check_prepare ();
   ak_prefault (256 * 1024, 64 * 1024);
-  check_start ();
   if (sigfd < 0 || (client = wait_for_client (sigfd)) < 0)
     return 0;
-  if (check.started)
-    {
-      uint64_t one = 1;
-      if (write (check.go, &one, sizeof one) != sizeof one)
-        return 0;
-    }
   ak_closep (&sigfd);
   close (FRONT_LISTEN);
   /* The launcher sends its request right after connecting: a connection
@@ -402,8 +331,11 @@ ak_cli_front_main (void)
     struct timeval tv = { .tv_sec = 5 };
     (void) setsockopt (client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
-  if (request_recv (&buf, &len, fds) < 0)
-    return 0;
+  if (ak_peer_check (client, &peer, &err) < 0 || request_recv (&buf, &len, fds) < 0)
+    {
+      ak_error_free (err);
+      return 0;
+    }
   argc = become_client (buf, len, fds, &argv);
   for (int i = 0; i < REQUEST_FDS; i++)
     close (fds[i]);
@@ -418,8 +350,10 @@ ak_cli_front_main (void)
     if (poll (&p, 1, 0) != 0)
       return 0;
   }
+  /* Its records name the process the user started. */
+  ak_audit_set_pid (peer);
   hold_messages ();
-  ak_pool_front_begin (front_started, check_gate);
+  ak_pool_front_begin (front_started);
   code = cmd_run (argc - 1, argv + 1);
   if (held.out != NULL)
     {

@@ -269,9 +269,6 @@ ak_pool_try_run (const ak_backend_t *b, const ak_spec_t *spec, const ak_stdio_t 
   if (stdio == NULL && isatty (STDIN_FILENO))
     return 0;
   key = ak_spec_pool_key (spec);
-  /* Nothing asked of anyone before a front may go on (pool.h). */
-  if (!ak_pool_front_gate ())
-    return 0;
   /* Straight to the shape's idle sandboxes when the daemon has the shape;
    * else through the daemon, which counts the claim it cannot match. */
   if (b->pool_handoff && (ctl = daemon_connect_to (key)) >= 0)

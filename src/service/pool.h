@@ -72,13 +72,9 @@ int ak_pool_stop (ak_error_t **err);
 /* In a front: from now on ak_sandbox_run takes a warm sandbox or returns
  * 1 at once having done nothing (not even the audit record); on_started
  * is called when the sandbox took the command, after its command_started
- * audit record.  gate (may be NULL) says whether the run may go on: it is
- * asked before the run does anything outside this process (makes a
- * directory, asks the pool), and a run it refuses is not taken. */
-void ak_pool_front_begin (void (*on_started) (void), bool (*gate) (void));
+ * audit record. */
+void ak_pool_front_begin (void (*on_started) (void));
 bool ak_pool_front_active (void);
-/* The front's gate (true outside a front). */
-bool ak_pool_front_gate (void);
 /* Whether this process's run asked the daemon or a shape's socket for a
  * sandbox (a front that did and got none tells the launcher so, and the
  * cold start it makes does not ask again: one claim, one hit or miss). */

@@ -48,23 +48,15 @@ net_audit (const char *event, const char *sandbox, json_t *fields)
  * once the warm sandbox has the command. */
 static struct {
   void (*on_started) (void);
-  bool (*gate) (void);
   const ak_spec_t *spec;
   const char *via;
 } front;
 
 void
-ak_pool_front_begin (void (*on_started) (void), bool (*gate) (void))
+ak_pool_front_begin (void (*on_started) (void))
 {
   front.on_started = on_started;
-  front.gate = gate;
   front.via = "cli";
-}
-
-bool
-ak_pool_front_gate (void)
-{
-  return front.gate == NULL || front.gate ();
 }
 
 bool
@@ -129,11 +121,7 @@ ak_sandbox_run (const ak_spec_t *spec, const ak_stdio_t *stdio, const char *via,
    * without (they cost a directory walk and a dozen system calls). */
   s = *spec;
   if (ak_spec_sec (spec, AK_SEC_MOUNT_CWD))
-    {
-      if (!ak_pool_front_gate ())
-        return 1;
-      s.private_paths = private_paths ();
-    }
+    s.private_paths = private_paths ();
   ak_backend_audit_hook = net_audit;
   if (s.home != NULL && (home = realpath (s.home, NULL)) != NULL)
     s.home = home;
