@@ -246,6 +246,7 @@ become_client (char *buf, size_t len, const int fds[REQUEST_FDS], char ***argv_o
   environ = env;
   umask ((mode_t) um);
   ak_signals_ignore (ign);
+  ak_signals_ignored_are (ign);
   *argv_out = argv;
   return (int) na;
 }

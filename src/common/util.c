@@ -486,11 +486,25 @@ struct k_sigaction {
   uint64_t mask;
 };
 
+static struct {
+  bool known;
+  uint64_t set;
+} ignored;
+
+void
+ak_signals_ignored_are (uint64_t set)
+{
+  ignored.known = true;
+  ignored.set = set & ~((1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)));
+}
+
 uint64_t
 ak_signals_ignored (void)
 {
   uint64_t set = 0;
 
+  if (ignored.known)
+    return ignored.set;
   /* One question per signal: 62 system calls cost less than reading
    * /proc/self/status (measured: 6.6 against 9.9 us warm, more cold). */
   for (int sig = 1; sig <= 64; sig++)

@@ -94,6 +94,10 @@ void ak_block_owner_signals (sigset_t *mask);
  * ignored (SIGKILL and SIGSTOP never). */
 uint64_t ak_signals_ignored (void);
 void ak_signals_ignore (uint64_t set);
+/* This process ignores exactly set from now on (it took it whole from its
+ * caller, a pool front its launcher's, and changes it no more):
+ * ak_signals_ignored answers it without asking the kernel. */
+void ak_signals_ignored_are (uint64_t set);
 
 /* For a process that waits for work to do at once (a pool front): the
  * page faults that work would take, taken now.

@@ -934,9 +934,14 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
           peer = ak_pool_accept_claimant (claim_listen, &first);
           if (peer < 0)
             continue; /* another idle sandbox took it, or it was refused */
-          (void) epoll_ctl (ep, EPOLL_CTL_DEL, claim_listen, NULL);
-          ak_closep (&claim_listen);
           daemon_ctl = ctl;
+          /* With its claim in hand, this sandbox serves it first and
+           * leaves the shape's socket afterwards. */
+          if (!first.have)
+            {
+              (void) epoll_ctl (ep, EPOLL_CTL_DEL, claim_listen, NULL);
+              ak_closep (&claim_listen);
+            }
         }
       else if (!(p[0].revents & (POLLIN | POLLHUP)))
         continue;
@@ -948,15 +953,15 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
           if (peer < 0)
             return 0; /* the daemon is gone */
         }
-      if (ctl != peer)
+      if (ctl != peer && !first.have)
         {
           (void) epoll_ctl (ep, EPOLL_CTL_DEL, ctl, NULL);
           ctl = peer;
           if (watch (ep, ctl, 0, 0) < 0)
             return ak_error_set (err, errno, "epoll");
-          if (!first.have)
-            continue;
+          continue;
         }
+      ctl = peer;
       if (first.have)
         {
           /* Read with the connection (a front's claim, or a claimant's
@@ -1020,6 +1025,7 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
       }
       break;
     }
+  ak_closep (&claim_listen);
   if (daemon_ctl >= 0)
     (void) ak_sync_send (daemon_ctl, AK_SYNC_CLAIMED, 0, NULL, NULL, 0);
   ak_pool_helper_stop (&helper);
