@@ -355,6 +355,13 @@ armed "armed: killed by a signal" 137 '' -- arun -- sh -c 'kill -KILL $$'
 armed "armed: command not found" 127 'command not found' -- arun -- /nope
 armed "armed: -e at claim time" 0 '^bar /home/user$' -- arun -e FOO=bar -- sh -c 'echo "$FOO $(pwd)"'
 armed "armed: --workdir at claim time" 0 '^/tmp$' -- arun --workdir /tmp -- pwd
+# A claim comes in its message up to about a kilobyte, in a sealed memfd
+# beyond (container/pool.c): a long argument, whole, either way.
+long_arg=$(head -c 3000 /dev/zero | tr '\0' x)
+armed "armed: a claim too large for one message (a 3000-byte argument)" 0 '^3000 x+$' \
+  -- arun -- sh -c 'echo "${#0} $0"' "$long_arg"
+armed "armed: a claim in its message, an argument with spaces and quotes" 0 '^a b "c" d$' \
+  -- arun -- echo 'a b' '"c"' d
 # A claim the armed sandbox cannot take (no such directory inside) is
 # refused before anything runs; the cold start then says why.
 armed "armed: a bad --workdir: refused, the cold start reports it" 125 'working directory' -- arun --workdir /nonexistent -- true

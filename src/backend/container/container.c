@@ -43,6 +43,7 @@
 #include "backend/container/init.h"
 #include "common/child.h"
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "common/peer.h"
 #include "common/syscalls.h"
 #include "common/util.h"
@@ -139,17 +140,21 @@ armed_prepare (void *data, char ***argv, char ***env)
   ak_error_t *err = NULL;
   int fds[AK_SYNC_MAX_FDS], type = 0, value;
   size_t n_fds = 0;
+  char text[AK_SYNC_DATA_MAX + 2];
   ak_spec_t claimed;
 
   ak_closep (&a->chan[0]);
-  if (ak_sync_recv (a->chan[1], &type, &value, NULL, 0, fds, &n_fds) != 1 || type != AK_SYNC_EXEC)
+  if (ak_sync_recv (a->chan[1], &type, &value, text, sizeof text, fds, &n_fds) != 1 || type != AK_SYNC_EXEC
+      || value < 0 || value > AK_SYNC_DATA_MAX)
     {
       for (size_t i = 0; i < n_fds; i++)
         close (fds[i]);
       return -1; /* the owner is gone: nothing to run */
     }
   ak_closep (&a->chan[1]);
-  if (ak_pool_init_claim (c->spec, "", fds, n_fds, &a->claim, &err) < 0)
+  /* The claim as it came to the owner: in the message (value: its
+   * length), or in a memfd after the streams. */
+  if (ak_pool_init_claim (c->spec, "", value > 0 ? text : NULL, (size_t) value, fds, n_fds, &a->claim, &err) < 0)
     goto fail;
   if (dup2 (a->claim.stdio.in, 0) < 0 || dup2 (a->claim.stdio.out, 1) < 0
       || dup2 (a->claim.stdio.err, 2) < 0)
@@ -267,7 +272,7 @@ sandbox_init (const init_ctx_t *c)
   if (c->pooled && !armed)
     {
       size_t n_sec = (size_t) value;
-      if (ak_pool_init_claim (c->spec, mask, fds + n_sec, n_fds - n_sec, &claim, &err) < 0)
+      if (ak_pool_init_claim (c->spec, mask, NULL, 0, fds + n_sec, n_fds - n_sec, &claim, &err) < 0)
         init_fail (c->sync, err);
       n_fds = n_sec;
       stdio = &claim.stdio;
@@ -853,6 +858,8 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
   _cleanup_(ak_pool_helper_stop) ak_pool_helper_t helper = { .pid = -1, .fd = -1 };
   _cleanup_strv_ char **warnings = NULL;
   _cleanup_free_ char *key = ak_spec_pool_key (spec);
+  char key_id[AK_DIGEST_STR_LEN + 1], text[AK_SYNC_DATA_MAX + 2];
+  size_t base;
   bool reported = false;
   int init_sync, rc, status = 0;
   _cleanup_close_ int chan = -1, peer = -1, report = -1, ep = -1;
@@ -879,7 +886,6 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
     {
       int type = 0, value, fds[AK_SYNC_MAX_FDS];
       size_t n_fds = 0;
-      char text[1024];
       if (ak_sync_send (st.sync, AK_SYNC_EXEC, (int) st.n_seccomp, "arm", st.seccomp_fds, st.n_seccomp) < 0)
         return ak_error_set (err, errno, "arm the pooled sandbox");
       if (ak_sync_recv (st.sync, &type, &value, text, sizeof text, fds, &n_fds) != 1
@@ -895,8 +901,10 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
   if (ak_sync_send (ctl, AK_SYNC_READY, 0, NULL, NULL, 0) < 0)
     return ak_error_set (err, errno, "report idle");
 
-  /* What a claimant is compared with, read while idle (common/peer.h). */
+  /* What a claimant is compared with, read while idle (common/peer.h);
+   * the shape's key as claims name it (pool.c). */
   (void) ak_peer_check_prepare ();
+  ak_sha256_digest (key, strlen (key), key_id);
   /* The heap is the daemon's, copied on write: its first allocation of
    * any size (the claim's) would sort the daemon's freed blocks and copy
    * the pages it writes.  Done while idle. */
@@ -968,27 +976,40 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
            * that had come by the time its peer was checked). */
           rc = 1, type = first.type, value = first.value, n_fds = first.n_fds;
           memcpy (fds, first.fds, n_fds * sizeof fds[0]);
+          memcpy (text, first.text, sizeof text);
           first.have = false;
         }
       else
-        rc = ak_sync_recv (ctl, &type, &value, NULL, 0, fds, &n_fds);
+        rc = ak_sync_recv (ctl, &type, &value, text, sizeof text, fds, &n_fds);
       if (rc <= 0)
         return 0; /* the claimant went away before claiming */
-      /* A badge after a check made already changes nothing. */
-      if (type == AK_SYNC_CLAIM && n_fds == 5)
+      /* The claim in the message (value: its length) or in a memfd after
+       * the streams (pool.c); a badge after a check made already changes
+       * nothing. */
+      base = value > 0 ? 3 : 4;
+      if (type == AK_SYNC_CLAIM && n_fds == base + 1)
         ak_closep (&fds[--n_fds]);
-      if (type != AK_SYNC_CLAIM || n_fds != 4)
+      if (type != AK_SYNC_CLAIM || n_fds != base || value < 0 || value > AK_SYNC_DATA_MAX)
         {
           for (size_t i = 0; i < n_fds; i++)
             close (fds[i]);
           return ak_error_set (err, 0, "pool: unexpected message");
         }
       {
-        _cleanup_close_ int in = fds[0], out = fds[1], errfd = fds[2], claim = fds[3];
+        _cleanup_close_ int in = fds[0], out = fds[1], errfd = fds[2], claim = base > 3 ? fds[3] : -1;
         _cleanup_close_ int cwd_tree = -1;
+        _cleanup_free_ char *read_in = NULL;
+        const char *bytes = text;
+        size_t len = (size_t) value;
         int exec_fds[8];
         size_t n = 0;
-        if (ak_pool_claim_check (spec, key, &st.ids, claim, &helper, &cwd_tree, err) < 0)
+        text[len] = '\0';
+        if (claim >= 0 && (bytes = read_in = ak_read_fd (claim, AK_POOL_CLAIM_MAX, &len, "claim", err)) == NULL)
+          {
+            (void) ak_sync_send (ctl, AK_SYNC_ERROR, 0, (*err)->msg, NULL, 0);
+            return -1;
+          }
+        if (ak_pool_claim_check (spec, key_id, &st.ids, bytes, len, &helper, &cwd_tree, err) < 0)
           {
             (void) ak_sync_send (ctl, AK_SYNC_ERROR, 0, (*err)->msg, NULL, 0);
             return -1;
@@ -997,9 +1018,14 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
           (void) ak_sync_send (ctl, AK_SYNC_WARN, 0, *w, NULL, 0);
         if (chan >= 0)
           {
-            /* Armed: straight to the command's waiting process. */
-            exec_fds[n++] = in, exec_fds[n++] = out, exec_fds[n++] = errfd, exec_fds[n++] = claim;
-            if (ak_sync_send (chan, AK_SYNC_EXEC, 0, "", exec_fds, n) < 0)
+            /* Armed: straight to the command's waiting process, the claim
+             * as it came. */
+            exec_fds[n++] = in, exec_fds[n++] = out, exec_fds[n++] = errfd;
+            if (claim >= 0)
+              exec_fds[n++] = claim;
+            if ((claim >= 0 ? ak_sync_send (chan, AK_SYNC_EXEC, 0, "", exec_fds, n)
+                            : ak_sync_send_data (chan, AK_SYNC_EXEC, bytes, len, exec_fds, n))
+                < 0)
               {
                 ak_error_set (err, errno, "start command");
                 (void) ak_sync_send (ctl, AK_SYNC_ERROR, 0, (*err)->msg, NULL, 0);
@@ -1010,6 +1036,13 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
             (void) ak_sync_send (ctl, AK_SYNC_REPORT, 0, NULL, &report, 1);
             ak_closep (&report);
             break;
+          }
+        /* The init takes its claim in a memfd (its message's text says
+         * whether a workspace comes with it). */
+        if (claim < 0 && (claim = ak_pool_claim_memfd (bytes, len, err)) < 0)
+          {
+            (void) ak_sync_send (ctl, AK_SYNC_ERROR, 0, (*err)->msg, NULL, 0);
+            return -1;
           }
         for (size_t i = 0; i < st.n_seccomp; i++)
           exec_fds[n++] = st.seccomp_fds[i];

@@ -258,11 +258,16 @@ typedef struct ak_pool_helper {
 int ak_pool_helper_start (pid_t init_pid, ak_pool_helper_t *h, ak_error_t **err);
 void ak_pool_helper_stop (ak_pool_helper_t *h);
 
-/* In the pooled supervisor: checks the claim (memfd `claim`) is for exactly
- * spec (whose pool key is `key`), and opens its workspace (*cwd_tree, or
- * -1). */
-int ak_pool_claim_check (const ak_spec_t *spec, const char *key, const ak_ids_t *ids, int claim,
-                         ak_pool_helper_t *h, int *cwd_tree, ak_error_t **err);
+/* In the pooled supervisor: checks the claim (its len bytes, NUL after
+ * them) is for exactly spec (whose pool key has the digest key_id,
+ * "sha256:<hex>"), and opens its workspace (*cwd_tree, or -1). */
+int ak_pool_claim_check (const ak_spec_t *spec, const char *key_id, const ak_ids_t *ids, const char *claim,
+                         size_t len, ak_pool_helper_t *h, int *cwd_tree, ak_error_t **err);
+/* Largest claim accepted (argv and environment included); one of up to
+ * AK_SYNC_DATA_MAX bytes comes in its message, a larger one in a sealed
+ * memfd, which this makes of its bytes. */
+#define AK_POOL_CLAIM_MAX (4u << 20)
+int ak_pool_claim_memfd (const char *buf, size_t len, ak_error_t **err);
 
 /* What the claim brings to the sandbox init. */
 typedef struct ak_pool_claim {
@@ -271,11 +276,12 @@ typedef struct ak_pool_claim {
   char *buf;                      /* the claim's bytes, which they point into */
 } ak_pool_claim_t;
 /* In the init, before privileges are dropped: takes fds (stdin, stdout,
- * stderr, the claim, and the workspace when text says "cwd"), attaches the
- * workspace and enters the working directory.  An armed sandbox's command
- * process calls it after the drop, without a workspace. */
-int ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, size_t n,
-                        ak_pool_claim_t *claim, ak_error_t **err);
+ * stderr, the claim's memfd unless its bytes are given, and the workspace
+ * when text says "cwd"), attaches the workspace and enters the working
+ * directory.  An armed sandbox's command process calls it after the drop,
+ * without a workspace. */
+int ak_pool_init_claim (const ak_spec_t *spec, const char *text, const char *bytes, size_t bytes_len,
+                        const int *fds, size_t n, ak_pool_claim_t *claim, ak_error_t **err);
 
 /* ---- network (netns.c) ---- */
 
@@ -336,12 +342,15 @@ enum ak_sync_type {
 /* Most descriptors one message carries (the kernel's SCM_RIGHTS limit is
  * 253); fds given to ak_sync_recv must have room for this many. */
 #define AK_SYNC_MAX_FDS 250
+/* Most bytes one message carries as data (ak_sync_send_data). */
+#define AK_SYNC_DATA_MAX 1023
 
 /* A claimant's first message, when it was read with its connection
  * (ak_pool_accept_claimant). */
 struct ak_pool_first {
   bool have;
   int type, value;
+  char text[AK_SYNC_DATA_MAX + 2];
   int fds[AK_SYNC_MAX_FDS];
   size_t n_fds;
 };
@@ -351,6 +360,9 @@ struct ak_pool_first {
 #define AK_MAX_SOURCES (AK_SYNC_MAX_FDS - 1)
 
 int ak_sync_send (int fd, int type, int value, const char *text, const int *fds, size_t n_fds);
+/* A message whose text is len bytes of data (NULs allowed), with value len;
+ * the receiver finds them in its text (ak_sync_recv copies every byte). */
+int ak_sync_send_data (int fd, int type, const void *data, size_t len, const int *fds, size_t n_fds);
 /* Receives one message; returns 0 on EOF (peer gone), 1 on a message. */
 int ak_sync_recv (int fd, int *type, int *value, char *text, size_t text_len, int *fds,
                   size_t *n_fds);

@@ -47,6 +47,7 @@
 #include "backend/container/container.h"
 #include "backend/container/init.h"
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "common/fsutil.h"
 #include "common/peer.h"
 #include "common/util.h"
@@ -55,8 +56,6 @@
 /* How long an accepted claimant's claim is waited for before its peer is
  * checked (ak_pool_accept_claimant). */
 #define CLAIM_FIRST_MS 2
-/* Largest claim accepted (argv and environment included). */
-#define CLAIM_MAX (4u << 20)
 
 /* ---- the daemon's side ---- */
 
@@ -188,13 +187,19 @@ ak_pool_accept_claimant (int claim_listen, ak_pool_first_t *first)
    * before its claim is waited for. */
   if (poll (&p, 1, CLAIM_FIRST_MS) == 1 && (p.revents & POLLIN))
     {
-      if (ak_sync_recv (c, &first->type, &first->value, NULL, 0, first->fds, &first->n_fds) != 1)
+      size_t base;
+      if (ak_sync_recv (c, &first->type, &first->value, first->text, sizeof first->text, first->fds,
+                        &first->n_fds)
+          != 1)
         return -1;
       first->have = true;
-      if (first->type == AK_SYNC_CLAIM && first->n_fds == 5 && ak_peer_badge_is (first->fds[4]))
+      /* The badge follows the streams, and the claim's memfd when there
+       * is one (value 0: ak_container_pool_claim). */
+      base = first->value > 0 ? 3 : 4;
+      if (first->type == AK_SYNC_CLAIM && first->n_fds == base + 1 && ak_peer_badge_is (first->fds[base]))
         {
-          ak_closep (&first->fds[4]);
-          first->n_fds = 4;
+          ak_closep (&first->fds[base]);
+          first->n_fds = base;
           return take_fd (&c);
         }
     }
@@ -221,18 +226,20 @@ put (FILE *f, char tag, const char *s)
   fputc ('\0', f);
 }
 
-/* The claim of spec as a sealed memfd. */
+/* The claim of spec, its entries in *out (malloc'd); -1 with *err. */
 static int
-claim_memfd (const ak_spec_t *spec, const char *key, ak_error_t **err)
+claim_build (const ak_spec_t *spec, const char *key, char **out, size_t *out_len, ak_error_t **err)
 {
-  _cleanup_free_ char *buf = NULL;
-  _cleanup_close_ int fd = -1;
+  char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream (&buf, &len);
+  char key_id[AK_DIGEST_STR_LEN + 1];
 
   if (f == NULL)
     ak_oom ();
-  put (f, 'k', key);
+  /* The shape's key by its digest (the key itself is the whole spec). */
+  ak_sha256_digest (key, strlen (key), key_id);
+  put (f, 'k', key_id);
   for (char **a = spec->argv; a != NULL && *a != NULL; a++)
     put (f, 'a', *a);
   for (char **e = spec->env; e != NULL && *e != NULL; e++)
@@ -266,6 +273,7 @@ claim_memfd (const ak_spec_t *spec, const char *key, ak_error_t **err)
       if (pin < 0)
         {
           fclose (f);
+          free (buf);
           return ak_error_prefix (err, "mount_cwd: workspace");
         }
       line = ak_xasprintf ("%llu:%llu:%u:%s", id.dev, id.ino, id.type, canon);
@@ -274,7 +282,20 @@ claim_memfd (const ak_spec_t *spec, const char *key, ak_error_t **err)
   for (char **h = spec->private_paths; h != NULL && *h != NULL; h++)
     put (f, 'h', *h);
   if (fclose (f) != 0)
-    return ak_error_set (err, errno, "claim");
+    {
+      free (buf);
+      return ak_error_set (err, errno, "claim");
+    }
+  *out = buf;
+  *out_len = len;
+  return 0;
+}
+
+int
+ak_pool_claim_memfd (const char *buf, size_t len, ak_error_t **err)
+{
+  _cleanup_close_ int fd = -1;
+
   fd = memfd_create ("agentkernel-claim", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0)
     return ak_error_set (err, errno, "memfd_create");
@@ -322,24 +343,21 @@ check_private (const char *cwd, char *const *paths, ak_error_t **err)
 }
 
 int
-ak_pool_claim_check (const ak_spec_t *spec, const char *key, const ak_ids_t *ids, int claim,
-                     ak_pool_helper_t *h, int *cwd_tree, ak_error_t **err)
+ak_pool_claim_check (const ak_spec_t *spec, const char *key_id, const ak_ids_t *ids, const char *buf,
+                     size_t len, ak_pool_helper_t *h, int *cwd_tree, ak_error_t **err)
 {
-  _cleanup_free_ char *buf = NULL, *cwd = NULL;
+  _cleanup_free_ char *cwd = NULL;
   _cleanup_free_ char **priv = NULL;
-  size_t len = 0, pos = 0, n_priv = 0;
+  size_t pos = 0, n_priv = 0;
   const char *s;
   char tag;
   bool key_ok = false;
   ak_fs_id_t pin = { 0 };
 
-  buf = ak_read_fd (claim, CLAIM_MAX, &len, "claim", err);
-  if (buf == NULL)
-    return -1;
   priv = ak_xcalloc (ak_count_entries (buf, len) + 1, sizeof (char *));
   while ((s = claim_next (buf, len, &pos, &tag)) != NULL)
     if (tag == 'k')
-      key_ok = strcmp (s, key) == 0;
+      key_ok = strcmp (s, key_id) == 0;
     else if (tag == 'h')
       priv[n_priv++] = (char *) s;
     else if (tag == 'c')
@@ -468,23 +486,35 @@ ak_pool_helper_stop (ak_pool_helper_t *h)
 /* ---- the init's side ---- */
 
 int
-ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, size_t n,
-                    ak_pool_claim_t *claim, ak_error_t **err)
+ak_pool_init_claim (const ak_spec_t *spec, const char *text, const char *bytes, size_t bytes_len, const int *fds,
+                    size_t n, ak_pool_claim_t *claim, ak_error_t **err)
 {
   char *buf = NULL;
   _cleanup_close_ int rootfd = -1;
   bool has_cwd = text != NULL && strcmp (text, "cwd") == 0;
+  size_t want = (bytes != NULL ? 3u : 4u) + (has_cwd ? 1u : 0u);
   const char *workdir = NULL, *s;
   size_t len = 0, pos = 0, na = 0, ne = 0, nh = 0;
   char tag;
 
-  if (n != (has_cwd ? 5u : 4u))
+  if (n != want)
     return ak_error_set (err, 0, "claim: %zu descriptors", n);
   claim->stdio = (ak_stdio_t){ fds[0], fds[1], fds[2] };
-  buf = claim->buf = ak_read_fd (fds[3], CLAIM_MAX, &len, "claim", err);
-  close (fds[3]);
-  if (buf == NULL)
-    return -1;
+  if (bytes != NULL)
+    {
+      /* In its message (the owner's, ak_sync_send_data). */
+      len = bytes_len;
+      buf = claim->buf = ak_xmalloc (len + 1);
+      memcpy (buf, bytes, len);
+      buf[len] = '\0';
+    }
+  else
+    {
+      buf = claim->buf = ak_read_fd (fds[3], AK_POOL_CLAIM_MAX, &len, "claim", err);
+      close (fds[3]);
+      if (buf == NULL)
+        return -1;
+    }
   {
     /* One allocation for the three arrays, which point into the claim's
      * bytes, kept with them: an armed sandbox's command process has a
@@ -513,7 +543,7 @@ ak_pool_init_claim (const ak_spec_t *spec, const char *text, const int *fds, siz
     workdir = ak_spec_default_workdir (spec, spec->as_root);
   if (has_cwd)
     {
-      _cleanup_close_ int tree = fds[4];
+      _cleanup_close_ int tree = fds[n - 1];
       rootfd = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
       if (rootfd < 0)
         return ak_error_set (err, errno, "open /");
@@ -543,15 +573,25 @@ ak_container_pool_claim (int ctl, const ak_spec_t *spec, const char *key, const 
                          ak_error_t **err)
 {
   _cleanup_close_ int claim = -1, sigfd = -1, report = -1;
+  _cleanup_free_ char *buf = NULL;
   ak_stdio_t io = stdio != NULL ? *stdio : (ak_stdio_t){ 0, 1, 2 };
-  int fds[5], rc = -1;
+  int fds[5], rc = -1, sent;
+  size_t len = 0, n = 0;
   bool started = false;
   sigset_t mask, orig;
 
-  claim = claim_memfd (spec, key, err);
-  if (claim < 0)
+  if (claim_build (spec, key, &buf, &len, err) < 0)
     return 0;
-  fds[0] = io.in, fds[1] = io.out, fds[2] = io.err, fds[3] = claim, fds[4] = ak_peer_badge ();
+  /* In the message itself, or in a sealed memfd when larger. */
+  if (len > AK_SYNC_DATA_MAX && (claim = ak_pool_claim_memfd (buf, len, err)) < 0)
+    return 0;
+  fds[n++] = io.in, fds[n++] = io.out, fds[n++] = io.err;
+  if (claim >= 0)
+    fds[n++] = claim;
+  /* A front shows the daemon's badge (common/peer.h): its claim is taken
+   * without a check of where it comes from. */
+  if (ak_peer_badge () >= 0)
+    fds[n++] = ak_peer_badge ();
   /* Signals for the command go to its owner, which relays them as a cold
    * start's supervisor does. */
   sigemptyset (&mask);
@@ -567,9 +607,9 @@ ak_container_pool_claim (int ctl, const ak_spec_t *spec, const char *key, const 
       rc = 0;
       goto out;
     }
-  /* A front shows the daemon's badge (common/peer.h): its claim is taken
-   * without a check of where it comes from. */
-  if (ak_sync_send (ctl, AK_SYNC_CLAIM, 0, NULL, fds, fds[4] >= 0 ? 5 : 4) < 0)
+  sent = claim >= 0 ? ak_sync_send (ctl, AK_SYNC_CLAIM, 0, NULL, fds, n)
+                    : ak_sync_send_data (ctl, AK_SYNC_CLAIM, buf, len, fds, n);
+  if (sent < 0)
     {
       ak_error_set (err, errno, "claim");
       rc = 0;

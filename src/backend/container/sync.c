@@ -14,19 +14,45 @@ struct wire {
   char text[1024];
 };
 
+_Static_assert (AK_SYNC_DATA_MAX < sizeof ((struct wire *) 0)->text, "data fits a message's text");
+
+static int
+send_wire (int fd, struct wire *w, const int *fds, size_t n_fds);
+
 int
 ak_sync_send (int fd, int type, int value, const char *text, const int *fds, size_t n_fds)
 {
   struct wire w = { .type = type, .value = value };
-  struct iovec iov = { .iov_base = &w, .iov_len = sizeof w };
+
+  if (text != NULL)
+    strncpy (w.text, text, sizeof w.text - 1);
+  return send_wire (fd, &w, fds, n_fds);
+}
+
+int
+ak_sync_send_data (int fd, int type, const void *data, size_t len, const int *fds, size_t n_fds)
+{
+  struct wire w = { .type = type, .value = (int) len };
+
+  if (len > AK_SYNC_DATA_MAX)
+    {
+      errno = E2BIG;
+      return -1;
+    }
+  memcpy (w.text, data, len);
+  return send_wire (fd, &w, fds, n_fds);
+}
+
+static int
+send_wire (int fd, struct wire *w, const int *fds, size_t n_fds)
+{
+  struct iovec iov = { .iov_base = w, .iov_len = sizeof *w };
   union {
     char buf[CMSG_SPACE (sizeof (int) * MAX_FDS)];
     struct cmsghdr align;
   } u;
   struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-  if (text != NULL)
-    strncpy (w.text, text, sizeof w.text - 1);
   if (n_fds > 0)
     {
       struct cmsghdr *c;
@@ -83,9 +109,12 @@ ak_sync_recv (int fd, int *type, int *value, char *text, size_t text_len, int *f
   *value = w.value;
   if (text != NULL && text_len > 0)
     {
+      /* Every byte (data may hold NULs: ak_sync_send_data), the last one
+       * a NUL whatever was sent. */
+      size_t k = text_len - 1 < sizeof w.text ? text_len - 1 : sizeof w.text;
       w.text[sizeof w.text - 1] = '\0';
-      strncpy (text, w.text, text_len - 1);
-      text[text_len - 1] = '\0';
+      memcpy (text, w.text, k);
+      text[k] = '\0';
     }
   if (n_fds != NULL)
     *n_fds = 0;
