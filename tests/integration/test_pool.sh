@@ -173,15 +173,26 @@ fi
 # A client of its own (not agentkernel, which checks the daemon's uid
 # itself) on the shape's socket: the idle sandboxes' owners check who
 # connected before they serve anything.  Prints "eof" when the connection
-# was closed on it, "held" when an owner took it and waits for the claim.
+# was closed on it, "data" when an answer came, "held" when an owner took
+# it and waits for the claim.  With "forge", it sends a claim as the
+# connection opens, with a badge of its own making in the place of the
+# daemon's (common/peer.h): "eof" then means the claim was refused unread,
+# "data" that it was read (and its error answered: the claim is garbage).
 claim_probe () {
-  python3 - "$1" <<'PY'
-import socket, sys
+  python3 - "$@" <<'PY'
+import array, os, socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 s.connect(sys.argv[1])
+if sys.argv[2:] == ["forge"]:
+    claim = os.memfd_create("claim")
+    os.write(claim, b"knot-a-key\0aecho\0")
+    badge = os.memfd_create("agentkernel-pool-badge")
+    # struct wire { int type; int value; char text[1024]; }, type 9: CLAIM
+    msg = struct.pack("ii1024s", 9, 0, b"")
+    s.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2, claim, badge]))])
 s.settimeout(3)
 try:
-    print("eof" if s.recv(1024) == b"" else "data")
+    print("eof" if s.recv(2048) == b"" else "data")
 except socket.timeout:
     print("held")
 PY
@@ -204,37 +215,15 @@ else
   skip_lacks "needs root, python3 and the ${AK_TEST_USER:-aktest} user"
 fi
 
-# A claim sent as the connection opens, with a badge of its own making in
-# the place of the daemon's (common/peer.h): prints "eof" when the owner
-# closed the connection without reading the claim, "data" when it read it
-# (and answered its error: the claim is garbage), "held" otherwise.
-claim_forge () {
-  python3 - "$1" <<'PY'
-import array, os, socket, struct, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.connect(sys.argv[1])
-claim = os.memfd_create("claim")
-os.write(claim, b"knot-a-key\0aecho\0")
-badge = os.memfd_create("agentkernel-pool-badge")
-# struct wire { int type; int value; char text[1024]; }, type 9: CLAIM
-msg = struct.pack("ii1024s", 9, 0, b"")
-s.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2, claim, badge]))])
-s.settimeout(3)
-try:
-    print("eof" if s.recv(2048) == b"" else "data")
-except socket.timeout:
-    print("held")
-PY
-}
 t_begin "the shape's socket: a forged badge does not pass for the daemon's (a confined claimant is refused)"
 if command -v setpriv >/dev/null && command -v python3 >/dev/null; then
   pool_wait_idle
   sock=$(ls "$pool_state"/pool/claim-*.sock)
-  got=$(setpriv --no-new-privs bash -c "$(declare -f claim_forge); claim_forge $sock" 2>&1)
+  got=$(setpriv --no-new-privs bash -c "$(declare -f claim_probe); claim_probe $sock forge" 2>&1)
   # Control: the same bytes from an unconfined process get as far as the
   # claim's own check (which refuses this claim, and answers why).
   pool_wait_idle
-  ctl=$(claim_forge "$sock" 2>&1)
+  ctl=$(claim_probe "$sock" forge 2>&1)
   [ "$got" = eof ] && [ "$ctl" = data ] && pass || fail "confined=$got control=$ctl"
 else
   skip_lacks "setpriv (util-linux) and python3"
