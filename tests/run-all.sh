@@ -55,9 +55,15 @@ if [ -x build/fuzz/fuzz_seccomp_profile ]; then
   cp fuzz/corpus/seccomp/* build/fuzz/corpus-seccomp/
   # libseccomp 2.5.4 loses a rule it refuses part-way (fuzz/lsan-libseccomp.supp,
   # and the corpus's socketcall-args-x86.json, which makes it do so); its
-  # frames have no frame pointers, so the full unwinder names them.
-  run fuzz-seccomp env ASAN_OPTIONS=fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=fuzz/lsan-libseccomp.supp \
-      build/fuzz/fuzz_seccomp_profile -max_total_time="${FUZZ_SECONDS:-20}" -max_len=65536 \
+  # frames have no frame pointers, so only the full unwinder names them, at
+  # a tenth of the speed.  So: crashes and undefined behaviour at full
+  # speed first, then leaks over the corpus that grew, with the full
+  # unwinder and that one suppression.
+  run fuzz-seccomp env ASAN_OPTIONS=detect_leaks=0 build/fuzz/fuzz_seccomp_profile -detect_leaks=0 \
+      -max_total_time="${FUZZ_SECONDS:-20}" -max_len=65536 -artifact_prefix=build/fuzz/artifacts-seccomp/ \
+      build/fuzz/corpus-seccomp
+  run fuzz-seccomp-leaks env ASAN_OPTIONS=fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=fuzz/lsan-libseccomp.supp \
+      build/fuzz/fuzz_seccomp_profile -max_total_time=10 -max_len=65536 \
       -artifact_prefix=build/fuzz/artifacts-seccomp/ build/fuzz/corpus-seccomp
 fi
 
