@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -538,6 +539,19 @@ ak_count_entries (const char *buf, size_t len)
       p = z != NULL ? z + 1 : end;
     }
   return n;
+}
+
+int
+ak_sealed_memfd (const char *name, const void *buf, size_t len, ak_error_t **err)
+{
+  _cleanup_close_ int fd = memfd_create (name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+  if (fd < 0)
+    return ak_error_set (err, errno, "memfd_create");
+  if (ak_write_all (fd, buf, len) < 0
+      || fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+    return ak_error_set (err, errno, "%s", name);
+  return take_fd (&fd);
 }
 
 char *

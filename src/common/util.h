@@ -42,6 +42,9 @@ int ak_read_file (const char *path, char **out, size_t *len, ak_error_t **err);
  * 0, whatever its position), NUL-terminated, of 1 to max bytes; NULL with
  * *err ("<what>: bad size", "<what>: read") otherwise. */
 char *ak_read_fd (int fd, size_t max, size_t *len, const char *what, ak_error_t **err);
+/* A memfd holding buf's len bytes, sealed against any change (a message
+ * too large for a socket's, read by the other end with ak_read_fd). */
+int ak_sealed_memfd (const char *name, const void *buf, size_t len, ak_error_t **err);
 /* How many NUL-terminated entries buf[0..len) holds (a last one without
  * its NUL counted too): the size of an array that points at them. */
 size_t ak_count_entries (const char *buf, size_t len);

@@ -358,6 +358,18 @@ t_begin "armed: the claimant's umask"
 arm_wait_idle
 out=$( (umask 027; arun -- sh -c umask 2>/dev/null) )
 [ "$out" = 0027 ] && pass || fail "umask $out"
+t_begin "armed: no process of a pooled run holds the daemon's badge (common/peer.h)"
+# From inside: every descriptor of every process the command can see.
+# Control: from the host, the daemon itself holds it under this name.
+arm_wait_idle
+dpid=$(wak daemon status --json | sed -n 's/^  "pid": \([0-9]*\).*/\1/p')
+host=$(for f in /proc/"$dpid"/fd/*; do readlink "$f"; done 2>/dev/null | grep -c 'agentkernel-pool-badge')
+inside=$(arun -- sh -c 'n=0; for f in /proc/[0-9]*/fd/*; do l=$(readlink "$f") || continue; n=$((n+1));
+  case $l in *pool-badge*) echo "BADGE $f";; esac; done; echo "seen $n"' 2>&1)
+if [ "$host" != 1 ]; then fail "control: the daemon holds no badge under that name ($host)"
+elif printf '%s' "$inside" | grep -q BADGE; then fail "reachable inside: $inside"
+elif ! printf '%s' "$inside" | grep -Eq '^seen ([3-9]|[1-9][0-9]+)$'; then fail "the command did not look: $inside"
+else pass; fi
 t_begin "armed: claims are fresh: what one run wrote, the next never sees"
 arm_wait_idle
 h0=$(arm_num hits)

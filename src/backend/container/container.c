@@ -1039,7 +1039,7 @@ ak_container_pool_serve (const ak_spec_t *spec, int ctl, int claim_listen, ak_er
           }
         /* The init takes its claim in a memfd (its message's text says
          * whether a workspace comes with it). */
-        if (claim < 0 && (claim = ak_pool_claim_memfd (bytes, len, err)) < 0)
+        if (claim < 0 && (claim = ak_sealed_memfd ("agentkernel-claim", bytes, len, err)) < 0)
           {
             (void) ak_sync_send (ctl, AK_SYNC_ERROR, 0, (*err)->msg, NULL, 0);
             return -1;

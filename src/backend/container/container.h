@@ -265,9 +265,8 @@ int ak_pool_claim_check (const ak_spec_t *spec, const char *key_id, const ak_ids
                          size_t len, ak_pool_helper_t *h, int *cwd_tree, ak_error_t **err);
 /* Largest claim accepted (argv and environment included); one of up to
  * AK_SYNC_DATA_MAX bytes comes in its message, a larger one in a sealed
- * memfd, which this makes of its bytes. */
+ * memfd (ak_sealed_memfd). */
 #define AK_POOL_CLAIM_MAX (4u << 20)
-int ak_pool_claim_memfd (const char *buf, size_t len, ak_error_t **err);
 
 /* What the claim brings to the sandbox init. */
 typedef struct ak_pool_claim {

@@ -4,9 +4,13 @@
  * it waits for EXEC: root built and pivoted into, still holding the
  * capabilities of its own user namespace, nothing of the claimant's yet.
  * A claim is one AK_SYNC_CLAIM over the control channel with the
- * claimant's stdin, stdout, stderr and a sealed memfd of lines:
+ * claimant's stdin, stdout, stderr, its entries in the message's text (its
+ * value their length; ak_sync_send_data) or, beyond AK_SYNC_DATA_MAX, in a
+ * sealed memfd after the streams (value 0), and last a front's badge
+ * (common/peer.h).  The entries:
  *
- *   k<pool key>       must equal the pooled spec's own (model/spec_json.h)
+ *   k<sha256:hex>     the digest of the pool key, which must be the pooled
+ *                     spec's own (model/spec_json.h)
  *   a<arg>            the command, in order
  *   e<KEY=VALUE>      an explicit variable (-e)
  *   p<KEY=VALUE>      a variable pass_env lets through, as the claimant has it
@@ -23,7 +27,8 @@
  * at /workspace and only then drops every privilege (container.c, 5b).
  * Without a workspace the sandbox is armed: its init dropped every
  * privilege before the claim and forked the command's process, to which
- * the owner forwards the streams and the memfd; the init's report channel
+ * the owner forwards the streams and the claim as it came (in the message
+ * or its memfd); the init's report channel
  * goes to the claimant (AK_SYNC_REPORT), which gets STARTED there from the
  * command's process as it execs, and then the exit status from the init.
  */
@@ -289,20 +294,6 @@ claim_build (const ak_spec_t *spec, const char *key, char **out, size_t *out_len
   *out = buf;
   *out_len = len;
   return 0;
-}
-
-int
-ak_pool_claim_memfd (const char *buf, size_t len, ak_error_t **err)
-{
-  _cleanup_close_ int fd = -1;
-
-  fd = memfd_create ("agentkernel-claim", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0)
-    return ak_error_set (err, errno, "memfd_create");
-  if (ak_write_all (fd, buf, len) < 0
-      || fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
-    return ak_error_set (err, errno, "claim");
-  return take_fd (&fd);
 }
 
 /* The next "<tag><text>\0" entry at *pos, or NULL at the end. */
@@ -583,7 +574,7 @@ ak_container_pool_claim (int ctl, const ak_spec_t *spec, const char *key, const 
   if (claim_build (spec, key, &buf, &len, err) < 0)
     return 0;
   /* In the message itself, or in a sealed memfd when larger. */
-  if (len > AK_SYNC_DATA_MAX && (claim = ak_pool_claim_memfd (buf, len, err)) < 0)
+  if (len > AK_SYNC_DATA_MAX && (claim = ak_sealed_memfd ("agentkernel-claim", buf, len, err)) < 0)
     return 0;
   fds[n++] = io.in, fds[n++] = io.out, fds[n++] = io.err;
   if (claim >= 0)

@@ -453,7 +453,6 @@ static int
 claim_memfd (const ak_spec_t *spec, const char *key, ak_error_t **err)
 {
   _cleanup_free_ char *text = NULL;
-  _cleanup_close_ int fd = -1;
   json_t *j = json_object (), *env = json_array (), *henv = json_array (), *priv = json_array ();
 
   json_object_set_new (j, "key", json_string (key));
@@ -487,13 +486,7 @@ claim_memfd (const ak_spec_t *spec, const char *key, ak_error_t **err)
   json_decref (j);
   if (text == NULL)
     return ak_error_set (err, 0, "claim: the environment is not valid UTF-8");
-  fd = memfd_create ("agentkernel-claim", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0)
-    return ak_error_set (err, errno, "memfd_create");
-  if (ak_write_all (fd, text, strlen (text)) < 0
-      || fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
-    return ak_error_set (err, errno, "claim");
-  return take_fd (&fd);
+  return ak_sealed_memfd ("agentkernel-claim", text, strlen (text), err);
 }
 
 int
